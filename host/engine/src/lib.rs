@@ -1,0 +1,165 @@
+//! Lanner's rule engine: Falco's rule language, loaded, validated, compiled and evaluated.
+//!
+//! It owns rules files (YAML with positions), the condition language, compilation against a
+//! [`FieldRegistry`], event-type indexing, evaluation and output formatting. It sees events
+//! only through [`lanner_event::Event`] and knows nothing of eBPF, WASM or async runtimes,
+//! so it can be loaded, validated and benchmarked alone.
+#![deny(missing_docs)]
+
+pub mod ast;
+mod compile;
+pub mod describe;
+pub mod diag;
+mod eval;
+mod loader;
+mod output;
+pub mod parser;
+mod ruleset;
+pub mod yaml;
+
+pub use diag::{Code, Diagnostic, ItemType, Location};
+pub use ruleset::{CompiledRule, ListInfo, MacroInfo, MatchMode, Ruleset};
+
+use lanner_event::FieldRegistry;
+use std::collections::HashSet;
+
+/// The version of Falco's rule language this engine implements, checked against rules files'
+/// `required_engine_version`.
+pub const ENGINE_VERSION: &str = "0.57.0";
+
+/// What the engine compiles rules against.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Every field rules may use.
+    pub registry: FieldRegistry,
+    /// The event sources that exist (`syscall`, plugin sources); rules for others are skipped.
+    pub sources: Vec<String>,
+    /// Plugins, or built-in providers that stand in for them, as `(name, version)`, checked
+    /// against `required_plugin_versions`.
+    pub plugins: Vec<(String, String)>,
+    /// This engine's version.
+    pub engine_version: semver::Version,
+    /// Only rules at least this severe are loaded (Falco's `priority` setting).
+    pub min_priority: lanner_event::Priority,
+    /// Whether an event raises an alert for its first matching rule or for all of them.
+    pub match_mode: MatchMode,
+}
+
+impl EngineConfig {
+    /// The syscall source and its fields, no plugins.
+    pub fn syscall() -> Self {
+        EngineConfig {
+            registry: FieldRegistry::with_syscall_fields(),
+            sources: vec![lanner_event::SYSCALL_SOURCE.to_string()],
+            plugins: Vec::new(),
+            engine_version: semver::Version::parse(ENGINE_VERSION).expect("valid version"),
+            min_priority: lanner_event::Priority::Debug,
+            match_mode: MatchMode::First,
+        }
+    }
+}
+
+/// One rules file's content, named as it should appear in diagnostics.
+#[derive(Debug, Clone)]
+pub struct RulesSource {
+    /// The file's name or path.
+    pub name: String,
+    /// Its text.
+    pub content: String,
+}
+
+impl RulesSource {
+    /// Reads a file; a read error becomes a `LOAD_ERR_FILE_READ` diagnostic when loading.
+    pub fn read(path: &std::path::Path) -> Result<Self, std::io::Error> {
+        Ok(RulesSource { name: path.display().to_string(), content: std::fs::read_to_string(path)? })
+    }
+}
+
+/// The result of loading one file, in Falco's validation terms.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    /// The file's name.
+    pub name: String,
+    /// Whether it loaded without error.
+    pub successful: bool,
+    /// Its errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileResult {
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+}
+
+/// The result of loading several files in order.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// One result per file, in load order.
+    pub files: Vec<FileResult>,
+    /// Everything that compiled (rules with errors are absent). Use it only when
+    /// [`LoadOutcome::is_ok`]: a ruleset with errors is incomplete.
+    pub ruleset: Ruleset,
+}
+
+impl LoadOutcome {
+    /// Whether every file loaded without error.
+    pub fn is_ok(&self) -> bool {
+        self.files.iter().all(|f| f.successful)
+    }
+
+    /// Every diagnostic, in order.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.files.iter().flat_map(|f| f.diagnostics.iter())
+    }
+
+    /// The ruleset when loading succeeded, or every error in one message.
+    pub fn into_result(self) -> Result<Ruleset, LoadError> {
+        if self.is_ok() {
+            Ok(self.ruleset)
+        } else {
+            Err(LoadError { errors: self.diagnostics().filter(|d| d.is_error()).cloned().collect() })
+        }
+    }
+}
+
+/// Rules that did not load: every error, each naming its file, line and item.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("rules did not load:\n{}", errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct LoadError {
+    /// The errors.
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Loads rules files in order, as Falco does: each file's items are added to what came
+/// before (appending, overriding or redefining), and the whole is compiled after each file,
+/// so that each file's result says whether the rules were valid once it was loaded.
+pub fn load(cfg: &EngineConfig, files: &[RulesSource]) -> LoadOutcome {
+    let mut defs = loader::Definitions::default();
+    let mut results = Vec::new();
+    let mut seen: HashSet<Diagnostic> = HashSet::new();
+    let mut last = None;
+    for f in files {
+        let mut sink = loader::Sink { file: &f.name, diags: Vec::new() };
+        defs.load_file(&f.content, &mut sink);
+        let mut diags = sink.diags;
+        let out = compile::compile(&defs, cfg);
+        for d in out.diags {
+            // Compiling after each file repeats what earlier files already reported.
+            if seen.insert(d.clone()) {
+                diags.push(d);
+            }
+        }
+        let successful = !diags.iter().any(Diagnostic::is_error);
+        results.push(FileResult { name: f.name.clone(), successful, diagnostics: diags });
+        last = Some((out.rules, out.macros, out.lists));
+    }
+    let (rules, macros, lists) = last.unwrap_or_default();
+    LoadOutcome { files: results, ruleset: Ruleset::new(rules, macros, lists, cfg) }
+}

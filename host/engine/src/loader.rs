@@ -1,0 +1,902 @@
+//! Rules files to definitions: lists, macros and rules, with Falco's append and override
+//! semantics applied across files in load order. Nothing here parses conditions; that is
+//! compilation's job, so that a later file can still fix an earlier file's macro.
+
+use crate::diag::{Code, Diagnostic, ItemType, Location};
+use crate::yaml::{self, Kind, Node, Pos};
+use lanner_event::Priority;
+use std::collections::HashMap;
+
+/// A name and position, shared by every definition.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub file: String,
+    pub pos: Pos,
+}
+
+/// A scalar with where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Text {
+    pub text: String,
+    pub origin: Origin,
+    /// Whether the scalar is a YAML block (`>`/`|`) or starts on a later line than its key;
+    /// positions inside the text are then approximate.
+    pub plain: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ListDef {
+    pub name: String,
+    pub items: Vec<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MacroDef {
+    pub name: String,
+    pub condition: Text,
+    pub origin: Origin,
+}
+
+/// One value of an exception: a single value, or a list for `in`-style comparisons.
+#[derive(Debug, Clone)]
+pub(crate) enum ExcValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ExcFields {
+    /// `fields: proc.name` with `values: [a, b]`.
+    Single(String),
+    /// `fields: [proc.name, fd.name]` with `values: [[a, b], ...]`.
+    Tuple(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExceptionDef {
+    pub name: String,
+    pub fields: ExcFields,
+    /// One comparison per field (default `=`; `in` for the single-field form).
+    pub comps: Vec<String>,
+    /// Tuples of values, one value per field.
+    pub values: Vec<Vec<ExcValue>>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RuleDef {
+    pub name: String,
+    pub condition: Text,
+    pub output: Text,
+    pub desc: String,
+    pub priority: Priority,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub exceptions: Vec<ExceptionDef>,
+    pub skip_if_unknown_filter: bool,
+    pub warn_evttypes: bool,
+    pub origin: Origin,
+}
+
+/// A `required_plugin_versions` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct PluginRequirement {
+    /// Acceptable `(name, minimum version)` pairs: the plugin and its alternatives.
+    pub accepted: Vec<(String, String)>,
+    pub origin: Origin,
+}
+
+/// Everything loaded so far, in definition order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Definitions {
+    pub lists: Vec<ListDef>,
+    pub list_index: HashMap<String, usize>,
+    pub macros: Vec<MacroDef>,
+    pub macro_index: HashMap<String, usize>,
+    pub rules: Vec<RuleDef>,
+    pub rule_index: HashMap<String, usize>,
+    pub required_engine: Vec<(semver::Version, Origin)>,
+    pub required_plugins: Vec<PluginRequirement>,
+}
+
+const RULE_KEYS: &[&str] = &[
+    "rule",
+    "condition",
+    "output",
+    "desc",
+    "priority",
+    "enabled",
+    "tags",
+    "source",
+    "exceptions",
+    "append",
+    "override",
+    "skip-if-unknown-filter",
+    "warn_evttypes",
+    "capture",
+    "capture_duration",
+];
+const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
+const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
+const EXCEPTION_KEYS: &[&str] = &["name", "fields", "comps", "values"];
+const RULE_APPENDABLE: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
+const RULE_REPLACEABLE: &[&str] = &[
+    "condition",
+    "output",
+    "desc",
+    "priority",
+    "tags",
+    "exceptions",
+    "enabled",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+    "capture",
+    "capture_duration",
+];
+
+/// Collects diagnostics for one file.
+pub(crate) struct Sink<'a> {
+    pub file: &'a str,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    fn report(&mut self, code: Code, msg: impl Into<String>, ty: ItemType, name: &str, pos: Pos) {
+        self.diags.push(Diagnostic {
+            code,
+            message: msg.into(),
+            locations: vec![Location {
+                item_type: ty,
+                item_name: name.to_string(),
+                file: self.file.to_string(),
+                pos,
+            }],
+        });
+    }
+}
+
+fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What an item says about a key under `override`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Define,
+    Append,
+    Replace,
+}
+
+impl Definitions {
+    /// Loads one file's content on top of what is already defined.
+    pub fn load_file(&mut self, content: &str, sink: &mut Sink<'_>) {
+        let docs = match yaml::parse(content) {
+            Ok(docs) => docs,
+            Err(e) => {
+                sink.report(
+                    Code::LoadErrYamlParse,
+                    format!("yaml error at line {}, column {}: {}", e.pos.line, e.pos.column, e.message),
+                    ItemType::RulesContent,
+                    "",
+                    e.pos,
+                );
+                return;
+            }
+        };
+        for doc in &docs {
+            if doc.is_null() {
+                continue;
+            }
+            let Kind::Seq(items) = &doc.kind else {
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Rules content is not yaml array of objects",
+                    ItemType::RulesContent,
+                    "",
+                    doc.pos,
+                );
+                continue;
+            };
+            for item in items {
+                self.load_item(item, sink);
+            }
+        }
+    }
+
+    fn load_item(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let Kind::Map(entries) = &item.kind else {
+            sink.report(
+                Code::LoadErrYamlValidate,
+                "Unexpected element type. Each element should be a yaml associative array.",
+                ItemType::RulesContent,
+                "",
+                item.pos,
+            );
+            return;
+        };
+        let first = entries.iter().find_map(|(k, _)| {
+            let k = k.as_str()?;
+            ["rule", "macro", "list", "required_engine_version", "required_plugin_versions"]
+                .contains(&k)
+                .then_some(k)
+        });
+        match first {
+            Some("rule") => self.load_rule(item, sink),
+            Some("macro") => self.load_macro(item, sink),
+            Some("list") => self.load_list(item, sink),
+            Some("required_engine_version") => self.load_engine_version(item, sink),
+            Some("required_plugin_versions") => self.load_plugin_versions(item, sink),
+            _ => {
+                let key = entries.first().and_then(|(k, _)| k.as_str()).unwrap_or("");
+                sink.report(
+                    Code::LoadUnknownItem,
+                    format!("Unknown top level item '{key}'"),
+                    ItemType::RulesContent,
+                    "",
+                    item.pos,
+                );
+            }
+        }
+    }
+
+    /// The item's name: reported when missing or empty.
+    fn item_name(item: &Node, key: &str, ty: ItemType, sink: &mut Sink<'_>) -> Option<String> {
+        match item.get(key) {
+            Some(v) if v.as_str().is_some_and(|s| !s.is_empty()) => Some(v.as_str()?.to_string()),
+            Some(v) if v.is_null() || v.as_str() == Some("") => {
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    format!("Mapping for key '{key}' is empty"),
+                    ty,
+                    "",
+                    item.pos,
+                );
+                None
+            }
+            _ => {
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    format!("Value of key '{key}' must be a string"),
+                    ty,
+                    "",
+                    item.pos,
+                );
+                None
+            }
+        }
+    }
+
+    fn warn_unknown_keys(item: &Node, known: &[&str], ty: ItemType, name: &str, sink: &mut Sink<'_>) {
+        if let Kind::Map(entries) = &item.kind {
+            for (k, _) in entries {
+                let key = k.as_str().unwrap_or("");
+                if !known.contains(&key) {
+                    sink.report(
+                        Code::LoadUnknownItem,
+                        format!("Unknown key '{key}' in {} '{name}', ignored", ty.as_str()),
+                        ty,
+                        name,
+                        k.pos,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reads `append` and `override` into a per-key mode.
+    fn modes(
+        item: &Node,
+        ty: ItemType,
+        name: &str,
+        appendable: &[&str],
+        replaceable: &[&str],
+        sink: &mut Sink<'_>,
+    ) -> Option<(bool, HashMap<String, Mode>)> {
+        let append = match item.get("append") {
+            None => false,
+            Some(v) => match v.as_bool() {
+                Some(b) => b,
+                None => {
+                    sink.report(Code::LoadErrYamlValidate, "Value of key 'append' must be a boolean", ty, name, v.pos);
+                    return None;
+                }
+            },
+        };
+        let mut modes = HashMap::new();
+        if let Some(ov) = item.get("override") {
+            if append {
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Keys 'override' and 'append: true' cannot be used together. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.",
+                    ty,
+                    name,
+                    ov.pos,
+                );
+                return None;
+            }
+            let Kind::Map(entries) = &ov.kind else {
+                sink.report(Code::LoadErrYamlValidate, "Value of key 'override' must be a mapping of keys to 'append' or 'replace'", ty, name, ov.pos);
+                return None;
+            };
+            for (k, v) in entries {
+                let key = k.as_str().unwrap_or("").to_string();
+                let mode = match v.as_str() {
+                    Some("append") if appendable.contains(&key.as_str()) => Mode::Append,
+                    Some("replace") if replaceable.contains(&key.as_str()) => Mode::Replace,
+                    Some(m @ ("append" | "replace")) => {
+                        sink.report(Code::LoadErrValidate, format!("Key '{key}' cannot be overridden with '{m}'"), ty, name, k.pos);
+                        return None;
+                    }
+                    _ => {
+                        sink.report(Code::LoadErrYamlValidate, format!("Override of key '{key}' must be 'append' or 'replace'"), ty, name, v.pos);
+                        return None;
+                    }
+                };
+                if item.get(&key).is_none() {
+                    sink.report(Code::LoadErrValidate, format!("An override is defined for key '{key}' but the item does not have it"), ty, name, k.pos);
+                    return None;
+                }
+                modes.insert(key, mode);
+            }
+        }
+        Some((append, modes))
+    }
+
+    fn text(item: &Node, key: &str, file: &str) -> Option<Text> {
+        let v = item.get(key)?;
+        let plain = matches!(&v.kind, Kind::Scalar { plain: true, .. });
+        Some(Text {
+            text: v.as_str().unwrap_or("").to_string(),
+            origin: Origin { file: file.to_string(), pos: v.pos },
+            plain,
+        })
+    }
+
+    fn require_str(item: &Node, key: &str, ty: ItemType, name: &str, sink: &mut Sink<'_>) -> Option<()> {
+        match item.get(key) {
+            None => {
+                sink.report(Code::LoadErrYamlValidate, format!("Item has no mapping for key '{key}'"), ty, name, item.pos);
+                None
+            }
+            Some(v) if v.as_str().is_none() && !v.is_null() => {
+                sink.report(Code::LoadErrYamlValidate, format!("Value of key '{key}' must be a string, not a {}", v.kind_name()), ty, name, v.pos);
+                None
+            }
+            Some(_) => Some(()),
+        }
+    }
+
+    fn load_list(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let Some(name) = Self::item_name(item, "list", ItemType::List, sink) else { return };
+        Self::warn_unknown_keys(item, LIST_KEYS, ItemType::List, &name, sink);
+        if !is_valid_name(&name) {
+            sink.report(Code::LoadInvalidListName, "List has an invalid name. List names should match a regular expression: ^[a-zA-Z_][a-zA-Z0-9_]*$", ItemType::List, &name, item.pos);
+        }
+        let Some((append, modes)) = Self::modes(item, ItemType::List, &name, &["items"], &["items"], sink) else { return };
+        let Some(items_node) = item.get("items") else {
+            sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'items'", ItemType::List, &name, item.pos);
+            return;
+        };
+        let items = match &items_node.kind {
+            Kind::Seq(values) => {
+                let mut out = Vec::new();
+                for v in values {
+                    match v.as_str() {
+                        Some(s) => out.push(s.to_string()),
+                        None => {
+                            sink.report(Code::LoadErrYamlValidate, format!("List items must be strings or numbers, not a {}", v.kind_name()), ItemType::List, &name, v.pos);
+                            return;
+                        }
+                    }
+                }
+                out
+            }
+            _ if items_node.is_null() => Vec::new(),
+            _ => {
+                sink.report(Code::LoadErrYamlValidate, "Value of key 'items' must be a sequence", ItemType::List, &name, items_node.pos);
+                return;
+            }
+        };
+        let origin = Origin { file: sink.file.to_string(), pos: item.pos };
+        let mode = if append { Mode::Append } else { modes.get("items").copied().unwrap_or(Mode::Define) };
+        match (mode, self.list_index.get(&name)) {
+            (Mode::Append, Some(&i)) => self.lists[i].items.extend(items),
+            (Mode::Replace, Some(&i)) => self.lists[i].items = items,
+            (Mode::Define, Some(&i)) => self.lists[i] = ListDef { name, items, origin },
+            (Mode::Define, None) => {
+                self.list_index.insert(name.clone(), self.lists.len());
+                self.lists.push(ListDef { name, items, origin });
+            }
+            (Mode::Append | Mode::Replace, None) => {
+                sink.report(Code::LoadErrValidate, "List has 'append' key or an override but no list by that name already exists", ItemType::List, &name, item.pos);
+            }
+        }
+    }
+
+    fn load_macro(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let Some(name) = Self::item_name(item, "macro", ItemType::Macro, sink) else { return };
+        Self::warn_unknown_keys(item, MACRO_KEYS, ItemType::Macro, &name, sink);
+        if !is_valid_name(&name) {
+            sink.report(Code::LoadInvalidMacroName, "Macro has an invalid name. Macro names should match a regular expression: ^[a-zA-Z_][a-zA-Z0-9_]*$", ItemType::Macro, &name, item.pos);
+        }
+        let Some((append, modes)) = Self::modes(item, ItemType::Macro, &name, &["condition"], &["condition"], sink) else { return };
+        if Self::require_str(item, "condition", ItemType::Macro, &name, sink).is_none() {
+            return;
+        }
+        let condition = Self::text(item, "condition", sink.file).expect("checked above");
+        let origin = Origin { file: sink.file.to_string(), pos: item.pos };
+        let mode = if append { Mode::Append } else { modes.get("condition").copied().unwrap_or(Mode::Define) };
+        match (mode, self.macro_index.get(&name)) {
+            (Mode::Append, Some(&i)) => {
+                let m = &mut self.macros[i];
+                m.condition.text = format!("{} {}", m.condition.text, condition.text);
+            }
+            (Mode::Replace, Some(&i)) => self.macros[i].condition = condition,
+            (Mode::Define, Some(&i)) => self.macros[i] = MacroDef { name, condition, origin },
+            (Mode::Define, None) => {
+                self.macro_index.insert(name.clone(), self.macros.len());
+                self.macros.push(MacroDef { name, condition, origin });
+            }
+            (Mode::Append | Mode::Replace, None) => {
+                sink.report(Code::LoadErrValidate, "Macro has 'append' key or an override but no macro by that name already exists", ItemType::Macro, &name, item.pos);
+            }
+        }
+    }
+
+    fn load_engine_version(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let v = item.get("required_engine_version").expect("dispatched on this key");
+        let text = v.as_str().unwrap_or("").trim().to_string();
+        let parsed = if let Ok(n) = text.parse::<u64>() {
+            Some(semver::Version::new(0, n, 0))
+        } else {
+            semver::Version::parse(&text).ok()
+        };
+        match parsed {
+            Some(version) => self.required_engine.push((version, Origin { file: sink.file.to_string(), pos: v.pos })),
+            None => sink.report(
+                Code::LoadErrYamlValidate,
+                format!("Unable to parse engine version '{text}' as a semver string. Expected \"x.y.z\" semver format."),
+                ItemType::RequiredEngineVersion,
+                "",
+                v.pos,
+            ),
+        }
+    }
+
+    fn load_plugin_versions(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let v = item.get("required_plugin_versions").expect("dispatched on this key");
+        let Kind::Seq(entries) = &v.kind else {
+            sink.report(Code::LoadErrYamlValidate, "Value of required_plugin_versions must be a sequence", ItemType::RequiredPluginVersions, "", v.pos);
+            return;
+        };
+        for e in entries {
+            let mut accepted = Vec::new();
+            let one = |n: &Node, sink: &mut Sink<'_>| -> Option<(String, String)> {
+                let name = n.get("name").and_then(Node::as_str);
+                let version = n.get("version").and_then(Node::as_str);
+                match (name, version) {
+                    (Some(name), Some(version)) => Some((name.to_string(), version.to_string())),
+                    (None, _) => {
+                        sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'name'", ItemType::RequiredPluginVersions, "", n.pos);
+                        None
+                    }
+                    (Some(name), None) => {
+                        sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'version'", ItemType::RequiredPluginVersions, name, n.pos);
+                        None
+                    }
+                }
+            };
+            let Some(first) = one(e, sink) else { continue };
+            accepted.push(first);
+            if let Some(Node { kind: Kind::Seq(alts), .. }) = e.get("alternatives") {
+                for alt in alts {
+                    if let Some(a) = one(alt, sink) {
+                        accepted.push(a);
+                    }
+                }
+            }
+            self.required_plugins.push(PluginRequirement { accepted, origin: Origin { file: sink.file.to_string(), pos: e.pos } });
+        }
+    }
+
+    fn load_rule(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        let Some(name) = Self::item_name(item, "rule", ItemType::Rule, sink) else { return };
+        Self::warn_unknown_keys(item, RULE_KEYS, ItemType::Rule, &name, sink);
+        let Some((append, modes)) = Self::modes(item, ItemType::Rule, &name, RULE_APPENDABLE, RULE_REPLACEABLE, sink) else { return };
+        let file = sink.file.to_string();
+        let origin = Origin { file: file.clone(), pos: item.pos };
+        let keys: Vec<&str> = match &item.kind {
+            Kind::Map(e) => e.iter().filter_map(|(k, _)| k.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let Some(exceptions) = self.parse_exceptions(item, &name, sink) else { return };
+
+        // `- rule: X` with only `enabled` turns an existing rule on or off.
+        let only_enabled = keys.iter().all(|k| matches!(*k, "rule" | "enabled"));
+        if only_enabled && keys.contains(&"enabled") && !append {
+            let Some(&i) = self.rule_index.get(&name) else {
+                sink.report(Code::LoadErrValidate, "Rule has 'enabled' key but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                return;
+            };
+            match item.get("enabled").and_then(Node::as_bool) {
+                Some(b) => self.rules[i].enabled = b,
+                None => sink.report(Code::LoadErrYamlValidate, "Value of key 'enabled' must be a boolean", ItemType::Rule, &name, item.pos),
+            }
+            return;
+        }
+
+        if append {
+            let Some(&i) = self.rule_index.get(&name) else {
+                sink.report(Code::LoadErrValidate, "Rule has 'append' key but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                return;
+            };
+            if item.get("condition").is_none() && item.get("exceptions").is_none() {
+                sink.report(Code::LoadErrValidate, "Appended rule must have exceptions or condition property", ItemType::Rule, &name, item.pos);
+                return;
+            }
+            if let Some(c) = Self::text(item, "condition", &file) {
+                let rule = &mut self.rules[i];
+                rule.condition.text = format!("{} {}", rule.condition.text, c.text);
+            }
+            self.merge_exceptions(i, exceptions, true, sink);
+            return;
+        }
+
+        if !modes.is_empty() {
+            let Some(&i) = self.rule_index.get(&name) else {
+                sink.report(Code::LoadErrValidate, "Rule has an override but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                return;
+            };
+            for key in keys.iter().filter(|k| !matches!(**k, "rule" | "override")) {
+                if !modes.contains_key(*key) {
+                    sink.report(Code::LoadErrValidate, format!("Key '{key}' is set but 'override' does not say whether to append or replace it"), ItemType::Rule, &name, item.pos);
+                    return;
+                }
+            }
+            let Some(fields) = self.rule_fields(item, &name, sink, false) else { return };
+            for (key, mode) in &modes {
+                let rule = &mut self.rules[i];
+                match (key.as_str(), mode) {
+                    ("condition", Mode::Append) => rule.condition.text = format!("{} {}", rule.condition.text, fields.condition.as_ref().unwrap().text),
+                    ("condition", _) => rule.condition = fields.condition.clone().unwrap(),
+                    ("output", Mode::Append) => rule.output.text = format!("{} {}", rule.output.text, fields.output.as_ref().unwrap().text),
+                    ("output", _) => rule.output = fields.output.clone().unwrap(),
+                    ("desc", Mode::Append) => rule.desc = format!("{} {}", rule.desc, fields.desc.clone().unwrap()),
+                    ("desc", _) => rule.desc = fields.desc.clone().unwrap(),
+                    ("tags", Mode::Append) => rule.tags.extend(fields.tags.clone()),
+                    ("tags", _) => rule.tags = fields.tags.clone(),
+                    ("priority", _) => rule.priority = fields.priority.unwrap(),
+                    ("enabled", _) => rule.enabled = fields.enabled,
+                    ("warn_evttypes", _) => rule.warn_evttypes = fields.warn_evttypes,
+                    ("skip-if-unknown-filter", _) => rule.skip_if_unknown_filter = fields.skip,
+                    _ => {}
+                }
+            }
+            match modes.get("exceptions") {
+                Some(Mode::Append) => self.merge_exceptions(i, exceptions, true, sink),
+                Some(_) => {
+                    self.rules[i].exceptions.clear();
+                    self.merge_exceptions(i, exceptions, false, sink);
+                }
+                None => {}
+            }
+            return;
+        }
+
+        let Some(fields) = self.rule_fields(item, &name, sink, true) else { return };
+        let rule = RuleDef {
+            name: name.clone(),
+            condition: fields.condition.unwrap(),
+            output: fields.output.unwrap(),
+            desc: fields.desc.unwrap(),
+            priority: fields.priority.unwrap(),
+            enabled: fields.enabled,
+            tags: fields.tags,
+            source: fields.source,
+            exceptions: Vec::new(),
+            skip_if_unknown_filter: fields.skip,
+            warn_evttypes: fields.warn_evttypes,
+            origin,
+        };
+        let i = match self.rule_index.get(&name) {
+            Some(&i) => {
+                self.rules[i] = rule;
+                i
+            }
+            None => {
+                self.rule_index.insert(name, self.rules.len());
+                self.rules.push(rule);
+                self.rules.len() - 1
+            }
+        };
+        self.merge_exceptions(i, exceptions, false, sink);
+    }
+
+    fn rule_fields(&self, item: &Node, name: &str, sink: &mut Sink<'_>, required: bool) -> Option<RuleFields> {
+        let file = sink.file.to_string();
+        if required {
+            for key in ["condition", "output", "desc", "priority"] {
+                Self::require_str(item, key, ItemType::Rule, name, sink)?;
+            }
+        }
+        let priority = match item.get("priority") {
+            None => None,
+            Some(p) => match p.as_str().unwrap_or("").parse::<Priority>() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    sink.report(Code::LoadErrYamlValidate, format!("Invalid priority level: {}", e.0), ItemType::Rule, name, p.pos);
+                    return None;
+                }
+            },
+        };
+        let bool_key = |key: &str, default: bool, sink: &mut Sink<'_>| -> Option<bool> {
+            match item.get(key) {
+                None => Some(default),
+                Some(v) => match v.as_bool() {
+                    Some(b) => Some(b),
+                    None => {
+                        sink.report(Code::LoadErrYamlValidate, format!("Value of key '{key}' must be a boolean"), ItemType::Rule, name, v.pos);
+                        None
+                    }
+                },
+            }
+        };
+        let enabled = bool_key("enabled", true, sink)?;
+        let skip = bool_key("skip-if-unknown-filter", false, sink)?;
+        let warn_evttypes = bool_key("warn_evttypes", true, sink)?;
+        let tags = match item.get("tags") {
+            None => Vec::new(),
+            Some(Node { kind: Kind::Seq(tags), .. }) => {
+                let mut out = Vec::new();
+                for t in tags {
+                    match t.as_str() {
+                        Some(s) => out.push(s.to_string()),
+                        None => {
+                            sink.report(Code::LoadErrYamlValidate, "Tags must be strings", ItemType::Rule, name, t.pos);
+                            return None;
+                        }
+                    }
+                }
+                out
+            }
+            Some(v) if v.is_null() => Vec::new(),
+            Some(v) => {
+                sink.report(Code::LoadErrYamlValidate, "Value of key 'tags' must be a sequence of strings", ItemType::Rule, name, v.pos);
+                return None;
+            }
+        };
+        let source = match item.get("source") {
+            None => lanner_event::SYSCALL_SOURCE.to_string(),
+            Some(v) => match v.as_str() {
+                Some(s) => s.to_string(),
+                None => {
+                    sink.report(Code::LoadErrYamlValidate, "Value of key 'source' must be a string", ItemType::Rule, name, v.pos);
+                    return None;
+                }
+            },
+        };
+        Some(RuleFields {
+            condition: Self::text(item, "condition", &file),
+            output: Self::text(item, "output", &file),
+            desc: item.get("desc").map(|d| d.as_str().unwrap_or("").to_string()),
+            priority,
+            enabled,
+            skip,
+            warn_evttypes,
+            tags,
+            source,
+        })
+    }
+
+    /// Parses a rule's `exceptions`. Each comes back with its fields when it has them:
+    /// an appended exception may name an existing one and bring only values.
+    #[allow(clippy::type_complexity)]
+    fn parse_exceptions(&self, item: &Node, rule: &str, sink: &mut Sink<'_>) -> Option<Vec<(ExceptionDef, Option<()>)>> {
+        let Some(node) = item.get("exceptions") else { return Some(Vec::new()) };
+        if node.is_null() {
+            return Some(Vec::new());
+        }
+        let Kind::Seq(list) = &node.kind else {
+            sink.report(Code::LoadErrYamlValidate, "Value of key 'exceptions' must be a sequence", ItemType::Rule, rule, node.pos);
+            return None;
+        };
+        let mut out = Vec::new();
+        for ex in list {
+            if !matches!(ex.kind, Kind::Map(_)) {
+                sink.report(Code::LoadErrYamlValidate, "Each exception must be a mapping", ItemType::Exception, "", ex.pos);
+                return None;
+            }
+            let Some(name) = ex.get("name").and_then(Node::as_str) else {
+                sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'name'", ItemType::Exception, "", ex.pos);
+                return None;
+            };
+            let name = name.to_string();
+            Self::warn_unknown_keys(ex, EXCEPTION_KEYS, ItemType::Exception, &name, sink);
+            let strings = |n: &Node, what: &str, sink: &mut Sink<'_>| -> Option<Vec<String>> {
+                match &n.kind {
+                    Kind::Seq(items) => items
+                        .iter()
+                        .map(|i| match i.as_str() {
+                            Some(s) => Some(s.to_string()),
+                            None => {
+                                sink.report(Code::LoadErrYamlValidate, format!("Exception {what} must be strings"), ItemType::Exception, &name, i.pos);
+                                None
+                            }
+                        })
+                        .collect(),
+                    _ => None,
+                }
+            };
+            let fields = match ex.get("fields") {
+                None => None,
+                Some(f) => match f.as_str() {
+                    Some(s) => Some(ExcFields::Single(s.to_string())),
+                    None => match strings(f, "fields", sink) {
+                        Some(v) => Some(ExcFields::Tuple(v)),
+                        None => {
+                            sink.report(Code::LoadErrYamlValidate, "Rule exception fields must be a field name or a sequence of field names", ItemType::Exception, &name, f.pos);
+                            return None;
+                        }
+                    },
+                },
+            };
+            let comps: Option<Vec<String>> = match ex.get("comps") {
+                None => None,
+                Some(c) => match c.as_str() {
+                    Some(s) => Some(vec![s.to_string()]),
+                    None => match strings(c, "comps", sink) {
+                        Some(v) => Some(v),
+                        None => {
+                            sink.report(Code::LoadErrYamlValidate, "Rule exception comps must be an operator or a sequence of operators", ItemType::Exception, &name, c.pos);
+                            return None;
+                        }
+                    },
+                },
+            };
+            let nfields = match &fields {
+                Some(ExcFields::Tuple(f)) => Some(f.len()),
+                Some(ExcFields::Single(_)) => Some(1),
+                None => None,
+            };
+            let comps = match (&fields, comps) {
+                (Some(ExcFields::Tuple(f)), Some(c)) => {
+                    if matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. })) || c.len() != f.len() {
+                        sink.report(Code::LoadErrValidate, "Fields and comps lists must have equal length", ItemType::Exception, &name, ex.pos);
+                        return None;
+                    }
+                    c
+                }
+                (Some(ExcFields::Tuple(f)), None) => vec!["=".to_string(); f.len()],
+                (Some(ExcFields::Single(_)), Some(c)) => {
+                    if c.len() != 1 {
+                        sink.report(Code::LoadErrValidate, "Fields and comps lists must have equal length", ItemType::Exception, &name, ex.pos);
+                        return None;
+                    }
+                    c
+                }
+                (Some(ExcFields::Single(_)), None) => vec!["in".to_string()],
+                (None, c) => c.unwrap_or_default(),
+            };
+            for c in &comps {
+                if crate::ast::Op::from_text(c).is_none() {
+                    sink.report(Code::LoadErrValidate, format!("Invalid comparison operator '{c}' in exception"), ItemType::Exception, &name, ex.pos);
+                    return None;
+                }
+            }
+            let mut values = Vec::new();
+            if let Some(v) = ex.get("values") {
+                let Kind::Seq(rows) = &v.kind else {
+                    if !v.is_null() {
+                        sink.report(Code::LoadErrYamlValidate, "Rule exception values must be a sequence", ItemType::Exception, &name, v.pos);
+                        return None;
+                    }
+                    out.push((ExceptionDef { name, fields: fields.clone().unwrap_or(ExcFields::Tuple(Vec::new())), comps, values, origin: Origin { file: sink.file.to_string(), pos: ex.pos } }, fields.as_ref().map(|_| ())));
+                    continue;
+                };
+                for row in rows {
+                    let one = |n: &Node, sink: &mut Sink<'_>| -> Option<ExcValue> {
+                        match &n.kind {
+                            Kind::Seq(items) => Some(ExcValue::Many(
+                                items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+                            )),
+                            _ => match n.as_str() {
+                                Some(s) => Some(ExcValue::One(s.to_string())),
+                                None => {
+                                    sink.report(Code::LoadErrYamlValidate, "Exception values must be strings or sequences of strings", ItemType::Exception, &name, n.pos);
+                                    None
+                                }
+                            },
+                        }
+                    };
+                    let tuple = match (&fields, &row.kind) {
+                        // Without fields (an append to an existing exception, or an error
+                        // reported when merging), a scalar row is a one-value tuple.
+                        (Some(ExcFields::Single(_)), _) | (None, Kind::Scalar { .. }) => vec![one(row, sink)?],
+                        (_, Kind::Seq(items)) => {
+                            let mut t = Vec::new();
+                            for i in items {
+                                t.push(one(i, sink)?);
+                            }
+                            t
+                        }
+                        _ => {
+                            sink.report(Code::LoadErrValidate, "Rule exception values must be sequences of values, one per field", ItemType::Exception, &name, row.pos);
+                            return None;
+                        }
+                    };
+                    if let Some(n) = nfields {
+                        if tuple.len() != n {
+                            sink.report(Code::LoadErrValidate, "Fields and values lists must have equal length", ItemType::Exception, &name, row.pos);
+                            return None;
+                        }
+                    }
+                    values.push(tuple);
+                }
+            }
+            let has_fields = fields.as_ref().map(|_| ());
+            out.push((
+                ExceptionDef {
+                    name,
+                    fields: fields.unwrap_or(ExcFields::Tuple(Vec::new())),
+                    comps,
+                    values,
+                    origin: Origin { file: sink.file.to_string(), pos: ex.pos },
+                },
+                has_fields,
+            ));
+        }
+        Some(out)
+    }
+
+    /// Adds exceptions to a rule. Appending to an exception of the same name adds its values;
+    /// a new exception must bring its fields.
+    fn merge_exceptions(&mut self, rule: usize, exceptions: Vec<(ExceptionDef, Option<()>)>, append: bool, sink: &mut Sink<'_>) {
+        for (ex, has_fields) in exceptions {
+            let existing = self.rules[rule].exceptions.iter_mut().find(|e| e.name == ex.name);
+            match existing {
+                Some(e) if append => {
+                    if let Some(n) = match &e.fields {
+                        ExcFields::Tuple(f) => Some(f.len()),
+                        ExcFields::Single(_) => Some(1),
+                    } {
+                        if let Some(bad) = ex.values.iter().find(|t| t.len() != n) {
+                            let _ = bad;
+                            sink.report(Code::LoadErrValidate, "Fields and values lists must have equal length", ItemType::Exception, &ex.name, ex.origin.pos);
+                            continue;
+                        }
+                    }
+                    e.values.extend(ex.values);
+                }
+                Some(_) => {
+                    sink.report(Code::LoadExceptionNameNotUnique, "Multiple definitions of exception with the same name; the last one wins", ItemType::Exception, &ex.name, ex.origin.pos);
+                    let list = &mut self.rules[rule].exceptions;
+                    list.retain(|e| e.name != ex.name);
+                    list.push(ex);
+                }
+                None => {
+                    if has_fields.is_none() {
+                        sink.report(Code::LoadErrValidate, "Rule exception must have fields property with a list of fields", ItemType::Exception, &ex.name, ex.origin.pos);
+                        continue;
+                    }
+                    self.rules[rule].exceptions.push(ex);
+                }
+            }
+        }
+    }
+}
+
+struct RuleFields {
+    condition: Option<Text>,
+    output: Option<Text>,
+    desc: Option<String>,
+    priority: Option<Priority>,
+    enabled: bool,
+    skip: bool,
+    warn_evttypes: bool,
+    tags: Vec<String>,
+    source: String,
+}

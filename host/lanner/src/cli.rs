@@ -1,0 +1,273 @@
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
+use lanner_event::FieldRegistry;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The default rules, compiled into the binary so that a bare `lanner run` works.
+const DEFAULT_RULES: &str = include_str!("../../../rules/lanner_rules.yaml");
+const DEFAULT_RULES_NAME: &str = "<embedded>/lanner_rules.yaml";
+
+#[derive(Parser)]
+#[command(name = "lanner", version, about = "Runtime security detection for Linux hosts and Kubernetes nodes, speaking Falco's rule language")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load rules files in order and report every error and warning.
+    Validate {
+        /// A rules file; repeat to load several in order.
+        #[arg(short = 'r', long = "rules", required = true)]
+        rules: Vec<PathBuf>,
+        /// Print Falco's validation JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe the rules, macros and lists of rules files.
+    ListRules {
+        /// A rules file; repeat to load several in order. The embedded defaults when absent.
+        #[arg(short = 'r', long = "rules")]
+        rules: Vec<PathBuf>,
+        /// Print Falco's rule description JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every field rules may use.
+    ListFields {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate the events of an event file (JSON lines) and print the alerts they raise.
+    Replay {
+        /// The event file, or - for standard input.
+        events: PathBuf,
+        /// A rules file; repeat to load several in order. The embedded defaults when absent.
+        #[arg(short = 'r', long = "rules")]
+        rules: Vec<PathBuf>,
+        /// Print alerts as JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Raise an alert for every matching rule, not only the first.
+        #[arg(long)]
+        all_matches: bool,
+    },
+    /// Run detection on the embedded defaults or the given rules. Until live capture is
+    /// built in, events come from an event file or standard input.
+    Run {
+        /// A rules file; repeat to load several in order. The embedded defaults when absent.
+        #[arg(short = 'r', long = "rules")]
+        rules: Vec<PathBuf>,
+        /// Where events come from: an event file, or - for standard input.
+        #[arg(long, default_value = "-")]
+        events: PathBuf,
+        /// Print alerts as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { rules, json } => validate(&rules, json),
+        Command::ListRules { rules, json } => list_rules(&rules, json),
+        Command::ListFields { json } => list_fields(json),
+        Command::Replay { events, rules, json, all_matches } => replay(&events, &rules, json, all_matches),
+        Command::Run { rules, events, json } => replay(&events, &rules, json, false),
+    }
+}
+
+/// The engine as this binary configures it: the syscall source and its fields, with the
+/// container fields built in (they stand in for Falco's `container` plugin).
+fn engine_config() -> EngineConfig {
+    let mut cfg = EngineConfig::syscall();
+    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    cfg
+}
+
+fn sources(paths: &[PathBuf]) -> Vec<RulesSource> {
+    if paths.is_empty() {
+        return vec![RulesSource { name: DEFAULT_RULES_NAME.into(), content: DEFAULT_RULES.into() }];
+    }
+    paths
+        .iter()
+        .map(|p| match RulesSource::read(p) {
+            Ok(s) => s,
+            // An unreadable file becomes a YAML-level error for that file, named.
+            Err(e) => RulesSource { name: p.display().to_string(), content: format!("\0{e}") },
+        })
+        .collect()
+}
+
+fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
+    let srcs = sources(paths);
+    let mut outcome = lanner_engine::load(cfg, &srcs);
+    // Report unreadable files with Falco's read error rather than a YAML one.
+    for (f, src) in outcome.files.iter_mut().zip(&srcs) {
+        if let Some(err) = src.content.strip_prefix('\0') {
+            f.successful = false;
+            f.diagnostics = vec![lanner_engine::Diagnostic {
+                code: lanner_engine::Code::LoadErrFileRead,
+                message: format!("Could not read file {}: {err}", f.name),
+                locations: vec![lanner_engine::Location {
+                    item_type: lanner_engine::ItemType::RulesContent,
+                    item_name: String::new(),
+                    file: f.name.clone(),
+                    pos: Default::default(),
+                }],
+            }];
+        }
+    }
+    outcome
+}
+
+fn validate(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let outcome = load(paths, &engine_config());
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &describe::validation(&outcome.files))?;
+        writeln!(out)?;
+    } else {
+        for f in &outcome.files {
+            for d in &f.diagnostics {
+                writeln!(out, "{d}")?;
+            }
+            let errors = f.errors().count();
+            let warnings = f.warnings().count();
+            let verdict = match (errors, warnings) {
+                (0, 0) => "Ok".to_string(),
+                (0, w) => format!("Ok, with {w} warning{}", if w == 1 { "" } else { "s" }),
+                (e, w) => format!("Invalid: {e} error{}, {w} warning{}", if e == 1 { "" } else { "s" }, if w == 1 { "" } else { "s" }),
+            };
+            writeln!(out, "{}: {verdict}", f.name)?;
+        }
+    }
+    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let outcome = load(paths, &engine_config());
+    for d in outcome.diagnostics().filter(|d| d.is_error()) {
+        eprintln!("{d}");
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &describe::rules(&outcome.ruleset))?;
+        writeln!(out)?;
+    } else {
+        for r in outcome.ruleset.rules() {
+            let state = if r.enabled { "" } else { " (disabled)" };
+            writeln!(out, "{:<13} {}{state}", r.priority.as_str(), r.name)?;
+            writeln!(out, "              {}", r.desc.split_whitespace().collect::<Vec<_>>().join(" "))?;
+        }
+    }
+    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn list_fields(json: bool) -> Result<ExitCode> {
+    let reg = FieldRegistry::with_syscall_fields();
+    let mut out = std::io::stdout().lock();
+    if json {
+        let fields: Vec<_> = reg
+            .iter()
+            .map(|(_, d)| {
+                serde_json::json!({
+                    "name": d.name,
+                    "type": d.ftype.as_str(),
+                    "desc": d.desc,
+                    "source": d.provider,
+                    "arg": arg_text(d.arg),
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "fields": fields }))?;
+        writeln!(out)?;
+    } else {
+        for (_, d) in reg.iter() {
+            let arg = arg_text(d.arg).map(|a| format!(" {a}")).unwrap_or_default();
+            writeln!(out, "{:<44} {:<8} {}{arg}", d.name, d.ftype.as_str(), d.desc)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn arg_text(a: lanner_event::ArgSpec) -> Option<&'static str> {
+    use lanner_event::ArgKind::*;
+    Some(match (a.kind, a.required, a.dotted) {
+        (None, ..) => return Option::None,
+        (Index, true, _) => "[required numeric argument, such as [1]]",
+        (Index, false, _) => "[optional numeric argument, such as [1]]",
+        (Key, true, _) => "[required argument, such as [NAME]]",
+        (Key, false, _) => "[optional argument, such as [NAME]]",
+        (IndexOrKey, _, true) => "[required argument: .NAME or [N]]",
+        (IndexOrKey, _, false) => "[required argument: [NAME] or [N]]",
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Result<ExitCode> {
+    let mut cfg = engine_config();
+    if all_matches {
+        cfg.match_mode = lanner_engine::MatchMode::All;
+    }
+    let outcome = load(paths, &cfg);
+    for d in outcome.diagnostics().filter(|d| d.is_error()) {
+        eprintln!("{d}");
+    }
+    let ruleset = outcome.into_result().context("rules did not load")?;
+    let input: Box<dyn BufRead> = if events == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(events).with_context(|| format!("opening event file {}", events.display()))?;
+        Box::new(BufReader::new(f))
+    };
+    let host = hostname();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let reader = lanner_replay::Reader::new(input, &cfg.registry);
+    let mut bad = 0usize;
+    for ev in reader {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                // A bad line is reported and skipped: one typo must not hide later events.
+                eprintln!("lanner: {}: {e}", events.display());
+                bad += 1;
+                continue;
+            }
+        };
+        let mut write_err = None;
+        ruleset.evaluate(&ev, |rule| {
+            let alert = rule.alert(&ev, &host);
+            let r = if json {
+                writeln!(out, "{}", alert.to_json())
+            } else {
+                writeln!(out, "{}", alert.to_text())
+            };
+            if let Err(e) = r {
+                write_err = Some(e);
+            }
+        });
+        if let Some(e) = write_err {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(e.into());
+        }
+    }
+    out.flush()?;
+    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

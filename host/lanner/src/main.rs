@@ -1,0 +1,14 @@
+//! The `lanner` command: validate and describe rules, list fields, replay event files, and
+//! run the detection daemon.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    match cli::main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lanner: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

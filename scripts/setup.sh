@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Brings a fresh machine of Lanner's kind (Debian, root, Rust via rustup) to a state where the
+# workspace builds and every test runs. Idempotent: each step checks before it installs.
+set -euo pipefail
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Rust toolchains: stable builds the workspace, nightly with rust-src builds the eBPF probe.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "installing nightly toolchain"
+  rustup toolchain install nightly --profile minimal --component rust-src
+elif ! rustup +nightly component list --installed | grep -q '^rust-src'; then
+  log "adding rust-src to nightly"
+  rustup component add rust-src --toolchain nightly
+fi
+if ! rustup target list --installed | grep -qx 'wasm32-wasip2'; then
+  log "adding the wasm32-wasip2 target"
+  rustup target add wasm32-wasip2
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# LLVM 22 for bpf-linker (the eBPF probe's linker).
+need_apt=()
+dpkg -s llvm-22-dev >/dev/null 2>&1 || need_apt+=(llvm-22-dev)
+dpkg -s libpolly-22-dev >/dev/null 2>&1 || need_apt+=(libpolly-22-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! command -v bpf-linker >/dev/null 2>&1; then
+  log "building bpf-linker against LLVM 22 (a few minutes)"
+  LLVM_PREFIX=/usr/lib/llvm-22 cargo install --locked bpf-linker --no-default-features --features llvm-22
+fi
+
+log "ready"
