@@ -595,9 +595,31 @@ impl<'a> Compiler<'a> {
 
     fn compile_expr(&self, ast: &Ast, syscall: bool) -> Result<Expr, CErr> {
         Ok(match ast {
-            Ast::And(v) => Expr::And(v.iter().map(|a| self.compile_expr(a, syscall)).collect::<Result<_, _>>()?),
-            Ast::Or(v) => Expr::Or(v.iter().map(|a| self.compile_expr(a, syscall)).collect::<Result<_, _>>()?),
-            Ast::Not(a) => Expr::Not(Box::new(self.compile_expr(a, syscall)?)),
+            // Macros nest `and`s in `and`s: flatten them so evaluation walks one level.
+            Ast::And(v) => {
+                let mut out = Vec::with_capacity(v.len());
+                for a in v {
+                    match self.compile_expr(a, syscall)? {
+                        Expr::And(inner) => out.extend(inner.into_vec()),
+                        e => out.push(e),
+                    }
+                }
+                Expr::And(out.into())
+            }
+            Ast::Or(v) => {
+                let mut out = Vec::with_capacity(v.len());
+                for a in v {
+                    match self.compile_expr(a, syscall)? {
+                        Expr::Or(inner) => out.extend(inner.into_vec()),
+                        e => out.push(e),
+                    }
+                }
+                Expr::Or(out.into())
+            }
+            Ast::Not(a) => match self.compile_expr(a, syscall)? {
+                Expr::Not(inner) => *inner,
+                e => Expr::Not(Box::new(e)),
+            },
             Ast::Macro { .. } => return Err(CErr::Reported),
             Ast::Check(c) => {
                 if syscall && is_evttype_check(c) {

@@ -33,6 +33,7 @@ pub const FIELDS: &[StaticField] = &[
     f("evt.is_open_read", FieldType::Bool, ArgSpec::NONE, "x"),
     f("evt.is_open_write", FieldType::Bool, ArgSpec::NONE, "x"),
     f("evt.plugininfo", FieldType::String, ArgSpec::NONE, "x"),
+    f("evt.buffer", FieldType::Bytes, ArgSpec::NONE, "x"),
     f("proc.name", FieldType::String, ArgSpec::NONE, "x"),
     f("proc.pname", FieldType::String, ArgSpec::NONE, "x"),
     f("proc.cmdline", FieldType::String, ArgSpec::NONE, "x"),

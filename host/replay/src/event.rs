@@ -19,8 +19,14 @@ pub struct RecordedEvent {
     pub(crate) type_name: String,
     pub(crate) ts: u64,
     pub(crate) num: u64,
-    /// Sorted by field id, then argument.
-    pub(crate) fields: Vec<(FieldId, FieldArg, Recorded)>,
+    /// Field ids, sorted, kept apart from the values so that a lookup searches a few
+    /// contiguous bytes rather than striding over every value.
+    pub(crate) ids: Vec<FieldId>,
+    /// The argument and value of each id in `ids`, in the same order.
+    pub(crate) values: Vec<(FieldArg, Recorded)>,
+    /// For each field id up to the largest recorded, the index of its first entry in `ids`
+    /// (`u16::MAX` when absent): a lookup is one load, not a search.
+    pub(crate) slots: Box<[u16]>,
     /// Ids of the derived fields, resolved once per registry.
     pub(crate) derived: Derived,
 }
@@ -73,12 +79,13 @@ impl RecordedEvent {
     }
 
     fn lookup(&self, f: &FieldRef) -> Option<Value<'_>> {
-        let start = self.fields.partition_point(|(id, _, _)| *id < f.id);
+        let start = match self.slots.get(f.id.0 as usize) {
+            Some(&s) if s != u16::MAX => s as usize,
+            _ => return None,
+        };
         let mut plain = None;
-        for (id, arg, rec) in &self.fields[start..] {
-            if *id != f.id {
-                break;
-            }
+        let same = self.ids[start..].iter().take_while(|id| **id == f.id).count();
+        for (arg, rec) in &self.values[start..start + same] {
             if *arg == f.arg {
                 return match rec {
                     Recorded::Plain(v) => Some(borrow(v)),

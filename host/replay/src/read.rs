@@ -122,7 +122,16 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
         Some(_) => return Err("'fields' must be an object of field names to values".into()),
     }
     fields.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| arg_order(&a.1).cmp(&arg_order(&b.1))));
-    Ok(RecordedEvent { source, etype, type_name, ts, num, fields, derived })
+    if fields.len() >= u16::MAX as usize {
+        return Err(format!("too many fields ({})", fields.len()));
+    }
+    let ids: Vec<FieldId> = fields.iter().map(|f| f.0).collect();
+    let mut slots = vec![u16::MAX; ids.last().map_or(0, |id| id.0 as usize + 1)];
+    for (i, id) in ids.iter().enumerate().rev() {
+        slots[id.0 as usize] = i as u16;
+    }
+    let values = fields.into_iter().map(|(_, arg, rec)| (arg, rec)).collect();
+    Ok(RecordedEvent { source, etype, type_name, ts, num, ids, values, slots: slots.into(), derived })
 }
 
 fn arg_order(a: &FieldArg) -> (u8, u32, &str) {

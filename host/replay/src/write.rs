@@ -17,7 +17,7 @@ fn to_json(v: &Value<'_>) -> Json {
 /// One event as a line of an event file (without the newline).
 pub fn to_line(ev: &RecordedEvent, registry: &FieldRegistry) -> String {
     let mut fields = Map::new();
-    for (id, arg, rec) in &ev.fields {
+    for (id, (arg, rec)) in ev.ids.iter().zip(&ev.values) {
         let name = registry.def(*id).name.to_string();
         let key = match arg {
             FieldArg::None => name,

@@ -1,0 +1,391 @@
+//! The rule language's semantics, checked end to end: rules text in, alerts out.
+
+use lanner_engine::{Code, EngineConfig, LoadOutcome, MatchMode, RulesSource, Ruleset};
+use lanner_replay::{RecordedEvent, parse_line};
+
+fn cfg() -> EngineConfig {
+    let mut c = EngineConfig::syscall();
+    c.plugins = vec![("container".into(), "0.4.0".into())];
+    c.match_mode = MatchMode::All;
+    c
+}
+
+fn load_files(files: &[&str]) -> LoadOutcome {
+    let srcs: Vec<RulesSource> = files
+        .iter()
+        .enumerate()
+        .map(|(i, c)| RulesSource { name: format!("f{i}.yaml"), content: c.to_string() })
+        .collect();
+    lanner_engine::load(&cfg(), &srcs)
+}
+
+fn ruleset(rules: &str) -> Ruleset {
+    let out = load_files(&[rules]);
+    let errors: Vec<String> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    out.ruleset
+}
+
+fn ev(json: &str) -> RecordedEvent {
+    parse_line(json, &cfg().registry, 1).unwrap()
+}
+
+/// A one-rule file whose condition is `cond`.
+fn rule(cond: &str) -> String {
+    format!("- rule: R\n  desc: d\n  condition: {cond}\n  output: out\n  priority: INFO\n  warn_evttypes: false\n")
+}
+
+/// A condition as a single-quoted YAML scalar.
+fn q(cond: &str) -> String {
+    format!("'{}'", cond.replace('\'', "''"))
+}
+
+fn fires(cond: &str, event: &str) -> bool {
+    let rs = ruleset(&rule(&q(cond)));
+    !rs.process(&ev(event), "h").is_empty()
+}
+
+const OPEN: &str = r#"{"ts": 1, "type": "openat", "fields": {"fd.name": "/etc/shadow", "fd.num": 3, "proc.name": "Cat", "proc.args": "-n /etc/shadow", "proc.aname": ["Cat", "bash", "sshd"], "fd.sip": "10.1.2.3", "fd.sport": 22, "evt.is_open_read": true, "evt.buffer": "\u0001ELF", "proc.env": {"HOME": "/root"}, "proc.pname": "bash"}}"#;
+
+#[test]
+fn operators() {
+    let cases: &[(&str, bool)] = &[
+        ("fd.name = /etc/shadow", true),
+        ("fd.name == /etc/shadow", true),
+        ("fd.name != /etc/shadow", false),
+        ("fd.name contains shad", true),
+        ("proc.name icontains cAT", true),
+        ("proc.name contains cat", false),
+        ("fd.name startswith /etc/", true),
+        ("fd.name endswith dow", true),
+        ("fd.name glob '/etc/*'", true),
+        ("fd.name glob '/e?c/sh*w'", true),
+        ("fd.name glob '/usr/*'", false),
+        ("proc.name iglob 'c*'", true),
+        ("fd.name regex '/etc/[a-z]+'", true),
+        ("fd.name regex 'etc'", false),
+        ("fd.name in (/etc/passwd, /etc/shadow)", true),
+        ("fd.name pmatch (/etc)", true),
+        ("fd.name pmatch (/et)", false),
+        ("proc.aname intersects (sshd, zzz)", true),
+        ("proc.aname in (sshd)", true),
+        ("proc.aname = sshd", true),
+        ("proc.aname = Cat", false),
+        ("proc.aname[0] = Cat", true),
+        ("proc.aname[2] = sshd", true),
+        ("proc.aname[5] exists", false),
+        ("fd.num >= 3 and fd.num < 4 and fd.num <= 3 and fd.num > 2", true),
+        ("fd.num in (1, 2, 3)", true),
+        ("fd.num = 4", false),
+        ("fd.sip = 10.1.2.3", true),
+        ("fd.sip in (\"10.0.0.0/8\")", true),
+        ("fd.sip != 10.1.2.3", false),
+        ("fd.sport in (22, 2222)", true),
+        ("evt.is_open_read = true", true),
+        ("evt.is_open_read = false", false),
+        ("evt.buffer bcontains 454c46", true),
+        ("evt.buffer bstartswith 01454c", true),
+        ("evt.buffer bstartswith 454c", false),
+        ("proc.env[HOME] = /root", true),
+        ("proc.env[PATH] exists", false),
+        ("proc.cmdline exists", false),
+        ("not proc.cmdline exists", true),
+        ("proc.cmdline != x", false),
+        ("tolower(proc.name) = cat", true),
+        ("toupper(proc.name) = CAT", true),
+        ("basename(fd.name) = shadow", true),
+        ("len(proc.name) = 3", true),
+        ("len(proc.aname) = 2", true),
+        ("proc.pname = val(proc.aname[1])", true),
+        ("proc.pname != val(proc.aname[1])", false),
+        ("proc.name = val(proc.cmdline)", false),
+        ("(fd.num = 1 or fd.num = 3) and not (proc.name = x)", true),
+        ("evt.type = openat", true),
+        ("evt.type != openat", false),
+        ("evt.type in (open, openat)", true),
+        ("evt.type = open", false),
+    ];
+    for (cond, want) in cases {
+        assert_eq!(fires(cond, OPEN), *want, "{cond}");
+    }
+}
+
+#[test]
+fn b64_transformer() {
+    let e = r#"{"ts": 1, "type": "execve", "fields": {"proc.args": "Y3VybCBldmls"}}"#;
+    assert!(fires("b64(proc.args) = \"curl evil\"", e));
+    assert!(fires("b64(proc.args) contains evil", e));
+}
+
+#[test]
+fn event_types_are_inferred_falco_way() {
+    let check = |cond: &str| -> Vec<String> {
+        let rs = ruleset(&rule(&format!("'{cond}'")));
+        rs.rules()[0].event_types().unwrap()
+    };
+    assert_eq!(check("evt.type in (open, openat) and proc.name = x"), ["open", "openat"]);
+    assert_eq!(check_sorted("evt.type = open or evt.type = connect"), ["connect", "open"]);
+    let all = lanner_event::evttype::count();
+    assert_eq!(check("not evt.type = open").len(), all - 1);
+    assert_eq!(check("evt.type != open").len(), all - 1);
+    // Negation of a conjunction with another field cannot restrict the type.
+    assert_eq!(check("not (evt.type = open and proc.name = x)").len(), all);
+    assert_eq!(check("proc.name = x").len(), all);
+    assert_eq!(check("evt.type = open or proc.name = x").len(), all);
+    assert_eq!(check("not (evt.type = open or evt.type = openat)").len(), all - 2);
+}
+
+fn check_sorted(cond: &str) -> Vec<String> {
+    let rs = ruleset(&rule(&format!("'{cond}'")));
+    let mut v = rs.rules()[0].event_types().unwrap();
+    v.sort();
+    v
+}
+
+#[test]
+fn only_rules_for_the_event_type_are_evaluated() {
+    let rs = ruleset(&rule("evt.type = connect"));
+    assert!(rs.process(&ev(OPEN), "h").is_empty());
+    assert_eq!(rs.needed_event_types().len(), 1);
+}
+
+#[test]
+fn warns_like_falco_when_no_event_type() {
+    let out = load_files(&["- rule: R\n  desc: d\n  condition: proc.name = x\n  output: o\n  priority: INFO\n"]);
+    let w: Vec<_> = out.diagnostics().filter(|d| d.code == Code::LoadNoEvttype).collect();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].message, "Rule matches too many evt.type values. This has a significant performance penalty.");
+    assert!(out.is_ok());
+}
+
+#[test]
+fn exceptions_all_forms() {
+    let rs = ruleset(
+        r#"
+- list: allowed_names
+  items: [cat, dog]
+- rule: R
+  desc: d
+  condition: evt.type = openat
+  output: out
+  priority: INFO
+  exceptions:
+    - name: tuple
+      fields: [proc.name, fd.name]
+      comps: [=, startswith]
+      values:
+        - [Cat, /etc/sha]
+    - name: single
+      fields: proc.pname
+      values: [zsh, fish]
+    - name: list_name
+      fields: [proc.name]
+      comps: [in]
+      values:
+        - [allowed_names]
+    - name: not_equal
+      fields: [proc.pname]
+      comps: [!=]
+      values:
+        - [bash]
+"#,
+    );
+    // The tuple exception matches the event: no alert.
+    assert!(rs.process(&ev(OPEN), "h").is_empty());
+    let r = &rs.rules()[0];
+    assert_eq!(
+        r.condition_compiled,
+        "(evt.type = openat and not (proc.name = Cat and fd.name startswith /etc/sha) and not proc.pname in (zsh, fish) and not proc.name in (cat, dog) and not proc.pname != bash)"
+    );
+    let other = r#"{"ts": 1, "type": "openat", "fields": {"proc.name": "vim", "fd.name": "/etc/shadow", "proc.pname": "bash"}}"#;
+    assert_eq!(rs.process(&ev(other), "h").len(), 1);
+    assert_eq!(r.exception_fields, ["proc.name", "fd.name", "proc.pname"]);
+}
+
+#[test]
+fn append_override_and_redefinition_across_files() {
+    let base = r#"
+- list: l
+  items: [a]
+- macro: m
+  condition: proc.name in (l)
+- rule: R
+  desc: base
+  condition: evt.type = execve and m
+  output: base %proc.name
+  priority: INFO
+  tags: [one]
+"#;
+    let local = r#"
+- list: l
+  items: [b]
+  append: true
+- macro: m
+  condition: or proc.name = c
+  override:
+    condition: append
+- rule: R
+  desc: more
+  tags: [two]
+  output: local %proc.name
+  priority: critical
+  override:
+    desc: append
+    tags: append
+    output: replace
+    priority: replace
+"#;
+    let out = load_files(&[base, local]);
+    assert!(out.is_ok(), "{:?}", out.diagnostics().collect::<Vec<_>>());
+    let rs = out.ruleset;
+    let r = &rs.rules()[0];
+    assert_eq!(r.desc, "base more");
+    assert_eq!(r.tags, ["one", "two"]);
+    assert_eq!(r.priority, lanner_event::Priority::Critical);
+    assert_eq!(r.condition_compiled, "(evt.type = execve and (proc.name in (a, b) or proc.name = c))");
+    let e = |n: &str| ev(&format!(r#"{{"ts": 1, "type": "execve", "fields": {{"proc.name": "{n}"}}}}"#));
+    for (name, want) in [("a", true), ("b", true), ("c", true), ("d", false)] {
+        assert_eq!(!rs.process(&e(name), "h").is_empty(), want, "{name}");
+    }
+    assert_eq!(rs.process(&e("c"), "h")[0].output, "local c");
+
+    // A plain redefinition replaces the rule entirely.
+    let redefined = load_files(&[base, "- rule: R\n  desc: new\n  condition: evt.type = execve and proc.name = z\n  output: new\n  priority: DEBUG\n"]);
+    assert!(redefined.is_ok());
+    assert_eq!(redefined.ruleset.rules().len(), 1);
+    assert_eq!(redefined.ruleset.rules()[0].desc, "new");
+}
+
+#[test]
+fn override_errors() {
+    let base = "- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n";
+    let out = load_files(&[base, "- rule: R\n  condition: and proc.name = x\n  append: true\n  override:\n    condition: append\n"]);
+    assert!(!out.is_ok());
+    let out = load_files(&[base, "- rule: R\n  priority: INFO\n  override:\n    priority: append\n"]);
+    assert!(out.diagnostics().any(|d| d.message.contains("cannot be overridden with 'append'")));
+    let out = load_files(&["- rule: Missing\n  condition: and x\n  append: true\n"]);
+    assert!(out.diagnostics().any(|d| d.message == "Rule has 'append' key but no rule by that name already exists"));
+    let out = load_files(&["- list: nope\n  items: [x]\n  append: true\n"]);
+    assert!(out.diagnostics().any(|d| d.code == Code::LoadErrValidate && d.message.contains("no list by that name")));
+}
+
+#[test]
+fn priorities_in_any_case_and_threshold() {
+    let rules = "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: Info\n- rule: B\n  desc: d\n  condition: evt.type = execve\n  output: b\n  priority: eRRor\n";
+    let mut c = cfg();
+    c.min_priority = lanner_event::Priority::Warning;
+    let out = lanner_engine::load(&c, &[RulesSource { name: "p.yaml".into(), content: rules.into() }]);
+    assert!(out.is_ok());
+    let alerts = out.ruleset.process(&ev(r#"{"ts": 1, "type": "execve"}"#), "h");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule, "B");
+    let bad = load_files(&["- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: severe\n"]);
+    assert!(bad.diagnostics().any(|d| d.message.== "Invalid priority level: severe"));
+}
+
+#[test]
+fn requirements_are_checked() {
+    let out = load_files(&["- required_engine_version: 0.99.0\n"]);
+    assert!(out.diagnostics().any(|d| d.message == "Rules require engine version 0.99.0, but engine version is 0.57.0"));
+    let ok = load_files(&["- required_engine_version: 12\n- required_engine_version: 0.50.0\n"]);
+    assert!(ok.is_ok());
+    let out = load_files(&["- required_plugin_versions:\n  - name: container\n    version: 0.9.0\n"]);
+    let msg: Vec<_> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert_eq!(msg, ["Plugin requirement not satisfied, must load one of: container (>= 0.9.0); loaded or built in: container 0.4.0"]);
+    let alt = load_files(&["- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n    alternatives:\n      - name: container\n        version: 0.3.0\n"]);
+    assert!(alt.is_ok());
+}
+
+#[test]
+fn several_yaml_documents_and_unknown_sources() {
+    let out = load_files(&["- list: a\n  items: [x]\n---\n- rule: R\n  desc: d\n  condition: evt.type = execve and proc.name in (a)\n  output: o\n  priority: INFO\n- rule: K\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n"]);
+    assert!(out.is_ok());
+    assert_eq!(out.ruleset.rules().len(), 1);
+    assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownSource && d.message == "Unknown source k8s_audit, skipping"));
+}
+
+#[test]
+fn condition_errors_point_into_the_file() {
+    let out = load_files(&["- macro: m\n  condition: evt.type = open\n\n- rule: R\n  desc: d\n  condition: m and proc.name = bash )\n  output: o\n  priority: INFO\n"]);
+    let d = out.diagnostics().find(|d| d.is_error()).unwrap();
+    assert_eq!(d.code, Code::LoadErrCompileCondition);
+    let item = d.item().unwrap();
+    assert_eq!((item.item_name.as_str(), item.pos.line, item.pos.column), ("R", 4, 3));
+    let at = d.locations.last().unwrap();
+    assert_eq!((at.pos.line, at.pos.column), (6, 37));
+    assert_eq!(d.to_string(), "f0.yaml:6:37: error: rule 'R': LOAD_ERR_COMPILE_CONDITION (Invalid condition): unexpected token after 'bash', expecting 'or', 'and'");
+}
+
+#[test]
+fn type_errors_are_reported() {
+    for (cond, want) in [
+        ("evt.type = execve and fd.num contains 3", "operator 'contains' is not supported for field fd.num of type INT64"),
+        ("evt.type = execve and fd.num = abc", "'abc' is not a valid number"),
+        ("evt.type = execve and evt.is_open_read = maybe", "not a valid boolean"),
+        ("evt.type = execve and fd.sip = notanip", "not a valid IP address"),
+        ("evt.type = nosuchevent", "unknown event type nosuchevent"),
+        ("evt.type = execve and proc.aname[x] = a", "needs a numeric argument"),
+        ("evt.type = execve and proc.name[1] = a", "does not take an argument"),
+        ("evt.type = execve and fd.name regex '('", "invalid regular expression"),
+        ("evt.type = execve and evt.buffer bcontains xyz", "not a hex byte string"),
+    ] {
+        let out = load_files(&[&rule(&q(cond))]);
+        let msgs: Vec<_> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        assert!(msgs.iter().any(|m| m.contains(want)), "{cond}: {msgs:?}");
+    }
+}
+
+#[test]
+fn skip_if_unknown_filter_turns_errors_into_warnings() {
+    let out = load_files(&["- rule: R\n  desc: d\n  condition: evt.type = execve and nope.field = 1\n  output: o\n  priority: INFO\n  skip-if-unknown-filter: true\n"]);
+    assert!(out.is_ok());
+    assert!(out.ruleset.rules().is_empty());
+    assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownFilter));
+}
+
+#[test]
+fn unused_items_and_unknown_keys_warn() {
+    let out = load_files(&["- list: unused_l\n  items: [a]\n- macro: unused_m\n  condition: proc.name = a\n- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n  conditon: typo\n"]);
+    assert!(out.is_ok());
+    let codes: Vec<_> = out.diagnostics().map(|d| d.code).collect();
+    assert!(codes.contains(&Code::LoadUnusedList));
+    assert!(codes.contains(&Code::LoadUnusedMacro));
+    assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownItem && d.message.contains("'conditon'")));
+}
+
+#[test]
+fn outputs_follow_falco_conventions() {
+    let rs = ruleset("- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: 'f=%fd.name a=%(proc.aname[2]) x=%proc.cmdline 100% %evt.type'\n  priority: INFO\n");
+    let a = &rs.process(&ev(OPEN), "host1")[0];
+    assert_eq!(a.output, "f=/etc/shadow a=sshd x=<NA> 100% openat");
+    assert_eq!(a.hostname, "host1");
+    let j = a.to_json();
+    assert_eq!(j["output_fields"]["proc.cmdline"], serde_json::Value::Null);
+    assert_eq!(j["output_fields"]["proc.aname[2]"], "sshd");
+    let bad = load_files(&["- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: '%nope.field'\n  priority: INFO\n"]);
+    assert!(bad.diagnostics().any(|d| d.code == Code::LoadErrCompileOutput && d.message == "invalid formatting token nope.field"));
+}
+
+#[test]
+fn first_match_is_falcos_default() {
+    let rules = "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: INFO\n- rule: B\n  desc: d\n  condition: evt.type = execve\n  output: b\n  priority: INFO\n";
+    let mut c = cfg();
+    c.match_mode = MatchMode::First;
+    let rs = lanner_engine::load(&c, &[RulesSource { name: "x".into(), content: rules.into() }]).into_result().unwrap();
+    let alerts = rs.process(&ev(r#"{"ts": 1, "type": "execve"}"#), "h");
+    assert_eq!(alerts.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["A"]);
+}
+
+#[test]
+fn disabling_by_name_and_set_enabled() {
+    let out = load_files(&[
+        "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: INFO\n",
+        "- rule: A\n  enabled: false\n",
+    ]);
+    assert!(out.is_ok());
+    let mut rs = out.ruleset;
+    let e = ev(r#"{"ts": 1, "type": "execve"}"#);
+    assert!(rs.process(&e, "h").is_empty());
+    assert_eq!(rs.set_enabled("A", true), 1);
+    assert_eq!(rs.process(&e, "h").len(), 1);
+}
