@@ -508,7 +508,8 @@ impl<'a> Compiler<'a> {
                 vec![item.clone()],
             );
         }
-        exception_fields.dedup();
+        let mut seen = HashSet::new();
+        exception_fields.retain(|f| seen.insert(f.clone()));
         Some(CompiledRule {
             name: rule.name.clone(),
             desc: rule.desc.clone(),

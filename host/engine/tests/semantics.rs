@@ -280,7 +280,7 @@ fn priorities_in_any_case_and_threshold() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].rule, "B");
     let bad = load_files(&["- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: severe\n"]);
-    assert!(bad.diagnostics().any(|d| d.message.== "Invalid priority level: severe"));
+    assert!(bad.diagnostics().any(|d| d.message == "Invalid priority level: severe"));
 }
 
 #[test]
