@@ -65,7 +65,8 @@ const FILES: &[&str] = &[
 ];
 
 const CONTAINERS: &[&str] = &["host", "host", "host", "3ad4c1e8f9b2", "9f1e2d3c4b5a"];
-const IPS: &[&str] = &["10.0.3.7", "127.0.0.1", "93.184.216.34", "172.17.0.2", "140.82.112.3", "192.168.1.20"];
+const IPS: &[&str] =
+    &["10.0.3.7", "127.0.0.1", "93.184.216.34", "172.17.0.2", "140.82.112.3", "192.168.1.20"];
 
 fn event(rng: &mut Lcg, ts: u64) -> String {
     let (name, exe) = PROCS[(rng.next() as usize) % PROCS.len()];
@@ -81,7 +82,7 @@ fn event(rng: &mut Lcg, ts: u64) -> String {
         0..=44 => {
             let f = rng.pick(FILES);
             let (dir, file) = f.rsplit_once('/').unwrap();
-            let write = rng.next() % 5 == 0;
+            let write = rng.next().is_multiple_of(5);
             (
                 "openat",
                 format!(
@@ -113,13 +114,17 @@ fn event(rng: &mut Lcg, ts: u64) -> String {
 }
 
 fn setup() -> Option<(Ruleset, Vec<RecordedEvent>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/falco-rules/falco_rules.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/falco-rules/falco_rules.yaml");
     let Ok(content) = std::fs::read_to_string(&path) else {
         eprintln!("SKIPPED: {} is absent; the benchmark needs the upstream stable rules", path.display());
         return None;
     };
     let mut cfg = EngineConfig::syscall();
-    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     cfg.match_mode = MatchMode::All;
     let outcome = lanner_engine::load(&cfg, &[RulesSource { name: path.display().to_string(), content }]);
     let mut ruleset = outcome.into_result().expect("upstream rules load");
@@ -129,7 +134,10 @@ fn setup() -> Option<(Ruleset, Vec<RecordedEvent>)> {
     }
     let mut rng = Lcg(42);
     let events = (0..EVENTS)
-        .map(|i| parse_line(&event(&mut rng, 1_700_000_000_000_000_000 + i as u64), &cfg.registry, i as u64 + 1).expect("valid event"))
+        .map(|i| {
+            parse_line(&event(&mut rng, 1_700_000_000_000_000_000 + i as u64), &cfg.registry, i as u64 + 1)
+                .expect("valid event")
+        })
         .collect();
     Some((ruleset, events))
 }

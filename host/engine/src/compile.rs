@@ -64,10 +64,12 @@ fn locate(text: &Text, at: usize) -> Pos {
 /// A list item as written in YAML: quoted items are literal text, bare ones may name lists.
 fn list_item(s: &str) -> Literal {
     let b = s.as_bytes();
-    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
-        if let Ok(Ast::Check(AstCheck { rhs: Rhs::Value(lit), .. })) = parse_condition(&format!("a.b = {s}")) {
-            return lit;
-        }
+    if b.len() >= 2
+        && (b[0] == b'"' || b[0] == b'\'')
+        && b[b.len() - 1] == b[0]
+        && let Ok(Ast::Check(AstCheck { rhs: Rhs::Value(lit), .. })) = parse_condition(&format!("a.b = {s}"))
+    {
+        return lit;
     }
     Literal { text: s.to_string(), quoted: false }
 }
@@ -84,7 +86,7 @@ fn walk<'x>(ast: &'x Ast, f: &mut impl FnMut(&'x Ast)) {
 fn bitmap_all() -> Vec<u64> {
     let n = evttype::count();
     let mut v = vec![u64::MAX; n.div_ceil(64)];
-    if n % 64 != 0 {
+    if !n.is_multiple_of(64) {
         *v.last_mut().unwrap() = (1u64 << (n % 64)) - 1;
     }
     v
@@ -145,10 +147,8 @@ impl<'a> Compiler<'a> {
                 })
             });
             if !satisfied {
-                let wanted: Vec<String> =
-                    req.accepted.iter().map(|(n, v)| format!("{n} (>= {v})")).collect();
-                let have: Vec<String> =
-                    self.cfg.plugins.iter().map(|(n, v)| format!("{n} {v}")).collect();
+                let wanted: Vec<String> = req.accepted.iter().map(|(n, v)| format!("{n} (>= {v})")).collect();
+                let have: Vec<String> = self.cfg.plugins.iter().map(|(n, v)| format!("{n} {v}")).collect();
                 let have = if have.is_empty() { "none".to_string() } else { have.join(", ") };
                 self.report(
                     Code::LoadErrValidate,
@@ -219,7 +219,12 @@ impl<'a> Compiler<'a> {
                         e.message,
                         vec![
                             loc(ItemType::Macro, &m.name, &m.origin),
-                            Location { item_type: ItemType::ConditionExpression, item_name: String::new(), file: m.condition.origin.file.clone(), pos: at },
+                            Location {
+                                item_type: ItemType::ConditionExpression,
+                                item_name: String::new(),
+                                file: m.condition.origin.file.clone(),
+                                pos: at,
+                            },
                         ],
                     );
                 }
@@ -229,10 +234,11 @@ impl<'a> Compiler<'a> {
             let Some(ast) = self.macro_asts.get(m.name.as_str()) else { continue };
             let mut undefined = Vec::new();
             walk(ast, &mut |a| {
-                if let Ast::Macro { name, .. } = a {
-                    if !defs.macro_index.contains_key(name) && !undefined.contains(name) {
-                        undefined.push(name.clone());
-                    }
+                if let Ast::Macro { name, .. } = a
+                    && !defs.macro_index.contains_key(name)
+                    && !undefined.contains(name)
+                {
+                    undefined.push(name.clone());
                 }
             });
             for u in undefined {
@@ -258,7 +264,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn macro_cycle(&self, path: &mut Vec<String>) -> Option<String> {
-        let Some(ast) = self.macro_asts.get(path.last().unwrap().as_str()) else { return None };
+        let ast = self.macro_asts.get(path.last().unwrap().as_str())?;
         let mut refs = Vec::new();
         walk(ast, &mut |a| {
             if let Ast::Macro { name, .. } = a {
@@ -293,7 +299,10 @@ impl<'a> Compiler<'a> {
             Ast::Not(a) => Ast::Not(Box::new(self.expand(a, depth + 1)?)),
             Ast::Macro { name, .. } => {
                 if !self.defs.macro_index.contains_key(name) {
-                    return Err(CErr::Invalid(Code::LoadErrValidate, format!("Undefined macro '{name}' used in filter.")));
+                    return Err(CErr::Invalid(
+                        Code::LoadErrValidate,
+                        format!("Undefined macro '{name}' used in filter."),
+                    ));
                 }
                 if self.broken_macros.contains(name.as_str()) {
                     return Err(CErr::Reported);
@@ -339,10 +348,21 @@ impl<'a> Compiler<'a> {
         for f in &fields {
             let fe = match parse_condition(&format!("{f} exists")) {
                 Ok(Ast::Check(c)) => c.lhs,
-                _ => return Err((CErr::Invalid(Code::LoadErrValidate, format!("'{f}' is not a supported filter field")), ItemType::Exception)),
+                _ => {
+                    return Err((
+                        CErr::Invalid(
+                            Code::LoadErrValidate,
+                            format!("'{f}' is not a supported filter field"),
+                        ),
+                        ItemType::Exception,
+                    ));
+                }
             };
             if self.resolve(&fe).is_err() {
-                return Err((CErr::Invalid(Code::LoadErrValidate, format!("'{f}' is not a supported filter field")), ItemType::Exception));
+                return Err((
+                    CErr::Invalid(Code::LoadErrValidate, format!("'{f}' is not a supported filter field")),
+                    ItemType::Exception,
+                ));
             }
             parsed.push(fe);
         }
@@ -353,11 +373,22 @@ impl<'a> Compiler<'a> {
                 (true, ExcValue::Many(v)) => Rhs::List(v.iter().map(|s| list_item(s)).collect()),
                 (false, ExcValue::One(v)) => Rhs::Value(list_item(v)),
                 (false, ExcValue::Many(_)) => {
-                    return Err((CErr::Invalid(Code::LoadErrValidate, format!("Exception value for comparison '{}' must be a single value, not a list", op.as_str())), ItemType::Exception));
+                    return Err((
+                        CErr::Invalid(
+                            Code::LoadErrValidate,
+                            format!(
+                                "Exception value for comparison '{}' must be a single value, not a list",
+                                op.as_str()
+                            ),
+                        ),
+                        ItemType::Exception,
+                    ));
                 }
             };
             let rhs = match rhs {
-                Rhs::List(items) => Rhs::List(self.expand_items(&items, 0).map_err(|e| (e, ItemType::Exception))?),
+                Rhs::List(items) => {
+                    Rhs::List(self.expand_items(&items, 0).map_err(|e| (e, ItemType::Exception))?)
+                }
                 other => other,
             };
             Ok(Ast::Check(AstCheck { lhs: field.clone(), op, rhs }))
@@ -365,10 +396,14 @@ impl<'a> Compiler<'a> {
         let mut alternatives = Vec::new();
         match &ex.fields {
             ExcFields::Single(_) if comps[0].takes_list() => {
-                let all: Vec<String> = ex.values.iter().flat_map(|t| match &t[0] {
-                    ExcValue::One(v) => vec![v.clone()],
-                    ExcValue::Many(v) => v.clone(),
-                }).collect();
+                let all: Vec<String> = ex
+                    .values
+                    .iter()
+                    .flat_map(|t| match &t[0] {
+                        ExcValue::One(v) => vec![v.clone()],
+                        ExcValue::Many(v) => v.clone(),
+                    })
+                    .collect();
                 if !all.is_empty() {
                     alternatives.push(check(&parsed[0], comps[0], &ExcValue::Many(all))?);
                 }
@@ -393,7 +428,11 @@ impl<'a> Compiler<'a> {
     fn compile_rule(&mut self, rule: &'a RuleDef) -> Option<CompiledRule> {
         let item = loc(ItemType::Rule, &rule.name, &rule.origin);
         if !self.cfg.sources.iter().any(|s| s == &rule.source) {
-            self.report(Code::LoadUnknownSource, format!("Unknown source {}, skipping", rule.source), vec![item]);
+            self.report(
+                Code::LoadUnknownSource,
+                format!("Unknown source {}, skipping", rule.source),
+                vec![item],
+            );
             return None;
         }
         let cond_loc = |at: usize| Location {
@@ -459,7 +498,12 @@ impl<'a> Compiler<'a> {
                     }
                     _ => {
                         let msg = format!("invalid formatting token {name}");
-                        let output_loc = Location { item_type: ItemType::Output, item_name: String::new(), file: rule.output.origin.file.clone(), pos: rule.output.origin.pos };
+                        let output_loc = Location {
+                            item_type: ItemType::Output,
+                            item_name: String::new(),
+                            file: rule.output.origin.file.clone(),
+                            pos: rule.output.origin.pos,
+                        };
                         if rule.skip_if_unknown_filter {
                             self.report(Code::LoadUnknownFilter, msg, vec![item, output_loc]);
                         } else {
@@ -534,7 +578,9 @@ impl<'a> Compiler<'a> {
 
     fn cerr(&mut self, e: CErr, rule: &RuleDef, locations: Vec<Location>) {
         match e {
-            CErr::Unknown(msg) if rule.skip_if_unknown_filter => self.report(Code::LoadUnknownFilter, msg, locations),
+            CErr::Unknown(msg) if rule.skip_if_unknown_filter => {
+                self.report(Code::LoadUnknownFilter, msg, locations)
+            }
             CErr::Unknown(msg) => self.report(Code::LoadErrCompileCondition, msg, locations),
             CErr::Invalid(code, msg) => self.report(code, msg, locations),
             CErr::Reported => {}
@@ -550,23 +596,35 @@ impl<'a> Compiler<'a> {
         let def = reg.def(id);
         let arg_text = match (dotted, fe.arg.as_deref()) {
             (Some(_), Some(_)) => {
-                return Err(CErr::Invalid(Code::LoadErrCompileCondition, format!("field {} has two arguments", fe.name)));
+                return Err(CErr::Invalid(
+                    Code::LoadErrCompileCondition,
+                    format!("field {} has two arguments", fe.name),
+                ));
             }
             (Some(a), None) | (None, Some(a)) => Some(a),
             (None, None) => None,
         };
         let arg = match (def.arg.kind, arg_text) {
             (_, None) if def.arg.required => {
-                return Err(CErr::Invalid(Code::LoadErrCompileCondition, format!("field {} requires an argument", def.name)));
+                return Err(CErr::Invalid(
+                    Code::LoadErrCompileCondition,
+                    format!("field {} requires an argument", def.name),
+                ));
             }
             (_, None) => FieldArg::None,
             (ArgKind::None, Some(_)) => {
-                return Err(CErr::Invalid(Code::LoadErrCompileCondition, format!("field {} does not take an argument", def.name)));
+                return Err(CErr::Invalid(
+                    Code::LoadErrCompileCondition,
+                    format!("field {} does not take an argument", def.name),
+                ));
             }
             (ArgKind::Index, Some(a)) => match a.trim().parse::<u32>() {
                 Ok(i) => FieldArg::Index(i),
                 Err(_) => {
-                    return Err(CErr::Invalid(Code::LoadErrCompileCondition, format!("field {} needs a numeric argument, not '{a}'", def.name)));
+                    return Err(CErr::Invalid(
+                        Code::LoadErrCompileCondition,
+                        format!("field {} needs a numeric argument, not '{a}'", def.name),
+                    ));
                 }
             },
             (ArgKind::Key, Some(a)) => FieldArg::Key(a.into()),
@@ -587,7 +645,10 @@ impl<'a> Compiler<'a> {
                 (Transformer::B64, FieldType::Bytes) => FieldType::Bytes,
                 (_, ty) if ty.is_text() => FieldType::String,
                 (t, ty) => {
-                    return Err(CErr::Invalid(Code::LoadErrCompileCondition, format!("transformer {} cannot be applied to {} of type {ty}", t.as_str(), fe.name)));
+                    return Err(CErr::Invalid(
+                        Code::LoadErrCompileCondition,
+                        format!("transformer {} cannot be applied to {} of type {ty}", t.as_str(), fe.name),
+                    ));
                 }
             };
         }
@@ -644,18 +705,30 @@ impl<'a> Compiler<'a> {
 
     fn test(&self, c: &AstCheck, ty: FieldType) -> Result<Test, CErr> {
         let field = c.lhs.to_string();
-        let bad_op = || CErr::Invalid(Code::LoadErrCompileCondition, format!("operator '{}' is not supported for field {field} of type {ty}", c.op.as_str()));
+        let bad_op = || {
+            CErr::Invalid(
+                Code::LoadErrCompileCondition,
+                format!("operator '{}' is not supported for field {field} of type {ty}", c.op.as_str()),
+            )
+        };
         let invalid = |m: String| CErr::Invalid(Code::LoadErrCompileCondition, m);
         let num = |s: &str| -> Result<i128, CErr> {
-            s.trim().parse::<i128>().map_err(|_| invalid(format!("'{s}' is not a valid number for field {field} of type {ty}")))
+            s.trim()
+                .parse::<i128>()
+                .map_err(|_| invalid(format!("'{s}' is not a valid number for field {field} of type {ty}")))
         };
         let net = |s: &str| -> Result<IpNet, CErr> {
-            s.parse::<IpNet>().or_else(|_| s.parse::<IpAddr>().map(IpNet::from)).map_err(|_| invalid(format!("'{s}' is not a valid IP address or network for field {field}")))
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| invalid(format!("'{s}' is not a valid IP address or network for field {field}")))
         };
         let hex = |s: &str| -> Result<Vec<u8>, CErr> {
             let s = s.trim();
-            if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(format!("'{s}' is not a hex byte string for operator '{}'", c.op.as_str())));
+            if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(format!(
+                    "'{s}' is not a hex byte string for operator '{}'",
+                    c.op.as_str()
+                )));
             }
             Ok((0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect())
         };
@@ -675,7 +748,9 @@ impl<'a> Compiler<'a> {
                         FieldType::Bool => match v {
                             "true" => Ok(Test::Bool(cmp, true)),
                             "false" => Ok(Test::Bool(cmp, false)),
-                            _ => Err(invalid(format!("'{v}' is not a valid boolean for field {field}: use true or false"))),
+                            _ => Err(invalid(format!(
+                                "'{v}' is not a valid boolean for field {field}: use true or false"
+                            ))),
                         },
                         FieldType::IpAddr | FieldType::IpNet => {
                             if !matches!(cmp, Cmp::Eq | Cmp::Ne) {
@@ -692,7 +767,10 @@ impl<'a> Compiler<'a> {
                 Ok(match op {
                     Op::Contains => Test::Contains(memmem::Finder::new(v.as_bytes()).into_owned()),
                     Op::IContains => Test::IContains(
-                        AhoCorasick::builder().ascii_case_insensitive(true).build([v]).map_err(|e| invalid(e.to_string()))?,
+                        AhoCorasick::builder()
+                            .ascii_case_insensitive(true)
+                            .build([v])
+                            .map_err(|e| invalid(e.to_string()))?,
                     ),
                     Op::StartsWith => Test::StartsWith(v.into()),
                     Op::EndsWith => Test::EndsWith(v.into()),
@@ -708,7 +786,8 @@ impl<'a> Compiler<'a> {
                         Test::Glob(g.compile_matcher())
                     }
                     Op::Regex => {
-                        let r = Regex::new(&format!("^(?:{v})$")).map_err(|e| invalid(format!("invalid regular expression '{v}': {e}")))?;
+                        let r = Regex::new(&format!("^(?:{v})$"))
+                            .map_err(|e| invalid(format!("invalid regular expression '{v}': {e}")))?;
                         Test::Regex(r)
                     }
                     _ => return Err(bad_op()),
@@ -778,10 +857,10 @@ impl<'a> Compiler<'a> {
         for r in &defs.rules {
             if let Ok(ast) = parse_condition(&r.condition.text) {
                 walk(&ast, &mut |a| {
-                    if let Ast::Macro { name, .. } = a {
-                        if let Some(&i) = defs.macro_index.get(name) {
-                            used_macros.insert(&defs.macros[i].name);
-                        }
+                    if let Ast::Macro { name, .. } = a
+                        && let Some(&i) = defs.macro_index.get(name)
+                    {
+                        used_macros.insert(&defs.macros[i].name);
                     }
                     note_lists(a, &mut used_lists);
                 });
@@ -814,7 +893,11 @@ impl<'a> Compiler<'a> {
         for m in &defs.macros {
             let used = used_macros.contains(m.name.as_str());
             if !used {
-                self.report(Code::LoadUnusedMacro, "Macro not referred to by any other rule/macro", vec![loc(ItemType::Macro, &m.name, &m.origin)]);
+                self.report(
+                    Code::LoadUnusedMacro,
+                    "Macro not referred to by any other rule/macro",
+                    vec![loc(ItemType::Macro, &m.name, &m.origin)],
+                );
             }
             let (ms, ls) = macro_refs.remove(m.name.as_str()).unwrap_or_default();
             let compiled = self.macro_asts.get(m.name.as_str()).and_then(|a| self.expand(a, 0).ok());
@@ -832,12 +915,29 @@ impl<'a> Compiler<'a> {
         for l in &defs.lists {
             let used = used_lists.contains(&l.name);
             if !used {
-                self.report(Code::LoadUnusedList, "List not referred to by any other rule/macro", vec![loc(ItemType::List, &l.name, &l.origin)]);
+                self.report(
+                    Code::LoadUnusedList,
+                    "List not referred to by any other rule/macro",
+                    vec![loc(ItemType::List, &l.name, &l.origin)],
+                );
             }
             let items: Vec<Literal> = l.items.iter().map(|s| list_item(s)).collect();
-            let sub: Vec<String> = items.iter().filter(|i| !i.quoted && defs.list_index.contains_key(&i.text)).map(|i| i.text.clone()).collect();
-            let compiled = self.expand_items(&items, 0).map(|v| v.into_iter().map(|l| l.text).collect()).unwrap_or_default();
-            lists.push(ListInfo { name: l.name.clone(), items: l.items.clone(), used, lists: sub, items_compiled: compiled });
+            let sub: Vec<String> = items
+                .iter()
+                .filter(|i| !i.quoted && defs.list_index.contains_key(&i.text))
+                .map(|i| i.text.clone())
+                .collect();
+            let compiled = self
+                .expand_items(&items, 0)
+                .map(|v| v.into_iter().map(|l| l.text).collect())
+                .unwrap_or_default();
+            lists.push(ListInfo {
+                name: l.name.clone(),
+                items: l.items.clone(),
+                used,
+                lists: sub,
+                items_compiled: compiled,
+            });
         }
         (macros, lists)
     }

@@ -275,9 +275,10 @@ impl Check {
             // A list field (all ancestors, say) matches when any of its values does;
             // `!=` holds when none is equal.
             Value::List(items) => match self.test {
-                Test::Str(Cmp::Ne, _) | Test::Num(Cmp::Ne, _) | Test::Bool(Cmp::Ne, _) | Test::Ip(Cmp::Ne, _) => {
-                    items.iter().all(|i| self.test_one(i))
-                }
+                Test::Str(Cmp::Ne, _)
+                | Test::Num(Cmp::Ne, _)
+                | Test::Bool(Cmp::Ne, _)
+                | Test::Ip(Cmp::Ne, _) => items.iter().all(|i| self.test_one(i)),
                 _ => items.iter().any(|i| self.test_one(i)),
             },
             _ => self.test_one(&v),

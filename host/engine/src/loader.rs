@@ -301,7 +301,13 @@ impl Definitions {
             Some(v) => match v.as_bool() {
                 Some(b) => b,
                 None => {
-                    sink.report(Code::LoadErrYamlValidate, "Value of key 'append' must be a boolean", ty, name, v.pos);
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        "Value of key 'append' must be a boolean",
+                        ty,
+                        name,
+                        v.pos,
+                    );
                     return None;
                 }
             },
@@ -319,7 +325,13 @@ impl Definitions {
                 return None;
             }
             let Kind::Map(entries) = &ov.kind else {
-                sink.report(Code::LoadErrYamlValidate, "Value of key 'override' must be a mapping of keys to 'append' or 'replace'", ty, name, ov.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Value of key 'override' must be a mapping of keys to 'append' or 'replace'",
+                    ty,
+                    name,
+                    ov.pos,
+                );
                 return None;
             };
             for (k, v) in entries {
@@ -328,16 +340,34 @@ impl Definitions {
                     Some("append") if appendable.contains(&key.as_str()) => Mode::Append,
                     Some("replace") if replaceable.contains(&key.as_str()) => Mode::Replace,
                     Some(m @ ("append" | "replace")) => {
-                        sink.report(Code::LoadErrValidate, format!("Key '{key}' cannot be overridden with '{m}'"), ty, name, k.pos);
+                        sink.report(
+                            Code::LoadErrValidate,
+                            format!("Key '{key}' cannot be overridden with '{m}'"),
+                            ty,
+                            name,
+                            k.pos,
+                        );
                         return None;
                     }
                     _ => {
-                        sink.report(Code::LoadErrYamlValidate, format!("Override of key '{key}' must be 'append' or 'replace'"), ty, name, v.pos);
+                        sink.report(
+                            Code::LoadErrYamlValidate,
+                            format!("Override of key '{key}' must be 'append' or 'replace'"),
+                            ty,
+                            name,
+                            v.pos,
+                        );
                         return None;
                     }
                 };
                 if item.get(&key).is_none() {
-                    sink.report(Code::LoadErrValidate, format!("An override is defined for key '{key}' but the item does not have it"), ty, name, k.pos);
+                    sink.report(
+                        Code::LoadErrValidate,
+                        format!("An override is defined for key '{key}' but the item does not have it"),
+                        ty,
+                        name,
+                        k.pos,
+                    );
                     return None;
                 }
                 modes.insert(key, mode);
@@ -359,11 +389,23 @@ impl Definitions {
     fn require_str(item: &Node, key: &str, ty: ItemType, name: &str, sink: &mut Sink<'_>) -> Option<()> {
         match item.get(key) {
             None => {
-                sink.report(Code::LoadErrYamlValidate, format!("Item has no mapping for key '{key}'"), ty, name, item.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    format!("Item has no mapping for key '{key}'"),
+                    ty,
+                    name,
+                    item.pos,
+                );
                 None
             }
             Some(v) if v.as_str().is_none() && !v.is_null() => {
-                sink.report(Code::LoadErrYamlValidate, format!("Value of key '{key}' must be a string, not a {}", v.kind_name()), ty, name, v.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    format!("Value of key '{key}' must be a string, not a {}", v.kind_name()),
+                    ty,
+                    name,
+                    v.pos,
+                );
                 None
             }
             Some(_) => Some(()),
@@ -376,9 +418,18 @@ impl Definitions {
         if !is_valid_name(&name) {
             sink.report(Code::LoadInvalidListName, "List has an invalid name. List names should match a regular expression: ^[a-zA-Z_][a-zA-Z0-9_]*$", ItemType::List, &name, item.pos);
         }
-        let Some((append, modes)) = Self::modes(item, ItemType::List, &name, &["items"], &["items"], sink) else { return };
+        let Some((append, modes)) = Self::modes(item, ItemType::List, &name, &["items"], &["items"], sink)
+        else {
+            return;
+        };
         let Some(items_node) = item.get("items") else {
-            sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'items'", ItemType::List, &name, item.pos);
+            sink.report(
+                Code::LoadErrYamlValidate,
+                "Item has no mapping for key 'items'",
+                ItemType::List,
+                &name,
+                item.pos,
+            );
             return;
         };
         let items = match &items_node.kind {
@@ -388,7 +439,13 @@ impl Definitions {
                     match v.as_str() {
                         Some(s) => out.push(s.to_string()),
                         None => {
-                            sink.report(Code::LoadErrYamlValidate, format!("List items must be strings or numbers, not a {}", v.kind_name()), ItemType::List, &name, v.pos);
+                            sink.report(
+                                Code::LoadErrYamlValidate,
+                                format!("List items must be strings or numbers, not a {}", v.kind_name()),
+                                ItemType::List,
+                                &name,
+                                v.pos,
+                            );
                             return;
                         }
                     }
@@ -397,7 +454,13 @@ impl Definitions {
             }
             _ if items_node.is_null() => Vec::new(),
             _ => {
-                sink.report(Code::LoadErrYamlValidate, "Value of key 'items' must be a sequence", ItemType::List, &name, items_node.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Value of key 'items' must be a sequence",
+                    ItemType::List,
+                    &name,
+                    items_node.pos,
+                );
                 return;
             }
         };
@@ -412,7 +475,13 @@ impl Definitions {
                 self.lists.push(ListDef { name, items, origin });
             }
             (Mode::Append | Mode::Replace, None) => {
-                sink.report(Code::LoadErrValidate, "List has 'append' key or an override but no list by that name already exists", ItemType::List, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "List has 'append' key or an override but no list by that name already exists",
+                    ItemType::List,
+                    &name,
+                    item.pos,
+                );
             }
         }
     }
@@ -423,13 +492,18 @@ impl Definitions {
         if !is_valid_name(&name) {
             sink.report(Code::LoadInvalidMacroName, "Macro has an invalid name. Macro names should match a regular expression: ^[a-zA-Z_][a-zA-Z0-9_]*$", ItemType::Macro, &name, item.pos);
         }
-        let Some((append, modes)) = Self::modes(item, ItemType::Macro, &name, &["condition"], &["condition"], sink) else { return };
+        let Some((append, modes)) =
+            Self::modes(item, ItemType::Macro, &name, &["condition"], &["condition"], sink)
+        else {
+            return;
+        };
         if Self::require_str(item, "condition", ItemType::Macro, &name, sink).is_none() {
             return;
         }
         let condition = Self::text(item, "condition", sink.file).expect("checked above");
         let origin = Origin { file: sink.file.to_string(), pos: item.pos };
-        let mode = if append { Mode::Append } else { modes.get("condition").copied().unwrap_or(Mode::Define) };
+        let mode =
+            if append { Mode::Append } else { modes.get("condition").copied().unwrap_or(Mode::Define) };
         match (mode, self.macro_index.get(&name)) {
             (Mode::Append, Some(&i)) => {
                 let m = &mut self.macros[i];
@@ -442,7 +516,13 @@ impl Definitions {
                 self.macros.push(MacroDef { name, condition, origin });
             }
             (Mode::Append | Mode::Replace, None) => {
-                sink.report(Code::LoadErrValidate, "Macro has 'append' key or an override but no macro by that name already exists", ItemType::Macro, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Macro has 'append' key or an override but no macro by that name already exists",
+                    ItemType::Macro,
+                    &name,
+                    item.pos,
+                );
             }
         }
     }
@@ -470,7 +550,13 @@ impl Definitions {
     fn load_plugin_versions(&mut self, item: &Node, sink: &mut Sink<'_>) {
         let v = item.get("required_plugin_versions").expect("dispatched on this key");
         let Kind::Seq(entries) = &v.kind else {
-            sink.report(Code::LoadErrYamlValidate, "Value of required_plugin_versions must be a sequence", ItemType::RequiredPluginVersions, "", v.pos);
+            sink.report(
+                Code::LoadErrYamlValidate,
+                "Value of required_plugin_versions must be a sequence",
+                ItemType::RequiredPluginVersions,
+                "",
+                v.pos,
+            );
             return;
         };
         for e in entries {
@@ -481,11 +567,23 @@ impl Definitions {
                 match (name, version) {
                     (Some(name), Some(version)) => Some((name.to_string(), version.to_string())),
                     (None, _) => {
-                        sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'name'", ItemType::RequiredPluginVersions, "", n.pos);
+                        sink.report(
+                            Code::LoadErrYamlValidate,
+                            "Item has no mapping for key 'name'",
+                            ItemType::RequiredPluginVersions,
+                            "",
+                            n.pos,
+                        );
                         None
                     }
                     (Some(name), None) => {
-                        sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'version'", ItemType::RequiredPluginVersions, name, n.pos);
+                        sink.report(
+                            Code::LoadErrYamlValidate,
+                            "Item has no mapping for key 'version'",
+                            ItemType::RequiredPluginVersions,
+                            name,
+                            n.pos,
+                        );
                         None
                     }
                 }
@@ -499,14 +597,21 @@ impl Definitions {
                     }
                 }
             }
-            self.required_plugins.push(PluginRequirement { accepted, origin: Origin { file: sink.file.to_string(), pos: e.pos } });
+            self.required_plugins.push(PluginRequirement {
+                accepted,
+                origin: Origin { file: sink.file.to_string(), pos: e.pos },
+            });
         }
     }
 
     fn load_rule(&mut self, item: &Node, sink: &mut Sink<'_>) {
         let Some(name) = Self::item_name(item, "rule", ItemType::Rule, sink) else { return };
         Self::warn_unknown_keys(item, RULE_KEYS, ItemType::Rule, &name, sink);
-        let Some((append, modes)) = Self::modes(item, ItemType::Rule, &name, RULE_APPENDABLE, RULE_REPLACEABLE, sink) else { return };
+        let Some((append, modes)) =
+            Self::modes(item, ItemType::Rule, &name, RULE_APPENDABLE, RULE_REPLACEABLE, sink)
+        else {
+            return;
+        };
         let file = sink.file.to_string();
         let origin = Origin { file: file.clone(), pos: item.pos };
         let keys: Vec<&str> = match &item.kind {
@@ -519,23 +624,47 @@ impl Definitions {
         let only_enabled = keys.iter().all(|k| matches!(*k, "rule" | "enabled"));
         if only_enabled && keys.contains(&"enabled") && !append {
             let Some(&i) = self.rule_index.get(&name) else {
-                sink.report(Code::LoadErrValidate, "Rule has 'enabled' key but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Rule has 'enabled' key but no rule by that name already exists",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
                 return;
             };
             match item.get("enabled").and_then(Node::as_bool) {
                 Some(b) => self.rules[i].enabled = b,
-                None => sink.report(Code::LoadErrYamlValidate, "Value of key 'enabled' must be a boolean", ItemType::Rule, &name, item.pos),
+                None => sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Value of key 'enabled' must be a boolean",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                ),
             }
             return;
         }
 
         if append {
             let Some(&i) = self.rule_index.get(&name) else {
-                sink.report(Code::LoadErrValidate, "Rule has 'append' key but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Rule has 'append' key but no rule by that name already exists",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
                 return;
             };
             if item.get("condition").is_none() && item.get("exceptions").is_none() {
-                sink.report(Code::LoadErrValidate, "Appended rule must have exceptions or condition property", ItemType::Rule, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Appended rule must have exceptions or condition property",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
                 return;
             }
             if let Some(c) = Self::text(item, "condition", &file) {
@@ -548,12 +677,26 @@ impl Definitions {
 
         if !modes.is_empty() {
             let Some(&i) = self.rule_index.get(&name) else {
-                sink.report(Code::LoadErrValidate, "Rule has an override but no rule by that name already exists", ItemType::Rule, &name, item.pos);
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Rule has an override but no rule by that name already exists",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
                 return;
             };
             for key in keys.iter().filter(|k| !matches!(**k, "rule" | "override")) {
                 if !modes.contains_key(*key) {
-                    sink.report(Code::LoadErrValidate, format!("Key '{key}' is set but 'override' does not say whether to append or replace it"), ItemType::Rule, &name, item.pos);
+                    sink.report(
+                        Code::LoadErrValidate,
+                        format!(
+                            "Key '{key}' is set but 'override' does not say whether to append or replace it"
+                        ),
+                        ItemType::Rule,
+                        &name,
+                        item.pos,
+                    );
                     return;
                 }
             }
@@ -561,11 +704,19 @@ impl Definitions {
             for (key, mode) in &modes {
                 let rule = &mut self.rules[i];
                 match (key.as_str(), mode) {
-                    ("condition", Mode::Append) => rule.condition.text = format!("{} {}", rule.condition.text, fields.condition.as_ref().unwrap().text),
+                    ("condition", Mode::Append) => {
+                        rule.condition.text =
+                            format!("{} {}", rule.condition.text, fields.condition.as_ref().unwrap().text)
+                    }
                     ("condition", _) => rule.condition = fields.condition.clone().unwrap(),
-                    ("output", Mode::Append) => rule.output.text = format!("{} {}", rule.output.text, fields.output.as_ref().unwrap().text),
+                    ("output", Mode::Append) => {
+                        rule.output.text =
+                            format!("{} {}", rule.output.text, fields.output.as_ref().unwrap().text)
+                    }
                     ("output", _) => rule.output = fields.output.clone().unwrap(),
-                    ("desc", Mode::Append) => rule.desc = format!("{} {}", rule.desc, fields.desc.clone().unwrap()),
+                    ("desc", Mode::Append) => {
+                        rule.desc = format!("{} {}", rule.desc, fields.desc.clone().unwrap())
+                    }
                     ("desc", _) => rule.desc = fields.desc.clone().unwrap(),
                     ("tags", Mode::Append) => rule.tags.extend(fields.tags.clone()),
                     ("tags", _) => rule.tags = fields.tags.clone(),
@@ -616,7 +767,13 @@ impl Definitions {
         self.merge_exceptions(i, exceptions, false, sink);
     }
 
-    fn rule_fields(&self, item: &Node, name: &str, sink: &mut Sink<'_>, required: bool) -> Option<RuleFields> {
+    fn rule_fields(
+        &self,
+        item: &Node,
+        name: &str,
+        sink: &mut Sink<'_>,
+        required: bool,
+    ) -> Option<RuleFields> {
         let file = sink.file.to_string();
         if required {
             for key in ["condition", "output", "desc", "priority"] {
@@ -628,7 +785,13 @@ impl Definitions {
             Some(p) => match p.as_str().unwrap_or("").parse::<Priority>() {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    sink.report(Code::LoadErrYamlValidate, format!("Invalid priority level: {}", e.0), ItemType::Rule, name, p.pos);
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        format!("Invalid priority level: {}", e.0),
+                        ItemType::Rule,
+                        name,
+                        p.pos,
+                    );
                     return None;
                 }
             },
@@ -639,7 +802,13 @@ impl Definitions {
                 Some(v) => match v.as_bool() {
                     Some(b) => Some(b),
                     None => {
-                        sink.report(Code::LoadErrYamlValidate, format!("Value of key '{key}' must be a boolean"), ItemType::Rule, name, v.pos);
+                        sink.report(
+                            Code::LoadErrYamlValidate,
+                            format!("Value of key '{key}' must be a boolean"),
+                            ItemType::Rule,
+                            name,
+                            v.pos,
+                        );
                         None
                     }
                 },
@@ -656,7 +825,13 @@ impl Definitions {
                     match t.as_str() {
                         Some(s) => out.push(s.to_string()),
                         None => {
-                            sink.report(Code::LoadErrYamlValidate, "Tags must be strings", ItemType::Rule, name, t.pos);
+                            sink.report(
+                                Code::LoadErrYamlValidate,
+                                "Tags must be strings",
+                                ItemType::Rule,
+                                name,
+                                t.pos,
+                            );
                             return None;
                         }
                     }
@@ -665,7 +840,13 @@ impl Definitions {
             }
             Some(v) if v.is_null() => Vec::new(),
             Some(v) => {
-                sink.report(Code::LoadErrYamlValidate, "Value of key 'tags' must be a sequence of strings", ItemType::Rule, name, v.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Value of key 'tags' must be a sequence of strings",
+                    ItemType::Rule,
+                    name,
+                    v.pos,
+                );
                 return None;
             }
         };
@@ -674,7 +855,13 @@ impl Definitions {
             Some(v) => match v.as_str() {
                 Some(s) => s.to_string(),
                 None => {
-                    sink.report(Code::LoadErrYamlValidate, "Value of key 'source' must be a string", ItemType::Rule, name, v.pos);
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        "Value of key 'source' must be a string",
+                        ItemType::Rule,
+                        name,
+                        v.pos,
+                    );
                     return None;
                 }
             },
@@ -695,23 +882,46 @@ impl Definitions {
     /// Parses a rule's `exceptions`. Each comes back with its fields when it has them:
     /// an appended exception may name an existing one and bring only values.
     #[allow(clippy::type_complexity)]
-    fn parse_exceptions(&self, item: &Node, rule: &str, sink: &mut Sink<'_>) -> Option<Vec<(ExceptionDef, Option<()>)>> {
+    fn parse_exceptions(
+        &self,
+        item: &Node,
+        rule: &str,
+        sink: &mut Sink<'_>,
+    ) -> Option<Vec<(ExceptionDef, Option<()>)>> {
         let Some(node) = item.get("exceptions") else { return Some(Vec::new()) };
         if node.is_null() {
             return Some(Vec::new());
         }
         let Kind::Seq(list) = &node.kind else {
-            sink.report(Code::LoadErrYamlValidate, "Value of key 'exceptions' must be a sequence", ItemType::Rule, rule, node.pos);
+            sink.report(
+                Code::LoadErrYamlValidate,
+                "Value of key 'exceptions' must be a sequence",
+                ItemType::Rule,
+                rule,
+                node.pos,
+            );
             return None;
         };
         let mut out = Vec::new();
         for ex in list {
             if !matches!(ex.kind, Kind::Map(_)) {
-                sink.report(Code::LoadErrYamlValidate, "Each exception must be a mapping", ItemType::Exception, "", ex.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Each exception must be a mapping",
+                    ItemType::Exception,
+                    "",
+                    ex.pos,
+                );
                 return None;
             }
             let Some(name) = ex.get("name").and_then(Node::as_str) else {
-                sink.report(Code::LoadErrYamlValidate, "Item has no mapping for key 'name'", ItemType::Exception, "", ex.pos);
+                sink.report(
+                    Code::LoadErrYamlValidate,
+                    "Item has no mapping for key 'name'",
+                    ItemType::Exception,
+                    "",
+                    ex.pos,
+                );
                 return None;
             };
             let name = name.to_string();
@@ -723,7 +933,13 @@ impl Definitions {
                         .map(|i| match i.as_str() {
                             Some(s) => Some(s.to_string()),
                             None => {
-                                sink.report(Code::LoadErrYamlValidate, format!("Exception {what} must be strings"), ItemType::Exception, &name, i.pos);
+                                sink.report(
+                                    Code::LoadErrYamlValidate,
+                                    format!("Exception {what} must be strings"),
+                                    ItemType::Exception,
+                                    &name,
+                                    i.pos,
+                                );
                                 None
                             }
                         })
@@ -733,16 +949,20 @@ impl Definitions {
             };
             let fields = match ex.get("fields") {
                 None => None,
-                Some(f) => match f.as_str() {
-                    Some(s) => Some(ExcFields::Single(s.to_string())),
-                    None => match strings(f, "fields", sink) {
-                        Some(v) => Some(ExcFields::Tuple(v)),
+                Some(f) => {
+                    match f.as_str() {
+                        Some(s) => Some(ExcFields::Single(s.to_string())),
                         None => {
-                            sink.report(Code::LoadErrYamlValidate, "Rule exception fields must be a field name or a sequence of field names", ItemType::Exception, &name, f.pos);
-                            return None;
+                            match strings(f, "fields", sink) {
+                                Some(v) => Some(ExcFields::Tuple(v)),
+                                None => {
+                                    sink.report(Code::LoadErrYamlValidate, "Rule exception fields must be a field name or a sequence of field names", ItemType::Exception, &name, f.pos);
+                                    return None;
+                                }
+                            }
                         }
-                    },
-                },
+                    }
+                }
             };
             let comps: Option<Vec<String>> = match ex.get("comps") {
                 None => None,
@@ -751,7 +971,13 @@ impl Definitions {
                     None => match strings(c, "comps", sink) {
                         Some(v) => Some(v),
                         None => {
-                            sink.report(Code::LoadErrYamlValidate, "Rule exception comps must be an operator or a sequence of operators", ItemType::Exception, &name, c.pos);
+                            sink.report(
+                                Code::LoadErrYamlValidate,
+                                "Rule exception comps must be an operator or a sequence of operators",
+                                ItemType::Exception,
+                                &name,
+                                c.pos,
+                            );
                             return None;
                         }
                     },
@@ -764,8 +990,16 @@ impl Definitions {
             };
             let comps = match (&fields, comps) {
                 (Some(ExcFields::Tuple(f)), Some(c)) => {
-                    if matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. })) || c.len() != f.len() {
-                        sink.report(Code::LoadErrValidate, "Fields and comps lists must have equal length", ItemType::Exception, &name, ex.pos);
+                    if matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. }))
+                        || c.len() != f.len()
+                    {
+                        sink.report(
+                            Code::LoadErrValidate,
+                            "Fields and comps lists must have equal length",
+                            ItemType::Exception,
+                            &name,
+                            ex.pos,
+                        );
                         return None;
                     }
                     c
@@ -773,7 +1007,13 @@ impl Definitions {
                 (Some(ExcFields::Tuple(f)), None) => vec!["=".to_string(); f.len()],
                 (Some(ExcFields::Single(_)), Some(c)) => {
                     if c.len() != 1 {
-                        sink.report(Code::LoadErrValidate, "Fields and comps lists must have equal length", ItemType::Exception, &name, ex.pos);
+                        sink.report(
+                            Code::LoadErrValidate,
+                            "Fields and comps lists must have equal length",
+                            ItemType::Exception,
+                            &name,
+                            ex.pos,
+                        );
                         return None;
                     }
                     c
@@ -783,7 +1023,13 @@ impl Definitions {
             };
             for c in &comps {
                 if crate::ast::Op::from_text(c).is_none() {
-                    sink.report(Code::LoadErrValidate, format!("Invalid comparison operator '{c}' in exception"), ItemType::Exception, &name, ex.pos);
+                    sink.report(
+                        Code::LoadErrValidate,
+                        format!("Invalid comparison operator '{c}' in exception"),
+                        ItemType::Exception,
+                        &name,
+                        ex.pos,
+                    );
                     return None;
                 }
             }
@@ -791,10 +1037,25 @@ impl Definitions {
             if let Some(v) = ex.get("values") {
                 let Kind::Seq(rows) = &v.kind else {
                     if !v.is_null() {
-                        sink.report(Code::LoadErrYamlValidate, "Rule exception values must be a sequence", ItemType::Exception, &name, v.pos);
+                        sink.report(
+                            Code::LoadErrYamlValidate,
+                            "Rule exception values must be a sequence",
+                            ItemType::Exception,
+                            &name,
+                            v.pos,
+                        );
                         return None;
                     }
-                    out.push((ExceptionDef { name, fields: fields.clone().unwrap_or(ExcFields::Tuple(Vec::new())), comps, values, origin: Origin { file: sink.file.to_string(), pos: ex.pos } }, fields.as_ref().map(|_| ())));
+                    out.push((
+                        ExceptionDef {
+                            name,
+                            fields: fields.clone().unwrap_or(ExcFields::Tuple(Vec::new())),
+                            comps,
+                            values,
+                            origin: Origin { file: sink.file.to_string(), pos: ex.pos },
+                        },
+                        fields.as_ref().map(|_| ()),
+                    ));
                     continue;
                 };
                 for row in rows {
@@ -806,7 +1067,13 @@ impl Definitions {
                             _ => match n.as_str() {
                                 Some(s) => Some(ExcValue::One(s.to_string())),
                                 None => {
-                                    sink.report(Code::LoadErrYamlValidate, "Exception values must be strings or sequences of strings", ItemType::Exception, &name, n.pos);
+                                    sink.report(
+                                        Code::LoadErrYamlValidate,
+                                        "Exception values must be strings or sequences of strings",
+                                        ItemType::Exception,
+                                        &name,
+                                        n.pos,
+                                    );
                                     None
                                 }
                             },
@@ -815,7 +1082,9 @@ impl Definitions {
                     let tuple = match (&fields, &row.kind) {
                         // Without fields (an append to an existing exception, or an error
                         // reported when merging), a scalar row is a one-value tuple.
-                        (Some(ExcFields::Single(_)), _) | (None, Kind::Scalar { .. }) => vec![one(row, sink)?],
+                        (Some(ExcFields::Single(_)), _) | (None, Kind::Scalar { .. }) => {
+                            vec![one(row, sink)?]
+                        }
                         (_, Kind::Seq(items)) => {
                             let mut t = Vec::new();
                             for i in items {
@@ -824,15 +1093,27 @@ impl Definitions {
                             t
                         }
                         _ => {
-                            sink.report(Code::LoadErrValidate, "Rule exception values must be sequences of values, one per field", ItemType::Exception, &name, row.pos);
+                            sink.report(
+                                Code::LoadErrValidate,
+                                "Rule exception values must be sequences of values, one per field",
+                                ItemType::Exception,
+                                &name,
+                                row.pos,
+                            );
                             return None;
                         }
                     };
-                    if let Some(n) = nfields {
-                        if tuple.len() != n {
-                            sink.report(Code::LoadErrValidate, "Fields and values lists must have equal length", ItemType::Exception, &name, row.pos);
-                            return None;
-                        }
+                    if let Some(n) = nfields
+                        && tuple.len() != n
+                    {
+                        sink.report(
+                            Code::LoadErrValidate,
+                            "Fields and values lists must have equal length",
+                            ItemType::Exception,
+                            &name,
+                            row.pos,
+                        );
+                        return None;
                     }
                     values.push(tuple);
                 }
@@ -854,7 +1135,13 @@ impl Definitions {
 
     /// Adds exceptions to a rule. Appending to an exception of the same name adds its values;
     /// a new exception must bring its fields.
-    fn merge_exceptions(&mut self, rule: usize, exceptions: Vec<(ExceptionDef, Option<()>)>, append: bool, sink: &mut Sink<'_>) {
+    fn merge_exceptions(
+        &mut self,
+        rule: usize,
+        exceptions: Vec<(ExceptionDef, Option<()>)>,
+        append: bool,
+        sink: &mut Sink<'_>,
+    ) {
         for (ex, has_fields) in exceptions {
             let existing = self.rules[rule].exceptions.iter_mut().find(|e| e.name == ex.name);
             match existing {
@@ -862,24 +1149,41 @@ impl Definitions {
                     if let Some(n) = match &e.fields {
                         ExcFields::Tuple(f) => Some(f.len()),
                         ExcFields::Single(_) => Some(1),
-                    } {
-                        if let Some(bad) = ex.values.iter().find(|t| t.len() != n) {
-                            let _ = bad;
-                            sink.report(Code::LoadErrValidate, "Fields and values lists must have equal length", ItemType::Exception, &ex.name, ex.origin.pos);
-                            continue;
-                        }
+                    } && let Some(bad) = ex.values.iter().find(|t| t.len() != n)
+                    {
+                        let _ = bad;
+                        sink.report(
+                            Code::LoadErrValidate,
+                            "Fields and values lists must have equal length",
+                            ItemType::Exception,
+                            &ex.name,
+                            ex.origin.pos,
+                        );
+                        continue;
                     }
                     e.values.extend(ex.values);
                 }
                 Some(_) => {
-                    sink.report(Code::LoadExceptionNameNotUnique, "Multiple definitions of exception with the same name; the last one wins", ItemType::Exception, &ex.name, ex.origin.pos);
+                    sink.report(
+                        Code::LoadExceptionNameNotUnique,
+                        "Multiple definitions of exception with the same name; the last one wins",
+                        ItemType::Exception,
+                        &ex.name,
+                        ex.origin.pos,
+                    );
                     let list = &mut self.rules[rule].exceptions;
                     list.retain(|e| e.name != ex.name);
                     list.push(ex);
                 }
                 None => {
                     if has_fields.is_none() {
-                        sink.report(Code::LoadErrValidate, "Rule exception must have fields property with a list of fields", ItemType::Exception, &ex.name, ex.origin.pos);
+                        sink.report(
+                            Code::LoadErrValidate,
+                            "Rule exception must have fields property with a list of fields",
+                            ItemType::Exception,
+                            &ex.name,
+                            ex.origin.pos,
+                        );
                         continue;
                     }
                     self.rules[rule].exceptions.push(ex);

@@ -38,14 +38,14 @@ pub(crate) fn tokenize(template: &str) -> Vec<Token> {
     while let Some(i) = rest.find('%') {
         text.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        if let Some(inner) = after.strip_prefix('(') {
-            if let Some(end) = inner.find(')') {
-                // `%(field[arg])`: the argument may itself hold no ')'.
-                flush(&mut text, &mut out);
-                out.push(Token::Field(inner[..end].trim().to_string()));
-                rest = &inner[end + 1..];
-                continue;
-            }
+        if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
+        {
+            // `%(field[arg])`: the argument may itself hold no ')'.
+            flush(&mut text, &mut out);
+            out.push(Token::Field(inner[..end].trim().to_string()));
+            rest = &inner[end + 1..];
+            continue;
         }
         let mut len = after.find(|c: char| !is_field_char(c)).unwrap_or(after.len());
         while len > 0 && after[..len].ends_with('.') {
@@ -57,10 +57,10 @@ pub(crate) fn tokenize(template: &str) -> Vec<Token> {
             continue;
         }
         let mut end = len;
-        if after[len..].starts_with('[') {
-            if let Some(close) = after[len..].find(']') {
-                end = len + close + 1;
-            }
+        if after[len..].starts_with('[')
+            && let Some(close) = after[len..].find(']')
+        {
+            end = len + close + 1;
         }
         flush(&mut text, &mut out);
         out.push(Token::Field(after[..end].to_string()));

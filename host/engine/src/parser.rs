@@ -161,12 +161,10 @@ impl<'a> Parser<'a> {
             Some(c) if is_ident_start(c) => {
                 let at = self.i;
                 let word = self.ident();
-                if Transformer::from_name(&word).is_some() {
-                    if self.peek() == Some('(') {
-                        self.i = at;
-                        let lhs = self.field_expr()?;
-                        return self.check(lhs);
-                    }
+                if Transformer::from_name(&word).is_some() && self.peek() == Some('(') {
+                    self.i = at;
+                    let lhs = self.field_expr()?;
+                    return self.check(lhs);
                 }
                 if self.peek() == Some('.') {
                     self.i = at;
@@ -174,21 +172,24 @@ impl<'a> Parser<'a> {
                     return self.check(lhs);
                 }
                 if self.peek() == Some('[') {
-                    return Err(self.err(format!("'{word}' is not a field: field names have a class, such as proc.name")));
+                    return Err(self.err(format!(
+                        "'{word}' is not a field: field names have a class, such as proc.name"
+                    )));
                 }
                 if ["and", "or", "not"].contains(&word.to_ascii_lowercase().as_str()) {
                     return Err(ParseError {
-                        message: format!("unexpected '{word}' after '{}', expecting a check, a macro or '('", self.last),
+                        message: format!(
+                            "unexpected '{word}' after '{}', expecting a check, a macro or '('",
+                            self.last
+                        ),
                         at,
                     });
                 }
                 self.last = word.clone();
                 Ok(Ast::Macro { name: word, at })
             }
-            Some(c) => Err(self.err(format!(
-                "unexpected '{c}' after '{}', expecting a check, a macro or '('",
-                self.last
-            ))),
+            Some(c) => Err(self
+                .err(format!("unexpected '{c}' after '{}', expecting a check, a macro or '('", self.last))),
         }
     }
 
@@ -289,10 +290,7 @@ impl<'a> Parser<'a> {
         } else if op.takes_list() {
             self.ws();
             if self.peek() != Some('(') {
-                return Err(self.err(format!(
-                    "expected a list in parentheses after '{}'",
-                    op.as_str()
-                )));
+                return Err(self.err(format!("expected a list in parentheses after '{}'", op.as_str())));
             }
             Rhs::List(self.list()?)
         } else {
@@ -381,10 +379,9 @@ impl<'a> Parser<'a> {
                 if len == 0 {
                     return Err(match self.peek() {
                         None => self.err(format!("expected a value after '{}'", op.as_str())),
-                        Some(c) => self.err(format!(
-                            "unexpected '{c}' after '{}', expecting a value",
-                            self.last
-                        )),
+                        Some(c) => {
+                            self.err(format!("unexpected '{c}' after '{}', expecting a value", self.last))
+                        }
                     });
                 }
                 self.i += len;
@@ -413,7 +410,10 @@ mod tests {
         assert_eq!(canon("proc.aname[2]=\"x y\""), "proc.aname[2] = \"x y\"");
         assert_eq!(canon("tolower(proc.name) = val(proc.pname)"), "tolower(proc.name) = val(proc.pname)");
         assert_eq!(canon("fd.name exists"), "fd.name exists");
-        assert_eq!(canon("proc.pname in (runc:[0:PARENT], '\"(systemd)\"')"), "proc.pname in (runc:[0:PARENT], \"\\\"(systemd)\\\"\")");
+        assert_eq!(
+            canon("proc.pname in (runc:[0:PARENT], '\"(systemd)\"')"),
+            "proc.pname in (runc:[0:PARENT], \"\\\"(systemd)\\\"\")"
+        );
         assert_eq!(canon("not(a)"), "not a");
         assert_eq!(canon("fd.num>=0"), "fd.num >= 0");
     }
@@ -427,7 +427,23 @@ mod tests {
 
     #[test]
     fn errors_do_not_panic() {
-        for bad in ["", "(", "a and", "proc.name =", "proc.name in (a,", "proc.name in a", "\"x", "proc.name[", "len(", "not", "a b", "proc.name = 'x", ")", "proc. = 1", "a[1]"] {
+        for bad in [
+            "",
+            "(",
+            "a and",
+            "proc.name =",
+            "proc.name in (a,",
+            "proc.name in a",
+            "\"x",
+            "proc.name[",
+            "len(",
+            "not",
+            "a b",
+            "proc.name = 'x",
+            ")",
+            "proc. = 1",
+            "a[1]",
+        ] {
             assert!(parse_condition(bad).is_err(), "{bad}");
         }
         let deep = "(".repeat(10_000) + "a" + &")".repeat(10_000);

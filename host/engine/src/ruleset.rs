@@ -1,9 +1,9 @@
 //! A compiled ruleset: rules indexed by source and event type, evaluated against events.
 
+use crate::EngineConfig;
 use crate::compile::bitmap_names;
 use crate::eval::{Expr, bit};
 use crate::output::OutputFormat;
-use crate::EngineConfig;
 use lanner_event::{Alert, Event, EventTypeId, Priority, SYSCALL_SOURCE, evttype};
 use std::collections::HashMap;
 
@@ -147,7 +147,12 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    pub(crate) fn new(rules: Vec<CompiledRule>, macros: Vec<MacroInfo>, lists: Vec<ListInfo>, cfg: &EngineConfig) -> Self {
+    pub(crate) fn new(
+        rules: Vec<CompiledRule>,
+        macros: Vec<MacroInfo>,
+        lists: Vec<ListInfo>,
+        cfg: &EngineConfig,
+    ) -> Self {
         let mut rs = Ruleset {
             rules,
             macros,
@@ -182,8 +187,12 @@ impl Ruleset {
                 _ => others.entry(r.source.clone()).or_default().push(i as u32),
             }
         }
-        self.syscall = SourceIndex { by_type: by_type.into_iter().map(Into::into).collect(), all: Box::new([]) };
-        self.others = others.into_iter().map(|(k, v)| (k, SourceIndex { by_type: Vec::new(), all: v.into() })).collect();
+        self.syscall =
+            SourceIndex { by_type: by_type.into_iter().map(Into::into).collect(), all: Box::new([]) };
+        self.others = others
+            .into_iter()
+            .map(|(k, v)| (k, SourceIndex { by_type: Vec::new(), all: v.into() }))
+            .collect();
     }
 
     /// Every compiled rule, in load order, enabled or not.

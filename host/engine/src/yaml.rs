@@ -65,9 +65,7 @@ impl Node {
     /// The value of a mapping's key, when this node is a mapping that has it.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
-            Kind::Map(entries) => {
-                entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
-            }
+            Kind::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -106,10 +104,9 @@ pub struct YamlError {
 pub fn parse(source: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder { source, ..Builder::default() };
     let mut parser = Parser::new_from_str(source);
-    parser.load(&mut builder, true).map_err(|e| YamlError {
-        message: e.info().to_string(),
-        pos: Pos::from_marker(e.marker()),
-    })?;
+    parser
+        .load(&mut builder, true)
+        .map_err(|e| YamlError { message: e.info().to_string(), pos: Pos::from_marker(e.marker()) })?;
     if let Some(message) = builder.error {
         return Err(YamlError { message, pos: builder.error_pos });
     }
@@ -183,9 +180,7 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.push(Node { pos, kind: Kind::Scalar { text, plain } }, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(pos, anchor, Vec::new(), None))
-            }
+            Event::MappingStart(anchor, _) => self.stack.push(Open::Map(pos, anchor, Vec::new(), None)),
             Event::SequenceEnd => {
                 if let Some(Open::Seq(p, anchor, items)) = self.stack.pop() {
                     self.push(Node { pos: p, kind: Kind::Seq(items) }, anchor);

@@ -32,7 +32,9 @@ fn ev(json: &str) -> RecordedEvent {
 
 /// A one-rule file whose condition is `cond`.
 fn rule(cond: &str) -> String {
-    format!("- rule: R\n  desc: d\n  condition: {cond}\n  output: out\n  priority: INFO\n  warn_evttypes: false\n")
+    format!(
+        "- rule: R\n  desc: d\n  condition: {cond}\n  output: out\n  priority: INFO\n  warn_evttypes: false\n"
+    )
 }
 
 /// A condition as a single-quoted YAML scalar.
@@ -151,10 +153,14 @@ fn only_rules_for_the_event_type_are_evaluated() {
 
 #[test]
 fn warns_like_falco_when_no_event_type() {
-    let out = load_files(&["- rule: R\n  desc: d\n  condition: proc.name = x\n  output: o\n  priority: INFO\n"]);
+    let out =
+        load_files(&["- rule: R\n  desc: d\n  condition: proc.name = x\n  output: o\n  priority: INFO\n"]);
     let w: Vec<_> = out.diagnostics().filter(|d| d.code == Code::LoadNoEvttype).collect();
     assert_eq!(w.len(), 1);
-    assert_eq!(w[0].message, "Rule matches too many evt.type values. This has a significant performance penalty.");
+    assert_eq!(
+        w[0].message,
+        "Rule matches too many evt.type values. This has a significant performance penalty."
+    );
     assert!(out.is_ok());
 }
 
@@ -250,7 +256,10 @@ fn append_override_and_redefinition_across_files() {
     assert_eq!(rs.process(&e("c"), "h")[0].output, "local c");
 
     // A plain redefinition replaces the rule entirely.
-    let redefined = load_files(&[base, "- rule: R\n  desc: new\n  condition: evt.type = execve and proc.name = z\n  output: new\n  priority: DEBUG\n"]);
+    let redefined = load_files(&[
+        base,
+        "- rule: R\n  desc: new\n  condition: evt.type = execve and proc.name = z\n  output: new\n  priority: DEBUG\n",
+    ]);
     assert!(redefined.is_ok());
     assert_eq!(redefined.ruleset.rules().len(), 1);
     assert_eq!(redefined.ruleset.rules()[0].desc, "new");
@@ -259,14 +268,23 @@ fn append_override_and_redefinition_across_files() {
 #[test]
 fn override_errors() {
     let base = "- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n";
-    let out = load_files(&[base, "- rule: R\n  condition: and proc.name = x\n  append: true\n  override:\n    condition: append\n"]);
+    let out = load_files(&[
+        base,
+        "- rule: R\n  condition: and proc.name = x\n  append: true\n  override:\n    condition: append\n",
+    ]);
     assert!(!out.is_ok());
     let out = load_files(&[base, "- rule: R\n  priority: INFO\n  override:\n    priority: append\n"]);
     assert!(out.diagnostics().any(|d| d.message.contains("cannot be overridden with 'append'")));
     let out = load_files(&["- rule: Missing\n  condition: and x\n  append: true\n"]);
-    assert!(out.diagnostics().any(|d| d.message == "Rule has 'append' key but no rule by that name already exists"));
+    assert!(
+        out.diagnostics()
+            .any(|d| d.message == "Rule has 'append' key but no rule by that name already exists")
+    );
     let out = load_files(&["- list: nope\n  items: [x]\n  append: true\n"]);
-    assert!(out.diagnostics().any(|d| d.code == Code::LoadErrValidate && d.message.contains("no list by that name")));
+    assert!(
+        out.diagnostics()
+            .any(|d| d.code == Code::LoadErrValidate && d.message.contains("no list by that name"))
+    );
 }
 
 #[test]
@@ -279,47 +297,72 @@ fn priorities_in_any_case_and_threshold() {
     let alerts = out.ruleset.process(&ev(r#"{"ts": 1, "type": "execve"}"#), "h");
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].rule, "B");
-    let bad = load_files(&["- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: severe\n"]);
+    let bad = load_files(&[
+        "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: severe\n",
+    ]);
     assert!(bad.diagnostics().any(|d| d.message == "Invalid priority level: severe"));
 }
 
 #[test]
 fn requirements_are_checked() {
     let out = load_files(&["- required_engine_version: 0.99.0\n"]);
-    assert!(out.diagnostics().any(|d| d.message == "Rules require engine version 0.99.0, but engine version is 0.57.0"));
+    assert!(
+        out.diagnostics()
+            .any(|d| d.message == "Rules require engine version 0.99.0, but engine version is 0.57.0")
+    );
     let ok = load_files(&["- required_engine_version: 12\n- required_engine_version: 0.50.0\n"]);
     assert!(ok.is_ok());
     let out = load_files(&["- required_plugin_versions:\n  - name: container\n    version: 0.9.0\n"]);
     let msg: Vec<_> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
-    assert_eq!(msg, ["Plugin requirement not satisfied, must load one of: container (>= 0.9.0); loaded or built in: container 0.4.0"]);
-    let alt = load_files(&["- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n    alternatives:\n      - name: container\n        version: 0.3.0\n"]);
+    assert_eq!(
+        msg,
+        [
+            "Plugin requirement not satisfied, must load one of: container (>= 0.9.0); loaded or built in: container 0.4.0"
+        ]
+    );
+    let alt = load_files(&[
+        "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n    alternatives:\n      - name: container\n        version: 0.3.0\n",
+    ]);
     assert!(alt.is_ok());
 }
 
 #[test]
 fn several_yaml_documents_and_unknown_sources() {
-    let out = load_files(&["- list: a\n  items: [x]\n---\n- rule: R\n  desc: d\n  condition: evt.type = execve and proc.name in (a)\n  output: o\n  priority: INFO\n- rule: K\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n"]);
+    let out = load_files(&[
+        "- list: a\n  items: [x]\n---\n- rule: R\n  desc: d\n  condition: evt.type = execve and proc.name in (a)\n  output: o\n  priority: INFO\n- rule: K\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
+    ]);
     assert!(out.is_ok());
     assert_eq!(out.ruleset.rules().len(), 1);
-    assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownSource && d.message == "Unknown source k8s_audit, skipping"));
+    assert!(
+        out.diagnostics()
+            .any(|d| d.code == Code::LoadUnknownSource && d.message == "Unknown source k8s_audit, skipping")
+    );
 }
 
 #[test]
 fn condition_errors_point_into_the_file() {
-    let out = load_files(&["- macro: m\n  condition: evt.type = open\n\n- rule: R\n  desc: d\n  condition: m and proc.name = bash )\n  output: o\n  priority: INFO\n"]);
+    let out = load_files(&[
+        "- macro: m\n  condition: evt.type = open\n\n- rule: R\n  desc: d\n  condition: m and proc.name = bash )\n  output: o\n  priority: INFO\n",
+    ]);
     let d = out.diagnostics().find(|d| d.is_error()).unwrap();
     assert_eq!(d.code, Code::LoadErrCompileCondition);
     let item = d.item().unwrap();
     assert_eq!((item.item_name.as_str(), item.pos.line, item.pos.column), ("R", 4, 3));
     let at = d.locations.last().unwrap();
     assert_eq!((at.pos.line, at.pos.column), (6, 37));
-    assert_eq!(d.to_string(), "f0.yaml:6:37: error: rule 'R': LOAD_ERR_COMPILE_CONDITION (Invalid condition): unexpected token after 'bash', expecting 'or', 'and'");
+    assert_eq!(
+        d.to_string(),
+        "f0.yaml:6:37: error: rule 'R': LOAD_ERR_COMPILE_CONDITION (Invalid condition): unexpected token after 'bash', expecting 'or', 'and'"
+    );
 }
 
 #[test]
 fn type_errors_are_reported() {
     for (cond, want) in [
-        ("evt.type = execve and fd.num contains 3", "operator 'contains' is not supported for field fd.num of type INT64"),
+        (
+            "evt.type = execve and fd.num contains 3",
+            "operator 'contains' is not supported for field fd.num of type INT64",
+        ),
         ("evt.type = execve and fd.num = abc", "'abc' is not a valid number"),
         ("evt.type = execve and evt.is_open_read = maybe", "not a valid boolean"),
         ("evt.type = execve and fd.sip = notanip", "not a valid IP address"),
@@ -337,7 +380,9 @@ fn type_errors_are_reported() {
 
 #[test]
 fn skip_if_unknown_filter_turns_errors_into_warnings() {
-    let out = load_files(&["- rule: R\n  desc: d\n  condition: evt.type = execve and nope.field = 1\n  output: o\n  priority: INFO\n  skip-if-unknown-filter: true\n"]);
+    let out = load_files(&[
+        "- rule: R\n  desc: d\n  condition: evt.type = execve and nope.field = 1\n  output: o\n  priority: INFO\n  skip-if-unknown-filter: true\n",
+    ]);
     assert!(out.is_ok());
     assert!(out.ruleset.rules().is_empty());
     assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownFilter));
@@ -345,7 +390,9 @@ fn skip_if_unknown_filter_turns_errors_into_warnings() {
 
 #[test]
 fn unused_items_and_unknown_keys_warn() {
-    let out = load_files(&["- list: unused_l\n  items: [a]\n- macro: unused_m\n  condition: proc.name = a\n- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n  conditon: typo\n"]);
+    let out = load_files(&[
+        "- list: unused_l\n  items: [a]\n- macro: unused_m\n  condition: proc.name = a\n- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n  conditon: typo\n",
+    ]);
     assert!(out.is_ok());
     let codes: Vec<_> = out.diagnostics().map(|d| d.code).collect();
     assert!(codes.contains(&Code::LoadUnusedList));
@@ -355,15 +402,23 @@ fn unused_items_and_unknown_keys_warn() {
 
 #[test]
 fn outputs_follow_falco_conventions() {
-    let rs = ruleset("- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: 'f=%fd.name a=%(proc.aname[2]) x=%proc.cmdline 100% %evt.type'\n  priority: INFO\n");
+    let rs = ruleset(
+        "- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: 'f=%fd.name a=%(proc.aname[2]) x=%proc.cmdline 100% %evt.type'\n  priority: INFO\n",
+    );
     let a = &rs.process(&ev(OPEN), "host1")[0];
     assert_eq!(a.output, "f=/etc/shadow a=sshd x=<NA> 100% openat");
     assert_eq!(a.hostname, "host1");
     let j = a.to_json();
     assert_eq!(j["output_fields"]["proc.cmdline"], serde_json::Value::Null);
     assert_eq!(j["output_fields"]["proc.aname[2]"], "sshd");
-    let bad = load_files(&["- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: '%nope.field'\n  priority: INFO\n"]);
-    assert!(bad.diagnostics().any(|d| d.code == Code::LoadErrCompileOutput && d.message == "invalid formatting token nope.field"));
+    let bad = load_files(&[
+        "- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: '%nope.field'\n  priority: INFO\n",
+    ]);
+    assert!(
+        bad.diagnostics()
+            .any(|d| d.code == Code::LoadErrCompileOutput
+                && d.message == "invalid formatting token nope.field")
+    );
 }
 
 #[test]
@@ -371,7 +426,9 @@ fn first_match_is_falcos_default() {
     let rules = "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: INFO\n- rule: B\n  desc: d\n  condition: evt.type = execve\n  output: b\n  priority: INFO\n";
     let mut c = cfg();
     c.match_mode = MatchMode::First;
-    let rs = lanner_engine::load(&c, &[RulesSource { name: "x".into(), content: rules.into() }]).into_result().unwrap();
+    let rs = lanner_engine::load(&c, &[RulesSource { name: "x".into(), content: rules.into() }])
+        .into_result()
+        .unwrap();
     let alerts = rs.process(&ev(r#"{"ts": 1, "type": "execve"}"#), "h");
     assert_eq!(alerts.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["A"]);
 }

@@ -27,7 +27,9 @@ pub enum Priority {
 
 /// A priority name that is not one of Falco's.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid priority '{0}': expected one of emergency, alert, critical, error, warning, notice, informational (info), debug")]
+#[error(
+    "invalid priority '{0}': expected one of emergency, alert, critical, error, warning, notice, informational (info), debug"
+)]
 pub struct ParsePriorityError(pub String);
 
 impl Priority {

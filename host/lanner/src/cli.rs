@@ -11,7 +11,11 @@ const DEFAULT_RULES: &str = include_str!("../../../rules/lanner_rules.yaml");
 const DEFAULT_RULES_NAME: &str = "<embedded>/lanner_rules.yaml";
 
 #[derive(Parser)]
-#[command(name = "lanner", version, about = "Runtime security detection for Linux hosts and Kubernetes nodes, speaking Falco's rule language")]
+#[command(
+    name = "lanner",
+    version,
+    about = "Runtime security detection for Linux hosts and Kubernetes nodes, speaking Falco's rule language"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -146,7 +150,11 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
             let verdict = match (errors, warnings) {
                 (0, 0) => "Ok".to_string(),
                 (0, w) => format!("Ok, with {w} warning{}", if w == 1 { "" } else { "s" }),
-                (e, w) => format!("Invalid: {e} error{}, {w} warning{}", if e == 1 { "" } else { "s" }, if w == 1 { "" } else { "s" }),
+                (e, w) => format!(
+                    "Invalid: {e} error{}, {w} warning{}",
+                    if e == 1 { "" } else { "s" },
+                    if w == 1 { "" } else { "s" }
+                ),
             };
             writeln!(out, "{}: {verdict}", f.name)?;
         }
@@ -232,7 +240,8 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
     let input: Box<dyn BufRead> = if events == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
-        let f = std::fs::File::open(events).with_context(|| format!("opening event file {}", events.display()))?;
+        let f = std::fs::File::open(events)
+            .with_context(|| format!("opening event file {}", events.display()))?;
         Box::new(BufReader::new(f))
     };
     let host = hostname();

@@ -23,8 +23,9 @@ fn validate(files: &[PathBuf]) -> (i32, Value) {
         cmd.arg("-r").arg(f);
     }
     let out = cmd.output().expect("run lanner");
-    let json: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("validate output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("validate output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    });
     (out.status.code().unwrap_or(-1), json)
 }
 
@@ -48,13 +49,15 @@ fn matches(d: &Value, want: &Value) -> bool {
 #[test]
 fn falco_loader_cases() {
     let Some(dir) = conformance_dir() else { return };
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir.join("loader")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("loader")).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
     let mut failures = Vec::new();
     let mut exact_messages = 0;
     let mut expected_items = 0;
     for case in &cases {
-        let expect: Value = serde_json::from_str(&std::fs::read_to_string(case.join("expect.json")).unwrap()).unwrap();
+        let expect: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("expect.json")).unwrap()).unwrap();
         let files: Vec<PathBuf> =
             expect["files"].as_array().unwrap().iter().map(|f| case.join(f.as_str().unwrap())).collect();
         let (code, json) = validate(&files);
@@ -67,7 +70,10 @@ fn falco_loader_cases() {
                 match got.iter().find(|d| matches(d, want)) {
                     None => fail(format!("missing {kind} entry {want}; got {got:?}")),
                     Some(d) if d["message"] == want["message"] => exact_messages += 1,
-                    Some(d) => eprintln!("{name}: equivalent message for {}: ours {:?}, Falco's {:?}", want["code"], d["message"], want["message"]),
+                    Some(d) => eprintln!(
+                        "{name}: equivalent message for {}: ours {:?}, Falco's {:?}",
+                        want["code"], d["message"], want["message"]
+                    ),
                 }
             }
             for absent in expect[format!("absent_{kind}")].as_array().unwrap() {
@@ -99,7 +105,12 @@ fn falco_loader_cases() {
     }
     eprintln!(
         "loader conformance: {}/{} cases pass; {exact_messages}/{expected_items} expected messages match Falco's text exactly",
-        cases.len() - failures.iter().map(|f| f.split(':').next().unwrap()).collect::<std::collections::HashSet<_>>().len(),
+        cases.len()
+            - failures
+                .iter()
+                .map(|f| f.split(':').next().unwrap())
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
         cases.len()
     );
     assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
@@ -124,7 +135,8 @@ fn upstream_stable_rules_load_without_error() {
     assert!(out.status.success());
     let desc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let described = desc["rules"].as_array().unwrap();
-    let defined = std::fs::read_to_string(&rules).unwrap().lines().filter(|l| l.starts_with("- rule:")).count();
+    let defined =
+        std::fs::read_to_string(&rules).unwrap().lines().filter(|l| l.starts_with("- rule:")).count();
     assert_eq!(described.len(), defined, "every rule in the file compiles");
     assert_eq!(defined, 25);
     for r in described {

@@ -94,7 +94,14 @@ fn all_matches_mode_reports_every_rule() {
     )
     .unwrap();
     let args = |all: bool| {
-        let mut a = vec!["replay".to_string(), path("events/golden.jsonl"), "-r".into(), rules.display().to_string(), "-r".into(), extra.display().to_string()];
+        let mut a = vec![
+            "replay".to_string(),
+            path("events/golden.jsonl"),
+            "-r".into(),
+            rules.display().to_string(),
+            "-r".into(),
+            extra.display().to_string(),
+        ];
         if all {
             a.push("--all-matches".into());
         }

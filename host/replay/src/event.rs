@@ -53,7 +53,12 @@ impl Derived {
             evt_rawtime: reg.get("evt.rawtime"),
             evt_time: reg.get("evt.time"),
             evt_dir: reg.get("evt.dir"),
-            ancestors: [reg.get("proc.aname"), reg.get("proc.apid"), reg.get("proc.aexe"), reg.get("proc.aexepath")],
+            ancestors: [
+                reg.get("proc.aname"),
+                reg.get("proc.apid"),
+                reg.get("proc.aexe"),
+                reg.get("proc.aexepath"),
+            ],
         }
     }
 }
@@ -103,7 +108,9 @@ impl RecordedEvent {
             (Recorded::Keyed(entries), FieldArg::Key(k)) => {
                 entries.iter().find(|(name, _)| name == k.as_ref()).map(|(_, v)| borrow(v))
             }
-            (Recorded::Keyed(entries), FieldArg::Index(i)) => entries.get(*i as usize).map(|(_, v)| borrow(v)),
+            (Recorded::Keyed(entries), FieldArg::Index(i)) => {
+                entries.get(*i as usize).map(|(_, v)| borrow(v))
+            }
             _ => None,
         }
     }
@@ -162,9 +169,5 @@ impl Event for RecordedEvent {
 
 /// The syscall event type id of a name, for non-syscall sources the generic plugin event.
 pub(crate) fn type_id(source: &str, name: &str) -> Option<EventTypeId> {
-    if source == lanner_event::SYSCALL_SOURCE {
-        evttype::id_of(name)
-    } else {
-        evttype::id_of("pluginevent")
-    }
+    if source == lanner_event::SYSCALL_SOURCE { evttype::id_of(name) } else { evttype::id_of("pluginevent") }
 }

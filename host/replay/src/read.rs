@@ -33,7 +33,14 @@ pub struct Reader<R> {
 impl<R: BufRead> Reader<R> {
     /// A reader whose events are typed by `registry`.
     pub fn new(input: R, registry: &FieldRegistry) -> Self {
-        Reader { input, derived: Derived::new(registry), registry: registry.clone(), line: 0, buf: String::new(), count: 0 }
+        Reader {
+            input,
+            derived: Derived::new(registry),
+            registry: registry.clone(),
+            line: 0,
+            buf: String::new(),
+            count: 0,
+        }
     }
 }
 
@@ -87,8 +94,12 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
     };
     let etype = type_id(&source, &type_name).ok_or_else(|| format!("unknown event type '{type_name}'"))?;
     let ts = match (obj.get("ts"), obj.get("time")) {
-        (Some(t), _) => t.as_u64().ok_or("'ts' must be nanoseconds since the epoch, a non-negative integer")?,
-        (None, Some(Json::String(t))) => lanner_event::parse_rfc3339(t).ok_or_else(|| format!("'time' is not RFC 3339 text: {t}"))?,
+        (Some(t), _) => {
+            t.as_u64().ok_or("'ts' must be nanoseconds since the epoch, a non-negative integer")?
+        }
+        (None, Some(Json::String(t))) => {
+            lanner_event::parse_rfc3339(t).ok_or_else(|| format!("'time' is not RFC 3339 text: {t}"))?
+        }
         (None, Some(_)) => return Err("'time' must be RFC 3339 text".into()),
         (None, None) => return Err("an event needs 'ts' (nanoseconds) or 'time' (RFC 3339)".into()),
     };
@@ -102,19 +113,17 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
                 let ty = reg.def(id).ftype;
                 let kind = reg.def(id).arg.kind;
                 let rec = match (value, &arg) {
-                    (Json::Array(items), FieldArg::None) if ty != FieldType::StringList => Recorded::Indexed(
-                        items.iter().map(|v| typed(v, ty, name)).collect::<Result<_, _>>()?,
-                    ),
+                    (Json::Array(items), FieldArg::None) if ty != FieldType::StringList => {
+                        Recorded::Indexed(items.iter().map(|v| typed(v, ty, name)).collect::<Result<_, _>>()?)
+                    }
                     (Json::Object(entries), FieldArg::None) => Recorded::Keyed(keyed(entries, ty, name)?),
                     _ => Recorded::Plain(typed(value, ty, name)?),
                 };
                 if !arg_kind_ok(kind, &arg) {
                     return Err(format!("field {name}: wrong kind of argument"));
                 }
-                if Some(id) == derived.evt_num {
-                    if let Recorded::Plain(Value::UInt(n)) = rec {
-                        num = n;
-                    }
+                if let (true, Recorded::Plain(Value::UInt(n))) = (Some(id) == derived.evt_num, &rec) {
+                    num = *n;
                 }
                 fields.push((id, arg, rec));
             }
@@ -159,14 +168,20 @@ fn field_key(reg: &FieldRegistry, name: &str) -> Result<(FieldId, FieldArg), Str
     Ok((id, arg))
 }
 
-fn keyed(entries: &Map<String, Json>, ty: FieldType, name: &str) -> Result<Vec<(String, Value<'static>)>, String> {
+fn keyed(
+    entries: &Map<String, Json>,
+    ty: FieldType,
+    name: &str,
+) -> Result<Vec<(String, Value<'static>)>, String> {
     entries.iter().map(|(k, v)| Ok((k.clone(), typed(v, ty, name)?))).collect()
 }
 
 fn typed(v: &Json, ty: FieldType, name: &str) -> Result<Value<'static>, String> {
     let bad = || format!("field {name}: {v} is not a valid {ty} value");
     Ok(match (ty, v) {
-        (_, Json::Array(items)) => Value::List(items.iter().map(|i| typed(i, ty, name)).collect::<Result<_, _>>()?),
+        (_, Json::Array(items)) => {
+            Value::List(items.iter().map(|i| typed(i, ty, name)).collect::<Result<_, _>>()?)
+        }
         (FieldType::Bool, Json::Bool(b)) => Value::Bool(*b),
         (FieldType::Bool, Json::String(s)) => Value::Bool(s.parse().map_err(|_| bad())?),
         (FieldType::Int64, Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(bad)?),
@@ -209,8 +224,14 @@ mod tests {
             get(&ev, &reg, "proc.aname", FieldArg::None),
             Some(Value::List(vec![Value::Str("bash".into()), Value::Str("sshd".into())]))
         );
-        assert_eq!(get(&ev, &reg, "evt.arg", FieldArg::Key("flags".into())), Some(Value::Str("O_RDONLY".into())));
-        assert_eq!(get(&ev, &reg, "proc.env", FieldArg::Key("HOME".into())), Some(Value::Str("/root".into())));
+        assert_eq!(
+            get(&ev, &reg, "evt.arg", FieldArg::Key("flags".into())),
+            Some(Value::Str("O_RDONLY".into()))
+        );
+        assert_eq!(
+            get(&ev, &reg, "proc.env", FieldArg::Key("HOME".into())),
+            Some(Value::Str("/root".into()))
+        );
         assert_eq!(get(&ev, &reg, "evt.num", FieldArg::None), Some(Value::UInt(7)));
         assert_eq!(get(&ev, &reg, "evt.type", FieldArg::None), Some(Value::Str("openat".into())));
         assert!(get(&ev, &reg, "fd.sip", FieldArg::None).is_some());
