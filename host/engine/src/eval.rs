@@ -7,7 +7,7 @@ use aho_corasick::AhoCorasick;
 use base64::Engine as _;
 use globset::GlobMatcher;
 use ipnet::IpNet;
-use lanner_event::{Event, EventTypeId, FieldRef, Value};
+use lanner_event::{Event, EventTypeId, FieldRef, FieldText, Value};
 use memchr::memmem;
 use regex::Regex;
 use rustc_hash::FxHashSet;
@@ -163,6 +163,26 @@ pub(crate) enum Test {
     Field(Cmp, Operand),
 }
 
+impl Test {
+    /// Whether the test compares text (so [`Check::test_str`] can answer it).
+    fn is_text(&self) -> bool {
+        matches!(
+            self,
+            Test::Exists
+                | Test::Str(..)
+                | Test::Contains(_)
+                | Test::IContains(_)
+                | Test::StartsWith(_)
+                | Test::EndsWith(_)
+                | Test::Glob(_)
+                | Test::Regex(_)
+                | Test::StrIn(_)
+                | Test::Intersects(_)
+                | Test::PMatch(_)
+        )
+    }
+}
+
 impl Expr {
     pub fn eval<E: Event + ?Sized>(&self, ev: &E) -> bool {
         match self {
@@ -263,13 +283,29 @@ fn ip_of(v: &Value<'_>) -> Option<IpAddr> {
 
 impl Check {
     fn eval<E: Event + ?Sized>(&self, ev: &E) -> bool {
-        let Some(v) = self.lhs.extract(ev) else { return false };
+        // Fast path: a text test on an untransformed field the event holds as text.
+        if self.lhs.transformers.is_empty() && self.test.is_text() {
+            return match ev.field_text(&self.lhs.field) {
+                FieldText::Missing => false,
+                FieldText::Str(s) => self.test_str(s),
+                FieldText::Value(v) => self.eval_value(v),
+            };
+        }
+        match self.lhs.extract(ev) {
+            None => false,
+            Some(v) => match &self.test {
+                Test::Field(cmp, rhs) => match rhs.extract(ev) {
+                    Some(r) => compare_values(*cmp, &v, &r),
+                    None => false,
+                },
+                _ => self.eval_value(v),
+            },
+        }
+    }
+
+    fn eval_value(&self, v: Value<'_>) -> bool {
         if let Test::Exists = self.test {
             return true;
-        }
-        if let Test::Field(cmp, rhs) = &self.test {
-            let Some(r) = rhs.extract(ev) else { return false };
-            return compare_values(*cmp, &v, &r);
         }
         match &v {
             // A list field (all ancestors, say) matches when any of its values does;
@@ -282,6 +318,22 @@ impl Check {
                 _ => items.iter().any(|i| self.test_one(i)),
             },
             _ => self.test_one(&v),
+        }
+    }
+
+    fn test_str(&self, s: &str) -> bool {
+        match &self.test {
+            Test::Exists => true,
+            Test::Str(cmp, want) => cmp.holds(s, want.as_ref()),
+            Test::Contains(f) => f.find(s.as_bytes()).is_some(),
+            Test::IContains(ac) => ac.is_match(s),
+            Test::StartsWith(p) => s.starts_with(p.as_ref()),
+            Test::EndsWith(p) => s.ends_with(p.as_ref()),
+            Test::Glob(g) => g.is_match(s),
+            Test::Regex(r) => r.is_match(s),
+            Test::StrIn(set) | Test::Intersects(set) => set.contains(s),
+            Test::PMatch(set) => set.matches(s),
+            _ => self.test_one(&Value::Str(Cow::Borrowed(s))),
         }
     }
 

@@ -1,4 +1,5 @@
 use crate::{EventTypeId, FieldId, Value};
+use std::borrow::Cow;
 
 /// The argument of a field reference: `proc.aname[2]` has `Index(2)`, `proc.env[HOME]` and
 /// `evt.arg.flags` have `Key("HOME")` / `Key("flags")`.
@@ -35,4 +36,26 @@ pub trait Event {
     fn timestamp_ns(&self) -> u64;
     /// The value of one field, or `None` when the event has none.
     fn field(&self, field: &FieldRef) -> Option<Value<'_>>;
+
+    /// The value of one field, with text handed out as a plain `&str`. String comparisons
+    /// are most of what rules do; events that hold text can answer here without building
+    /// a [`Value`]. The default goes through [`Event::field`].
+    fn field_text(&self, field: &FieldRef) -> FieldText<'_> {
+        match self.field(field) {
+            None => FieldText::Missing,
+            Some(Value::Str(Cow::Borrowed(s))) => FieldText::Str(s),
+            Some(v) => FieldText::Value(v),
+        }
+    }
+}
+
+/// A field's value as [`Event::field_text`] returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldText<'a> {
+    /// The event has no value for the field.
+    Missing,
+    /// Text held by the event.
+    Str(&'a str),
+    /// Any other value (numbers, lists, computed text).
+    Value(Value<'a>),
 }

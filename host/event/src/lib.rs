@@ -17,7 +17,7 @@ mod timefmt;
 mod value;
 
 pub use alert::{Alert, OutputField};
-pub use event::{Event, FieldArg, FieldRef};
+pub use event::{Event, FieldArg, FieldRef, FieldText};
 pub use evttype::EventTypeId;
 pub use fields::{ArgKind, ArgSpec, FieldDef, FieldId, FieldRegistry, FieldType, RegistryError};
 pub use priority::{ParsePriorityError, Priority};

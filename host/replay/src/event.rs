@@ -1,4 +1,6 @@
-use lanner_event::{ArgKind, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, Value, evttype};
+use lanner_event::{
+    ArgKind, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, FieldText, Value, evttype,
+};
 use std::borrow::Cow;
 
 /// A field's recorded value: plain, or per argument.
@@ -141,6 +143,20 @@ impl Event for RecordedEvent {
 
     fn timestamp_ns(&self) -> u64 {
         self.ts
+    }
+
+    fn field_text(&self, f: &FieldRef) -> FieldText<'_> {
+        if f.arg == FieldArg::None
+            && let Some(&slot) = self.slots.get(f.id.0 as usize)
+            && slot != u16::MAX
+            && let (FieldArg::None, Recorded::Plain(Value::Str(s))) = &self.values[slot as usize]
+        {
+            return FieldText::Str(s);
+        }
+        match self.field(f) {
+            None => FieldText::Missing,
+            Some(v) => FieldText::Value(v),
+        }
     }
 
     fn field(&self, f: &FieldRef) -> Option<Value<'_>> {
