@@ -484,7 +484,7 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        let tokens = tokenize(&rule.output.text);
+        let tokens = tokenize(rule.output.text.trim());
         let mut operands = HashMap::new();
         for t in &tokens {
             if let Token::Field(name) = t {
@@ -558,7 +558,7 @@ impl<'a> Compiler<'a> {
             name: rule.name.clone(),
             desc: rule.desc.clone(),
             condition: rule.condition.text.clone(),
-            output_template: rule.output.text.clone(),
+            output_template: rule.output.text.trim().to_string(),
             priority: rule.priority,
             enabled: rule.enabled,
             tags: rule.tags.clone(),

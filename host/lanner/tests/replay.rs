@@ -139,6 +139,11 @@ fn default_rules_fire_on_stdin_events() {
     let alerts: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["rule"], "Read Sensitive File by Untrusted Program");
+    // A folded (`>`) output is trimmed, as Falco trims it.
+    assert_eq!(
+        alerts[0]["output"],
+        "Sensitive file opened for reading (file=/etc/shadow process=cat command=cat /etc/shadow parent=bash user=root uid=0 container=host)"
+    );
 }
 
 #[test]
