@@ -1,0 +1,511 @@
+//! The syscall fields, answered from a record and the tables.
+
+use crate::args::{self, ArgRef};
+use crate::table::{Fd, FdKind, Process};
+use crate::{FdView, Prepared, State, caps, paths};
+use lanner_capture::record::{RawEvent, RecordKind};
+use lanner_event::{Event, EventTypeId, FieldArg, FieldRef, FieldRegistry, FieldText, Value};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+/// Every syscall field this crate answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    EvtType,
+    EvtDir,
+    EvtNum,
+    EvtTime,
+    EvtRawTime,
+    EvtDatetime,
+    EvtSource,
+    EvtCpu,
+    EvtRes,
+    EvtRawRes,
+    EvtFailed,
+    EvtArgs,
+    EvtArg,
+    EvtIsOpenRead,
+    EvtIsOpenWrite,
+    EvtIsOpenExec,
+    ProcName,
+    ProcExe,
+    ProcExePath,
+    ProcCmdline,
+    ProcArgs,
+    ProcPid,
+    ProcPpid,
+    ProcVpid,
+    ProcPname,
+    ProcPcmdline,
+    ProcPexe,
+    ProcPexePath,
+    ProcAname,
+    ProcApid,
+    ProcAexe,
+    ProcAexePath,
+    ProcTty,
+    ProcSid,
+    ProcSname,
+    ProcVpgid,
+    ProcVpgidName,
+    ProcVpgidExe,
+    ProcIsVpgidLeader,
+    ProcIsSidLeader,
+    ProcCwd,
+    ProcEnv,
+    ProcDuration,
+    ProcPpidDuration,
+    ProcIsExeFromMemfd,
+    ThreadTid,
+    ThreadCapEffective,
+    ThreadCapPermitted,
+    UserName,
+    UserUid,
+    UserLoginUid,
+    UserLoginName,
+    UserHome,
+    UserShell,
+    GroupName,
+    GroupGid,
+    FdNum,
+    FdName,
+    FdNameRaw,
+    FdDirectory,
+    FdFilename,
+    FdType,
+    FdTypechar,
+    FdL4proto,
+    FdSockfamily,
+    FdIp,
+    FdSip,
+    FdCip,
+    FdRip,
+    FdLip,
+    FdPort,
+    FdSport,
+    FdCport,
+    FdRport,
+    FdLport,
+    FdNet,
+    FdSnet,
+    FdCnet,
+    FdRnet,
+    FdLnet,
+    FdConnected,
+    FdNameChanged,
+    FdIsServer,
+    ContainerId,
+}
+
+const NAMES: &[(&str, F)] = &[
+    ("evt.type", F::EvtType),
+    ("evt.dir", F::EvtDir),
+    ("evt.num", F::EvtNum),
+    ("evt.time", F::EvtTime),
+    ("evt.rawtime", F::EvtRawTime),
+    ("evt.datetime", F::EvtDatetime),
+    ("evt.time.iso8601", F::EvtDatetime),
+    ("evt.source", F::EvtSource),
+    ("evt.cpu", F::EvtCpu),
+    ("evt.res", F::EvtRes),
+    ("evt.rawres", F::EvtRawRes),
+    ("evt.failed", F::EvtFailed),
+    ("evt.args", F::EvtArgs),
+    ("evt.arg", F::EvtArg),
+    ("evt.is_open_read", F::EvtIsOpenRead),
+    ("evt.is_open_write", F::EvtIsOpenWrite),
+    ("evt.is_open_exec", F::EvtIsOpenExec),
+    ("proc.name", F::ProcName),
+    ("proc.exe", F::ProcExe),
+    ("proc.exepath", F::ProcExePath),
+    ("proc.cmdline", F::ProcCmdline),
+    ("proc.args", F::ProcArgs),
+    ("proc.pid", F::ProcPid),
+    ("proc.ppid", F::ProcPpid),
+    ("proc.vpid", F::ProcVpid),
+    ("proc.pname", F::ProcPname),
+    ("proc.pcmdline", F::ProcPcmdline),
+    ("proc.pexe", F::ProcPexe),
+    ("proc.pexepath", F::ProcPexePath),
+    ("proc.aname", F::ProcAname),
+    ("proc.apid", F::ProcApid),
+    ("proc.aexe", F::ProcAexe),
+    ("proc.aexepath", F::ProcAexePath),
+    ("proc.tty", F::ProcTty),
+    ("proc.sid", F::ProcSid),
+    ("proc.sname", F::ProcSname),
+    ("proc.vpgid", F::ProcVpgid),
+    ("proc.vpgid.name", F::ProcVpgidName),
+    ("proc.vpgid.exe", F::ProcVpgidExe),
+    ("proc.is_vpgid_leader", F::ProcIsVpgidLeader),
+    ("proc.is_sid_leader", F::ProcIsSidLeader),
+    ("proc.cwd", F::ProcCwd),
+    ("proc.env", F::ProcEnv),
+    ("proc.duration", F::ProcDuration),
+    ("proc.ppid.duration", F::ProcPpidDuration),
+    ("proc.is_exe_from_memfd", F::ProcIsExeFromMemfd),
+    ("thread.tid", F::ThreadTid),
+    ("thread.cap_effective", F::ThreadCapEffective),
+    ("thread.cap_permitted", F::ThreadCapPermitted),
+    ("user.name", F::UserName),
+    ("user.uid", F::UserUid),
+    ("user.loginuid", F::UserLoginUid),
+    ("user.loginname", F::UserLoginName),
+    ("user.homedir", F::UserHome),
+    ("user.shell", F::UserShell),
+    ("group.name", F::GroupName),
+    ("group.gid", F::GroupGid),
+    ("fd.num", F::FdNum),
+    ("fd.name", F::FdName),
+    ("fd.nameraw", F::FdNameRaw),
+    ("fd.directory", F::FdDirectory),
+    ("fd.filename", F::FdFilename),
+    ("fd.type", F::FdType),
+    ("fd.typechar", F::FdTypechar),
+    ("fd.l4proto", F::FdL4proto),
+    ("fd.sockfamily", F::FdSockfamily),
+    ("fd.ip", F::FdIp),
+    ("fd.sip", F::FdSip),
+    ("fd.cip", F::FdCip),
+    ("fd.rip", F::FdRip),
+    ("fd.lip", F::FdLip),
+    ("fd.port", F::FdPort),
+    ("fd.sport", F::FdSport),
+    ("fd.cport", F::FdCport),
+    ("fd.rport", F::FdRport),
+    ("fd.lport", F::FdLport),
+    ("fd.net", F::FdNet),
+    ("fd.snet", F::FdSnet),
+    ("fd.cnet", F::FdCnet),
+    ("fd.rnet", F::FdRnet),
+    ("fd.lnet", F::FdLnet),
+    ("fd.connected", F::FdConnected),
+    ("fd.name_changed", F::FdNameChanged),
+    ("fd.is_server", F::FdIsServer),
+    ("container.id", F::ContainerId),
+];
+
+/// Which of the registry's fields this crate answers, by field id: built once per
+/// registry, so that answering a field is an index, not a name lookup.
+#[derive(Debug, Clone)]
+pub struct FieldMap {
+    by_id: Vec<Option<F>>,
+}
+
+impl FieldMap {
+    /// Maps a registry's fields.
+    pub fn new(reg: &FieldRegistry) -> Self {
+        let by_id =
+            reg.iter().map(|(_, def)| NAMES.iter().find(|(n, _)| *n == def.name).map(|(_, f)| *f)).collect();
+        FieldMap { by_id }
+    }
+
+    /// The names of the fields answered.
+    pub fn supported() -> impl Iterator<Item = &'static str> {
+        NAMES.iter().map(|(n, _)| *n)
+    }
+}
+
+/// A live event as rules see it.
+pub struct LiveEvent<'a> {
+    state: &'a State,
+    raw: &'a RawEvent,
+    prep: &'a Prepared,
+    map: &'a FieldMap,
+    proc: Option<&'a Process>,
+}
+
+fn s(v: &str) -> Option<Value<'_>> {
+    Some(Value::Str(Cow::Borrowed(v)))
+}
+
+fn owned<'a>(v: String) -> Option<Value<'a>> {
+    Some(Value::Str(Cow::Owned(v)))
+}
+
+fn errno_name(e: i64) -> Cow<'static, str> {
+    let name = match e as i32 {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ELOOP => "ELOOP",
+        libc::ENOSYS => "ENOSYS",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        _ => return Cow::Owned(format!("E{e}")),
+    };
+    Cow::Borrowed(name)
+}
+
+impl<'a> LiveEvent<'a> {
+    pub(crate) fn new(state: &'a State, raw: &'a RawEvent, prep: &'a Prepared, map: &'a FieldMap) -> Self {
+        LiveEvent { state, raw, prep, map, proc: state.table.process_of(raw.tid) }
+    }
+
+    fn fd(&self) -> Option<(i64, &'a Fd)> {
+        match &self.prep.fd {
+            FdView::None => None,
+            FdView::Table(n) => self.proc?.fds.get(n).map(|f| (*n, f)),
+            FdView::Owned(n, f) => Some((*n, f)),
+        }
+    }
+
+    fn fd_num(&self) -> Option<i64> {
+        match &self.prep.fd {
+            FdView::None => None,
+            FdView::Table(n) | FdView::Owned(n, _) => Some(*n),
+        }
+    }
+
+    fn parent(&self) -> Option<&'a Process> {
+        self.state.table.ancestor(self.proc?, 1)
+    }
+
+    fn ancestors(&self, arg: &FieldArg, get: impl Fn(&'a Process) -> Option<Value<'a>>) -> Option<Value<'a>> {
+        let p = self.proc?;
+        match arg {
+            FieldArg::Index(n) => get(self.state.table.ancestor(p, *n as usize)?),
+            _ => {
+                let mut out = Vec::new();
+                let mut n = 1;
+                while let Some(a) = self.state.table.ancestor(p, n) {
+                    if let Some(v) = get(a) {
+                        out.push(v);
+                    }
+                    n += 1;
+                    if n > 64 {
+                        break;
+                    }
+                }
+                Some(Value::List(out))
+            }
+        }
+    }
+
+    fn sock_addrs(&self) -> Option<(Option<SocketAddr>, Option<SocketAddr>, bool)> {
+        let (_, f) = self.fd()?;
+        let sk = f.sock.as_ref()?;
+        Some((sk.local, sk.remote, sk.is_server))
+    }
+
+    /// (client, server) addresses, Falco's way.
+    fn client_server(&self) -> Option<(Option<SocketAddr>, Option<SocketAddr>)> {
+        let (local, remote, server) = self.sock_addrs()?;
+        Some(if server { (remote, local) } else { (local, remote) })
+    }
+
+    fn open_flags(&self) -> Option<u32> {
+        let nr = self.prep.nr? as i64;
+        match nr {
+            libc::SYS_open => Some(self.raw.args[1] as u32),
+            libc::SYS_openat => Some(self.raw.args[2] as u32),
+            libc::SYS_openat2 => self.fd().map(|(_, f)| f.flags),
+            libc::SYS_creat => Some((libc::O_CREAT | libc::O_WRONLY) as u32),
+            _ => None,
+        }
+    }
+
+    fn compute(&self, f: F, arg: &FieldArg) -> Option<Value<'a>> {
+        let raw = self.raw;
+        let p = self.proc;
+        let ip = |a: Option<SocketAddr>| a.map(|a| Value::Ip(a.ip()));
+        let port = |a: Option<SocketAddr>| a.map(|a| Value::UInt(a.port() as u64));
+        let is_syscall = matches!(raw.kind, RecordKind::Syscall { .. });
+        match f {
+            F::EvtType => s(self.prep.type_name),
+            F::EvtDir => s("<"),
+            F::EvtNum => Some(Value::UInt(self.prep.num)),
+            F::EvtTime => owned(lanner_event::format_time_of_day(raw.ts_ns)),
+            F::EvtDatetime => owned(lanner_event::format_rfc3339(raw.ts_ns)),
+            F::EvtRawTime => Some(Value::UInt(raw.ts_ns)),
+            F::EvtSource => s(lanner_event::SYSCALL_SOURCE),
+            F::EvtCpu => Some(Value::UInt(raw.cpu as u64)),
+            F::EvtRes if is_syscall => {
+                Some(Value::Str(if raw.ret >= 0 { Cow::Borrowed("SUCCESS") } else { errno_name(-raw.ret) }))
+            }
+            F::EvtRawRes if is_syscall => Some(Value::Int(raw.ret)),
+            F::EvtFailed if is_syscall => Some(Value::Bool(raw.ret < 0)),
+            F::EvtArgs => owned(args::all(raw, self.prep.nr?)),
+            F::EvtArg => {
+                let which = match arg {
+                    FieldArg::Key(k) => ArgRef::Name(k),
+                    FieldArg::Index(i) => ArgRef::Index(*i as usize),
+                    FieldArg::None => return None,
+                };
+                owned(args::value(raw, self.prep.nr?, which)?)
+            }
+            F::EvtIsOpenRead => {
+                let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
+                Some(Value::Bool(fl == libc::O_RDONLY || fl == libc::O_RDWR))
+            }
+            F::EvtIsOpenWrite => {
+                let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
+                Some(Value::Bool(fl == libc::O_WRONLY || fl == libc::O_RDWR))
+            }
+            F::EvtIsOpenExec => {
+                let fl = self.open_flags()? as i32;
+                let mode = match self.prep.nr? as i64 {
+                    libc::SYS_open | libc::SYS_creat => {
+                        raw.args[if self.prep.nr? as i64 == libc::SYS_open { 2 } else { 1 }]
+                    }
+                    _ => raw.args[3],
+                };
+                Some(Value::Bool(fl & libc::O_CREAT != 0 && mode & 0o111 != 0))
+            }
+            F::ProcName => s(&p?.comm),
+            F::ProcExe => s(&p?.exe),
+            F::ProcExePath => s(&p?.exepath),
+            F::ProcCmdline => owned(p?.cmdline()),
+            F::ProcArgs => owned(p?.args_line()),
+            F::ProcPid | F::ProcVpid => Some(Value::Int(raw.tgid as i64)),
+            F::ProcPpid => Some(Value::Int(p.map_or(raw.ppid, |p| p.ppid) as i64)),
+            F::ProcPname => s(&self.parent()?.comm),
+            F::ProcPcmdline => owned(self.parent()?.cmdline()),
+            F::ProcPexe => s(&self.parent()?.exe),
+            F::ProcPexePath => s(&self.parent()?.exepath),
+            F::ProcAname => self.ancestors(arg, |a| s(&a.comm)),
+            F::ProcApid => self.ancestors(arg, |a| Some(Value::Int(a.pid as i64))),
+            F::ProcAexe => self.ancestors(arg, |a| s(&a.exe)),
+            F::ProcAexePath => self.ancestors(arg, |a| s(&a.exepath)),
+            F::ProcTty => Some(Value::UInt(raw.tty as u64)),
+            F::ProcSid => Some(Value::Int(p?.sid as i64)),
+            F::ProcSname => s(&self.state.table.procs.get(&p?.sid)?.comm),
+            F::ProcVpgid => Some(Value::Int(p?.pgid as i64)),
+            F::ProcVpgidName => s(&self.state.table.procs.get(&p?.pgid)?.comm),
+            F::ProcVpgidExe => s(&self.state.table.procs.get(&p?.pgid)?.exe),
+            F::ProcIsVpgidLeader => Some(Value::Bool(p?.pgid == raw.tgid)),
+            F::ProcIsSidLeader => Some(Value::Bool(p?.sid == raw.tgid)),
+            F::ProcCwd => {
+                let cwd = &p?.cwd;
+                if cwd.is_empty() {
+                    None
+                } else if cwd.ends_with('/') {
+                    s(cwd)
+                } else {
+                    owned(format!("{cwd}/"))
+                }
+            }
+            F::ProcEnv => match arg {
+                FieldArg::Key(k) => s(p?.env_var(k)?),
+                _ => owned(p?.env.join(" ")),
+            },
+            F::ProcDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(p?.start_ns))),
+            F::ProcPpidDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(self.parent()?.start_ns))),
+            F::ProcIsExeFromMemfd => Some(Value::Bool(p?.exe_from_memfd)),
+            F::ThreadTid => Some(Value::Int(raw.tid as i64)),
+            F::ThreadCapEffective => owned(caps::names(raw.cap_effective)),
+            F::ThreadCapPermitted => owned(caps::names(raw.cap_permitted)),
+            F::UserName => s(&self.state.users.user(raw.uid)?.name),
+            F::UserUid => Some(Value::UInt(raw.uid as u64)),
+            F::UserLoginUid => {
+                Some(Value::Int(if raw.loginuid == u32::MAX { -1 } else { raw.loginuid as i64 }))
+            }
+            F::UserLoginName => s(&self.state.users.user(raw.loginuid)?.name),
+            F::UserHome => s(&self.state.users.user(raw.uid)?.home),
+            F::UserShell => s(&self.state.users.user(raw.uid)?.shell),
+            F::GroupName => s(self.state.users.group(raw.gid)?),
+            F::GroupGid => Some(Value::UInt(raw.gid as u64)),
+            F::FdNum => Some(Value::Int(self.fd_num()?)),
+            F::FdName => s(&self.fd()?.1.name),
+            F::FdNameRaw => {
+                let f = self.fd()?.1;
+                s(if f.nameraw.is_empty() { &f.name } else { &f.nameraw })
+            }
+            F::FdDirectory => {
+                let f = self.fd()?.1;
+                match f.kind {
+                    FdKind::Directory => s(&f.name),
+                    FdKind::File => s(paths::dirname(&f.name)),
+                    _ => None,
+                }
+            }
+            F::FdFilename => {
+                let f = self.fd()?.1;
+                (f.kind == FdKind::File).then(|| s(paths::basename(&f.name)))?
+            }
+            F::FdType => s(self.fd()?.1.kind.type_name()),
+            F::FdTypechar => s(self.fd()?.1.kind.typechar()),
+            F::FdL4proto => s(self.fd()?.1.sock.as_ref()?.l4.as_str()),
+            F::FdSockfamily => s(match self.fd()?.1.kind {
+                FdKind::Ipv4 | FdKind::Ipv6 => "ip",
+                FdKind::Unix => "unix",
+                _ => return None,
+            }),
+            F::FdSip => ip(self.client_server()?.1),
+            F::FdCip => ip(self.client_server()?.0),
+            F::FdRip => ip(self.sock_addrs()?.1),
+            F::FdLip => ip(self.sock_addrs()?.0),
+            F::FdSport => port(self.client_server()?.1),
+            F::FdCport => port(self.client_server()?.0),
+            F::FdRport => port(self.sock_addrs()?.1),
+            F::FdLport => port(self.sock_addrs()?.0),
+            // The either-end fields are lists: a rule on them matches either address.
+            F::FdIp | F::FdNet => {
+                let (c, sv) = self.client_server()?;
+                Some(Value::List([c, sv].into_iter().flatten().map(|a| Value::Ip(a.ip())).collect()))
+            }
+            F::FdPort => {
+                let (c, sv) = self.client_server()?;
+                Some(Value::List(
+                    [c, sv].into_iter().flatten().map(|a| Value::UInt(a.port() as u64)).collect(),
+                ))
+            }
+            F::FdSnet => ip(self.client_server()?.1),
+            F::FdCnet => ip(self.client_server()?.0),
+            F::FdRnet => ip(self.sock_addrs()?.1),
+            F::FdLnet => ip(self.sock_addrs()?.0),
+            F::FdConnected => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.connected)),
+            F::FdNameChanged => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.name_changed)),
+            F::FdIsServer => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.is_server)),
+            F::ContainerId => Some(Value::Str(Cow::Owned(p?.container_id.to_string()))),
+            F::EvtRes | F::EvtRawRes | F::EvtFailed => None,
+        }
+    }
+}
+
+impl Event for LiveEvent<'_> {
+    fn source(&self) -> &str {
+        lanner_event::SYSCALL_SOURCE
+    }
+
+    fn event_type(&self) -> EventTypeId {
+        self.prep.etype.unwrap_or(EventTypeId::MAX)
+    }
+
+    fn timestamp_ns(&self) -> u64 {
+        self.raw.ts_ns
+    }
+
+    fn field(&self, field: &FieldRef) -> Option<Value<'_>> {
+        let f = (*self.map.by_id.get(field.id.0 as usize)?)?;
+        self.compute(f, &field.arg)
+    }
+
+    fn field_text(&self, field: &FieldRef) -> FieldText<'_> {
+        match self.field(field) {
+            None => FieldText::Missing,
+            Some(Value::Str(Cow::Borrowed(v))) => FieldText::Str(v),
+            Some(v) => FieldText::Value(v),
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Process and file-descriptor state for live capture, and the syscall fields rules read.
+//!
+//! `state` turns capture's [`RawEvent`]s into engine events: it keeps a thread table
+//! (seeded from `/proc`, then kept current from fork, exec, exit, chdir and credential
+//! changes) and per-process fd tables (open, socket, connect, accept, dup, close), resolves
+//! users, groups and container ids, and answers every syscall field through
+//! [`lanner_event::Event`]. It knows nothing of rules or of how records were captured.
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod caps;
+pub mod container;
+mod fields;
+pub mod paths;
+pub mod seed;
+pub mod table;
+pub mod users;
+
+pub use fields::{FieldMap, LiveEvent};
+use lanner_capture as capture;
+
+use capture::record::{RawEvent, RecordKind, SockAddr};
+use lanner_event::{EventTypeId, evttype};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use table::{Fd, FdKind, L4, Process, Sock, Table};
+
+/// What an event's fd fields refer to.
+#[derive(Debug, Clone)]
+pub enum FdView {
+    /// No fd.
+    None,
+    /// An entry of the process's fd table.
+    Table(i64),
+    /// A snapshot: the fd was closed by this event, or the open failed.
+    Owned(i64, Box<Fd>),
+}
+
+/// What [`State::apply`] learned about an event, for its fields.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The event type id, and whether rules should see the event at all.
+    pub etype: Option<EventTypeId>,
+    /// The event type's name.
+    pub type_name: &'static str,
+    /// The syscall number, for syscall records.
+    pub nr: Option<u32>,
+    /// The event's fd.
+    pub fd: FdView,
+    /// A sequence number.
+    pub num: u64,
+    /// The process to drop after the event has been evaluated (an exit).
+    pub remove: Option<(u32, u32)>,
+}
+
+/// Maps cgroup ids to container ids, reading cgroup paths from `/proc` or, for processes
+/// already gone, by walking the cgroup file system for the id (its directory's inode).
+#[derive(Debug, Default)]
+struct Cgroups {
+    known: HashMap<u64, Arc<str>>,
+}
+
+impl Cgroups {
+    fn container(&mut self, cgroup_id: u64, pid: u32) -> Arc<str> {
+        if let Some(c) = self.known.get(&cgroup_id) {
+            return c.clone();
+        }
+        let path = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
+            .or_else(|| find_cgroup(Path::new("/sys/fs/cgroup"), cgroup_id, 0));
+        let id: Arc<str> = Arc::from(container::container_id(path.as_deref().unwrap_or("")));
+        self.known.insert(cgroup_id, id.clone());
+        id
+    }
+}
+
+fn find_cgroup(dir: &Path, id: u64, depth: usize) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if depth > 16 {
+        return None;
+    }
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if !m.is_dir() {
+            continue;
+        }
+        if m.ino() == id {
+            return Some(e.path().strip_prefix("/sys/fs/cgroup").ok()?.to_string_lossy().into_owned())
+                .map(|p| format!("/{p}"));
+        }
+        if let Some(p) = find_cgroup(&e.path(), id, depth + 1) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// The host's view of every process, kept current from events.
+#[derive(Debug)]
+pub struct State {
+    /// Threads and processes.
+    pub table: Table,
+    /// User and group names.
+    pub users: users::Users,
+    cgroups: Cgroups,
+    num: u64,
+    /// Event type id by syscall number.
+    types: Vec<Option<(EventTypeId, &'static str)>>,
+    procexit_type: Option<(EventTypeId, &'static str)>,
+}
+
+impl State {
+    /// An empty state; call [`State::seed`] to load `/proc`. `syscall_name` maps numbers to
+    /// names (capture's table).
+    pub fn new(syscall_name: impl Fn(u32) -> Option<&'static str>) -> Self {
+        let types = (0..512u32)
+            .map(|nr| {
+                let name = syscall_name(nr)?;
+                let id = evttype::id_of(name)?;
+                Some((id, evttype::name_of(id)))
+            })
+            .collect();
+        let lookup = |n: &str| evttype::id_of(n).map(|id| (id, evttype::name_of(id)));
+        State {
+            table: Table::default(),
+            users: users::Users::new(),
+            cgroups: Cgroups::default(),
+            num: 0,
+            types,
+            procexit_type: lookup("procexit"),
+        }
+    }
+
+    /// Loads every process in `/proc`.
+    pub fn seed(&mut self) -> usize {
+        seed::seed(&mut self.table, Path::new("/proc"))
+    }
+
+    /// Updates the tables from a record, and says how rules should see it. Call
+    /// [`State::finish`] after evaluating.
+    pub fn apply(&mut self, raw: &RawEvent) -> Prepared {
+        self.num += 1;
+        self.users.learn(raw.uid, raw.gid);
+        let mut prep =
+            Prepared { etype: None, type_name: "", nr: None, fd: FdView::None, num: self.num, remove: None };
+        // Credentials, comm and capabilities come with every record: keep them current.
+        let container = self.cgroups.container(raw.cgroup_id, raw.tgid);
+        {
+            self.table.threads.insert(raw.tid, raw.tgid);
+            let p = self.table.entry(raw.tgid);
+            p.uid = raw.uid;
+            p.gid = raw.gid;
+            p.loginuid = raw.loginuid;
+            p.cap_effective = raw.cap_effective;
+            p.cap_permitted = raw.cap_permitted;
+            p.tty = raw.tty;
+            if p.ppid == 0 {
+                p.ppid = raw.ppid;
+            }
+            p.container_id = container;
+            if !raw.comm.is_empty() {
+                p.comm.clone_from(&raw.comm);
+            }
+        }
+        match raw.kind {
+            RecordKind::Fork { child_tgid, child_tid } => {
+                self.table.threads.insert(child_tid, child_tgid);
+                if child_tgid != raw.tgid && !self.table.procs.contains_key(&child_tgid) {
+                    let parent = self
+                        .table
+                        .procs
+                        .get(&raw.tgid)
+                        .cloned()
+                        .unwrap_or_else(|| Process::unknown(raw.tgid));
+                    let mut child = parent;
+                    child.pid = child_tgid;
+                    child.ppid = raw.tgid;
+                    child.start_ns = raw.ts_ns;
+                    self.table.procs.insert(child_tgid, child);
+                }
+            }
+            RecordKind::Exec => self.exec(raw),
+            RecordKind::Exit => {
+                prep.etype = self.procexit_type.map(|t| t.0);
+                prep.type_name = self.procexit_type.map_or("procexit", |t| t.1);
+                prep.remove = Some((raw.tid, raw.tgid));
+            }
+            RecordKind::Syscall { nr } => {
+                prep.nr = Some(nr);
+                if let Some(Some((id, name))) = self.types.get(nr as usize) {
+                    prep.etype = Some(*id);
+                    prep.type_name = name;
+                }
+                prep.fd = self.syscall(raw, nr);
+            }
+        }
+        prep
+    }
+
+    /// Drops what an exit left behind, once rules have seen it.
+    pub fn finish(&mut self, prep: &Prepared) {
+        if let Some((tid, pid)) = prep.remove {
+            self.table.remove_thread(tid, pid);
+        }
+    }
+
+    /// The view of an event that rules evaluate.
+    pub fn view<'a>(&'a self, raw: &'a RawEvent, prep: &'a Prepared, map: &'a FieldMap) -> LiveEvent<'a> {
+        LiveEvent::new(self, raw, prep, map)
+    }
+
+    fn exec(&mut self, raw: &RawEvent) {
+        let text = |i: usize| raw.strings.get(i).map(|c| String::from_utf8_lossy(&c.bytes).into_owned());
+        let nul = |i: usize| -> Vec<String> {
+            raw.strings
+                .get(i)
+                .map(|c| {
+                    c.bytes
+                        .split(|b| *b == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let filename = text(0).unwrap_or_default();
+        let argv = nul(1);
+        let env = nul(2);
+        let p = self.table.entry(raw.tgid);
+        // `/dev/fd/N` is how the kernel names an exec through an fd (fexecve, execveat).
+        let via_fd = filename
+            .strip_prefix("/dev/fd/")
+            .and_then(|n| n.split('/').next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .and_then(|fd| p.fds.get(&fd));
+        p.exe_from_memfd = via_fd.is_some_and(|f| f.kind == FdKind::Memfd);
+        p.exepath = match via_fd {
+            Some(f) => f.name.clone(),
+            None => p.resolve(None, &filename),
+        };
+        let mut argv = argv.into_iter();
+        p.exe = argv.next().unwrap_or_else(|| filename.clone());
+        p.args = argv.collect();
+        p.env = env;
+        if !raw.comm.is_empty() {
+            p.comm.clone_from(&raw.comm);
+        }
+        // Close-on-exec fds are gone in the new image.
+        p.fds.retain(|_, f| f.flags & libc::O_CLOEXEC as u32 == 0);
+    }
+
+    fn syscall(&mut self, raw: &RawEvent, nr: u32) -> FdView {
+        let ret = raw.ret;
+        let a = raw.args;
+        let Some(p) = self.table.procs.get_mut(&raw.tgid) else { return FdView::None };
+        let path_of =
+            |name: &str| args::string_arg(raw, nr, name).map(|b| String::from_utf8_lossy(b).into_owned());
+        let dirfd = |i: usize| {
+            let fd = a[i] as i32;
+            (fd != libc::AT_FDCWD).then_some(fd as i64)
+        };
+        match nr as i64 {
+            libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat => {
+                let (dir, flags) = match nr as i64 {
+                    libc::SYS_open => (None, a[1] as u32),
+                    libc::SYS_creat => (None, (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32),
+                    _ => (dirfd(0), a[2] as u32),
+                };
+                let raw_path = path_of("name").unwrap_or_default();
+                let name = p.resolve(dir, &raw_path);
+                let kind =
+                    if flags & libc::O_DIRECTORY as u32 != 0 { FdKind::Directory } else { FdKind::File };
+                let fd = Fd::path(kind, name, raw_path, flags);
+                if ret >= 0 {
+                    p.fds.insert(ret, fd);
+                    FdView::Table(ret)
+                } else {
+                    FdView::Owned(ret, Box::new(fd))
+                }
+            }
+            libc::SYS_memfd_create => {
+                let name = format!("memfd:{}", path_of("name").unwrap_or_default());
+                if ret >= 0 {
+                    p.fds.insert(
+                        ret,
+                        Fd::path(FdKind::Memfd, name.clone(), name, a[1] as u32 & libc::MFD_CLOEXEC),
+                    );
+                    FdView::Table(ret)
+                } else {
+                    FdView::None
+                }
+            }
+            libc::SYS_close => match p.fds.remove(&(a[0] as i32 as i64)) {
+                Some(f) => FdView::Owned(a[0] as i32 as i64, Box::new(f)),
+                None => FdView::None,
+            },
+            libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3 => {
+                let old = a[0] as i32 as i64;
+                if ret >= 0 {
+                    if let Some(mut f) = p.fds.get(&old).cloned() {
+                        f.flags &= !(libc::O_CLOEXEC as u32);
+                        if nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0 {
+                            f.flags |= libc::O_CLOEXEC as u32;
+                        }
+                        p.fds.insert(ret, f);
+                    }
+                    FdView::Table(ret)
+                } else {
+                    FdView::Table(old)
+                }
+            }
+            libc::SYS_socket => {
+                if ret >= 0 {
+                    let domain = a[0] as i32;
+                    let ty = a[1] as i32;
+                    let kind = match domain {
+                        libc::AF_INET => FdKind::Ipv4,
+                        libc::AF_INET6 => FdKind::Ipv6,
+                        libc::AF_UNIX => FdKind::Unix,
+                        _ => FdKind::OtherSocket,
+                    };
+                    let l4 = match (ty & 0xf, a[2] as i32) {
+                        (libc::SOCK_STREAM, _) => L4::Tcp,
+                        (libc::SOCK_DGRAM, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6) => L4::Icmp,
+                        (libc::SOCK_DGRAM, _) => L4::Udp,
+                        (libc::SOCK_RAW, _) => L4::Raw,
+                        _ => L4::Unknown,
+                    };
+                    let flags = if ty & libc::SOCK_CLOEXEC != 0 { libc::O_CLOEXEC as u32 } else { 0 };
+                    let sock = Sock {
+                        l4,
+                        local: None,
+                        remote: None,
+                        unix_path: None,
+                        connected: false,
+                        is_server: false,
+                        name_changed: false,
+                    };
+                    p.fds.insert(
+                        ret,
+                        Fd { kind, name: String::new(), nameraw: String::new(), flags, sock: Some(sock) },
+                    );
+                    FdView::Table(ret)
+                } else {
+                    FdView::None
+                }
+            }
+            libc::SYS_connect | libc::SYS_bind | libc::SYS_sendto | libc::SYS_sendmsg => {
+                let fd = a[0] as i32 as i64;
+                let is_connect = nr as i64 == libc::SYS_connect;
+                let ok = ret >= 0 || (is_connect && ret == -(libc::EINPROGRESS as i64));
+                if let Some(f) = p.fds.get_mut(&fd) {
+                    if let Some(s) = f.sock.as_mut() {
+                        s.name_changed = false;
+                        match (&raw.sockaddr, nr as i64) {
+                            (Some(SockAddr::Inet(addr)), libc::SYS_bind) if ok => s.local = Some(*addr),
+                            (Some(SockAddr::Inet(addr)), _) if ok => {
+                                s.name_changed = s.remote != Some(*addr);
+                                s.remote = Some(*addr);
+                                if is_connect {
+                                    s.connected = true;
+                                }
+                            }
+                            (Some(SockAddr::Unix(path)), _) if ok => {
+                                s.unix_path = Some(String::from_utf8_lossy(path).into_owned());
+                                s.connected |= is_connect;
+                            }
+                            _ => {}
+                        }
+                    }
+                    f.rename_socket();
+                }
+                FdView::Table(fd)
+            }
+            libc::SYS_listen => {
+                let fd = a[0] as i32 as i64;
+                if let Some(s) = p.fds.get_mut(&fd).and_then(|f| f.sock.as_mut()) {
+                    s.is_server = true;
+                }
+                FdView::Table(fd)
+            }
+            libc::SYS_accept | libc::SYS_accept4 => {
+                let listen = a[0] as i32 as i64;
+                if ret >= 0 {
+                    let base = p.fds.get(&listen).cloned();
+                    let mut f = base.unwrap_or(Fd {
+                        kind: FdKind::OtherSocket,
+                        name: String::new(),
+                        nameraw: String::new(),
+                        flags: 0,
+                        sock: None,
+                    });
+                    let s = f.sock.get_or_insert(Sock {
+                        l4: L4::Tcp,
+                        local: None,
+                        remote: None,
+                        unix_path: None,
+                        connected: false,
+                        is_server: true,
+                        name_changed: false,
+                    });
+                    s.connected = true;
+                    s.is_server = true;
+                    if let Some(SockAddr::Inet(addr)) = &raw.sockaddr {
+                        s.remote = Some(*addr);
+                    }
+                    f.flags = if nr as i64 == libc::SYS_accept4 && a[3] as i32 & libc::SOCK_CLOEXEC != 0 {
+                        libc::O_CLOEXEC as u32
+                    } else {
+                        0
+                    };
+                    f.rename_socket();
+                    p.fds.insert(ret, f);
+                    FdView::Table(ret)
+                } else {
+                    FdView::Table(listen)
+                }
+            }
+            libc::SYS_recvfrom
+            | libc::SYS_recvmsg
+            | libc::SYS_fchmod
+            | libc::SYS_fchown
+            | libc::SYS_finit_module => FdView::Table(a[0] as i32 as i64),
+            libc::SYS_chdir => {
+                if ret == 0 {
+                    let path = path_of("path").unwrap_or_default();
+                    p.cwd = p.resolve(None, &path);
+                }
+                FdView::None
+            }
+            libc::SYS_fchdir => {
+                let fd = a[0] as i32 as i64;
+                if ret == 0
+                    && let Some(f) = p.fds.get(&fd)
+                {
+                    p.cwd = f.name.clone();
+                }
+                FdView::Table(fd)
+            }
+            libc::SYS_setsid => {
+                if ret > 0 {
+                    p.sid = ret as u32;
+                    p.pgid = ret as u32;
+                }
+                FdView::None
+            }
+            _ => FdView::None,
+        }
+    }
+
+    /// Turns a path argument of the event into the normalized path it names.
+    pub fn resolve_path(&self, raw: &RawEvent, dirfd: Option<i64>, path: &str) -> String {
+        match self.table.process_of(raw.tid) {
+            Some(p) => p.resolve(dirfd, path),
+            None => paths::resolve(None, path),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The thread table's starting point: every process in `/proc` when capture starts.
+
+use crate::container::container_id;
+use crate::table::{Fd, FdKind, Process, Table};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Clock ticks per second for `/proc/<pid>/stat` start times.
+fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// The wall-clock time of boot, in nanoseconds since the epoch.
+pub fn boot_time_ns() -> u64 {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |s| s * 1_000_000_000)
+}
+
+fn nul_list(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// Reads one process from `/proc/<pid>`; `None` when it is gone.
+pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
+    let dir = proc_root.join(pid.to_string());
+    let stat = fs::read_to_string(dir.join("stat")).ok()?;
+    // `pid (comm) state ppid pgrp session tty_nr ...`: comm may hold spaces and parens.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let num = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut p = Process::unknown(pid);
+    p.comm = comm;
+    p.ppid = num(1) as u32;
+    p.pgid = num(2) as u32;
+    p.sid = num(3) as u32;
+    p.tty = num(4) as u32;
+    p.start_ns = boot_time_ns() + num(19) * 1_000_000_000 / ticks_per_second();
+    if let Ok(status) = fs::read_to_string(dir.join("status")) {
+        for line in status.lines() {
+            let mut it = line.split_whitespace();
+            match it.next() {
+                Some("Uid:") => p.uid = it.next().and_then(|v| v.parse().ok()).unwrap_or(u32::MAX),
+                Some("Gid:") => p.gid = it.next().and_then(|v| v.parse().ok()).unwrap_or(u32::MAX),
+                Some("CapEff:") => {
+                    p.cap_effective = it.next().and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
+                }
+                Some("CapPrm:") => {
+                    p.cap_permitted = it.next().and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
+                }
+                _ => {}
+            }
+        }
+    }
+    let argv = nul_list(&fs::read(dir.join("cmdline")).unwrap_or_default());
+    if let Some((first, rest)) = argv.split_first() {
+        p.exe = first.clone();
+        p.args = rest.to_vec();
+    }
+    p.env = nul_list(&fs::read(dir.join("environ")).unwrap_or_default());
+    if let Ok(exe) = fs::read_link(dir.join("exe")) {
+        let exe = exe.to_string_lossy();
+        p.exe_from_memfd = exe.starts_with("/memfd:");
+        p.exepath = exe.trim_end_matches(" (deleted)").to_string();
+    }
+    if let Ok(cwd) = fs::read_link(dir.join("cwd")) {
+        p.cwd = cwd.to_string_lossy().into_owned();
+    }
+    p.loginuid =
+        fs::read_to_string(dir.join("loginuid")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u32::MAX);
+    if let Ok(cg) = fs::read_to_string(dir.join("cgroup")) {
+        let path = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("");
+        p.container_id = Arc::from(container_id(path));
+    }
+    if let Ok(entries) = fs::read_dir(dir.join("fd")) {
+        for e in entries.flatten() {
+            let Ok(fd) = e.file_name().to_string_lossy().parse::<i64>() else { continue };
+            let Ok(target) = fs::read_link(e.path()) else { continue };
+            let t = target.to_string_lossy().into_owned();
+            let kind = if t.starts_with("socket:") {
+                FdKind::OtherSocket
+            } else if t.starts_with("pipe:") {
+                FdKind::Pipe
+            } else if t.starts_with("/memfd:") {
+                FdKind::Memfd
+            } else if t.starts_with("anon_inode:") {
+                FdKind::Unknown
+            } else if e.path().metadata().is_ok_and(|m| m.is_dir()) {
+                FdKind::Directory
+            } else {
+                FdKind::File
+            };
+            p.fds.insert(fd, Fd::path(kind, t.clone(), t, 0));
+        }
+    }
+    Some(p)
+}
+
+/// Fills a table from every process and thread in `/proc`.
+pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(proc_root) else { return 0 };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Some(p) = read_process(proc_root, pid) else { continue };
+        if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
+            for t in tasks.flatten() {
+                if let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() {
+                    table.threads.insert(tid, pid);
+                }
+            }
+        }
+        table.threads.insert(pid, pid);
+        table.procs.insert(pid, p);
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_this_process() {
+        let mut t = Table::default();
+        assert!(seed(&mut t, Path::new("/proc")) > 1);
+        let me = t.procs.get(&std::process::id()).expect("this test process is in the table");
+        assert_eq!(me.ppid, std::os::unix::process::parent_id());
+        assert_eq!(me.cwd, std::env::current_dir().unwrap().to_string_lossy());
+        assert!(
+            me.exepath.ends_with(&*std::env::current_exe().unwrap().file_name().unwrap().to_string_lossy())
+        );
+        assert!(me.env_var("PATH").is_some());
+        assert!(me.fds.contains_key(&0));
+        let init = t.procs.get(&1).unwrap();
+        assert_eq!(init.pid, 1);
+    }
+}

@@ -1,0 +1,320 @@
+//! The thread and fd tables: seeded from `/proc`, kept current from events.
+
+use crate::paths;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What an fd refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdKind {
+    /// A regular file (or anything opened by path that is not a directory).
+    File,
+    /// A directory.
+    Directory,
+    /// An IPv4 socket.
+    Ipv4,
+    /// An IPv6 socket.
+    Ipv6,
+    /// A unix socket.
+    Unix,
+    /// A pipe or FIFO.
+    Pipe,
+    /// An anonymous memory file (`memfd_create`).
+    Memfd,
+    /// An eventfd.
+    Event,
+    /// A signalfd.
+    Signal,
+    /// An inotify instance.
+    Inotify,
+    /// A bpf map or program.
+    Bpf,
+    /// A userfaultfd.
+    Userfault,
+    /// A netlink or other socket family.
+    OtherSocket,
+    /// Unknown.
+    Unknown,
+}
+
+impl FdKind {
+    /// Falco's `fd.typechar`.
+    pub fn typechar(self) -> &'static str {
+        match self {
+            FdKind::File | FdKind::Memfd => "f",
+            FdKind::Directory => "d",
+            FdKind::Ipv4 => "4",
+            FdKind::Ipv6 => "6",
+            FdKind::Unix => "u",
+            FdKind::Pipe => "p",
+            FdKind::Event => "e",
+            FdKind::Signal => "s",
+            FdKind::Inotify => "i",
+            FdKind::Bpf => "b",
+            FdKind::Userfault => "u",
+            FdKind::OtherSocket => "o",
+            FdKind::Unknown => "o",
+        }
+    }
+
+    /// Falco's `fd.type`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            FdKind::File | FdKind::Memfd => "file",
+            FdKind::Directory => "directory",
+            FdKind::Ipv4 => "ipv4",
+            FdKind::Ipv6 => "ipv6",
+            FdKind::Unix => "unix",
+            FdKind::Pipe => "pipe",
+            FdKind::Event => "event",
+            FdKind::Signal => "signalfd",
+            FdKind::Inotify => "inotify",
+            FdKind::Bpf => "bpf",
+            FdKind::Userfault => "userfaultfd",
+            FdKind::OtherSocket => "socket",
+            FdKind::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the fd is an IP socket.
+    pub fn is_inet(self) -> bool {
+        matches!(self, FdKind::Ipv4 | FdKind::Ipv6)
+    }
+}
+
+/// A socket's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4 {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// Raw IP.
+    Raw,
+    /// ICMP datagram sockets.
+    Icmp,
+    /// Not known.
+    Unknown,
+}
+
+impl L4 {
+    /// Falco's `fd.l4proto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+            L4::Raw => "raw",
+            L4::Icmp => "icmp",
+            L4::Unknown => "<NA>",
+        }
+    }
+}
+
+/// Socket state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sock {
+    /// Transport.
+    pub l4: L4,
+    /// The local address, when known.
+    pub local: Option<SocketAddr>,
+    /// The peer address, when known.
+    pub remote: Option<SocketAddr>,
+    /// The unix socket path.
+    pub unix_path: Option<String>,
+    /// Connected (or accepted).
+    pub connected: bool,
+    /// On the server side (listening or accepted).
+    pub is_server: bool,
+    /// The peer changed on the last send (unconnected UDP).
+    pub name_changed: bool,
+}
+
+/// An open file descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fd {
+    /// What it refers to.
+    pub kind: FdKind,
+    /// The normalized name: a path, or `cip:cport->sip:sport` for a connection.
+    pub name: String,
+    /// The name as the syscall gave it.
+    pub nameraw: String,
+    /// The open flags.
+    pub flags: u32,
+    /// Socket state, for sockets.
+    pub sock: Option<Sock>,
+}
+
+impl Fd {
+    /// A file or directory opened by path.
+    pub fn path(kind: FdKind, name: String, nameraw: String, flags: u32) -> Self {
+        Fd { kind, name, nameraw, flags, sock: None }
+    }
+
+    /// Recomputes a socket's name from its addresses, Falco's way.
+    pub fn rename_socket(&mut self) {
+        let Some(s) = &self.sock else { return };
+        if let Some(p) = &s.unix_path {
+            self.name = p.clone();
+            return;
+        }
+        let fmt = |a: &Option<SocketAddr>| match a {
+            Some(SocketAddr::V4(a)) => format!("{}:{}", a.ip(), a.port()),
+            Some(SocketAddr::V6(a)) => format!("{}:{}", a.ip(), a.port()),
+            None => String::new(),
+        };
+        // Falco writes client -> server.
+        let (client, server) = if s.is_server { (&s.remote, &s.local) } else { (&s.local, &s.remote) };
+        self.name = match (client.is_some(), server.is_some()) {
+            (false, false) => String::new(),
+            (_, true) => format!("{}->{}", fmt(client), fmt(server)),
+            (true, false) => fmt(client),
+        };
+    }
+}
+
+/// A process: what every thread of it shares.
+#[derive(Debug, Clone)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Parent's process id.
+    pub ppid: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// The task's comm (`proc.name`).
+    pub comm: String,
+    /// `argv[0]` (`proc.exe`).
+    pub exe: String,
+    /// The executable's full path (`proc.exepath`).
+    pub exepath: String,
+    /// `argv[1..]`.
+    pub args: Vec<String>,
+    /// The environment, `NAME=value` each.
+    pub env: Vec<String>,
+    /// The working directory.
+    pub cwd: String,
+    /// Real uid.
+    pub uid: u32,
+    /// Real gid.
+    pub gid: u32,
+    /// Audit login uid.
+    pub loginuid: u32,
+    /// Controlling terminal, 0 when none.
+    pub tty: u32,
+    /// Effective capabilities.
+    pub cap_effective: u64,
+    /// Permitted capabilities.
+    pub cap_permitted: u64,
+    /// Start time, nanoseconds since the epoch.
+    pub start_ns: u64,
+    /// The container id, or `host`.
+    pub container_id: Arc<str>,
+    /// Whether the executable is an anonymous memory file.
+    pub exe_from_memfd: bool,
+    /// Open fds.
+    pub fds: HashMap<i64, Fd>,
+}
+
+impl Process {
+    /// A process known only by its id (seen before its start was).
+    pub fn unknown(pid: u32) -> Self {
+        Process {
+            pid,
+            ppid: 0,
+            sid: 0,
+            pgid: 0,
+            comm: String::new(),
+            exe: String::new(),
+            exepath: String::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: String::new(),
+            uid: u32::MAX,
+            gid: u32::MAX,
+            loginuid: u32::MAX,
+            tty: 0,
+            cap_effective: 0,
+            cap_permitted: 0,
+            start_ns: 0,
+            container_id: Arc::from("host"),
+            exe_from_memfd: false,
+            fds: HashMap::new(),
+        }
+    }
+
+    /// `proc.cmdline`: the comm and the arguments, as Falco prints it.
+    pub fn cmdline(&self) -> String {
+        let mut s = self.comm.clone();
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+
+    /// `proc.args`.
+    pub fn args_line(&self) -> String {
+        self.args.join(" ")
+    }
+
+    /// The value of an environment variable.
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find_map(|e| e.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+    }
+
+    /// Resolves a path argument against the cwd or an fd's path.
+    pub fn resolve(&self, dirfd: Option<i64>, path: &str) -> String {
+        let base = match dirfd {
+            Some(fd) if !path.starts_with('/') => self.fds.get(&fd).map(|f| f.name.as_str()),
+            _ => Some(self.cwd.as_str()).filter(|c| !c.is_empty()),
+        };
+        paths::resolve(base, path)
+    }
+}
+
+/// Every known process, and which process each thread belongs to.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Processes by pid.
+    pub procs: HashMap<u32, Process>,
+    /// Thread id to process id.
+    pub threads: HashMap<u32, u32>,
+}
+
+impl Table {
+    /// The process a thread belongs to.
+    pub fn process_of(&self, tid: u32) -> Option<&Process> {
+        let pid = self.threads.get(&tid).copied().unwrap_or(tid);
+        self.procs.get(&pid)
+    }
+
+    /// The process with this pid, created empty if unknown.
+    pub fn entry(&mut self, pid: u32) -> &mut Process {
+        self.threads.entry(pid).or_insert(pid);
+        self.procs.entry(pid).or_insert_with(|| Process::unknown(pid))
+    }
+
+    /// The `n`th ancestor (1 = parent) of a process.
+    pub fn ancestor<'a>(&'a self, p: &'a Process, n: usize) -> Option<&'a Process> {
+        let mut cur = p;
+        for _ in 0..n {
+            if cur.ppid == 0 || cur.ppid == cur.pid {
+                return None;
+            }
+            cur = self.procs.get(&cur.ppid)?;
+        }
+        Some(cur)
+    }
+
+    /// Removes a thread, and its process with its main thread (every thread of an exiting
+    /// process reports its own exit, so no thread entry outlives it for long).
+    pub fn remove_thread(&mut self, tid: u32, pid: u32) {
+        self.threads.remove(&tid);
+        if tid == pid {
+            self.procs.remove(&pid);
+        }
+    }
+}

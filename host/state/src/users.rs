@@ -1,0 +1,114 @@
+//! User and group names from the host's `/etc/passwd` and `/etc/group`, cached, and
+//! reread (at most once a second) when an id is not found, so that accounts created after
+//! start are named.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A user's name and home directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+}
+
+/// Names of users and groups by id.
+#[derive(Debug)]
+pub struct Users {
+    passwd: PathBuf,
+    group: PathBuf,
+    users: HashMap<u32, User>,
+    groups: HashMap<u32, String>,
+    loaded: Option<Instant>,
+}
+
+impl Users {
+    /// Reads the host's account databases.
+    pub fn new() -> Self {
+        Self::from_files("/etc/passwd".into(), "/etc/group".into())
+    }
+
+    /// Reads the given files (for tests).
+    pub fn from_files(passwd: PathBuf, group: PathBuf) -> Self {
+        let mut u = Users { passwd, group, users: HashMap::new(), groups: HashMap::new(), loaded: None };
+        u.reload();
+        u
+    }
+
+    fn reload(&mut self) {
+        self.loaded = Some(Instant::now());
+        if let Ok(text) = std::fs::read_to_string(&self.passwd) {
+            self.users = text
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    let uid = f.get(2)?.parse().ok()?;
+                    Some((
+                        uid,
+                        User {
+                            name: f[0].to_string(),
+                            home: f.get(5).unwrap_or(&"").to_string(),
+                            shell: f.get(6).unwrap_or(&"").to_string(),
+                        },
+                    ))
+                })
+                .collect();
+        }
+        if let Ok(text) = std::fs::read_to_string(&self.group) {
+            self.groups = text
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    Some((f.get(2)?.parse().ok()?, f[0].to_string()))
+                })
+                .collect();
+        }
+    }
+
+    fn maybe_reload(&mut self) {
+        if self.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+            self.reload();
+        }
+    }
+
+    /// Makes sure the names of these ids are known, rereading the files if one is new.
+    pub fn learn(&mut self, uid: u32, gid: u32) {
+        if !self.users.contains_key(&uid) || !self.groups.contains_key(&gid) {
+            self.maybe_reload();
+        }
+    }
+
+    /// A user by id.
+    pub fn user(&self, uid: u32) -> Option<&User> {
+        self.users.get(&uid)
+    }
+
+    /// A group's name by id.
+    pub fn group(&self, gid: u32) -> Option<&str> {
+        self.groups.get(&gid).map(String::as_str)
+    }
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_host_accounts() {
+        let u = Users::new();
+        assert_eq!(u.user(0).unwrap().name, "root");
+        assert_eq!(u.group(0), Some("root"));
+        assert!(u.user(4_000_000_000).is_none());
+    }
+}
