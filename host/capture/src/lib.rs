@@ -1,0 +1,4 @@
+//! Live syscall capture (the probe loader and ring-buffer reader are being built).
+#![deny(missing_docs)]
+
+pub mod record;
