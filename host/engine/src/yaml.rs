@@ -1,8 +1,10 @@
 //! A YAML tree that remembers where every node came from, so that every diagnostic can name
-//! the file, line and column of the item it is about. Built on yaml-rust2's event parser.
+//! the file, line and column of the item it is about. Built from the events of
+//! libyaml-safer, a port of libyaml: it reads what Falco's rule files contain, including
+//! flow lists whose closing bracket sits left of their items.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use libyaml_safer::{EventData, Mark, Parser, ScalarStyle};
+use std::collections::HashMap;
 
 /// A position in a source file: 1-based line and column, 0-based byte offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -16,8 +18,15 @@ pub struct Pos {
 }
 
 impl Pos {
-    fn from_marker(m: &Marker) -> Self {
-        Pos { line: m.line(), column: m.col() + 1, offset: m.index() }
+    /// libyaml counts lines and columns from 0, and offsets in characters.
+    fn from_mark(m: Mark, source: &str) -> Self {
+        let chars = m.index as usize;
+        let offset = if source.is_ascii() {
+            chars.min(source.len())
+        } else {
+            source.char_indices().nth(chars).map_or(source.len(), |(i, _)| i)
+        };
+        Pos { line: m.line as usize + 1, column: m.column as usize + 1, offset }
     }
 }
 
@@ -100,41 +109,82 @@ pub struct YamlError {
     pub pos: Pos,
 }
 
+enum Open {
+    Seq(Pos, Option<String>, Vec<Node>),
+    Map(Pos, Option<String>, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Deep nesting would overflow the stack of whoever walks the tree.
+const MAX_DEPTH: usize = 256;
+
 /// Parses every document of a YAML stream (documents separated by `---`).
 pub fn parse(source: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder { source, ..Builder::default() };
-    let mut parser = Parser::new_from_str(source);
-    parser
-        .load(&mut builder, true)
-        .map_err(|e| YamlError { message: e.info().to_string(), pos: Pos::from_marker(e.marker()) })?;
-    if let Some(message) = builder.error {
-        return Err(YamlError { message, pos: builder.error_pos });
-    }
-    Ok(builder.docs)
-}
-
-enum Open {
-    Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
-}
-
-#[derive(Default)]
-struct Builder<'s> {
-    source: &'s str,
-    stack: Vec<Open>,
-    docs: Vec<Node>,
-    anchors: Vec<(usize, Node)>,
-    error: Option<String>,
-    error_pos: Pos,
-}
-
-impl Builder<'_> {
-    fn push(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+    let mut parser = Parser::new();
+    let mut input = source.as_bytes();
+    parser.set_input_string(&mut input);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut docs = Vec::new();
+    let mut anchors: HashMap<String, Node> = HashMap::new();
+    loop {
+        let ev = parser.parse().map_err(|e| YamlError {
+            message: e.problem().to_string(),
+            pos: e.problem_mark().map(|m| Pos::from_mark(m, source)).unwrap_or_default(),
+        })?;
+        let pos = Pos::from_mark(ev.start_mark, source);
+        let (node, anchor) = match ev.data {
+            EventData::StreamEnd => break,
+            EventData::StreamStart { .. }
+            | EventData::DocumentStart { .. }
+            | EventData::DocumentEnd { .. } => {
+                continue;
+            }
+            EventData::Scalar { anchor, tag, value, style, .. } => {
+                let plain = style == ScalarStyle::Plain;
+                let text = if plain { untag(source, pos, value, tag) } else { value };
+                (Node { pos, kind: Kind::Scalar { text, plain } }, anchor)
+            }
+            EventData::Alias { anchor } => match anchors.get(&anchor) {
+                Some(n) => (n.clone(), None),
+                None => return Err(YamlError { message: format!("unknown alias *{anchor}"), pos }),
+            },
+            EventData::SequenceStart { anchor, .. } => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(YamlError {
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                        pos,
+                    });
+                }
+                stack.push(Open::Seq(pos, anchor, Vec::new()));
+                continue;
+            }
+            EventData::MappingStart { anchor, .. } => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(YamlError {
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                        pos,
+                    });
+                }
+                stack.push(Open::Map(pos, anchor, Vec::new(), None));
+                continue;
+            }
+            EventData::SequenceEnd => match stack.pop() {
+                Some(Open::Seq(p, anchor, items)) => (Node { pos: p, kind: Kind::Seq(items) }, anchor),
+                _ => continue,
+            },
+            EventData::MappingEnd => match stack.pop() {
+                Some(Open::Map(p, anchor, entries, _)) => {
+                    // A reader sees a block mapping begin at its first key.
+                    let p = entries.first().map_or(p, |(k, _)| k.pos);
+                    (Node { pos: p, kind: Kind::Map(entries) }, anchor)
+                }
+                _ => continue,
+            },
+        };
+        if let Some(a) = anchor {
+            anchors.insert(a, node.clone());
         }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
+        match stack.last_mut() {
+            None => docs.push(node),
             Some(Open::Seq(_, _, items)) => items.push(node),
             Some(Open::Map(_, _, entries, key)) => match key.take() {
                 None => *key = Some(node),
@@ -142,72 +192,20 @@ impl Builder<'_> {
             },
         }
     }
-
-    /// A value written as `!= x` or `!x` is a tag to YAML, but Falco's rule files use such
-    /// text as plain strings (`comps: [!=]`, values starting with `!=`). Put the text back.
-    fn untag(&self, text: String, tag: Option<Tag>, pos: Pos) -> String {
-        let Some(tag) = tag else { return text };
-        if tag.handle == "!!" || tag.handle.starts_with("tag:") {
-            return text;
-        }
-        let tag_text = format!("{}{}", tag.handle, tag.suffix);
-        // The scalar's mark is at the tag or at the text after it, depending on the parser's
-        // state: either way, a blank between the two was written as a separator.
-        let after = self.source.get(pos.offset..).unwrap_or("");
-        let before = self.source.get(..pos.offset).unwrap_or("");
-        let spaced = match after.strip_prefix(tag_text.as_str()) {
-            Some(rest) => rest.starts_with([' ', '\t']),
-            None => {
-                let trimmed = before.trim_end_matches([' ', '\t']);
-                trimmed.ends_with(tag_text.as_str()) && trimmed.len() < before.len()
-            }
-        };
-        let sep = if spaced && !text.is_empty() { " " } else { "" };
-        format!("{tag_text}{sep}{text}")
-    }
+    Ok(docs)
 }
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let pos = Pos::from_marker(&mark);
-        match ev {
-            Event::Scalar(text, style, anchor, tag) => {
-                let plain = style == TScalarStyle::Plain;
-                let text = if plain { self.untag(text, tag, pos) } else { text };
-                self.push(Node { pos, kind: Kind::Scalar { text, plain } }, anchor);
-            }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => self.stack.push(Open::Map(pos, anchor, Vec::new(), None)),
-            Event::SequenceEnd => {
-                if let Some(Open::Seq(p, anchor, items)) = self.stack.pop() {
-                    self.push(Node { pos: p, kind: Kind::Seq(items) }, anchor);
-                }
-            }
-            Event::MappingEnd => {
-                if let Some(Open::Map(p, anchor, entries, _)) = self.stack.pop() {
-                    // A block mapping's start event points past its first key; the first
-                    // key is where a reader sees the item begin.
-                    let p = entries.first().map_or(p, |(k, _)| k.pos);
-                    self.push(Node { pos: p, kind: Kind::Map(entries) }, anchor);
-                }
-            }
-            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _)| *a == id) {
-                Some((_, node)) => {
-                    let node = node.clone();
-                    self.push(node, 0);
-                }
-                None => {
-                    self.error = Some(format!("unknown anchor alias {id}"));
-                    self.error_pos = pos;
-                }
-            },
-            Event::DocumentEnd => {}
-            Event::DocumentStart | Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-        }
+/// A value written as `!= x` or `!x` is a tag to YAML, but Falco's rule files use such text
+/// as plain strings (`comps: [!=]`, values starting with `!=`). Put the text back.
+fn untag(source: &str, pos: Pos, text: String, tag: Option<String>) -> String {
+    let Some(tag) = tag else { return text };
+    if tag.starts_with("tag:") {
+        return text;
     }
+    let after = source.get(pos.offset..).unwrap_or("");
+    let spaced = after.strip_prefix(tag.as_str()).is_some_and(|rest| rest.starts_with([' ', '\t']));
+    let sep = if spaced && !text.is_empty() { " " } else { "" };
+    format!("{tag}{sep}{text}")
 }
 
 #[cfg(test)]
@@ -233,12 +231,23 @@ mod tests {
 
     #[test]
     fn operators_stay_strings() {
-        let docs = parse("comps: [=, in, !=]\nv: != foo\n").unwrap();
-        let comps = docs[0].get("comps").unwrap();
-        let Kind::Seq(items) = &comps.kind else { panic!() };
-        let texts: Vec<_> = items.iter().map(|n| n.as_str().unwrap()).collect();
-        assert_eq!(texts, ["=", "in", "!="]);
+        let docs = parse("comps: [=, in]\nmore:\n  - !=\n  - \"!=\"\nv: != foo\n").unwrap();
+        let texts = |key: &str| -> Vec<String> {
+            let Kind::Seq(items) = &docs[0].get(key).unwrap().kind else { panic!() };
+            items.iter().map(|n| n.as_str().unwrap().to_string()).collect()
+        };
+        assert_eq!(texts("comps"), ["=", "in"]);
+        assert_eq!(texts("more"), ["!=", "!="]);
         assert_eq!(docs[0].get("v").unwrap().as_str(), Some("!= foo"));
+    }
+
+    #[test]
+    fn flow_list_closed_left_of_its_items() {
+        // As in falco-sandbox_rules.yaml: a quoted last item, then `]` at the key's indent.
+        let docs = parse("- list: x\n  items: [\n    \"a\",\n    \"b\"\n  ]\n").unwrap();
+        let Kind::Seq(items) = &docs[0].kind else { panic!() };
+        let Kind::Seq(values) = &items[0].get("items").unwrap().kind else { panic!() };
+        assert_eq!(values.len(), 2);
     }
 
     #[test]

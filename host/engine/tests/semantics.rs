@@ -191,7 +191,7 @@ fn exceptions_all_forms() {
         - [allowed_names]
     - name: not_equal
       fields: [proc.pname]
-      comps: [!=]
+      comps: ["!="]
       values:
         - [bash]
 "#,
