@@ -160,8 +160,9 @@ impl State {
                 p.ppid = raw.ppid;
             }
             p.container_id = container;
-            if !raw.comm.is_empty() {
-                p.comm.clone_from(&raw.comm);
+            if !raw.comm.is_empty() && raw.comm != p.comm {
+                let args = std::mem::take(&mut p.args);
+                p.set_command(&raw.comm, args);
             }
         }
         match raw.kind {
@@ -242,11 +243,9 @@ impl State {
         };
         let mut argv = argv.into_iter();
         p.exe = argv.next().unwrap_or_else(|| filename.clone());
-        p.args = argv.collect();
         p.env = env;
-        if !raw.comm.is_empty() {
-            p.comm.clone_from(&raw.comm);
-        }
+        let comm = if raw.comm.is_empty() { p.comm.clone() } else { raw.comm.clone() };
+        p.set_command(&comm, argv.collect());
         // Close-on-exec fds are gone in the new image.
         p.fds.retain(|_, f| f.flags & libc::O_CLOEXEC as u32 == 0);
     }

@@ -66,7 +66,11 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
     let argv = nul_list(&fs::read(dir.join("cmdline")).unwrap_or_default());
     if let Some((first, rest)) = argv.split_first() {
         p.exe = first.clone();
-        p.args = rest.to_vec();
+        let comm = p.comm.clone();
+        p.set_command(&comm, rest.to_vec());
+    } else {
+        let comm = p.comm.clone();
+        p.set_command(&comm, Vec::new());
     }
     p.env = nul_list(&fs::read(dir.join("environ")).unwrap_or_default());
     if let Ok(exe) = fs::read_link(dir.join("exe")) {

@@ -192,6 +192,10 @@ pub struct Process {
     pub exepath: String,
     /// `argv[1..]`.
     pub args: Vec<String>,
+    /// `proc.args`: the arguments joined, kept with them so rules read it without building it.
+    pub args_line: String,
+    /// `proc.cmdline`: the comm and the arguments.
+    pub cmdline: String,
     /// The environment, `NAME=value` each.
     pub env: Vec<String>,
     /// The working directory.
@@ -230,6 +234,8 @@ impl Process {
             exe: String::new(),
             exepath: String::new(),
             args: Vec::new(),
+            args_line: String::new(),
+            cmdline: String::new(),
             env: Vec::new(),
             cwd: String::new(),
             uid: u32::MAX,
@@ -245,19 +251,16 @@ impl Process {
         }
     }
 
-    /// `proc.cmdline`: the comm and the arguments, as Falco prints it.
-    pub fn cmdline(&self) -> String {
-        let mut s = self.comm.clone();
-        for a in &self.args {
-            s.push(' ');
-            s.push_str(a);
-        }
-        s
-    }
-
-    /// `proc.args`.
-    pub fn args_line(&self) -> String {
-        self.args.join(" ")
+    /// Sets the name and arguments, and the lines built from them.
+    pub fn set_command(&mut self, comm: &str, args: Vec<String>) {
+        comm.clone_into(&mut self.comm);
+        self.args = args;
+        self.args_line = self.args.join(" ");
+        self.cmdline = if self.args.is_empty() {
+            self.comm.clone()
+        } else {
+            format!("{} {}", self.comm, self.args_line)
+        };
     }
 
     /// The value of an environment variable.
