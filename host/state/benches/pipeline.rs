@@ -75,7 +75,7 @@ fn records(n: usize) -> Vec<RawEvent> {
             vec![f],
         ));
         out.push(rec(pid, RecordKind::Syscall { nr: libc::SYS_close as u32 }, 0, [5, 0, 0, 0, 0, 0], vec![]));
-        if i % 8 == 0 {
+        if i.is_multiple_of(8) {
             let child = 50_000 + (i % 4096) as u32;
             out.push(rec(pid, RecordKind::Fork { child_tgid: child, child_tid: child }, 0, [0; 6], vec![]));
             let mut e = rec(
