@@ -658,25 +658,16 @@ impl<'a> Compiler<'a> {
     fn compile_expr(&self, ast: &Ast, syscall: bool) -> Result<Expr, CErr> {
         Ok(match ast {
             // Macros nest `and`s in `and`s: flatten them so evaluation walks one level.
-            Ast::And(v) => {
+            Ast::And(v) | Ast::Or(v) => {
+                let and = matches!(ast, Ast::And(_));
                 let mut out = Vec::with_capacity(v.len());
                 for a in v {
-                    match self.compile_expr(a, syscall)? {
-                        Expr::And(inner) => out.extend(inner.into_vec()),
-                        e => out.push(e),
+                    match (self.compile_expr(a, syscall)?, and) {
+                        (Expr::And(inner), true) | (Expr::Or(inner), false) => out.extend(inner.into_vec()),
+                        (e, _) => out.push(e),
                     }
                 }
-                Expr::And(out.into())
-            }
-            Ast::Or(v) => {
-                let mut out = Vec::with_capacity(v.len());
-                for a in v {
-                    match self.compile_expr(a, syscall)? {
-                        Expr::Or(inner) => out.extend(inner.into_vec()),
-                        e => out.push(e),
-                    }
-                }
-                Expr::Or(out.into())
+                if and { Expr::And(out.into()) } else { Expr::Or(out.into()) }
             }
             Ast::Not(a) => match self.compile_expr(a, syscall)? {
                 Expr::Not(inner) => *inner,
