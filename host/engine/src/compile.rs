@@ -18,6 +18,11 @@ use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+/// The deepest condition, macros expanded, that compiles: every later pass recurses over it,
+/// and its canonical text (one parenthesis group per level) must parse again under the
+/// parser's limit of 100.
+pub(crate) const MAX_AST_DEPTH: usize = 98;
+
 /// Falco warns when a rule can match more than this many event types.
 const MAX_EVTTYPES_WITHOUT_WARNING: usize = 100;
 
@@ -290,8 +295,11 @@ impl<'a> Compiler<'a> {
 
     /// Replaces macro references by their conditions and list names by their items.
     fn expand(&self, ast: &Ast, depth: usize) -> Result<Ast, CErr> {
-        if depth > 256 {
-            return Err(CErr::Reported);
+        if depth > MAX_AST_DEPTH {
+            return Err(CErr::Invalid(
+                Code::LoadErrCompileCondition,
+                format!("condition nests deeper than {MAX_AST_DEPTH} levels once macros are expanded"),
+            ));
         }
         Ok(match ast {
             Ast::And(v) => Ast::And(v.iter().map(|a| self.expand(a, depth + 1)).collect::<Result<_, _>>()?),

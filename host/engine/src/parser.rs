@@ -31,7 +31,9 @@ pub fn parse_condition(text: &str) -> Result<Ast, ParseError> {
     Ok(ast)
 }
 
-/// Deep nesting would overflow the stack: a limit far above any real rule.
+/// Deep nesting would overflow the stack: a limit far above any real rule, and above the
+/// depth of any condition that compiles (see `compile::MAX_AST_DEPTH`), so that canonical
+/// text always parses again.
 const MAX_DEPTH: usize = 100;
 
 struct Parser<'a> {
@@ -71,8 +73,10 @@ impl<'a> Parser<'a> {
     /// Consumes a keyword (`and`, `or`, `not`) that is followed by a non-word character.
     fn keyword(&mut self, kw: &str) -> bool {
         let rest = self.rest();
+        // Compare bytes: the text after a keyword-length prefix may start mid-character.
         if rest.len() >= kw.len()
-            && rest[..kw.len()].eq_ignore_ascii_case(kw)
+            && rest.as_bytes()[..kw.len()].eq_ignore_ascii_case(kw.as_bytes())
+            && rest.is_char_boundary(kw.len())
             && !rest[kw.len()..].starts_with(|c: char| is_ident_char(c) || c == '.')
         {
             self.i += kw.len();
@@ -427,6 +431,10 @@ mod tests {
 
     #[test]
     fn errors_do_not_panic() {
+        // Found by fuzzing: a keyword test sliced inside a multi-byte character.
+        assert!(parse_condition("a€").is_err());
+        assert!(parse_condition("x=1€").is_err());
+        assert!(parse_condition("evt.type = open — comment").is_err());
         for bad in [
             "",
             "(",

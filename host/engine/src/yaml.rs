@@ -119,6 +119,26 @@ const MAX_DEPTH: usize = 256;
 
 /// Parses every document of a YAML stream (documents separated by `---`).
 pub fn parse(source: &str) -> Result<Vec<Node>, YamlError> {
+    // libyaml-safer 0.3 panics on a block scalar at the very end of input without a final
+    // newline (upstream issue 6) and on some malformed tags (issue 7). A final newline
+    // changes no value; any other panic becomes an error naming the file rather than a
+    // crash. Both were found by the loader's fuzz target.
+    let owned;
+    let source = if source.ends_with('\n') {
+        source
+    } else {
+        owned = format!("{source}\n");
+        &owned
+    };
+    match std::panic::catch_unwind(|| parse_events(source)) {
+        Ok(result) => result,
+        Err(_) => {
+            Err(YamlError { message: "malformed YAML (the parser gave up)".into(), pos: Pos::default() })
+        }
+    }
+}
+
+fn parse_events(source: &str) -> Result<Vec<Node>, YamlError> {
     let mut parser = Parser::new();
     let mut input = source.as_bytes();
     parser.set_input_string(&mut input);
@@ -248,6 +268,14 @@ mod tests {
         let Kind::Seq(items) = &docs[0].kind else { panic!() };
         let Kind::Seq(values) = &items[0].get("items").unwrap().kind else { panic!() };
         assert_eq!(values.len(), 2);
+    }
+
+    #[test]
+    fn parser_panics_become_errors() {
+        // Found by fuzzing (libyaml-safer issues 6 and 7).
+        let docs = parse("- macro: m\n  condition: >\n    evt.type = open").unwrap();
+        assert_eq!(docs[0].kind_name(), "sequence");
+        assert!(parse("[!,").is_err());
     }
 
     #[test]

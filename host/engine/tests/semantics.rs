@@ -446,3 +446,27 @@ fn disabling_by_name_and_set_enabled() {
     assert_eq!(rs.set_enabled("A", true), 1);
     assert_eq!(rs.process(&e, "h").len(), 1);
 }
+
+#[test]
+fn deep_conditions_are_refused_and_canonical_text_reparses() {
+    // Found by fuzzing: canonical text adds a parenthesis group per level, so a condition
+    // near the parser's limit could compile to text that did not parse again.
+    let deep = "evt.type = execve and (".repeat(40) + "proc.name = a" + &")".repeat(40);
+    let rs = ruleset(&rule(&q(&deep)));
+    assert!(lanner_engine::parser::parse_condition(&rs.rules()[0].condition_compiled).is_ok());
+    let deeper = "proc.name = a or proc.name = b and (".repeat(60) + "proc.name = c" + &")".repeat(60);
+    let out = load_files(&[&rule(&q(&deeper))]);
+    assert!(
+        out.diagnostics().any(|d| d.is_error() && d.message.contains("nests deeper")),
+        "{:?}",
+        out.diagnostics().collect::<Vec<_>>()
+    );
+    // Macros chained deeper than the limit are refused with a message, not a crash.
+    let mut chain = String::from("- macro: m0\n  condition: proc.name = x\n");
+    for i in 1..120 {
+        chain += &format!("- macro: m{i}\n  condition: proc.pid = {i} and (proc.name = y or m{})\n", i - 1);
+    }
+    chain += "- rule: R\n  desc: d\n  condition: evt.type = execve and m119\n  output: o\n  priority: INFO\n";
+    let out = load_files(&[&chain]);
+    assert!(out.diagnostics().any(|d| d.is_error() && d.message.contains("once macros are expanded")));
+}
