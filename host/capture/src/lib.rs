@@ -1,4 +1,431 @@
-//! Live syscall capture (the probe loader and ring-buffer reader are being built).
+//! Live syscall capture: loads Lanner's eBPF probe (`probe-ebpf/probe`, built by this crate's
+//! build script and embedded), feeds it the running kernel's struct offsets (from BTF) and the
+//! syscall filter, reads its ring buffer and decodes the records into [`RawEvent`]s.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lanner_capture::{Capture, CaptureConfig, syscalls};
+//!
+//! let mut capture = Capture::start(CaptureConfig {
+//!     syscalls: vec![syscalls::number("openat").unwrap()],
+//!     ignore_tgid: Some(std::process::id()),
+//!     ..CaptureConfig::default()
+//! })?;
+//! let mut events = Vec::new();
+//! capture.next_batch(&mut events, Some(Duration::from_millis(100)))?;
+//! # Ok::<(), lanner_capture::CaptureError>(())
+//! ```
+//!
+//! Needs root (CAP_BPF and CAP_PERFMON), raw tracepoints, `BPF_MAP_TYPE_RINGBUF` and BTF at
+//! `/sys/kernel/btf/vmlinux`. x86_64 only (syscall numbers and `pt_regs`).
 #![deny(missing_docs)]
 
+pub mod btf;
+pub mod decode;
 pub mod record;
+mod syscall_table;
+pub mod syscalls;
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use aya::maps::{Array, MapData, MapError, PerCpuArray, RingBuf};
+use aya::programs::{ProgramError, RawTracePoint};
+use aya::{Ebpf, EbpfError, EbpfLoader};
+use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, ProbeConfig, counter, names};
+
+pub use decode::DecodeError;
+pub use record::{Captured, RawEvent, RecordKind, SockAddr};
+
+/// The probe object, built for the bpf target by `build.rs`.
+static PROBE: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lanner-probe"));
+
+/// At most this many records are decoded by one [`Capture::next_batch`] call, so that a
+/// producer faster than the consumer cannot keep it in one call forever.
+pub const MAX_BATCH: usize = 1 << 16;
+
+/// Errors starting or running a capture. Messages name the object involved.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The BTF file could not be read.
+    #[error("BTF: reading {path}: {source}")]
+    BtfRead {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The BTF data is malformed.
+    #[error("BTF: malformed: {0}")]
+    BtfParse(String),
+    /// A struct the probe needs is not in the kernel's BTF.
+    #[error("BTF: no struct {0}")]
+    BtfType(String),
+    /// A struct member the probe needs is not in the kernel's BTF.
+    #[error("BTF: struct {ty} has no member {member}")]
+    BtfMember {
+        /// The struct.
+        ty: String,
+        /// The member (dotted path for nested members).
+        member: String,
+    },
+    /// A struct member is a bitfield (the probe reads whole bytes).
+    #[error("BTF: {ty}.{member} is a bitfield")]
+    BtfBitfield {
+        /// The struct.
+        ty: String,
+        /// The member.
+        member: String,
+    },
+    /// A struct member does not have the size the probe reads.
+    #[error("BTF: {ty}.{member} is {size} bytes, the probe expects {expected}")]
+    BtfSize {
+        /// The struct.
+        ty: String,
+        /// The member.
+        member: String,
+        /// Its size in this kernel.
+        size: u32,
+        /// The size the probe reads.
+        expected: u32,
+    },
+    /// The ring buffer size is not usable.
+    #[error("ring buffer size {0} bytes: must be a power of two of at least 4096 bytes")]
+    RingSize(u32),
+    /// A syscall number past the filter map.
+    #[error("syscall number {0} is out of the filter map's range (0..{FILTER_ENTRIES})")]
+    SyscallNumber(u32),
+    /// The kernel refused the probe's object or one of its maps.
+    #[error("loading the eBPF probe: {0}")]
+    Load(#[source] EbpfError),
+    /// A map is missing from the probe object.
+    #[error("eBPF map {0} is missing from the probe")]
+    MissingMap(&'static str),
+    /// A map could not be used.
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        /// The map.
+        name: &'static str,
+        /// Why.
+        source: MapError,
+    },
+    /// A program is missing from the probe object.
+    #[error("eBPF program {0} is missing from the probe")]
+    MissingProgram(&'static str),
+    /// A program could not be loaded or attached.
+    #[error("eBPF program {name} (raw tracepoint {tracepoint}): {source}")]
+    Program {
+        /// The program.
+        name: &'static str,
+        /// The tracepoint it attaches to.
+        tracepoint: &'static str,
+        /// Why (for a load, the verifier's log).
+        source: ProgramError,
+    },
+    /// Waiting on the ring buffer failed.
+    #[error("eBPF map EVENTS (ring buffer): poll: {0}")]
+    Poll(#[source] std::io::Error),
+}
+
+/// What to capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureConfig {
+    /// Ring buffer size in bytes: a power of two, at least a page.
+    pub ring_bytes: u32,
+    /// x86_64 syscall numbers to deliver (see [`syscalls`]). Exec, fork and exit records are
+    /// always delivered.
+    pub syscalls: Vec<u32>,
+    /// A process whose syscalls are not delivered (normally Lanner's own).
+    pub ignore_tgid: Option<u32>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self { ring_bytes: DEFAULT_RING_BYTES, syscalls: Vec::new(), ignore_tgid: None }
+    }
+}
+
+/// Programs and the raw tracepoints they attach to.
+const PROGRAMS: [(&str, &str); 5] = [
+    (names::PROG_SYS_ENTER, "sys_enter"),
+    (names::PROG_SYS_EXIT, "sys_exit"),
+    (names::PROG_EXEC, "sched_process_exec"),
+    (names::PROG_FORK, "sched_process_fork"),
+    (names::PROG_EXIT, "sched_process_exit"),
+];
+
+/// Converts `bpf_ktime_get_boot_ns()` (CLOCK_BOOTTIME) to wall-clock time.
+fn boot_to_wall_ns() -> i64 {
+    fn now(clock: libc::clockid_t) -> i64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: a valid clock id and a valid timespec to write.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+    let boot_before = now(libc::CLOCK_BOOTTIME);
+    let wall = now(libc::CLOCK_REALTIME);
+    let boot_after = now(libc::CLOCK_BOOTTIME);
+    wall - (boot_before + (boot_after - boot_before) / 2)
+}
+
+/// Counters kept by the probe, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Records lost because the ring buffer was full.
+    pub ring_drops: u64,
+    /// Syscall entries that could not be stashed until exit (their record was assembled at
+    /// exit from what was still readable).
+    pub stash_failures: u64,
+    /// Records this side could not decode (logged and skipped).
+    pub malformed: u64,
+}
+
+/// A running capture: the probe loaded and attached, its ring buffer mapped. Dropping it
+/// detaches the probe.
+pub struct Capture {
+    ring: RingBuf<MapData>,
+    filter: Array<MapData, u32>,
+    counters: PerCpuArray<MapData, u64>,
+    /// The filter values currently in the kernel map.
+    filter_values: Vec<u32>,
+    boot_to_wall_ns: i64,
+    malformed: u64,
+    probe_config: ProbeConfig,
+    // Holds the programs and their links; dropped last.
+    _ebpf: Ebpf,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture").field("probe_config", &self.probe_config).finish_non_exhaustive()
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, CaptureError> {
+    ebpf.take_map(name).ok_or(CaptureError::MissingMap(name))
+}
+
+impl Capture {
+    /// Loads the probe for the running kernel, sets the syscall filter and attaches.
+    pub fn start(config: CaptureConfig) -> Result<Self, CaptureError> {
+        if !config.ring_bytes.is_power_of_two() || config.ring_bytes < 4096 {
+            return Err(CaptureError::RingSize(config.ring_bytes));
+        }
+        let filter_values = filter_values(&config.syscalls)?;
+        let mut probe_config = btf::running_kernel_config()?;
+        probe_config.ignore_tgid = config.ignore_tgid.unwrap_or(0);
+
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::CONFIG, &probe_config, true)
+            .map_max_entries(names::EVENTS, config.ring_bytes)
+            .load(PROBE)
+            .map_err(CaptureError::Load)?;
+
+        let ring = RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?)
+            .map_err(|source| CaptureError::Map { name: names::EVENTS, source })?;
+        let filter = Array::try_from(take_map(&mut ebpf, names::FILTER)?)
+            .map_err(|source| CaptureError::Map { name: names::FILTER, source })?;
+        let counters = PerCpuArray::try_from(take_map(&mut ebpf, names::COUNTERS)?)
+            .map_err(|source| CaptureError::Map { name: names::COUNTERS, source })?;
+
+        let mut capture = Self {
+            ring,
+            filter,
+            counters,
+            filter_values: vec![0; FILTER_ENTRIES as usize],
+            boot_to_wall_ns: boot_to_wall_ns(),
+            malformed: 0,
+            probe_config,
+            _ebpf: ebpf,
+        };
+        // The filter is in place before any program runs.
+        capture.write_filter(filter_values)?;
+        for (name, tracepoint) in PROGRAMS {
+            let program: &mut RawTracePoint = capture
+                ._ebpf
+                .program_mut(name)
+                .ok_or(CaptureError::MissingProgram(name))?
+                .try_into()
+                .map_err(|source| CaptureError::Program { name, tracepoint, source })?;
+            program.load().map_err(|source| CaptureError::Program { name, tracepoint, source })?;
+            program.attach(tracepoint).map_err(|source| CaptureError::Program {
+                name,
+                tracepoint,
+                source,
+            })?;
+        }
+        tracing::info!(
+            syscalls = config.syscalls.len(),
+            ring_bytes = config.ring_bytes,
+            ignore_tgid = config.ignore_tgid,
+            "capture started"
+        );
+        Ok(capture)
+    }
+
+    /// Replaces the set of delivered syscalls (for a rule reload). Records of syscalls that
+    /// were in flight during the change may be missing or assembled at exit.
+    pub fn set_syscalls(&mut self, syscalls: &[u32]) -> Result<(), CaptureError> {
+        let values = filter_values(syscalls)?;
+        self.write_filter(values)?;
+        tracing::debug!(syscalls = syscalls.len(), "syscall filter updated");
+        Ok(())
+    }
+
+    fn write_filter(&mut self, values: Vec<u32>) -> Result<(), CaptureError> {
+        for (nr, (&new, old)) in values.iter().zip(self.filter_values.iter_mut()).enumerate() {
+            if new != *old {
+                self.filter
+                    .set(nr as u32, new, 0)
+                    .map_err(|source| CaptureError::Map { name: names::FILTER, source })?;
+                *old = new;
+            }
+        }
+        Ok(())
+    }
+
+    /// The syscall numbers currently delivered.
+    pub fn syscalls(&self) -> Vec<u32> {
+        (0..FILTER_ENTRIES).filter(|&nr| self.filter_values[nr as usize] != 0).collect()
+    }
+
+    /// The kernel offsets and settings handed to the probe.
+    pub fn probe_config(&self) -> &ProbeConfig {
+        &self.probe_config
+    }
+
+    /// Appends the available records to `out`, waiting up to `timeout` (forever with `None`)
+    /// for the first one. Everything available is drained in one call (up to [`MAX_BATCH`]
+    /// records). Returns how many records were appended; 0 when the wait timed out or was
+    /// interrupted by a signal.
+    pub fn next_batch(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, CaptureError> {
+        let n = self.drain(out);
+        if n > 0 {
+            return Ok(n);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let wait_ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    // Round up, so that a short timeout still waits.
+                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+                }
+            };
+            let mut pfd =
+                libc::pollfd { fd: self.ring.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+            if r < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    return Ok(0);
+                }
+                return Err(CaptureError::Poll(err));
+            }
+            let n = self.drain(out);
+            if n > 0 || r == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(n);
+            }
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<RawEvent>) -> usize {
+        let mut n = 0;
+        let mut offset = None;
+        while n < MAX_BATCH {
+            let Some(item) = self.ring.next() else { break };
+            // Refreshed once per batch, so that clock steps are followed.
+            let offset = *offset.get_or_insert_with(|| {
+                self.boot_to_wall_ns = boot_to_wall_ns();
+                self.boot_to_wall_ns
+            });
+            match decode::decode(&item, offset) {
+                Ok(ev) => {
+                    out.push(ev);
+                    n += 1;
+                }
+                Err(e) => {
+                    self.malformed += 1;
+                    tracing::warn!(error = %e, "skipping a malformed probe record");
+                }
+            }
+        }
+        n
+    }
+
+    /// Records lost because the ring buffer was full, per CPU.
+    pub fn drops(&self) -> Result<Vec<u64>, CaptureError> {
+        self.counter(counter::RING_DROPS)
+    }
+
+    fn counter(&self, index: u32) -> Result<Vec<u64>, CaptureError> {
+        let values = self
+            .counters
+            .get(&index, 0)
+            .map_err(|source| CaptureError::Map { name: names::COUNTERS, source })?;
+        Ok(values.iter().copied().collect())
+    }
+
+    /// The probe's counters summed over CPUs, and this side's.
+    pub fn stats(&self) -> Result<CaptureStats, CaptureError> {
+        Ok(CaptureStats {
+            ring_drops: self.counter(counter::RING_DROPS)?.iter().sum(),
+            stash_failures: self.counter(counter::STASH_FAILURES)?.iter().sum(),
+            malformed: self.malformed,
+        })
+    }
+}
+
+/// The filter map's contents for delivering `syscalls`.
+fn filter_values(syscalls: &[u32]) -> Result<Vec<u32>, CaptureError> {
+    let mut values = vec![0u32; FILTER_ENTRIES as usize];
+    for &nr in syscalls {
+        let slot = values.get_mut(nr as usize).ok_or(CaptureError::SyscallNumber(nr))?;
+        *slot = syscalls::filter_value(nr);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_values_reject_out_of_range() {
+        assert!(matches!(filter_values(&[FILTER_ENTRIES]), Err(CaptureError::SyscallNumber(512))));
+        let v = filter_values(&[257, 3]).unwrap();
+        assert_ne!(v[257], 0);
+        assert_ne!(v[3], 0);
+        assert_eq!(v.iter().filter(|&&x| x != 0).count(), 2);
+    }
+
+    #[test]
+    fn ring_size_is_checked() {
+        let err = Capture::start(CaptureConfig { ring_bytes: 5000, ..CaptureConfig::default() }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ring buffer size 5000 bytes: must be a power of two of at least 4096 bytes"
+        );
+    }
+
+    #[test]
+    fn capture_can_move_to_a_reader_thread() {
+        fn send<T: Send>() {}
+        send::<Capture>();
+    }
+
+    #[test]
+    fn boot_offset_is_sane() {
+        // Wall clock minus boot time: after 2020, and stable between two reads.
+        let a = boot_to_wall_ns();
+        let b = boot_to_wall_ns();
+        assert!(a > 1_577_836_800_000_000_000 - 10 * 365 * 86_400 * 1_000_000_000);
+        assert!((a - b).abs() < 5_000_000);
+    }
+}

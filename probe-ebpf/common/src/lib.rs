@@ -1,0 +1,406 @@
+//! What Lanner's eBPF probe (`probe-ebpf/probe`) and its loader (`lanner-capture`) share: the
+//! layout of the records the probe writes to its ring buffer, the configuration the loader hands
+//! to the probe (kernel struct offsets read from BTF, the loader's own process id), and the
+//! encoding of the per-syscall filter map.
+//!
+//! # Record layout
+//!
+//! A record is a [`RecordHeader`] ([`HEADER_LEN`] bytes) followed by `n_items` items, packed
+//! without padding. Each item is an [`ItemHeader`] ([`ITEM_HEADER_LEN`] bytes) followed by
+//! `len` bytes. `RecordHeader::len` is the length of the whole record.
+//!
+//! All integers are in the machine's byte order.
+#![no_std]
+#![deny(missing_docs)]
+
+use core::mem::{offset_of, size_of};
+
+/// Length of a task's comm, including its NUL.
+pub const COMM_LEN: usize = 16;
+
+/// The most bytes kept of one string or buffer (a path, argv, the environment).
+pub const MAX_STR: usize = 4096;
+
+/// How many bytes the probe asks the `*_str` helpers for: [`MAX_STR`] characters, one more to
+/// tell "exactly `MAX_STR`" from "longer", and the NUL.
+pub const STR_READ: usize = MAX_STR + 2;
+
+/// The most bytes kept of a socket address (`sizeof(struct sockaddr_storage)`).
+pub const MAX_SOCKADDR: usize = 128;
+
+/// The most items one record carries.
+pub const MAX_ITEMS: usize = 4;
+
+/// Length of [`RecordHeader`].
+pub const HEADER_LEN: usize = size_of::<RecordHeader>();
+
+/// Length of [`ItemHeader`].
+pub const ITEM_HEADER_LEN: usize = size_of::<ItemHeader>();
+
+/// Size of the probe's per-CPU scratch buffer, where records are assembled. This is the
+/// largest value a per-CPU array may have (`PCPU_MIN_UNIT_SIZE`).
+pub const SCRATCH_LEN: usize = 32768;
+
+/// Mask applied to the payload offset before each item is written, so that the verifier can
+/// bound every write: `HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + STR_READ` fits in
+/// [`SCRATCH_LEN`].
+pub const PAYLOAD_MASK: usize = 16383;
+
+/// Mask applied to a record's length before it is copied to the ring buffer (it never exceeds
+/// this; the mask only tells the verifier so).
+pub const RECORD_LEN_MASK: usize = SCRATCH_LEN - 1;
+
+/// The largest record: a header and three full strings and a socket address.
+pub const MAX_RECORD_LEN: usize =
+    HEADER_LEN + 3 * (ITEM_HEADER_LEN + MAX_STR) + ITEM_HEADER_LEN + MAX_SOCKADDR;
+
+/// Value size of the small per-thread stash (records kept from syscall entry to exit).
+pub const STASH_SMALL_LEN: usize = 512;
+
+/// Value size of the large per-thread stash, used when a record does not fit the small one.
+pub const STASH_LARGE_LEN: usize = 16384;
+
+/// Mask that bounds a record length read back from the large stash.
+pub const STASH_LARGE_MASK: usize = STASH_LARGE_LEN - 1;
+
+/// Entries in the syscall filter map, indexed by x86_64 syscall number.
+pub const FILTER_ENTRIES: u32 = 512;
+
+/// Default size of the ring buffer, in bytes.
+pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
+
+/// Names of the probe's maps, programs and globals, as the loader looks them up.
+pub mod names {
+    /// The ring buffer the records are written to.
+    pub const EVENTS: &str = "EVENTS";
+    /// The syscall filter: an array of `u32` specs indexed by syscall number.
+    pub const FILTER: &str = "FILTER";
+    /// Per-CPU counters, indexed by [`crate::counter`].
+    pub const COUNTERS: &str = "COUNTERS";
+    /// Per-CPU scratch buffer.
+    pub const SCRATCH: &str = "SCRATCH";
+    /// Small per-thread stash, keyed by thread id.
+    pub const STASH_SMALL: &str = "STASH_SMALL";
+    /// Large per-thread stash, keyed by thread id.
+    pub const STASH_LARGE: &str = "STASH_LARGE";
+    /// The global holding the [`crate::ProbeConfig`].
+    pub const CONFIG: &str = "CONFIG";
+    /// Raw tracepoint program for `sys_enter`.
+    pub const PROG_SYS_ENTER: &str = "lanner_sys_enter";
+    /// Raw tracepoint program for `sys_exit`.
+    pub const PROG_SYS_EXIT: &str = "lanner_sys_exit";
+    /// Raw tracepoint program for `sched_process_exec`.
+    pub const PROG_EXEC: &str = "lanner_sched_exec";
+    /// Raw tracepoint program for `sched_process_fork`.
+    pub const PROG_FORK: &str = "lanner_sched_fork";
+    /// Raw tracepoint program for `sched_process_exit`.
+    pub const PROG_EXIT: &str = "lanner_sched_exit";
+}
+
+/// Indexes of the per-CPU counters map.
+pub mod counter {
+    /// Records lost because the ring buffer was full.
+    pub const RING_DROPS: u32 = 0;
+    /// Syscall entries whose data could not be stashed until exit (the record is then
+    /// assembled at exit, from what is still readable).
+    pub const STASH_FAILURES: u32 = 1;
+    /// How many counters there are.
+    pub const COUNT: u32 = 2;
+}
+
+/// [`RecordHeader::kind`] values.
+pub mod kind {
+    /// A syscall: entry data and exit return value.
+    pub const SYSCALL: u16 = 1;
+    /// `sched_process_exec`.
+    pub const EXEC: u16 = 2;
+    /// `sched_process_fork`.
+    pub const FORK: u16 = 3;
+    /// `sched_process_exit`.
+    pub const EXIT: u16 = 4;
+}
+
+/// [`ItemHeader::kind`] values.
+pub mod item {
+    /// A string or buffer.
+    pub const STRING: u8 = 1;
+    /// A socket address, raw (`struct sockaddr_*` bytes as the process passed them).
+    pub const SOCKADDR: u8 = 2;
+}
+
+/// [`ItemHeader::flags`] bits.
+pub mod flags {
+    /// The value was longer than the bound and was cut.
+    pub const TRUNCATED: u8 = 1;
+    /// The value could not be read (a NULL or bad pointer); `len` is 0.
+    pub const FAULT: u8 = 2;
+}
+
+/// The fixed part of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// `bpf_ktime_get_boot_ns()` when the record was made.
+    pub ts_boot_ns: u64,
+    /// `bpf_get_current_cgroup_id()`.
+    pub cgroup_id: u64,
+    /// `current->cred->cap_effective`.
+    pub cap_effective: u64,
+    /// `current->cred->cap_permitted`.
+    pub cap_permitted: u64,
+    /// The syscall's return value (0 for other kinds).
+    pub ret: i64,
+    /// The raw syscall arguments (zero for other kinds).
+    pub args: [u64; 6],
+    /// Length of the whole record, header included.
+    pub len: u32,
+    /// One of [`kind`].
+    pub kind: u16,
+    /// How many items follow the header.
+    pub n_items: u16,
+    /// The x86_64 syscall number (0 for other kinds).
+    pub nr: u32,
+    /// `bpf_get_smp_processor_id()`.
+    pub cpu: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// `current->real_parent->tgid`.
+    pub ppid: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// `current->loginuid` (`u32::MAX` when unset or when the kernel has no audit support).
+    pub loginuid: u32,
+    /// Controlling terminal as a device number (`new_encode_dev`), 0 when none.
+    pub tty: u32,
+    /// For [`kind::FORK`]: the child's tgid.
+    pub child_tgid: u32,
+    /// For [`kind::FORK`]: the child's thread id.
+    pub child_tid: u32,
+    /// Unused, zero.
+    pub reserved: u32,
+    /// `bpf_get_current_comm()`, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// The header of one variable-length item.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemHeader {
+    /// Length of the bytes that follow.
+    pub len: u16,
+    /// One of [`item`].
+    pub kind: u8,
+    /// Bits of [`flags`].
+    pub flags: u8,
+}
+
+/// Offset meaning "this kernel has no such member": the probe then leaves the field at its
+/// default.
+pub const OFFSET_NONE: u32 = u32::MAX;
+
+/// What the loader tells the probe, set as the global [`names::CONFIG`] before loading. The
+/// offsets are in bytes, read from the running kernel's BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Records of this process are not delivered (0: none ignored).
+    pub ignore_tgid: u32,
+    /// `task_struct.real_parent`.
+    pub task_real_parent: u32,
+    /// `task_struct.tgid`.
+    pub task_tgid: u32,
+    /// `task_struct.pid`.
+    pub task_pid: u32,
+    /// `task_struct.loginuid`, or [`OFFSET_NONE`].
+    pub task_loginuid: u32,
+    /// `task_struct.cred`.
+    pub task_cred: u32,
+    /// `task_struct.signal`.
+    pub task_signal: u32,
+    /// `task_struct.mm`.
+    pub task_mm: u32,
+    /// `task_struct.thread_info.status` (x86: `TS_COMPAT` marks 32-bit syscalls), or
+    /// [`OFFSET_NONE`].
+    pub task_ti_status: u32,
+    /// `cred.cap_effective`.
+    pub cred_cap_effective: u32,
+    /// `cred.cap_permitted`.
+    pub cred_cap_permitted: u32,
+    /// `signal_struct.tty`.
+    pub signal_tty: u32,
+    /// `tty_struct.index`.
+    pub tty_index: u32,
+    /// `tty_struct.driver`.
+    pub tty_driver: u32,
+    /// `tty_driver.major`.
+    pub driver_major: u32,
+    /// `tty_driver.minor_start`.
+    pub driver_minor_start: u32,
+    /// `mm_struct.arg_start`.
+    pub mm_arg_start: u32,
+    /// `mm_struct.arg_end`.
+    pub mm_arg_end: u32,
+    /// `mm_struct.env_start`.
+    pub mm_env_start: u32,
+    /// `mm_struct.env_end`.
+    pub mm_env_end: u32,
+    /// `linux_binprm.filename`.
+    pub bprm_filename: u32,
+    /// `pt_regs` members holding the six syscall arguments (x86_64: di, si, dx, r10, r8, r9).
+    pub regs_args: [u32; 6],
+    /// `pt_regs.orig_ax` (the syscall number).
+    pub regs_orig_ax: u32,
+}
+
+impl ProbeConfig {
+    /// A configuration with every offset unset.
+    pub const EMPTY: Self = Self {
+        ignore_tgid: 0,
+        task_real_parent: OFFSET_NONE,
+        task_tgid: OFFSET_NONE,
+        task_pid: OFFSET_NONE,
+        task_loginuid: OFFSET_NONE,
+        task_cred: OFFSET_NONE,
+        task_signal: OFFSET_NONE,
+        task_mm: OFFSET_NONE,
+        task_ti_status: OFFSET_NONE,
+        cred_cap_effective: OFFSET_NONE,
+        cred_cap_permitted: OFFSET_NONE,
+        signal_tty: OFFSET_NONE,
+        tty_index: OFFSET_NONE,
+        tty_driver: OFFSET_NONE,
+        driver_major: OFFSET_NONE,
+        driver_minor_start: OFFSET_NONE,
+        mm_arg_start: OFFSET_NONE,
+        mm_arg_end: OFFSET_NONE,
+        mm_env_start: OFFSET_NONE,
+        mm_env_end: OFFSET_NONE,
+        bprm_filename: OFFSET_NONE,
+        regs_args: [OFFSET_NONE; 6],
+        regs_orig_ax: OFFSET_NONE,
+    };
+}
+
+/// The per-syscall value of the filter map: whether to deliver the syscall and which of its
+/// arguments to read. The loader computes it; the probe only interprets it.
+///
+/// Bit layout of the `u32`:
+/// - bit 0: [`spec::DELIVER`].
+/// - bits 4..16: three nibbles, string slots 0..3: `arg index + 1` of a pointer to a
+///   NUL-terminated user string, 0 for an unused slot. Strings are emitted in slot order.
+/// - bits 16..20: `arg index + 1` of the socket address pointer (or of the `msghdr` pointer).
+/// - bits 20..24: `arg index + 1` of its length (a value, or a pointer to a `socklen_t`).
+/// - bits 24..28: how the socket address is read, one of `spec::SOCK_*`.
+/// - bit 28: [`spec::ENTRY_DATA`], the syscall has something to read at entry.
+/// - bit 29: [`spec::NO_EXIT_REREAD`], never read its strings at exit.
+pub mod spec {
+    /// Deliver this syscall.
+    pub const DELIVER: u32 = 1;
+    /// Shift of string slot `i`: `4 + 4 * i`.
+    pub const STR_SHIFT: u32 = 4;
+    /// Shift of the socket address pointer's argument nibble.
+    pub const SOCK_PTR_SHIFT: u32 = 16;
+    /// Shift of the socket address length's argument nibble.
+    pub const SOCK_LEN_SHIFT: u32 = 20;
+    /// Shift of the socket address mode nibble.
+    pub const SOCK_MODE_SHIFT: u32 = 24;
+    /// No socket address.
+    pub const SOCK_NONE: u32 = 0;
+    /// At entry: pointer argument and length argument (a value), e.g. `connect`, `bind`.
+    pub const SOCK_ENTRY: u32 = 1;
+    /// At exit, when the syscall succeeded: pointer argument and a pointer to the length, e.g.
+    /// `accept`'s peer.
+    pub const SOCK_EXIT_LENPTR: u32 = 2;
+    /// At entry: the argument is a `struct user_msghdr *`; its `msg_name`/`msg_namelen`.
+    pub const SOCK_MSG_ENTRY: u32 = 3;
+    /// At exit, when the syscall succeeded: as [`SOCK_MSG_ENTRY`].
+    pub const SOCK_MSG_EXIT: u32 = 4;
+    /// The syscall has strings or a socket address to read at entry.
+    pub const ENTRY_DATA: u32 = 1 << 28;
+    /// Do not read the strings at exit when the entry record is missing (the syscall replaced
+    /// the address space, e.g. `execve`).
+    pub const NO_EXIT_REREAD: u32 = 1 << 29;
+
+    /// A spec with string slots (arg indexes) and a socket address read (mode, pointer arg,
+    /// length arg). `DELIVER` is not set.
+    pub const fn build(strings: &[u8], sock_mode: u32, sock_ptr: u8, sock_len: u8) -> u32 {
+        let mut s = 0u32;
+        let mut i = 0;
+        while i < strings.len() && i < 3 {
+            s |= (strings[i] as u32 + 1) << (STR_SHIFT + 4 * i as u32);
+            i += 1;
+        }
+        if sock_mode != SOCK_NONE {
+            s |= (sock_ptr as u32 + 1) << SOCK_PTR_SHIFT;
+            s |= (sock_len as u32 + 1) << SOCK_LEN_SHIFT;
+            s |= sock_mode << SOCK_MODE_SHIFT;
+        }
+        if !strings.is_empty() || sock_mode == SOCK_ENTRY || sock_mode == SOCK_MSG_ENTRY {
+            s |= ENTRY_DATA;
+        }
+        s
+    }
+
+    /// String slot `i`'s argument index, if used.
+    pub const fn string_arg(spec: u32, i: u32) -> Option<u8> {
+        let n = (spec >> (STR_SHIFT + 4 * i)) & 0xf;
+        if n == 0 { None } else { Some((n - 1) as u8) }
+    }
+
+    /// The socket address mode.
+    pub const fn sock_mode(spec: u32) -> u32 {
+        (spec >> SOCK_MODE_SHIFT) & 0xf
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain `repr(C)` integers and arrays, no padding, any bit pattern valid.
+    unsafe impl aya::Pod for super::ProbeConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::RecordHeader {}
+}
+
+// The layout is a contract between the probe and the loader: keep it fixed.
+const _: () = {
+    assert!(HEADER_LEN == 160);
+    assert!(offset_of!(RecordHeader, ts_boot_ns) == 0);
+    assert!(offset_of!(RecordHeader, cgroup_id) == 8);
+    assert!(offset_of!(RecordHeader, cap_effective) == 16);
+    assert!(offset_of!(RecordHeader, cap_permitted) == 24);
+    assert!(offset_of!(RecordHeader, ret) == 32);
+    assert!(offset_of!(RecordHeader, args) == 40);
+    assert!(offset_of!(RecordHeader, len) == 88);
+    assert!(offset_of!(RecordHeader, kind) == 92);
+    assert!(offset_of!(RecordHeader, n_items) == 94);
+    assert!(offset_of!(RecordHeader, nr) == 96);
+    assert!(offset_of!(RecordHeader, cpu) == 100);
+    assert!(offset_of!(RecordHeader, tgid) == 104);
+    assert!(offset_of!(RecordHeader, tid) == 108);
+    assert!(offset_of!(RecordHeader, ppid) == 112);
+    assert!(offset_of!(RecordHeader, uid) == 116);
+    assert!(offset_of!(RecordHeader, gid) == 120);
+    assert!(offset_of!(RecordHeader, loginuid) == 124);
+    assert!(offset_of!(RecordHeader, tty) == 128);
+    assert!(offset_of!(RecordHeader, child_tgid) == 132);
+    assert!(offset_of!(RecordHeader, child_tid) == 136);
+    assert!(offset_of!(RecordHeader, reserved) == 140);
+    assert!(offset_of!(RecordHeader, comm) == 144);
+    assert!(ITEM_HEADER_LEN == 4);
+    assert!(offset_of!(ItemHeader, len) == 0);
+    assert!(offset_of!(ItemHeader, kind) == 2);
+    assert!(offset_of!(ItemHeader, flags) == 3);
+    assert!(size_of::<ProbeConfig>() == 4 * 28);
+    // Every masked write stays inside the scratch buffer, and every record fits the payload
+    // window and the large stash.
+    assert!(HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + STR_READ <= SCRATCH_LEN);
+    assert!(MAX_RECORD_LEN <= HEADER_LEN + PAYLOAD_MASK);
+    assert!(MAX_RECORD_LEN <= STASH_LARGE_LEN);
+    assert!(STASH_LARGE_LEN.is_power_of_two() && SCRATCH_LEN.is_power_of_two());
+    assert!((PAYLOAD_MASK + 1).is_power_of_two());
+    assert!(MAX_STR < u16::MAX as usize);
+};

@@ -1,0 +1,573 @@
+//! Lanner's eBPF probe.
+//!
+//! Five raw tracepoints write records (see `lanner_probe_common` for the layout) to one ring
+//! buffer:
+//! - `sys_enter`: for a delivered syscall with something to read at entry (strings, a socket
+//!   address), the record is assembled and stashed per thread until exit.
+//! - `sys_exit`: the stashed record gets its return value and is emitted; a syscall with nothing
+//!   to read at entry is assembled here (its arguments are still in `pt_regs`).
+//! - `sched_process_exec`, `sched_process_fork`, `sched_process_exit`: always delivered.
+//!
+//! Which syscalls are delivered, and which of their arguments are read, comes from the
+//! `FILTER` array the loader fills. Kernel struct offsets come from the `CONFIG` global the
+//! loader sets from the running kernel's BTF.
+#![no_std]
+#![no_main]
+
+use core::{ffi::c_void, mem::MaybeUninit, ptr};
+
+use aya_ebpf::{
+    bindings::BPF_ANY,
+    helpers::generated::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+    },
+    macros::{map, raw_tracepoint},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    programs::RawTracePointContext,
+};
+use lanner_probe_common::{
+    COMM_LEN, DEFAULT_RING_BYTES, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN, ItemHeader, MAX_SOCKADDR,
+    MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader, SCRATCH_LEN,
+    STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, counter, flags, item, kind, spec,
+};
+
+/// The records, to user space.
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+
+/// Per syscall number: a `spec` value (0: not delivered).
+#[map(name = "FILTER")]
+static FILTER: Array<u32> = Array::with_max_entries(FILTER_ENTRIES, 0);
+
+/// Per-CPU counters, indexed by `counter::*`.
+#[map(name = "COUNTERS")]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Where records are assembled.
+#[map(name = "SCRATCH")]
+static SCRATCH: PerCpuArray<[u8; SCRATCH_LEN]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Entry records that fit in `STASH_SMALL_LEN - 1` bytes, by thread id, until the syscall
+/// exits. LRU, so that a record whose exit never comes (the thread changed id in `execve`) is
+/// eventually evicted.
+#[map(name = "STASH_SMALL")]
+static STASH_SMALL: LruHashMap<u32, [u8; STASH_SMALL_LEN]> = LruHashMap::with_max_entries(8192, 0);
+
+/// Larger entry records (long paths, two or three strings), by thread id.
+#[map(name = "STASH_LARGE")]
+static STASH_LARGE: LruHashMap<u32, [u8; STASH_LARGE_LEN]> = LruHashMap::with_max_entries(1024, 0);
+
+/// Set by the loader before loading; read-only (the verifier sees the values as constants).
+#[unsafe(no_mangle)]
+static CONFIG: ProbeConfig = ProbeConfig::EMPTY;
+
+/// One field of [`CONFIG`], read so that the compiler cannot fold it to its default.
+macro_rules! config {
+    ($($field:tt)+) => {
+        read_config(&raw const CONFIG.$($field)+)
+    };
+}
+
+#[inline(always)]
+fn read_config(field: *const u32) -> u32 {
+    // SAFETY: a field of the CONFIG static.
+    unsafe { ptr::read_volatile(field) }
+}
+
+/// `TS_COMPAT` in x86's `thread_info.status`: the task is in a 32-bit syscall.
+const TS_COMPAT: u32 = 0x0002;
+
+/// Reads a `T` at `base + off` from kernel memory; zero when the address is NULL, the offset
+/// unknown or the read fails.
+#[inline(always)]
+fn read_kernel<T: Copy>(base: u64, off: u32) -> T {
+    let mut value = MaybeUninit::<T>::zeroed();
+    if base != 0 && off != OFFSET_NONE {
+        // SAFETY: the helper checks the source address and writes at most size_of::<T>() bytes.
+        unsafe {
+            bpf_probe_read_kernel(
+                value.as_mut_ptr().cast(),
+                size_of::<T>() as u32,
+                (base + u64::from(off)) as *const c_void,
+            );
+        }
+    }
+    // SAFETY: zeroed or written by the helper; T is a plain integer type.
+    unsafe { value.assume_init() }
+}
+
+/// Reads a `T` from user memory; zero when the address is NULL or the read fails.
+#[inline(always)]
+fn read_user<T: Copy>(addr: u64) -> T {
+    let mut value = MaybeUninit::<T>::zeroed();
+    if addr != 0 {
+        // SAFETY: the helper checks the source address and writes at most size_of::<T>() bytes.
+        unsafe {
+            bpf_probe_read_user(value.as_mut_ptr().cast(), size_of::<T>() as u32, addr as *const c_void);
+        }
+    }
+    // SAFETY: zeroed or written by the helper; T is a plain integer type.
+    unsafe { value.assume_init() }
+}
+
+#[inline(always)]
+fn count(index: u32) {
+    if let Some(p) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot of this map.
+        unsafe { *p += 1 };
+    }
+}
+
+/// Whether the current task is in a 32-bit (ia32) syscall, whose numbers are another table's.
+#[inline(always)]
+fn in_compat_syscall(task: u64) -> bool {
+    let off = config!(task_ti_status);
+    off != OFFSET_NONE && read_kernel::<u32>(task, off) & TS_COMPAT != 0
+}
+
+/// The controlling terminal of `task` as `new_encode_dev(MKDEV(major, minor_start + index))`,
+/// 0 when there is none.
+#[inline(always)]
+fn tty_of(task: u64) -> u32 {
+    let signal = read_kernel::<u64>(task, config!(task_signal));
+    let tty = read_kernel::<u64>(signal, config!(signal_tty));
+    if tty == 0 {
+        return 0;
+    }
+    let index = read_kernel::<u32>(tty, config!(tty_index));
+    let driver = read_kernel::<u64>(tty, config!(tty_driver));
+    let major = read_kernel::<u32>(driver, config!(driver_major));
+    let minor = read_kernel::<u32>(driver, config!(driver_minor_start)).wrapping_add(index);
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+}
+
+/// Fills the header of the record at `buf` for the current task.
+#[inline(always)]
+fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
+    let hdr = buf.cast::<RecordHeader>();
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    let uid_gid = unsafe { bpf_get_current_uid_gid() };
+    let task = unsafe { bpf_get_current_task() };
+    let parent = read_kernel::<u64>(task, config!(task_real_parent));
+    let cred = read_kernel::<u64>(task, config!(task_cred));
+    let loginuid_off = config!(task_loginuid);
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe {
+        (*hdr).ts_boot_ns = bpf_ktime_get_boot_ns();
+        (*hdr).cgroup_id = bpf_get_current_cgroup_id();
+        (*hdr).cap_effective = read_kernel::<u64>(cred, config!(cred_cap_effective));
+        (*hdr).cap_permitted = read_kernel::<u64>(cred, config!(cred_cap_permitted));
+        // Field by field: an aggregate store would become a call to a `memset` loop.
+        ptr::write_volatile(&raw mut (*hdr).ret, 0);
+        set_args(hdr, &[0; 6]);
+        (*hdr).len = HEADER_LEN as u32;
+        (*hdr).kind = record_kind;
+        (*hdr).n_items = 0;
+        (*hdr).nr = nr;
+        (*hdr).cpu = bpf_get_smp_processor_id();
+        (*hdr).tgid = (pid_tgid >> 32) as u32;
+        (*hdr).tid = pid_tgid as u32;
+        (*hdr).ppid = read_kernel::<u32>(parent, config!(task_tgid));
+        (*hdr).uid = uid_gid as u32;
+        (*hdr).gid = (uid_gid >> 32) as u32;
+        (*hdr).loginuid =
+            if loginuid_off == OFFSET_NONE { u32::MAX } else { read_kernel::<u32>(task, loginuid_off) };
+        (*hdr).tty = tty_of(task);
+        (*hdr).child_tgid = 0;
+        (*hdr).child_tid = 0;
+        (*hdr).reserved = 0;
+        bpf_get_current_comm(ptr::addr_of_mut!((*hdr).comm).cast(), COMM_LEN as u32);
+    }
+}
+
+/// The six syscall arguments from `pt_regs`.
+#[inline(always)]
+fn syscall_args(regs: u64) -> [u64; 6] {
+    [
+        read_kernel::<u64>(regs, config!(regs_args[0])),
+        read_kernel::<u64>(regs, config!(regs_args[1])),
+        read_kernel::<u64>(regs, config!(regs_args[2])),
+        read_kernel::<u64>(regs, config!(regs_args[3])),
+        read_kernel::<u64>(regs, config!(regs_args[4])),
+        read_kernel::<u64>(regs, config!(regs_args[5])),
+    ]
+}
+
+/// Stores the syscall arguments in the header, one word at a time.
+#[inline(always)]
+fn set_args(hdr: *mut RecordHeader, args: &[u64; 6]) {
+    // SAFETY: `hdr` points to a whole header in a map value.
+    unsafe {
+        ptr::write_volatile(&raw mut (*hdr).args[0], args[0]);
+        ptr::write_volatile(&raw mut (*hdr).args[1], args[1]);
+        ptr::write_volatile(&raw mut (*hdr).args[2], args[2]);
+        ptr::write_volatile(&raw mut (*hdr).args[3], args[3]);
+        ptr::write_volatile(&raw mut (*hdr).args[4], args[4]);
+        ptr::write_volatile(&raw mut (*hdr).args[5], args[5]);
+    }
+}
+
+#[inline(always)]
+fn arg(args: &[u64; 6], index: u8) -> u64 {
+    match index {
+        0 => args[0],
+        1 => args[1],
+        2 => args[2],
+        3 => args[3],
+        4 => args[4],
+        5 => args[5],
+        _ => 0,
+    }
+}
+
+/// Writes an item header at payload offset `off` (already masked).
+#[inline(always)]
+fn put_item_header(buf: *mut u8, off: usize, len: usize, item_kind: u8, item_flags: u8) {
+    let header = ItemHeader { len: len as u16, kind: item_kind, flags: item_flags };
+    // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN fits in the scratch buffer.
+    unsafe { ptr::write_unaligned(buf.add(HEADER_LEN + off).cast::<ItemHeader>(), header) };
+    // Count the item.
+    let hdr = buf.cast::<RecordHeader>();
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe { (*hdr).n_items += 1 };
+}
+
+/// Appends a NUL-terminated string read from `src` (user memory, or kernel memory when
+/// `kernel`) as an item; returns the new payload offset.
+#[inline(never)]
+fn push_str(buf: *mut u8, off: usize, src: u64, kernel: bool) -> usize {
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + STR_READ fits in the scratch buffer.
+    let dst = unsafe { buf.add(HEADER_LEN + off + ITEM_HEADER_LEN) };
+    let got = if src == 0 {
+        -1
+    } else if kernel {
+        // SAFETY: the helper bounds the write to STR_READ bytes.
+        unsafe { bpf_probe_read_kernel_str(dst.cast(), STR_READ as u32, src as *const c_void) }
+    } else {
+        // SAFETY: as above.
+        unsafe { bpf_probe_read_user_str(dst.cast(), STR_READ as u32, src as *const c_void) }
+    };
+    let (len, item_flags) = if got <= 0 {
+        (0, flags::FAULT)
+    } else {
+        // `got` counts the NUL; STR_READ leaves room to tell "longer than MAX_STR".
+        let chars = (got - 1) as usize;
+        if chars > MAX_STR { (MAX_STR, flags::TRUNCATED) } else { (chars, 0) }
+    };
+    let len = len & (2 * MAX_STR - 1);
+    put_item_header(buf, off, len, item::STRING, item_flags);
+    off + ITEM_HEADER_LEN + len
+}
+
+/// Appends `total` bytes read from user memory at `src` (bounded to MAX_STR) as an item.
+#[inline(never)]
+fn push_user_buf(buf: *mut u8, off: usize, src: u64, total: u64) -> usize {
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: see push_str.
+    let dst = unsafe { buf.add(HEADER_LEN + off + ITEM_HEADER_LEN) };
+    let (len, mut item_flags) =
+        if total > MAX_STR as u64 { (MAX_STR, flags::TRUNCATED) } else { (total as usize, 0) };
+    let len = len & (2 * MAX_STR - 1);
+    let len = if src == 0
+        // SAFETY: the helper bounds the write to `len` bytes, at most 2 * MAX_STR - 1.
+        || unsafe { bpf_probe_read_user(dst.cast(), len as u32, src as *const c_void) } < 0
+    {
+        item_flags = flags::FAULT;
+        0
+    } else {
+        len
+    };
+    put_item_header(buf, off, len, item::STRING, item_flags);
+    off + ITEM_HEADER_LEN + len
+}
+
+/// Appends a socket address of `addrlen` bytes read from user memory at `src`.
+#[inline(never)]
+fn push_sockaddr(buf: *mut u8, off: usize, src: u64, addrlen: u64) -> usize {
+    if src == 0 || addrlen == 0 {
+        return off;
+    }
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: see push_str.
+    let dst = unsafe { buf.add(HEADER_LEN + off + ITEM_HEADER_LEN) };
+    let (len, item_flags) =
+        if addrlen > MAX_SOCKADDR as u64 { (MAX_SOCKADDR, flags::TRUNCATED) } else { (addrlen as usize, 0) };
+    let len = len & (2 * MAX_SOCKADDR - 1);
+    // SAFETY: the helper bounds the write to `len` bytes.
+    if unsafe { bpf_probe_read_user(dst.cast(), len as u32, src as *const c_void) } < 0 {
+        return off;
+    }
+    put_item_header(buf, off, len, item::SOCKADDR, item_flags);
+    off + ITEM_HEADER_LEN + len
+}
+
+/// A `struct user_msghdr`'s `msg_name` and `msg_namelen` (uapi layout: pointer, then int).
+#[inline(always)]
+fn push_msg_name(buf: *mut u8, off: usize, msghdr: u64) -> usize {
+    if msghdr == 0 {
+        return off;
+    }
+    let name = read_user::<u64>(msghdr);
+    let namelen = read_user::<u32>(msghdr + 8);
+    push_sockaddr(buf, off, name, u64::from(namelen))
+}
+
+/// Appends what `spec` says to read at entry: the string slots, then an entry socket address.
+/// With `strings_faulted`, the string slots are emitted empty and marked FAULT (their memory
+/// is gone), so that the slot order still holds.
+#[inline(always)]
+fn push_entry_items(buf: *mut u8, mut off: usize, s: u32, args: &[u64; 6], strings_faulted: bool) -> usize {
+    let mut slot = 0;
+    while slot < 3 {
+        if let Some(a) = spec::string_arg(s, slot) {
+            let src = if strings_faulted { 0 } else { arg(args, a) };
+            off = push_str(buf, off, src, false);
+        }
+        slot += 1;
+    }
+    let ptr_arg = ((s >> spec::SOCK_PTR_SHIFT) & 0xf).wrapping_sub(1) as u8;
+    let len_arg = ((s >> spec::SOCK_LEN_SHIFT) & 0xf).wrapping_sub(1) as u8;
+    match spec::sock_mode(s) {
+        spec::SOCK_ENTRY => push_sockaddr(buf, off, arg(args, ptr_arg), arg(args, len_arg)),
+        spec::SOCK_MSG_ENTRY => push_msg_name(buf, off, arg(args, ptr_arg)),
+        _ => off,
+    }
+}
+
+/// Appends a socket address the syscall wrote (read at exit, when it succeeded).
+#[inline(always)]
+fn push_exit_items(buf: *mut u8, off: usize, s: u32, args: &[u64; 6], ret: i64) -> usize {
+    if ret < 0 {
+        return off;
+    }
+    let ptr_arg = ((s >> spec::SOCK_PTR_SHIFT) & 0xf).wrapping_sub(1) as u8;
+    let len_arg = ((s >> spec::SOCK_LEN_SHIFT) & 0xf).wrapping_sub(1) as u8;
+    match spec::sock_mode(s) {
+        spec::SOCK_EXIT_LENPTR => {
+            let len_ptr = arg(args, len_arg);
+            if len_ptr == 0 {
+                return off;
+            }
+            let addrlen = read_user::<u32>(len_ptr);
+            push_sockaddr(buf, off, arg(args, ptr_arg), u64::from(addrlen))
+        }
+        spec::SOCK_MSG_EXIT => push_msg_name(buf, off, arg(args, ptr_arg)),
+        _ => off,
+    }
+}
+
+/// Copies `len` bytes at `buf` to the ring buffer, counting a drop on failure. The caller
+/// bounds `len`, with a mask the verifier can follow, to the map value `buf` points into.
+#[inline(always)]
+fn output(buf: *const u8, len: usize) {
+    // SAFETY: see above.
+    let data = unsafe { core::slice::from_raw_parts(buf, len) };
+    if EVENTS.output::<[u8]>(data, 0).is_err() {
+        count(counter::RING_DROPS);
+    }
+}
+
+/// Emits a record assembled in the scratch buffer.
+#[inline(always)]
+fn emit(buf: *const u8, len: usize) {
+    // The scratch buffer is RECORD_LEN_MASK + 1 bytes.
+    output(buf, len & RECORD_LEN_MASK);
+}
+
+/// Sets the record's length from the payload offset after its last item; returns it.
+#[inline(always)]
+fn finish(buf: *mut u8, off: usize) -> usize {
+    let len = HEADER_LEN + (off & PAYLOAD_MASK);
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe { (*buf.cast::<RecordHeader>()).len = len as u32 };
+    len
+}
+
+/// The filter spec of syscall `nr`, when it is delivered.
+#[inline(always)]
+fn delivered(nr: u64) -> Option<u32> {
+    if nr >= u64::from(FILTER_ENTRIES) {
+        return None;
+    }
+    let s = *FILTER.get(nr as u32)?;
+    if s & spec::DELIVER == 0 { None } else { Some(s) }
+}
+
+#[inline(always)]
+fn ignored(pid_tgid: u64) -> bool {
+    let ignore = config!(ignore_tgid);
+    ignore != 0 && (pid_tgid >> 32) as u32 == ignore
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    if ignored(pid_tgid) {
+        return 0;
+    }
+    let nr: u64 = ctx.arg(1);
+    let Some(s) = delivered(nr) else { return 0 };
+    if s & spec::ENTRY_DATA == 0 {
+        // Everything is read at exit.
+        return 0;
+    }
+    let task = unsafe { bpf_get_current_task() };
+    if in_compat_syscall(task) {
+        return 0;
+    }
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    let regs: u64 = ctx.arg(0);
+    let args = syscall_args(regs);
+    fill_header(buf, kind::SYSCALL, nr as u32);
+    set_args(buf.cast(), &args);
+    let off = push_entry_items(buf, 0, s, &args, false);
+    let len = finish(buf, off);
+    let tid = pid_tgid as u32;
+    let stashed = if len < STASH_SMALL_LEN {
+        // SAFETY: the scratch buffer is larger than a stash value.
+        let value = unsafe { &*buf.cast::<[u8; STASH_SMALL_LEN]>() };
+        STASH_SMALL.insert(tid, value, u64::from(BPF_ANY))
+    } else {
+        // A stale small record of this thread would be found first at exit.
+        let _ = STASH_SMALL.remove(tid);
+        // SAFETY: as above.
+        let value = unsafe { &*buf.cast::<[u8; STASH_LARGE_LEN]>() };
+        STASH_LARGE.insert(tid, value, u64::from(BPF_ANY))
+    };
+    if stashed.is_err() {
+        count(counter::STASH_FAILURES);
+    }
+    0
+}
+
+/// Emits the stashed entry record of this thread for syscall `nr`, if there is one.
+#[inline(always)]
+fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
+    if let Some(p) = STASH_SMALL.get_ptr_mut(tid) {
+        let buf = p.cast::<u8>();
+        let hdr = buf.cast::<RecordHeader>();
+        // SAFETY: a stash value holds a whole header.
+        if unsafe { (*hdr).nr } == nr {
+            unsafe { (*hdr).ret = ret };
+            // Only records shorter than the value were stashed here.
+            output(buf, unsafe { (*hdr).len } as usize & (STASH_SMALL_LEN - 1));
+            let _ = STASH_SMALL.remove(tid);
+            return true;
+        }
+    }
+    if let Some(p) = STASH_LARGE.get_ptr_mut(tid) {
+        let buf = p.cast::<u8>();
+        let hdr = buf.cast::<RecordHeader>();
+        // SAFETY: a stash value holds a whole header.
+        if unsafe { (*hdr).nr } == nr {
+            unsafe { (*hdr).ret = ret };
+            output(buf, unsafe { (*hdr).len } as usize & STASH_LARGE_MASK);
+            let _ = STASH_LARGE.remove(tid);
+            return true;
+        }
+    }
+    false
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    if ignored(pid_tgid) {
+        return 0;
+    }
+    let regs: u64 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let nr = read_kernel::<u64>(regs, config!(regs_orig_ax));
+    let Some(s) = delivered(nr) else { return 0 };
+    let task = unsafe { bpf_get_current_task() };
+    if in_compat_syscall(task) {
+        return 0;
+    }
+    let nr = nr as u32;
+    if s & spec::ENTRY_DATA != 0 && emit_stashed(pid_tgid as u32, nr, ret) {
+        return 0;
+    }
+    // Nothing stashed: a syscall read entirely at exit, or an entry record that was lost (the
+    // filter changed mid-syscall, the stash was full). Assemble the record now.
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    let args = syscall_args(regs);
+    fill_header(buf, kind::SYSCALL, nr);
+    set_args(buf.cast(), &args);
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe { (*buf.cast::<RecordHeader>()).ret = ret };
+    let mut off = 0;
+    if s & spec::ENTRY_DATA != 0 {
+        off = push_entry_items(buf, off, s, &args, s & spec::NO_EXIT_REREAD != 0);
+    }
+    off = push_exit_items(buf, off, s, &args, ret);
+    let len = finish(buf, off);
+    emit(buf, len);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn lanner_sched_exec(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+    let bprm: u64 = ctx.arg(2);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    fill_header(buf, kind::EXEC, 0);
+    let filename = read_kernel::<u64>(bprm, config!(bprm_filename));
+    let mut off = push_str(buf, 0, filename, true);
+    let task = unsafe { bpf_get_current_task() };
+    let mm = read_kernel::<u64>(task, config!(task_mm));
+    let arg_start = read_kernel::<u64>(mm, config!(mm_arg_start));
+    let arg_end = read_kernel::<u64>(mm, config!(mm_arg_end));
+    off = push_user_buf(buf, off, arg_start, arg_end.saturating_sub(arg_start));
+    let env_start = read_kernel::<u64>(mm, config!(mm_env_start));
+    let env_end = read_kernel::<u64>(mm, config!(mm_env_end));
+    off = push_user_buf(buf, off, env_start, env_end.saturating_sub(env_start));
+    let len = finish(buf, off);
+    emit(buf, len);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(struct task_struct *parent, struct task_struct *child)
+    let child: u64 = ctx.arg(1);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    fill_header(buf, kind::FORK, 0);
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe {
+        (*buf.cast::<RecordHeader>()).child_tgid = read_kernel::<u32>(child, config!(task_tgid));
+        (*buf.cast::<RecordHeader>()).child_tid = read_kernel::<u32>(child, config!(task_pid));
+    }
+    emit(buf, HEADER_LEN);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn lanner_sched_exit(_ctx: RawTracePointContext) -> i32 {
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    let _ = STASH_SMALL.remove(tid);
+    let _ = STASH_LARGE.remove(tid);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    fill_header(buf, kind::EXIT, 0);
+    emit(buf, HEADER_LEN);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // Unreachable in a loaded program: the verifier rejects the loop, so any panic path left
+    // in the object fails the load loudly.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
