@@ -1,3 +1,4 @@
+use crate::live;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
@@ -61,18 +62,37 @@ enum Command {
         #[arg(long)]
         all_matches: bool,
     },
-    /// Run detection on the embedded defaults or the given rules. Until live capture is
-    /// built in, events come from an event file or standard input.
+    /// Run detection on the live kernel (eBPF capture), or on an event file, with the
+    /// embedded default rules or the given ones. Alerts go to stdout until SIGINT or SIGTERM.
     Run {
         /// A rules file; repeat to load several in order. The embedded defaults when absent.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
-        /// Where events come from: an event file, or - for standard input.
-        #[arg(long, default_value = "-")]
-        events: PathBuf,
+        /// Read events from an event file (or - for standard input) instead of the kernel.
+        #[arg(long)]
+        events: Option<PathBuf>,
         /// Print alerts as JSON lines.
         #[arg(long)]
         json: bool,
+        /// Settings as key=value: json_output=true|false, priority=LEVEL (the least severe
+        /// priority to load), rule_matching=first|all.
+        #[arg(short = 'o', value_name = "KEY=VALUE")]
+        options: Vec<String>,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+    },
+    /// Write live events to an event file, for `lanner replay`.
+    Capture {
+        /// The event file to write (- for standard output).
+        #[arg(short = 'w', long = "write")]
+        write: PathBuf,
+        /// Stop after this many seconds (otherwise at SIGINT or SIGTERM).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Rules whose event types to capture (every capturable syscall when absent).
+        #[arg(short = 'r', long = "rules")]
+        rules: Vec<PathBuf>,
     },
 }
 
@@ -83,7 +103,10 @@ pub fn main() -> Result<ExitCode> {
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json } => list_fields(json),
         Command::Replay { events, rules, json, all_matches } => replay(&events, &rules, json, all_matches),
-        Command::Run { rules, events, json } => replay(&events, &rules, json, false),
+        Command::Run { rules, events, json, options, duration } => {
+            run(&rules, events, json, &options, duration)
+        }
+        Command::Capture { write, duration, rules } => capture(&write, duration, &rules),
     }
 }
 
@@ -232,6 +255,10 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
+    replay_with(events, paths, json, cfg)
+}
+
+fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) -> Result<ExitCode> {
     let outcome = load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
@@ -279,4 +306,77 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
     }
     out.flush()?;
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Applies `-o key=value` settings.
+fn apply_options(options: &[String], cfg: &mut EngineConfig, json: &mut bool) -> Result<()> {
+    for o in options {
+        let (key, value) = o.split_once('=').with_context(|| format!("-o {o}: expected key=value"))?;
+        match key {
+            "json_output" => {
+                *json = value.parse().with_context(|| format!("-o {o}: json_output is true or false"))?;
+            }
+            "priority" => cfg.min_priority = value.parse().with_context(|| format!("-o {o}"))?,
+            "rule_matching" => {
+                cfg.match_mode = match value {
+                    "first" => lanner_engine::MatchMode::First,
+                    "all" => lanner_engine::MatchMode::All,
+                    _ => anyhow::bail!("-o {o}: rule_matching is first or all"),
+                }
+            }
+            _ => {
+                anyhow::bail!("-o {o}: unknown setting '{key}' (known: json_output, priority, rule_matching)")
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(
+    rules: &[PathBuf],
+    events: Option<PathBuf>,
+    mut json: bool,
+    options: &[String],
+    duration: Option<f64>,
+) -> Result<ExitCode> {
+    let mut cfg = engine_config();
+    apply_options(options, &mut cfg, &mut json)?;
+    if let Some(events) = events {
+        return replay_with(&events, rules, json, cfg);
+    }
+    let outcome = load(rules, &cfg);
+    for d in outcome.diagnostics().filter(|d| d.is_error()) {
+        eprintln!("{d}");
+    }
+    let ruleset = outcome.into_result().context("rules did not load")?;
+    let syscalls = live::syscalls_for(&ruleset);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
+    let dropped = live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), &mut out)?;
+    out.flush()?;
+    if dropped > 0 {
+        eprintln!("lanner: {dropped} syscall records were dropped in all");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<ExitCode> {
+    let syscalls = if rules.is_empty() {
+        lanner_capture::syscalls::CAPTURED.iter().map(|s| s.nr).collect()
+    } else {
+        let outcome = load(rules, &engine_config());
+        live::syscalls_for(&outcome.into_result().context("rules did not load")?)
+    };
+    let registry = FieldRegistry::with_syscall_fields();
+    let mut out: Box<dyn Write> = if write == Path::new("-") {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        let f = std::fs::File::create(write).with_context(|| format!("creating {}", write.display()))?;
+        Box::new(BufWriter::new(f))
+    };
+    let sink = live::Sink::Events { registry: &registry };
+    let dropped = live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), &mut out)?;
+    out.flush()?;
+    Ok(if dropped > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }

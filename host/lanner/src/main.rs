@@ -2,6 +2,7 @@
 //! run the detection daemon.
 
 mod cli;
+mod live;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {

@@ -119,7 +119,7 @@ fn all_matches_mode_reports_every_rule() {
 #[test]
 fn default_rules_fire_on_stdin_events() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
-        .args(["run", "--json"])
+        .args(["run", "--json", "--events", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

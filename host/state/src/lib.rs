@@ -145,7 +145,10 @@ impl State {
         self.users.learn(raw.uid, raw.gid);
         let mut prep =
             Prepared { etype: None, type_name: "", nr: None, fd: FdView::None, num: self.num, remove: None };
-        // Credentials, comm and capabilities come with every record: keep them current.
+        // Credentials, comm and capabilities come with every record: keep them current. An
+        // execve's own record was assembled at entry, before the exec record that follows
+        // the new image: its comm is the old one.
+        let pre_exec = matches!(raw.kind, RecordKind::Syscall { nr } if nr as i64 == libc::SYS_execve || nr as i64 == libc::SYS_execveat);
         let container = self.cgroups.container(raw.cgroup_id, raw.tgid);
         {
             self.table.threads.insert(raw.tid, raw.tgid);
@@ -160,7 +163,7 @@ impl State {
                 p.ppid = raw.ppid;
             }
             p.container_id = container;
-            if !raw.comm.is_empty() && raw.comm != p.comm {
+            if !pre_exec && !raw.comm.is_empty() && raw.comm != p.comm {
                 let args = std::mem::take(&mut p.args);
                 p.set_command(&raw.comm, args);
             }
@@ -230,9 +233,18 @@ impl State {
         let argv = nul(1);
         let env = nul(2);
         let p = self.table.entry(raw.tgid);
-        // `/dev/fd/N` is how the kernel names an exec through an fd (fexecve, execveat).
-        let via_fd = filename
+        // `/dev/fd/N` is how the kernel names an exec through an fd (fexecve, execveat);
+        // `/proc/self/fd/N` is the same file reached by path.
+        let fd_path = filename
             .strip_prefix("/dev/fd/")
+            .or_else(|| filename.strip_prefix("/proc/self/fd/"))
+            .or_else(|| {
+                let rest = filename.strip_prefix("/proc/")?;
+                let (pid, rest) = rest.split_once('/')?;
+                (pid == raw.tgid.to_string()).then_some(())?;
+                rest.strip_prefix("fd/")
+            });
+        let via_fd = fd_path
             .and_then(|n| n.split('/').next())
             .and_then(|n| n.parse::<i64>().ok())
             .and_then(|fd| p.fds.get(&fd));
