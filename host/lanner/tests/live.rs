@@ -215,3 +215,26 @@ fn capture_writes_a_replayable_event_file() {
         f["proc.name"] == "cat" && f["fd.name"] == "/etc/shadow"
     });
 }
+
+#[test]
+fn container_id_comes_from_a_docker_named_cgroup() {
+    if !live_allowed() {
+        return;
+    }
+    // A 64-hex id, unique to this run.
+    let id = format!("{:016x}", (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).repeat(4);
+    // A v1 hierarchy where there is one (hybrid hosts), the unified one otherwise.
+    let base = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|b| Path::new(b).join("cgroup.procs").exists())
+        .expect("a cgroup hierarchy");
+    let cg = Path::new(base).join("docker").join(&id);
+    std::fs::create_dir_all(&cg).unwrap();
+    let lanner = Lanner::start(&["-o", "json_output=true"]);
+    sh(&format!("echo $$ > {}/cgroup.procs && exec cat /etc/shadow > /dev/null", cg.display()));
+    let alerts = lanner.stop();
+    std::fs::remove_dir(&cg).ok();
+    std::fs::remove_dir(cg.parent().unwrap()).ok();
+    let a = find(&alerts, "Read Sensitive File by Untrusted Program", |f| f["proc.name"] == "cat");
+    assert_eq!(a["output_fields"]["container.id"], id[..12]);
+}

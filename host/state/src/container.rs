@@ -14,6 +14,23 @@ pub fn container_id(cgroup_path: &str) -> String {
     "host".to_string()
 }
 
+/// The container id of a process from `/proc/<pid>/cgroup`: every hierarchy is looked at,
+/// since on hosts with both cgroup versions a runtime may place a container in v1
+/// hierarchies only. `None` when the process is gone.
+pub fn of_process(proc_root: &std::path::Path, pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+    Some(of_cgroup_file(&text))
+}
+
+/// The container id named by a `/proc/<pid>/cgroup` file's lines (`id:controllers:path`).
+pub fn of_cgroup_file(text: &str) -> String {
+    text.lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(container_id)
+        .find(|id| id != "host")
+        .unwrap_or_else(|| "host".to_string())
+}
+
 /// The runtime a cgroup path points at, for `container.type`.
 pub fn runtime(cgroup_path: &str) -> &'static str {
     if cgroup_path.contains("docker") {
@@ -51,6 +68,9 @@ mod tests {
             assert_eq!(container_id(&path), "3ad4c1e8f9b2", "{path}");
         }
         assert_eq!(container_id("/user.slice/user-0.slice/session-1.scope"), "host");
+        let hybrid = format!("4:memory:/docker/{ID}\n1:cpu:/\n0::/\n");
+        assert_eq!(of_cgroup_file(&hybrid), "3ad4c1e8f9b2");
+        assert_eq!(of_cgroup_file("0::/user.slice\n"), "host");
         assert_eq!(container_id("/"), "host");
         assert_eq!(runtime(&format!("/docker/{ID}")), "docker");
     }

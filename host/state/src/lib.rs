@@ -54,29 +54,36 @@ pub struct Prepared {
     pub remove: Option<(u32, u32)>,
 }
 
-/// Maps cgroup ids to container ids, reading cgroup paths from `/proc` or, for processes
-/// already gone, by walking the cgroup file system for the id (its directory's inode).
+/// Container ids of processes whose `/proc` entry is gone (short-lived ones), by their
+/// cgroup v2 id: the directory in the unified hierarchy whose inode is that id.
 #[derive(Debug, Default)]
 struct Cgroups {
     known: HashMap<u64, Arc<str>>,
 }
 
 impl Cgroups {
-    fn container(&mut self, cgroup_id: u64, pid: u32) -> Arc<str> {
+    fn by_id(&mut self, cgroup_id: u64) -> Arc<str> {
         if let Some(c) = self.known.get(&cgroup_id) {
             return c.clone();
         }
-        let path = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-            .or_else(|| find_cgroup(Path::new("/sys/fs/cgroup"), cgroup_id, 0));
+        let path = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .iter()
+            .find_map(|root| find_cgroup(Path::new(root), Path::new(root), cgroup_id, 0));
         let id: Arc<str> = Arc::from(container::container_id(path.as_deref().unwrap_or("")));
         self.known.insert(cgroup_id, id.clone());
         id
     }
+
+    /// A process's container, from `/proc` while it lives, else from its cgroup id.
+    fn of(&mut self, pid: u32, cgroup_id: u64) -> Arc<str> {
+        match container::of_process(Path::new("/proc"), pid) {
+            Some(id) => Arc::from(id),
+            None => self.by_id(cgroup_id),
+        }
+    }
 }
 
-fn find_cgroup(dir: &Path, id: u64, depth: usize) -> Option<String> {
+fn find_cgroup(root: &Path, dir: &Path, id: u64, depth: usize) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     if depth > 16 {
         return None;
@@ -87,10 +94,9 @@ fn find_cgroup(dir: &Path, id: u64, depth: usize) -> Option<String> {
             continue;
         }
         if m.ino() == id {
-            return Some(e.path().strip_prefix("/sys/fs/cgroup").ok()?.to_string_lossy().into_owned())
-                .map(|p| format!("/{p}"));
+            return Some(format!("/{}", e.path().strip_prefix(root).ok()?.to_string_lossy()));
         }
-        if let Some(p) = find_cgroup(&e.path(), id, depth + 1) {
+        if let Some(p) = find_cgroup(root, &e.path(), id, depth + 1) {
             return Some(p);
         }
     }
@@ -149,7 +155,11 @@ impl State {
         // execve's own record was assembled at entry, before the exec record that follows
         // the new image: its comm is the old one.
         let pre_exec = matches!(raw.kind, RecordKind::Syscall { nr } if nr as i64 == libc::SYS_execve || nr as i64 == libc::SYS_execveat);
-        let container = self.cgroups.container(raw.cgroup_id, raw.tgid);
+        // A process's container is looked up when it is first seen and when it execs (a
+        // runtime moves the process into the container's cgroup before the exec); forks
+        // inherit it.
+        let new_or_exec = matches!(raw.kind, RecordKind::Exec) || !self.table.procs.contains_key(&raw.tgid);
+        let container = new_or_exec.then(|| self.cgroups.of(raw.tgid, raw.cgroup_id));
         {
             self.table.threads.insert(raw.tid, raw.tgid);
             let p = self.table.entry(raw.tgid);
@@ -162,7 +172,9 @@ impl State {
             if p.ppid == 0 {
                 p.ppid = raw.ppid;
             }
-            p.container_id = container;
+            if let Some(c) = container {
+                p.container_id = c;
+            }
             if !pre_exec && !raw.comm.is_empty() && raw.comm != p.comm {
                 let args = std::mem::take(&mut p.args);
                 p.set_command(&raw.comm, args);

@@ -1,6 +1,6 @@
 //! The thread table's starting point: every process in `/proc` when capture starts.
 
-use crate::container::container_id;
+use crate::container::of_cgroup_file;
 use crate::table::{Fd, FdKind, Process, Table};
 use std::fs;
 use std::path::Path;
@@ -84,8 +84,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
     p.loginuid =
         fs::read_to_string(dir.join("loginuid")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u32::MAX);
     if let Ok(cg) = fs::read_to_string(dir.join("cgroup")) {
-        let path = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("");
-        p.container_id = Arc::from(container_id(path));
+        p.container_id = Arc::from(of_cgroup_file(&cg));
     }
     if let Ok(entries) = fs::read_dir(dir.join("fd")) {
         for e in entries.flatten() {
