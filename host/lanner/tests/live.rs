@@ -238,3 +238,29 @@ fn container_id_comes_from_a_docker_named_cgroup() {
     let a = find(&alerts, "Read Sensitive File by Untrusted Program", |f| f["proc.name"] == "cat");
     assert_eq!(a["output_fields"]["container.id"], id[..12]);
 }
+
+#[test]
+fn a_short_lived_process_gets_its_fields_from_the_events() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lanner-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: True Ran\n  desc: d\n  condition: evt.type = execve and proc.exepath = /usr/bin/true\n  output: '%proc.name %proc.exepath %proc.cmdline %proc.pname %proc.cwd'\n  priority: INFO\n",
+    )
+    .unwrap();
+    let lanner = Lanner::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    // `true` execs and exits within a millisecond: nothing is left in /proc to read.
+    sh(&format!("cd {} && /usr/bin/true short-lived-marker; true", dir.display()));
+    let alerts = lanner.stop();
+    std::fs::remove_dir_all(&dir).ok();
+    let a = find(&alerts, "True Ran", |f| f["proc.cmdline"] == "true short-lived-marker");
+    let f = &a["output_fields"];
+    assert_eq!(f["proc.name"], "true");
+    assert_eq!(f["proc.exepath"], "/usr/bin/true");
+    assert_eq!(f["proc.pname"], "sh");
+    assert_eq!(f["proc.cwd"], format!("{}/", dir.display()));
+}
