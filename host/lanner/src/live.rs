@@ -13,34 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Syscalls the state tables need whatever the rules say: without them fd names, sockets,
-/// working directories and executables would be unknown to later events.
-const STATE_SYSCALLS: &[&str] = &[
-    "open",
-    "openat",
-    "openat2",
-    "creat",
-    "close",
-    "dup",
-    "dup2",
-    "dup3",
-    "socket",
-    "connect",
-    "accept",
-    "accept4",
-    "bind",
-    "listen",
-    "chdir",
-    "fchdir",
-    "memfd_create",
-    "execve",
-    "execveat",
-];
-
 /// The syscall numbers to deliver for a ruleset.
 pub fn syscalls_for(ruleset: &Ruleset) -> Vec<u32> {
     let mut nrs = syscalls::numbers_for_event_types(ruleset.needed_event_types());
-    nrs.extend(STATE_SYSCALLS.iter().filter_map(|n| syscalls::number(n)));
+    nrs.extend(lanner_state::NEEDED_SYSCALLS.iter().filter_map(|n| syscalls::number(n)));
     nrs.retain(|nr| syscalls::spec(*nr).is_some());
     nrs.sort_unstable();
     nrs.dedup();

@@ -26,6 +26,30 @@ use std::path::Path;
 use std::sync::Arc;
 use table::{Fd, FdKind, L4, Process, Sock, Table};
 
+/// The syscalls these tables need, whatever the rules ask for: without them fd names, sockets,
+/// working directories and executables would be unknown to later events.
+pub const NEEDED_SYSCALLS: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "socket",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "listen",
+    "chdir",
+    "fchdir",
+    "memfd_create",
+    "execve",
+    "execveat",
+];
+
 /// What an event's fd fields refer to.
 #[derive(Debug, Clone)]
 pub enum FdView {
