@@ -887,7 +887,7 @@ impl Definitions {
         item: &Node,
         rule: &str,
         sink: &mut Sink<'_>,
-    ) -> Option<Vec<(ExceptionDef, Option<()>)>> {
+    ) -> Option<Vec<(ExceptionDef, bool)>> {
         let Some(node) = item.get("exceptions") else { return Some(Vec::new()) };
         if node.is_null() {
             return Some(Vec::new());
@@ -1054,7 +1054,7 @@ impl Definitions {
                             values,
                             origin: Origin { file: sink.file.to_string(), pos: ex.pos },
                         },
-                        fields.as_ref().map(|_| ()),
+                        fields.is_some(),
                     ));
                     continue;
                 };
@@ -1118,7 +1118,7 @@ impl Definitions {
                     values.push(tuple);
                 }
             }
-            let has_fields = fields.as_ref().map(|_| ());
+            let has_fields = fields.is_some();
             out.push((
                 ExceptionDef {
                     name,
@@ -1138,7 +1138,7 @@ impl Definitions {
     fn merge_exceptions(
         &mut self,
         rule: usize,
-        exceptions: Vec<(ExceptionDef, Option<()>)>,
+        exceptions: Vec<(ExceptionDef, bool)>,
         append: bool,
         sink: &mut Sink<'_>,
     ) {
@@ -1146,12 +1146,11 @@ impl Definitions {
             let existing = self.rules[rule].exceptions.iter_mut().find(|e| e.name == ex.name);
             match existing {
                 Some(e) if append => {
-                    if let Some(n) = match &e.fields {
-                        ExcFields::Tuple(f) => Some(f.len()),
-                        ExcFields::Single(_) => Some(1),
-                    } && let Some(bad) = ex.values.iter().find(|t| t.len() != n)
-                    {
-                        let _ = bad;
+                    let n = match &e.fields {
+                        ExcFields::Tuple(f) => f.len(),
+                        ExcFields::Single(_) => 1,
+                    };
+                    if ex.values.iter().any(|t| t.len() != n) {
                         sink.report(
                             Code::LoadErrValidate,
                             "Fields and values lists must have equal length",
@@ -1176,7 +1175,7 @@ impl Definitions {
                     list.push(ex);
                 }
                 None => {
-                    if has_fields.is_none() {
+                    if !has_fields {
                         sink.report(
                             Code::LoadErrValidate,
                             "Rule exception must have fields property with a list of fields",
