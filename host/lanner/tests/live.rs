@@ -194,7 +194,9 @@ fn capture_writes_a_replayable_event_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("events.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
-        .args(["capture", "--duration", "4", "-w"])
+        .args(["capture", "--duration", "4", "-r"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/lanner_rules.yaml"))
+        .arg("-w")
         .arg(&file)
         .stderr(Stdio::piped())
         .spawn()
@@ -203,7 +205,10 @@ fn capture_writes_a_replayable_event_file() {
     let mut lines = BufReader::new(stderr).lines();
     assert!(lines.next().unwrap().unwrap().contains("capturing"));
     sh("cat /etc/shadow > /dev/null; true");
-    assert!(child.wait().unwrap().success());
+    // Exit status 3 says records were dropped (other live tests run alongside): reported,
+    // not hidden; the session must still hold the read.
+    let status = child.wait().unwrap();
+    assert!(matches!(status.code(), Some(0 | 3)), "lanner capture failed: {status}");
     // The live session replays to the same detection.
     let out =
         Command::new(env!("CARGO_BIN_EXE_lanner")).args(["replay", "--json"]).arg(&file).output().unwrap();
@@ -223,8 +228,9 @@ fn container_id_comes_from_a_docker_named_cgroup() {
     }
     // A 64-hex id, unique to this run.
     let id = format!("{:016x}", (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).repeat(4);
-    // A v1 hierarchy where there is one (hybrid hosts), the unified one otherwise.
-    let base = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+    // The unified (v2) hierarchy, whose cgroup id the probe records: `cat` may be gone before
+    // its /proc entry is read, and then the id is what names the container.
+    let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .into_iter()
         .find(|b| Path::new(b).join("cgroup.procs").exists())
         .expect("a cgroup hierarchy");

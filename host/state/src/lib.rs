@@ -179,11 +179,12 @@ impl State {
         // execve's own record was assembled at entry, before the exec record that follows
         // the new image: its comm is the old one.
         let pre_exec = matches!(raw.kind, RecordKind::Syscall { nr } if nr as i64 == libc::SYS_execve || nr as i64 == libc::SYS_execveat);
-        // A process's container is looked up when it is first seen and when it execs (a
-        // runtime moves the process into the container's cgroup before the exec); forks
-        // inherit it.
-        let new_or_exec = matches!(raw.kind, RecordKind::Exec) || !self.table.procs.contains_key(&raw.tgid);
-        let container = new_or_exec.then(|| self.cgroups.of(raw.tgid, raw.cgroup_id));
+        // A process's container is looked up when it is first seen, when it execs (a runtime
+        // moves the process into the container's cgroup before the exec) and when its cgroup
+        // changes; forks inherit it.
+        let lookup = matches!(raw.kind, RecordKind::Exec)
+            || self.table.procs.get(&raw.tgid).is_none_or(|p| p.cgroup_id != raw.cgroup_id);
+        let container = lookup.then(|| self.cgroups.of(raw.tgid, raw.cgroup_id));
         {
             self.table.threads.insert(raw.tid, raw.tgid);
             let p = self.table.entry(raw.tgid);
@@ -198,6 +199,7 @@ impl State {
             }
             if let Some(c) = container {
                 p.container_id = c;
+                p.cgroup_id = raw.cgroup_id;
             }
             if !pre_exec && !raw.comm.is_empty() && raw.comm != p.comm {
                 let args = std::mem::take(&mut p.args);

@@ -216,6 +216,8 @@ pub struct Process {
     pub start_ns: u64,
     /// The container id, or `host`.
     pub container_id: Arc<str>,
+    /// The cgroup (v2) id the container id was found for.
+    pub cgroup_id: u64,
     /// Whether the executable is an anonymous memory file.
     pub exe_from_memfd: bool,
     /// Open fds.
@@ -246,6 +248,7 @@ impl Process {
             cap_permitted: 0,
             start_ns: 0,
             container_id: Arc::from("host"),
+            cgroup_id: 0,
             exe_from_memfd: false,
             fds: HashMap::new(),
         }
