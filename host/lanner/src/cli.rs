@@ -75,7 +75,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Settings as key=value: json_output=true|false, priority=LEVEL (the least severe
-        /// priority to load), rule_matching=first|all.
+        /// priority to load), rule_matching=first|all, ring_buffer_bytes=N (a power of two).
         #[arg(short = 'o', value_name = "KEY=VALUE")]
         options: Vec<String>,
         /// Stop after this many seconds.
@@ -309,10 +309,18 @@ fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) 
 }
 
 /// Applies `-o key=value` settings.
-fn apply_options(options: &[String], cfg: &mut EngineConfig, json: &mut bool) -> Result<()> {
+fn apply_options(
+    options: &[String],
+    cfg: &mut EngineConfig,
+    json: &mut bool,
+    ring_bytes: &mut Option<u32>,
+) -> Result<()> {
     for o in options {
         let (key, value) = o.split_once('=').with_context(|| format!("-o {o}: expected key=value"))?;
         match key {
+            "ring_buffer_bytes" => {
+                *ring_bytes = Some(value.parse().with_context(|| format!("-o {o}: a number of bytes"))?);
+            }
             "json_output" => {
                 *json = value.parse().with_context(|| format!("-o {o}: json_output is true or false"))?;
             }
@@ -325,7 +333,9 @@ fn apply_options(options: &[String], cfg: &mut EngineConfig, json: &mut bool) ->
                 }
             }
             _ => {
-                anyhow::bail!("-o {o}: unknown setting '{key}' (known: json_output, priority, rule_matching)")
+                anyhow::bail!(
+                    "-o {o}: unknown setting '{key}' (known: json_output, priority, rule_matching, ring_buffer_bytes)"
+                )
             }
         }
     }
@@ -340,7 +350,8 @@ fn run(
     duration: Option<f64>,
 ) -> Result<ExitCode> {
     let mut cfg = engine_config();
-    apply_options(options, &mut cfg, &mut json)?;
+    let mut ring_bytes = None;
+    apply_options(options, &mut cfg, &mut json, &mut ring_bytes)?;
     if let Some(events) = events {
         return replay_with(&events, rules, json, cfg);
     }
@@ -352,7 +363,8 @@ fn run(
     let syscalls = live::syscalls_for(&ruleset);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
-    let dropped = live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), &mut out)?;
+    let duration = duration.map(std::time::Duration::from_secs_f64);
+    let dropped = live::run(syscalls, sink, duration, ring_bytes, &mut out)?;
     out.flush()?;
     if dropped > 0 {
         eprintln!("lanner: {dropped} syscall records were dropped in all");
@@ -376,7 +388,8 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<Exi
         Box::new(BufWriter::new(f))
     };
     let sink = live::Sink::Events { registry: &registry };
-    let dropped = live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), &mut out)?;
+    let dropped =
+        live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), None, &mut out)?;
     out.flush()?;
     Ok(if dropped > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }

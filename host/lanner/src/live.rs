@@ -36,6 +36,7 @@ pub fn run(
     syscalls: Vec<u32>,
     mut sink: Sink<'_>,
     duration: Option<Duration>,
+    ring_bytes: Option<u32>,
     out: &mut dyn Write,
 ) -> Result<u64> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -48,7 +49,7 @@ pub fn run(
     let mut capture = Capture::start(CaptureConfig {
         syscalls: syscalls.clone(),
         ignore_tgid: Some(std::process::id()),
-        ..CaptureConfig::default()
+        ring_bytes: ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
     eprintln!(
@@ -87,30 +88,41 @@ pub fn run(
         out.flush()?;
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
-            let drops: u64 = capture.drops()?.iter().sum();
-            if drops > drops_seen {
-                let lost = drops - drops_seen;
-                drops_seen = drops;
-                eprintln!("lanner: {lost} syscall records dropped in the last second (ring buffer full)");
-                if let Sink::Alerts { json, hostname, .. } = &sink {
-                    let alert = Alert {
-                        time_ns: wall_now(),
-                        rule: "Lanner internal: syscall event drop".into(),
-                        priority: Priority::Critical,
-                        output: format!(
-                            "Lanner internal: syscall event drop. {lost} system calls dropped in last second."
-                        ),
-                        output_fields: Vec::new(),
-                        source: "internal".into(),
-                        tags: Vec::new(),
-                        hostname: hostname.clone(),
-                    };
-                    write_alert(out, &alert, *json)?;
-                }
-            }
+            report_drops(&capture, &mut drops_seen, &sink, out)?;
         }
     }
+    // Drops since the last check are reported too, so none pass unsaid at shutdown.
+    report_drops(&capture, &mut drops_seen, &sink, out)?;
+    out.flush()?;
     Ok(capture.drops()?.iter().sum())
+}
+
+/// Logs records lost since the last report and raises Lanner's internal alert, as Falco
+/// does for syscall event drops.
+fn report_drops(capture: &Capture, seen: &mut u64, sink: &Sink<'_>, out: &mut dyn Write) -> Result<()> {
+    let drops: u64 = capture.drops()?.iter().sum();
+    if drops <= *seen {
+        return Ok(());
+    }
+    let lost = drops - *seen;
+    *seen = drops;
+    eprintln!("lanner: {lost} syscall records dropped (ring buffer full)");
+    if let Sink::Alerts { json, hostname, .. } = sink {
+        let alert = Alert {
+            time_ns: wall_now(),
+            rule: "Lanner internal: syscall event drop".into(),
+            priority: Priority::Critical,
+            output: format!(
+                "Lanner internal: syscall event drop. {lost} system calls dropped in last second."
+            ),
+            output_fields: Vec::new(),
+            source: "internal".into(),
+            tags: Vec::new(),
+            hostname: hostname.clone(),
+        };
+        write_alert(out, &alert, *json)?;
+    }
+    Ok(())
 }
 
 fn wall_now() -> u64 {

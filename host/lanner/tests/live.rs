@@ -60,19 +60,29 @@ impl Lanner {
     }
 
     /// Stops it with SIGTERM and returns its alerts.
-    fn stop(mut self) -> Vec<Value> {
+    fn stop(self) -> Vec<Value> {
+        self.stop_with_status().0
+    }
+
+    /// Stops it with SIGTERM and returns its alerts and exit status.
+    fn stop_with_status(mut self) -> (Vec<Value>, Option<i32>) {
         // Let the last records drain from the ring buffer.
         std::thread::sleep(Duration::from_millis(700));
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
             assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         let mut out = String::new();
         std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
-        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+        let alerts =
+            out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+        (alerts, status.code())
     }
 }
 
@@ -269,4 +279,24 @@ fn a_short_lived_process_gets_its_fields_from_the_events() {
     assert_eq!(f["proc.exepath"], "/usr/bin/true");
     assert_eq!(f["proc.pname"], "sh");
     assert_eq!(f["proc.cwd"], format!("{}/", dir.display()));
+}
+
+#[test]
+fn ring_buffer_overflow_is_counted_and_alerted() {
+    if !live_allowed() {
+        return;
+    }
+    // One page of ring buffer cannot hold a storm of opens.
+    let lanner = Lanner::start(&["-o", "json_output=true", "-o", "ring_buffer_bytes=4096"]);
+    sh("i=0; while [ $i -lt 20000 ]; do : < /etc/hostname; i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (alerts, status) = lanner.stop_with_status();
+    let drop = alerts
+        .iter()
+        .find(|a| a["rule"] == "Lanner internal: syscall event drop")
+        .unwrap_or_else(|| panic!("no drop alert: {alerts:#?}"));
+    assert_eq!(drop["source"], "internal");
+    assert_eq!(drop["priority"], "Critical");
+    assert!(drop["output"].as_str().unwrap().contains("system calls dropped"));
+    assert_eq!(status, Some(3), "the exit status says records were lost");
 }
