@@ -300,3 +300,32 @@ fn ring_buffer_overflow_is_counted_and_alerted() {
     assert!(drop["output"].as_str().unwrap().contains("system calls dropped"));
     assert_eq!(status, Some(3), "the exit status says records were lost");
 }
+
+#[test]
+fn a_tcp_connect_to_loopback_has_its_addresses() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lanner-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Loopback Connect\n  desc: d\n  condition: evt.type = connect and fd.sip = 127.0.0.1 and proc.name = python3\n  output: '%fd.sip %fd.sport %fd.rport %fd.l4proto %fd.typechar %fd.name'\n  priority: INFO\n",
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lanner = Lanner::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    sh(&format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port})).close()\""));
+    let alerts = lanner.stop();
+    std::fs::remove_dir_all(&dir).ok();
+    drop(listener);
+    let a = find(&alerts, "Loopback Connect", |f| f["fd.sport"] == port);
+    let f = &a["output_fields"];
+    assert_eq!(f["fd.sip"], "127.0.0.1");
+    assert_eq!(f["fd.rport"], port);
+    assert_eq!(f["fd.l4proto"], "tcp");
+    assert_eq!(f["fd.typechar"], "4");
+    assert!(f["fd.name"].as_str().unwrap().ends_with(&format!("->127.0.0.1:{port}")), "{f}");
+}
