@@ -988,25 +988,14 @@ impl Definitions {
                 Some(ExcFields::Single(_)) => Some(1),
                 None => None,
             };
+            // One comparison per field: `=` each by default, `in` for the single-field form.
             let comps = match (&fields, comps) {
-                (Some(ExcFields::Tuple(f)), Some(c)) => {
-                    if matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. }))
-                        || c.len() != f.len()
-                    {
-                        sink.report(
-                            Code::LoadErrValidate,
-                            "Fields and comps lists must have equal length",
-                            ItemType::Exception,
-                            &name,
-                            ex.pos,
-                        );
-                        return None;
-                    }
-                    c
-                }
                 (Some(ExcFields::Tuple(f)), None) => vec!["=".to_string(); f.len()],
-                (Some(ExcFields::Single(_)), Some(c)) => {
-                    if c.len() != 1 {
+                (Some(ExcFields::Single(_)), None) => vec!["in".to_string()],
+                (Some(f), Some(c)) => {
+                    let scalar_for_tuple = matches!(f, ExcFields::Tuple(_))
+                        && matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. }));
+                    if scalar_for_tuple || Some(c.len()) != nfields {
                         sink.report(
                             Code::LoadErrValidate,
                             "Fields and comps lists must have equal length",
@@ -1018,7 +1007,6 @@ impl Definitions {
                     }
                     c
                 }
-                (Some(ExcFields::Single(_)), None) => vec!["in".to_string()],
                 (None, c) => c.unwrap_or_default(),
             };
             for c in &comps {
