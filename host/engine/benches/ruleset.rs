@@ -126,10 +126,6 @@ fn setup() -> Option<(Ruleset, EngineConfig)> {
         return None;
     };
     let mut cfg = EngineConfig::syscall();
-    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
     cfg.match_mode = MatchMode::All;
     let outcome = lanner_engine::load(&cfg, &[RulesSource { name: path.display().to_string(), content }]);
     let mut ruleset = outcome.into_result().expect("upstream rules load");

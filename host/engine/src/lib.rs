@@ -46,12 +46,16 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// The syscall source and its fields, no plugins.
+    /// The syscall source and its fields, including the fields that stand in for Falco
+    /// plugins (`container`), so that `required_plugin_versions` is checked against them.
     pub fn syscall() -> Self {
         EngineConfig {
             registry: FieldRegistry::with_syscall_fields(),
             sources: vec![lanner_event::SYSCALL_SOURCE.to_string()],
-            plugins: Vec::new(),
+            plugins: lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             engine_version: semver::Version::parse(ENGINE_VERSION).expect("valid version"),
             min_priority: lanner_event::Priority::Debug,
             match_mode: MatchMode::First,

@@ -5,7 +5,6 @@ use lanner_replay::{RecordedEvent, parse_line};
 
 fn cfg() -> EngineConfig {
     let mut c = EngineConfig::syscall();
-    c.plugins = vec![("container".into(), "0.4.0".into())];
     c.match_mode = MatchMode::All;
     c
 }

@@ -110,17 +110,6 @@ pub fn main() -> Result<ExitCode> {
     }
 }
 
-/// The engine as this binary configures it: the syscall source and its fields, with the
-/// container fields built in (they stand in for Falco's `container` plugin).
-fn engine_config() -> EngineConfig {
-    let mut cfg = EngineConfig::syscall();
-    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    cfg
-}
-
 fn sources(paths: &[PathBuf]) -> Vec<RulesSource> {
     if paths.is_empty() {
         return vec![RulesSource { name: DEFAULT_RULES_NAME.into(), content: DEFAULT_RULES.into() }];
@@ -158,7 +147,7 @@ fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
 }
 
 fn validate(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = load(paths, &engine_config());
+    let outcome = load(paths, &EngineConfig::syscall());
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &describe::validation(&outcome.files))?;
@@ -186,7 +175,7 @@ fn validate(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
 }
 
 fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = load(paths, &engine_config());
+    let outcome = load(paths, &EngineConfig::syscall());
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
     }
@@ -251,7 +240,7 @@ fn hostname() -> String {
 }
 
 fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Result<ExitCode> {
-    let mut cfg = engine_config();
+    let mut cfg = EngineConfig::syscall();
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
@@ -349,7 +338,7 @@ fn run(
     options: &[String],
     duration: Option<f64>,
 ) -> Result<ExitCode> {
-    let mut cfg = engine_config();
+    let mut cfg = EngineConfig::syscall();
     let mut ring_bytes = None;
     apply_options(options, &mut cfg, &mut json, &mut ring_bytes)?;
     if let Some(events) = events {
@@ -377,7 +366,7 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<Exi
     let syscalls = if rules.is_empty() {
         lanner_capture::syscalls::CAPTURED.iter().map(|s| s.nr).collect()
     } else {
-        let outcome = load(rules, &engine_config());
+        let outcome = load(rules, &EngineConfig::syscall());
         live::syscalls_for(&outcome.into_result().context("rules did not load")?)
     };
     let registry = FieldRegistry::with_syscall_fields();

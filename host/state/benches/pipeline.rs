@@ -133,10 +133,6 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let mut cfg = EngineConfig::syscall();
-    cfg.plugins = lanner_event::BUILTIN_PLUGIN_EQUIVALENTS
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
     cfg.match_mode = MatchMode::All;
     let rules = lanner_engine::load(&cfg, &[RulesSource { name: "falco_rules.yaml".into(), content }])
         .into_result()
