@@ -498,12 +498,4 @@ impl State {
             _ => FdView::None,
         }
     }
-
-    /// Turns a path argument of the event into the normalized path it names.
-    pub fn resolve_path(&self, raw: &RawEvent, dirfd: Option<i64>, path: &str) -> String {
-        match self.table.process_of(raw.tid) {
-            Some(p) => p.resolve(dirfd, path),
-            None => paths::resolve(None, path),
-        }
-    }
 }
