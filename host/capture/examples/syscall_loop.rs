@@ -1,12 +1,29 @@
-//! Times a getpid loop and an open/close loop, in nanoseconds per iteration: the probe's
-//! cost on every syscall is measured by running this with and without capture (see
+//! Times a getpid loop and an open/close loop, in nanoseconds per iteration, on CPU 1: the
+//! probe's cost on every syscall is measured by running this with and without capture (see
 //! `bench/overhead.sh`).
+//!
+//! `syscall_loop N [MODE]`, MODE one of:
+//! - `none` (default): nothing attached by this process (another may be: `lanner run`);
+//! - `empty`: an empty program on `sys_enter` and `sys_exit`, the tracepoints' own floor;
+//! - `filtered`: the probe, delivering only `execve` (the loops' syscalls stay in the kernel);
+//! - `captured`: the probe delivering `openat` and `close`, read and decoded on CPU 0.
 
+use lanner_capture::{Capture, CaptureConfig, EmptyProbe, syscalls};
 use std::ffi::CString;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn loops(n: u64) -> (f64, f64) {
     let path = CString::new("/dev/null").unwrap();
     // Warm up.
     for _ in 0..10_000 {
@@ -29,6 +46,66 @@ fn main() {
         }
     }
     let openclose = t.elapsed().as_nanos() as f64 / m as f64;
+    (getpid, openclose)
+}
+
+/// Starts capture of `names` with a reader thread on CPU 0; returns what stops it, which
+/// yields the records read and the drops counted.
+fn reader(names: &[&str]) -> impl FnOnce() -> (u64, u64) {
+    let syscalls = names.iter().map(|n| syscalls::number(n).unwrap()).collect();
+    let mut capture = Capture::start(CaptureConfig { syscalls, ..CaptureConfig::default() })
+        .unwrap_or_else(|e| panic!("capture: {e}"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        pin(0);
+        let mut batch = Vec::with_capacity(4096);
+        let mut records = 0u64;
+        while !flag.load(Ordering::Relaxed) {
+            batch.clear();
+            records += capture.next_batch(&mut batch, Some(Duration::from_millis(50))).unwrap() as u64;
+        }
+        batch.clear();
+        while capture.next_batch(&mut batch, Some(Duration::ZERO)).unwrap() > 0 {
+            records += batch.len() as u64;
+            batch.clear();
+        }
+        (records, capture.stats().unwrap().ring_drops)
+    });
+    move || {
+        stop.store(true, Ordering::Relaxed);
+        handle.join().unwrap()
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let mode = args.next().unwrap_or_else(|| "none".into());
+    let (getpid, openclose, records, drops) = match mode.as_str() {
+        "none" => {
+            pin(1);
+            let (g, o) = loops(n);
+            (g, o, 0, 0)
+        }
+        "empty" => {
+            let _probe = EmptyProbe::attach().unwrap_or_else(|e| panic!("empty probe: {e}"));
+            pin(1);
+            let (g, o) = loops(n);
+            (g, o, 0, 0)
+        }
+        "filtered" | "captured" => {
+            let names: &[&str] = if mode == "filtered" { &["execve"] } else { &["openat", "close"] };
+            let stop = reader(names);
+            pin(1);
+            let (g, o) = loops(n);
+            let (records, drops) = stop();
+            (g, o, records, drops)
+        }
+        other => panic!("unknown mode {other}: none, empty, filtered or captured"),
+    };
     println!("getpid_ns {getpid:.1}");
     println!("open_close_ns {openclose:.1}");
+    println!("records {records}");
+    println!("drops {drops}");
 }

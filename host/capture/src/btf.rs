@@ -327,6 +327,15 @@ impl Btf {
             *slot = self.field_sized(regs, reg, 8)?;
         }
         c.regs_orig_ax = self.field_sized(regs, "orig_ax", 8)?;
+        // The probe copies PT_REGS_LEN bytes of pt_regs and indexes them by word.
+        for &off in c.regs_args.iter() {
+            if off % 8 != 0 || off as usize + 8 > lanner_probe_common::PT_REGS_LEN {
+                return Err(CaptureError::BtfParse(format!(
+                    "{regs}: argument register at offset {off} lies outside the {} bytes the probe copies",
+                    lanner_probe_common::PT_REGS_LEN
+                )));
+            }
+        }
         Ok(c)
     }
 }

@@ -122,6 +122,9 @@ pub enum CaptureError {
         /// Why (for a load, the verifier's log).
         source: ProgramError,
     },
+    /// An address filter was asked for a syscall that passes no socket address at entry.
+    #[error("syscall {0} ({name}) takes no socket address at entry to filter on", name = syscalls::name(*.0).unwrap_or("unknown"))]
+    AddressFilter(u32),
     /// Waiting on the ring buffer failed.
     #[error("eBPF map EVENTS (ring buffer): poll: {0}")]
     Poll(#[source] std::io::Error),
@@ -135,15 +138,33 @@ pub struct CaptureConfig {
     /// x86_64 syscall numbers to deliver (see [`syscalls`]). Exec, fork and exit records are
     /// always delivered.
     pub syscalls: Vec<u32>,
+    /// Syscalls among `syscalls` that are delivered only when they pass a socket address
+    /// (see [`syscalls::takes_entry_address`]): `sendto` and `sendmsg` on connected sockets
+    /// are most of a busy server's syscalls and change no state.
+    pub address_required: Vec<u32>,
     /// A process whose syscalls are not delivered (normally Lanner's own).
     pub ignore_tgid: Option<u32>,
+    /// How long records may wait in the ring buffer before the reader looks: the probe does
+    /// not wake the reader per record (that costs the traced thread an inter-processor
+    /// interrupt), only when an eighth of the ring is full; otherwise the reader polls at
+    /// this interval. It bounds the latency that capture adds to an alert.
+    pub poll_interval: Duration,
 }
 
 impl Default for CaptureConfig {
     fn default() -> Self {
-        Self { ring_bytes: DEFAULT_RING_BYTES, syscalls: Vec::new(), ignore_tgid: None }
+        Self {
+            ring_bytes: DEFAULT_RING_BYTES,
+            syscalls: Vec::new(),
+            address_required: Vec::new(),
+            ignore_tgid: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
     }
 }
+
+/// The default [`CaptureConfig::poll_interval`].
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Programs and the raw tracepoints they attach to.
 const PROGRAMS: [(&str, &str); 5] = [
@@ -188,6 +209,7 @@ pub struct Capture {
     counters: PerCpuArray<MapData, u64>,
     /// The filter values currently in the kernel map.
     filter_values: Vec<u32>,
+    poll_interval: Duration,
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
@@ -211,9 +233,10 @@ impl Capture {
         if !config.ring_bytes.is_power_of_two() || config.ring_bytes < 4096 {
             return Err(CaptureError::RingSize(config.ring_bytes));
         }
-        let filter_values = filter_values(&config.syscalls)?;
+        let filter_values = filter_values(&config.syscalls, &config.address_required)?;
         let mut probe_config = btf::running_kernel_config()?;
         probe_config.ignore_tgid = config.ignore_tgid.unwrap_or(0);
+        probe_config.wakeup_bytes = config.ring_bytes / 8;
 
         let mut ebpf = EbpfLoader::new()
             .override_global(names::CONFIG, &probe_config, true)
@@ -233,6 +256,7 @@ impl Capture {
             filter,
             counters,
             filter_values: vec![0; FILTER_ENTRIES as usize],
+            poll_interval: config.poll_interval.max(Duration::from_micros(100)),
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
@@ -263,10 +287,11 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Replaces the set of delivered syscalls (for a rule reload). Records of syscalls that
-    /// were in flight during the change may be missing or assembled at exit.
-    pub fn set_syscalls(&mut self, syscalls: &[u32]) -> Result<(), CaptureError> {
-        let values = filter_values(syscalls)?;
+    /// Replaces the set of delivered syscalls (for a rule reload; the arguments mean what
+    /// [`CaptureConfig::syscalls`] and [`CaptureConfig::address_required`] do). Records of
+    /// syscalls that were in flight during the change may be missing or assembled at exit.
+    pub fn set_syscalls(&mut self, syscalls: &[u32], address_required: &[u32]) -> Result<(), CaptureError> {
+        let values = filter_values(syscalls, address_required)?;
         self.write_filter(values)?;
         tracing::debug!(syscalls = syscalls.len(), "syscall filter updated");
         Ok(())
@@ -309,14 +334,14 @@ impl Capture {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let wait_ms = match deadline {
-                None => -1,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    // Round up, so that a short timeout still waits.
-                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
-                }
+            // The probe wakes this side only when the ring fills up, so poll in slices of
+            // the poll interval: records written meanwhile are found at the next slice.
+            let slice = match deadline {
+                None => self.poll_interval,
+                Some(d) => d.saturating_duration_since(Instant::now()).min(self.poll_interval),
             };
+            // Round up, so that a short timeout still waits.
+            let wait_ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
             let mut pfd =
                 libc::pollfd { fd: self.ring.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd.
@@ -329,7 +354,7 @@ impl Capture {
                 return Err(CaptureError::Poll(err));
             }
             let n = self.drain(out);
-            if n > 0 || r == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            if n > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(n);
             }
         }
@@ -382,12 +407,49 @@ impl Capture {
     }
 }
 
-/// The filter map's contents for delivering `syscalls`.
-fn filter_values(syscalls: &[u32]) -> Result<Vec<u32>, CaptureError> {
+/// An empty program attached to `sys_enter` and `sys_exit`, and nothing else: what the
+/// tracepoints themselves cost, the floor under the probe's overhead. For benchmarks.
+pub struct EmptyProbe {
+    _ebpf: Ebpf,
+}
+
+impl EmptyProbe {
+    /// Loads the empty program and attaches it to both syscall tracepoints.
+    pub fn attach() -> Result<Self, CaptureError> {
+        let mut ebpf = EbpfLoader::new().load(PROBE).map_err(CaptureError::Load)?;
+        let name = names::PROG_EMPTY;
+        let program: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .ok_or(CaptureError::MissingProgram(name))?
+            .try_into()
+            .map_err(|source| CaptureError::Program { name, tracepoint: "sys_enter", source })?;
+        program.load().map_err(|source| CaptureError::Program { name, tracepoint: "sys_enter", source })?;
+        for tracepoint in ["sys_enter", "sys_exit"] {
+            program.attach(tracepoint).map_err(|source| CaptureError::Program {
+                name,
+                tracepoint,
+                source,
+            })?;
+        }
+        Ok(Self { _ebpf: ebpf })
+    }
+}
+
+/// The filter map's contents for delivering `syscalls`, those in `address_required` only
+/// with a socket address.
+fn filter_values(syscalls: &[u32], address_required: &[u32]) -> Result<Vec<u32>, CaptureError> {
     let mut values = vec![0u32; FILTER_ENTRIES as usize];
     for &nr in syscalls {
         let slot = values.get_mut(nr as usize).ok_or(CaptureError::SyscallNumber(nr))?;
         *slot = syscalls::filter_value(nr);
+    }
+    for &nr in address_required {
+        if !syscalls::takes_entry_address(nr) {
+            return Err(CaptureError::AddressFilter(nr));
+        }
+        if let Some(slot) = values.get_mut(nr as usize).filter(|v| **v != 0) {
+            *slot |= lanner_probe_common::spec::ADDR_REQUIRED;
+        }
     }
     Ok(values)
 }
@@ -398,11 +460,25 @@ mod tests {
 
     #[test]
     fn filter_values_reject_out_of_range() {
-        assert!(matches!(filter_values(&[FILTER_ENTRIES]), Err(CaptureError::SyscallNumber(512))));
-        let v = filter_values(&[257, 3]).unwrap();
+        assert!(matches!(filter_values(&[FILTER_ENTRIES], &[]), Err(CaptureError::SyscallNumber(512))));
+        let v = filter_values(&[257, 3], &[]).unwrap();
         assert_ne!(v[257], 0);
         assert_ne!(v[3], 0);
         assert_eq!(v.iter().filter(|&&x| x != 0).count(), 2);
+    }
+
+    #[test]
+    fn address_filter_applies_to_sendto_and_sendmsg_only() {
+        use lanner_probe_common::spec::ADDR_REQUIRED;
+        let (sendto, sendmsg, openat) = (44, 46, 257);
+        let v = filter_values(&[sendto, sendmsg, openat], &[sendto, sendmsg]).unwrap();
+        assert_ne!(v[sendto as usize] & ADDR_REQUIRED, 0);
+        assert_ne!(v[sendmsg as usize] & ADDR_REQUIRED, 0);
+        assert_eq!(v[openat as usize] & ADDR_REQUIRED, 0);
+        // Not delivered at all: stays off.
+        assert_eq!(filter_values(&[openat], &[sendto]).unwrap()[sendto as usize], 0);
+        let err = filter_values(&[openat], &[openat]).unwrap_err();
+        assert_eq!(err.to_string(), "syscall 257 (openat) takes no socket address at entry to filter on");
     }
 
     #[test]

@@ -68,7 +68,9 @@ pub struct RawEvent {
     pub cap_effective: u64,
     /// Permitted capabilities.
     pub cap_permitted: u64,
-    /// The controlling terminal's device number, 0 when none.
+    /// The controlling terminal's device number, 0 when none. Exec and fork records only
+    /// (0 in syscall and exit records): it changes only with a new session, after which a
+    /// process execs.
     pub tty: u32,
     /// The task's comm.
     pub comm: String,

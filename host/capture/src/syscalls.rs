@@ -231,6 +231,12 @@ pub fn spec(nr: u32) -> Option<&'static SyscallSpec> {
     CAPTURED.iter().find(|s| s.nr == nr)
 }
 
+/// Whether syscall `nr` passes a socket address at entry (`connect`, `bind`, `sendto`,
+/// `sendmsg`): the ones [`crate::CaptureConfig::address_required`] can apply to.
+pub fn takes_entry_address(nr: u32) -> bool {
+    spec(nr).is_some_and(|s| matches!(s.sockaddr, Some(SockArg::Entry { .. } | SockArg::MsgEntry { .. })))
+}
+
 /// Nothing after execve/execveat succeeded is left of the old image to read.
 fn replaces_image(nr: u32) -> bool {
     nr == 59 || nr == 322

@@ -191,7 +191,11 @@ fn controlling_tty_is_reported() {
         e.tgid != me && is_syscall(e, &["openat"]) && string(e, 0) == bytes(&marker)
     });
     assert_eq!(ev.comm, "cat");
-    assert_eq!(u64::from(ev.tty), rdev, "the pty's device number");
+    // Exec records carry the terminal; syscall records leave it to the host's process table.
+    assert_eq!(ev.tty, 0);
+    let cat = ev.tgid;
+    let exec = c.find("cat's exec", |e| e.tgid == cat && matches!(e.kind, RecordKind::Exec));
+    assert_eq!(u64::from(exec.tty), rdev, "the pty's device number");
     // SAFETY: our descriptor.
     unsafe { libc::close(master) };
     let _ = std::fs::remove_dir_all(marker.parent().unwrap());
@@ -454,7 +458,7 @@ fn only_filtered_syscalls_are_delivered() {
     assert!(other.is_empty(), "only openat is delivered: {other:?}");
 
     // A filter change takes effect at once.
-    c.capture.set_syscalls(&nrs(&["openat", "mkdir", "mkdirat"])).unwrap();
+    c.capture.set_syscalls(&nrs(&["openat", "mkdir", "mkdirat"]), &[]).unwrap();
     assert_eq!(c.capture.syscalls(), {
         let mut v = nrs(&["openat", "mkdir", "mkdirat"]);
         v.sort_unstable();
@@ -538,15 +542,81 @@ fn msghdr_addresses_are_read() {
     assert_eq!(ev.ret, 4);
 }
 
+/// `sendmsg` without a `msg_name`, on a connected socket.
+fn sendmsg_connected(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let mut payload = *b"bare";
+    let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: payload.len() };
+    // SAFETY: all-zero is a valid msghdr (no name).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: msg points to live buffers.
+    assert_eq!(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, 0) }, 4);
+}
+
+#[test]
+fn address_required_sends_need_an_address() {
+    if !live() {
+        return;
+    }
+    let (sendto, sendmsg) = (nr("sendto"), nr("sendmsg"));
+    let mut c = Collector {
+        capture: Capture::start(CaptureConfig {
+            syscalls: vec![sendto, sendmsg],
+            address_required: vec![sendto, sendmsg],
+            ..CaptureConfig::default()
+        })
+        .unwrap(),
+        events: Vec::new(),
+    };
+    let me = std::process::id();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let connected = UdpSocket::bind("127.0.0.1:0").unwrap();
+    connected.connect(sink.local_addr().unwrap()).unwrap();
+    for _ in 0..50 {
+        // send(2) is sendto(2) without an address.
+        connected.send(b"x").unwrap();
+        sendmsg_connected(&connected);
+    }
+    // With addresses: delivered, and after the others in the ring.
+    let b_addr = b.local_addr().unwrap();
+    a.send_to(b"y", b_addr).unwrap();
+    let mut buf = [0u8; 8];
+    b.recv(&mut buf).unwrap();
+    udp_msg_roundtrip(&a, &b);
+    c.find("sendto with an address", |e| {
+        e.tgid == me && is_syscall(e, &["sendto"]) && e.sockaddr == Some(SockAddr::Inet(b_addr))
+    });
+    c.find("sendmsg with an address", |e| {
+        e.tgid == me && is_syscall(e, &["sendmsg"]) && e.sockaddr == Some(SockAddr::Inet(b_addr))
+    });
+    let bare: Vec<_> = c.own_syscalls().filter(|e| e.sockaddr.is_none()).collect();
+    assert!(bare.is_empty(), "address-less sends are not delivered: {bare:?}");
+    assert_eq!(c.own_syscalls().count(), 2);
+
+    // Without the address filter, the same sends are delivered.
+    c.capture.set_syscalls(&[sendto, sendmsg], &[]).unwrap();
+    connected.send(b"x").unwrap();
+    sendmsg_connected(&connected);
+    c.find("address-less sendto", |e| e.tgid == me && is_syscall(e, &["sendto"]) && e.sockaddr.is_none());
+    c.find("address-less sendmsg", |e| e.tgid == me && is_syscall(e, &["sendmsg"]) && e.sockaddr.is_none());
+}
+
 #[test]
 fn a_full_ring_counts_drops() {
     if !live() {
         return;
     }
     // One page of ring: a burst of records that nobody reads overflows it.
-    let mut c =
-        Capture::start(CaptureConfig { ring_bytes: 4096, syscalls: nrs(&["openat"]), ignore_tgid: None })
-            .unwrap();
+    let mut c = Capture::start(CaptureConfig {
+        ring_bytes: 4096,
+        syscalls: nrs(&["openat"]),
+        ..CaptureConfig::default()
+    })
+    .unwrap();
     for _ in 0..200 {
         raw_openat(b"/nonexistent/lanner-drop-test");
     }

@@ -195,6 +195,47 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Evaluates with three-valued (Kleene) logic against an event of which only the fields
+    /// that `known` accepts are known: `Some(result)` when those fields decide the condition
+    /// whatever the others hold, `None` when they do not.
+    pub fn eval_partial<E: Event + ?Sized>(&self, ev: &E, known: &dyn Fn(&FieldRef) -> bool) -> Option<bool> {
+        match self {
+            Expr::And(items) => {
+                let mut all = Some(true);
+                for e in items.iter() {
+                    match e.eval_partial(ev, known) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Expr::Or(items) => {
+                let mut any = Some(false);
+                for e in items.iter() {
+                    match e.eval_partial(ev, known) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => any = None,
+                    }
+                }
+                any
+            }
+            Expr::Not(e) => e.eval_partial(ev, known).map(|b| !b),
+            Expr::EvtType(bits) => Some(bit(bits, ev.event_type())),
+            Expr::Check(c) => {
+                let rhs_known = match &c.test {
+                    Test::Field(_, rhs) => known(&rhs.field),
+                    _ => true,
+                };
+                (known(&c.lhs.field) && rhs_known).then(|| c.eval(ev))
+            }
+        }
+    }
+}
+
 pub(crate) fn bit(bits: &[u64], id: EventTypeId) -> bool {
     let i = id as usize;
     bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)

@@ -4,7 +4,7 @@ use crate::EngineConfig;
 use crate::compile::bitmap_names;
 use crate::eval::{Expr, bit};
 use crate::output::OutputFormat;
-use lanner_event::{Alert, Event, EventTypeId, Priority, SYSCALL_SOURCE, evttype};
+use lanner_event::{Alert, Event, EventTypeId, FieldRef, Priority, SYSCALL_SOURCE, evttype};
 use std::collections::HashMap;
 
 /// Whether an event raises one alert (its first matching rule, in load order: Falco's
@@ -227,6 +227,15 @@ impl Ruleset {
             .filter(|&t| !self.syscall.by_type[t].is_empty())
             .map(|t| t as EventTypeId)
             .collect()
+    }
+
+    /// Whether some enabled rule could match a syscall event of `ev`'s type of which only
+    /// the fields that `known` accepts are known (with `ev`'s values): `false` when every
+    /// candidate rule's condition is false whatever the other fields hold. Capture uses it
+    /// to leave in the kernel the events that no rule can match.
+    pub fn may_match<E: Event + ?Sized>(&self, ev: &E, known: &dyn Fn(&FieldRef) -> bool) -> bool {
+        let Some(candidates) = self.syscall.by_type.get(ev.event_type() as usize) else { return false };
+        candidates.iter().any(|&i| self.rules[i as usize].expr.eval_partial(ev, known) != Some(false))
     }
 
     /// Calls `on_match` for each rule the event matches: the first one, or all, per the

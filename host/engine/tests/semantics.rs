@@ -469,3 +469,42 @@ fn deep_conditions_are_refused_and_canonical_text_reparses() {
     let out = load_files(&[&chain]);
     assert!(out.diagnostics().any(|d| d.is_error() && d.message.contains("once macros are expanded")));
 }
+
+#[test]
+fn may_match_decides_from_the_known_fields_only() {
+    let registry = cfg().registry;
+    let changed = registry.get("fd.name_changed").unwrap();
+    let known = |f: &lanner_event::FieldRef| f.id == changed;
+    // An address-less sendto: the fd's name cannot have changed.
+    let sendto = ev(r#"{"ts": 1, "type": "sendto", "fields": {"fd.name_changed": false}}"#);
+    let outbound = "evt.type in (sendto, sendmsg) and fd.l4proto != tcp and fd.name_changed = true";
+    assert!(!ruleset(&rule(&q(outbound))).may_match(&sendto, &known));
+    // Unknown fields keep a rule possible, under `not` too.
+    assert!(ruleset(&rule(&q("evt.type = sendto and fd.l4proto = udp"))).may_match(&sendto, &known));
+    assert!(
+        ruleset(&rule(&q("evt.type = sendto and not fd.name_changed = true"))).may_match(&sendto, &known)
+    );
+    assert!(
+        !ruleset(&rule(&q("evt.type = sendto and not (fd.name_changed = false or proc.name = x)")))
+            .may_match(&sendto, &known)
+    );
+    // `or` is decided by one known true branch.
+    let either = "evt.type = sendto and (fd.name_changed = false or fd.l4proto = udp)";
+    assert!(ruleset(&rule(&q(either))).may_match(&sendto, &known));
+    // Rules for other event types are not candidates.
+    assert!(!ruleset(&rule(&q("evt.type = connect and fd.l4proto = udp"))).may_match(&sendto, &known));
+    // Disabled rules are not either.
+    let mut rs = ruleset(&rule(&q("evt.type = sendto")));
+    assert!(rs.may_match(&sendto, &known));
+    rs.set_enabled("R", false);
+    assert!(!rs.may_match(&sendto, &known));
+    // With the upstream rules: their only sendto/sendmsg rule needs a changed name.
+    let upstream = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/falco-rules/falco_rules.yaml");
+    if let Ok(text) = std::fs::read_to_string(&upstream) {
+        let rs = ruleset(&text);
+        assert!(!rs.may_match(&sendto, &known));
+    } else {
+        eprintln!("SKIPPED (upstream part): {} is absent", upstream.display());
+    }
+}

@@ -349,11 +349,11 @@ fn run(
         eprintln!("{d}");
     }
     let ruleset = outcome.into_result().context("rules did not load")?;
-    let syscalls = live::syscalls_for(&ruleset);
+    let filter = live::SyscallFilter::for_ruleset(&ruleset);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
     let duration = duration.map(std::time::Duration::from_secs_f64);
-    let dropped = live::run(syscalls, sink, duration, ring_bytes, &mut out)?;
+    let dropped = live::run(filter, sink, duration, ring_bytes, &mut out)?;
     out.flush()?;
     if dropped > 0 {
         eprintln!("lanner: {dropped} syscall records were dropped in all");
@@ -363,11 +363,11 @@ fn run(
 }
 
 fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<ExitCode> {
-    let syscalls = if rules.is_empty() {
-        lanner_capture::syscalls::CAPTURED.iter().map(|s| s.nr).collect()
+    let filter = if rules.is_empty() {
+        live::SyscallFilter::everything()
     } else {
         let outcome = load(rules, &EngineConfig::syscall());
-        live::syscalls_for(&outcome.into_result().context("rules did not load")?)
+        live::SyscallFilter::for_ruleset(&outcome.into_result().context("rules did not load")?)
     };
     let registry = FieldRegistry::with_syscall_fields();
     let mut out: Box<dyn Write> = if write == Path::new("-") {
@@ -377,8 +377,7 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<Exi
         Box::new(BufWriter::new(f))
     };
     let sink = live::Sink::Events { registry: &registry };
-    let dropped =
-        live::run(syscalls, sink, duration.map(std::time::Duration::from_secs_f64), None, &mut out)?;
+    let dropped = live::run(filter, sink, duration.map(std::time::Duration::from_secs_f64), None, &mut out)?;
     out.flush()?;
     Ok(if dropped > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }

@@ -5,7 +5,10 @@ use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
 use lanner_capture::{Capture, CaptureConfig, syscalls};
 use lanner_engine::Ruleset;
-use lanner_event::{Alert, Event, FieldArg, FieldRef, FieldRegistry, Priority, Value};
+use lanner_event::{
+    Alert, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, Priority, SYSCALL_SOURCE, Value,
+    evttype,
+};
 use lanner_state::{FieldMap, LiveEvent, State};
 use serde_json::{Map, Value as Json, json};
 use std::io::Write;
@@ -13,14 +16,68 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The syscall numbers to deliver for a ruleset.
-pub fn syscalls_for(ruleset: &Ruleset) -> Vec<u32> {
-    let mut nrs = syscalls::numbers_for_event_types(ruleset.needed_event_types());
-    nrs.extend(lanner_state::NEEDED_SYSCALLS.iter().filter_map(|n| syscalls::number(n)));
-    nrs.retain(|nr| syscalls::spec(*nr).is_some());
-    nrs.sort_unstable();
-    nrs.dedup();
-    nrs
+/// What capture delivers: syscall numbers, and those among them delivered only with a
+/// socket address.
+#[derive(Debug, Clone, Default)]
+pub struct SyscallFilter {
+    /// Syscalls to deliver.
+    pub syscalls: Vec<u32>,
+    /// Of those, the ones delivered only when they pass a socket address.
+    pub address_required: Vec<u32>,
+}
+
+impl SyscallFilter {
+    /// Every captured syscall, in full (for `lanner capture` without rules).
+    pub fn everything() -> Self {
+        Self { syscalls: syscalls::CAPTURED.iter().map(|s| s.nr).collect(), address_required: Vec::new() }
+    }
+
+    /// What the ruleset and the state tables need.
+    pub fn for_ruleset(ruleset: &Ruleset) -> Self {
+        let mut nrs = syscalls::numbers_for_event_types(ruleset.needed_event_types());
+        nrs.extend(lanner_state::NEEDED_SYSCALLS.iter().filter_map(|n| syscalls::number(n)));
+        nrs.retain(|nr| syscalls::spec(*nr).is_some());
+        nrs.sort_unstable();
+        nrs.dedup();
+        // A send without a destination address (a connected socket's) changes no state, and
+        // the fd's name did not change with it: when that alone rules out every rule, the
+        // kernel keeps it. They are most of a network server's syscalls.
+        let registry = FieldRegistry::with_syscall_fields();
+        let changed = registry.get("fd.name_changed").expect("fd.name_changed is a syscall field");
+        let address_required = ["sendto", "sendmsg"]
+            .iter()
+            .filter_map(|n| Some((syscalls::number(n)?, evttype::id_of(n)?)))
+            .filter(|(nr, etype)| {
+                nrs.contains(nr)
+                    && !ruleset.may_match(&AddresslessSend { etype: *etype, changed }, &|f| f.id == changed)
+            })
+            .map(|(nr, _)| nr)
+            .collect();
+        Self { syscalls: nrs, address_required }
+    }
+}
+
+/// A `sendto`/`sendmsg` without a destination address, as far as it is known before
+/// capture: its fd's name did not change (the state tables change names only from
+/// addresses).
+struct AddresslessSend {
+    etype: EventTypeId,
+    changed: FieldId,
+}
+
+impl Event for AddresslessSend {
+    fn source(&self) -> &str {
+        SYSCALL_SOURCE
+    }
+    fn event_type(&self) -> EventTypeId {
+        self.etype
+    }
+    fn timestamp_ns(&self) -> u64 {
+        0
+    }
+    fn field(&self, field: &FieldRef) -> Option<Value<'_>> {
+        (field.id == self.changed).then_some(Value::Bool(false))
+    }
 }
 
 /// What to do with each event.
@@ -33,7 +90,7 @@ pub enum Sink<'a> {
 
 /// Runs capture until a signal or the deadline. Returns how many records were lost.
 pub fn run(
-    syscalls: Vec<u32>,
+    filter: SyscallFilter,
     mut sink: Sink<'_>,
     duration: Option<Duration>,
     ring_bytes: Option<u32>,
@@ -46,15 +103,17 @@ pub fn run(
     let map = FieldMap::new(&registry);
     let mut state = State::new(syscalls::name);
     let seeded = state.seed();
+    let n_syscalls = filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
-        syscalls: syscalls.clone(),
+        syscalls: filter.syscalls,
+        address_required: filter.address_required,
         ignore_tgid: Some(std::process::id()),
         ring_bytes: ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
+        ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
     eprintln!(
-        "lanner: capturing {} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM",
-        syscalls.len()
+        "lanner: capturing {n_syscalls} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM"
     );
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);

@@ -193,7 +193,10 @@ impl State {
             p.loginuid = raw.loginuid;
             p.cap_effective = raw.cap_effective;
             p.cap_permitted = raw.cap_permitted;
-            p.tty = raw.tty;
+            // Only exec and fork records carry the terminal.
+            if matches!(raw.kind, RecordKind::Exec | RecordKind::Fork { .. }) {
+                p.tty = raw.tty;
+            }
             if p.ppid == 0 {
                 p.ppid = raw.ppid;
             }

@@ -28,6 +28,9 @@ pub const STR_READ: usize = MAX_STR + 2;
 /// The most bytes kept of a socket address (`sizeof(struct sockaddr_storage)`).
 pub const MAX_SOCKADDR: usize = 128;
 
+/// Bytes of `struct pt_regs` the probe copies to read syscall arguments (x86_64's size).
+pub const PT_REGS_LEN: usize = 168;
+
 /// The most items one record carries.
 pub const MAX_ITEMS: usize = 4;
 
@@ -95,6 +98,8 @@ pub mod names {
     pub const PROG_FORK: &str = "lanner_sched_fork";
     /// Raw tracepoint program for `sched_process_exit`.
     pub const PROG_EXIT: &str = "lanner_sched_exit";
+    /// An empty raw tracepoint program, for measuring the tracepoints' own cost.
+    pub const PROG_EMPTY: &str = "lanner_empty";
 }
 
 /// Indexes of the per-CPU counters map.
@@ -174,7 +179,8 @@ pub struct RecordHeader {
     pub gid: u32,
     /// `current->loginuid` (`u32::MAX` when unset or when the kernel has no audit support).
     pub loginuid: u32,
-    /// Controlling terminal as a device number (`new_encode_dev`), 0 when none.
+    /// Controlling terminal as a device number (`new_encode_dev`), 0 when none. Set in exec
+    /// and fork records only (0 in the others): it changes only with a new session.
     pub tty: u32,
     /// For [`kind::FORK`]: the child's tgid.
     pub child_tgid: u32,
@@ -254,6 +260,11 @@ pub struct ProbeConfig {
     pub regs_args: [u32; 6],
     /// `pt_regs.orig_ax` (the syscall number).
     pub regs_orig_ax: u32,
+    /// Records are written without waking the reader until this many bytes wait in the ring
+    /// buffer; the reader polls on a short timer instead. A wake-up per record costs the
+    /// traced thread an inter-processor interrupt, so batching them is most of the probe's
+    /// cost saving under load. 0: the kernel's default (wake when the reader has caught up).
+    pub wakeup_bytes: u32,
 }
 
 impl ProbeConfig {
@@ -282,6 +293,7 @@ impl ProbeConfig {
         bprm_filename: OFFSET_NONE,
         regs_args: [OFFSET_NONE; 6],
         regs_orig_ax: OFFSET_NONE,
+        wakeup_bytes: 0,
     };
 }
 
@@ -297,6 +309,7 @@ impl ProbeConfig {
 /// - bits 24..28: how the socket address is read, one of `spec::SOCK_*`.
 /// - bit 28: [`spec::ENTRY_DATA`], the syscall has something to read at entry.
 /// - bit 29: [`spec::NO_EXIT_REREAD`], never read its strings at exit.
+/// - bit 30: [`spec::ADDR_REQUIRED`], deliver only calls that carry a socket address at entry.
 pub mod spec {
     /// Deliver this syscall.
     pub const DELIVER: u32 = 1;
@@ -321,6 +334,11 @@ pub mod spec {
     pub const SOCK_MSG_EXIT: u32 = 4;
     /// The syscall has strings or a socket address to read at entry.
     pub const ENTRY_DATA: u32 = 1 << 28;
+    /// Deliver only the calls that pass a socket address at entry ([`SOCK_ENTRY`] with a
+    /// pointer and a length, [`SOCK_MSG_ENTRY`] with a `msg_name`): `sendto`/`sendmsg` on a
+    /// connected socket change no state and, when no rule can use them, are the bulk of a
+    /// network server's syscalls.
+    pub const ADDR_REQUIRED: u32 = 1 << 30;
     /// Do not read the strings at exit when the entry record is missing (the syscall replaced
     /// the address space, e.g. `execve`).
     pub const NO_EXIT_REREAD: u32 = 1 << 29;
@@ -394,7 +412,7 @@ const _: () = {
     assert!(offset_of!(ItemHeader, len) == 0);
     assert!(offset_of!(ItemHeader, kind) == 2);
     assert!(offset_of!(ItemHeader, flags) == 3);
-    assert!(size_of::<ProbeConfig>() == 4 * 28);
+    assert!(size_of::<ProbeConfig>() == 4 * 29);
     // Every masked write stays inside the scratch buffer, and every record fits the payload
     // window and the large stash.
     assert!(HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + STR_READ <= SCRATCH_LEN);
