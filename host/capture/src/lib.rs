@@ -167,12 +167,13 @@ impl Default for CaptureConfig {
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Programs and the raw tracepoints they attach to.
-const PROGRAMS: [(&str, &str); 5] = [
+const PROGRAMS: [(&str, &str); 6] = [
     (names::PROG_SYS_ENTER, "sys_enter"),
     (names::PROG_SYS_EXIT, "sys_exit"),
     (names::PROG_EXEC, "sched_process_exec"),
     (names::PROG_FORK, "sched_process_fork"),
     (names::PROG_EXIT, "sched_process_exit"),
+    (names::PROG_SWITCH, "sched_switch"),
 ];
 
 /// Converts `bpf_ktime_get_boot_ns()` (CLOCK_BOOTTIME) to wall-clock time.

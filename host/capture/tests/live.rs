@@ -133,7 +133,10 @@ fn cat_opening_shadow_is_seen_with_its_process() {
     });
     assert_eq!(ev.comm, "cat");
     assert_eq!(ev.tid, pid);
-    assert_eq!(ev.ppid, std::process::id());
+    // The parent comes with process records; syscall records leave it to the host.
+    assert_eq!(ev.ppid, 0);
+    let exec = c.find("cat's exec", |e| e.tgid == pid && matches!(e.kind, RecordKind::Exec));
+    assert_eq!(exec.ppid, std::process::id());
     assert_eq!(ev.uid, 0);
     assert_eq!(ev.gid, 0);
     assert!(ev.ret >= 0, "cat opened it: {}", ev.ret);
@@ -146,6 +149,14 @@ fn cat_opening_shadow_is_seen_with_its_process() {
     assert_eq!(ev.tty, 0, "no controlling terminal");
     const CAP_DAC_OVERRIDE: u32 = 1;
     assert_ne!(ev.cap_effective & (1 << CAP_DAC_OVERRIDE), 0);
+    // Both sets, from the process's credentials.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cap = |key: &str| {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        u64::from_str_radix(line[key.len()..].trim(), 16).unwrap()
+    };
+    assert_eq!(ev.cap_effective, cap("CapEff:"));
+    assert_eq!(ev.cap_permitted, cap("CapPrm:"));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     assert!(ev.ts_ns <= now && now - ev.ts_ns < 60_000_000_000, "wall-clock timestamp {} vs {now}", ev.ts_ns);
 }
@@ -603,6 +614,47 @@ fn address_required_sends_need_an_address() {
     sendmsg_connected(&connected);
     c.find("address-less sendto", |e| e.tgid == me && is_syscall(e, &["sendto"]) && e.sockaddr.is_none());
     c.find("address-less sendmsg", |e| e.tgid == me && is_syscall(e, &["sendmsg"]) && e.sockaddr.is_none());
+}
+
+#[test]
+fn entry_records_survive_a_context_switch() {
+    if !live() {
+        return;
+    }
+    let mut c = start(&["openat"], None);
+    let dir = temp_dir("switch");
+    let fifo = dir.join("fifo");
+    let cpath = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) }, 0);
+    // The reader's open blocks until a writer comes: its thread leaves the CPU between the
+    // syscall's entry and exit, while other threads run syscalls there.
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let f = std::fs::File::open(&reader_path).unwrap();
+        drop(f);
+        tid
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let busy: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(|| (0..2000).for_each(|_| drop(raw_openat(b"/dev/null")))))
+        .collect();
+    busy.into_iter().for_each(|t| t.join().unwrap());
+    let before_writer = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let tid = reader.join().unwrap();
+    drop(writer);
+    let ev = c.find("the reader's openat of the fifo", |e| {
+        e.tid == tid && is_syscall(e, &["openat"]) && string(e, 0) == bytes(&fifo)
+    });
+    assert!(ev.ret >= 0, "the open succeeded: {}", ev.ret);
+    // Assembled at entry (kept across the switch), not again at exit.
+    let entry_ns = before_writer.as_nanos() as u64 - 150_000_000;
+    assert!(ev.ts_ns < entry_ns, "entry-time record: {} vs writer at {}", ev.ts_ns, before_writer.as_nanos());
+    assert_eq!(c.capture.stats().unwrap().stash_failures, 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

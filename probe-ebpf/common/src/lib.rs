@@ -82,6 +82,10 @@ pub mod names {
     pub const COUNTERS: &str = "COUNTERS";
     /// Per-CPU scratch buffer.
     pub const SCRATCH: &str = "SCRATCH";
+    /// Per-CPU map: the entry record of the syscall in flight on each CPU.
+    pub const PENDING: &str = "PENDING";
+    /// Per-CPU map: whose entry record [`PENDING`] holds (thread id + 1, 0 when none).
+    pub const PENDING_OWNER: &str = "PENDING_OWNER";
     /// Small per-thread stash, keyed by thread id.
     pub const STASH_SMALL: &str = "STASH_SMALL";
     /// Large per-thread stash, keyed by thread id.
@@ -98,6 +102,8 @@ pub mod names {
     pub const PROG_FORK: &str = "lanner_sched_fork";
     /// Raw tracepoint program for `sched_process_exit`.
     pub const PROG_EXIT: &str = "lanner_sched_exit";
+    /// Raw tracepoint program for `sched_switch`.
+    pub const PROG_SWITCH: &str = "lanner_sched_switch";
     /// An empty raw tracepoint program, for measuring the tracepoints' own cost.
     pub const PROG_EMPTY: &str = "lanner_empty";
 }
@@ -171,7 +177,8 @@ pub struct RecordHeader {
     pub tgid: u32,
     /// Thread id.
     pub tid: u32,
-    /// `current->real_parent->tgid`.
+    /// `current->real_parent->tgid`. Set in exec, fork and exit records only (0 in syscall
+    /// records): the host keeps the parent per process.
     pub ppid: u32,
     /// Real user id.
     pub uid: u32,

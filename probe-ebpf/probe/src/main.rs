@@ -49,8 +49,18 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT
 #[map(name = "SCRATCH")]
 static SCRATCH: PerCpuArray<[u8; SCRATCH_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
+/// Per CPU, the entry record of the syscall in flight: assembled here at entry and emitted
+/// from here at exit, without a copy or a hash-map operation, as long as the thread stays
+/// on the CPU. When it is switched out first, `sched_switch` moves the record to a stash.
+#[map(name = "PENDING")]
+static PENDING: PerCpuArray<[u8; SCRATCH_LEN]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU, whose record `PENDING` holds: thread id + 1, or 0.
+#[map(name = "PENDING_OWNER")]
+static PENDING_OWNER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
 /// Entry records that fit in `STASH_SMALL_LEN - 1` bytes, by thread id, until the syscall
-/// exits. LRU, so that a record whose exit never comes (the thread changed id in `execve`) is
+/// exits (records moved out of `PENDING` when their thread was switched out). LRU, so that a record whose exit never comes (the thread changed id in `execve`) is
 /// eventually evicted.
 #[map(name = "STASH_SMALL")]
 static STASH_SMALL: LruHashMap<u32, [u8; STASH_SMALL_LEN]> = LruHashMap::with_max_entries(8192, 0);
@@ -143,6 +153,20 @@ fn tty_of(task: u64) -> u32 {
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
+/// The effective and permitted capabilities of `cred`: one read when they are adjacent
+/// (they are: `cap_permitted` comes right before `cap_effective`), two otherwise.
+#[inline(always)]
+fn caps_of(cred: u64) -> (u64, u64) {
+    let eff = config!(cred_cap_effective);
+    let perm = config!(cred_cap_permitted);
+    if perm != OFFSET_NONE && eff == perm.wrapping_add(8) {
+        let both = read_kernel::<[u64; 2]>(cred, perm);
+        (both[1], both[0])
+    } else {
+        (read_kernel::<u64>(cred, eff), read_kernel::<u64>(cred, perm))
+    }
+}
+
 /// Fills the header of the record at `buf` for the current task.
 #[inline(always)]
 fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
@@ -150,15 +174,24 @@ fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     let uid_gid = unsafe { bpf_get_current_uid_gid() };
     let task = unsafe { bpf_get_current_task() };
-    let parent = read_kernel::<u64>(task, config!(task_real_parent));
     let cred = read_kernel::<u64>(task, config!(task_cred));
+    let (cap_effective, cap_permitted) = caps_of(cred);
     let loginuid_off = config!(task_loginuid);
+    // The parent and the terminal are read for process records only: the host keeps them per
+    // process (a process gets both from its fork and exec), and each costs pointer reads on
+    // every syscall record otherwise.
+    let process_record = record_kind != kind::SYSCALL;
+    let ppid = if process_record {
+        read_kernel::<u32>(read_kernel::<u64>(task, config!(task_real_parent)), config!(task_tgid))
+    } else {
+        0
+    };
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe {
         (*hdr).ts_boot_ns = bpf_ktime_get_boot_ns();
         (*hdr).cgroup_id = bpf_get_current_cgroup_id();
-        (*hdr).cap_effective = read_kernel::<u64>(cred, config!(cred_cap_effective));
-        (*hdr).cap_permitted = read_kernel::<u64>(cred, config!(cred_cap_permitted));
+        (*hdr).cap_effective = cap_effective;
+        (*hdr).cap_permitted = cap_permitted;
         // Field by field: an aggregate store would become a call to a `memset` loop.
         ptr::write_volatile(&raw mut (*hdr).ret, 0);
         set_args(hdr, &[0; 6]);
@@ -169,13 +202,11 @@ fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
         (*hdr).cpu = bpf_get_smp_processor_id();
         (*hdr).tgid = (pid_tgid >> 32) as u32;
         (*hdr).tid = pid_tgid as u32;
-        (*hdr).ppid = read_kernel::<u32>(parent, config!(task_tgid));
+        (*hdr).ppid = ppid;
         (*hdr).uid = uid_gid as u32;
         (*hdr).gid = (uid_gid >> 32) as u32;
         (*hdr).loginuid =
             if loginuid_off == OFFSET_NONE { u32::MAX } else { read_kernel::<u32>(task, loginuid_off) };
-        // The terminal changes only with a new session: exec and fork records carry it, the
-        // host keeps it per process; six pointer reads saved on every syscall record.
         (*hdr).tty = if record_kind == kind::EXEC || record_kind == kind::FORK { tty_of(task) } else { 0 };
         (*hdr).child_tgid = 0;
         (*hdr).child_tid = 0;
@@ -485,20 +516,44 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
     if in_compat_syscall(task) {
         return 0;
     }
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
-    let buf = scratch.cast::<u8>();
     let regs: u64 = ctx.arg(0);
     let args = syscall_args(regs);
     if address_missing(s, arg(&args, sock_ptr_arg(s)), arg(&args, sock_len_arg(s))) {
         return 0;
     }
+    let (Some(pending), Some(owner)) = (PENDING.get_ptr_mut(0), PENDING_OWNER.get_ptr_mut(0)) else {
+        return 0;
+    };
+    let buf = pending.cast::<u8>();
+    let tid = pid_tgid as u32;
+    // SAFETY: a per-CPU slot of this map. The record is being rewritten: no owner meanwhile.
+    unsafe { *owner = 0 };
     fill_header(buf, kind::SYSCALL, nr as u32);
     set_args(buf.cast(), &args);
     let off = push_entry_items(buf, 0, s, &args, false);
-    let len = finish(buf, off);
-    let tid = pid_tgid as u32;
+    finish(buf, off);
+    // SAFETY: as above.
+    unsafe { *owner = tid + 1 };
+    0
+}
+
+/// Moves the pending entry record of this CPU, if it belongs to `tid`, to the stash maps.
+#[inline(always)]
+fn spill_pending(tid: u32) {
+    let (Some(pending), Some(owner)) = (PENDING.get_ptr_mut(0), PENDING_OWNER.get_ptr_mut(0)) else {
+        return;
+    };
+    // SAFETY: a per-CPU slot of this map.
+    if unsafe { *owner } != tid + 1 {
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { *owner = 0 };
+    let buf = pending.cast::<u8>();
+    // SAFETY: a pending value holds a whole header.
+    let len = unsafe { (*buf.cast::<RecordHeader>()).len } as usize;
     let stashed = if len < STASH_SMALL_LEN {
-        // SAFETY: the scratch buffer is larger than a stash value.
+        // SAFETY: the pending buffer is larger than a stash value.
         let value = unsafe { &*buf.cast::<[u8; STASH_SMALL_LEN]>() };
         STASH_SMALL.insert(tid, value, u64::from(BPF_ANY))
     } else {
@@ -511,7 +566,29 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
     if stashed.is_err() {
         count(counter::STASH_FAILURES);
     }
-    0
+}
+
+/// Emits this CPU's pending entry record if it is `tid`'s for syscall `nr`.
+#[inline(always)]
+fn emit_pending(tid: u32, nr: u32, ret: i64) -> bool {
+    let (Some(pending), Some(owner)) = (PENDING.get_ptr_mut(0), PENDING_OWNER.get_ptr_mut(0)) else {
+        return false;
+    };
+    // SAFETY: a per-CPU slot of this map.
+    if unsafe { *owner } != tid + 1 {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { *owner = 0 };
+    let buf = pending.cast::<u8>();
+    let hdr = buf.cast::<RecordHeader>();
+    // SAFETY: a pending value holds a whole header.
+    if unsafe { (*hdr).nr } != nr {
+        return false;
+    }
+    unsafe { (*hdr).ret = ret };
+    emit(buf, unsafe { (*hdr).len } as usize);
+    true
 }
 
 /// Emits the stashed entry record of this thread for syscall `nr`, if there is one.
@@ -563,7 +640,8 @@ pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let nr = nr as u32;
-    if s & spec::ENTRY_DATA != 0 && emit_stashed(pid_tgid as u32, nr, ret) {
+    let tid = pid_tgid as u32;
+    if s & spec::ENTRY_DATA != 0 && (emit_pending(tid, nr, ret) || emit_stashed(tid, nr, ret)) {
         return 0;
     }
     // Nothing stashed: a syscall read entirely at exit, or an entry record that was lost (the
@@ -623,9 +701,24 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn lanner_sched_switch(_ctx: RawTracePointContext) -> i32 {
+    // The tracepoint fires before the switch: the current task is the one leaving the CPU.
+    spill_pending(unsafe { bpf_get_current_pid_tgid() } as u32);
+    0
+}
+
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn lanner_sched_exit(_ctx: RawTracePointContext) -> i32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    if let Some(owner) = PENDING_OWNER.get_ptr_mut(0) {
+        // SAFETY: a per-CPU slot of this map.
+        unsafe {
+            if *owner == tid + 1 {
+                *owner = 0;
+            }
+        }
+    }
     let _ = STASH_SMALL.remove(tid);
     let _ = STASH_LARGE.remove(tid);
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
