@@ -118,10 +118,12 @@ pub fn run(
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     let mut drops_seen = 0u64;
+    let (mut records, mut alerts) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
         batch.clear();
         capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
+        records += batch.len() as u64;
         for raw in &batch {
             let prep = state.apply(raw);
             if prep.etype.is_some() {
@@ -130,6 +132,7 @@ pub fn run(
                     Sink::Alerts { ruleset, json, hostname } => {
                         let mut err = None;
                         ruleset.evaluate(&ev, |rule| {
+                            alerts += 1;
                             let alert = rule.alert(&ev, hostname);
                             if let Err(e) = write_alert(out, &alert, *json) {
                                 err = Some(e);
@@ -153,7 +156,12 @@ pub fn run(
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     report_drops(&capture, &mut drops_seen, &sink, out)?;
     out.flush()?;
-    Ok(capture.drops()?.iter().sum())
+    let dropped = capture.drops()?.iter().sum();
+    eprintln!(
+        "lanner: stopped after {:.1} s: {records} records read, {alerts} alerts, {dropped} records dropped",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(dropped)
 }
 
 /// Logs records lost since the last report and raises Lanner's internal alert, as Falco
