@@ -22,6 +22,7 @@
 
 pub mod btf;
 pub mod decode;
+pub mod rawfile;
 pub mod record;
 mod syscall_table;
 pub mod syscalls;
@@ -125,6 +126,9 @@ pub enum CaptureError {
     /// An address filter was asked for a syscall that passes no socket address at entry.
     #[error("syscall {0} ({name}) takes no socket address at entry to filter on", name = syscalls::name(*.0).unwrap_or("unknown"))]
     AddressFilter(u32),
+    /// Writing a raw capture file failed.
+    #[error("writing the raw capture file: {0}")]
+    Write(#[source] std::io::Error),
     /// Waiting on the ring buffer failed.
     #[error("eBPF map EVENTS (ring buffer): poll: {0}")]
     Poll(#[source] std::io::Error),
@@ -341,18 +345,8 @@ impl Capture {
                 None => self.poll_interval,
                 Some(d) => d.saturating_duration_since(Instant::now()).min(self.poll_interval),
             };
-            // Round up, so that a short timeout still waits.
-            let wait_ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-            let mut pfd =
-                libc::pollfd { fd: self.ring.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
-            if r < 0 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    return Ok(0);
-                }
-                return Err(CaptureError::Poll(err));
+            if !self.wait(slice)? {
+                return Ok(0);
             }
             let n = self.drain(out);
             if n > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -362,6 +356,20 @@ impl Capture {
     }
 
     fn drain(&mut self, out: &mut Vec<RawEvent>) -> usize {
+        let mut malformed = 0;
+        let n = self.drain_with(|item, offset| match decode::decode(item, offset) {
+            Ok(ev) => out.push(ev),
+            Err(e) => {
+                malformed += 1;
+                tracing::warn!(error = %e, "skipping a malformed probe record");
+            }
+        });
+        self.malformed += malformed;
+        n
+    }
+
+    /// Hands each available record (up to [`MAX_BATCH`]) and the boot-to-wall offset to `f`.
+    fn drain_with(&mut self, mut f: impl FnMut(&[u8], i64)) -> usize {
         let mut n = 0;
         let mut offset = None;
         while n < MAX_BATCH {
@@ -371,18 +379,61 @@ impl Capture {
                 self.boot_to_wall_ns = boot_to_wall_ns();
                 self.boot_to_wall_ns
             });
-            match decode::decode(&item, offset) {
-                Ok(ev) => {
-                    out.push(ev);
-                    n += 1;
-                }
-                Err(e) => {
-                    self.malformed += 1;
-                    tracing::warn!(error = %e, "skipping a malformed probe record");
-                }
-            }
+            f(&item, offset);
+            n += 1;
         }
         n
+    }
+
+    /// As [`Capture::next_batch`], but the records are written undecoded to `file`, for
+    /// replaying later through the same decoding (see [`rawfile`]).
+    pub fn next_raw_batch<W: std::io::Write>(
+        &mut self,
+        file: &mut rawfile::Writer<W>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, CaptureError> {
+        let mut err = None;
+        let mut pass = |this: &mut Self| {
+            this.drain_with(|item, offset| {
+                if err.is_none()
+                    && let Err(e) = file.write_record(item, offset)
+                {
+                    err = Some(e);
+                }
+            })
+        };
+        let mut n = pass(self);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while n == 0 && deadline.is_none_or(|d| Instant::now() < d) {
+            let slice = match deadline {
+                None => self.poll_interval,
+                Some(d) => d.saturating_duration_since(Instant::now()).min(self.poll_interval),
+            };
+            if !self.wait(slice)? {
+                break;
+            }
+            n = pass(self);
+        }
+        match err {
+            Some(e) => Err(CaptureError::Write(e)),
+            None => Ok(n),
+        }
+    }
+
+    /// Waits up to `slice` for the ring to have data; false when interrupted by a signal.
+    fn wait(&mut self, slice: Duration) -> Result<bool, CaptureError> {
+        // Round up, so that a short timeout still waits.
+        let wait_ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+        let mut pfd = libc::pollfd { fd: self.ring.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, wait_ms) } < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(CaptureError::Poll(err));
+        }
+        Ok(true)
     }
 
     /// Records lost because the ring buffer was full, per CPU.

@@ -48,7 +48,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate the events of an event file (JSON lines) and print the alerts they raise.
+    /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
+    /// capture --raw`) and print the alerts they raise.
     Replay {
         /// The event file, or - for standard input.
         events: PathBuf,
@@ -93,6 +94,10 @@ enum Command {
         /// Rules whose event types to capture (every capturable syscall when absent).
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
+        /// Write the probe's records undecoded (a raw capture file): `lanner replay` runs
+        /// them through the same decoding, state and rules as a live run.
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -106,7 +111,7 @@ pub fn main() -> Result<ExitCode> {
         Command::Run { rules, events, json, options, duration } => {
             run(&rules, events, json, &options, duration)
         }
-        Command::Capture { write, duration, rules } => capture(&write, duration, &rules),
+        Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
     }
 }
 
@@ -247,12 +252,27 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
     replay_with(events, paths, json, cfg)
 }
 
+/// Whether `path` is a raw capture file (by its magic), rather than an event file.
+fn is_raw_capture(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut magic = [0u8; 8];
+    let n = f.read(&mut magic).with_context(|| format!("reading {}", path.display()))?;
+    Ok(lanner_capture::rawfile::is_raw(&magic[..n]))
+}
+
 fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) -> Result<ExitCode> {
     let outcome = load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
     }
     let ruleset = outcome.into_result().context("rules did not load")?;
+    if events != Path::new("-") && is_raw_capture(events)? {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
+        let bad = live::replay_raw(events, sink, &mut out)?;
+        return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+    }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
@@ -353,7 +373,7 @@ fn run(
     let mut out = BufWriter::new(std::io::stdout().lock());
     let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
     let duration = duration.map(std::time::Duration::from_secs_f64);
-    let dropped = live::run(filter, sink, duration, ring_bytes, &mut out)?;
+    let dropped = live::run(filter, live::Output::Process(sink), duration, ring_bytes, &mut out)?;
     out.flush()?;
     if dropped > 0 {
         eprintln!("lanner: {dropped} syscall records were dropped in all");
@@ -362,7 +382,7 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<ExitCode> {
+fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) -> Result<ExitCode> {
     let filter = if rules.is_empty() {
         live::SyscallFilter::everything()
     } else {
@@ -376,8 +396,17 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf]) -> Result<Exi
         let f = std::fs::File::create(write).with_context(|| format!("creating {}", write.display()))?;
         Box::new(BufWriter::new(f))
     };
-    let sink = live::Sink::Events { registry: &registry };
-    let dropped = live::run(filter, sink, duration.map(std::time::Duration::from_secs_f64), None, &mut out)?;
-    out.flush()?;
+    let duration = duration.map(std::time::Duration::from_secs_f64);
+    let dropped = if raw {
+        let mut file = lanner_capture::rawfile::Writer::new(out).context("writing the raw capture file")?;
+        let dropped = live::run(filter, live::Output::Raw(&mut file), duration, None, &mut std::io::sink())?;
+        file.finish().context("writing the raw capture file")?;
+        dropped
+    } else {
+        let sink = live::Sink::Events { registry: &registry };
+        let dropped = live::run(filter, live::Output::Process(sink), duration, None, &mut out)?;
+        out.flush()?;
+        dropped
+    };
     Ok(if dropped > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
-use lanner_capture::{Capture, CaptureConfig, syscalls};
+use lanner_capture::{Capture, CaptureConfig, rawfile, syscalls};
 use lanner_engine::Ruleset;
 use lanner_event::{
     Alert, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, Priority, SYSCALL_SOURCE, Value,
@@ -12,6 +12,7 @@ use lanner_event::{
 use lanner_state::{FieldMap, LiveEvent, State};
 use serde_json::{Map, Value as Json, json};
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -88,10 +89,64 @@ pub enum Sink<'a> {
     Events { registry: &'a FieldRegistry },
 }
 
+/// Applies records to the state tables and hands each event to the sink: what a live run
+/// and a raw replay share.
+struct Processor<'a> {
+    state: State,
+    map: FieldMap,
+    sink: Sink<'a>,
+    records: u64,
+    alerts: u64,
+}
+
+impl<'a> Processor<'a> {
+    fn new(sink: Sink<'a>) -> Self {
+        let registry = FieldRegistry::with_syscall_fields();
+        Self { state: State::new(syscalls::name), map: FieldMap::new(&registry), sink, records: 0, alerts: 0 }
+    }
+
+    fn process(&mut self, raw: &RawEvent, out: &mut dyn Write) -> Result<()> {
+        self.records += 1;
+        let prep = self.state.apply(raw);
+        if prep.etype.is_some() {
+            let ev = self.state.view(raw, &prep, &self.map);
+            match &mut self.sink {
+                Sink::Alerts { ruleset, json, hostname } => {
+                    let mut err = None;
+                    let alerts = &mut self.alerts;
+                    ruleset.evaluate(&ev, |rule| {
+                        *alerts += 1;
+                        let alert = rule.alert(&ev, hostname);
+                        if let Err(e) = write_alert(out, &alert, *json) {
+                            err = Some(e);
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e.into());
+                    }
+                }
+                Sink::Events { registry } => {
+                    writeln!(out, "{}", event_line(&ev, raw, &self.state, registry))?
+                }
+            }
+        }
+        self.state.finish(&prep);
+        Ok(())
+    }
+}
+
+/// Where `run` puts what it captures.
+pub enum Output<'a> {
+    /// Processed: state, then rules or event lines.
+    Process(Sink<'a>),
+    /// Written undecoded to a raw capture file.
+    Raw(&'a mut rawfile::Writer<Box<dyn Write>>),
+}
+
 /// Runs capture until a signal or the deadline. Returns how many records were lost.
 pub fn run(
     filter: SyscallFilter,
-    mut sink: Sink<'_>,
+    output: Output<'_>,
     duration: Option<Duration>,
     ring_bytes: Option<u32>,
     out: &mut dyn Write,
@@ -99,10 +154,11 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
-    let registry = FieldRegistry::with_syscall_fields();
-    let map = FieldMap::new(&registry);
-    let mut state = State::new(syscalls::name);
-    let seeded = state.seed();
+    let (mut proc, mut raw_file) = match output {
+        Output::Process(sink) => (Some(Processor::new(sink)), None),
+        Output::Raw(w) => (None, Some(w)),
+    };
+    let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
     let n_syscalls = filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
         syscalls: filter.syscalls,
@@ -118,45 +174,34 @@ pub fn run(
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     let mut drops_seen = 0u64;
-    let (mut records, mut alerts) = (0u64, 0u64);
+    let mut raw_records = 0u64;
     let mut last_drop_check = Instant::now();
+    let alerting = matches!(proc, Some(Processor { sink: Sink::Alerts { .. }, .. }));
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
-        batch.clear();
-        capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
-        records += batch.len() as u64;
-        for raw in &batch {
-            let prep = state.apply(raw);
-            if prep.etype.is_some() {
-                let ev = state.view(raw, &prep, &map);
-                match &mut sink {
-                    Sink::Alerts { ruleset, json, hostname } => {
-                        let mut err = None;
-                        ruleset.evaluate(&ev, |rule| {
-                            alerts += 1;
-                            let alert = rule.alert(&ev, hostname);
-                            if let Err(e) = write_alert(out, &alert, *json) {
-                                err = Some(e);
-                            }
-                        });
-                        if let Some(e) = err {
-                            return Err(e.into());
-                        }
-                    }
-                    Sink::Events { registry } => writeln!(out, "{}", event_line(&ev, raw, &state, registry))?,
+        match (&mut proc, &mut raw_file) {
+            (Some(p), _) => {
+                batch.clear();
+                capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
+                for raw in &batch {
+                    p.process(raw, out)?;
                 }
+                out.flush()?;
             }
-            state.finish(&prep);
+            (None, Some(w)) => {
+                raw_records += capture.next_raw_batch(&mut **w, Some(Duration::from_millis(200)))? as u64;
+            }
+            (None, None) => unreachable!("an output is always set"),
         }
-        out.flush()?;
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
-            report_drops(&capture, &mut drops_seen, &sink, out)?;
+            report_drops(&capture, &mut drops_seen, proc.as_ref().map(|p| &p.sink), alerting, out)?;
         }
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
-    report_drops(&capture, &mut drops_seen, &sink, out)?;
+    report_drops(&capture, &mut drops_seen, proc.as_ref().map(|p| &p.sink), alerting, out)?;
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();
+    let (records, alerts) = proc.as_ref().map_or((raw_records, 0), |p| (p.records, p.alerts));
     eprintln!(
         "lanner: stopped after {:.1} s: {records} records read, {alerts} alerts, {dropped} records dropped",
         started.elapsed().as_secs_f64()
@@ -164,9 +209,50 @@ pub fn run(
     Ok(dropped)
 }
 
+/// Replays a raw capture file through decoding, the state tables and the sink, as a live
+/// run would have processed it. Prints the records per second to stderr. Returns how many
+/// records could not be read (the file's end may be cut: what came before still counts).
+pub fn replay_raw(path: &Path, sink: Sink<'_>, out: &mut dyn Write) -> Result<u64> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut proc = Processor::new(sink);
+    let started = Instant::now();
+    let mut bad = 0;
+    while let Some(ev) = reader.next_event() {
+        match ev {
+            Ok(raw) => proc.process(&raw, out)?,
+            Err(e @ rawfile::ReadError::Decode { .. }) => {
+                eprintln!("lanner: {}: {e}", path.display());
+                bad += 1;
+            }
+            Err(e) => {
+                eprintln!("lanner: {}: {e}", path.display());
+                bad += 1;
+                break;
+            }
+        }
+    }
+    out.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "lanner: replayed {} records in {secs:.3} s ({:.0} records/s): {} alerts",
+        proc.records,
+        proc.records as f64 / secs.max(1e-9),
+        proc.alerts
+    );
+    Ok(bad)
+}
+
 /// Logs records lost since the last report and raises Lanner's internal alert, as Falco
 /// does for syscall event drops.
-fn report_drops(capture: &Capture, seen: &mut u64, sink: &Sink<'_>, out: &mut dyn Write) -> Result<()> {
+fn report_drops(
+    capture: &Capture,
+    seen: &mut u64,
+    sink: Option<&Sink<'_>>,
+    alerting: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let drops: u64 = capture.drops()?.iter().sum();
     if drops <= *seen {
         return Ok(());
@@ -174,7 +260,7 @@ fn report_drops(capture: &Capture, seen: &mut u64, sink: &Sink<'_>, out: &mut dy
     let lost = drops - *seen;
     *seen = drops;
     eprintln!("lanner: {lost} syscall records dropped (ring buffer full)");
-    if let Sink::Alerts { json, hostname, .. } = sink {
+    if let (true, Some(Sink::Alerts { json, hostname, .. })) = (alerting, sink) {
         let alert = Alert {
             time_ns: wall_now(),
             rule: "Lanner internal: syscall event drop".into(),

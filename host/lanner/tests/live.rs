@@ -200,12 +200,29 @@ fn capture_writes_a_replayable_event_file() {
     if !live_allowed() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("lanner-capture-{}", std::process::id()));
+    capture_then_replay(false);
+}
+
+#[test]
+fn capture_writes_a_replayable_raw_file() {
+    if !live_allowed() {
+        return;
+    }
+    let stderr = capture_then_replay(true);
+    // The raw replay went through decoding and state, and says how fast.
+    assert!(stderr.contains("records/s"), "{stderr}");
+}
+
+/// Captures a `cat /etc/shadow` (as an event file, or raw), replays it, and checks that the
+/// replay raises the same detection. Returns the replay's stderr.
+fn capture_then_replay(raw: bool) -> String {
+    let dir = std::env::temp_dir().join(format!("lanner-capture-{}-{raw}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("events.jsonl");
+    let file = dir.join(if raw { "session.lnrcap" } else { "events.jsonl" });
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
         .args(["capture", "--duration", "4", "-r"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/lanner_rules.yaml"))
+        .args(if raw { &["--raw"][..] } else { &[] })
         .arg("-w")
         .arg(&file)
         .stderr(Stdio::piped())
@@ -229,6 +246,7 @@ fn capture_writes_a_replayable_event_file() {
     find(&alerts, "Read Sensitive File by Untrusted Program", |f| {
         f["proc.name"] == "cat" && f["fd.name"] == "/etc/shadow"
     });
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
