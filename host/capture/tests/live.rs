@@ -639,7 +639,13 @@ fn entry_records_survive_a_context_switch() {
     });
     std::thread::sleep(Duration::from_millis(200));
     let busy: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(|| (0..2000).for_each(|_| drop(raw_openat(b"/dev/null")))))
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..2000).for_each(|_| {
+                    raw_openat(b"/dev/null");
+                })
+            })
+        })
         .collect();
     busy.into_iter().for_each(|t| t.join().unwrap());
     let before_writer = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
