@@ -281,6 +281,7 @@ fn process_rules_fire_on_real_actions() {
     let s = Scratch::new("proc");
     let d = s.path();
     s.alias("nginx", "/bin/bash");
+    s.alias("rustdoc", "/bin/bash");
     s.alias("nc", "/usr/bin/true");
     s.alias("ncdu", "/usr/bin/true");
     s.alias("systemd-modules-load", PY);
@@ -296,7 +297,13 @@ fn process_rules_fire_on_real_actions() {
         case(
             "Execution from Temporary Directory",
             &["cp /usr/bin/true /dev/shm/{m} && /dev/shm/{m}; rm -f /dev/shm/{m}"],
-            &["cd /tmp && exec /usr/bin/true {m}"],
+            &[
+                "cd /tmp && exec /usr/bin/true {m}",
+                // A doc test that rustdoc built and runs.
+                &format!(
+                    "mkdir -p /tmp/rustdoctest{{m}} && cp /usr/bin/true /tmp/rustdoctest{{m}}/rust_out && exec {d}/rustdoc -c '/tmp/rustdoctest{{m}}/rust_out; rm -rf /tmp/rustdoctest{{m}}'"
+                ),
+            ],
         ),
         case(
             "Fileless Execution via memfd",
@@ -479,6 +486,9 @@ fn network_rules_fire_on_real_actions() {
             "exec {PY} -c 'import socket; s = socket.socket(); s.setblocking(False); s.connect_ex((\"{addr}\", {port})); s.close()' {{m}}"
         )
     };
+    let s = Scratch::new("net");
+    let d = s.path();
+    s.alias("nc", PY);
     let lanner = Lanner::start();
     let cases = vec![
         case(
@@ -505,8 +515,15 @@ fn network_rules_fire_on_real_actions() {
             &[&connect("169.254.169.253", 80)],
         ),
     ];
+    // `nc -e /bin/sh`: the relay puts the socket on the shell's standard streams before
+    // running it. Both its launch and the redirection are reported.
+    let nc = act(&format!(
+        "exec {d}/nc -c 'import socket, os; s = socket.create_connection((\"127.0.0.1\", {port})); os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)' {{m}}"
+    ));
     let alerts = lanner.stop();
     check(&cases, &alerts);
+    let rules: BTreeSet<&str> = alerts_of(&alerts, &nc).iter().filter_map(|a| a["rule"].as_str()).collect();
+    assert_eq!(rules, BTreeSet::from(["Network Tool Launched", "Reverse Shell"]), "{}", nc.script);
 }
 
 #[test]
