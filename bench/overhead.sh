@@ -6,16 +6,19 @@
 #   - with the probe loaded but the loops' syscalls filtered out in the kernel;
 #   - with the probe delivering open and close to a reader on CPU 0 (decode only);
 #   - under `lanner run` with the upstream stable rules (full capture, state and rules).
+# The five are run in turn, ROUNDS times (3 by default), and each figure is the median of its
+# rounds, so that a disturbance during one run does not decide a ratio.
 # Prints ns per iteration, ratios, records read and drops. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-4000000}
+ROUNDS=${ROUNDS:-3}
 RULES=${RULES:-../shared/conformance/falco-rules/falco_rules.yaml}
 
 cargo build --release -q -p lanner --bin lanner
 cargo build --release -q -p lanner-capture --example syscall_loop
 loop=./target/release/examples/syscall_loop
-echo "command: bench/overhead.sh (N=$N: $N getpid calls, $((N / 4)) open/close pairs; rules $RULES)"
+echo "command: bench/overhead.sh (N=$N: $N getpid calls, $((N / 4)) open/close pairs; median of $ROUNDS rounds; rules $RULES)"
 
 with_lanner() {
   local log; log=$(mktemp)
@@ -27,11 +30,21 @@ with_lanner() {
   rm -f "$log"
 }
 
-none=$("$loop" "$N" none)
-empty=$("$loop" "$N" empty)
-filtered=$("$loop" "$N" filtered)
-captured=$("$loop" "$N" captured)
-full=$(with_lanner)
+runs=$(mktemp)
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in none empty filtered captured; do
+    "$loop" "$N" "$mode" | sed "s/^/$mode /" >> "$runs"
+  done
+  with_lanner | sed "s/^/full /" >> "$runs"
+done
+# The median of a mode's rounds, as "key value" lines.
+median_of() {
+  awk -v m="$1" '$1 == m { print $2, $3 }' "$runs" | sort -k1,1 -k2,2n |
+    awk '{ v[$1] = v[$1] " " $2; n[$1]++ } END { for (k in v) { split(substr(v[k], 2), a, " "); print k, a[int((n[k] + 1) / 2)] } }'
+}
+none=$(median_of none); empty=$(median_of empty); filtered=$(median_of filtered)
+captured=$(median_of captured); full=$(median_of full)
+rm -f "$runs"
 
 val() { echo "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 printf '%-13s %10s %20s %20s %20s %22s\n' loop "no probe" "empty program" "probe, filtered out" "probe, captured" "lanner run + rules"

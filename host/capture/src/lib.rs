@@ -153,6 +153,9 @@ pub struct CaptureConfig {
     /// interrupt), only when an eighth of the ring is full; otherwise the reader polls at
     /// this interval. It bounds the latency that capture adds to an alert.
     pub poll_interval: Duration,
+    /// Attach `sys_exit` as a BTF-typed tracepoint when the kernel allows it (cheaper on
+    /// every syscall); otherwise, or when false, as a raw tracepoint.
+    pub btf_sys_exit: bool,
 }
 
 impl Default for CaptureConfig {
@@ -163,6 +166,7 @@ impl Default for CaptureConfig {
             address_required: Vec::new(),
             ignore_tgid: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            btf_sys_exit: true,
         }
     }
 }
@@ -171,6 +175,8 @@ impl Default for CaptureConfig {
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Programs and the raw tracepoints they attach to.
+/// `sys_exit` comes first as a BTF-typed tracepoint ([`names::PROG_SYS_EXIT_BTF`]), the raw
+/// one being the fallback.
 const PROGRAMS: [(&str, &str); 6] = [
     (names::PROG_SYS_ENTER, "sys_enter"),
     (names::PROG_SYS_EXIT, "sys_exit"),
@@ -215,6 +221,7 @@ pub struct Capture {
     /// The filter values currently in the kernel map.
     filter_values: Vec<u32>,
     poll_interval: Duration,
+    btf_sys_exit: bool,
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
@@ -262,6 +269,7 @@ impl Capture {
             counters,
             filter_values: vec![0; FILTER_ENTRIES as usize],
             poll_interval: config.poll_interval.max(Duration::from_micros(100)),
+            btf_sys_exit: false,
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
@@ -269,7 +277,12 @@ impl Capture {
         };
         // The filter is in place before any program runs.
         capture.write_filter(filter_values)?;
+        let btf_exit = config.btf_sys_exit && capture.attach_btf_exit();
+        capture.btf_sys_exit = btf_exit;
         for (name, tracepoint) in PROGRAMS {
+            if name == names::PROG_SYS_EXIT && btf_exit {
+                continue;
+            }
             let program: &mut RawTracePoint = capture
                 ._ebpf
                 .program_mut(name)
@@ -287,9 +300,36 @@ impl Capture {
             syscalls = config.syscalls.len(),
             ring_bytes = config.ring_bytes,
             ignore_tgid = config.ignore_tgid,
+            btf_sys_exit = btf_exit,
             "capture started"
         );
         Ok(capture)
+    }
+
+    /// Whether `sys_exit` is attached as a BTF-typed tracepoint.
+    pub fn btf_sys_exit(&self) -> bool {
+        self.btf_sys_exit
+    }
+
+    /// Attaches the BTF-typed `sys_exit` program; false (logged) when the kernel refuses it,
+    /// and the raw tracepoint version is used instead.
+    fn attach_btf_exit(&mut self) -> bool {
+        let name = names::PROG_SYS_EXIT_BTF;
+        let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+            let btf = aya::Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?;
+            let program: &mut aya::programs::BtfTracePoint =
+                ebpf.program_mut(name).ok_or("missing")?.try_into().map_err(|e| format!("{e}"))?;
+            program.load("sys_exit", &btf).map_err(|e| format!("load: {e}"))?;
+            program.attach().map_err(|e| format!("attach: {e}"))?;
+            Ok(())
+        };
+        match attach(&mut self._ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(program = name, error = %e, "BTF tracepoint unavailable; using the raw sys_exit tracepoint");
+                false
+            }
+        }
     }
 
     /// Replaces the set of delivered syscalls (for a rule reload; the arguments mean what

@@ -664,6 +664,37 @@ fn entry_records_survive_a_context_switch() {
 }
 
 #[test]
+fn both_sys_exit_programs_deliver() {
+    if !live() {
+        return;
+    }
+    for btf in [true, false] {
+        let mut c = Collector {
+            capture: Capture::start(CaptureConfig {
+                syscalls: nrs(&["openat", "close"]),
+                btf_sys_exit: btf,
+                ..CaptureConfig::default()
+            })
+            .unwrap(),
+            events: Vec::new(),
+        };
+        // This machine's kernel (as CI's) has BTF and takes the typed tracepoint.
+        assert_eq!(c.capture.btf_sys_exit(), btf);
+        let me = std::process::id();
+        let marker = format!("/nonexistent/lanner-exit-{btf}");
+        assert_eq!(raw_openat(marker.as_bytes()), -i64::from(libc::ENOENT));
+        let ev = c.find("openat of the marker", |e| {
+            e.tgid == me && is_syscall(e, &["openat"]) && string(e, 0) == marker.as_bytes()
+        });
+        assert_eq!(ev.ret, -i64::from(libc::ENOENT));
+        // SAFETY: closing a descriptor that is not open.
+        unsafe { libc::close(-1) };
+        let ev = c.find("close(-1)", |e| e.tgid == me && is_syscall(e, &["close"]) && e.args[0] as i32 == -1);
+        assert_eq!(ev.ret, -i64::from(libc::EBADF));
+    }
+}
+
+#[test]
 fn a_full_ring_counts_drops() {
     if !live() {
         return;

@@ -23,9 +23,9 @@ use aya_ebpf::{
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
     },
-    macros::{map, raw_tracepoint},
+    macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
-    programs::RawTracePointContext,
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use lanner_probe_common::{
     COMM_LEN, DEFAULT_RING_BYTES, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN, ItemHeader, MAX_SOCKADDR,
@@ -502,14 +502,14 @@ fn ignored(pid_tgid: u64) -> bool {
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
-    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
-    if ignored(pid_tgid) {
-        return 0;
-    }
     let nr: u64 = ctx.arg(1);
     let Some(s) = delivered(nr) else { return 0 };
     if s & spec::ENTRY_DATA == 0 {
         // Everything is read at exit.
+        return 0;
+    }
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    if ignored(pid_tgid) {
         return 0;
     }
     let task = unsafe { bpf_get_current_task() };
@@ -622,14 +622,30 @@ fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
+    let regs: u64 = ctx.arg(0);
+    let nr = read_kernel::<u64>(regs, config!(regs_orig_ax));
+    sys_exit(regs, ctx.arg(1), nr)
+}
+
+/// `lanner_sys_exit` as a BTF-typed tracepoint, which the loader prefers: the syscall number
+/// is a direct load from `pt_regs` rather than a helper call, on every syscall's exit.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn lanner_sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: sys_exit's arguments are (struct pt_regs *regs, long ret).
+    let (regs, ret): (*const u8, i64) = unsafe { (ctx.arg(0), ctx.arg(1)) };
+    // SAFETY: a trusted pointer to the task's pt_regs; the offset is orig_ax's, from BTF.
+    let nr = unsafe { ptr::read_volatile(regs.add(config!(regs_orig_ax) as usize).cast::<u64>()) };
+    sys_exit(regs as u64, ret, nr)
+}
+
+#[inline(always)]
+fn sys_exit(regs: u64, ret: i64, nr: u64) -> i32 {
+    // The filter first: it rules out most syscalls, for the price of an array lookup.
+    let Some(s) = delivered(nr) else { return 0 };
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     if ignored(pid_tgid) {
         return 0;
     }
-    let regs: u64 = ctx.arg(0);
-    let ret: i64 = ctx.arg(1);
-    let nr = read_kernel::<u64>(regs, config!(regs_orig_ax));
-    let Some(s) = delivered(nr) else { return 0 };
     if s & spec::ADDR_REQUIRED != 0
         && address_missing(s, syscall_arg(regs, sock_ptr_arg(s)), syscall_arg(regs, sock_len_arg(s)))
     {
