@@ -56,8 +56,7 @@ pub struct RawEvent {
     pub tgid: u32,
     /// Thread id.
     pub tid: u32,
-    /// The parent's process id (real_parent's tgid). Exec, fork and exit records only (0 in
-    /// syscall records).
+    /// The parent's process id (real_parent's tgid).
     pub ppid: u32,
     /// Real user id.
     pub uid: u32,

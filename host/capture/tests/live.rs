@@ -133,8 +133,7 @@ fn cat_opening_shadow_is_seen_with_its_process() {
     });
     assert_eq!(ev.comm, "cat");
     assert_eq!(ev.tid, pid);
-    // The parent comes with process records; syscall records leave it to the host.
-    assert_eq!(ev.ppid, 0);
+    assert_eq!(ev.ppid, std::process::id());
     let exec = c.find("cat's exec", |e| e.tgid == pid && matches!(e.kind, RecordKind::Exec));
     assert_eq!(exec.ppid, std::process::id());
     assert_eq!(ev.uid, 0);

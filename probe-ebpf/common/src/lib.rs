@@ -179,8 +179,7 @@ pub struct RecordHeader {
     pub tgid: u32,
     /// Thread id.
     pub tid: u32,
-    /// `current->real_parent->tgid`. Set in exec, fork and exit records only (0 in syscall
-    /// records): the host keeps the parent per process.
+    /// `current->real_parent->tgid`.
     pub ppid: u32,
     /// Real user id.
     pub uid: u32,

@@ -177,15 +177,9 @@ fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
     let cred = read_kernel::<u64>(task, config!(task_cred));
     let (cap_effective, cap_permitted) = caps_of(cred);
     let loginuid_off = config!(task_loginuid);
-    // The parent and the terminal are read for process records only: the host keeps them per
-    // process (a process gets both from its fork and exec), and each costs pointer reads on
-    // every syscall record otherwise.
-    let process_record = record_kind != kind::SYSCALL;
-    let ppid = if process_record {
-        read_kernel::<u32>(read_kernel::<u64>(task, config!(task_real_parent)), config!(task_tgid))
-    } else {
-        0
-    };
+    // Every record names the parent, so that a process whose fork and exec records were lost
+    // (a full ring) still has one.
+    let ppid = read_kernel::<u32>(read_kernel::<u64>(task, config!(task_real_parent)), config!(task_tgid));
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe {
         (*hdr).ts_boot_ns = bpf_ktime_get_boot_ns();
