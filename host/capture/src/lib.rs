@@ -153,8 +153,9 @@ pub struct CaptureConfig {
     /// interrupt), only when an eighth of the ring is full; otherwise the reader polls at
     /// this interval. It bounds the latency that capture adds to an alert.
     pub poll_interval: Duration,
-    /// Attach `sys_exit` as a BTF-typed tracepoint when the kernel allows it (cheaper on
-    /// every syscall); otherwise, or when false, as a raw tracepoint.
+    /// Attach `sys_enter` and `sys_exit` as BTF-typed tracepoints when the kernel allows it
+    /// (direct loads instead of helper calls, on every syscall); otherwise, or when false, as
+    /// raw tracepoints.
     pub btf_sys_exit: bool,
 }
 
@@ -222,6 +223,7 @@ pub struct Capture {
     filter_values: Vec<u32>,
     poll_interval: Duration,
     btf_sys_exit: bool,
+    btf_sys_enter: bool,
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
@@ -270,6 +272,7 @@ impl Capture {
             filter_values: vec![0; FILTER_ENTRIES as usize],
             poll_interval: config.poll_interval.max(Duration::from_micros(100)),
             btf_sys_exit: false,
+            btf_sys_enter: false,
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
@@ -277,10 +280,24 @@ impl Capture {
         };
         // The filter is in place before any program runs.
         capture.write_filter(filter_values)?;
-        let btf_exit = config.btf_sys_exit && capture.attach_btf_exit();
-        capture.btf_sys_exit = btf_exit;
+        // The syscall tracepoints as BTF-typed programs when the kernel takes them, the raw
+        // ones otherwise.
+        let btf = if config.btf_sys_exit { aya::Btf::from_sys_fs().ok() } else { None };
+        let mut btf_attached = Vec::new();
+        if let Some(btf) = &btf {
+            for (name, tracepoint) in
+                [(names::PROG_SYS_ENTER_BTF, "sys_enter"), (names::PROG_SYS_EXIT_BTF, "sys_exit")]
+            {
+                if capture.attach_btf(btf, name, tracepoint) {
+                    btf_attached.push(tracepoint);
+                }
+            }
+        }
+        capture.btf_sys_exit = btf_attached.contains(&"sys_exit");
+        capture.btf_sys_enter = btf_attached.contains(&"sys_enter");
+        let btf_exit = capture.btf_sys_exit;
         for (name, tracepoint) in PROGRAMS {
-            if name == names::PROG_SYS_EXIT && btf_exit {
+            if btf_attached.contains(&tracepoint) {
                 continue;
             }
             let program: &mut RawTracePoint = capture
@@ -306,27 +323,25 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Whether `sys_exit` is attached as a BTF-typed tracepoint.
-    pub fn btf_sys_exit(&self) -> bool {
-        self.btf_sys_exit
+    /// Whether `sys_enter` and `sys_exit` are attached as BTF-typed tracepoints.
+    pub fn btf_tracepoints(&self) -> (bool, bool) {
+        (self.btf_sys_enter, self.btf_sys_exit)
     }
 
-    /// Attaches the BTF-typed `sys_exit` program; false (logged) when the kernel refuses it,
-    /// and the raw tracepoint version is used instead.
-    fn attach_btf_exit(&mut self) -> bool {
-        let name = names::PROG_SYS_EXIT_BTF;
+    /// Attaches a BTF-typed tracepoint program; false (logged) when the kernel refuses it, and
+    /// the raw tracepoint version is used instead.
+    fn attach_btf(&mut self, btf: &aya::Btf, name: &'static str, tracepoint: &'static str) -> bool {
         let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
-            let btf = aya::Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?;
             let program: &mut aya::programs::BtfTracePoint =
                 ebpf.program_mut(name).ok_or("missing")?.try_into().map_err(|e| format!("{e}"))?;
-            program.load("sys_exit", &btf).map_err(|e| format!("load: {e}"))?;
+            program.load(tracepoint, btf).map_err(|e| format!("load: {e}"))?;
             program.attach().map_err(|e| format!("attach: {e}"))?;
             Ok(())
         };
         match attach(&mut self._ebpf) {
             Ok(()) => true,
             Err(e) => {
-                tracing::info!(program = name, error = %e, "BTF tracepoint unavailable; using the raw sys_exit tracepoint");
+                tracing::info!(program = name, error = %e, "BTF tracepoint unavailable; using the raw tracepoint");
                 false
             }
         }

@@ -663,7 +663,7 @@ fn entry_records_survive_a_context_switch() {
 }
 
 #[test]
-fn both_sys_exit_programs_deliver() {
+fn both_kinds_of_syscall_programs_deliver() {
     if !live() {
         return;
     }
@@ -678,7 +678,7 @@ fn both_sys_exit_programs_deliver() {
             events: Vec::new(),
         };
         // This machine's kernel (as CI's) has BTF and takes the typed tracepoint.
-        assert_eq!(c.capture.btf_sys_exit(), btf);
+        assert_eq!(c.capture.btf_tracepoints(), (btf, btf));
         let me = std::process::id();
         let marker = format!("/nonexistent/lanner-exit-{btf}");
         assert_eq!(raw_openat(marker.as_bytes()), -i64::from(libc::ENOENT));

@@ -96,6 +96,8 @@ pub mod names {
     pub const PROG_SYS_ENTER: &str = "lanner_sys_enter";
     /// Raw tracepoint program for `sys_exit`.
     pub const PROG_SYS_EXIT: &str = "lanner_sys_exit";
+    /// BTF-typed tracepoint program for `sys_enter` (preferred; same behaviour).
+    pub const PROG_SYS_ENTER_BTF: &str = "lanner_sys_enter_btf";
     /// BTF-typed tracepoint program for `sys_exit` (preferred; same behaviour).
     pub const PROG_SYS_EXIT_BTF: &str = "lanner_sys_exit_btf";
     /// Raw tracepoint program for `sched_process_exec`.

@@ -20,8 +20,8 @@ use aya_ebpf::{
     bindings::{BPF_ANY, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::generated::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+        bpf_get_current_task_btf, bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
     },
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
@@ -108,6 +108,37 @@ fn read_kernel<T: Copy>(base: u64, off: u32) -> T {
     unsafe { value.assume_init() }
 }
 
+/// Reads a `T` at `base + off` from kernel memory. With `BTF`, `base` is a BTF-typed pointer
+/// (from a BTF tracepoint's arguments or `bpf_get_current_task_btf`, or loaded through one)
+/// and the read is a direct load that the verifier checks against the kernel's types: no
+/// helper call. Zero when the offset is unknown.
+#[inline(always)]
+fn load<const BTF: bool, T: Copy>(base: u64, off: u32) -> T {
+    if BTF {
+        if off == OFFSET_NONE {
+            // SAFETY: T is a plain integer type.
+            return unsafe { MaybeUninit::<T>::zeroed().assume_init() };
+        }
+        // SAFETY: a faulting load through a BTF pointer reads zero (the kernel's exception
+        // table handles it); the verifier checks the field at `off`.
+        unsafe { ptr::read_volatile((base as *const u8).add(off as usize).cast::<T>()) }
+    } else {
+        read_kernel::<T>(base, off)
+    }
+}
+
+/// The current task: BTF-typed with `BTF`.
+#[inline(always)]
+fn current_task<const BTF: bool>() -> u64 {
+    if BTF {
+        // SAFETY: no preconditions.
+        unsafe { bpf_get_current_task_btf() as u64 }
+    } else {
+        // SAFETY: no preconditions.
+        unsafe { bpf_get_current_task() }
+    }
+}
+
 /// Reads a `T` from user memory; zero when the address is NULL or the read fails.
 #[inline(always)]
 fn read_user<T: Copy>(addr: u64) -> T {
@@ -132,9 +163,9 @@ fn count(index: u32) {
 
 /// Whether the current task is in a 32-bit (ia32) syscall, whose numbers are another table's.
 #[inline(always)]
-fn in_compat_syscall(task: u64) -> bool {
+fn in_compat_syscall<const BTF: bool>(task: u64) -> bool {
     let off = config!(task_ti_status);
-    off != OFFSET_NONE && read_kernel::<u32>(task, off) & TS_COMPAT != 0
+    off != OFFSET_NONE && load::<BTF, u32>(task, off) & TS_COMPAT != 0
 }
 
 /// The controlling terminal of `task` as `new_encode_dev(MKDEV(major, minor_start + index))`,
@@ -156,10 +187,12 @@ fn tty_of(task: u64) -> u32 {
 /// The effective and permitted capabilities of `cred`: one read when they are adjacent
 /// (they are: `cap_permitted` comes right before `cap_effective`), two otherwise.
 #[inline(always)]
-fn caps_of(cred: u64) -> (u64, u64) {
+fn caps_of<const BTF: bool>(cred: u64) -> (u64, u64) {
     let eff = config!(cred_cap_effective);
     let perm = config!(cred_cap_permitted);
-    if perm != OFFSET_NONE && eff == perm.wrapping_add(8) {
+    if BTF {
+        (load::<true, u64>(cred, eff), load::<true, u64>(cred, perm))
+    } else if perm != OFFSET_NONE && eff == perm.wrapping_add(8) {
         let both = read_kernel::<[u64; 2]>(cred, perm);
         (both[1], both[0])
     } else {
@@ -169,17 +202,16 @@ fn caps_of(cred: u64) -> (u64, u64) {
 
 /// Fills the header of the record at `buf` for the current task.
 #[inline(always)]
-fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
+fn fill_header<const BTF: bool>(buf: *mut u8, record_kind: u16, nr: u32, task: u64) {
     let hdr = buf.cast::<RecordHeader>();
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     let uid_gid = unsafe { bpf_get_current_uid_gid() };
-    let task = unsafe { bpf_get_current_task() };
-    let cred = read_kernel::<u64>(task, config!(task_cred));
-    let (cap_effective, cap_permitted) = caps_of(cred);
+    let cred = load::<BTF, u64>(task, config!(task_cred));
+    let (cap_effective, cap_permitted) = caps_of::<BTF>(cred);
     let loginuid_off = config!(task_loginuid);
     // Every record names the parent, so that a process whose fork and exec records were lost
     // (a full ring) still has one.
-    let ppid = read_kernel::<u32>(read_kernel::<u64>(task, config!(task_real_parent)), config!(task_tgid));
+    let ppid = load::<BTF, u32>(load::<BTF, u64>(task, config!(task_real_parent)), config!(task_tgid));
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe {
         (*hdr).ts_boot_ns = bpf_ktime_get_boot_ns();
@@ -200,8 +232,10 @@ fn fill_header(buf: *mut u8, record_kind: u16, nr: u32) {
         (*hdr).uid = uid_gid as u32;
         (*hdr).gid = (uid_gid >> 32) as u32;
         (*hdr).loginuid =
-            if loginuid_off == OFFSET_NONE { u32::MAX } else { read_kernel::<u32>(task, loginuid_off) };
-        (*hdr).tty = if record_kind == kind::EXEC || record_kind == kind::FORK { tty_of(task) } else { 0 };
+            if loginuid_off == OFFSET_NONE { u32::MAX } else { load::<BTF, u32>(task, loginuid_off) };
+        // Process records come from raw tracepoints (plain task pointer).
+        (*hdr).tty =
+            if !BTF && (record_kind == kind::EXEC || record_kind == kind::FORK) { tty_of(task) } else { 0 };
         (*hdr).child_tgid = 0;
         (*hdr).child_tid = 0;
         (*hdr).reserved = 0;
@@ -219,9 +253,20 @@ fn reg(words: &[u64; REGS_WORDS], off: u32) -> u64 {
     if i < REGS_WORDS { words[i] } else { 0 }
 }
 
-/// The six syscall arguments from `pt_regs`, copied in one read.
+/// The six syscall arguments from `pt_regs`: direct loads with `BTF`, else copied in one
+/// read.
 #[inline(always)]
-fn syscall_args(regs: u64) -> [u64; 6] {
+fn syscall_args<const BTF: bool>(regs: u64) -> [u64; 6] {
+    if BTF {
+        return [
+            load::<true, u64>(regs, config!(regs_args[0])),
+            load::<true, u64>(regs, config!(regs_args[1])),
+            load::<true, u64>(regs, config!(regs_args[2])),
+            load::<true, u64>(regs, config!(regs_args[3])),
+            load::<true, u64>(regs, config!(regs_args[4])),
+            load::<true, u64>(regs, config!(regs_args[5])),
+        ];
+    }
     let mut words = [0u64; REGS_WORDS];
     if regs != 0 {
         // SAFETY: the helper checks the source address and writes PT_REGS_LEN bytes.
@@ -386,14 +431,14 @@ fn push_entry_items(buf: *mut u8, mut off: usize, s: u32, args: &[u64; 6], strin
 
 /// One syscall argument from `pt_regs`.
 #[inline(always)]
-fn syscall_arg(regs: u64, index: u8) -> u64 {
+fn syscall_arg<const BTF: bool>(regs: u64, index: u8) -> u64 {
     match index {
-        0 => read_kernel::<u64>(regs, config!(regs_args[0])),
-        1 => read_kernel::<u64>(regs, config!(regs_args[1])),
-        2 => read_kernel::<u64>(regs, config!(regs_args[2])),
-        3 => read_kernel::<u64>(regs, config!(regs_args[3])),
-        4 => read_kernel::<u64>(regs, config!(regs_args[4])),
-        5 => read_kernel::<u64>(regs, config!(regs_args[5])),
+        0 => load::<BTF, u64>(regs, config!(regs_args[0])),
+        1 => load::<BTF, u64>(regs, config!(regs_args[1])),
+        2 => load::<BTF, u64>(regs, config!(regs_args[2])),
+        3 => load::<BTF, u64>(regs, config!(regs_args[3])),
+        4 => load::<BTF, u64>(regs, config!(regs_args[4])),
+        5 => load::<BTF, u64>(regs, config!(regs_args[5])),
         _ => 0,
     }
 }
@@ -496,7 +541,20 @@ fn ignored(pid_tgid: u64) -> bool {
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
-    let nr: u64 = ctx.arg(1);
+    sys_enter::<false>(ctx.arg(0), ctx.arg(1))
+}
+
+/// `lanner_sys_enter` as a BTF-typed tracepoint, which the loader prefers: the arguments and
+/// the task's fields are direct loads rather than helper calls.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn lanner_sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: sys_enter's arguments are (struct pt_regs *regs, long id).
+    let (regs, nr): (*const u8, u64) = unsafe { (ctx.arg(0), ctx.arg(1)) };
+    sys_enter::<true>(regs as u64, nr)
+}
+
+#[inline(always)]
+fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
     let Some(s) = delivered(nr) else { return 0 };
     if s & spec::ENTRY_DATA == 0 {
         // Everything is read at exit.
@@ -506,12 +564,11 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
     if ignored(pid_tgid) {
         return 0;
     }
-    let task = unsafe { bpf_get_current_task() };
-    if in_compat_syscall(task) {
+    let task = current_task::<BTF>();
+    if in_compat_syscall::<BTF>(task) {
         return 0;
     }
-    let regs: u64 = ctx.arg(0);
-    let args = syscall_args(regs);
+    let args = syscall_args::<BTF>(regs);
     if address_missing(s, arg(&args, sock_ptr_arg(s)), arg(&args, sock_len_arg(s))) {
         return 0;
     }
@@ -522,7 +579,7 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
     let tid = pid_tgid as u32;
     // SAFETY: a per-CPU slot of this map. The record is being rewritten: no owner meanwhile.
     unsafe { *owner = 0 };
-    fill_header(buf, kind::SYSCALL, nr as u32);
+    fill_header::<BTF>(buf, kind::SYSCALL, nr as u32, task);
     set_args(buf.cast(), &args);
     let off = push_entry_items(buf, 0, s, &args, false);
     finish(buf, off);
@@ -618,7 +675,7 @@ fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
 pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
     let regs: u64 = ctx.arg(0);
     let nr = read_kernel::<u64>(regs, config!(regs_orig_ax));
-    sys_exit(regs, ctx.arg(1), nr)
+    sys_exit::<false>(regs, ctx.arg(1), nr)
 }
 
 /// `lanner_sys_exit` as a BTF-typed tracepoint, which the loader prefers: the syscall number
@@ -629,11 +686,11 @@ pub fn lanner_sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
     let (regs, ret): (*const u8, i64) = unsafe { (ctx.arg(0), ctx.arg(1)) };
     // SAFETY: a trusted pointer to the task's pt_regs; the offset is orig_ax's, from BTF.
     let nr = unsafe { ptr::read_volatile(regs.add(config!(regs_orig_ax) as usize).cast::<u64>()) };
-    sys_exit(regs as u64, ret, nr)
+    sys_exit::<true>(regs as u64, ret, nr)
 }
 
 #[inline(always)]
-fn sys_exit(regs: u64, ret: i64, nr: u64) -> i32 {
+fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     // The filter first: it rules out most syscalls, for the price of an array lookup.
     let Some(s) = delivered(nr) else { return 0 };
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
@@ -641,12 +698,16 @@ fn sys_exit(regs: u64, ret: i64, nr: u64) -> i32 {
         return 0;
     }
     if s & spec::ADDR_REQUIRED != 0
-        && address_missing(s, syscall_arg(regs, sock_ptr_arg(s)), syscall_arg(regs, sock_len_arg(s)))
+        && address_missing(
+            s,
+            syscall_arg::<BTF>(regs, sock_ptr_arg(s)),
+            syscall_arg::<BTF>(regs, sock_len_arg(s)),
+        )
     {
         return 0;
     }
-    let task = unsafe { bpf_get_current_task() };
-    if in_compat_syscall(task) {
+    let task = current_task::<BTF>();
+    if in_compat_syscall::<BTF>(task) {
         return 0;
     }
     let nr = nr as u32;
@@ -658,8 +719,8 @@ fn sys_exit(regs: u64, ret: i64, nr: u64) -> i32 {
     // filter changed mid-syscall, the stash was full). Assemble the record now.
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
     let buf = scratch.cast::<u8>();
-    let args = syscall_args(regs);
-    fill_header(buf, kind::SYSCALL, nr);
+    let args = syscall_args::<BTF>(regs);
+    fill_header::<BTF>(buf, kind::SYSCALL, nr, task);
     set_args(buf.cast(), &args);
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe { (*buf.cast::<RecordHeader>()).ret = ret };
@@ -679,7 +740,7 @@ pub fn lanner_sched_exec(ctx: RawTracePointContext) -> i32 {
     let bprm: u64 = ctx.arg(2);
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
     let buf = scratch.cast::<u8>();
-    fill_header(buf, kind::EXEC, 0);
+    fill_header::<false>(buf, kind::EXEC, 0, unsafe { bpf_get_current_task() });
     let filename = read_kernel::<u64>(bprm, config!(bprm_filename));
     let mut off = push_str(buf, 0, filename, true);
     let task = unsafe { bpf_get_current_task() };
@@ -701,7 +762,7 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
     let child: u64 = ctx.arg(1);
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
     let buf = scratch.cast::<u8>();
-    fill_header(buf, kind::FORK, 0);
+    fill_header::<false>(buf, kind::FORK, 0, unsafe { bpf_get_current_task() });
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe {
         (*buf.cast::<RecordHeader>()).child_tgid = read_kernel::<u32>(child, config!(task_tgid));
@@ -733,7 +794,7 @@ pub fn lanner_sched_exit(_ctx: RawTracePointContext) -> i32 {
     let _ = STASH_LARGE.remove(tid);
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
     let buf = scratch.cast::<u8>();
-    fill_header(buf, kind::EXIT, 0);
+    fill_header::<false>(buf, kind::EXIT, 0, unsafe { bpf_get_current_task() });
     emit(buf, HEADER_LEN);
     0
 }
