@@ -589,3 +589,54 @@ fn container_rules_fire_on_real_actions() {
     }
     check(&cases, &alerts);
 }
+
+#[test]
+fn the_local_example_tunes_the_defaults() {
+    // The same events through the defaults alone, and with the local example loaded after them.
+    let events = br#"{"ts": 1, "type": "execve", "fields": {"evt.res": "SUCCESS", "proc.name": "tcpdump", "proc.cmdline": "tcpdump -i eth0", "proc.pname": "bash", "user.name": "netops", "user.uid": 1001, "container.id": "host"}}
+{"ts": 2, "type": "execve", "fields": {"evt.res": "SUCCESS", "proc.name": "tcpdump", "proc.cmdline": "tcpdump -i eth0", "proc.pname": "bash", "user.name": "mallory", "user.uid": 1002, "container.id": "host"}}
+{"ts": 3, "type": "connect", "fields": {"evt.res": "SUCCESS", "fd.typechar": "4", "fd.sip": "169.254.169.254", "fd.sport": 80, "proc.name": "curl", "proc.pname": "bash", "user.name": "root", "container.id": "host"}}
+{"ts": 4, "type": "execve", "fields": {"evt.res": "SUCCESS", "proc.name": "sh", "proc.cmdline": "sh -c /opt/app/bin/healthcheck --deep", "proc.pname": "java", "user.name": "app", "container.id": "host"}}
+{"ts": 5, "type": "execve", "fields": {"evt.res": "SUCCESS", "proc.name": "bash", "proc.cmdline": "bash", "proc.pname": "sh", "user.name": "root", "container.id": "0123456789ab"}}
+"#;
+    let file = std::env::temp_dir().join(format!("lanner-local-events-{}.jsonl", std::process::id()));
+    std::fs::write(&file, events).unwrap();
+    let run = |files: &[&str]| -> Vec<(String, String, String)> {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanner"));
+        cmd.arg("replay").arg(&file).arg("--json");
+        for f in files {
+            cmd.arg("-r").arg(rules_path(f));
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|a| {
+                let f = &a["output_fields"];
+                let who = f["user.name"].as_str().or(f["proc.pname"].as_str()).unwrap_or("").to_string();
+                (a["rule"].as_str().unwrap().to_string(), a["priority"].as_str().unwrap().to_string(), who)
+            })
+            .collect()
+    };
+    let t = |r: &str, p: &str, w: &str| (r.to_string(), p.to_string(), w.to_string());
+    assert_eq!(
+        run(&["lanner_rules.yaml"]),
+        vec![
+            t("Network Tool Launched", "Notice", "netops"),
+            t("Network Tool Launched", "Notice", "mallory"),
+            t("Connection to Cloud Metadata Service", "Notice", "root"),
+            t("Shell Spawned by Server Process", "Warning", "app"),
+            t("Shell in Container", "Notice", "root"),
+        ]
+    );
+    // The network team's tcpdump is an exception, the metadata rule is disabled, the health
+    // check is an exception, and shells in containers are informational.
+    assert_eq!(
+        run(&["lanner_rules.yaml", "lanner_rules.local.yaml"]),
+        vec![
+            t("Network Tool Launched", "Notice", "mallory"),
+            t("Shell in Container", "Informational", "root")
+        ]
+    );
+}
