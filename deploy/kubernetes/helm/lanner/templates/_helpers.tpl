@@ -1,0 +1,77 @@
+{{- define "lanner.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "lanner.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lanner.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lanner.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "lanner.labels" -}}
+{{ include "lanner.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "lanner.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "lanner.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The configuration drop-in (/etc/lanner/config.d/50-helm.yaml). */}}
+{{- define "lanner.config" -}}
+{{- $o := .Values.outputs -}}
+{{- $c := dict
+  "json_output" $o.json
+  "json_include_output_property" $o.jsonIncludeOutputProperty
+  "json_include_tags_property" $o.jsonIncludeTagsProperty
+  "buffered_outputs" $o.buffered
+  "log_level" .Values.logging.level
+  "log_format" .Values.logging.format
+  "stdout_output" (dict "enabled" $o.stdout.enabled)
+  "webserver" (dict
+    "enabled" true
+    "listen_address" "0.0.0.0"
+    "listen_port" (int .Values.webserver.port)
+    "health" (dict
+      "max_event_gap_seconds" .Values.webserver.health.maxEventGapSeconds
+      "max_drop_ratio" .Values.webserver.health.maxDropRatio))
+-}}
+{{- if $o.file.enabled -}}
+{{- $_ := set $c "file_output" (dict "enabled" true "keep_alive" $o.file.keepAlive "filename" $o.file.filename) -}}
+{{- end -}}
+{{- if $o.program.enabled -}}
+{{- if not $o.program.program -}}{{- fail "outputs.program.enabled needs outputs.program.program" -}}{{- end -}}
+{{- $_ := set $c "program_output" (dict "enabled" true "keep_alive" $o.program.keepAlive "program" $o.program.program) -}}
+{{- end -}}
+{{- if not .Values.rules.default -}}
+{{- $_ := set $c "rules_files" (list "/etc/lanner/rules.d") -}}
+{{- end -}}
+{{- $c = mustMergeOverwrite $c (deepCopy .Values.config) -}}
+{{- toYaml $c -}}
+{{- end -}}
+
+{{- define "lanner.hasRules" -}}
+{{- if or .Values.rules.inline .Values.rules.configMaps -}}true{{- end -}}
+{{- end -}}
+
+{{- define "lanner.hasPlugins" -}}
+{{- if or .Values.plugins.list .Values.plugins.configMaps -}}true{{- end -}}
+{{- end -}}
