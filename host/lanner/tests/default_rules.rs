@@ -417,7 +417,7 @@ fn file_rules_fire_on_real_actions() {
         case(
             "Write Below Root Home",
             &[&format!("exec touch /root/{tag}")],
-            &[&format!("exec touch /root/.cache/{tag}")],
+            &[&format!("exec touch /root/.cache/{tag}"), &format!("exec touch /root/.{tag}.swp")],
         ),
         case(
             "Cron Job Written",
@@ -458,7 +458,7 @@ fn file_rules_fire_on_real_actions() {
     let alerts = lanner.stop();
     sh(&format!(
         "rm -f /usr/local/bin/{tag} /usr/local/bin/{tag}-pkg /etc/{tag} /etc/{tag}-nm /root/{tag} \
-         /root/.cache/{tag} /etc/cron.d/{tag} /etc/systemd/system/{tag}.service /var/log/{tag}.log"
+         /root/.cache/{tag} /root/.{tag}.swp /etc/cron.d/{tag} /etc/systemd/system/{tag}.service /var/log/{tag}.log"
     ));
     check(&cases, &alerts);
 }
