@@ -38,3 +38,33 @@ if ! command -v bpf-linker >/dev/null 2>&1; then
 fi
 
 log "ready"
+
+# ---- deployment artefacts (packaging/, deploy/, Dockerfile): the tools of
+# ---- host/lanner/tests/deploy.rs. Pinned; each step checks before it installs.
+# systemd-analyze verifies the unit; dpkg-deb lists the .deb that cargo-deb builds.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  log "installing systemd (for systemd-analyze)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd
+fi
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+  log "installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi
+# Helm's Go SDK (helm-python-sdk renders and lints the chart, no helm binary) and the
+# Kubernetes JSON schemas (kubernetes-validate), from PyPI into their own virtual environment.
+LANNER_DEPLOY_TOOLS="${LANNER_DEPLOY_TOOLS:-/opt/lanner-deploy-tools}"
+deploy_reqs="$(dirname "$0")/../deploy/kubernetes/requirements.txt"
+if ! cmp -s "$deploy_reqs" "$LANNER_DEPLOY_TOOLS/requirements.txt"; then
+  log "installing the Kubernetes manifest checker's tools into $LANNER_DEPLOY_TOOLS"
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+  fi
+  $SUDO python3 -m venv "$LANNER_DEPLOY_TOOLS"
+  $SUDO "$LANNER_DEPLOY_TOOLS/bin/pip" install -q --disable-pip-version-check -r "$deploy_reqs"
+  $SUDO cp "$deploy_reqs" "$LANNER_DEPLOY_TOOLS/requirements.txt"
+fi
+log "deployment tools ready"
+# ---- end of the deployment artefacts' section
