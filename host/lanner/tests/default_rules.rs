@@ -95,17 +95,17 @@ struct Run {
     marker: String,
 }
 
+fn next_marker() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("lanner-mark-{}-{:04}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Runs `script` (with `{m}` replaced by a marker unique to this run) in its own `sh -c`
 /// and returns its pid. Its exit status does not matter (`grep` finding nothing is fine).
 fn act(script: &str) -> Run {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let marker = format!(
-        "lanner-mark-{}-{:04}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+    let marker = next_marker();
     let script = script.replace("{m}", &marker);
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(&script)
         .stdin(Stdio::null())
@@ -113,6 +113,39 @@ fn act(script: &str) -> Run {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    finish(child, script, marker)
+}
+
+/// Runs `argv` (with `{m}` replaced by a marker) as a process that joins cgroup `cg` before
+/// it execs: its exec and everything after happen in that container, and no shell runs there
+/// first.
+fn act_in(cg: &Path, argv: &[&str]) -> Run {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let marker = next_marker();
+    let argv: Vec<String> = argv.iter().map(|a| a.replace("{m}", &marker)).collect();
+    let procs = std::ffi::CString::new(cg.join("cgroup.procs").as_os_str().as_bytes()).unwrap();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: between fork and exec, only open, write and close (async-signal-safe) run.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // "0" is the writing process itself.
+            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+            let err = std::io::Error::last_os_error();
+            libc::close(fd);
+            if n == 1 { Ok(()) } else { Err(err) }
+        })
+    };
+    let child = cmd.spawn().unwrap();
+    finish(child, format!("[in {}] {}", cg.display(), argv.join(" ")), marker)
+}
+
+fn finish(mut child: Child, script: String, marker: String) -> Run {
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
@@ -540,41 +573,42 @@ fn container_rules_fire_on_real_actions() {
         .expect("a cgroup hierarchy");
     let cg = Path::new(base).join("docker").join(&id);
     std::fs::create_dir_all(&cg).unwrap();
-    // The pause lets Lanner handle this shell's own exec (on the host) first: the container of
-    // an exec event is looked up in /proc when the event is handled, so a shell that had
-    // already moved would have its host-side exec attributed to the container.
-    let enter = format!("sleep 1 && echo $$ > {}/cgroup.procs &&", cg.display());
     let s = Scratch::new("ctr");
     let d = s.path();
     sh(&format!(
         "mkdir -p {d}/mnt {d}/mnt-host && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
     ));
     let lanner = Lanner::start();
+    // Each process joins the container before its exec. (A shell that moves itself there right
+    // after its own exec may see that exec attributed to the container as well: Lanner looks
+    // a process's container up in /proc when it handles the exec, not when the exec happened.)
+    let inside = |argv: &[&str]| act_in(&cg, argv);
+    let ctr = |rule, attacks: Vec<Run>, benign: Vec<Run>| Case { rule, attacks, benign };
     let cases = vec![
-        case(
+        ctr(
             "Shell in Container",
-            &[&format!("{enter} exec sh -c ': {{m}}'")],
-            &[&format!("{enter} exec /usr/bin/env true {{m}}")],
+            vec![inside(&["sh", "-c", ": {m}"])],
+            vec![inside(&["/usr/bin/env", "true", "{m}"])],
         ),
-        case(
+        ctr(
             "Package Manager in Container",
-            &[&format!("{enter} exec dpkg -s coreutils {{m}}")],
-            &["exec dpkg -s coreutils {m}"],
+            vec![inside(&["dpkg", "-s", "coreutils", "{m}"])],
+            vec![act("exec dpkg -s coreutils {m}")],
         ),
-        case(
+        ctr(
             "Mount in Container",
-            &[&format!("{enter} exec mount -t tmpfs lanner-test {d}/mnt")],
-            &[&format!("exec mount -t tmpfs lanner-test {d}/mnt-host")],
+            vec![inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")])],
+            vec![act(&format!("exec mount -t tmpfs lanner-test {d}/mnt-host"))],
         ),
-        case(
+        ctr(
             "Executable Dropped in Container",
-            &[
-                &format!("{enter} exec cp /usr/bin/true {d}/dropped"),
-                &format!("{enter} exec chmod +x {d}/script"),
+            vec![
+                inside(&["cp", "/usr/bin/true", &format!("{d}/dropped")]),
+                inside(&["chmod", "+x", &format!("{d}/script")]),
             ],
-            &[
-                &format!("{enter} exec cp {d}/data {d}/copied"),
-                &format!("exec cp /usr/bin/true {d}/dropped-on-host"),
+            vec![
+                inside(&["cp", &format!("{d}/data"), &format!("{d}/copied")]),
+                act(&format!("exec cp /usr/bin/true {d}/dropped-on-host")),
             ],
         ),
     ];
