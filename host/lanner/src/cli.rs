@@ -66,7 +66,12 @@ enum Command {
     /// Run detection on the live kernel (eBPF capture), or on an event file, with the
     /// embedded default rules or the given ones. Alerts go to stdout until SIGINT or SIGTERM.
     Run {
-        /// A rules file; repeat to load several in order. The embedded defaults when absent.
+        /// The configuration file (default /etc/lanner/lanner.yaml when it exists, else the
+        /// embedded defaults).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A rules file or directory; repeat to load several in order. Replaces the
+        /// configuration's rules_files; the embedded default rules when neither names any.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
         /// Read events from an event file (or - for standard input) instead of the kernel.
@@ -75,8 +80,9 @@ enum Command {
         /// Print alerts as JSON lines.
         #[arg(long)]
         json: bool,
-        /// Settings as key=value: json_output=true|false, priority=LEVEL (the least severe
-        /// priority to load), rule_matching=first|all, ring_buffer_bytes=N (a power of two).
+        /// A setting of the configuration file, overridden: key=value with dotted keys for
+        /// sections (webserver.listen_port=9000), key[]=value to append to a list, the value
+        /// read as YAML. Repeatable; applied after the file and its drop-ins.
         #[arg(short = 'o', value_name = "KEY=VALUE")]
         options: Vec<String>,
         /// Stop after this many seconds.
@@ -108,8 +114,8 @@ pub fn main() -> Result<ExitCode> {
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json } => list_fields(json),
         Command::Replay { events, rules, json, all_matches } => replay(&events, &rules, json, all_matches),
-        Command::Run { rules, events, json, options, duration } => {
-            run(&rules, events, json, &options, duration)
+        Command::Run { config, rules, events, json, options, duration } => {
+            run(config, rules, events, json, options, duration)
         }
         Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
     }
@@ -129,7 +135,7 @@ fn sources(paths: &[PathBuf]) -> Vec<RulesSource> {
         .collect()
 }
 
-fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
+pub(crate) fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
     let srcs = sources(paths);
     let mut outcome = lanner_engine::load(cfg, &srcs);
     // Report unreadable files with Falco's read error rather than a YAML one.
@@ -238,7 +244,7 @@ fn arg_text(a: lanner_event::ArgSpec) -> Option<&'static str> {
     })
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
@@ -249,7 +255,19 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
-    replay_with(events, paths, json, cfg)
+    let outcome = load(paths, &cfg);
+    for d in outcome.diagnostics().filter(|d| d.is_error()) {
+        eprintln!("{d}");
+    }
+    let ruleset = outcome.into_result().context("rules did not load")?;
+    let detection = live::Detection {
+        filter: live::SyscallFilter::default(),
+        ruleset: std::sync::Arc::new(ruleset),
+        format: live::AlertFormat::plain(json),
+        registry: cfg.registry,
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    replay_file(events, &detection, &mut out)
 }
 
 /// Whether `path` is a raw capture file (by its magic), rather than an event file.
@@ -261,16 +279,12 @@ fn is_raw_capture(path: &Path) -> Result<bool> {
     Ok(lanner_capture::rawfile::is_raw(&magic[..n]))
 }
 
-fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) -> Result<ExitCode> {
-    let outcome = load(paths, &cfg);
-    for d in outcome.diagnostics().filter(|d| d.is_error()) {
-        eprintln!("{d}");
-    }
-    let ruleset = outcome.into_result().context("rules did not load")?;
+/// Evaluates a recorded session: a raw capture file (through decoding and state, as live
+/// capture) or an event file (JSON lines; `-` for standard input).
+pub(crate) fn replay_file(events: &Path, d: &live::Detection, out: &mut dyn Write) -> Result<ExitCode> {
     if events != Path::new("-") && is_raw_capture(events)? {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
-        let bad = live::replay_raw(events, sink, &mut out)?;
+        let sink = live::Sink::Alerts { ruleset: d.ruleset.clone(), format: d.format, hostname: hostname() };
+        let bad = live::replay_raw(events, sink, out)?;
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
@@ -281,8 +295,7 @@ fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) 
         Box::new(BufReader::new(f))
     };
     let host = hostname();
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let reader = lanner_replay::Reader::new(input, &cfg.registry);
+    let reader = lanner_replay::Reader::new(input, &d.registry);
     let mut bad = 0usize;
     for ev in reader {
         let ev = match ev {
@@ -295,14 +308,8 @@ fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) 
             }
         };
         let mut write_err = None;
-        ruleset.evaluate(&ev, |rule| {
-            let alert = rule.alert(&ev, &host);
-            let r = if json {
-                writeln!(out, "{}", alert.to_json())
-            } else {
-                writeln!(out, "{}", alert.to_text())
-            };
-            if let Err(e) = r {
+        d.ruleset.evaluate(&ev, |rule| {
+            if let Err(e) = d.format.write(out, &rule.alert(&ev, &host)) {
                 write_err = Some(e);
             }
         });
@@ -317,69 +324,24 @@ fn replay_with(events: &Path, paths: &[PathBuf], json: bool, cfg: EngineConfig) 
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Applies `-o key=value` settings.
-fn apply_options(
-    options: &[String],
-    cfg: &mut EngineConfig,
-    json: &mut bool,
-    ring_bytes: &mut Option<u32>,
-) -> Result<()> {
-    for o in options {
-        let (key, value) = o.split_once('=').with_context(|| format!("-o {o}: expected key=value"))?;
-        match key {
-            "ring_buffer_bytes" => {
-                *ring_bytes = Some(value.parse().with_context(|| format!("-o {o}: a number of bytes"))?);
-            }
-            "json_output" => {
-                *json = value.parse().with_context(|| format!("-o {o}: json_output is true or false"))?;
-            }
-            "priority" => cfg.min_priority = value.parse().with_context(|| format!("-o {o}"))?,
-            "rule_matching" => {
-                cfg.match_mode = match value {
-                    "first" => lanner_engine::MatchMode::First,
-                    "all" => lanner_engine::MatchMode::All,
-                    _ => anyhow::bail!("-o {o}: rule_matching is first or all"),
-                }
-            }
-            _ => {
-                anyhow::bail!(
-                    "-o {o}: unknown setting '{key}' (known: json_output, priority, rule_matching, ring_buffer_bytes)"
-                )
-            }
-        }
-    }
-    Ok(())
-}
-
 fn run(
-    rules: &[PathBuf],
+    config: Option<PathBuf>,
+    rules: Vec<PathBuf>,
     events: Option<PathBuf>,
-    mut json: bool,
-    options: &[String],
+    json: bool,
+    mut options: Vec<String>,
     duration: Option<f64>,
 ) -> Result<ExitCode> {
-    let mut cfg = EngineConfig::syscall();
-    let mut ring_bytes = None;
-    apply_options(options, &mut cfg, &mut json, &mut ring_bytes)?;
+    // The flags are shorthands for settings, applied after the other -o options.
+    if json {
+        options.push("json_output=true".into());
+    }
     if let Some(events) = events {
-        return replay_with(&events, rules, json, cfg);
+        options.push("engine.kind=replay".into());
+        options.push(format!("engine.replay.capture_file={}", events.display()));
     }
-    let outcome = load(rules, &cfg);
-    for d in outcome.diagnostics().filter(|d| d.is_error()) {
-        eprintln!("{d}");
-    }
-    let ruleset = outcome.into_result().context("rules did not load")?;
-    let filter = live::SyscallFilter::for_ruleset(&ruleset);
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let sink = live::Sink::Alerts { ruleset: &ruleset, json, hostname: hostname() };
-    let duration = duration.map(std::time::Duration::from_secs_f64);
-    let dropped = live::run(filter, live::Output::Process(sink), duration, ring_bytes, &mut out)?;
-    out.flush()?;
-    if dropped > 0 {
-        eprintln!("lanner: {dropped} syscall records were dropped in all");
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::SUCCESS)
+    let sources = crate::config::Sources { file: config, overrides: options, rules };
+    crate::daemon::run(sources, duration.map(std::time::Duration::from_secs_f64))
 }
 
 fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) -> Result<ExitCode> {
@@ -396,15 +358,16 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
         let f = std::fs::File::create(write).with_context(|| format!("creating {}", write.display()))?;
         Box::new(BufWriter::new(f))
     };
-    let duration = duration.map(std::time::Duration::from_secs_f64);
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let opts = live::RunOptions::simple(filter, duration.map(std::time::Duration::from_secs_f64), None);
     let dropped = if raw {
         let mut file = lanner_capture::rawfile::Writer::new(out).context("writing the raw capture file")?;
-        let dropped = live::run(filter, live::Output::Raw(&mut file), duration, None, &mut std::io::sink())?;
+        let dropped = live::run(opts, live::Output::Raw(&mut file), &mut std::io::sink())?;
         file.finish().context("writing the raw capture file")?;
         dropped
     } else {
         let sink = live::Sink::Events { registry: &registry };
-        let dropped = live::run(filter, live::Output::Process(sink), duration, None, &mut out)?;
+        let dropped = live::run(opts, live::Output::Process(sink), &mut out)?;
         out.flush()?;
         dropped
     };

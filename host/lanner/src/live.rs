@@ -1,6 +1,7 @@
 //! Live capture: the probe's records applied to the state tables and evaluated, until
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
+use crate::metrics::{AlertLabels, CpuLabels, Metrics, SourceLabels};
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
 use lanner_capture::{Capture, CaptureConfig, rawfile, syscalls};
@@ -10,11 +11,13 @@ use lanner_event::{
     evttype,
 };
 use lanner_state::{FieldMap, LiveEvent, State};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value as Json, json};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// What capture delivers: syscall numbers, and those among them delivered only with a
@@ -81,12 +84,68 @@ impl Event for AddresslessSend {
     }
 }
 
+/// How alerts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertFormat {
+    /// JSON objects rather than text lines.
+    pub json: bool,
+    /// JSON: include the `output` text.
+    pub include_output: bool,
+    /// JSON: include the rule's `tags`.
+    pub include_tags: bool,
+}
+
+impl AlertFormat {
+    /// Text or complete JSON.
+    pub fn plain(json: bool) -> Self {
+        Self { json, include_output: true, include_tags: true }
+    }
+
+    /// One alert, as one line.
+    pub fn write(&self, out: &mut dyn Write, alert: &Alert) -> std::io::Result<()> {
+        if !self.json {
+            return writeln!(out, "{}", alert.to_text());
+        }
+        let mut v = alert.to_json();
+        if let Some(o) = v.as_object_mut() {
+            if !self.include_output {
+                o.remove("output");
+            }
+            if !self.include_tags {
+                o.remove("tags");
+            }
+        }
+        writeln!(out, "{v}")
+    }
+}
+
 /// What to do with each event.
 pub enum Sink<'a> {
     /// Evaluate rules and print alerts.
-    Alerts { ruleset: &'a Ruleset, json: bool, hostname: String },
+    Alerts { ruleset: Arc<Ruleset>, format: AlertFormat, hostname: String },
     /// Write every event as an event-file line.
     Events { registry: &'a FieldRegistry },
+}
+
+/// A checked configuration's effect on a running loop: swapped in at once by a reload.
+pub struct Detection {
+    /// The rules.
+    pub ruleset: Arc<Ruleset>,
+    /// What capture must deliver for them.
+    pub filter: SyscallFilter,
+    /// How alerts are written.
+    pub format: AlertFormat,
+    /// The fields the rules were compiled against (event files are read with it).
+    pub registry: FieldRegistry,
+}
+
+/// Messages to a running loop.
+pub enum Control {
+    /// A reload succeeded: use this from the next event on.
+    Swap(Box<Detection>),
+    /// A reload failed (the message says why): keep the running rules, raise Lanner's
+    /// internal alert.
+    Failed(String),
 }
 
 /// Applies records to the state tables and hands each event to the sink: what a live run
@@ -97,12 +156,25 @@ struct Processor<'a> {
     sink: Sink<'a>,
     records: u64,
     alerts: u64,
+    metrics: Option<Arc<Metrics>>,
+    processed: Option<Counter>,
 }
 
 impl<'a> Processor<'a> {
-    fn new(sink: Sink<'a>) -> Self {
+    fn new(sink: Sink<'a>, metrics: Option<Arc<Metrics>>) -> Self {
         let registry = FieldRegistry::with_syscall_fields();
-        Self { state: State::new(syscalls::name), map: FieldMap::new(&registry), sink, records: 0, alerts: 0 }
+        let processed = metrics
+            .as_ref()
+            .map(|m| m.processed.get_or_create(&SourceLabels { source: SYSCALL_SOURCE.into() }).clone());
+        Self {
+            state: State::new(syscalls::name),
+            map: FieldMap::new(&registry),
+            sink,
+            records: 0,
+            alerts: 0,
+            metrics,
+            processed,
+        }
     }
 
     fn process(&mut self, raw: &RawEvent, out: &mut dyn Write) -> Result<()> {
@@ -111,13 +183,25 @@ impl<'a> Processor<'a> {
         if prep.etype.is_some() {
             let ev = self.state.view(raw, &prep, &self.map);
             match &mut self.sink {
-                Sink::Alerts { ruleset, json, hostname } => {
+                Sink::Alerts { ruleset, format, hostname } => {
+                    if let Some(c) = &self.processed {
+                        c.inc();
+                    }
                     let mut err = None;
                     let alerts = &mut self.alerts;
+                    let metrics = &self.metrics;
                     ruleset.evaluate(&ev, |rule| {
                         *alerts += 1;
                         let alert = rule.alert(&ev, hostname);
-                        if let Err(e) = write_alert(out, &alert, *json) {
+                        if let Some(m) = metrics {
+                            m.alerts
+                                .get_or_create(&AlertLabels {
+                                    rule: alert.rule.clone(),
+                                    priority: alert.priority.as_str().into(),
+                                })
+                                .inc();
+                        }
+                        if let Err(e) = format.write(out, &alert) {
                             err = Some(e);
                         }
                     });
@@ -133,6 +217,35 @@ impl<'a> Processor<'a> {
         self.state.finish(&prep);
         Ok(())
     }
+
+    /// Raises one of Lanner's own alerts (source `internal`), where rule alerts go.
+    fn internal_alert(
+        &mut self,
+        rule: &str,
+        priority: Priority,
+        output: String,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        if let Sink::Alerts { format, hostname, .. } = &self.sink {
+            let alert = Alert {
+                time_ns: wall_now(),
+                rule: rule.into(),
+                priority,
+                output,
+                output_fields: Vec::new(),
+                source: "internal".into(),
+                tags: Vec::new(),
+                hostname: hostname.clone(),
+            };
+            if let Some(m) = &self.metrics {
+                m.alerts
+                    .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
+                    .inc();
+            }
+            format.write(out, &alert)?;
+        }
+        Ok(())
+    }
 }
 
 /// Where `run` puts what it captures.
@@ -143,70 +256,171 @@ pub enum Output<'a> {
     Raw(&'a mut rawfile::Writer<Box<dyn Write>>),
 }
 
+/// How a live run is set up and steered.
+pub struct RunOptions {
+    /// What capture delivers at the start.
+    pub filter: SyscallFilter,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Ring buffer size.
+    pub ring_bytes: Option<u32>,
+    /// How long records may wait in the ring buffer.
+    pub poll_interval: Option<Duration>,
+    /// Counters and health, when the daemon exposes them.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Reloads, when the daemon watches for them.
+    pub control: Option<Receiver<Control>>,
+}
+
+impl RunOptions {
+    /// Just a filter: no metrics, no reloads.
+    pub fn simple(filter: SyscallFilter, duration: Option<Duration>, ring_bytes: Option<u32>) -> Self {
+        Self { filter, duration, ring_bytes, poll_interval: None, metrics: None, control: None }
+    }
+}
+
 /// Runs capture until a signal or the deadline. Returns how many records were lost.
-pub fn run(
-    filter: SyscallFilter,
-    output: Output<'_>,
-    duration: Option<Duration>,
-    ring_bytes: Option<u32>,
-    out: &mut dyn Write,
-) -> Result<u64> {
+pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<u64> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let metrics = opts.metrics.clone();
     let (mut proc, mut raw_file) = match output {
-        Output::Process(sink) => (Some(Processor::new(sink)), None),
+        Output::Process(sink) => (Some(Processor::new(sink, metrics.clone())), None),
         Output::Raw(w) => (None, Some(w)),
     };
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
-    let n_syscalls = filter.syscalls.len();
+    let n_syscalls = opts.filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
-        syscalls: filter.syscalls,
-        address_required: filter.address_required,
+        syscalls: opts.filter.syscalls,
+        address_required: opts.filter.address_required,
         ignore_tgid: Some(std::process::id()),
-        ring_bytes: ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
+        ring_bytes: opts.ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
+        poll_interval: opts.poll_interval.unwrap_or(lanner_capture::DEFAULT_POLL_INTERVAL),
         ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
-    eprintln!(
-        "lanner: capturing {n_syscalls} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM"
+    if let Some(m) = &metrics {
+        m.capture_on.store(true, Ordering::Relaxed);
+    }
+    tracing::info!(
+        "capturing {n_syscalls} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM"
     );
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     let mut drops_seen = 0u64;
-    let mut raw_records = 0u64;
+    let mut drops_per_cpu: Vec<u64> = Vec::new();
+    let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
-    let alerting = matches!(proc, Some(Processor { sink: Sink::Alerts { .. }, .. }));
-    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
-        match (&mut proc, &mut raw_file) {
+    while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| started.elapsed() < d) {
+        if let (Some(rx), Some(p)) = (&opts.control, &mut proc) {
+            while let Ok(msg) = rx.try_recv() {
+                apply_control(msg, p, &mut capture, out)?;
+            }
+        }
+        let n = match (&mut proc, &mut raw_file) {
             (Some(p), _) => {
                 batch.clear();
-                capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
+                let n = capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
+                let t = Instant::now();
                 for raw in &batch {
                     p.process(raw, out)?;
                 }
+                if let Some(m) = &metrics {
+                    m.rule_eval_ns.inc_by(t.elapsed().as_nanos() as u64);
+                    for raw in &batch {
+                        m.captured.get_or_create(&CpuLabels { cpu: raw.cpu.to_string() }).inc();
+                    }
+                }
                 out.flush()?;
+                n
             }
-            (None, Some(w)) => {
-                raw_records += capture.next_raw_batch(&mut **w, Some(Duration::from_millis(200)))? as u64;
-            }
+            (None, Some(w)) => capture.next_raw_batch(&mut **w, Some(Duration::from_millis(200)))?,
             (None, None) => unreachable!("an output is always set"),
+        };
+        raw_records += n as u64;
+        window_records += n as u64;
+        if n > 0
+            && let Some(m) = &metrics
+        {
+            m.saw_events();
         }
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
-            report_drops(&capture, &mut drops_seen, proc.as_ref().map(|p| &p.sink), alerting, out)?;
+            let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+            if let Some(m) = &metrics {
+                m.window_add(window_records, new_drops);
+            }
+            window_records = 0;
+            if new_drops > 0
+                && let Some(p) = &mut proc
+            {
+                p.internal_alert(
+                    DROP_RULE,
+                    Priority::Critical,
+                    format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
+                    out,
+                )?;
+            }
         }
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
-    report_drops(&capture, &mut drops_seen, proc.as_ref().map(|p| &p.sink), alerting, out)?;
+    let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+    if new_drops > 0
+        && let Some(p) = &mut proc
+    {
+        p.internal_alert(
+            DROP_RULE,
+            Priority::Critical,
+            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
+            out,
+        )?;
+    }
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();
-    let (records, alerts) = proc.as_ref().map_or((raw_records, 0), |p| (p.records, p.alerts));
-    eprintln!(
-        "lanner: stopped after {:.1} s: {records} records read, {alerts} alerts, {dropped} records dropped",
+    let alerts = proc.as_ref().map_or(0, |p| p.alerts);
+    tracing::info!(
+        "stopped after {:.1} s: {raw_records} records read, {alerts} alerts, {dropped} records dropped",
         started.elapsed().as_secs_f64()
     );
     Ok(dropped)
+}
+
+/// The internal alert for records lost in the kernel (Falco's name for it).
+const DROP_RULE: &str = "Lanner internal: syscall event drop";
+
+/// The internal alert for a reload that was rejected.
+const RELOAD_RULE: &str = "Lanner internal: reload failed";
+
+/// Swaps in a reloaded detection, or reports a failed reload.
+fn apply_control(
+    msg: Control,
+    p: &mut Processor<'_>,
+    capture: &mut Capture,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match msg {
+        Control::Swap(d) => {
+            capture
+                .set_syscalls(&d.filter.syscalls, &d.filter.address_required)
+                .context("updating the kernel's syscall filter")?;
+            if let Sink::Alerts { ruleset, format, .. } = &mut p.sink {
+                *ruleset = d.ruleset;
+                *format = d.format;
+            }
+            tracing::info!(syscalls = d.filter.syscalls.len(), "reloaded: new rules in effect");
+        }
+        Control::Failed(why) => {
+            p.internal_alert(
+                RELOAD_RULE,
+                Priority::Critical,
+                format!("Lanner internal: reload failed, the running rules stay in effect. {why}"),
+                out,
+            )?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// Replays a raw capture file through decoding, the state tables and the sink, as a live
@@ -216,7 +430,7 @@ pub fn replay_raw(path: &Path, sink: Sink<'_>, out: &mut dyn Write) -> Result<u6
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
-    let mut proc = Processor::new(sink);
+    let mut proc = Processor::new(sink, None);
     let started = Instant::now();
     let mut bad = 0;
     while let Some(ev) = reader.next_event() {
@@ -244,46 +458,35 @@ pub fn replay_raw(path: &Path, sink: Sink<'_>, out: &mut dyn Write) -> Result<u6
     Ok(bad)
 }
 
-/// Logs records lost since the last report and raises Lanner's internal alert, as Falco
-/// does for syscall event drops.
+/// Logs records lost since the last report and counts them per CPU; returns how many.
 fn report_drops(
     capture: &Capture,
     seen: &mut u64,
-    sink: Option<&Sink<'_>>,
-    alerting: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let drops: u64 = capture.drops()?.iter().sum();
+    per_cpu_seen: &mut Vec<u64>,
+    metrics: Option<&Metrics>,
+) -> Result<u64> {
+    let per_cpu = capture.drops()?;
+    if let Some(m) = metrics {
+        per_cpu_seen.resize(per_cpu.len(), 0);
+        for (cpu, (&now, before)) in per_cpu.iter().zip(per_cpu_seen.iter_mut()).enumerate() {
+            if now > *before {
+                m.dropped.get_or_create(&CpuLabels { cpu: cpu.to_string() }).inc_by(now - *before);
+                *before = now;
+            }
+        }
+    }
+    let drops: u64 = per_cpu.iter().sum();
     if drops <= *seen {
-        return Ok(());
+        return Ok(0);
     }
     let lost = drops - *seen;
     *seen = drops;
-    eprintln!("lanner: {lost} syscall records dropped (ring buffer full)");
-    if let (true, Some(Sink::Alerts { json, hostname, .. })) = (alerting, sink) {
-        let alert = Alert {
-            time_ns: wall_now(),
-            rule: "Lanner internal: syscall event drop".into(),
-            priority: Priority::Critical,
-            output: format!(
-                "Lanner internal: syscall event drop. {lost} system calls dropped in last second."
-            ),
-            output_fields: Vec::new(),
-            source: "internal".into(),
-            tags: Vec::new(),
-            hostname: hostname.clone(),
-        };
-        write_alert(out, &alert, *json)?;
-    }
-    Ok(())
+    tracing::warn!("{lost} syscall records dropped (ring buffer full)");
+    Ok(lost)
 }
 
 fn wall_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn write_alert(out: &mut dyn Write, alert: &Alert, json: bool) -> std::io::Result<()> {
-    if json { writeln!(out, "{}", alert.to_json()) } else { writeln!(out, "{}", alert.to_text()) }
 }
 
 fn json_of(v: Value<'_>) -> Json {

@@ -2,7 +2,10 @@
 //! run the detection daemon.
 
 mod cli;
+mod config;
+mod daemon;
 mod live;
+mod metrics;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {

@@ -1,0 +1,520 @@
+//! The daemon's configuration: `config/lanner.yaml` is embedded as the defaults; a
+//! configuration file, its drop-ins and `-o key=value` options override it in that order.
+//!
+//! Each file is checked on its own against the schema, so that an unknown key or a wrong type
+//! is reported with that file's name, line and column; the merged result is checked again
+//! (the `-o` options are only in it).
+
+use anyhow::{Context, Result, bail};
+use lanner_engine::{EngineConfig, MatchMode};
+use lanner_event::Priority;
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded defaults (and the documented example).
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/lanner.yaml");
+
+/// The configuration file read when `-c` is not given.
+pub const DEFAULT_PATH: &str = "/etc/lanner/lanner.yaml";
+
+/// The whole configuration. Every level rejects unknown keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub rules_files: Vec<PathBuf>,
+    pub config_files: Vec<PathBuf>,
+    pub watch_config_files: bool,
+    pub priority: String,
+    pub rule_matching: String,
+    pub json_output: bool,
+    pub json_include_output_property: bool,
+    pub json_include_tags_property: bool,
+    pub buffered_outputs: bool,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub engine: Engine,
+    pub stdout_output: StdoutOutput,
+    pub plugins_dir: PathBuf,
+    pub webserver: Webserver,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engine {
+    pub kind: EngineKind,
+    pub ebpf: Ebpf,
+    pub replay: Replay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Ebpf,
+    Replay,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ebpf {
+    pub ring_buffer_bytes: u32,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    pub capture_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutOutput {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webserver {
+    pub enabled: bool,
+    pub listen_address: String,
+    pub listen_port: u16,
+    pub health: Health,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    pub max_event_gap_seconds: f64,
+    pub max_drop_ratio: f64,
+}
+
+/// Where a configuration comes from: what `lanner run` was given.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `-c FILE`; otherwise [`DEFAULT_PATH`] when it exists.
+    pub file: Option<PathBuf>,
+    /// `-o key=value`, in order.
+    pub overrides: Vec<String>,
+    /// `-r FILE`: replaces `rules_files` when given.
+    pub rules: Vec<PathBuf>,
+}
+
+/// A loaded configuration and the files it was read from (to watch them).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// The configuration files read, main file first.
+    pub files: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The main configuration file, if any.
+    pub fn main_file(&self) -> Option<PathBuf> {
+        match &self.file {
+            Some(f) => Some(f.clone()),
+            None => Path::new(DEFAULT_PATH).exists().then(|| PathBuf::from(DEFAULT_PATH)),
+        }
+    }
+
+    /// Reads and checks everything, in order: defaults, the file, its drop-ins, `-o`, `-r`.
+    pub fn load(&self) -> Result<Loaded> {
+        let mut merged: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+        let mut files = Vec::new();
+        if let Some(main) = self.main_file() {
+            merge(&mut merged, read_checked(&main)?);
+            files.push(main);
+        }
+        // Drop-ins named by the configuration so far.
+        let dropins: Vec<PathBuf> = match merged.get("config_files") {
+            Some(v) => serde_yaml_ng::from_value(v.clone()).context("config_files: a list of paths")?,
+            None => Vec::new(),
+        };
+        for f in expand(&dropins, false)? {
+            merge(&mut merged, read_checked(&f)?);
+            files.push(f);
+        }
+        for o in &self.overrides {
+            apply_override(&mut merged, o)?;
+            if let Err(e) = serde_yaml_ng::from_value::<Partial>(merged.clone()) {
+                bail!("-o {o}: {e}");
+            }
+        }
+        let mut config: Config =
+            serde_yaml_ng::from_value(merged).context("the configuration after -o options")?;
+        if !self.rules.is_empty() {
+            config.rules_files = self.rules.clone();
+        }
+        config.check()?;
+        Ok(Loaded { config, files })
+    }
+}
+
+/// Reads one configuration file and checks it against the schema on its own, so that errors
+/// name its lines.
+fn read_checked(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Err(e) = serde_yaml_ng::from_str::<Option<Partial>>(&text) {
+        bail!("{}: {e}", path.display());
+    }
+    let value: Value =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not YAML", path.display()))?;
+    Ok(if value.is_null() { Value::Mapping(Mapping::new()) } else { value })
+}
+
+/// The schema with every key optional: checks one file's keys and types where they are
+/// written. Mirrors [`Config`] (a test keeps the two in step).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Partial {
+    rules_files: Option<Vec<PathBuf>>,
+    config_files: Option<Vec<PathBuf>>,
+    watch_config_files: Option<bool>,
+    priority: Option<String>,
+    rule_matching: Option<String>,
+    json_output: Option<bool>,
+    json_include_output_property: Option<bool>,
+    json_include_tags_property: Option<bool>,
+    buffered_outputs: Option<bool>,
+    log_level: Option<String>,
+    log_format: Option<LogFormat>,
+    engine: Option<PartialEngine>,
+    stdout_output: Option<PartialStdout>,
+    plugins_dir: Option<PathBuf>,
+    webserver: Option<PartialWebserver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialEngine {
+    kind: Option<EngineKind>,
+    ebpf: Option<PartialEbpf>,
+    replay: Option<PartialReplay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialEbpf {
+    ring_buffer_bytes: Option<u32>,
+    poll_interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialReplay {
+    capture_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialStdout {
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialWebserver {
+    enabled: Option<bool>,
+    listen_address: Option<String>,
+    listen_port: Option<u16>,
+    health: Option<PartialHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialHealth {
+    max_event_gap_seconds: Option<f64>,
+    max_drop_ratio: Option<f64>,
+}
+
+/// Merges `over` into `base`: mappings key by key, anything else replaced.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Applies one `-o key=value`: `key` is a dotted path (`webserver.listen_port`); a path
+/// ending in `[]` appends to a list (`rules_files[]=/etc/extra.yaml`); the value is read as
+/// YAML (`true`, `8080`, `[a, b]`, text).
+pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
+    let (key, raw) = option.split_once('=').with_context(|| format!("-o {option}: expected key=value"))?;
+    let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let (path, append) = match key.strip_suffix("[]") {
+        Some(k) => (k, true),
+        None => (key, false),
+    };
+    // Legacy short names of `lanner run -o` before the configuration file existed.
+    let path = match path {
+        "ring_buffer_bytes" => "engine.ebpf.ring_buffer_bytes",
+        other => other,
+    };
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("-o {option}: '{path}' is not a key path (keys joined by dots)");
+    }
+    let mut node = root;
+    for (i, part) in parts.iter().enumerate() {
+        let Value::Mapping(m) = node else {
+            bail!("-o {option}: '{}' is not a section", parts[..i].join("."));
+        };
+        let k = Value::String(part.to_string());
+        if !m.contains_key(&k) {
+            bail!("-o {option}: unknown key '{}'", parts[..=i].join("."));
+        }
+        node = m.get_mut(&k).expect("checked above");
+    }
+    if append {
+        match node {
+            Value::Sequence(items) => items.push(value),
+            _ => bail!("-o {option}: '{path}' is not a list"),
+        }
+    } else {
+        *node = value;
+    }
+    Ok(())
+}
+
+/// Files named directly, and the `*.yaml`/`*.yml` files of directories in name order.
+/// Missing entries are errors when `required`, skipped otherwise.
+pub fn expand(paths: &[PathBuf], required: bool) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            entries.sort();
+            out.extend(entries);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else if required {
+            bail!("{}: no such file or directory", p.display());
+        }
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Value checks that the schema alone cannot make.
+    fn check(&self) -> Result<()> {
+        self.min_priority()?;
+        self.match_mode()?;
+        if !self.engine.ebpf.ring_buffer_bytes.is_power_of_two() || self.engine.ebpf.ring_buffer_bytes < 4096
+        {
+            bail!(
+                "engine.ebpf.ring_buffer_bytes: {} is not a power of two of at least 4096",
+                self.engine.ebpf.ring_buffer_bytes
+            );
+        }
+        if self.engine.kind == EngineKind::Replay && self.engine.replay.capture_file.as_os_str().is_empty() {
+            bail!("engine.kind is replay but engine.replay.capture_file is empty");
+        }
+        if !(0.0..=1.0).contains(&self.webserver.health.max_drop_ratio) {
+            bail!(
+                "webserver.health.max_drop_ratio: {} is not between 0 and 1",
+                self.webserver.health.max_drop_ratio
+            );
+        }
+        self.log_filter()?;
+        Ok(())
+    }
+
+    /// `priority`, parsed.
+    pub fn min_priority(&self) -> Result<Priority> {
+        self.priority.parse().map_err(|e| anyhow::anyhow!("priority: {e}"))
+    }
+
+    /// `rule_matching`, parsed.
+    pub fn match_mode(&self) -> Result<MatchMode> {
+        Ok(match self.rule_matching.as_str() {
+            "first" => MatchMode::First,
+            "all" => MatchMode::All,
+            other => bail!("rule_matching: '{other}' is first or all"),
+        })
+    }
+
+    /// `log_level` as a tracing filter directive.
+    pub fn log_filter(&self) -> Result<&'static str> {
+        Ok(match self.log_level.to_ascii_lowercase().as_str() {
+            "error" | "critical" | "alert" | "emergency" => "error",
+            "warning" | "warn" => "warn",
+            "info" | "notice" => "info",
+            "debug" => "debug",
+            "trace" => "trace",
+            other => bail!("log_level: '{other}' is one of error, warning, info, debug, trace"),
+        })
+    }
+
+    /// The rule engine's settings.
+    pub fn engine_config(&self) -> Result<EngineConfig> {
+        let mut cfg = EngineConfig::syscall();
+        cfg.min_priority = self.min_priority()?;
+        cfg.match_mode = self.match_mode()?;
+        Ok(cfg)
+    }
+
+    /// The rules files to load, directories expanded; empty for the embedded defaults.
+    pub fn rules_paths(&self) -> Result<Vec<PathBuf>> {
+        expand(&self.rules_files, true)
+    }
+
+    /// How long records may wait in the ring buffer.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.engine.ebpf.poll_interval_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lanner-config-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn sources(file: &Path, overrides: &[&str]) -> Sources {
+        Sources {
+            file: Some(file.to_path_buf()),
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            rules: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_partial_schema_accepts_the_whole_default_file() {
+        // Every key of Config is in the embedded file; Partial must accept them all.
+        serde_yaml_ng::from_str::<Partial>(DEFAULT_CONFIG).unwrap();
+        serde_yaml_ng::from_str::<Config>(DEFAULT_CONFIG).unwrap();
+    }
+
+    #[test]
+    fn embedded_defaults_load() {
+        let d = temp_dir("defaults");
+        let f = write(&d, "empty.yaml", "");
+        let c = sources(&f, &[]).load().unwrap().config;
+        assert_eq!(c.engine.kind, EngineKind::Ebpf);
+        assert_eq!(c.webserver.listen_port, 8765);
+        assert!(c.rules_files.is_empty());
+        assert_eq!(c.min_priority().unwrap(), Priority::Debug);
+    }
+
+    #[test]
+    fn files_dropins_and_options_override_in_order() {
+        let d = temp_dir("order");
+        let dropins = d.join("config.d");
+        std::fs::create_dir_all(&dropins).unwrap();
+        let main = write(
+            &d,
+            "lanner.yaml",
+            &format!(
+                "priority: notice\njson_output: true\nconfig_files: [{}]\nwebserver:\n  listen_port: 9000\n",
+                dropins.display()
+            ),
+        );
+        write(&dropins, "20-b.yaml", "priority: error\n");
+        write(&dropins, "10-a.yaml", "priority: warning\nwebserver:\n  health:\n    max_drop_ratio: 0.5\n");
+        write(&dropins, "ignored.txt", "not: yaml: at all");
+        let loaded = sources(&main, &["webserver.listen_address=0.0.0.0"]).load().unwrap();
+        let c = loaded.config;
+        assert_eq!(c.priority, "error", "the last drop-in in name order wins");
+        assert!(c.json_output);
+        assert_eq!(c.webserver.listen_port, 9000, "sections merge key by key");
+        assert_eq!(c.webserver.health.max_drop_ratio, 0.5);
+        assert_eq!(c.webserver.health.max_event_gap_seconds, 30.0);
+        assert_eq!(c.webserver.listen_address, "0.0.0.0");
+        assert_eq!(loaded.files.len(), 3);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_file_and_line() {
+        let d = temp_dir("bad");
+        let f =
+            write(&d, "lanner.yaml", "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("lanner.yaml"), "{err}");
+        assert!(err.contains("unknown field `listen_prot`"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        let f = write(&d, "types.yaml", "\njson_output: yes please\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("types.yaml") && err.contains("line 2") && err.contains("json_output"), "{err}");
+        let f = write(&d, "values.yaml", "priority: loud\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("priority"), "{err}");
+    }
+
+    #[test]
+    fn options_take_nested_keys_lists_and_report_unknown_keys() {
+        let d = temp_dir("opts");
+        let f = write(&d, "lanner.yaml", "rules_files: [/a.yaml]\n");
+        let c = sources(
+            &f,
+            &["rules_files[]=/b.yaml", "engine.ebpf.ring_buffer_bytes=65536", "ring_buffer_bytes=8192"],
+        )
+        .load()
+        .unwrap()
+        .config;
+        assert_eq!(c.rules_files, vec![PathBuf::from("/a.yaml"), PathBuf::from("/b.yaml")]);
+        assert_eq!(c.engine.ebpf.ring_buffer_bytes, 8192);
+        let c = sources(&f, &["rules_files=[/x.yaml, /y.yaml]"]).load().unwrap().config;
+        assert_eq!(c.rules_files.len(), 2);
+        let err = format!("{:#}", sources(&f, &["webserver.port=1"]).load().unwrap_err());
+        assert!(err.contains("unknown key 'webserver.port'"), "{err}");
+        let err = format!("{:#}", sources(&f, &["json_output=maybe"]).load().unwrap_err());
+        assert!(err.contains("json_output"), "{err}");
+        let err = format!("{:#}", sources(&f, &["ring_buffer_bytes=5000"]).load().unwrap_err());
+        assert!(err.contains("power of two"), "{err}");
+        assert!(sources(&f, &["priority"]).load().is_err());
+    }
+
+    #[test]
+    fn rules_directories_expand_in_name_order() {
+        let d = temp_dir("rules");
+        let rd = d.join("rules.d");
+        std::fs::create_dir_all(&rd).unwrap();
+        write(&rd, "b.yaml", "");
+        write(&rd, "a.yml", "");
+        write(&rd, "c.txt", "");
+        let one = write(&d, "one.yaml", "");
+        let got = expand(&[one.clone(), rd.clone()], true).unwrap();
+        assert_eq!(got, vec![one, rd.join("a.yml"), rd.join("b.yaml")]);
+        assert!(expand(&[d.join("missing.yaml")], true).is_err());
+        assert!(expand(&[d.join("missing.yaml")], false).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,223 @@
+//! `lanner run` as a daemon: the configuration, logging, the HTTP endpoint, and reloads of
+//! configuration and rules (files watched, SIGHUP) swapped into the running loop without
+//! stopping capture.
+
+use crate::config::{Config, EngineKind, LogFormat, Sources};
+use crate::live::{self, AlertFormat, Control, Detection, Output, RunOptions, Sink, SyscallFilter};
+use crate::metrics::{Metrics, ResultLabels};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc::{Sender, channel};
+use std::time::Duration;
+
+/// Runs the daemon until SIGINT or SIGTERM (or `duration`). Exit status 3 when records were
+/// dropped.
+pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
+    let loaded = sources.load()?;
+    let config = loaded.config.clone();
+    init_logging(&config)?;
+    for f in &loaded.files {
+        tracing::info!(file = %f.display(), "configuration read");
+    }
+    let detection = build_detection(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.rules_loaded.set(enabled_rules(&detection) as i64);
+    if config.webserver.enabled {
+        start_webserver(&config, metrics.clone());
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if config.engine.kind == EngineKind::Replay {
+        // A file has an end: no reloads. The same processing as live capture.
+        return crate::cli::replay_file(&config.engine.replay.capture_file, &detection, &mut out);
+    }
+    let (tx, rx) = channel();
+    start_watcher(sources, &loaded.files, &config, tx, metrics.clone())?;
+    let opts = RunOptions {
+        filter: detection.filter.clone(),
+        duration,
+        ring_bytes: Some(config.engine.ebpf.ring_buffer_bytes),
+        poll_interval: Some(config.poll_interval()),
+        metrics: Some(metrics),
+        control: Some(rx),
+    };
+    let sink = Sink::Alerts {
+        ruleset: detection.ruleset,
+        format: detection.format,
+        hostname: crate::cli::hostname(),
+    };
+    let sink_out: &mut dyn Write = if config.stdout_output.enabled { &mut out } else { &mut std::io::sink() };
+    let dropped = live::run(opts, Output::Process(sink), sink_out)?;
+    out.flush()?;
+    if dropped > 0 {
+        tracing::warn!("{dropped} syscall records were dropped in all");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the rules a configuration names; any rule error rejects the whole configuration.
+pub fn build_detection(config: &Config) -> Result<Detection> {
+    let engine = config.engine_config()?;
+    let paths = config.rules_paths()?;
+    let outcome = crate::cli::load(&paths, &engine);
+    let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    if !errors.is_empty() {
+        bail!("the rules did not load:\n{}", errors.join("\n"));
+    }
+    for w in outcome.diagnostics().filter(|d| !d.is_error()) {
+        tracing::warn!("{w}");
+    }
+    let ruleset = outcome.into_result().context("the rules did not load")?;
+    Ok(Detection {
+        registry: engine.registry.clone(),
+        filter: SyscallFilter::for_ruleset(&ruleset),
+        ruleset: Arc::new(ruleset),
+        format: AlertFormat {
+            json: config.json_output,
+            include_output: config.json_include_output_property,
+            include_tags: config.json_include_tags_property,
+        },
+    })
+}
+
+fn enabled_rules(d: &Detection) -> usize {
+    d.ruleset.rules().iter().filter(|r| r.enabled).count()
+}
+
+fn init_logging(config: &Config) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    // RUST_LOG, when set, refines the configured level.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log_filter().unwrap_or("info")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let r = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Already set (a second run in one process, as tests do): keep the first.
+    let _ = r;
+    Ok(())
+}
+
+/// Starts `/healthz` and `/metrics`. A failure to bind is logged, and detection goes on
+/// without the endpoint: losing the metrics must not stop detection.
+fn start_webserver(config: &Config, metrics: Arc<Metrics>) {
+    let w = &config.webserver;
+    let addr = match format!("{}:{}", w.listen_address, w.listen_port).parse() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("webserver: listen address {}:{}: {e}", w.listen_address, w.listen_port);
+            return;
+        }
+    };
+    match crate::metrics::serve(metrics, addr, w.health.max_event_gap_seconds, w.health.max_drop_ratio) {
+        Ok(bound) => tracing::info!("webserver listening on http://{bound} (/healthz, /metrics)"),
+        Err(e) => tracing::error!("{e:#}; going on without /healthz and /metrics"),
+    }
+}
+
+/// Files and directories whose change triggers a reload.
+fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
+    let mut set: BTreeSet<PathBuf> = files.iter().cloned().collect();
+    set.extend(config.config_files.iter().cloned());
+    set.extend(config.rules_files.iter().cloned());
+    set
+}
+
+/// Reloads on SIGHUP, and on changes to the configuration and rules when
+/// `watch_config_files` is on. Each reload is checked in full on this side; the loop gets
+/// either the new detection or the reason it was rejected.
+fn start_watcher(
+    sources: Sources,
+    files: &[PathBuf],
+    config: &Config,
+    tx: Sender<Control>,
+    metrics: Arc<Metrics>,
+) -> Result<()> {
+    let (trigger_tx, trigger_rx) = channel::<&'static str>();
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    let hup = trigger_tx.clone();
+    std::thread::Builder::new().name("lanner-sighup".into()).spawn(move || {
+        for _ in signals.forever() {
+            if hup.send("SIGHUP").is_err() {
+                break;
+            }
+        }
+    })?;
+    let watch = config.watch_config_files;
+    let mut paths = watched_paths(files, config);
+    std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
+        let file_tx = trigger_tx.clone();
+        let mut watcher = if watch {
+            match notify_debouncer_mini::new_debouncer(Duration::from_millis(300), move |res| {
+                if let Ok(events) = res {
+                    let events: Vec<notify_debouncer_mini::DebouncedEvent> = events;
+                    if !events.is_empty() {
+                        let _ = file_tx.send("a watched file changed");
+                    }
+                }
+            }) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::error!("watching configuration files: {e}; reload with SIGHUP");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
+        let rewatch = |w: &mut Option<notify_debouncer_mini::Debouncer<notify::RecommendedWatcher>>,
+                       paths: &BTreeSet<PathBuf>,
+                       watching: &mut BTreeSet<PathBuf>| {
+            let Some(w) = w else { return };
+            // The directories that hold the files: editors replace files by renaming, which
+            // a watch on the file itself would lose.
+            let dirs: BTreeSet<PathBuf> = paths
+                .iter()
+                .filter_map(|p| if p.is_dir() { Some(p.clone()) } else { p.parent().map(Path::to_path_buf) })
+                .filter(|d| d.is_dir())
+                .collect();
+            for d in watching.difference(&dirs) {
+                let _ = w.watcher().unwatch(d);
+            }
+            for d in dirs.difference(watching) {
+                if let Err(e) = w.watcher().watch(d, notify::RecursiveMode::NonRecursive) {
+                    tracing::warn!("watching {}: {e}", d.display());
+                }
+            }
+            *watching = dirs;
+        };
+        rewatch(&mut watcher, &paths, &mut watching);
+        while let Ok(why) = trigger_rx.recv() {
+            // Coalesce a burst of triggers into one reload.
+            std::thread::sleep(Duration::from_millis(100));
+            while trigger_rx.try_recv().is_ok() {}
+            tracing::info!("reloading: {why}");
+            match sources.load().and_then(|l| build_detection(&l.config).map(|d| (l, d))) {
+                Ok((loaded, detection)) => {
+                    metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
+                    metrics.rules_loaded.set(enabled_rules(&detection) as i64);
+                    paths = watched_paths(&loaded.files, &loaded.config);
+                    rewatch(&mut watcher, &paths, &mut watching);
+                    if tx.send(Control::Swap(Box::new(detection))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    tracing::error!("reload rejected, the running configuration and rules stay: {why}");
+                    metrics.reloads.get_or_create(&ResultLabels { result: "failed".into() }).inc();
+                    if tx.send(Control::Failed(why)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(())
+}

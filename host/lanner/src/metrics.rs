@@ -1,0 +1,261 @@
+//! What the daemon counts, and the HTTP endpoint that shows it: `/metrics` in Prometheus
+//! text format and `/healthz`, which answers 503 with the reason when capture has gone quiet
+//! or drops too much (so that a Kubernetes probe restarts a blind agent).
+//!
+//! The event loop only touches atomics (prometheus-client's counters are atomics); labelled
+//! families are used where the label set is small or the event rare (alerts, reloads).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CpuLabels {
+    pub cpu: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub rule: String,
+    pub priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+/// The daemon's counters and health state.
+pub struct Metrics {
+    registry: Registry,
+    /// Records read from the ring buffer, per CPU that wrote them.
+    pub captured: Family<CpuLabels, Counter>,
+    /// Records the kernel could not write (ring buffer full), per CPU.
+    pub dropped: Family<CpuLabels, Counter>,
+    /// Events evaluated against the rules, per source.
+    pub processed: Family<SourceLabels, Counter>,
+    /// Alerts raised, per rule and priority.
+    pub alerts: Family<AlertLabels, Counter>,
+    /// Time spent evaluating rules, in nanoseconds (exposed in seconds).
+    pub rule_eval_ns: Counter,
+    /// Reloads of configuration and rules, per result.
+    pub reloads: Family<ResultLabels, Counter>,
+    /// Rules loaded.
+    pub rules_loaded: Gauge,
+    /// Whether live capture is running (health applies to it).
+    pub capture_on: AtomicBool,
+    started: Instant,
+    /// When the last event arrived, in milliseconds since start (0: none yet).
+    last_event_ms: AtomicU64,
+    /// Drop ratio of the last window, as f64 bits.
+    drop_ratio: AtomicU64,
+    window: Mutex<Window>,
+}
+
+/// Counts over which the drop ratio is computed.
+#[derive(Default)]
+struct Window {
+    since: Option<Instant>,
+    records: u64,
+    drops: u64,
+}
+
+/// How long the drop-ratio window lasts.
+const WINDOW_SECS: f64 = 10.0;
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("lanner");
+        let m = Metrics {
+            captured: Family::default(),
+            dropped: Family::default(),
+            processed: Family::default(),
+            alerts: Family::default(),
+            rule_eval_ns: Counter::default(),
+            reloads: Family::default(),
+            rules_loaded: Gauge::default(),
+            capture_on: AtomicBool::new(false),
+            started: Instant::now(),
+            last_event_ms: AtomicU64::new(0),
+            drop_ratio: AtomicU64::new(0f64.to_bits()),
+            window: Mutex::new(Window::default()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "capture_records",
+            "Records read from the kernel ring buffer, per CPU",
+            m.captured.clone(),
+        );
+        registry.register(
+            "capture_drops",
+            "Records lost because the ring buffer was full, per CPU",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "events_processed",
+            "Events evaluated against the rules, per source",
+            m.processed.clone(),
+        );
+        registry.register("alerts", "Alerts raised, per rule and priority", m.alerts.clone());
+        registry.register(
+            "rule_evaluation_nanoseconds",
+            "Time spent applying events to the state tables and evaluating rules",
+            m.rule_eval_ns.clone(),
+        );
+        registry.register("reloads", "Reloads of configuration and rules, per result", m.reloads.clone());
+        registry.register("rules_loaded", "Rules loaded and enabled", m.rules_loaded.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// Notes that events arrived now.
+    pub fn saw_events(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_event_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Adds a second's worth of records read and dropped to the drop-ratio window.
+    pub fn window_add(&self, records: u64, drops: u64) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let since = *w.since.get_or_insert(now);
+        w.records += records;
+        w.drops += drops;
+        let total = w.records + w.drops;
+        let ratio = if total == 0 { 0.0 } else { w.drops as f64 / total as f64 };
+        self.drop_ratio.store(ratio.to_bits(), Ordering::Relaxed);
+        if now.duration_since(since).as_secs_f64() >= WINDOW_SECS {
+            *w = Window { since: Some(now), ..Window::default() };
+        }
+    }
+
+    /// `Err(reason)` when capture is on and blind: no event for `max_gap_secs`, or more than
+    /// `max_drop_ratio` of the last window dropped.
+    pub fn health(&self, max_gap_secs: f64, max_drop_ratio: f64) -> Result<(), String> {
+        if !self.capture_on.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let last = self.last_event_ms.load(Ordering::Relaxed);
+        let gap = (now_ms - if last == 0 { 0 } else { last }) as f64 / 1000.0;
+        if gap > max_gap_secs {
+            let what = if last == 0 { "since capture started" } else { "since the last one" };
+            return Err(format!("no event captured for {gap:.1} s {what} (limit {max_gap_secs} s)"));
+        }
+        let ratio = f64::from_bits(self.drop_ratio.load(Ordering::Relaxed));
+        if ratio > max_drop_ratio {
+            return Err(format!(
+                "{:.2}% of recent records were dropped (limit {:.2}%)",
+                ratio * 100.0,
+                max_drop_ratio * 100.0
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `addr` from a thread of its own, until the process
+/// ends. Returns the address bound (the port may be 0 in the configuration).
+pub fn serve(
+    metrics: std::sync::Arc<Metrics>,
+    addr: std::net::SocketAddr,
+    max_gap_secs: f64,
+    max_drop_ratio: f64,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use anyhow::Context;
+    use axum::{Router, http::StatusCode, routing::get};
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("webserver: binding {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("lanner-web".into()).spawn(move || {
+        rt.block_on(async move {
+            let m1 = metrics.clone();
+            let app = Router::new()
+                .route(
+                    "/healthz",
+                    get(move || {
+                        let m = m1.clone();
+                        async move {
+                            match m.health(max_gap_secs, max_drop_ratio) {
+                                Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+                                Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+                            }
+                        }
+                    }),
+                )
+                .route(
+                    "/metrics",
+                    get(move || {
+                        let m = metrics.clone();
+                        async move {
+                            (
+                                [(
+                                    "content-type",
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                )],
+                                m.encode(),
+                            )
+                        }
+                    }),
+                );
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    if let Err(e) = axum::serve(l, app).await {
+                        tracing::error!(error = %e, "webserver stopped");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "webserver: listener"),
+            }
+        })
+    })?;
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_tells_the_truth() {
+        let m = Metrics::new();
+        assert!(m.health(0.0, 0.01).is_ok(), "no capture, nothing to judge");
+        m.capture_on.store(true, Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let err = m.health(0.01, 0.01).unwrap_err();
+        assert!(err.starts_with("no event captured for"), "{err}");
+        m.saw_events();
+        assert!(m.health(10.0, 0.01).is_ok());
+        m.window_add(900, 100);
+        let err = m.health(10.0, 0.01).unwrap_err();
+        assert_eq!(err, "10.00% of recent records were dropped (limit 1.00%)");
+        assert!(m.health(10.0, 0.5).is_ok());
+    }
+
+    #[test]
+    fn metrics_are_exposed_in_prometheus_text() {
+        let m = Metrics::new();
+        m.alerts.get_or_create(&AlertLabels { rule: "R".into(), priority: "Warning".into() }).inc();
+        m.processed.get_or_create(&SourceLabels { source: "syscall".into() }).inc_by(5);
+        let text = m.encode();
+        assert!(text.contains(r#"lanner_alerts_total{rule="R",priority="Warning"} 1"#), "{text}");
+        assert!(text.contains(r#"lanner_events_processed_total{source="syscall"} 5"#), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
