@@ -358,7 +358,10 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
         let f = std::fs::File::create(write).with_context(|| format!("creating {}", write.display()))?;
         Box::new(BufWriter::new(f))
     };
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let opts = live::RunOptions::simple(filter, duration.map(std::time::Duration::from_secs_f64), None);
     let dropped = if raw {
         let mut file = lanner_capture::rawfile::Writer::new(out).context("writing the raw capture file")?;

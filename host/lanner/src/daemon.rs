@@ -93,7 +93,11 @@ fn init_logging(config: &Config) -> Result<()> {
     // RUST_LOG, when set, refines the configured level.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.log_filter().unwrap_or("info")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let r = match config.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -193,11 +197,14 @@ fn start_watcher(
             *watching = dirs;
         };
         rewatch(&mut watcher, &paths, &mut watching);
-        while let Ok(why) = trigger_rx.recv() {
-            // Coalesce a burst of triggers into one reload.
+        while let Ok(first) = trigger_rx.recv() {
+            // Coalesce a burst of triggers into one reload, saying what they were.
             std::thread::sleep(Duration::from_millis(100));
-            while trigger_rx.try_recv().is_ok() {}
-            tracing::info!("reloading: {why}");
+            let mut why = BTreeSet::from([first]);
+            while let Ok(more) = trigger_rx.try_recv() {
+                why.insert(more);
+            }
+            tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
             match sources.load().and_then(|l| build_detection(&l.config).map(|d| (l, d))) {
                 Ok((loaded, detection)) => {
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();

@@ -55,8 +55,8 @@ pub struct Metrics {
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     started: Instant,
-    /// When the last event arrived, in milliseconds since start (0: none yet).
-    last_event_ms: AtomicU64,
+    /// When the last event arrived, in microseconds since start (0: none yet).
+    last_event_us: AtomicU64,
     /// Drop ratio of the last window, as f64 bits.
     drop_ratio: AtomicU64,
     window: Mutex<Window>,
@@ -86,7 +86,7 @@ impl Metrics {
             rules_loaded: Gauge::default(),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
-            last_event_ms: AtomicU64::new(0),
+            last_event_us: AtomicU64::new(0),
             drop_ratio: AtomicU64::new(0f64.to_bits()),
             window: Mutex::new(Window::default()),
             registry: Registry::default(),
@@ -119,8 +119,8 @@ impl Metrics {
 
     /// Notes that events arrived now.
     pub fn saw_events(&self) {
-        let ms = self.started.elapsed().as_millis() as u64;
-        self.last_event_ms.store(ms.max(1), Ordering::Relaxed);
+        let us = self.started.elapsed().as_micros() as u64;
+        self.last_event_us.store(us.max(1), Ordering::Relaxed);
     }
 
     /// Adds a second's worth of records read and dropped to the drop-ratio window.
@@ -144,9 +144,9 @@ impl Metrics {
         if !self.capture_on.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let now_ms = self.started.elapsed().as_millis() as u64;
-        let last = self.last_event_ms.load(Ordering::Relaxed);
-        let gap = (now_ms - if last == 0 { 0 } else { last }) as f64 / 1000.0;
+        let now_us = self.started.elapsed().as_micros() as u64;
+        let last = self.last_event_us.load(Ordering::Relaxed);
+        let gap = now_us.saturating_sub(last) as f64 / 1e6;
         if gap > max_gap_secs {
             let what = if last == 0 { "since capture started" } else { "since the last one" };
             return Err(format!("no event captured for {gap:.1} s {what} (limit {max_gap_secs} s)"));

@@ -1,0 +1,365 @@
+//! `lanner run` as a daemon: configuration errors, `-o` overrides, reloads while events flow
+//! (a good one takes effect, a bad one leaves the old rules firing), `/healthz` and
+//! `/metrics`. The live tests need root (CI runs as root); without it they fail with a clear
+//! message unless LANNER_SKIP_LIVE=1 says to skip.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn live_allowed() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: live daemon tests need root (LANNER_SKIP_LIVE=1)");
+        return false;
+    }
+    panic!("live daemon tests need root; run as root or set LANNER_SKIP_LIVE=1 to skip them");
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lanner-daemon-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn lanner() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lanner"))
+}
+
+/// A rule that fires when `cat` opens a file whose name contains `marker`.
+fn rule(name: &str, marker: &str) -> String {
+    format!(
+        "- rule: {name}\n  desc: cat opened a {marker} file\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}\n  output: '{name} %fd.name'\n  priority: WARNING\n"
+    )
+}
+
+/// A running daemon whose stdout (alerts) and stderr (log) are collected as they come.
+struct Daemon {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        let mut child = lanner()
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lanner run");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (o, e) = (stdout.clone(), stderr.clone());
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            BufReader::new(out).lines().map_while(Result::ok).for_each(|l| o.lock().unwrap().push(l))
+        });
+        std::thread::spawn(move || {
+            BufReader::new(err).lines().map_while(Result::ok).for_each(|l| {
+                eprintln!("[lanner] {l}");
+                e.lock().unwrap().push(l)
+            })
+        });
+        let d = Daemon { child, stdout, stderr };
+        d.wait_log("capturing", Duration::from_secs(60));
+        d
+    }
+
+    fn wait_log(&self, what: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr.lock().unwrap().iter().any(|l| l.contains(what)) {
+            assert!(
+                Instant::now() < deadline,
+                "lanner never logged '{what}': {:#?}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_count(&self, what: &str) -> usize {
+        self.stderr.lock().unwrap().iter().filter(|l| l.contains(what)).count()
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        self.stdout.lock().unwrap().iter().map(|l| serde_json::from_str(l).expect("a JSON alert")).collect()
+    }
+
+    /// Waits until an alert of `rule` whose output contains `text` has come.
+    fn wait_alert(&self, rule: &str, text: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = self
+                .alerts()
+                .into_iter()
+                .find(|a| a["rule"] == rule && a["output"].as_str().unwrap_or("").contains(text))
+            {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no '{rule}' alert about {text}: {:#?}", self.alerts());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    fn stop(mut self) -> Option<i32> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn cat(path: &Path) {
+    let _ = Command::new("cat").arg(path).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// An HTTP GET on loopback: status and body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp =
+        agent.get(&format!("http://127.0.0.1:{port}{path}")).call().expect("the webserver answers");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
+}
+
+/// The value of a metric line `name{labels} value` (the first that starts with `prefix`).
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn bad_configuration_is_refused_with_file_and_line() {
+    let dir = temp_dir("badcfg");
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(&cfg, "json_output: true\nwebserver:\n  listen_port: 8000\n  colour: blue\n").unwrap();
+    let out = lanner().args(["run", "-c"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lanner.yaml") && err.contains("unknown field `colour`") && err.contains("line 4"),
+        "{err}"
+    );
+
+    let out = lanner().args(["run", "-c"]).arg(&cfg).args(["-o", "webserver.colour=red"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    std::fs::write(&cfg, "priority: notice\n").unwrap();
+    let out =
+        lanner().args(["run", "-c"]).arg(&cfg).args(["-o", "webserver.listen_prot=1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("-o webserver.listen_prot=1: unknown key 'webserver.listen_prot'"), "{err}");
+
+    let out = lanner().args(["run", "-c"]).arg(dir.join("missing.yaml")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("missing.yaml"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn overrides_and_config_select_the_rules_and_the_format() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("overrides");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Override Rule", "lanner-override-marker")).unwrap();
+    let cfg = dir.join("lanner.yaml");
+    // The file says text output and no webserver; -o turns on JSON, without tags.
+    std::fs::write(
+        &cfg,
+        format!("rules_files: [{}]\njson_output: false\nwebserver:\n  enabled: false\n", rules.display()),
+    )
+    .unwrap();
+    let d = Daemon::start(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "json_include_tags_property=false",
+    ]);
+    let marker = dir.join("lanner-override-marker");
+    std::fs::write(&marker, "x").unwrap();
+    cat(&marker);
+    let a = d.wait_alert("Override Rule", "lanner-override-marker");
+    assert!(a.get("tags").is_none(), "tags left out: {a}");
+    assert!(a.get("output_fields").is_some());
+    assert_eq!(d.log_count("webserver listening"), 0, "the webserver is off");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn reloads_while_events_flow() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("reload");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Rule A", "marker-a")).unwrap();
+    let port = free_port();
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\njson_output: true\nwatch_config_files: true\nwebserver:\n  listen_port: {port}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let (a, b) = (dir.join("marker-a"), dir.join("marker-b"));
+    std::fs::write(&a, "a").unwrap();
+    std::fs::write(&b, "b").unwrap();
+    cat(&a);
+    d.wait_alert("Rule A", "marker-a");
+
+    // A good change of the rules file: Rule B replaces Rule A, without a restart.
+    std::fs::write(&rules, rule("Rule B", "marker-b")).unwrap();
+    d.wait_log("reloaded", Duration::from_secs(20));
+    cat(&b);
+    d.wait_alert("Rule B", "marker-b");
+    let before = d.alerts().iter().filter(|x| x["rule"] == "Rule A").count();
+    cat(&a);
+
+    // A bad change: rejected with an internal alert; Rule B keeps firing.
+    std::fs::write(
+        &rules,
+        "- rule: Broken\n  desc: d\n  condition: evt.type = openat and (\n  output: x\n  priority: INFO\n",
+    )
+    .unwrap();
+    let failed = d.wait_alert("Lanner internal: reload failed", "rules.yaml");
+    assert_eq!(failed["priority"], "Critical");
+    assert_eq!(failed["source"], "internal");
+    assert!(failed["output_fields"].is_object(), "output_fields always present: {failed}");
+    let b2 = dir.join("marker-b2");
+    std::fs::write(&b2, "b").unwrap();
+    cat(&b2);
+    d.wait_alert("Rule B", "marker-b2");
+    assert_eq!(d.alerts().iter().filter(|x| x["rule"] == "Rule A").count(), before, "Rule A is gone");
+
+    // The reloads are counted.
+    let (status, text) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metric(&text, r#"lanner_reloads_total{result="ok"}"#).unwrap() >= 1.0, "{text}");
+    assert!(metric(&text, r#"lanner_reloads_total{result="failed"}"#).unwrap() >= 1.0, "{text}");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sighup_reloads_when_files_are_not_watched() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("sighup");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Rule A", "marker-a")).unwrap();
+    let d = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "watch_config_files=false",
+        "-o",
+        "webserver.enabled=false",
+    ]);
+    std::fs::write(&rules, rule("Rule C", "marker-c")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.log_count("reloading"), 0, "files are not watched");
+    d.signal(libc::SIGHUP);
+    d.wait_log("reloading: SIGHUP", Duration::from_secs(20));
+    d.wait_log("reloaded", Duration::from_secs(20));
+    let c = dir.join("marker-c");
+    std::fs::write(&c, "c").unwrap();
+    cat(&c);
+    d.wait_alert("Rule C", "marker-c");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn metrics_and_health_after_a_live_run() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("metrics");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Metric Rule", "metric-marker")).unwrap();
+    let port = free_port();
+    let d = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        &format!("webserver.listen_port={port}"),
+    ]);
+    let m = dir.join("metric-marker");
+    std::fs::write(&m, "m").unwrap();
+    cat(&m);
+    d.wait_alert("Metric Rule", "metric-marker");
+    let (status, body) = get(port, "/healthz");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, text) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    assert!(metric(&text, r#"lanner_events_processed_total{source="syscall"}"#).unwrap() > 0.0, "{text}");
+    assert_eq!(
+        metric(&text, r#"lanner_alerts_total{rule="Metric Rule",priority="Warning"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(metric(&text, "lanner_capture_records_total{cpu=").unwrap() > 0.0, "{text}");
+    assert!(metric(&text, "lanner_rule_evaluation_nanoseconds_total").unwrap() > 0.0, "{text}");
+    assert_eq!(metric(&text, "lanner_rules_loaded"), Some(1.0), "{text}");
+    assert_eq!(d.stop(), Some(0));
+
+    // /healthz tells the truth: with a gap limit shorter than the poll interval it says so.
+    let port = free_port();
+    let d = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        &format!("webserver.listen_port={port}"),
+        "-o",
+        "webserver.health.max_event_gap_seconds=0.000001",
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    // Events arrive in batches every few milliseconds: a request can fall right after one.
+    let answers: Vec<(u16, String)> = (0..5).map(|_| get(port, "/healthz")).collect();
+    let (status, body) =
+        answers.iter().find(|(s, _)| *s == 503).cloned().unwrap_or_else(|| answers[0].clone());
+    assert_eq!(status, 503, "{answers:?}");
+    assert!(body.starts_with("no event captured for"), "{body}");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
