@@ -63,8 +63,9 @@ enum Command {
         #[arg(long)]
         all_matches: bool,
     },
-    /// Run detection on the live kernel (eBPF capture), or on an event file, with the
-    /// embedded default rules or the given ones. Alerts go to stdout until SIGINT or SIGTERM.
+    /// Run the detection daemon: live kernel capture (or a recorded file), with the
+    /// configuration file (or embedded defaults) and its rules. Alerts go to stdout until
+    /// SIGINT or SIGTERM; SIGHUP reloads. Exit status 3 when records were dropped.
     Run {
         /// The configuration file (default /etc/lanner/lanner.yaml when it exists, else the
         /// embedded defaults).
@@ -89,6 +90,13 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `lanner manpage > /usr/share/man/man1/lanner.1`.
+    Manpage,
     /// Write live events to an event file, for `lanner replay`.
     Capture {
         /// The event file to write (- for standard output).
@@ -118,6 +126,26 @@ pub fn main() -> Result<ExitCode> {
             run(config, rules, events, json, options, duration)
         }
         Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "lanner", &mut script);
+            print_all(&script)
+        }
+        Command::Manpage => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            print_all(&page)
+        }
+    }
+}
+
+/// Writes generated text to stdout; a closed pipe (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> Result<ExitCode> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

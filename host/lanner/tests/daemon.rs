@@ -363,3 +363,20 @@ fn metrics_and_health_after_a_live_run() {
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn completions_and_manual_page_are_generated() {
+    let out = lanner().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    for sub in ["run", "validate", "replay", "capture", "list-rules"] {
+        assert!(script.contains(sub), "bash completion knows {sub}");
+    }
+    assert!(script.contains("--config"), "and run's options");
+    let out = lanner().args(["completions", "fish"]).output().unwrap();
+    assert!(out.status.success() && !out.stdout.is_empty());
+    let out = lanner().arg("manpage").output().unwrap();
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH lanner 1"), "{page}");
+    assert!(page.contains("run") && page.contains("validate"));
+}
