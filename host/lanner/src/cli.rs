@@ -2,7 +2,7 @@ use crate::live;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
-use lanner_event::FieldRegistry;
+use lanner_event::{Event, FieldRegistry};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -295,7 +295,7 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
         registry: cfg.registry,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    replay_file(events, &detection, &mut out)
+    replay_file(events, &detection, &mut out, None)
 }
 
 /// Whether `path` is a raw capture file (by its magic), rather than an event file.
@@ -309,10 +309,15 @@ fn is_raw_capture(path: &Path) -> Result<bool> {
 
 /// Evaluates a recorded session: a raw capture file (through decoding and state, as live
 /// capture) or an event file (JSON lines; `-` for standard input).
-pub(crate) fn replay_file(events: &Path, d: &live::Detection, out: &mut dyn Write) -> Result<ExitCode> {
+pub(crate) fn replay_file(
+    events: &Path,
+    d: &live::Detection,
+    out: &mut dyn Write,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+) -> Result<ExitCode> {
     if events != Path::new("-") && is_raw_capture(events)? {
         let sink = live::Sink::Alerts { ruleset: d.ruleset.clone(), format: d.format, hostname: hostname() };
-        let bad = live::replay_raw(events, sink, out)?;
+        let bad = live::replay_raw(events, sink, out, metrics.clone())?;
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
@@ -335,9 +340,23 @@ pub(crate) fn replay_file(events: &Path, d: &live::Detection, out: &mut dyn Writ
                 continue;
             }
         };
+        if let Some(m) = &metrics {
+            m.processed
+                .get_or_create(&crate::metrics::SourceLabels { source: ev.source().to_string() })
+                .inc();
+        }
         let mut write_err = None;
         d.ruleset.evaluate(&ev, |rule| {
-            if let Err(e) = d.format.write(out, &rule.alert(&ev, &host)) {
+            let alert = rule.alert(&ev, &host);
+            if let Some(m) = &metrics {
+                m.alerts
+                    .get_or_create(&crate::metrics::AlertLabels {
+                        rule: alert.rule.clone(),
+                        priority: alert.priority.as_str().into(),
+                    })
+                    .inc();
+            }
+            if let Err(e) = d.format.write(out, &alert) {
                 write_err = Some(e);
             }
         });

@@ -31,8 +31,21 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     if config.engine.kind == EngineKind::Replay {
-        // A file has an end: no reloads. The same processing as live capture.
-        return crate::cli::replay_file(&config.engine.replay.capture_file, &detection, &mut out);
+        // A file has an end: no reloads. The same processing as live capture. With a
+        // duration, the daemon stays up until it passes (or a signal), serving /metrics.
+        let code =
+            crate::cli::replay_file(&config.engine.replay.capture_file, &detection, &mut out, Some(metrics))?;
+        out.flush()?;
+        if let Some(d) = duration {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+            signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+            let until = std::time::Instant::now() + d;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        return Ok(code);
     }
     let (tx, rx) = channel();
     start_watcher(sources, &loaded.files, &config, tx, metrics.clone())?;

@@ -426,11 +426,16 @@ fn apply_control(
 /// Replays a raw capture file through decoding, the state tables and the sink, as a live
 /// run would have processed it. Prints the records per second to stderr. Returns how many
 /// records could not be read (the file's end may be cut: what came before still counts).
-pub fn replay_raw(path: &Path, sink: Sink<'_>, out: &mut dyn Write) -> Result<u64> {
+pub fn replay_raw(
+    path: &Path,
+    sink: Sink<'_>,
+    out: &mut dyn Write,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<u64> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
-    let mut proc = Processor::new(sink, None);
+    let mut proc = Processor::new(sink, metrics);
     let started = Instant::now();
     let mut bad = 0;
     while let Some(ev) = reader.next_event() {

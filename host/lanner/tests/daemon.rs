@@ -380,3 +380,45 @@ fn completions_and_manual_page_are_generated() {
     assert!(page.contains(".TH lanner 1"), "{page}");
     assert!(page.contains("run") && page.contains("validate"));
 }
+
+#[test]
+fn metrics_after_a_replay() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
+    let port = free_port();
+    let mut child = lanner()
+        .args(["run", "--events"])
+        .arg(data.join("events/golden.jsonl"))
+        .arg("-r")
+        .arg(data.join("rules/golden.yaml"))
+        .args(["-o", &format!("webserver.listen_port={port}"), "--duration", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The five golden alerts come out, then the daemon waits, serving its metrics.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let alerts: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
+    assert!(alerts[0].contains("shell bash under nginx"), "{alerts:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        if let Ok(mut r) = agent.get(&format!("http://127.0.0.1:{port}/metrics")).call() {
+            break r.body_mut().read_to_string().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no metrics endpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(metric(&text, r#"lanner_events_processed_total{source="syscall"}"#), Some(12.0), "{text}");
+    let alert_total: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("lanner_alerts_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(alert_total, 5.0, "{text}");
+    assert!(text.contains(r#"priority="Critical""#), "{text}");
+    // Not live capture: healthy whatever the gap.
+    assert_eq!(get(port, "/healthz"), (200, "ok\n".to_string()));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
