@@ -40,7 +40,7 @@ rm -rf "$work_target"
 "$lanner" run -r rules/lanner_rules.yaml -r "$out/ancestors.yaml" -o json_output=true -o rule_matching=all \
   > "$out/alerts.jsonl" 2> "$out/lanner.log" &
 lanner_pid=$!
-for _ in $(seq 1 600); do grep -q capturing "$out/lanner.log" && break; sleep 0.1; done
+for _ in $(seq 1 600); do grep -qs capturing "$out/lanner.log" && break; sleep 0.1; done
 grep -q capturing "$out/lanner.log" || { cat "$out/lanner.log"; echo "lanner run did not start" >&2; exit 1; }
 
 start=$(date +%s)
