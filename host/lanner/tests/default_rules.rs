@@ -385,9 +385,15 @@ fn process_rules_fire_on_real_actions() {
         ),
         case(
             "Kernel Module Loaded",
-            &[&format!(
-                "exec {PY} -c 'import ctypes, os; fd = os.open(\"/dev/null\", 0); ctypes.CDLL(None).syscall(313, fd, b\"\", 0)' {{m}}"
-            )],
+            &[
+                &format!(
+                    "exec {PY} -c 'import ctypes, os; fd = os.open(\"/dev/null\", 0); ctypes.CDLL(None).syscall(313, fd, b\"\", 0)' {{m}}"
+                ),
+                // init_module with an empty image: refused, but the attempt is reported.
+                &format!(
+                    "exec {PY} -c 'import ctypes; ctypes.CDLL(None).syscall(175, None, 0, b\"\")' {{m}}"
+                ),
+            ],
             &[&format!(
                 "exec {d}/systemd-modules-load -c 'import ctypes, os; fd = os.open(\"/dev/null\", 0); ctypes.CDLL(None).syscall(313, fd, b\"\", 0)' {{m}}"
             )],
@@ -422,6 +428,8 @@ fn file_rules_fire_on_real_actions() {
         "mkdir -p {d}/home/.ssh {d}/home/.aws {d}/cgroup && echo decoy > {d}/home/.ssh/id_ed25519 \
          && echo decoy > {d}/home/.ssh/id_ed25519.pub && echo decoy > {d}/home/.aws/credentials \
          && echo ls > {d}/home/.bash_history && echo ls > {d}/home/.zsh_history \
+         && echo ls > {d}/home/.sh_history && echo ls > {d}/home/.ash_history \
+         && echo start >> /var/log/{tag}-2.log && echo start >> /var/log/{tag}-3.log \
          && touch {d}/home/.ssh/authorized_keys {d}/cgroup/release_agent {d}/suid {d}/plain \
          && echo start >> /var/log/{tag}.log && mkdir -p /etc/cron.d /root/.cache"
     ));
@@ -464,17 +472,31 @@ fn file_rules_fire_on_real_actions() {
         ),
         case(
             "SSH Authorized Keys Modified",
-            &[&format!("echo 'ssh-ed25519 AAAA {{m}}' >> {d}/home/.ssh/authorized_keys")],
+            &[
+                &format!("echo 'ssh-ed25519 AAAA {{m}}' >> {d}/home/.ssh/authorized_keys"),
+                &format!(
+                    "echo 'ssh-ed25519 BBBB {{m}}' > {d}/home/.ssh/keys.new && exec mv {d}/home/.ssh/keys.new {d}/home/.ssh/authorized_keys"
+                ),
+            ],
             &[&format!("exec cat {d}/home/.ssh/authorized_keys")],
         ),
         case(
             "Shell History Deleted or Truncated",
-            &[&format!("exec rm {d}/home/.bash_history"), &format!(": > {d}/home/.zsh_history")],
+            &[
+                &format!("exec rm {d}/home/.bash_history"),
+                &format!(": > {d}/home/.zsh_history"),
+                &format!("exec mv {d}/home/.sh_history {d}/home/moved"),
+                &format!("exec ln -sf /dev/null {d}/home/.ash_history"),
+            ],
             &[&format!("echo ls >> {d}/home/.zsh_history")],
         ),
         case(
             "Log File Cleared",
-            &[&format!(": > /var/log/{tag}.log")],
+            &[
+                &format!(": > /var/log/{tag}.log"),
+                &format!("exec truncate -s 0 /var/log/{tag}-2.log"),
+                &format!("exec rm /var/log/{tag}-3.log"),
+            ],
             &[&format!("echo {{m}} >> /var/log/{tag}.log")],
         ),
         case(
@@ -491,7 +513,7 @@ fn file_rules_fire_on_real_actions() {
     let alerts = lanner.stop();
     sh(&format!(
         "rm -f /usr/local/bin/{tag} /usr/local/bin/{tag}-pkg /etc/{tag} /etc/{tag}-nm /root/{tag} \
-         /root/.cache/{tag} /root/.{tag}.swp /etc/cron.d/{tag} /etc/systemd/system/{tag}.service /var/log/{tag}.log"
+         /root/.cache/{tag} /root/.{tag}.swp /etc/cron.d/{tag} /etc/systemd/system/{tag}.service /var/log/{tag}.log /var/log/{tag}-2.log"
     ));
     check(&cases, &alerts);
 }
@@ -530,6 +552,10 @@ fn network_rules_fire_on_real_actions() {
                 &format!("exec bash -c 'exec >& /dev/tcp/127.0.0.1/{port} 0>&1; echo {{m}}'"),
                 &format!(
                     "exec {PY} -c 'import socket, os; s = socket.create_connection((\"127.0.0.1\", {port})); os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)' {{m}}"
+                ),
+                // dup3: os.dup2 with inheritable=False.
+                &format!(
+                    "exec {PY} -c 'import socket, os; s = socket.create_connection((\"127.0.0.1\", {port})); os.dup2(s.fileno(), 1, inheritable=False)' {{m}}"
                 ),
             ],
             &[&format!(
