@@ -1,0 +1,179 @@
+//! A plugin's configuration file: the `.yaml` beside its `.wasm`.
+//!
+//! ```yaml
+//! config: {sources: [k8s_audit]}   # handed to the plugin's init as JSON, after schema validation
+//! limits:
+//!   memory_mb: 64                  # linear memory and tables (StoreLimits)
+//!   call_timeout_ms: 1000          # CPU time per call (epoch deadline)
+//!   max_output_bytes: 16777216     # the most one call may return
+//! restart:
+//!   max_failures: 5                # consecutive failures before the plugin is disabled
+//!   backoff_ms: 100                # first wait before re-instantiation, doubled each failure
+//!   max_backoff_ms: 30000
+//! grants:
+//!   dirs:
+//!     - {host: /var/log/kubernetes, guest: /logs, mode: ro}
+//!   http: [audit.example.com, "collector.internal:8443"]
+//!   env: [CLUSTER_NAME]            # copied from Lanner's environment when set
+//! ```
+//!
+//! Nothing is granted by default: no directory, no network, no environment variable.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Everything a plugin is given.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The plugin's own configuration, validated against its schema.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Restart policy.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// Capabilities.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
+impl PluginConfig {
+    /// Parses a configuration file's text.
+    pub fn parse(text: &str) -> Result<Self, serde_yaml_ng::Error> {
+        if text.trim().is_empty() {
+            return Ok(PluginConfig::default());
+        }
+        serde_yaml_ng::from_str(text)
+    }
+
+    /// The configuration string handed to `init`: JSON, empty when there is none.
+    pub fn config_json(&self) -> String {
+        match &self.config {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(v) => v.to_string(),
+        }
+    }
+}
+
+/// Per-plugin resource limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory, in MiB.
+    pub memory_mb: u64,
+    /// CPU time per call, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// The most bytes of values one call may return.
+    pub max_output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_mb: 64, call_timeout_ms: 1000, max_output_bytes: 16 << 20 }
+    }
+}
+
+/// What happens when a plugin fails (trap, timeout, limit breach).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestartPolicy {
+    /// Consecutive failures after which the plugin is disabled.
+    pub max_failures: u32,
+    /// The first wait before re-instantiating, in milliseconds; doubled at each failure.
+    pub backoff_ms: u64,
+    /// The longest wait.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { max_failures: 5, backoff_ms: 100, max_backoff_ms: 30_000 }
+    }
+}
+
+/// Capabilities granted to a plugin.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    /// Preopened directories.
+    pub dirs: Vec<DirGrant>,
+    /// Hosts (`name` or `name:port`) the plugin may send HTTP requests to.
+    pub http: Vec<String>,
+    /// Names of environment variables passed from Lanner's environment.
+    pub env: Vec<String>,
+}
+
+/// A directory made visible to the plugin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the plugin sees it (defaults to the host path).
+    #[serde(default)]
+    pub guest: Option<String>,
+    /// Read-only or read-write.
+    #[serde(default)]
+    pub mode: DirMode,
+}
+
+impl DirGrant {
+    /// The path the plugin sees.
+    pub fn guest_path(&self) -> String {
+        self.guest.clone().unwrap_or_else(|| self.host.display().to_string())
+    }
+
+    /// Whether the host path exists and is a directory.
+    pub fn exists(&self) -> bool {
+        Path::new(&self.host).is_dir()
+    }
+}
+
+/// Access to a granted directory.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DirMode {
+    /// Read-only.
+    #[default]
+    Ro,
+    /// Read and write.
+    Rw,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_grants_nothing() {
+        let c = PluginConfig::parse("").unwrap();
+        assert!(c.grants.dirs.is_empty() && c.grants.http.is_empty() && c.grants.env.is_empty());
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.config_json(), "");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = PluginConfig::parse(
+            "config: {sources: [a]}\nlimits: {memory_mb: 8, call_timeout_ms: 50}\nrestart: {max_failures: 2}\n\
+             grants:\n  dirs: [{host: /tmp, guest: /t, mode: rw}]\n  http: [example.com]\n  env: [HOME]\n",
+        )
+        .unwrap();
+        assert_eq!(c.config_json(), r#"{"sources":["a"]}"#);
+        assert_eq!(c.limits.memory_mb, 8);
+        assert_eq!(c.limits.max_output_bytes, Limits::default().max_output_bytes);
+        assert_eq!(c.restart.max_failures, 2);
+        assert_eq!(c.grants.dirs[0].mode, DirMode::Rw);
+        assert_eq!(c.grants.dirs[0].guest_path(), "/t");
+        assert_eq!(c.grants.http, ["example.com"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(PluginConfig::parse("grants: {network: all}\n").is_err());
+        assert!(PluginConfig::parse("limits: {memory: 1}\n").is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! Plugins behind the engine's seams: their fields in the registry, and batches of events
+//! whose plugin fields are extracted with one call per plugin and batch.
+//!
+//! The engine asks an event for one field at a time; a plugin is best called once for many
+//! events. An [`EventBatch`] bridges the two: before the rules run, it extracts, for all its
+//! events at once, every plugin field the rules asked for in earlier batches (the
+//! [`FieldMap`] learns them); a field asked for the first time is extracted then, for the whole
+//! batch in one call, and prefetched from the next batch on.
+
+use crate::bindings::types;
+use crate::error::PluginError;
+use crate::plugin::Plugin;
+use lanner_event::{
+    Event, EventTypeId, FieldArg, FieldDef, FieldId, FieldRef, FieldRegistry, RegistryError, Value,
+};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// An event as plugins exchange it: source, time and payload.
+pub type RawEvent = types::Event;
+
+/// Which plugin answers which registry field, and which fields rules ask for.
+pub struct FieldMap {
+    owners: Vec<Option<(usize, u32)>>,
+    plugins: Vec<Arc<Plugin>>,
+    learned: Mutex<Vec<FieldRef>>,
+    evt_source: Option<FieldId>,
+    evt_rawtime: Option<FieldId>,
+    evt_pluginname: Option<FieldId>,
+    plugin_event_type: EventTypeId,
+}
+
+impl std::fmt::Debug for FieldMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldMap").field("plugins", &self.plugins.len()).finish_non_exhaustive()
+    }
+}
+
+impl FieldMap {
+    /// Adds every field of `plugins` to `registry` (provider: the plugin's name) and maps them.
+    /// A name already taken (by the syscall source or another plugin) is refused.
+    pub fn register(
+        plugins: &[Arc<Plugin>],
+        registry: &mut FieldRegistry,
+    ) -> Result<FieldMap, RegistryError> {
+        let mut owners = Vec::new();
+        for (pi, p) in plugins.iter().enumerate() {
+            for (fi, f) in p.fields().iter().enumerate() {
+                let id = registry.add(FieldDef {
+                    name: Cow::Owned(f.name.clone()),
+                    ftype: f.ftype,
+                    arg: f.arg,
+                    desc: Cow::Owned(f.description.clone()),
+                    provider: Cow::Owned(p.name().to_string()),
+                })?;
+                let idx = id.0 as usize;
+                if owners.len() <= idx {
+                    owners.resize(idx + 1, None);
+                }
+                owners[idx] = Some((pi, fi as u32));
+            }
+        }
+        Ok(FieldMap {
+            owners,
+            plugins: plugins.to_vec(),
+            learned: Mutex::new(Vec::new()),
+            evt_source: registry.get("evt.source"),
+            evt_rawtime: registry.get("evt.rawtime"),
+            evt_pluginname: registry.get("evt.pluginname"),
+            plugin_event_type: lanner_event::evttype::id_of("pluginevent").unwrap_or(0),
+        })
+    }
+
+    /// The plugin and field index answering a registry field.
+    pub fn owner(&self, id: FieldId) -> Option<(&Arc<Plugin>, u32)> {
+        self.owners.get(id.0 as usize).copied().flatten().map(|(p, f)| (&self.plugins[p], f))
+    }
+
+    /// Declares fields to extract in every batch (those rules use), ahead of learning them.
+    pub fn prefetch(&self, fields: impl IntoIterator<Item = FieldRef>) {
+        let mut l = self.learned.lock().unwrap_or_else(|p| p.into_inner());
+        for f in fields {
+            if self.owner(f.id).is_some() && !l.contains(&f) {
+                l.push(f);
+            }
+        }
+    }
+
+    /// The fields extracted ahead in every batch.
+    pub fn prefetched(&self) -> Vec<FieldRef> {
+        self.learned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The plugins mapped.
+    pub fn plugins(&self) -> &[Arc<Plugin>] {
+        &self.plugins
+    }
+}
+
+fn arg_text(a: &FieldArg) -> Option<String> {
+    match a {
+        FieldArg::None => None,
+        FieldArg::Index(i) => Some(i.to_string()),
+        FieldArg::Key(k) => Some(k.to_string()),
+    }
+}
+
+type Column = Vec<Option<Value<'static>>>;
+
+/// A batch of events whose plugin fields are extracted together.
+pub struct EventBatch<'m> {
+    map: &'m FieldMap,
+    events: Vec<RawEvent>,
+    cols: HashMap<FieldRef, Column>,
+    late: RefCell<HashMap<FieldRef, Column>>,
+    errors: RefCell<Vec<PluginError>>,
+}
+
+impl<'m> EventBatch<'m> {
+    /// Takes the events and extracts the fields the map has learned, one call per plugin.
+    pub fn new(map: &'m FieldMap, events: Vec<RawEvent>) -> Self {
+        let mut batch = EventBatch {
+            map,
+            events,
+            cols: HashMap::new(),
+            late: RefCell::new(HashMap::new()),
+            errors: RefCell::new(Vec::new()),
+        };
+        let learned = map.prefetched();
+        for (pi, p) in map.plugins.iter().enumerate() {
+            let refs: Vec<&FieldRef> = learned
+                .iter()
+                .filter(|r| matches!(map.owners.get(r.id.0 as usize), Some(Some((o, _))) if *o == pi))
+                .collect();
+            if refs.is_empty() {
+                continue;
+            }
+            let cols = batch.extract_columns(p, &refs);
+            for (r, c) in refs.into_iter().zip(cols) {
+                batch.cols.insert(r.clone(), c);
+            }
+        }
+        batch
+    }
+
+    /// Extracts `refs` (all of plugin `p`) for every event of the batch the plugin reads.
+    fn extract_columns(&self, p: &Arc<Plugin>, refs: &[&FieldRef]) -> Vec<Column> {
+        let n = self.events.len();
+        let mut cols: Vec<Column> = refs.iter().map(|_| vec![None; n]).collect();
+        let idx: Vec<usize> = (0..n).filter(|&i| p.reads_source(&self.events[i].source)).collect();
+        if idx.is_empty() {
+            return cols;
+        }
+        let requests: Vec<(u32, Option<String>)> = refs
+            .iter()
+            .map(|r| (self.map.owner(r.id).map(|(_, f)| f).unwrap_or(0), arg_text(&r.arg)))
+            .collect();
+        let result = if idx.len() == n {
+            p.extract(&self.events, &requests)
+        } else {
+            let subset: Vec<RawEvent> = idx.iter().map(|&i| self.events[i].clone()).collect();
+            p.extract(&subset, &requests)
+        };
+        match result {
+            Ok(values) => {
+                let mut it = values.into_iter();
+                for &e in &idx {
+                    for c in cols.iter_mut() {
+                        c[e] = it.next().flatten();
+                    }
+                }
+            }
+            Err(e) => self.errors.borrow_mut().push(e),
+        }
+        cols
+    }
+
+    /// How many events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The `i`th event, as the engine sees it.
+    pub fn event(&self, i: usize) -> PluginEvent<'_, 'm> {
+        PluginEvent { batch: self, i }
+    }
+
+    /// Every event, in order.
+    pub fn iter(&self) -> impl Iterator<Item = PluginEvent<'_, 'm>> {
+        (0..self.events.len()).map(|i| self.event(i))
+    }
+
+    /// The raw events.
+    pub fn raw(&self) -> &[RawEvent] {
+        &self.events
+    }
+
+    /// Plugin failures met while extracting (each names its plugin).
+    pub fn take_errors(&self) -> Vec<PluginError> {
+        std::mem::take(&mut self.errors.borrow_mut())
+    }
+
+    fn late_value(&self, f: &FieldRef, i: usize) -> Option<Value<'static>> {
+        if let Some(c) = self.late.borrow().get(f) {
+            return c[i].clone();
+        }
+        let (p, _) = self.map.owner(f.id)?;
+        let p = p.clone();
+        let col = self.extract_columns(&p, &[f]).pop().unwrap_or_default();
+        self.map.prefetch([f.clone()]);
+        let v = col.get(i).cloned().flatten();
+        self.late.borrow_mut().insert(f.clone(), col);
+        v
+    }
+}
+
+fn borrow<'a>(v: &'a Value<'static>) -> Value<'a> {
+    match v {
+        Value::Str(s) => Value::Str(Cow::Borrowed(s.as_ref())),
+        Value::Bytes(b) => Value::Bytes(Cow::Borrowed(b.as_ref())),
+        other => other.clone(),
+    }
+}
+
+/// One event of a batch: source, time, payload, and the plugins' fields.
+pub struct PluginEvent<'b, 'm> {
+    batch: &'b EventBatch<'m>,
+    i: usize,
+}
+
+impl PluginEvent<'_, '_> {
+    /// The raw event.
+    pub fn raw(&self) -> &RawEvent {
+        &self.batch.events[self.i]
+    }
+}
+
+impl Event for PluginEvent<'_, '_> {
+    fn source(&self) -> &str {
+        &self.batch.events[self.i].source
+    }
+
+    fn event_type(&self) -> EventTypeId {
+        self.batch.map.plugin_event_type
+    }
+
+    fn timestamp_ns(&self) -> u64 {
+        self.batch.events[self.i].timestamp_ns
+    }
+
+    fn field(&self, field: &FieldRef) -> Option<Value<'_>> {
+        let m = self.batch.map;
+        if Some(field.id) == m.evt_source || Some(field.id) == m.evt_pluginname {
+            return Some(Value::Str(Cow::Borrowed(&self.batch.events[self.i].source)));
+        }
+        if Some(field.id) == m.evt_rawtime {
+            return Some(Value::UInt(self.batch.events[self.i].timestamp_ns));
+        }
+        if let Some(c) = self.batch.cols.get(field) {
+            return c[self.i].as_ref().map(borrow);
+        }
+        m.owner(field.id)?;
+        self.batch.late_value(field, self.i)
+    }
+}

@@ -1,0 +1,31 @@
+//! Lanner's WASM plugin runtime.
+//!
+//! It owns wasmtime: the engine (Cranelift, component model, epoch interruption), the
+//! bindings of the `lanner:plugin@0.1.0` WIT package (`wit/` at the repository root), one
+//! store per plugin instance with its memory limit and per-call CPU deadline, the capability
+//! grants (WASI preopens, an outbound HTTP allow-list, named environment variables), restart
+//! with exponential backoff and disabling after repeated failures, the precompiled-component
+//! cache and the drop-in folder. It adapts plugins to the seams of `lanner-event`: plugin
+//! fields enter a [`lanner_event::FieldRegistry`], source plugins' events are
+//! [`lanner_event::Event`]s. It must not know the rule engine, capture or the binary.
+#![deny(missing_docs)]
+
+#[allow(missing_docs)]
+pub mod bindings;
+pub mod config;
+mod error;
+pub mod events;
+pub mod http;
+mod plugin;
+mod runtime;
+pub mod set;
+#[doc(hidden)]
+pub mod testing;
+pub mod watch;
+
+pub use config::PluginConfig;
+pub use error::PluginError;
+pub use events::{EventBatch, FieldMap, PluginEvent, RawEvent};
+pub use plugin::{API_VERSION, Incident, Plugin, PluginField, PluginKind, PluginState, SourceStream, Stats};
+pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
+pub use set::{LoadReport, PluginSet};

@@ -1,0 +1,745 @@
+//! One loaded plugin: its component, its live instance, and what happens when it fails.
+
+use crate::bindings::{extractor, sink, source, types};
+use crate::config::PluginConfig;
+use crate::error::PluginError;
+use crate::runtime::{EPOCH_TICK, Runtime, State};
+use lanner_event::{ArgSpec, FieldType, Value};
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::{Component, ResourceAny};
+
+/// The interface version this host serves (major.minor must match, as WIT semver does for
+/// 0.x versions).
+pub const API_VERSION: &str = "0.1.0";
+
+/// Which world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Provides fields.
+    Extractor,
+    /// Produces events (and fields over them).
+    Source,
+    /// Delivers alerts.
+    Sink,
+}
+
+impl PluginKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Extractor => "extractor",
+            PluginKind::Source => "source",
+            PluginKind::Sink => "sink",
+        }
+    }
+}
+
+/// A field a plugin declares, in the host's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginField {
+    /// Dotted name.
+    pub name: String,
+    /// Type.
+    pub ftype: FieldType,
+    /// Argument rules.
+    pub arg: ArgSpec,
+    /// Description.
+    pub description: String,
+}
+
+/// A plugin's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginState {
+    /// Instantiated and answering.
+    Running,
+    /// Failed; re-instantiated on the first call after the backoff.
+    Backoff,
+    /// Failed too often; no longer called.
+    Disabled,
+}
+
+impl PluginState {
+    /// Lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PluginState::Running => "running",
+            PluginState::Backoff => "backoff",
+            PluginState::Disabled => "disabled",
+        }
+    }
+}
+
+/// Counters kept per plugin.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Traps, timeouts and limit breaches.
+    pub failures: AtomicU64,
+    /// Re-instantiations after a failure.
+    pub restarts: AtomicU64,
+    /// Outbound HTTP requests refused.
+    pub http_denied: Arc<AtomicU64>,
+}
+
+/// A failure the host must report beyond the failing call: the binary turns these into log
+/// lines and, for a disabled plugin, an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    /// The plugin.
+    pub plugin: String,
+    /// Whether the plugin was disabled by it.
+    pub disabled: bool,
+    /// What happened.
+    pub message: String,
+}
+
+enum Pre {
+    Extractor(extractor::ExtractorPre<State>),
+    Source(source::SourcePre<State>),
+    Sink(sink::SinkPre<State>),
+}
+
+enum Inst {
+    Extractor(extractor::Extractor),
+    Source(source::Source),
+    Sink(sink::Sink),
+}
+
+struct Live {
+    store: Store<State>,
+    inst: Inst,
+}
+
+struct Inner {
+    live: Option<Live>,
+    /// Bumped at each instantiation: streams opened by an older instance are gone.
+    generation: u64,
+    consecutive: u32,
+    retry_at: Option<Instant>,
+    disabled: bool,
+    last_error: Option<String>,
+    incidents: Vec<Incident>,
+}
+
+/// A loaded plugin.
+pub struct Plugin {
+    name: Arc<str>,
+    path: PathBuf,
+    version: String,
+    api_version: String,
+    description: String,
+    kind: PluginKind,
+    fields: Vec<PluginField>,
+    event_sources: Vec<String>,
+    source_name: Option<String>,
+    config: PluginConfig,
+    init_config: String,
+    pre: Pre,
+    engine: wasmtime::Engine,
+    inner: Mutex<Inner>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("name", &self.name).field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+fn field_type(t: types::FieldType) -> FieldType {
+    match t {
+        types::FieldType::String => FieldType::String,
+        types::FieldType::Int64 => FieldType::Int64,
+        types::FieldType::Uint64 => FieldType::UInt64,
+        types::FieldType::Bool => FieldType::Bool,
+        types::FieldType::StringList => FieldType::StringList,
+        types::FieldType::Bytes => FieldType::Bytes,
+    }
+}
+
+fn arg_spec(a: types::ArgKind) -> ArgSpec {
+    match a {
+        types::ArgKind::None => ArgSpec::NONE,
+        types::ArgKind::Index => ArgSpec::INDEX,
+        types::ArgKind::Key => ArgSpec::KEY,
+        types::ArgKind::OptionalKey => ArgSpec::OPT_KEY,
+    }
+}
+
+/// Converts a plugin's value into the engine's.
+pub(crate) fn value(v: types::Value) -> Value<'static> {
+    match v {
+        types::Value::Str(s) => Value::Str(Cow::Owned(s)),
+        types::Value::Int(i) => Value::Int(i),
+        types::Value::Uint(u) => Value::UInt(u),
+        types::Value::Boolean(b) => Value::Bool(b),
+        types::Value::StrList(l) => Value::List(l.into_iter().map(|s| Value::Str(Cow::Owned(s))).collect()),
+        types::Value::Bytes(b) => Value::Bytes(Cow::Owned(b)),
+    }
+}
+
+fn value_size(v: &Option<types::Value>) -> u64 {
+    16 + match v {
+        Some(types::Value::Str(s)) => s.len() as u64,
+        Some(types::Value::Bytes(b)) => b.len() as u64,
+        Some(types::Value::StrList(l)) => l.iter().map(|s| 16 + s.len() as u64).sum(),
+        _ => 0,
+    }
+}
+
+fn events_size(e: &[types::Event]) -> u64 {
+    e.iter().map(|e| 32 + e.source.len() as u64 + e.data.len() as u64).sum()
+}
+
+/// What a call returned: a value, or the plugin's error value (it keeps running).
+type CallResult<R> = wasmtime::Result<Result<R, String>>;
+
+impl Plugin {
+    pub(crate) fn new(
+        rt: &Runtime,
+        path: &Path,
+        component: Component,
+        config: PluginConfig,
+    ) -> Result<Self, PluginError> {
+        let invalid = |message: String| PluginError::Invalid { path: path.to_path_buf(), message };
+        let exports = |name: &str| component.get_export_index(None, name).is_some();
+        let linker = &rt.linker;
+        let pre = linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = if exports("lanner:plugin/event-source@0.1.0") {
+            Pre::Source(source::SourcePre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else if exports("lanner:plugin/alert-sink@0.1.0") {
+            Pre::Sink(sink::SinkPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else if exports("lanner:plugin/field-extractor@0.1.0") {
+            Pre::Extractor(extractor::ExtractorPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else {
+            return Err(invalid(
+                "not a Lanner plugin: it exports none of the lanner:plugin@0.1.0 worlds".into(),
+            ));
+        };
+        let kind = match pre {
+            Pre::Extractor(_) => PluginKind::Extractor,
+            Pre::Source(_) => PluginKind::Source,
+            Pre::Sink(_) => PluginKind::Sink,
+        };
+        // Until `info` names it, the plugin is known by its file.
+        let file_name: Arc<str> =
+            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default().into();
+        let mut plugin = Plugin {
+            name: file_name,
+            path: path.to_path_buf(),
+            version: String::new(),
+            api_version: String::new(),
+            description: String::new(),
+            kind,
+            fields: Vec::new(),
+            event_sources: Vec::new(),
+            source_name: None,
+            init_config: config.config_json(),
+            config,
+            pre,
+            engine: rt.engine.clone(),
+            inner: Mutex::new(Inner {
+                live: None,
+                generation: 0,
+                consecutive: 0,
+                retry_at: None,
+                disabled: false,
+                last_error: None,
+                incidents: Vec::new(),
+            }),
+            stats: Stats::default(),
+        };
+        plugin.first_start()?;
+        Ok(plugin)
+    }
+
+    /// Instantiates without `init`, reads `info`, validates the configuration, then `init`s and
+    /// reads the fields and source name.
+    fn first_start(&mut self) -> Result<(), PluginError> {
+        let mut live = self.instantiate()?;
+        let ticks = self.ticks();
+        live.store.set_epoch_deadline(ticks);
+        let info = match &live.inst {
+            Inst::Extractor(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
+            Inst::Source(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
+            Inst::Sink(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
+        }
+        .map_err(|e| PluginError::Failed {
+            plugin: self.name.to_string(),
+            message: format!("info: {}", describe(&e)),
+        })?;
+        if info.name.is_empty()
+            || info.name.len() > 64
+            || !info.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(PluginError::Invalid {
+                path: self.path.clone(),
+                message: format!("invalid plugin name {:?}: 1 to 64 letters, digits, '_' or '-'", info.name),
+            });
+        }
+        self.name = info.name.as_str().into();
+        live.store.data_mut().plugin = self.name.clone();
+        if !api_compatible(&info.api_version) {
+            return Err(PluginError::ApiVersion {
+                plugin: info.name,
+                version: info.api_version,
+                supported: API_VERSION.into(),
+            });
+        }
+        self.version = info.version;
+        self.api_version = info.api_version;
+        self.description = info.description;
+        validate_config(&self.name, &info.config_schema, &self.config)?;
+        self.call_init(&mut live)?;
+        let sources_or = |r: wasmtime::Result<Vec<String>>| {
+            r.map_err(|e| PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) })
+        };
+        let (fields, event_sources, source_name) = match &live.inst {
+            Inst::Extractor(i) => {
+                let x = i.lanner_plugin_field_extractor();
+                let f = x.call_fields(&mut live.store);
+                (f, sources_or(x.call_event_sources(&mut live.store))?, None)
+            }
+            Inst::Source(i) => {
+                let x = i.lanner_plugin_field_extractor();
+                let f = x.call_fields(&mut live.store);
+                let es = sources_or(x.call_event_sources(&mut live.store))?;
+                let n = i.lanner_plugin_event_source().call_source_name(&mut live.store).map_err(|e| {
+                    PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) }
+                })?;
+                (f, es, Some(n))
+            }
+            Inst::Sink(_) => (Ok(Vec::new()), Vec::new(), None),
+        };
+        let fields = fields
+            .map_err(|e| PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) })?;
+        self.fields = fields
+            .into_iter()
+            .map(|f| PluginField {
+                name: f.name,
+                ftype: field_type(f.type_),
+                arg: arg_spec(f.arg),
+                description: f.description,
+            })
+            .collect();
+        self.event_sources = event_sources;
+        self.source_name = source_name;
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        inner.live = Some(live);
+        inner.generation = 1;
+        Ok(())
+    }
+
+    fn ticks(&self) -> u64 {
+        let tick = EPOCH_TICK.as_millis().max(1) as u64;
+        self.config.limits.call_timeout_ms.div_ceil(tick).max(1)
+    }
+
+    fn instantiate(&self) -> Result<Live, PluginError> {
+        let mut state = Runtime::state_for(&self.name, &self.config)?;
+        crate::runtime::Runtime::set_denied_counter(&mut state, self.stats.http_denied.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.ticks());
+        let failed = |e: wasmtime::Error| PluginError::Failed {
+            plugin: self.name.to_string(),
+            message: format!("instantiation: {}", describe(&e)),
+        };
+        let inst = match &self.pre {
+            Pre::Extractor(p) => Inst::Extractor(p.instantiate(&mut store).map_err(failed)?),
+            Pre::Source(p) => Inst::Source(p.instantiate(&mut store).map_err(failed)?),
+            Pre::Sink(p) => Inst::Sink(p.instantiate(&mut store).map_err(failed)?),
+        };
+        Ok(Live { store, inst })
+    }
+
+    fn call_init(&self, live: &mut Live) -> Result<(), PluginError> {
+        live.store.set_epoch_deadline(self.ticks());
+        let cfg = self.init_config.as_str();
+        let r = match &live.inst {
+            Inst::Extractor(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
+            Inst::Source(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
+            Inst::Sink(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
+        };
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(PluginError::Init { plugin: self.name.to_string(), message }),
+            Err(e) => Err(PluginError::Failed {
+                plugin: self.name.to_string(),
+                message: format!("init: {}", describe(&e)),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one call on the live instance, re-instantiating it first when it failed before
+    /// (after its backoff), and handling a trap, timeout or limit breach: the instance is
+    /// dropped, the failure counted and logged, and the plugin disabled after too many.
+    fn call<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Store<State>, &Inst, u64) -> CallResult<R>,
+        check: impl FnOnce(&R) -> Result<(), String>,
+    ) -> Result<R, PluginError> {
+        let mut inner = self.lock();
+        if inner.disabled {
+            return Err(PluginError::Disabled {
+                plugin: self.name.to_string(),
+                failures: inner.consecutive,
+                last: inner.last_error.clone().unwrap_or_default(),
+            });
+        }
+        if inner.live.is_none() {
+            if let Some(at) = inner.retry_at {
+                let now = Instant::now();
+                if now < at {
+                    return Err(PluginError::Backoff {
+                        plugin: self.name.to_string(),
+                        remaining_ms: (at - now).as_millis() as u64,
+                    });
+                }
+            }
+            let restarted = self.instantiate().and_then(|mut live| self.call_init(&mut live).map(|()| live));
+            match restarted {
+                Ok(live) => {
+                    inner.live = Some(live);
+                    inner.generation += 1;
+                    self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                    log::info!("plugin {}: restarted", self.name);
+                }
+                Err(e) => return Err(self.fail(&mut inner, format!("restart: {e}"))),
+            }
+        }
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let generation = inner.generation;
+        let live = inner.live.as_mut().expect("instantiated above");
+        live.store.set_epoch_deadline(self.ticks());
+        match f(&mut live.store, &live.inst, generation) {
+            Ok(Ok(r)) => match check(&r) {
+                Ok(()) => {
+                    inner.consecutive = 0;
+                    Ok(r)
+                }
+                Err(message) => Err(self.fail(&mut inner, format!("{what}: {message}"))),
+            },
+            Ok(Err(message)) => Err(PluginError::Guest {
+                plugin: self.name.to_string(),
+                message: format!("{what}: {message}"),
+            }),
+            Err(e) => {
+                let message = format!("{what}: {}", describe(&e));
+                Err(self.fail(&mut inner, message))
+            }
+        }
+    }
+
+    fn fail(&self, inner: &mut Inner, message: String) -> PluginError {
+        inner.live = None;
+        inner.consecutive += 1;
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        inner.last_error = Some(message.clone());
+        let policy = &self.config.restart;
+        if inner.consecutive >= policy.max_failures.max(1) {
+            inner.disabled = true;
+            log::error!(
+                "plugin {}: disabled after {} consecutive failures: {message}",
+                self.name,
+                inner.consecutive
+            );
+            inner.incidents.push(Incident {
+                plugin: self.name.to_string(),
+                disabled: true,
+                message: message.clone(),
+            });
+            return PluginError::Disabled {
+                plugin: self.name.to_string(),
+                failures: inner.consecutive,
+                last: message,
+            };
+        }
+        let shift = (inner.consecutive - 1).min(20);
+        let wait = policy.backoff_ms.saturating_mul(1 << shift).min(policy.max_backoff_ms);
+        inner.retry_at = Some(Instant::now() + Duration::from_millis(wait));
+        log::warn!("plugin {}: {message}; restarting in {wait} ms", self.name);
+        inner.incidents.push(Incident {
+            plugin: self.name.to_string(),
+            disabled: false,
+            message: message.clone(),
+        });
+        PluginError::Failed { plugin: self.name.to_string(), message }
+    }
+
+    /// Extracts `requests` (indexes into [`Plugin::fields`] with their arguments) for every
+    /// event of the batch, in one call. Row-major: event `e`, request `r` at
+    /// `e * requests.len() + r`.
+    pub fn extract(
+        &self,
+        events: &[types::Event],
+        requests: &[(u32, Option<String>)],
+    ) -> Result<Vec<Option<Value<'static>>>, PluginError> {
+        let reqs: Vec<types::FieldRequest> =
+            requests.iter().map(|(f, a)| types::FieldRequest { field: *f, arg: a.clone() }).collect();
+        let expected = events.len() * requests.len();
+        let max = self.config.limits.max_output_bytes;
+        let raw = self.call(
+            "extract",
+            |store, inst, _| match inst {
+                Inst::Extractor(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
+                Inst::Source(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
+                Inst::Sink(_) => Ok(Err("a sink provides no fields".into())),
+            },
+            |vals: &Vec<Option<types::Value>>| {
+                if vals.len() != expected {
+                    return Err(format!(
+                        "returned {} values for {} events x {} fields",
+                        vals.len(),
+                        events.len(),
+                        requests.len()
+                    ));
+                }
+                let size: u64 = vals.iter().map(value_size).sum();
+                if size > max {
+                    return Err(format!("returned {size} bytes, more than its limit of {max}"));
+                }
+                Ok(())
+            },
+        )?;
+        Ok(raw.into_iter().map(|v| v.map(value)).collect())
+    }
+
+    /// Opens a stream of a source plugin.
+    pub fn open(self: &Arc<Self>, params: &str) -> Result<SourceStream, PluginError> {
+        if self.kind != PluginKind::Source {
+            return Err(PluginError::Unsupported {
+                plugin: self.name.to_string(),
+                message: "not a source".into(),
+            });
+        }
+        let (handle, generation) = self.call(
+            "open",
+            |store, inst, generation| match inst {
+                Inst::Source(i) => {
+                    Ok(i.lanner_plugin_event_source().call_open(store, params)?.map(|h| (h, generation)))
+                }
+                _ => Ok(Err("not a source".into())),
+            },
+            |_| Ok(()),
+        )?;
+        Ok(SourceStream {
+            plugin: self.clone(),
+            params: params.to_string(),
+            handle: Some(handle),
+            generation,
+            ended: false,
+        })
+    }
+
+    /// Delivers alerts to a sink plugin.
+    pub fn deliver(&self, alerts: &[types::Alert]) -> Result<(), PluginError> {
+        self.call(
+            "deliver",
+            |store, inst, _| match inst {
+                Inst::Sink(i) => i.lanner_plugin_alert_sink().call_deliver(store, alerts),
+                _ => Ok(Err("not a sink".into())),
+            },
+            |_| Ok(()),
+        )
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Its version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    /// The interface version it was built against.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+    /// Its description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+    /// Which world it implements.
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+    /// The fields it provides.
+    pub fn fields(&self) -> &[PluginField] {
+        &self.fields
+    }
+    /// The sources whose events it reads (empty: any).
+    pub fn event_sources(&self) -> &[String] {
+        &self.event_sources
+    }
+    /// Whether it reads events of `source`: sources named by the plugin, or, when it names
+    /// none, any source but `syscall` (syscall events carry no payload).
+    pub fn reads_source(&self, source: &str) -> bool {
+        if self.event_sources.is_empty() {
+            source != lanner_event::SYSCALL_SOURCE
+        } else {
+            self.event_sources.iter().any(|s| s == source)
+        }
+    }
+    /// The event source it produces, for a source plugin.
+    pub fn source_name(&self) -> Option<&str> {
+        self.source_name.as_deref()
+    }
+    /// Its configuration and grants.
+    pub fn config(&self) -> &PluginConfig {
+        &self.config
+    }
+    /// Its health.
+    pub fn state(&self) -> PluginState {
+        let inner = self.lock();
+        if inner.disabled {
+            PluginState::Disabled
+        } else if inner.live.is_none() {
+            PluginState::Backoff
+        } else {
+            PluginState::Running
+        }
+    }
+    /// The last failure, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.lock().last_error.clone()
+    }
+    /// Failures since the last report.
+    pub fn take_incidents(&self) -> Vec<Incident> {
+        std::mem::take(&mut self.lock().incidents)
+    }
+}
+
+/// An open stream of a source plugin's events.
+pub struct SourceStream {
+    plugin: Arc<Plugin>,
+    params: String,
+    handle: Option<ResourceAny>,
+    generation: u64,
+    ended: bool,
+}
+
+impl SourceStream {
+    /// The plugin.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// Up to `max` events, each with the plugin's source name; an empty batch means the
+    /// stream has ended. When the plugin was restarted since the stream was opened, the
+    /// stream is reopened with the same parameters (the source decides where it resumes).
+    pub fn next_batch(&mut self, max: u32) -> Result<Vec<types::Event>, PluginError> {
+        if self.ended {
+            return Ok(Vec::new());
+        }
+        let source = self.plugin.source_name().unwrap_or_default().to_string();
+        let params = self.params.clone();
+        let handle = self.handle;
+        let mut generation = self.generation;
+        let max_bytes = self.plugin.config.limits.max_output_bytes;
+        let (events, new_handle) = self.plugin.call(
+            "next-batch",
+            |store, inst, current| {
+                let Inst::Source(i) = inst else { return Ok(Err("not a source".into())) };
+                let src = i.lanner_plugin_event_source();
+                let mut h = handle;
+                if current != generation || h.is_none() {
+                    match src.call_open(&mut *store, &params)? {
+                        Ok(nh) => {
+                            h = Some(nh);
+                            generation = current;
+                        }
+                        Err(e) => return Ok(Err(format!("reopening the stream: {e}"))),
+                    }
+                }
+                let h = h.expect("opened above");
+                Ok(src.event_stream().call_next_batch(store, h, max)?.map(|ev| (ev, h)))
+            },
+            |(ev, _): &(Vec<types::Event>, ResourceAny)| {
+                let size = events_size(ev);
+                if ev.len() > max as usize {
+                    return Err(format!("returned {} events, more than the {max} asked", ev.len()));
+                }
+                if size > max_bytes {
+                    return Err(format!("returned {size} bytes, more than its limit of {max_bytes}"));
+                }
+                Ok(())
+            },
+        )?;
+        self.handle = Some(new_handle);
+        self.generation = generation;
+        if events.is_empty() {
+            self.ended = true;
+        }
+        Ok(events.into_iter().map(|e| types::Event { source: source.clone(), ..e }).collect())
+    }
+}
+
+impl Drop for SourceStream {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let mut inner = self.plugin.lock();
+            if inner.generation == self.generation
+                && let Some(live) = inner.live.as_mut()
+            {
+                let _ = h.resource_drop(&mut live.store);
+            }
+        }
+    }
+}
+
+fn api_compatible(v: &str) -> bool {
+    let mut ours = API_VERSION.split('.');
+    let mut theirs = v.split('.');
+    // 0.x: major and minor must match; the patch may differ.
+    ours.next() == theirs.next() && ours.next() == theirs.next()
+}
+
+fn validate_config(plugin: &str, schema: &str, config: &PluginConfig) -> Result<(), PluginError> {
+    let err = |message: String| PluginError::Config { plugin: plugin.to_string(), message };
+    if schema.trim().is_empty() {
+        return Ok(());
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| err(format!("the plugin's schema is not JSON: {e}")))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| err(format!("the plugin's schema is invalid: {e}")))?;
+    let value = config.config.clone().unwrap_or(serde_json::Value::Null);
+    let value = if value.is_null() { serde_json::json!({}) } else { value };
+    let errors: Vec<String> =
+        validator.iter_errors(&value).map(|e| format!("{} (at '{}')", e, e.instance_path())).collect();
+    if errors.is_empty() { Ok(()) } else { Err(err(errors.join("; "))) }
+}
+
+/// A failure's description: timeouts and memory breaches said plainly, other traps as
+/// wasmtime describes them.
+fn describe(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => "call timed out (CPU time limit)".to_string(),
+            other => format!("trap: {other}; {e:#}"),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("forcing a memory growth failure") || text.contains("memory") && text.contains("limit") {
+        return format!("memory limit exceeded: {text}");
+    }
+    text
+}

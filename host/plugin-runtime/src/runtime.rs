@@ -1,0 +1,246 @@
+//! The wasmtime engine, its linker, the epoch ticker and the precompiled-component cache.
+
+use crate::bindings::{extractor, types};
+use crate::config::{DirMode, PluginConfig};
+use crate::error::PluginError;
+use crate::http::HttpPolicy;
+use crate::plugin::Plugin;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// How often the engine's epoch advances: the unit of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// What a store holds for one plugin instance.
+pub(crate) struct State {
+    pub(crate) plugin: Arc<str>,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: HttpPolicy,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+impl types::Host for State {}
+
+/// The longest log line a plugin may write; the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+
+impl extractor::lanner::plugin::host::Host for State {
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        let mut end = message.len().min(MAX_LOG_LINE);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let msg = &message[..end];
+        let level = match level {
+            types::LogLevel::Trace => log::Level::Trace,
+            types::LogLevel::Debug => log::Level::Debug,
+            types::LogLevel::Info => log::Level::Info,
+            types::LogLevel::Warn => log::Level::Warn,
+            types::LogLevel::Error => log::Level::Error,
+        };
+        log::log!(level, "plugin {}: {msg}", self.plugin);
+    }
+}
+
+/// Runtime-wide options.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where precompiled components are kept; `None` compiles at every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The plugin runtime: one engine, one linker, shared by every plugin.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<State>,
+    cache_dir: Option<PathBuf>,
+    _ticker: Ticker,
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileOrigin {
+    /// Compiled now (and stored in the cache when there is one).
+    Compiled,
+    /// Read from the cache.
+    Cached,
+}
+
+impl Runtime {
+    /// Builds the engine (Cranelift, component model, epoch interruption), the linker with
+    /// WASI, `wasi:http` and the Lanner host interface, and starts the epoch ticker.
+    pub fn new(opts: RuntimeOptions) -> Result<Self, PluginError> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true).epoch_interruption(true).strategy(wasmtime::Strategy::Cranelift);
+        let engine = Engine::new(&cfg).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        extractor::lanner::plugin::host::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        extractor::lanner::plugin::types::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("plugin-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError::Runtime(format!("cannot start the epoch ticker: {e}")))?
+        };
+        if let Some(dir) = &opts.cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| PluginError::Io {
+                path: dir.clone(),
+                message: format!("cannot create the plugin cache: {e}"),
+            })?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: opts.cache_dir,
+            _ticker: Ticker { stop, thread: Some(thread) },
+        })
+    }
+
+    /// The cache key of a component file: its SHA-256 and the engine's compatibility hash, so
+    /// that a different wasmtime or different engine settings never read a stale artifact.
+    pub fn cache_key(&self, bytes: &[u8]) -> String {
+        let file = hex::encode(Sha256::digest(bytes));
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        format!("{file}-{:016x}", h.finish())
+    }
+
+    /// Compiles a component, or loads its precompiled form from the cache.
+    pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<(Component, CompileOrigin), PluginError> {
+        let invalid =
+            |e: wasmtime::Error| PluginError::Invalid { path: path.to_path_buf(), message: format!("{e:#}") };
+        let Some(dir) = &self.cache_dir else {
+            return Ok((Component::new(&self.engine, bytes).map_err(invalid)?, CompileOrigin::Compiled));
+        };
+        let cached = dir.join(format!("{}.cwasm", self.cache_key(bytes)));
+        if cached.is_file() {
+            // SAFETY: the cache directory is Lanner's own (created by it, under its state
+            // directory); artifacts are written there only by `precompile_component` below and
+            // named by the hash of their source and of the engine settings.
+            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(c) => return Ok((c, CompileOrigin::Cached)),
+                Err(e) => log::warn!("plugin cache {}: unreadable, recompiling: {e:#}", cached.display()),
+            }
+        }
+        let art = self.engine.precompile_component(bytes).map_err(invalid)?;
+        let tmp = dir.join(format!(".{}.tmp{}", self.cache_key(bytes), std::process::id()));
+        let stored = std::fs::write(&tmp, &art).and_then(|()| std::fs::rename(&tmp, &cached));
+        if let Err(e) = stored {
+            log::warn!("plugin cache {}: cannot store: {e}", cached.display());
+            let _ = std::fs::remove_file(&tmp);
+        }
+        // SAFETY: the bytes were produced by this engine's `precompile_component` just above.
+        let c = unsafe { Component::deserialize(&self.engine, &art) }.map_err(invalid)?;
+        Ok((c, CompileOrigin::Compiled))
+    }
+
+    /// Loads a plugin from its component file and configuration: compiles (or reads the cache),
+    /// instantiates, checks its interface version and configuration, and calls `init`.
+    pub fn load(&self, path: &Path, config: PluginConfig) -> Result<Plugin, PluginError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| PluginError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        self.load_bytes(path, &bytes, config)
+    }
+
+    /// As [`Runtime::load`], from bytes already read.
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8], config: PluginConfig) -> Result<Plugin, PluginError> {
+        let (component, _) = self.compile(path, bytes)?;
+        Plugin::new(self, path, component, config)
+    }
+
+    pub(crate) fn state_for(plugin: &Arc<str>, config: &PluginConfig) -> Result<State, PluginError> {
+        let mut b = WasiCtxBuilder::new();
+        b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        for d in &config.grants.dirs {
+            let perms = match d.mode {
+                DirMode::Ro => FsPerms::ReadOnly,
+                DirMode::Rw => FsPerms::ReadWrite,
+            };
+            b.preopened_dir(&d.host, d.guest_path(), perms).map_err(|e| PluginError::Grant {
+                plugin: plugin.to_string(),
+                message: format!("directory {}: {e:#}", d.host.display()),
+            })?;
+        }
+        for name in &config.grants.env {
+            if let Ok(v) = std::env::var(name) {
+                b.env(name, v);
+            }
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(
+                usize::try_from(config.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            )
+            .table_elements(1 << 20)
+            .instances(64)
+            .trap_on_grow_failure(true)
+            .build();
+        Ok(State {
+            plugin: plugin.clone(),
+            wasi: b.build(),
+            http: WasiHttpCtx::new(),
+            hooks: HttpPolicy {
+                plugin: plugin.clone(),
+                allow: config.grants.http.clone().into(),
+                timeout: Duration::from_millis(config.limits.call_timeout_ms.max(1)),
+                denied: Default::default(),
+            },
+            table: ResourceTable::new(),
+            limits,
+        })
+    }
+
+    pub(crate) fn set_denied_counter(state: &mut State, c: Arc<std::sync::atomic::AtomicU64>) {
+        state.hooks.denied = c;
+    }
+}

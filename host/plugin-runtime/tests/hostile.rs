@@ -1,0 +1,209 @@
+//! The hostile-plugin suite: components from `tests/plugins/hostile` misbehave inside
+//! `extract`; the host stays up, the json plugin keeps answering, the error names the plugin,
+//! and the plugin is restarted with backoff or disabled as its restart policy says.
+
+use lanner_event::Value;
+use lanner_plugin_runtime::testing::build_component;
+use lanner_plugin_runtime::{
+    Plugin, PluginConfig, PluginError, PluginState, RawEvent, Runtime, RuntimeOptions,
+};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn runtime() -> Runtime {
+    let cache = lanner_plugin_runtime::testing::wasm_target_dir().join("test-cache");
+    Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).expect("runtime starts")
+}
+
+fn hostile(rt: &Runtime, yaml: &str) -> Plugin {
+    rt.load(&build_component("tests/plugins/hostile"), PluginConfig::parse(yaml).expect("valid test config"))
+        .expect("the hostile plugin loads (it misbehaves only when called)")
+}
+
+fn json(rt: &Runtime) -> Plugin {
+    rt.load(&build_component("plugins/json"), PluginConfig::default()).unwrap()
+}
+
+fn events() -> Vec<RawEvent> {
+    vec![RawEvent { source: "test".into(), timestamp_ns: 1, data: br#"{"a":"still here"}"#.to_vec() }]
+}
+
+fn req() -> Vec<(u32, Option<String>)> {
+    vec![(0, Some("/a".into()))]
+}
+
+/// The json plugin answers: the others keep working.
+fn others_work(j: &Plugin) {
+    assert_eq!(j.extract(&events(), &req()).unwrap(), [Some(Value::Str("still here".into()))]);
+}
+
+#[test]
+fn infinite_loop_times_out_and_the_plugin_restarts_after_backoff() {
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(
+        &rt,
+        "config: {mode: loop}\nlimits: {call_timeout_ms: 50}\nrestart: {max_failures: 3, backoff_ms: 20}\n",
+    );
+    let t = Instant::now();
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5), "the deadline stopped the loop ({:?})", t.elapsed());
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert!(err.to_string().starts_with("plugin hostile: extract: call timed out"), "{err}");
+    assert_eq!(h.state(), PluginState::Backoff);
+    others_work(&j);
+    // Within the backoff the plugin is not called.
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Backoff { .. }), "{err}");
+    // After it, a new instance is made (and loops again).
+    std::thread::sleep(Duration::from_millis(30));
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert_eq!(h.stats.restarts.load(Ordering::Relaxed), 1);
+    // Backoff doubles: 40 ms now.
+    std::thread::sleep(Duration::from_millis(25));
+    assert!(matches!(h.extract(&events(), &req()).unwrap_err(), PluginError::Backoff { .. }));
+    std::thread::sleep(Duration::from_millis(30));
+    // Third failure: disabled, reported once as an incident with the plugin's name.
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Disabled { failures: 3, .. }), "{err}");
+    assert_eq!(h.state(), PluginState::Disabled);
+    let incidents = h.take_incidents();
+    assert_eq!(incidents.len(), 3);
+    assert!(incidents.iter().all(|i| i.plugin == "hostile"));
+    assert!(incidents[2].disabled && !incidents[0].disabled);
+    assert!(matches!(h.extract(&events(), &req()).unwrap_err(), PluginError::Disabled { .. }));
+    others_work(&j);
+}
+
+#[test]
+fn memory_bomb_hits_the_store_limit() {
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(&rt, "config: {mode: memory}\nlimits: {memory_mb: 16}\nrestart: {max_failures: 1}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    // One failure allowed: disabled straight away.
+    assert!(matches!(err, PluginError::Disabled { .. }), "{err}");
+    assert!(err.to_string().contains("plugin hostile"), "{err}");
+    assert!(err.to_string().contains("memory"), "{err}");
+    assert_eq!(h.state(), PluginState::Disabled);
+    others_work(&j);
+}
+
+#[test]
+fn trap_inside_extract_drops_the_instance_and_the_next_call_restarts_it() {
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(&rt, "config: {mode: trap}\nrestart: {backoff_ms: 0}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert!(err.to_string().contains("plugin hostile: extract: trap"), "{err}");
+    others_work(&j);
+    assert!(h.extract(&events(), &req()).is_err());
+    assert_eq!(h.stats.restarts.load(Ordering::Relaxed), 1);
+    assert_eq!(h.stats.failures.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn reading_etc_shadow_without_a_grant_fails_inside_the_plugin() {
+    let rt = runtime();
+    let h = hostile(&rt, "config: {mode: shadow}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    // An error value, not a failure: the plugin keeps running.
+    assert!(matches!(err, PluginError::Guest { .. }), "{err}");
+    assert!(err.to_string().starts_with("plugin hostile: extract: cannot read /etc/shadow"), "{err}");
+    assert_eq!(h.state(), PluginState::Running);
+    // A read-only grant is what it takes: a stand-in directory seen by the plugin as /etc.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("shadow"), "root:stand-in:19000\n").unwrap();
+    let h = hostile(
+        &rt,
+        &format!(
+            "config: {{mode: shadow}}\ngrants: {{dirs: [{{host: {}, guest: /etc, mode: ro}}]}}\n",
+            dir.path().display()
+        ),
+    );
+    assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str("root:stand-in:19000".into()))]);
+}
+
+#[test]
+fn http_to_a_host_not_allowed_is_denied_and_counted() {
+    let rt = runtime();
+    let j = json(&rt);
+    for url in [
+        "http://example.com/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.google.internal/",
+    ] {
+        let h = hostile(
+            &rt,
+            &format!(
+                "config: {{mode: http, url: \"{url}\"}}\ngrants: {{http: [169.254.169.254, metadata.google.internal]}}\n"
+            ),
+        );
+        let err = h.extract(&events(), &req()).unwrap_err();
+        assert!(matches!(err, PluginError::Guest { .. }), "{url}: {err}");
+        assert!(err.to_string().contains("HttpRequestDenied"), "{url}: {err}");
+        assert_eq!(h.stats.http_denied.load(Ordering::Relaxed), 1, "{url}");
+        assert_eq!(h.state(), PluginState::Running);
+    }
+    others_work(&j);
+}
+
+#[test]
+fn http_to_an_allowed_host_goes_out() {
+    // A local server stands in for an allowed collector.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+    });
+    let rt = runtime();
+    let h = hostile(
+        &rt,
+        &format!(
+            "config: {{mode: http, url: \"http://127.0.0.1:{port}/x\"}}\ngrants: {{http: [\"127.0.0.1:{port}\"]}}\n"
+        ),
+    );
+    assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str("status 204".into()))]);
+    server.join().unwrap();
+}
+
+#[test]
+fn enormous_return_value_is_refused() {
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(&rt, "config: {mode: huge}\nlimits: {memory_mb: 256, max_output_bytes: 1048576}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert!(err.to_string().contains("plugin hostile: extract: returned"), "{err}");
+    assert!(err.to_string().contains("more than its limit"), "{err}");
+    // Under the default memory limit the same plugin cannot even build it.
+    let h = hostile(&rt, "config: {mode: huge}\nlimits: {memory_mb: 32}\n");
+    assert!(matches!(h.extract(&events(), &req()).unwrap_err(), PluginError::Failed { .. }));
+    others_work(&j);
+}
+
+#[test]
+fn wrong_number_of_values_is_a_failure() {
+    let rt = runtime();
+    let h = hostile(&rt, "config: {mode: wrong-count}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    // The SDK catches it in the guest; the host checks the count too, for plugins without it.
+    assert!(err.to_string().starts_with("plugin hostile: extract: "), "{err}");
+    assert!(err.to_string().contains("returned 0 values for 1 requests"), "{err}");
+}
+
+#[test]
+fn environment_variables_only_when_granted() {
+    let rt = runtime();
+    let h = hostile(&rt, "config: {mode: env, url: PATH}\n");
+    assert!(matches!(h.extract(&events(), &req()).unwrap_err(), PluginError::Guest { .. }));
+    let h = hostile(&rt, "config: {mode: env, url: PATH}\ngrants: {env: [PATH]}\n");
+    let path = std::env::var("PATH").unwrap();
+    assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str(path.into()))]);
+}

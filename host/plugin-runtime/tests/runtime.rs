@@ -1,0 +1,115 @@
+//! The runtime against real components built from `plugins/` and `tests/plugins/`.
+
+use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry, Value};
+use lanner_plugin_runtime::testing::build_component;
+use lanner_plugin_runtime::{
+    EventBatch, FieldMap, Plugin, PluginConfig, PluginError, PluginKind, PluginState, RawEvent, Runtime,
+    RuntimeOptions,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A runtime sharing one compile cache across the tests (the cache has its own tests).
+fn runtime() -> Runtime {
+    let cache = lanner_plugin_runtime::testing::wasm_target_dir().join("test-cache");
+    Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).expect("runtime starts")
+}
+
+fn load(rt: &Runtime, crate_dir: &str, yaml: &str) -> Result<Plugin, PluginError> {
+    rt.load(&build_component(crate_dir), PluginConfig::parse(yaml).expect("valid test config"))
+}
+
+fn ev(source: &str, data: &str) -> RawEvent {
+    RawEvent { source: source.into(), timestamp_ns: 1, data: data.as_bytes().to_vec() }
+}
+
+fn key(k: &str) -> FieldArg {
+    FieldArg::Key(k.into())
+}
+
+#[test]
+fn json_extractor_declares_its_fields_and_extracts_a_batch() {
+    let rt = runtime();
+    let p = load(&rt, "plugins/json", "").unwrap();
+    assert_eq!(p.name(), "json");
+    assert_eq!(p.kind(), PluginKind::Extractor);
+    assert_eq!(p.api_version(), "0.1.0");
+    let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["json.value", "json.obj", "json.exists", "json.len"]);
+
+    let events = vec![
+        ev("k8s_audit", r#"{"verb":"create","user":{"name":"alice"},"items":[1,2,3]}"#),
+        ev("k8s_audit", "not json"),
+        ev("k8s_audit", r#"{"verb":"delete","n":5}"#),
+    ];
+    let reqs = vec![
+        (0, Some("/verb".to_string())),
+        (0, Some("/user/name".to_string())),
+        (2, Some("/items".to_string())),
+        (3, Some("/items".to_string())),
+        (0, Some("/n".to_string())),
+    ];
+    let v = p.extract(&events, &reqs).unwrap();
+    let s = |x: &str| Some(Value::Str(x.to_string().into()));
+    assert_eq!(v.len(), 15);
+    assert_eq!(&v[0..5], &[s("create"), s("alice"), Some(Value::Bool(true)), Some(Value::UInt(3)), None]);
+    assert_eq!(&v[5..10], &[None, None, None, None, None]);
+    assert_eq!(&v[10..15], &[s("delete"), None, Some(Value::Bool(false)), None, s("5")]);
+    assert_eq!(p.state(), PluginState::Running);
+}
+
+#[test]
+fn json_config_is_validated_against_the_plugins_schema() {
+    let rt = runtime();
+    let err = load(&rt, "plugins/json", "config: {sources: 3}\n").unwrap_err();
+    assert!(matches!(err, PluginError::Config { .. }), "{err}");
+    assert!(err.to_string().contains("plugin json"), "{err}");
+    let err = load(&rt, "plugins/json", "config: {unknown: true}\n").unwrap_err();
+    assert!(matches!(err, PluginError::Config { .. }), "{err}");
+    // A valid configuration restricts the sources it reads.
+    let p = load(&rt, "plugins/json", "config: {sources: [a]}\n").unwrap();
+    let v = p.extract(&[ev("a", r#"{"x":1}"#), ev("b", r#"{"x":1}"#)], &[(0, Some("/x".into()))]).unwrap();
+    assert_eq!(v, [Some(Value::Str("1".into())), None]);
+}
+
+#[test]
+fn plugin_fields_enter_the_registry_and_a_batch_answers_them() {
+    let rt = runtime();
+    let p = Arc::new(load(&rt, "plugins/json", "").unwrap());
+    let mut reg = FieldRegistry::with_syscall_fields();
+    let map = FieldMap::register(std::slice::from_ref(&p), &mut reg).unwrap();
+    let id = reg.get("json.value").expect("registered");
+    assert_eq!(reg.def(id).provider, "json");
+    let verb = FieldRef { id, arg: key("/verb") };
+    let batch = EventBatch::new(&map, vec![ev("src", r#"{"verb":"get"}"#), ev("src", r#"{"verb":"list"}"#)]);
+    // First batch: the field is extracted when first asked, for the whole batch, and learned.
+    assert_eq!(batch.event(1).field(&verb), Some(Value::Str("list".into())));
+    assert_eq!(batch.event(0).field(&verb), Some(Value::Str("get".into())));
+    assert_eq!(map.prefetched(), vec![verb.clone()]);
+    // Next batch: prefetched in one call, answered by borrowing.
+    let calls = p.stats.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let batch = EventBatch::new(&map, vec![ev("src", r#"{"verb":"watch"}"#); 10]);
+    for e in batch.iter() {
+        assert_eq!(e.field(&verb), Some(Value::Str("watch".into())));
+        assert_eq!(e.source(), "src");
+    }
+    assert_eq!(p.stats.calls.load(std::sync::atomic::Ordering::Relaxed), calls + 1);
+    // A syscall event's payload is not JSON: the json plugin is not asked about it.
+    let batch = EventBatch::new(&map, vec![ev("syscall", r#"{"verb":"x"}"#)]);
+    assert_eq!(batch.event(0).field(&verb), None);
+    // A field name taken twice is refused.
+    let mut reg2 = FieldRegistry::with_syscall_fields();
+    assert!(FieldMap::register(&[p.clone(), p.clone()], &mut reg2).is_err());
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_reported_with_its_path() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.wasm");
+    std::fs::write(&f, b"\0asm garbage").unwrap();
+    let err = rt.load(&f, PluginConfig::default()).unwrap_err();
+    assert!(matches!(err, PluginError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("broken.wasm"), "{err}");
+    assert!(rt.load(Path::new("/nonexistent/x.wasm"), PluginConfig::default()).is_err());
+}

@@ -1,0 +1,564 @@
+//! Write Lanner plugins in Rust.
+//!
+//! A plugin is a `wasm32-wasip2` crate that depends on this one, implements [`Plugin`] and one
+//! of [`Extractor`], [`Source`] (a source also extracts fields over its own events) or
+//! [`Sink`], and exports its type with [`export_extractor!`], [`export_source!`] or
+//! [`export_sink!`]. `cargo build --target wasm32-wasip2 --release` then produces the component
+//! Lanner loads. The generated bindings of the `lanner:plugin@0.1.0` WIT package stay private:
+//! authors see the plain types of this crate only.
+//!
+//! ```ignore
+//! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
+//!
+//! struct Upper;
+//!
+//! impl Plugin for Upper {
+//!     fn info() -> Info {
+//!         Info::new("upper", "0.1.0", "The payload in upper case")
+//!     }
+//!     fn init(_config: &str) -> Result<Self, String> {
+//!         Ok(Upper)
+//!     }
+//! }
+//!
+//! impl Extractor for Upper {
+//!     fn fields() -> Vec<Field> {
+//!         vec![Field::new("upper.data", FieldType::String, "The payload, upper-cased")]
+//!     }
+//!     fn extract(&mut self, event: &Event, requests: &[Request], out: &mut Vec<Option<Value>>) -> Result<(), String> {
+//!         for _ in requests {
+//!             out.push(Some(Value::Str(String::from_utf8_lossy(&event.data).to_uppercase())));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! lanner_plugin_sdk::export_extractor!(Upper);
+//! ```
+#![deny(missing_docs)]
+
+pub mod http;
+
+/// The version of the WIT interface this SDK implements.
+pub const API_VERSION: &str = "0.1.0";
+
+/// JSON, for configurations and payloads.
+pub use serde_json as json;
+
+#[cfg(any(
+    all(feature = "extractor", feature = "source"),
+    all(feature = "extractor", feature = "sink"),
+    all(feature = "source", feature = "sink"),
+    not(any(feature = "extractor", feature = "source", feature = "sink"))
+))]
+compile_error!("enable exactly one of the features `extractor`, `source`, `sink`: a component is one world");
+
+/// The generated bindings of the selected world (private to the SDK and its macros).
+#[doc(hidden)]
+pub mod bindings {
+    #[cfg(feature = "extractor")]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "extractor",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+    #[cfg(feature = "source")]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "source",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+    #[cfg(feature = "sink")]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "sink",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+}
+
+use bindings::lanner::plugin::{host as wit_host, types as wit};
+
+/// A field's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// A signed 64-bit integer.
+    Int64,
+    /// An unsigned 64-bit integer.
+    UInt64,
+    /// A boolean.
+    Bool,
+    /// A list of text values.
+    StringList,
+    /// Raw bytes.
+    Bytes,
+}
+
+/// The argument a field takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// None.
+    None,
+    /// A required number in brackets: `x.item[2]`.
+    Index,
+    /// A required name in brackets: `x.header[Host]`.
+    Key,
+    /// An optional name in brackets: `json.value` or `json.value[/a/b]`.
+    OptionalKey,
+}
+
+/// A field a plugin declares.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Dotted name, such as `json.value`.
+    pub name: String,
+    /// Its type.
+    pub ftype: FieldType,
+    /// Its argument.
+    pub arg: Arg,
+    /// What it means.
+    pub description: String,
+}
+
+impl Field {
+    /// A field without argument.
+    pub fn new(name: &str, ftype: FieldType, description: &str) -> Self {
+        Field { name: name.into(), ftype, arg: Arg::None, description: description.into() }
+    }
+
+    /// The same field, taking an argument.
+    pub fn with_arg(mut self, arg: Arg) -> Self {
+        self.arg = arg;
+        self
+    }
+}
+
+/// A field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Str(String),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A boolean.
+    Bool(bool),
+    /// A list of text values.
+    StrList(Vec<String>),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+/// An event: its source, time and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The source it came from.
+    pub source: String,
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// One field to extract: its index in [`Extractor::fields`] and its argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Index into the declared fields.
+    pub field: u32,
+    /// The argument, as written in brackets.
+    pub arg: Option<String>,
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Unique name (matched by `required_plugin_versions`).
+    pub name: String,
+    /// Semantic version.
+    pub version: String,
+    /// One line.
+    pub description: String,
+    /// JSON schema of the configuration; empty accepts anything.
+    pub config_schema: String,
+}
+
+impl Info {
+    /// Info without configuration schema.
+    pub fn new(name: &str, version: &str, description: &str) -> Self {
+        Info {
+            name: name.into(),
+            version: version.into(),
+            description: description.into(),
+            config_schema: String::new(),
+        }
+    }
+
+    /// The same, with a JSON schema for the configuration.
+    pub fn with_schema(mut self, schema: &str) -> Self {
+        self.config_schema = schema.into();
+        self
+    }
+}
+
+/// An alert, as a sink receives it.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// The rule's name.
+    pub rule: String,
+    /// Its priority (`Warning`, ...).
+    pub priority: String,
+    /// The formatted output.
+    pub output: String,
+    /// The event source.
+    pub source: String,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// The host it was raised on.
+    pub hostname: String,
+    /// `%field` values of the output.
+    pub output_fields: Vec<(String, String)>,
+}
+
+/// Log levels of [`log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Trace.
+    Trace,
+    /// Debug.
+    Debug,
+    /// Info.
+    Info,
+    /// Warning.
+    Warn,
+    /// Error.
+    Error,
+}
+
+/// Writes to the host's log, tagged with the plugin's name.
+pub fn log(level: Level, message: &str) {
+    let level = match level {
+        Level::Trace => wit::LogLevel::Trace,
+        Level::Debug => wit::LogLevel::Debug,
+        Level::Info => wit::LogLevel::Info,
+        Level::Warn => wit::LogLevel::Warn,
+        Level::Error => wit::LogLevel::Error,
+    };
+    wit_host::log(level, message);
+}
+
+/// Every plugin: who it is, and how it starts from its configuration.
+pub trait Plugin: Sized + 'static {
+    /// Who the plugin is.
+    fn info() -> Info;
+    /// Builds the plugin from its JSON configuration (already validated by the host against
+    /// [`Info::config_schema`]). An error is reported with the plugin's name.
+    fn init(config: &str) -> Result<Self, String>;
+}
+
+/// A plugin that provides fields.
+pub trait Extractor: Plugin {
+    /// The fields it provides; requests refer to them by index.
+    fn fields() -> Vec<Field> {
+        Vec::new()
+    }
+    /// The event sources it can read; empty means any.
+    fn event_sources() -> Vec<String> {
+        Vec::new()
+    }
+    /// Pushes one value (or `None`) per request, in order, for one event. Called once per
+    /// event of a batch, so a plugin parses each payload once.
+    fn extract(
+        &mut self,
+        event: &Event,
+        requests: &[Request],
+        out: &mut Vec<Option<Value>>,
+    ) -> Result<(), String> {
+        let _ = event;
+        out.extend(requests.iter().map(|_| None));
+        Ok(())
+    }
+}
+
+/// An open stream of a source's events.
+pub trait EventStream: 'static {
+    /// Up to `max` events; an empty batch ends the stream.
+    fn next_batch(&mut self, max: u32) -> Result<Vec<Event>, String>;
+}
+
+/// A plugin that produces events (and extracts fields over them, through [`Extractor`]).
+pub trait Source: Extractor {
+    /// Its open streams.
+    type Stream: EventStream;
+    /// The source name rules use (`source: NAME`).
+    fn source_name() -> String;
+    /// Opens a stream; `params` is source-specific.
+    fn open(&mut self, params: &str) -> Result<Self::Stream, String>;
+}
+
+/// A plugin that delivers alerts.
+pub trait Sink: Plugin {
+    /// Delivers a batch of alerts.
+    fn deliver(&mut self, alerts: Vec<Alert>) -> Result<(), String>;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+    use std::cell::RefCell;
+
+    pub use crate::bindings;
+
+    /// The plugin's single instance (the component runs on one thread).
+    pub struct Slot<T>(pub RefCell<Option<T>>);
+    // SAFETY-free: wasm32-wasip2 components are single-threaded; the slot is only touched by
+    // the export functions, never concurrently.
+    unsafe impl<T> Sync for Slot<T> {}
+
+    impl<T> Slot<T> {
+        pub const fn new() -> Self {
+            Slot(RefCell::new(None))
+        }
+
+        pub fn with<R>(&self, f: impl FnOnce(&mut T) -> Result<R, String>) -> Result<R, String> {
+            match self.0.borrow_mut().as_mut() {
+                Some(p) => f(p),
+                None => Err("the plugin is not initialized (init was not called or failed)".into()),
+            }
+        }
+    }
+
+    pub fn info<T: Plugin>() -> wit::PluginInfo {
+        let i = T::info();
+        wit::PluginInfo {
+            name: i.name,
+            version: i.version,
+            api_version: API_VERSION.into(),
+            description: i.description,
+            config_schema: i.config_schema,
+        }
+    }
+
+    pub fn init<T: Plugin>(slot: &Slot<T>, config: String) -> Result<(), String> {
+        let p = T::init(&config)?;
+        *slot.0.borrow_mut() = Some(p);
+        Ok(())
+    }
+
+    pub fn fields<T: Extractor>() -> Vec<wit::FieldDecl> {
+        T::fields()
+            .into_iter()
+            .map(|f| wit::FieldDecl {
+                name: f.name,
+                type_: match f.ftype {
+                    FieldType::String => wit::FieldType::String,
+                    FieldType::Int64 => wit::FieldType::Int64,
+                    FieldType::UInt64 => wit::FieldType::Uint64,
+                    FieldType::Bool => wit::FieldType::Bool,
+                    FieldType::StringList => wit::FieldType::StringList,
+                    FieldType::Bytes => wit::FieldType::Bytes,
+                },
+                arg: match f.arg {
+                    Arg::None => wit::ArgKind::None,
+                    Arg::Index => wit::ArgKind::Index,
+                    Arg::Key => wit::ArgKind::Key,
+                    Arg::OptionalKey => wit::ArgKind::OptionalKey,
+                },
+                description: f.description,
+            })
+            .collect()
+    }
+
+    pub fn event_in(e: wit::Event) -> Event {
+        Event { source: e.source, timestamp_ns: e.timestamp_ns, data: e.data }
+    }
+
+    pub fn event_out(e: Event) -> wit::Event {
+        wit::Event { source: e.source, timestamp_ns: e.timestamp_ns, data: e.data }
+    }
+
+    fn value_out(v: Value) -> wit::Value {
+        match v {
+            Value::Str(s) => wit::Value::Str(s),
+            Value::Int(i) => wit::Value::Int(i),
+            Value::UInt(u) => wit::Value::Uint(u),
+            Value::Bool(b) => wit::Value::Boolean(b),
+            Value::StrList(l) => wit::Value::StrList(l),
+            Value::Bytes(b) => wit::Value::Bytes(b),
+        }
+    }
+
+    pub fn extract<T: Extractor>(
+        slot: &Slot<T>,
+        events: Vec<wit::Event>,
+        requests: Vec<wit::FieldRequest>,
+    ) -> Result<Vec<Option<wit::Value>>, String> {
+        let requests: Vec<Request> =
+            requests.into_iter().map(|r| Request { field: r.field, arg: r.arg }).collect();
+        slot.with(|p| {
+            let mut out = Vec::with_capacity(events.len() * requests.len());
+            let mut row = Vec::with_capacity(requests.len());
+            for e in events {
+                row.clear();
+                p.extract(&event_in(e), &requests, &mut row)?;
+                if row.len() != requests.len() {
+                    return Err(format!(
+                        "extract returned {} values for {} requests",
+                        row.len(),
+                        requests.len()
+                    ));
+                }
+                out.extend(row.drain(..).map(|v| v.map(value_out)));
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn alert_in(a: wit::Alert) -> Alert {
+        Alert {
+            time_ns: a.time_ns,
+            rule: a.rule,
+            priority: a.priority,
+            output: a.output,
+            source: a.source,
+            tags: a.tags,
+            hostname: a.hostname,
+            output_fields: a.output_fields,
+        }
+    }
+}
+
+/// Exports a type implementing [`Extractor`] as the plugin's component.
+#[macro_export]
+macro_rules! export_extractor {
+    ($t:ty) => {
+        const _: () = {
+            use $crate::__private as __p;
+            use $crate::__private::bindings::exports::lanner::plugin as __e;
+            use $crate::__private::bindings::lanner::plugin::types as __w;
+            static SLOT: __p::Slot<$t> = __p::Slot::new();
+            struct __Exports;
+            impl __e::plugin::Guest for __Exports {
+                fn info() -> __w::PluginInfo {
+                    __p::info::<$t>()
+                }
+                fn init(config: String) -> Result<(), String> {
+                    __p::init::<$t>(&SLOT, config)
+                }
+            }
+            impl __e::field_extractor::Guest for __Exports {
+                fn fields() -> Vec<__w::FieldDecl> {
+                    __p::fields::<$t>()
+                }
+                fn event_sources() -> Vec<String> {
+                    <$t as $crate::Extractor>::event_sources()
+                }
+                fn extract(
+                    events: Vec<__w::Event>,
+                    requests: Vec<__w::FieldRequest>,
+                ) -> Result<Vec<Option<__w::Value>>, String> {
+                    __p::extract::<$t>(&SLOT, events, requests)
+                }
+            }
+            $crate::__private::bindings::__export_world!(
+                __Exports with_types_in $crate::__private::bindings
+            );
+        };
+    };
+}
+
+/// Exports a type implementing [`Source`] as the plugin's component.
+#[macro_export]
+macro_rules! export_source {
+    ($t:ty) => {
+        const _: () = {
+            use $crate::__private as __p;
+            use $crate::__private::bindings::exports::lanner::plugin as __e;
+            use $crate::__private::bindings::lanner::plugin::types as __w;
+            static SLOT: __p::Slot<$t> = __p::Slot::new();
+            struct __Exports;
+            struct __Stream(::std::cell::RefCell<<$t as $crate::Source>::Stream>);
+            impl __e::plugin::Guest for __Exports {
+                fn info() -> __w::PluginInfo {
+                    __p::info::<$t>()
+                }
+                fn init(config: String) -> Result<(), String> {
+                    __p::init::<$t>(&SLOT, config)
+                }
+            }
+            impl __e::field_extractor::Guest for __Exports {
+                fn fields() -> Vec<__w::FieldDecl> {
+                    __p::fields::<$t>()
+                }
+                fn event_sources() -> Vec<String> {
+                    <$t as $crate::Extractor>::event_sources()
+                }
+                fn extract(
+                    events: Vec<__w::Event>,
+                    requests: Vec<__w::FieldRequest>,
+                ) -> Result<Vec<Option<__w::Value>>, String> {
+                    __p::extract::<$t>(&SLOT, events, requests)
+                }
+            }
+            impl __e::event_source::GuestEventStream for __Stream {
+                fn next_batch(&self, max: u32) -> Result<Vec<__w::Event>, String> {
+                    let batch = $crate::EventStream::next_batch(&mut *self.0.borrow_mut(), max)?;
+                    Ok(batch.into_iter().map(__p::event_out).collect())
+                }
+            }
+            impl __e::event_source::Guest for __Exports {
+                type EventStream = __Stream;
+                fn source_name() -> String {
+                    <$t as $crate::Source>::source_name()
+                }
+                fn open(params: String) -> Result<__e::event_source::EventStream, String> {
+                    let s = SLOT.with(|p| <$t as $crate::Source>::open(p, &params))?;
+                    Ok(__e::event_source::EventStream::new(__Stream(::std::cell::RefCell::new(s))))
+                }
+            }
+            $crate::__private::bindings::__export_world!(
+                __Exports with_types_in $crate::__private::bindings
+            );
+        };
+    };
+}
+
+/// Exports a type implementing [`Sink`] as the plugin's component.
+#[macro_export]
+macro_rules! export_sink {
+    ($t:ty) => {
+        const _: () = {
+            use $crate::__private as __p;
+            use $crate::__private::bindings::exports::lanner::plugin as __e;
+            use $crate::__private::bindings::lanner::plugin::types as __w;
+            static SLOT: __p::Slot<$t> = __p::Slot::new();
+            struct __Exports;
+            impl __e::plugin::Guest for __Exports {
+                fn info() -> __w::PluginInfo {
+                    __p::info::<$t>()
+                }
+                fn init(config: String) -> Result<(), String> {
+                    __p::init::<$t>(&SLOT, config)
+                }
+            }
+            impl __e::alert_sink::Guest for __Exports {
+                fn deliver(alerts: Vec<__w::Alert>) -> Result<(), String> {
+                    let alerts = alerts.into_iter().map(__p::alert_in).collect();
+                    SLOT.with(|p| <$t as $crate::Sink>::deliver(p, alerts))
+                }
+            }
+            $crate::__private::bindings::__export_world!(
+                __Exports with_types_in $crate::__private::bindings
+            );
+        };
+    };
+}

@@ -1,0 +1,212 @@
+//! `k8saudit`: Kubernetes audit events as a Lanner event source (`k8s_audit`).
+//!
+//! `open(PATH)` reads the file at PATH (inside a directory granted to the plugin): one JSON
+//! record per line, each an audit `Event` or an `EventList` whose `items` are events (what
+//! the API server's log backend writes, or what a webhook receiver stores). Each event's
+//! payload is the record's JSON, so the `json` plugin reads it too; its time is the record's
+//! `stageTimestamp` (or `requestReceivedTimestamp`). Lines that are not JSON are logged and
+//! skipped. Fields follow the names of Falco's k8saudit plugin.
+
+use lanner_plugin_sdk::json::{self, Value as Json};
+use lanner_plugin_sdk::{
+    Event, EventStream, Extractor, Field, FieldType, Info, Level, Plugin, Request, Source, Value, log,
+};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+
+/// The event source name rules use.
+const SOURCE: &str = "k8s_audit";
+
+struct K8sAudit;
+
+impl Plugin for K8sAudit {
+    fn info() -> Info {
+        Info::new("k8saudit", "0.1.0", "Kubernetes audit events read from a file of JSON records")
+            .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
+    }
+
+    fn init(_config: &str) -> Result<Self, String> {
+        Ok(K8sAudit)
+    }
+}
+
+/// Field names with their JSON pointers into the audit event.
+const TEXT_FIELDS: &[(&str, &str, &str)] = &[
+    ("ka.auditid", "/auditID", "The audit event's id"),
+    ("ka.stage", "/stage", "The stage of the request (RequestReceived, ResponseComplete, ...)"),
+    ("ka.verb", "/verb", "The action (get, list, create, delete, ...)"),
+    ("ka.uri", "/requestURI", "The request URI"),
+    ("ka.user.name", "/user/username", "The user who made the request"),
+    ("ka.target.resource", "/objectRef/resource", "The resource acted on (pods, secrets, ...)"),
+    ("ka.target.subresource", "/objectRef/subresource", "The subresource (exec, log, ...)"),
+    ("ka.target.namespace", "/objectRef/namespace", "The namespace of the object"),
+    ("ka.target.name", "/objectRef/name", "The name of the object"),
+    ("ka.useragent", "/userAgent", "The client's user agent"),
+];
+const GROUPS: u32 = TEXT_FIELDS.len() as u32;
+const CODE: u32 = GROUPS + 1;
+const PRIVILEGED: u32 = GROUPS + 2;
+const SOURCEIPS: u32 = GROUPS + 3;
+
+impl Extractor for K8sAudit {
+    fn fields() -> Vec<Field> {
+        let mut f: Vec<Field> =
+            TEXT_FIELDS.iter().map(|(n, _, d)| Field::new(n, FieldType::String, d)).collect();
+        f.push(Field::new("ka.user.groups", FieldType::StringList, "The groups of the user"));
+        f.push(Field::new("ka.response.code", FieldType::UInt64, "The HTTP status of the response"));
+        f.push(Field::new(
+            "ka.req.pod.containers.privileged",
+            FieldType::Bool,
+            "Whether any container of the pod in the request is privileged",
+        ));
+        f.push(Field::new("ka.sourceips", FieldType::StringList, "The client addresses"));
+        f
+    }
+
+    fn event_sources() -> Vec<String> {
+        vec![SOURCE.to_string()]
+    }
+
+    fn extract(
+        &mut self,
+        event: &Event,
+        requests: &[Request],
+        out: &mut Vec<Option<Value>>,
+    ) -> Result<(), String> {
+        let Ok(doc) = json::from_slice::<Json>(&event.data) else {
+            out.extend(requests.iter().map(|_| None));
+            return Ok(());
+        };
+        for r in requests {
+            let v = match r.field {
+                i if i < GROUPS => doc
+                    .pointer(TEXT_FIELDS[i as usize].1)
+                    .and_then(Json::as_str)
+                    .map(|s| Value::Str(s.into())),
+                GROUPS => strings(doc.pointer("/user/groups")),
+                CODE => doc.pointer("/responseStatus/code").and_then(Json::as_u64).map(Value::UInt),
+                PRIVILEGED => {
+                    doc.pointer("/requestObject/spec/containers").and_then(Json::as_array).map(|cs| {
+                        Value::Bool(cs.iter().any(|c| {
+                            c.pointer("/securityContext/privileged").and_then(Json::as_bool).unwrap_or(false)
+                        }))
+                    })
+                }
+                SOURCEIPS => strings(doc.pointer("/sourceIPs")),
+                other => return Err(format!("no field with index {other}")),
+            };
+            out.push(v);
+        }
+        Ok(())
+    }
+}
+
+fn strings(v: Option<&Json>) -> Option<Value> {
+    let a = v?.as_array()?;
+    Some(Value::StrList(a.iter().filter_map(|s| s.as_str().map(String::from)).collect()))
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 UTC time (`2024-01-02T03:04:05.123456Z`).
+fn parse_time(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) =
+        (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    let mut nanos = 0u64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let mut n: u64 = frac[..digits.min(9)].parse().ok()?;
+        for _ in digits.min(9)..9 {
+            n *= 10;
+        }
+        nanos = n;
+        rest = &frac[digits..];
+    }
+    if rest != "Z" {
+        return None;
+    }
+    // Days from civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    u64::try_from(secs).ok().map(|s| s * 1_000_000_000 + nanos)
+}
+
+fn event_of(record: Json) -> Event {
+    let ts = ["/stageTimestamp", "/requestReceivedTimestamp"]
+        .iter()
+        .find_map(|p| record.pointer(p).and_then(Json::as_str).and_then(parse_time))
+        .unwrap_or(0);
+    Event { source: SOURCE.into(), timestamp_ns: ts, data: record.to_string().into_bytes() }
+}
+
+struct FileStream {
+    lines: std::io::Lines<BufReader<std::fs::File>>,
+    pending: VecDeque<Event>,
+    line_no: usize,
+}
+
+impl EventStream for FileStream {
+    fn next_batch(&mut self, max: u32) -> Result<Vec<Event>, String> {
+        let max = max.max(1) as usize;
+        while self.pending.len() < max {
+            let Some(line) = self.lines.next() else { break };
+            self.line_no += 1;
+            let line = line.map_err(|e| format!("line {}: {e}", self.line_no))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match json::from_str::<Json>(&line) {
+                Ok(Json::Object(mut o)) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
+                    if let Some(Json::Array(items)) = o.remove("items") {
+                        self.pending.extend(items.into_iter().map(event_of));
+                    }
+                }
+                Ok(rec @ Json::Object(_)) => self.pending.push_back(event_of(rec)),
+                Ok(_) => log(Level::Warn, &format!("line {}: not a JSON object, skipped", self.line_no)),
+                Err(e) => log(Level::Warn, &format!("line {}: not JSON ({e}), skipped", self.line_no)),
+            }
+        }
+        let n = self.pending.len().min(max);
+        Ok(self.pending.drain(..n).collect())
+    }
+}
+
+impl Source for K8sAudit {
+    type Stream = FileStream;
+
+    fn source_name() -> String {
+        SOURCE.into()
+    }
+
+    fn open(&mut self, params: &str) -> Result<FileStream, String> {
+        let f = std::fs::File::open(params).map_err(|e| format!("cannot open {params}: {e}"))?;
+        Ok(FileStream { lines: BufReader::new(f).lines(), pending: VecDeque::new(), line_no: 0 })
+    }
+}
+
+lanner_plugin_sdk::export_source!(K8sAudit);
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000_000_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20.123456789Z"), Some(1_700_000_000_123_456_789));
+        assert_eq!(parse_time("2023-11-14 22:13:20Z"), None);
+        assert_eq!(parse_time("2023-11-14T22:13:20+01:00"), None);
+    }
+}
