@@ -12,6 +12,7 @@ mod event;
 pub mod evttype;
 mod fields;
 mod priority;
+mod sink;
 pub mod syscall_fields;
 mod timefmt;
 mod value;
@@ -21,6 +22,7 @@ pub use event::{Event, FieldArg, FieldRef, FieldText};
 pub use evttype::EventTypeId;
 pub use fields::{ArgKind, ArgSpec, FieldDef, FieldId, FieldRegistry, FieldType, RegistryError};
 pub use priority::{ParsePriorityError, Priority};
+pub use sink::{AlertSink, SinkError};
 pub use timefmt::{format_rfc3339, format_time_of_day, parse_rfc3339};
 pub use value::Value;
 

@@ -316,7 +316,11 @@ pub(crate) fn replay_file(
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<ExitCode> {
     if events != Path::new("-") && is_raw_capture(events)? {
-        let sink = live::Sink::Alerts { ruleset: d.ruleset.clone(), format: d.format, hostname: hostname() };
+        let sink = live::Sink::Alerts {
+            ruleset: d.ruleset.clone(),
+            target: live::AlertTarget::Write(d.format),
+            hostname: hostname(),
+        };
         let bad = live::replay_raw(events, sink, out, metrics.clone())?;
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
@@ -356,7 +360,7 @@ pub(crate) fn replay_file(
                     })
                     .inc();
             }
-            if let Err(e) = d.format.write(out, &alert) {
+            if let Err(e) = writeln!(out, "{}", d.format.line(&alert)) {
                 write_err = Some(e);
             }
         });
@@ -383,11 +387,7 @@ fn run(
     if json {
         options.push("json_output=true".into());
     }
-    if let Some(events) = events {
-        options.push("engine.kind=replay".into());
-        options.push(format!("engine.replay.capture_file={}", events.display()));
-    }
-    let sources = crate::config::Sources { file: config, overrides: options, rules };
+    let sources = crate::config::Sources { file: config, overrides: options, rules, events };
     crate::daemon::run(sources, duration.map(std::time::Duration::from_secs_f64))
 }
 
@@ -412,12 +412,12 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
     let opts = live::RunOptions::simple(filter, duration.map(std::time::Duration::from_secs_f64), None);
     let dropped = if raw {
         let mut file = lanner_capture::rawfile::Writer::new(out).context("writing the raw capture file")?;
-        let dropped = live::run(opts, live::Output::Raw(&mut file), &mut std::io::sink())?;
+        let dropped = live::run(opts, live::Output::Raw(&mut file), &mut std::io::sink())?.dropped;
         file.finish().context("writing the raw capture file")?;
         dropped
     } else {
         let sink = live::Sink::Events { registry: &registry };
-        let dropped = live::run(opts, live::Output::Process(sink), &mut out)?;
+        let dropped = live::run(opts, live::Output::Process(sink), &mut out)?.dropped;
         out.flush()?;
         dropped
     };

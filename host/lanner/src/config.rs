@@ -36,6 +36,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub engine: Engine,
     pub stdout_output: StdoutOutput,
+    pub program_output: ProgramOutput,
+    pub outputs_queue: OutputsQueue,
     pub plugins_dir: PathBuf,
     pub webserver: Webserver,
 }
@@ -79,6 +81,24 @@ pub struct Replay {
 #[serde(deny_unknown_fields)]
 pub struct StdoutOutput {
     pub enabled: bool,
+    pub priority: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramOutput {
+    pub enabled: bool,
+    pub keep_alive: bool,
+    pub program: String,
+    pub priority: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsQueue {
+    pub capacity: usize,
+    pub retry_attempts: u32,
+    pub shutdown_deadline_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -106,6 +126,8 @@ pub struct Sources {
     pub overrides: Vec<String>,
     /// `-r FILE`: replaces `rules_files` when given.
     pub rules: Vec<PathBuf>,
+    /// `--events FILE`: replay this file (`-` for standard input) instead of live capture.
+    pub events: Option<PathBuf>,
 }
 
 /// A loaded configuration and the files it was read from (to watch them).
@@ -153,6 +175,10 @@ impl Sources {
         if !self.rules.is_empty() {
             config.rules_files = self.rules.clone();
         }
+        if let Some(events) = &self.events {
+            config.engine.kind = EngineKind::Replay;
+            config.engine.replay.capture_file = events.clone();
+        }
         config.check()?;
         Ok(Loaded { config, files })
     }
@@ -189,6 +215,8 @@ struct Partial {
     log_format: Option<LogFormat>,
     engine: Option<PartialEngine>,
     stdout_output: Option<PartialStdout>,
+    program_output: Option<PartialProgram>,
+    outputs_queue: Option<PartialQueue>,
     plugins_dir: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
 }
@@ -222,6 +250,26 @@ struct PartialReplay {
 #[allow(dead_code)]
 struct PartialStdout {
     enabled: Option<bool>,
+    priority: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialProgram {
+    enabled: Option<bool>,
+    keep_alive: Option<bool>,
+    program: Option<String>,
+    priority: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialQueue {
+    capacity: Option<usize>,
+    retry_attempts: Option<u32>,
+    shutdown_deadline_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +288,11 @@ struct PartialWebserver {
 struct PartialHealth {
     max_event_gap_seconds: Option<f64>,
     max_drop_ratio: Option<f64>,
+}
+
+/// A priority setting, parsed; the error names the key.
+pub fn parse_priority(key: &str, value: &str) -> Result<Priority> {
+    value.parse().map_err(|e| anyhow::anyhow!("{key}: {e}"))
 }
 
 /// Merges `over` into `base`: mappings key by key, anything else replaced.
@@ -344,12 +397,37 @@ impl Config {
             );
         }
         self.log_filter()?;
+        parse_priority("stdout_output.priority", &self.stdout_output.priority)?;
+        parse_priority("program_output.priority", &self.program_output.priority)?;
+        if self.program_output.enabled && self.program_output.program.trim().is_empty() {
+            bail!("program_output is enabled but program_output.program is empty");
+        }
+        if self.outputs_queue.capacity == 0 {
+            bail!("outputs_queue.capacity: at least 1 (queues are bounded so that memory is)");
+        }
         Ok(())
+    }
+
+    /// The outputs' part of the configuration, to tell whether a reload changes them.
+    pub fn outputs_section(&self) -> (StdoutOutput, ProgramOutput, OutputsQueue, bool, bool, bool) {
+        (
+            self.stdout_output.clone(),
+            self.program_output.clone(),
+            self.outputs_queue.clone(),
+            self.json_output,
+            self.json_include_output_property,
+            self.json_include_tags_property,
+        )
     }
 
     /// `priority`, parsed.
     pub fn min_priority(&self) -> Result<Priority> {
         self.priority.parse().map_err(|e| anyhow::anyhow!("priority: {e}"))
+    }
+
+    /// How long outputs may take to drain at shutdown.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs_f64(self.outputs_queue.shutdown_deadline_seconds.max(0.0))
     }
 
     /// `rule_matching`, parsed.
@@ -414,6 +492,7 @@ mod tests {
             file: Some(file.to_path_buf()),
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             rules: Vec::new(),
+            events: None,
         }
     }
 

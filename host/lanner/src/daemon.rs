@@ -3,9 +3,12 @@
 //! stopping capture.
 
 use crate::config::{Config, EngineKind, LogFormat, Sources};
-use crate::live::{self, AlertFormat, Control, Detection, Output, RunOptions, Sink, SyscallFilter};
+use crate::live::{
+    self, AlertFormat, AlertTarget, Control, Detection, Output, RunOptions, Sink, SyscallFilter,
+};
 use crate::metrics::{Metrics, ResultLabels};
 use anyhow::{Context, Result, bail};
+use lanner_outputs::{OutputSpec, Outputs, ProgramSink, RetryPolicy, StdoutSink};
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,8 +32,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     if config.webserver.enabled {
         start_webserver(&config, metrics.clone());
     }
-    let mut out = BufWriter::new(std::io::stdout().lock());
     if config.engine.kind == EngineKind::Replay {
+        let mut out = BufWriter::new(std::io::stdout().lock());
         // A file has an end: no reloads. The same processing as live capture. With a
         // duration, the daemon stays up until it passes (or a signal), serving /metrics.
         let code =
@@ -54,22 +57,67 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         duration,
         ring_bytes: Some(config.engine.ebpf.ring_buffer_bytes),
         poll_interval: Some(config.poll_interval()),
-        metrics: Some(metrics),
+        metrics: Some(metrics.clone()),
         control: Some(rx),
     };
+    let outputs = build_outputs(&config)?;
+    metrics.set_outputs(outputs.stats());
     let sink = Sink::Alerts {
         ruleset: detection.ruleset,
-        format: detection.format,
+        target: AlertTarget::Outputs(outputs),
         hostname: crate::cli::hostname(),
     };
-    let sink_out: &mut dyn Write = if config.stdout_output.enabled { &mut out } else { &mut std::io::sink() };
-    let dropped = live::run(opts, Output::Process(sink), sink_out)?;
-    out.flush()?;
-    if dropped > 0 {
-        tracing::warn!("{dropped} syscall records were dropped in all");
+    let finished = live::run(opts, Output::Process(sink), &mut std::io::sink())?;
+    // Capture has stopped; the outputs get the deadline to deliver what is queued.
+    let report = finished.outputs.map(|o| o.shutdown(config.shutdown_deadline())).unwrap_or_default();
+    for name in &report.unfinished {
+        tracing::warn!(output = %name, "output still had alerts queued at the shutdown deadline");
+    }
+    let lost_alerts = report.total_dropped();
+    if lost_alerts > 0 {
+        tracing::warn!("{lost_alerts} alerts were dropped by outputs in all");
+    }
+    if finished.dropped > 0 {
+        tracing::warn!("{} syscall records were dropped in all", finished.dropped);
+    }
+    if finished.dropped > 0 || lost_alerts > 0 {
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the outputs a configuration enables.
+pub fn build_outputs(config: &Config) -> Result<Outputs> {
+    use crate::config::parse_priority;
+    let format = AlertFormat {
+        json: config.json_output,
+        include_output: config.json_include_output_property,
+        include_tags: config.json_include_tags_property,
+    };
+    let spec = |name: &str, priority: &str, key: &str| -> Result<OutputSpec> {
+        Ok(OutputSpec {
+            min_priority: parse_priority(key, priority)?,
+            queue_capacity: config.outputs_queue.capacity,
+            retry: RetryPolicy {
+                attempts: config.outputs_queue.retry_attempts.max(1),
+                ..RetryPolicy::default()
+            },
+            ..OutputSpec::new(name)
+        })
+    };
+    let mut outputs = Outputs::new();
+    if config.stdout_output.enabled {
+        let s = spec("stdout", &config.stdout_output.priority, "stdout_output.priority")?;
+        outputs.add(s, Box::new(StdoutSink::new(format))).context("starting the stdout output")?;
+    }
+    let p = &config.program_output;
+    if p.enabled {
+        let s = spec("program", &p.priority, "program_output.priority")?;
+        outputs
+            .add(s, Box::new(ProgramSink::new(p.program.clone(), p.keep_alive, format)))
+            .context("starting the program output")?;
+    }
+    Ok(outputs)
 }
 
 /// Loads the rules a configuration names; any rule error rejects the whole configuration.
@@ -167,6 +215,7 @@ fn start_watcher(
     })?;
     let watch = config.watch_config_files;
     let mut paths = watched_paths(files, config);
+    let mut outputs_now = config.outputs_section();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
         let mut watcher = if watch {
@@ -218,13 +267,28 @@ fn start_watcher(
                 why.insert(more);
             }
             tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
-            match sources.load().and_then(|l| build_detection(&l.config).map(|d| (l, d))) {
-                Ok((loaded, detection)) => {
+            let rebuilt = sources.load().and_then(|l| {
+                let d = build_detection(&l.config)?;
+                // New outputs only when their configuration changed: the running ones keep
+                // their queues otherwise.
+                let outputs = if l.config.outputs_section() == outputs_now {
+                    None
+                } else {
+                    Some(build_outputs(&l.config)?)
+                };
+                Ok((l, d, outputs))
+            });
+            match rebuilt {
+                Ok((loaded, detection, outputs)) => {
+                    if let Some(o) = &outputs {
+                        metrics.set_outputs(o.stats());
+                        outputs_now = loaded.config.outputs_section();
+                    }
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     paths = watched_paths(&loaded.files, &loaded.config);
                     rewatch(&mut watcher, &paths, &mut watching);
-                    if tx.send(Control::Swap(Box::new(detection))).is_err() {
+                    if tx.send(Control::Swap(Box::new(detection), outputs)).is_err() {
                         break;
                     }
                 }

@@ -10,6 +10,7 @@ use lanner_event::{
     Alert, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, Priority, SYSCALL_SOURCE, Value,
     evttype,
 };
+use lanner_outputs::Outputs;
 use lanner_state::{FieldMap, LiveEvent, State};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value as Json, json};
@@ -84,45 +85,32 @@ impl Event for AddresslessSend {
     }
 }
 
-/// How alerts are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertFormat {
-    /// JSON objects rather than text lines.
-    pub json: bool,
-    /// JSON: include the `output` text.
-    pub include_output: bool,
-    /// JSON: include the rule's `tags`.
-    pub include_tags: bool,
+pub use lanner_outputs::AlertFormat;
+
+/// Where a run's alerts go.
+pub enum AlertTarget {
+    /// Written at once to the run's writer (`lanner replay`).
+    Write(AlertFormat),
+    /// Handed to the outputs, each with its own queue (the daemon).
+    Outputs(Outputs),
 }
 
-impl AlertFormat {
-    /// Text or complete JSON.
-    pub fn plain(json: bool) -> Self {
-        Self { json, include_output: true, include_tags: true }
-    }
-
-    /// One alert, as one line.
-    pub fn write(&self, out: &mut dyn Write, alert: &Alert) -> std::io::Result<()> {
-        if !self.json {
-            return writeln!(out, "{}", alert.to_text());
-        }
-        let mut v = alert.to_json();
-        if let Some(o) = v.as_object_mut() {
-            if !self.include_output {
-                o.remove("output");
-            }
-            if !self.include_tags {
-                o.remove("tags");
+impl AlertTarget {
+    fn emit(&self, alert: &Alert, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            AlertTarget::Write(format) => writeln!(out, "{}", format.line(alert)),
+            AlertTarget::Outputs(outputs) => {
+                outputs.send(alert);
+                Ok(())
             }
         }
-        writeln!(out, "{v}")
     }
 }
 
 /// What to do with each event.
 pub enum Sink<'a> {
     /// Evaluate rules and print alerts.
-    Alerts { ruleset: Arc<Ruleset>, format: AlertFormat, hostname: String },
+    Alerts { ruleset: Arc<Ruleset>, target: AlertTarget, hostname: String },
     /// Write every event as an event-file line.
     Events { registry: &'a FieldRegistry },
 }
@@ -141,8 +129,9 @@ pub struct Detection {
 
 /// Messages to a running loop.
 pub enum Control {
-    /// A reload succeeded: use this from the next event on.
-    Swap(Box<Detection>),
+    /// A reload succeeded: use this from the next event on, and these outputs when the
+    /// outputs' configuration changed (the old ones drain in the background).
+    Swap(Box<Detection>, Option<Outputs>),
     /// A reload failed (the message says why): keep the running rules, raise Lanner's
     /// internal alert.
     Failed(String),
@@ -183,7 +172,7 @@ impl<'a> Processor<'a> {
         if prep.etype.is_some() {
             let ev = self.state.view(raw, &prep, &self.map);
             match &mut self.sink {
-                Sink::Alerts { ruleset, format, hostname } => {
+                Sink::Alerts { ruleset, target, hostname } => {
                     if let Some(c) = &self.processed {
                         c.inc();
                     }
@@ -201,7 +190,7 @@ impl<'a> Processor<'a> {
                                 })
                                 .inc();
                         }
-                        if let Err(e) = format.write(out, &alert) {
+                        if let Err(e) = target.emit(&alert, out) {
                             err = Some(e);
                         }
                     });
@@ -226,7 +215,7 @@ impl<'a> Processor<'a> {
         output: String,
         out: &mut dyn Write,
     ) -> Result<()> {
-        if let Sink::Alerts { format, hostname, .. } = &self.sink {
+        if let Sink::Alerts { target, hostname, .. } = &self.sink {
             let alert = Alert {
                 time_ns: wall_now(),
                 rule: rule.into(),
@@ -242,7 +231,7 @@ impl<'a> Processor<'a> {
                     .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
                     .inc();
             }
-            format.write(out, &alert)?;
+            target.emit(&alert, out)?;
         }
         Ok(())
     }
@@ -280,7 +269,7 @@ impl RunOptions {
 }
 
 /// Runs capture until a signal or the deadline. Returns how many records were lost.
-pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<u64> {
+pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<Finished> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
@@ -383,7 +372,22 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         "stopped after {:.1} s: {raw_records} records read, {alerts} alerts, {dropped} records dropped",
         started.elapsed().as_secs_f64()
     );
-    Ok(dropped)
+    // Capture stops here (dropping it detaches the probe); the outputs go back to the
+    // caller to drain.
+    drop(capture);
+    let outputs = proc.and_then(|p| match p.sink {
+        Sink::Alerts { target: AlertTarget::Outputs(o), .. } => Some(o),
+        _ => None,
+    });
+    Ok(Finished { dropped, outputs })
+}
+
+/// How a run ended.
+pub struct Finished {
+    /// Records the kernel dropped.
+    pub dropped: u64,
+    /// The outputs, still holding queued alerts: shut them down with a deadline.
+    pub outputs: Option<Outputs>,
 }
 
 /// The internal alert for records lost in the kernel (Falco's name for it).
@@ -400,13 +404,20 @@ fn apply_control(
     out: &mut dyn Write,
 ) -> Result<()> {
     match msg {
-        Control::Swap(d) => {
+        Control::Swap(d, outputs) => {
             capture
                 .set_syscalls(&d.filter.syscalls, &d.filter.address_required)
                 .context("updating the kernel's syscall filter")?;
-            if let Sink::Alerts { ruleset, format, .. } = &mut p.sink {
+            if let Sink::Alerts { ruleset, target, .. } = &mut p.sink {
                 *ruleset = d.ruleset;
-                *format = d.format;
+                match (target, outputs) {
+                    (AlertTarget::Outputs(current), Some(new)) => {
+                        let old = std::mem::replace(current, new);
+                        std::thread::spawn(move || old.shutdown(Duration::from_secs(10)));
+                    }
+                    (AlertTarget::Write(format), _) => *format = d.format,
+                    _ => {}
+                }
             }
             tracing::info!(syscalls = d.filter.syscalls.len(), "reloaded: new rules in effect");
         }

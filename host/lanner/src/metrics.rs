@@ -5,13 +5,14 @@
 //! The event loop only touches atomics (prometheus-client's counters are atomics); labelled
 //! families are used where the label set is small or the event rare (alerts, reloads).
 
+use lanner_outputs::OutputStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +29,11 @@ pub struct SourceLabels {
 pub struct AlertLabels {
     pub rule: String,
     pub priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputLabels {
+    pub output: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,6 +58,13 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     /// Rules loaded.
     pub rules_loaded: Gauge,
+    /// Per output: alerts delivered, dropped, failed delivery attempts, and queued now.
+    pub output_delivered: Family<OutputLabels, Counter>,
+    pub output_dropped: Family<OutputLabels, Counter>,
+    pub output_failed_attempts: Family<OutputLabels, Counter>,
+    pub output_queue_depth: Family<OutputLabels, Gauge>,
+    /// The running outputs' counters, read at each scrape, with what was read last.
+    outputs: Mutex<Vec<WatchedOutput>>,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     started: Instant,
@@ -61,6 +74,10 @@ pub struct Metrics {
     drop_ratio: AtomicU64,
     window: Mutex<Window>,
 }
+
+/// An output's name, its counters, and their values at the last scrape (delivered,
+/// dropped, failed attempts).
+type WatchedOutput = (String, Arc<OutputStats>, [u64; 3]);
 
 /// Counts over which the drop ratio is computed.
 #[derive(Default)]
@@ -84,6 +101,11 @@ impl Metrics {
             rule_eval_ns: Counter::default(),
             reloads: Family::default(),
             rules_loaded: Gauge::default(),
+            output_delivered: Family::default(),
+            output_dropped: Family::default(),
+            output_failed_attempts: Family::default(),
+            output_queue_depth: Family::default(),
+            outputs: Mutex::new(Vec::new()),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
             last_event_us: AtomicU64::new(0),
@@ -114,6 +136,22 @@ impl Metrics {
         );
         registry.register("reloads", "Reloads of configuration and rules, per result", m.reloads.clone());
         registry.register("rules_loaded", "Rules loaded and enabled", m.rules_loaded.clone());
+        registry.register("output_delivered", "Alerts delivered, per output", m.output_delivered.clone());
+        registry.register(
+            "output_dropped",
+            "Alerts dropped (queue full, retries exhausted, shutdown deadline), per output",
+            m.output_dropped.clone(),
+        );
+        registry.register(
+            "output_failed_attempts",
+            "Delivery attempts that failed, per output",
+            m.output_failed_attempts.clone(),
+        );
+        registry.register(
+            "output_queue_depth",
+            "Alerts waiting in each output's queue",
+            m.output_queue_depth.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -162,8 +200,34 @@ impl Metrics {
         Ok(())
     }
 
+    /// The outputs whose counters to show (after a start or a reload that rebuilt them).
+    pub fn set_outputs(&self, stats: Vec<(String, Arc<OutputStats>)>) {
+        self.sync_outputs();
+        let mut o = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
+        *o = stats.into_iter().map(|(n, s)| (n, s, [0; 3])).collect();
+    }
+
+    /// Carries the outputs' own counters over into the exposed ones.
+    fn sync_outputs(&self) {
+        let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, stats, last) in outputs.iter_mut() {
+            let labels = OutputLabels { output: name.clone() };
+            let now = [
+                stats.delivered.load(Ordering::Relaxed),
+                stats.dropped(),
+                stats.failed_attempts.load(Ordering::Relaxed),
+            ];
+            self.output_delivered.get_or_create(&labels).inc_by(now[0].saturating_sub(last[0]));
+            self.output_dropped.get_or_create(&labels).inc_by(now[1].saturating_sub(last[1]));
+            self.output_failed_attempts.get_or_create(&labels).inc_by(now[2].saturating_sub(last[2]));
+            self.output_queue_depth.get_or_create(&labels).set(stats.queued.load(Ordering::Relaxed) as i64);
+            *last = now;
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        self.sync_outputs();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out

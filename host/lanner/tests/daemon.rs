@@ -422,3 +422,47 @@ fn metrics_after_a_replay() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn program_output_gets_every_alert_and_sigterm_flushes_the_queue() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("program");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Program Rule", "prog-marker")).unwrap();
+    let sink = dir.join("alerts.jsonl");
+    // A slow reader: each alert waits in the queue a little, so SIGTERM finds some queued.
+    let program = format!("while read -r l; do sleep 0.05; echo \"$l\" >> {}; done", sink.display());
+    let d = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "stdout_output.enabled=false",
+        "-o",
+        "program_output.enabled=true",
+        "-o",
+        "program_output.keep_alive=true",
+        "-o",
+        &format!("program_output.program={program}"),
+        "-o",
+        "webserver.enabled=false",
+    ]);
+    let n = 20;
+    for i in 0..n {
+        let m = dir.join(format!("prog-marker-{i}"));
+        std::fs::write(&m, "x").unwrap();
+        cat(&m);
+    }
+    assert_eq!(d.stop(), Some(0), "nothing dropped");
+    let lines: Vec<Value> = std::fs::read_to_string(&sink)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON alert lines"))
+        .collect();
+    assert_eq!(lines.len(), n, "every alert reached the program before exit");
+    assert!(lines.iter().all(|a| a["rule"] == "Program Rule" && a["output_fields"].is_object()));
+    std::fs::remove_dir_all(&dir).ok();
+}
