@@ -21,6 +21,11 @@ impl AlertFormat {
         Self { json, include_output: true, include_tags: true }
     }
 
+    /// Writes the alert as one line.
+    pub fn write(&self, out: &mut dyn std::io::Write, alert: &Alert) -> std::io::Result<()> {
+        writeln!(out, "{}", self.line(alert))
+    }
+
     /// The alert as one line, without the line end. User-controlled text (file names,
     /// command lines) cannot break the line: JSON escapes control characters, and the text
     /// format shows them as escapes.

@@ -1,6 +1,6 @@
 //! Syscall arguments by name, rendered as Falco renders them (`evt.arg.flags`,
 //! `evt.arg[0]`, `evt.args`): fds as numbers, open flags and ptrace requests by name,
-//! modes in octal, paths as written.
+//! modes in octal, paths resolved and normalized (other strings as written).
 
 use capture::record::{RawEvent, SockAddr};
 use lanner_capture as capture;
@@ -28,11 +28,25 @@ pub enum Kind {
     SockType,
     /// A signal, by name.
     Signal,
-    /// The next captured string.
+    /// The next captured string, as written.
     Str,
+    /// The next captured string, a path: relative ones resolve against the directory of the
+    /// fd argument at this index (`AT_FDCWD`: the cwd), or the cwd when `None`; every path is
+    /// normalized, as `fd.name` is (Falco resolves its `PT_FSRELPATH` arguments likewise).
+    Path(Option<usize>),
     /// The captured socket address.
     Addr,
 }
+
+impl Kind {
+    /// Whether the argument is one of the captured strings.
+    fn is_string(self) -> bool {
+        matches!(self, Kind::Str | Kind::Path(_))
+    }
+}
+
+/// Resolves a path argument: the directory fd (`None` for the cwd) and the path as written.
+pub type Resolver<'a> = &'a dyn Fn(Option<i64>, &str) -> String;
 
 /// One argument: its name, its kind, and which raw argument it is.
 pub type ArgDef = (&'static str, Kind, usize);
@@ -41,12 +55,14 @@ pub type ArgDef = (&'static str, Kind, usize);
 pub fn defs(nr: u32) -> &'static [ArgDef] {
     use Kind::*;
     match nr as i64 {
-        libc::SYS_open => &[("name", Str, 0), ("flags", OpenFlags, 1), ("mode", Mode, 2)],
-        libc::SYS_openat => &[("dirfd", Fd, 0), ("name", Str, 1), ("flags", OpenFlags, 2), ("mode", Mode, 3)],
-        libc::SYS_openat2 => &[("dirfd", Fd, 0), ("name", Str, 1)],
-        libc::SYS_creat => &[("name", Str, 0), ("mode", Mode, 1)],
+        libc::SYS_open => &[("name", Path(None), 0), ("flags", OpenFlags, 1), ("mode", Mode, 2)],
+        libc::SYS_openat => {
+            &[("dirfd", Fd, 0), ("name", Path(Some(0)), 1), ("flags", OpenFlags, 2), ("mode", Mode, 3)]
+        }
+        libc::SYS_openat2 => &[("dirfd", Fd, 0), ("name", Path(Some(0)), 1)],
+        libc::SYS_creat => &[("name", Path(None), 0), ("mode", Mode, 1)],
         libc::SYS_execve => &[("filename", Str, 0)],
-        libc::SYS_execveat => &[("dirfd", Fd, 0), ("pathname", Str, 1), ("flags", Flags, 4)],
+        libc::SYS_execveat => &[("dirfd", Fd, 0), ("pathname", Path(Some(0)), 1), ("flags", Flags, 4)],
         libc::SYS_close => &[("fd", Fd, 0)],
         libc::SYS_dup => &[("fd", Fd, 0)],
         libc::SYS_dup2 => &[("oldfd", Fd, 0), ("newfd", Fd, 1)],
@@ -61,45 +77,50 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         libc::SYS_sendmsg => &[("fd", Fd, 0), ("addr", Addr, 1)],
         libc::SYS_recvfrom => &[("fd", Fd, 0), ("size", Uint, 2), ("addr", Addr, 4)],
         libc::SYS_recvmsg => &[("fd", Fd, 0)],
-        libc::SYS_unlink => &[("path", Str, 0)],
-        libc::SYS_unlinkat => &[("dirfd", Fd, 0), ("name", Str, 1), ("flags", Flags, 2)],
-        libc::SYS_rename => &[("oldpath", Str, 0), ("newpath", Str, 1)],
-        libc::SYS_renameat => {
-            &[("olddirfd", Fd, 0), ("oldpath", Str, 1), ("newdirfd", Fd, 2), ("newpath", Str, 3)]
-        }
+        libc::SYS_unlink => &[("path", Path(None), 0)],
+        libc::SYS_unlinkat => &[("dirfd", Fd, 0), ("name", Path(Some(0)), 1), ("flags", Flags, 2)],
+        libc::SYS_rename => &[("oldpath", Path(None), 0), ("newpath", Path(None), 1)],
+        libc::SYS_renameat => &[
+            ("olddirfd", Fd, 0),
+            ("oldpath", Path(Some(0)), 1),
+            ("newdirfd", Fd, 2),
+            ("newpath", Path(Some(2)), 3),
+        ],
         libc::SYS_renameat2 => &[
             ("olddirfd", Fd, 0),
-            ("oldpath", Str, 1),
+            ("oldpath", Path(Some(0)), 1),
             ("newdirfd", Fd, 2),
-            ("newpath", Str, 3),
+            ("newpath", Path(Some(2)), 3),
             ("flags", Flags, 4),
         ],
-        libc::SYS_mkdir => &[("path", Str, 0), ("mode", Mode, 1)],
-        libc::SYS_mkdirat => &[("dirfd", Fd, 0), ("path", Str, 1), ("mode", Mode, 2)],
-        libc::SYS_rmdir => &[("path", Str, 0)],
-        libc::SYS_symlink => &[("target", Str, 0), ("linkpath", Str, 1)],
-        libc::SYS_symlinkat => &[("target", Str, 0), ("linkdirfd", Fd, 1), ("linkpath", Str, 2)],
-        libc::SYS_link => &[("oldpath", Str, 0), ("newpath", Str, 1)],
+        libc::SYS_mkdir => &[("path", Path(None), 0), ("mode", Mode, 1)],
+        libc::SYS_mkdirat => &[("dirfd", Fd, 0), ("path", Path(Some(0)), 1), ("mode", Mode, 2)],
+        libc::SYS_rmdir => &[("path", Path(None), 0)],
+        libc::SYS_symlink => &[("target", Str, 0), ("linkpath", Path(None), 1)],
+        libc::SYS_symlinkat => &[("target", Str, 0), ("linkdirfd", Fd, 1), ("linkpath", Path(Some(1)), 2)],
+        libc::SYS_link => &[("oldpath", Path(None), 0), ("newpath", Path(None), 1)],
         libc::SYS_linkat => &[
             ("olddir", Fd, 0),
-            ("oldpath", Str, 1),
+            ("oldpath", Path(Some(0)), 1),
             ("newdir", Fd, 2),
-            ("newpath", Str, 3),
+            ("newpath", Path(Some(2)), 3),
             ("flags", Flags, 4),
         ],
-        libc::SYS_chmod => &[("filename", Str, 0), ("mode", Mode, 1)],
+        libc::SYS_chmod => &[("filename", Path(None), 0), ("mode", Mode, 1)],
         libc::SYS_fchmod => &[("fd", Fd, 0), ("mode", Mode, 1)],
-        libc::SYS_fchmodat => &[("dirfd", Fd, 0), ("filename", Str, 1), ("mode", Mode, 2)],
-        libc::SYS_chown | libc::SYS_lchown => &[("path", Str, 0), ("uid", Int, 1), ("gid", Int, 2)],
+        libc::SYS_fchmodat => &[("dirfd", Fd, 0), ("filename", Path(Some(0)), 1), ("mode", Mode, 2)],
+        libc::SYS_chown | libc::SYS_lchown => &[("path", Path(None), 0), ("uid", Int, 1), ("gid", Int, 2)],
         libc::SYS_fchown => &[("fd", Fd, 0), ("uid", Int, 1), ("gid", Int, 2)],
-        libc::SYS_fchownat => &[("dirfd", Fd, 0), ("pathname", Str, 1), ("uid", Int, 2), ("gid", Int, 3)],
+        libc::SYS_fchownat => {
+            &[("dirfd", Fd, 0), ("pathname", Path(Some(0)), 1), ("uid", Int, 2), ("gid", Int, 3)]
+        }
         libc::SYS_setuid => &[("uid", Uint, 0)],
         libc::SYS_setgid => &[("gid", Uint, 0)],
         libc::SYS_setresuid => &[("ruid", Int, 0), ("euid", Int, 1), ("suid", Int, 2)],
         libc::SYS_setresgid => &[("rgid", Int, 0), ("egid", Int, 1), ("sgid", Int, 2)],
         libc::SYS_ptrace => &[("request", PtraceReq, 0), ("pid", Int, 1)],
-        libc::SYS_mount => &[("dev", Str, 0), ("dir", Str, 1), ("type", Str, 2), ("flags", Flags, 3)],
-        libc::SYS_umount2 => &[("name", Str, 0), ("flags", Flags, 1)],
+        libc::SYS_mount => &[("dev", Str, 0), ("dir", Path(None), 1), ("type", Str, 2), ("flags", Flags, 3)],
+        libc::SYS_umount2 => &[("name", Path(None), 0), ("flags", Flags, 1)],
         libc::SYS_init_module => &[("length", Uint, 1), ("uargs", Str, 2)],
         libc::SYS_finit_module => &[("fd", Fd, 0), ("uargs", Str, 1), ("flags", Flags, 2)],
         libc::SYS_bpf => &[("cmd", Int, 0)],
@@ -109,7 +130,7 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         libc::SYS_setns => &[("fd", Fd, 0), ("nstype", Flags, 1)],
         libc::SYS_clone => &[("flags", Flags, 0)],
         libc::SYS_kill => &[("pid", Int, 0), ("sig", Signal, 1)],
-        libc::SYS_chdir => &[("path", Str, 0)],
+        libc::SYS_chdir => &[("path", Path(None), 0)],
         libc::SYS_fchdir => &[("fd", Fd, 0)],
         _ => &[],
     }
@@ -117,17 +138,17 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
 
 /// The index in `RawEvent::strings` of each `Str` argument: they come in argument order.
 fn string_index(defs: &[ArgDef], i: usize) -> usize {
-    defs[..i].iter().filter(|d| d.1 == Kind::Str).count()
+    defs[..i].iter().filter(|d| d.1.is_string()).count()
 }
 
 /// The value of an argument by name, or by position.
-pub fn value(raw: &RawEvent, nr: u32, which: ArgRef<'_>) -> Option<String> {
+pub fn value(raw: &RawEvent, nr: u32, which: ArgRef<'_>, resolve: Resolver<'_>) -> Option<String> {
     let defs = defs(nr);
     let i = match which {
         ArgRef::Name(n) => defs.iter().position(|d| d.0 == n)?,
         ArgRef::Index(i) => (i < defs.len()).then_some(i)?,
     };
-    render(raw, defs, i)
+    render(raw, defs, i, resolve)
 }
 
 /// Which argument: by name or by position.
@@ -140,11 +161,11 @@ pub enum ArgRef<'a> {
 }
 
 /// `evt.args`: every argument as `name=value`, space-separated.
-pub fn all(raw: &RawEvent, nr: u32) -> String {
+pub fn all(raw: &RawEvent, nr: u32, resolve: Resolver<'_>) -> String {
     let defs = defs(nr);
     let mut out = String::new();
     for i in 0..defs.len() {
-        if let Some(v) = render(raw, defs, i) {
+        if let Some(v) = render(raw, defs, i, resolve) {
             if !out.is_empty() {
                 out.push(' ');
             }
@@ -156,7 +177,7 @@ pub fn all(raw: &RawEvent, nr: u32) -> String {
     out
 }
 
-fn render(raw: &RawEvent, defs: &[ArgDef], i: usize) -> Option<String> {
+fn render(raw: &RawEvent, defs: &[ArgDef], i: usize, resolve: Resolver<'_>) -> Option<String> {
     let (_, kind, a) = defs[i];
     let v = raw.args[a];
     Some(match kind {
@@ -177,6 +198,12 @@ fn render(raw: &RawEvent, defs: &[ArgDef], i: usize) -> Option<String> {
             let s = raw.strings.get(string_index(defs, i))?;
             String::from_utf8_lossy(&s.bytes).into_owned()
         }
+        Kind::Path(dir) => {
+            let s = raw.strings.get(string_index(defs, i))?;
+            let path = String::from_utf8_lossy(&s.bytes);
+            let dirfd = dir.map(|d| raw.args[d] as i32).filter(|fd| *fd != libc::AT_FDCWD).map(i64::from);
+            resolve(dirfd, &path)
+        }
         Kind::Addr => match raw.sockaddr.as_ref()? {
             SockAddr::Inet(a) => a.to_string(),
             SockAddr::Unix(p) => String::from_utf8_lossy(p).into_owned(),
@@ -188,7 +215,7 @@ fn render(raw: &RawEvent, defs: &[ArgDef], i: usize) -> Option<String> {
 /// The index of a `Str` argument's string, by argument name (for paths).
 pub fn string_arg<'r>(raw: &'r RawEvent, nr: u32, name: &str) -> Option<&'r [u8]> {
     let defs = defs(nr);
-    let i = defs.iter().position(|d| d.0 == name && d.1 == Kind::Str)?;
+    let i = defs.iter().position(|d| d.0 == name && d.1.is_string())?;
     raw.strings.get(string_index(defs, i)).map(|c| c.bytes.as_slice())
 }
 

@@ -270,6 +270,15 @@ impl<'a> LiveEvent<'a> {
         }
     }
 
+    /// A path argument resolved against the process's cwd or a directory fd, normalized;
+    /// only normalized when the process is unknown.
+    fn resolve_path(&self, dirfd: Option<i64>, path: &str) -> String {
+        match self.proc {
+            Some(p) => p.resolve(dirfd, path),
+            None => crate::paths::resolve(None, path),
+        }
+    }
+
     fn fd_num(&self) -> Option<i64> {
         match &self.prep.fd {
             FdView::None => None,
@@ -345,14 +354,14 @@ impl<'a> LiveEvent<'a> {
             }
             F::EvtRawRes if is_syscall => Some(Value::Int(raw.ret)),
             F::EvtFailed if is_syscall => Some(Value::Bool(raw.ret < 0)),
-            F::EvtArgs => owned(args::all(raw, self.prep.nr?)),
+            F::EvtArgs => owned(args::all(raw, self.prep.nr?, &|dir, path| self.resolve_path(dir, path))),
             F::EvtArg => {
                 let which = match arg {
                     FieldArg::Key(k) => ArgRef::Name(k),
                     FieldArg::Index(i) => ArgRef::Index(*i as usize),
                     FieldArg::None => return None,
                 };
-                owned(args::value(raw, self.prep.nr?, which)?)
+                owned(args::value(raw, self.prep.nr?, which, &|dir, path| self.resolve_path(dir, path))?)
             }
             F::EvtIsOpenRead => {
                 let fl = self.open_flags()? as i32 & libc::O_ACCMODE;

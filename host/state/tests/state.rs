@@ -19,6 +19,8 @@ fn name_of(nr: u32) -> Option<&'static str> {
         libc::SYS_chdir => "chdir",
         libc::SYS_memfd_create => "memfd_create",
         libc::SYS_symlinkat => "symlinkat",
+        libc::SYS_unlinkat => "unlinkat",
+        libc::SYS_renameat2 => "renameat2",
         _ => return None,
     })
 }
@@ -201,6 +203,55 @@ fn process_fields_follow_fork_and_exec() {
         &["fd.name", "fd.num", "evt.res", "evt.rawres"],
     );
     assert_eq!(got, some(&["/etc/shadow", "-2", "ENOENT", "-2"]));
+}
+
+#[test]
+fn path_arguments_resolve_against_cwd_and_dirfd() {
+    let mut h = Harness::new();
+    // The child (cwd /tmp/work, inherited) opens a directory, then removes entries in it by
+    // relative name, as `rm -r` does.
+    let open_dir = raw(
+        CHILD,
+        sys(libc::SYS_openat),
+        5,
+        [(-100i64) as u64, 0, libc::O_DIRECTORY as u64, 0, 0, 0],
+        &[b"../../root/.ssh"],
+    );
+    h.apply(open_dir);
+    let unlink = raw(CHILD, sys(libc::SYS_unlinkat), 0, [5, 0, 0, 0, 0, 0], &[b"authorized_keys"]);
+    assert_eq!(
+        h.get(unlink, &["evt.arg.name", "evt.arg[1]", "evt.arg.dirfd"]),
+        some(&["/root/.ssh/authorized_keys", "/root/.ssh/authorized_keys", "5"])
+    );
+    // AT_FDCWD: against the cwd, normalized.
+    let at_cwd = raw(
+        CHILD,
+        sys(libc::SYS_unlinkat),
+        0,
+        [(-100i64) as u64, 0, 0, 0, 0, 0],
+        &[b".//x/../.bash_history"],
+    );
+    assert_eq!(h.get(at_cwd, &["evt.arg.name"]), some(&["/tmp/work/.bash_history"]));
+    // Both paths of a rename, and evt.args.
+    let rename = raw(
+        CHILD,
+        sys(libc::SYS_renameat2),
+        0,
+        [(-100i64) as u64, 0, 5, 0, 0, 0],
+        &[b"new_keys", b"/proc/self/root/root/.ssh//authorized_keys"],
+    );
+    assert_eq!(
+        h.get(rename, &["evt.arg.oldpath", "evt.arg.newpath", "evt.args"]),
+        some(&[
+            "/tmp/work/new_keys",
+            "/root/.ssh/authorized_keys",
+            "olddirfd=AT_FDCWD oldpath=/tmp/work/new_keys newdirfd=5 newpath=/root/.ssh/authorized_keys flags=0x0"
+        ])
+    );
+    // A symlink's target is its content, not a path to resolve.
+    let link =
+        raw(CHILD, sys(libc::SYS_symlinkat), 0, [0, (-100i64) as u64, 0, 0, 0, 0], &[b"../etc/shadow", b"s"]);
+    assert_eq!(h.get(link, &["evt.arg.target", "evt.arg.linkpath"]), some(&["../etc/shadow", "/tmp/work/s"]));
 }
 
 #[test]
