@@ -80,7 +80,7 @@ pub const FIELDS: &[StaticField] = &[
     f("evt.is_open_read", T::Bool, A::NONE, "True for open, openat, openat2 and open_by_handle_at events that opened the path for reading."),
     f("evt.is_open_write", T::Bool, A::NONE, "True for open, openat, openat2 and open_by_handle_at events that opened the path for writing."),
     f("evt.is_open_exec", T::Bool, A::NONE, "True for open-family and creat events that create a file with execute permission."),
-    f("evt.is_open_create", T::Bool, A::NONE, "True for open-family events that created the file they opened."),
+    f("evt.is_open_create", T::Bool, A::NONE, "True for open-family and creat events that ask to create the file (O_CREAT)."),
     f("evt.count", T::UInt32, A::NONE, "Always 1, so that summing it counts events."),
     f("evt.count.error", T::UInt32, A::NONE, "1 if the event returned an error, otherwise 0."),
     f("evt.count.error.file", T::UInt32, A::NONE, "1 if the event is a file operation that returned an error, otherwise 0."),

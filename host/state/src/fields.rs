@@ -27,6 +27,7 @@ enum F {
     EvtIsOpenRead,
     EvtIsOpenWrite,
     EvtIsOpenExec,
+    EvtIsOpenCreate,
     ProcName,
     ProcExe,
     ProcExePath,
@@ -115,6 +116,7 @@ const NAMES: &[(&str, F)] = &[
     ("evt.is_open_read", F::EvtIsOpenRead),
     ("evt.is_open_write", F::EvtIsOpenWrite),
     ("evt.is_open_exec", F::EvtIsOpenExec),
+    ("evt.is_open_create", F::EvtIsOpenCreate),
     ("proc.name", F::ProcName),
     ("proc.exe", F::ProcExe),
     ("proc.exepath", F::ProcExePath),
@@ -371,6 +373,9 @@ impl<'a> LiveEvent<'a> {
                 let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
                 Some(Value::Bool(fl == libc::O_WRONLY || fl == libc::O_RDWR))
             }
+            // Asked to create (O_CREAT, creat): whether the file existed before is not in the
+            // record.
+            F::EvtIsOpenCreate => Some(Value::Bool(self.open_flags()? & libc::O_CREAT as u32 != 0)),
             F::EvtIsOpenExec => {
                 let fl = self.open_flags()? as i32;
                 let mode = match self.prep.nr? as i64 {

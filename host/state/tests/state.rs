@@ -248,6 +248,23 @@ fn path_arguments_resolve_against_cwd_and_dirfd() {
             "olddirfd=AT_FDCWD oldpath=/tmp/work/new_keys newdirfd=5 newpath=/root/.ssh/authorized_keys flags=0x0"
         ])
     );
+    // Asked to create, or not.
+    let create = raw(
+        CHILD,
+        sys(libc::SYS_openat),
+        6,
+        [(-100i64) as u64, 0, (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u64, 0o644, 0, 0],
+        &[b"new.log"],
+    );
+    let plain = raw(
+        CHILD,
+        sys(libc::SYS_openat),
+        7,
+        [(-100i64) as u64, 0, libc::O_RDONLY as u64, 0, 0, 0],
+        &[b"old.log"],
+    );
+    assert_eq!(h.get(create, &["evt.is_open_create"]), some(&["true"]));
+    assert_eq!(h.get(plain, &["evt.is_open_create"]), some(&["false"]));
     // A symlink's target is its content, not a path to resolve.
     let link =
         raw(CHILD, sys(libc::SYS_symlinkat), 0, [0, (-100i64) as u64, 0, 0, 0, 0], &[b"../etc/shadow", b"s"]);
