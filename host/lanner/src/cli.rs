@@ -1,5 +1,8 @@
 use crate::live;
 use anyhow::{Context, Result};
+
+#[path = "plugins.rs"]
+mod plugins;
 use clap::{Parser, Subcommand};
 use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
 use lanner_event::{Event, FieldRegistry};
@@ -42,17 +45,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every field rules may use.
+    /// List every field rules may use, the plugins' included.
     ListFields {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// The plugins folder (default /etc/lanner/plugins.d when it exists).
+        #[arg(long = "plugins-dir", value_name = "DIR")]
+        plugins_dir: Option<PathBuf>,
+    },
+    /// Plugins: `lanner plugins list`.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
     },
     /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
     /// capture --raw`) and print the alerts they raise.
     Replay {
         /// The event file, or - for standard input.
-        events: PathBuf,
+        #[arg(required_unless_present = "open")]
+        events: Option<PathBuf>,
+        /// The plugins folder (default /etc/lanner/plugins.d when it exists).
+        #[arg(long = "plugins-dir", value_name = "DIR")]
+        plugins_dir: Option<PathBuf>,
+        /// Read the events of a source plugin: PLUGIN=PARAMS (PARAMS as the plugin's open
+        /// takes them, such as a file path). Repeatable.
+        #[arg(long = "open", value_name = "PLUGIN=PARAMS")]
+        open: Vec<String>,
         /// A rules file; repeat to load several in order. The embedded defaults when absent.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
@@ -115,13 +134,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Show each plugin with its capabilities, fields, grants and state.
+    List {
+        /// The plugins folder (default /etc/lanner/plugins.d).
+        #[arg(long = "plugins-dir", value_name = "DIR")]
+        plugins_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { rules, json } => validate(&rules, json),
         Command::ListRules { rules, json } => list_rules(&rules, json),
-        Command::ListFields { json } => list_fields(json),
-        Command::Replay { events, rules, json, all_matches } => replay(&events, &rules, json, all_matches),
+        Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
+        Command::Plugins { command: PluginsCommand::List { plugins_dir, json } } => {
+            plugins::list(plugins_dir.as_deref(), json).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
+            replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)
+        }
         Command::Run { config, rules, events, json, options, duration } => {
             run(config, rules, events, json, options, duration)
         }
@@ -232,8 +269,8 @@ fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
     Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn list_fields(json: bool) -> Result<ExitCode> {
-    let reg = FieldRegistry::with_syscall_fields();
+fn list_fields(json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
+    let reg = plugins::registry(plugins_dir)?;
     let mut out = std::io::stdout().lock();
     if json {
         let fields: Vec<_> = reg
@@ -278,11 +315,20 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Result<ExitCode> {
+fn replay(
+    events: Option<&Path>,
+    paths: &[PathBuf],
+    json: bool,
+    all_matches: bool,
+    plugins_dir: Option<&Path>,
+    open: &[String],
+) -> Result<ExitCode> {
     let mut cfg = EngineConfig::syscall();
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
+    let plugin_set = plugins::load(plugins_dir)?;
+    let field_map = plugins::configure(&plugin_set, &mut cfg)?;
     let outcome = load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
@@ -295,7 +341,19 @@ fn replay(events: &Path, paths: &[PathBuf], json: bool, all_matches: bool) -> Re
         registry: cfg.registry,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    replay_file(events, &detection, &mut out, None)
+    let mut code = ExitCode::SUCCESS;
+    if let Some(events) = events {
+        code = replay_file(events, &detection, &mut out, None)?;
+    }
+    let errors = plugins::replay_sources(
+        &plugin_set,
+        &field_map,
+        open,
+        &detection.ruleset,
+        &detection.format,
+        &mut out,
+    )?;
+    Ok(if errors > 0 { ExitCode::from(1) } else { code })
 }
 
 /// Whether `path` is a raw capture file (by its magic), rather than an event file.

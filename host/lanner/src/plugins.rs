@@ -1,0 +1,238 @@
+//! Plugins in the binary: loading the plugins folder, their fields in the engine's registry,
+//! `lanner plugins list`, and source plugins' events through the rules.
+
+use anyhow::{Context, Result, bail};
+use lanner_engine::{EngineConfig, Ruleset};
+use lanner_event::FieldRegistry;
+use lanner_plugin_runtime::{EventBatch, FieldMap, PluginSet, Runtime, RuntimeOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where plugins are dropped in by default.
+pub(crate) const DEFAULT_PLUGINS_DIR: &str = "/etc/lanner/plugins.d";
+
+/// How many events a source plugin is asked for at once.
+const SOURCE_BATCH: u32 = 256;
+
+/// The precompiled-component cache: `LANNER_PLUGIN_CACHE`, else below the user's cache
+/// directory (root: /var/cache/lanner/plugins).
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("LANNER_PLUGIN_CACHE") {
+        return if d.is_empty() { None } else { Some(PathBuf::from(d)) };
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some(PathBuf::from("/var/cache/lanner/plugins"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("lanner/plugins"))
+}
+
+/// The plugins of a folder (the default folder when `dir` is `None`; a missing default folder
+/// is no plugins). A plugin that does not load is reported and skipped.
+pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
+    let (dir, explicit) = match dir {
+        Some(d) => (d.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_PLUGINS_DIR), false),
+    };
+    let mut rt = Runtime::new(RuntimeOptions { cache_dir: cache_dir() });
+    if let Err(e) = &rt {
+        // An unusable cache directory must not keep plugins from loading.
+        eprintln!("lanner: {e}; plugins are compiled without a cache");
+        rt = Runtime::new(RuntimeOptions::default());
+    }
+    let mut set = PluginSet::new(rt.context("starting the plugin runtime")?);
+    if !dir.is_dir() {
+        if explicit {
+            bail!("plugins folder {} does not exist", dir.display());
+        }
+        return Ok(set);
+    }
+    let report = set.sync_dir(&dir);
+    for e in &report.errors {
+        eprintln!("lanner: {e}");
+    }
+    Ok(set)
+}
+
+/// Adds the plugins to an engine configuration: their fields (provider: the plugin's name),
+/// their event sources, and their versions for `required_plugin_versions`.
+pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<FieldMap> {
+    let map = FieldMap::register(&set.plugins(), &mut cfg.registry).context("registering plugin fields")?;
+    for s in set.sources() {
+        if !cfg.sources.contains(&s) {
+            cfg.sources.push(s);
+        }
+    }
+    cfg.plugins.extend(set.versions());
+    Ok(map)
+}
+
+/// The registry `list-fields` prints: the syscall fields and the plugins'.
+pub(crate) fn registry(dir: Option<&Path>) -> Result<FieldRegistry> {
+    let set = load(dir)?;
+    let mut cfg = EngineConfig::syscall();
+    configure(&set, &mut cfg)?;
+    Ok(cfg.registry)
+}
+
+/// `lanner plugins list`.
+pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
+    let set = load(dir)?;
+    let mut out = std::io::stdout().lock();
+    let plugins = set.plugins();
+    if json {
+        let items: Vec<_> = plugins
+            .iter()
+            .map(|p| {
+                let g = &p.config().grants;
+                serde_json::json!({
+                    "name": p.name(),
+                    "version": p.version(),
+                    "api_version": p.api_version(),
+                    "description": p.description(),
+                    "file": p.path().display().to_string(),
+                    "capabilities": capabilities(p),
+                    "source": p.source_name(),
+                    "state": p.state().as_str(),
+                    "fields": p.fields().iter().map(|f| serde_json::json!({
+                        "name": f.name, "type": f.ftype.as_str(), "desc": f.description,
+                    })).collect::<Vec<_>>(),
+                    "grants": {
+                        "dirs": g.dirs.iter().map(|d| serde_json::json!({
+                            "host": d.host.display().to_string(), "guest": d.guest_path(),
+                            "mode": if d.mode == lanner_plugin_runtime::config::DirMode::Rw { "rw" } else { "ro" },
+                        })).collect::<Vec<_>>(),
+                        "http": g.http,
+                        "env": g.env,
+                    },
+                    "limits": {
+                        "memory_mb": p.config().limits.memory_mb,
+                        "call_timeout_ms": p.config().limits.call_timeout_ms,
+                    },
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "plugins": items }))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for p in &plugins {
+        writeln!(
+            out,
+            "{} {} ({}) [{}]",
+            p.name(),
+            p.version(),
+            capabilities(p).join(", "),
+            p.state().as_str()
+        )?;
+        writeln!(out, "  {}", p.description())?;
+        writeln!(out, "  file: {}", p.path().display())?;
+        if let Some(s) = p.source_name() {
+            writeln!(out, "  source: {s}")?;
+        }
+        if !p.fields().is_empty() {
+            let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
+            writeln!(out, "  fields: {}", names.join(", "))?;
+        }
+        let g = &p.config().grants;
+        let dirs: Vec<String> = g
+            .dirs
+            .iter()
+            .map(|d| {
+                let mode = if d.mode == lanner_plugin_runtime::config::DirMode::Rw { "rw" } else { "ro" };
+                format!("{}:{}:{mode}", d.host.display(), d.guest_path())
+            })
+            .collect();
+        writeln!(
+            out,
+            "  grants: dirs [{}] http [{}] env [{}]",
+            dirs.join(", "),
+            g.http.join(", "),
+            g.env.join(", ")
+        )?;
+    }
+    if plugins.is_empty() {
+        writeln!(out, "no plugins")?;
+    }
+    Ok(())
+}
+
+fn capabilities(p: &lanner_plugin_runtime::Plugin) -> Vec<&'static str> {
+    use lanner_plugin_runtime::PluginKind::*;
+    match p.kind() {
+        Extractor => vec!["extraction"],
+        Source if p.fields().is_empty() => vec!["source"],
+        Source => vec!["source", "extraction"],
+        Sink => vec!["sink"],
+    }
+}
+
+/// Reads every event of the source plugins named in `opens` (`PLUGIN=PARAMS`) through the
+/// rules, writing alerts; returns how many plugin errors were met.
+pub(crate) fn replay_sources(
+    set: &PluginSet,
+    map: &FieldMap,
+    opens: &[String],
+    ruleset: &Ruleset,
+    format: &crate::live::AlertFormat,
+    out: &mut dyn Write,
+) -> Result<usize> {
+    let host = crate::cli::hostname();
+    let mut errors = 0;
+    for open in opens {
+        let (name, params) = open.split_once('=').unwrap_or((open.as_str(), ""));
+        let plugin: Arc<_> =
+            set.get(name).with_context(|| format!("--open {open}: no plugin named {name}"))?;
+        let mut stream = plugin.open(params).map_err(|e| anyhow::anyhow!("{e}"))?;
+        loop {
+            let events = match stream.next_batch(SOURCE_BATCH) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    eprintln!("lanner: {e}");
+                    errors += 1;
+                    // A failed plugin is restarted after its backoff, or disabled.
+                    if plugin.state() == lanner_plugin_runtime::PluginState::Disabled {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
+            };
+            if events.is_empty() {
+                break;
+            }
+            let batch = EventBatch::new(map, events);
+            for ev in batch.iter() {
+                let mut write_err = None;
+                ruleset.evaluate(&ev, |rule| {
+                    if let Err(e) = writeln!(out, "{}", format.line(&rule.alert(&ev, &host))) {
+                        write_err = Some(e);
+                    }
+                });
+                if let Some(e) = write_err {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(errors);
+                    }
+                    return Err(e.into());
+                }
+            }
+            for e in batch.take_errors() {
+                eprintln!("lanner: {e}");
+                errors += 1;
+            }
+        }
+    }
+    for p in set.plugins() {
+        for i in p.take_incidents() {
+            if i.disabled {
+                eprintln!("lanner: plugin {} disabled: {}", i.plugin, i.message);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(errors)
+}
