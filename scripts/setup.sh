@@ -68,3 +68,18 @@ if ! cmp -s "$deploy_reqs" "$LANNER_DEPLOY_TOOLS/requirements.txt"; then
 fi
 log "deployment tools ready"
 # ---- end of the deployment artefacts' section
+
+# ---- WASM plugins: componentize-py builds the Python example plugin (plugins/python-jsonkeys)
+# ---- that host/plugin-runtime's tests load. Pinned, in its own virtual environment.
+LANNER_PLUGIN_TOOLS="${LANNER_PLUGIN_TOOLS:-/opt/lanner-plugin-tools}"
+COMPONENTIZE_PY_VERSION=0.25.1
+if ! "$LANNER_PLUGIN_TOOLS/bin/componentize-py" --version 2>/dev/null | grep -qF "$COMPONENTIZE_PY_VERSION"; then
+  log "installing componentize-py $COMPONENTIZE_PY_VERSION into $LANNER_PLUGIN_TOOLS"
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+  fi
+  $SUDO python3 -m venv "$LANNER_PLUGIN_TOOLS"
+  $SUDO "$LANNER_PLUGIN_TOOLS/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+log "plugin tools ready"

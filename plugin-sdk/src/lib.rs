@@ -320,8 +320,8 @@ pub mod __private {
 
     /// The plugin's single instance (the component runs on one thread).
     pub struct Slot<T>(pub RefCell<Option<T>>);
-    // SAFETY-free: wasm32-wasip2 components are single-threaded; the slot is only touched by
-    // the export functions, never concurrently.
+    // SAFETY: a wasm32-wasip2 component runs on one thread; the slot is touched only by the
+    // export functions, one call at a time, so the RefCell is never shared across threads.
     unsafe impl<T> Sync for Slot<T> {}
 
     impl<T> Slot<T> {

@@ -53,3 +53,51 @@ pub fn build_component(crate_dir: &str) -> PathBuf {
     assert!(wasm.is_file(), "{} was not produced", wasm.display());
     wasm
 }
+
+/// Builds a Python plugin (`app.py` in `crate_dir`, relative to the repository root) into a
+/// component of `world` with componentize-py (installed by `scripts/setup.sh`), again only
+/// when `app.py` changed. Panics with the tool's output when the build fails.
+pub fn build_python_component(plugin_dir: &str, world: &str) -> PathBuf {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let root = repo_root();
+    let dir = root.join(plugin_dir);
+    let name = dir.file_name().expect("a plugin folder").to_string_lossy().into_owned();
+    let out_dir = wasm_target_dir().join("python");
+    std::fs::create_dir_all(&out_dir).expect("create the output folder");
+    let wasm = out_dir.join(format!("{name}.wasm"));
+    let src_time =
+        std::fs::metadata(dir.join("app.py")).and_then(|m| m.modified()).expect("the plugin has an app.py");
+    let fresh = std::fs::metadata(&wasm).and_then(|m| m.modified()).is_ok_and(|t| t >= src_time);
+    if fresh {
+        return wasm;
+    }
+    let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
+    // scripts/setup.sh installs it in its own virtual environment; PATH is tried first.
+    let tools = std::env::var_os("LANNER_PLUGIN_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/lanner-plugin-tools".into());
+    let venv = tools.join("bin/componentize-py");
+    let tool = if Command::new("componentize-py").arg("--version").output().is_ok_and(|o| o.status.success())
+    {
+        PathBuf::from("componentize-py")
+    } else {
+        venv
+    };
+    let out = Command::new(&tool)
+        .current_dir(&dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", world, "componentize", "app", "-o"])
+        .arg(&tmp)
+        .output()
+        .unwrap_or_else(|e| panic!("componentize-py cannot run ({e}): scripts/setup.sh installs it"));
+    assert!(
+        out.status.success(),
+        "componentize-py failed for {plugin_dir}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &wasm).expect("move the component in place");
+    wasm
+}

@@ -113,3 +113,82 @@ fn a_file_that_is_not_a_component_is_reported_with_its_path() {
     assert!(err.to_string().contains("broken.wasm"), "{err}");
     assert!(rt.load(Path::new("/nonexistent/x.wasm"), PluginConfig::default()).is_err());
 }
+
+#[test]
+fn python_plugin_built_with_componentize_py_extracts_fields() {
+    let wasm = lanner_plugin_runtime::testing::build_python_component("plugins/python-jsonkeys", "extractor");
+    let rt = runtime();
+    let p = rt.load(&wasm, PluginConfig::parse("limits: {memory_mb: 256}\n").unwrap()).unwrap();
+    assert_eq!(p.name(), "jsonkeys");
+    assert_eq!(p.kind(), PluginKind::Extractor);
+    let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["jsonkeys.list", "jsonkeys.count", "jsonkeys.has"]);
+    let v = p
+        .extract(
+            &[ev("a", r#"{"b":1,"a":2}"#), ev("a", "[1]")],
+            &[(0, None), (1, None), (2, Some("a".into())), (2, Some("z".into()))],
+        )
+        .unwrap();
+    let list = Value::List(vec![Value::Str("a".into()), Value::Str("b".into())]);
+    assert_eq!(
+        v,
+        [
+            Some(list),
+            Some(Value::UInt(2)),
+            Some(Value::Bool(true)),
+            Some(Value::Bool(false)),
+            None,
+            None,
+            None,
+            None
+        ]
+    );
+    // Its configuration is validated against its schema like any other.
+    let err = rt
+        .load(&wasm, PluginConfig::parse("config: {x: 1}\nlimits: {memory_mb: 256}\n").unwrap())
+        .unwrap_err();
+    assert!(err.to_string().starts_with("plugin jsonkeys: configuration"), "{err}");
+}
+
+fn alert(rule: &str) -> lanner_plugin_runtime::bindings::types::Alert {
+    lanner_plugin_runtime::bindings::types::Alert {
+        time_ns: 1,
+        rule: rule.into(),
+        priority: "Warning".into(),
+        output: "something happened".into(),
+        source: "syscall".into(),
+        tags: vec!["t".into()],
+        hostname: "h".into(),
+        output_fields: vec![("proc.name".into(), "cat".into())],
+    }
+}
+
+#[test]
+fn sink_plugin_writes_alerts_to_a_read_write_grant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let yaml = |mode: &str| {
+        format!(
+            "config: {{path: /out/alerts.txt}}\ngrants: {{dirs: [{{host: {}, guest: /out, mode: {mode}}}]}}\n",
+            dir.path().display()
+        )
+    };
+    let p = load(&rt, "tests/plugins/filesink", &yaml("rw")).unwrap();
+    assert_eq!(p.kind(), PluginKind::Sink);
+    assert!(p.fields().is_empty());
+    p.deliver(&[alert("A"), alert("B")]).unwrap();
+    p.deliver(&[alert("C")]).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("alerts.txt")).unwrap();
+    assert_eq!(
+        text,
+        "A|Warning|syscall|something happened\nB|Warning|syscall|something happened\nC|Warning|syscall|something happened\n"
+    );
+    // Read-only: the write is refused inside the plugin, reported with its name.
+    let p = load(&rt, "tests/plugins/filesink", &yaml("ro")).unwrap();
+    let err = p.deliver(&[alert("D")]).unwrap_err();
+    assert!(err.to_string().starts_with("plugin filesink: deliver: cannot open /out/alerts.txt"), "{err}");
+    assert!(!std::fs::read_to_string(dir.path().join("alerts.txt")).unwrap().contains('D'));
+    // Its schema requires a path.
+    let err = load(&rt, "tests/plugins/filesink", "").unwrap_err();
+    assert!(err.to_string().starts_with("plugin filesink: configuration"), "{err}");
+}
