@@ -224,15 +224,45 @@ pub(crate) fn replay_sources(
                 eprintln!("lanner: {e}");
                 errors += 1;
             }
+            report_disabled(set, format, &host, out)?;
         }
     }
-    for p in set.plugins() {
-        for i in p.take_incidents() {
-            if i.disabled {
-                eprintln!("lanner: plugin {} disabled: {}", i.plugin, i.message);
-            }
-        }
-    }
+    report_disabled(set, format, &host, out)?;
     out.flush()?;
     Ok(errors)
+}
+
+/// The rule name of the alert raised when a plugin is disabled.
+pub(crate) const PLUGIN_DISABLED_RULE: &str = "Lanner internal: plugin disabled";
+
+/// Raises a CRITICAL internal alert for each plugin disabled since the last call.
+fn report_disabled(
+    set: &PluginSet,
+    format: &crate::live::AlertFormat,
+    host: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for p in set.plugins() {
+        for i in p.take_incidents().into_iter().filter(|i| i.disabled) {
+            let time_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let alert = lanner_event::Alert {
+                time_ns,
+                rule: PLUGIN_DISABLED_RULE.into(),
+                priority: lanner_event::Priority::Critical,
+                output: format!(
+                    "Lanner internal: plugin {} disabled after repeated failures ({})",
+                    i.plugin, i.message
+                ),
+                output_fields: Vec::new(),
+                source: "internal".into(),
+                tags: vec!["lanner".into(), "plugin".into()],
+                hostname: host.to_string(),
+            };
+            writeln!(out, "{}", format.line(&alert))?;
+        }
+    }
+    Ok(())
 }

@@ -211,3 +211,48 @@ fn a_broken_plugin_is_reported_and_the_others_run() {
     assert!(text(&o.stdout).contains("json 0.1.0"));
     assert!(text(&o.stdout).contains("k8saudit 0.1.0"));
 }
+
+#[test]
+fn a_failing_extractor_is_disabled_with_an_alert_and_the_source_keeps_going() {
+    let dir = plugins_dir();
+    std::fs::copy(build_component("tests/plugins/hostile"), dir.path().join("hostile.wasm")).unwrap();
+    std::fs::write(dir.path().join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n")
+        .unwrap();
+    let rules = tempdir();
+    let f = rules.path().join("hostile.yaml");
+    std::fs::write(
+        &f,
+        "- rule: Hostile\n  desc: d\n  condition: hostile.out = x\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
+    )
+    .unwrap();
+    let k8s = repo("rules/k8s_audit_rules.yaml");
+    let o = lanner(&[
+        "replay",
+        "--plugins-dir",
+        d(dir.path()),
+        "--open",
+        "k8saudit=/audit/k8s_audit.jsonl",
+        "-r",
+        d(&k8s),
+        "-r",
+        d(&f),
+        "--json",
+    ]);
+    // Exit status 1: a plugin failed; the host stayed up and said which.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("plugin hostile: disabled after 1 consecutive failures"),
+        "{}",
+        text(&o.stderr)
+    );
+    let alerts: Vec<Value> = text(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let disabled: Vec<&Value> =
+        alerts.iter().filter(|a| a["rule"] == "Lanner internal: plugin disabled").collect();
+    assert_eq!(disabled.len(), 1, "{}", text(&o.stdout));
+    assert_eq!(disabled[0]["priority"], "Critical");
+    assert_eq!(disabled[0]["source"], "internal");
+    assert!(disabled[0]["output"].as_str().unwrap().contains("plugin hostile disabled"));
+    // The other plugins kept working: the k8s rules fired as without the hostile plugin.
+    let k8s_rules = alerts.iter().filter(|a| a["source"] == "k8s_audit").count();
+    assert_eq!(k8s_rules, 4, "{}", text(&o.stdout));
+}
