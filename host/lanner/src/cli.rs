@@ -1,8 +1,6 @@
 use crate::live;
+use crate::plugins;
 use anyhow::{Context, Result};
-
-#[path = "plugins.rs"]
-mod plugins;
 use clap::{Parser, Subcommand};
 use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
 use lanner_event::{Event, FieldRegistry};

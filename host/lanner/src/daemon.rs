@@ -9,6 +9,7 @@ use crate::live::{
 use crate::metrics::{Metrics, ResultLabels};
 use anyhow::{Context, Result, bail};
 use lanner_outputs::{OutputSpec, Outputs, ProgramSink, RetryPolicy, StdoutSink};
+use lanner_plugin_runtime::PluginSet;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for f in &loaded.files {
         tracing::info!(file = %f.display(), "configuration read");
     }
-    let detection = build_detection(&config)?;
+    let plugins = load_plugins(&config)?;
+    let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
@@ -51,7 +53,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         return Ok(code);
     }
     let (tx, rx) = channel();
-    start_watcher(sources, &loaded.files, &config, tx, metrics.clone())?;
+    start_watcher(sources, &loaded.files, &config, plugins, tx, metrics.clone())?;
     let opts = RunOptions {
         filter: detection.filter.clone(),
         duration,
@@ -120,9 +122,21 @@ pub fn build_outputs(config: &Config) -> Result<Outputs> {
     Ok(outputs)
 }
 
-/// Loads the rules a configuration names; any rule error rejects the whole configuration.
-pub fn build_detection(config: &Config) -> Result<Detection> {
-    let engine = config.engine_config()?;
+/// The plugins of the configured folder (none when it does not exist).
+fn load_plugins(config: &Config) -> Result<PluginSet> {
+    let dir = config.plugins_dir.is_dir().then_some(config.plugins_dir.as_path());
+    let set = crate::plugins::load(dir)?;
+    for p in set.plugins() {
+        tracing::info!(plugin = p.name(), version = p.version(), "plugin loaded");
+    }
+    Ok(set)
+}
+
+/// Loads the rules a configuration names, with the plugins' fields, sources and versions;
+/// any rule error rejects the whole configuration.
+pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection> {
+    let mut engine = config.engine_config()?;
+    crate::plugins::configure(plugins, &mut engine)?;
     let paths = config.rules_paths()?;
     let outcome = crate::cli::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
@@ -188,6 +202,8 @@ fn start_webserver(config: &Config, metrics: Arc<Metrics>) {
 /// Files and directories whose change triggers a reload.
 fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
     let mut set: BTreeSet<PathBuf> = files.iter().cloned().collect();
+    // A plugin dropped in (or removed, or replaced) reloads too.
+    set.insert(config.plugins_dir.clone());
     set.extend(config.config_files.iter().cloned());
     set.extend(config.rules_files.iter().cloned());
     set
@@ -200,6 +216,7 @@ fn start_watcher(
     sources: Sources,
     files: &[PathBuf],
     config: &Config,
+    mut plugins: PluginSet,
     tx: Sender<Control>,
     metrics: Arc<Metrics>,
 ) -> Result<()> {
@@ -268,7 +285,21 @@ fn start_watcher(
             }
             tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
             let rebuilt = sources.load().and_then(|l| {
-                let d = build_detection(&l.config)?;
+                // The plugins folder first: new, changed and removed plugins, so that rules
+                // can use a plugin dropped in since the last load.
+                if l.config.plugins_dir.is_dir() {
+                    let report = plugins.sync_dir(&l.config.plugins_dir);
+                    for name in &report.loaded {
+                        tracing::info!(plugin = %name, "plugin loaded");
+                    }
+                    for name in &report.unloaded {
+                        tracing::info!(plugin = %name, "plugin unloaded");
+                    }
+                    for e in &report.errors {
+                        tracing::error!("{e}");
+                    }
+                }
+                let d = build_detection(&l.config, &plugins)?;
                 // New outputs only when their configuration changed: the running ones keep
                 // their queues otherwise.
                 let outputs = if l.config.outputs_section() == outputs_now {

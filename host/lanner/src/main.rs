@@ -6,6 +6,7 @@ mod config;
 mod daemon;
 mod live;
 mod metrics;
+mod plugins;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {

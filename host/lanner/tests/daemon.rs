@@ -466,3 +466,53 @@ fn program_output_gets_every_alert_and_sigterm_flushes_the_queue() {
     assert!(lines.iter().all(|a| a["rule"] == "Program Rule" && a["output_fields"].is_object()));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_plugin_dropped_in_makes_its_fields_usable_after_a_reload() {
+    if !live_allowed() {
+        return;
+    }
+    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    let (json, k8saudit) = (build_component("plugins/json"), build_component("plugins/k8saudit"));
+    let dir = temp_dir("dropin");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Rule A", "dropin-a")).unwrap();
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
+            rules.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+
+    // Rules over the Kubernetes audit source and the json fields: refused while the
+    // plugins are missing.
+    let k8s = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml"),
+    )
+    .unwrap();
+    std::fs::write(&rules, format!("{}\n{k8s}", rule("Rule A", "dropin-a"))).unwrap();
+    let failed = d.wait_alert("Lanner internal: reload failed", "k8saudit");
+    assert_eq!(failed["priority"], "Critical");
+
+    // Dropped in: the folder is watched, the reload loads them, and the rules now load.
+    std::fs::copy(&json, plugins.join("json.wasm")).unwrap();
+    std::fs::copy(&k8saudit, plugins.join("k8saudit.wasm")).unwrap();
+    d.wait_log("plugin loaded", Duration::from_secs(60));
+    d.wait_log("reloaded", Duration::from_secs(60));
+    // Detection went on throughout.
+    let a = dir.join("dropin-a");
+    std::fs::write(&a, "a").unwrap();
+    cat(&a);
+    d.wait_alert("Rule A", "dropin-a");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
