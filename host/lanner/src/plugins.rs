@@ -38,7 +38,9 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
         Some(d) => (d.to_path_buf(), true),
         None => (PathBuf::from(DEFAULT_PLUGINS_DIR), false),
     };
-    let mut rt = Runtime::new(RuntimeOptions { cache_dir: cache_dir() });
+    // No folder, no plugins: no cache directory is created either.
+    let cache = if dir.is_dir() { cache_dir() } else { None };
+    let mut rt = Runtime::new(RuntimeOptions { cache_dir: cache });
     if let Err(e) = &rt {
         // An unusable cache directory must not keep plugins from loading.
         eprintln!("lanner: {e}; plugins are compiled without a cache");
