@@ -30,6 +30,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
+    metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
         start_webserver(&config, metrics.clone());
@@ -298,6 +299,7 @@ fn start_watcher(
                     for e in &report.errors {
                         tracing::error!("{e}");
                     }
+                    metrics.set_plugins(plugins.plugins());
                 }
                 let d = build_detection(&l.config, &plugins)?;
                 // New outputs only when their configuration changed: the running ones keep

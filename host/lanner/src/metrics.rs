@@ -37,6 +37,11 @@ pub struct OutputLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    pub plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
 }
@@ -65,6 +70,12 @@ pub struct Metrics {
     pub output_queue_depth: Family<OutputLabels, Gauge>,
     /// The running outputs' counters, read at each scrape, with what was read last.
     outputs: Mutex<Vec<WatchedOutput>>,
+    /// Per plugin: calls, failures (traps, timeouts, limit breaches) and restarts.
+    pub plugin_calls: Family<PluginLabels, Counter>,
+    pub plugin_failures: Family<PluginLabels, Counter>,
+    pub plugin_restarts: Family<PluginLabels, Counter>,
+    /// The loaded plugins, read at each scrape, with what was read last.
+    plugins: Mutex<Vec<WatchedPlugin>>,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     started: Instant,
@@ -78,6 +89,9 @@ pub struct Metrics {
 /// An output's name, its counters, and their values at the last scrape (delivered,
 /// dropped, failed attempts).
 type WatchedOutput = (String, Arc<OutputStats>, [u64; 3]);
+
+/// A plugin and its counters at the last scrape (calls, failures, restarts).
+type WatchedPlugin = (Arc<lanner_plugin_runtime::Plugin>, [u64; 3]);
 
 /// Counts over which the drop ratio is computed.
 #[derive(Default)]
@@ -106,6 +120,10 @@ impl Metrics {
             output_failed_attempts: Family::default(),
             output_queue_depth: Family::default(),
             outputs: Mutex::new(Vec::new()),
+            plugin_calls: Family::default(),
+            plugin_failures: Family::default(),
+            plugin_restarts: Family::default(),
+            plugins: Mutex::new(Vec::new()),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
             last_event_us: AtomicU64::new(0),
@@ -151,6 +169,17 @@ impl Metrics {
             "output_queue_depth",
             "Alerts waiting in each output's queue",
             m.output_queue_depth.clone(),
+        );
+        registry.register("plugin_calls", "Calls into each plugin", m.plugin_calls.clone());
+        registry.register(
+            "plugin_failures",
+            "Traps, timeouts and limit breaches, per plugin",
+            m.plugin_failures.clone(),
+        );
+        registry.register(
+            "plugin_restarts",
+            "Re-instantiations after a failure, per plugin",
+            m.plugin_restarts.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -207,6 +236,30 @@ impl Metrics {
         *o = stats.into_iter().map(|(n, s)| (n, s, [0; 3])).collect();
     }
 
+    /// The plugins whose counters to show (after a start or a reload).
+    pub fn set_plugins(&self, plugins: Vec<Arc<lanner_plugin_runtime::Plugin>>) {
+        self.sync_plugins();
+        let mut p = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        *p = plugins.into_iter().map(|pl| (pl, [0; 3])).collect();
+    }
+
+    fn sync_plugins(&self) {
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        for (plugin, last) in plugins.iter_mut() {
+            let labels = PluginLabels { plugin: plugin.name().to_string() };
+            let s = &plugin.stats;
+            let now = [
+                s.calls.load(Ordering::Relaxed),
+                s.failures.load(Ordering::Relaxed),
+                s.restarts.load(Ordering::Relaxed),
+            ];
+            self.plugin_calls.get_or_create(&labels).inc_by(now[0].saturating_sub(last[0]));
+            self.plugin_failures.get_or_create(&labels).inc_by(now[1].saturating_sub(last[1]));
+            self.plugin_restarts.get_or_create(&labels).inc_by(now[2].saturating_sub(last[2]));
+            *last = now;
+        }
+    }
+
     /// Carries the outputs' own counters over into the exposed ones.
     fn sync_outputs(&self) {
         let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,6 +281,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         self.sync_outputs();
+        self.sync_plugins();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out

@@ -516,3 +516,46 @@ fn a_plugin_dropped_in_makes_its_fields_usable_after_a_reload() {
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
+    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    // A source plugin's events through a replay of its own, with the daemon's metrics: the
+    // k8saudit source and the json extractor are called; nothing fails.
+    let dir = temp_dir("plugin-metrics");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
+    let port = free_port();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
+    let mut child = lanner()
+        .env("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache"))
+        .args(["run", "--events"])
+        .arg(data.join("events/golden.jsonl"))
+        .arg("-r")
+        .arg(data.join("rules/golden.yaml"))
+        .args(["-o", &format!("webserver.listen_port={port}"), "-o"])
+        .arg(format!("plugins_dir={}", plugins.display()))
+        .args(["--duration", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        if let Ok(mut r) = agent.get(&format!("http://127.0.0.1:{port}/metrics")).call() {
+            break r.body_mut().read_to_string().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no metrics endpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The plugin is listed with its counters (its fields were registered: one info call).
+    assert!(text.contains(r#"lanner_plugin_calls_total{plugin="json"}"#), "{text}");
+    assert_eq!(metric(&text, r#"lanner_plugin_failures_total{plugin="json"}"#), Some(0.0), "{text}");
+    assert_eq!(metric(&text, r#"lanner_plugin_restarts_total{plugin="json"}"#), Some(0.0), "{text}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).ok();
+}
