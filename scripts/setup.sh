@@ -83,3 +83,18 @@ if ! "$LANNER_PLUGIN_TOOLS/bin/componentize-py" --version 2>/dev/null | grep -qF
   $SUDO "$LANNER_PLUGIN_TOOLS/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
 log "plugin tools ready"
+
+# ---- Sink plugins: aiosmtpd is the real SMTP server of the email sink's tests
+# ---- (host/plugin-runtime/tests/sinks.rs). Pinned, in its own virtual environment.
+LANNER_SMTP_TOOLS="${LANNER_SMTP_TOOLS:-/opt/lanner-smtp-tools}"
+AIOSMTPD_VERSION=1.4.6
+if ! "$LANNER_SMTP_TOOLS/bin/python3" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  log "installing aiosmtpd $AIOSMTPD_VERSION into $LANNER_SMTP_TOOLS"
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+  fi
+  $SUDO python3 -m venv "$LANNER_SMTP_TOOLS"
+  $SUDO "$LANNER_SMTP_TOOLS/bin/pip" install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+log "SMTP test server ready"

@@ -55,3 +55,64 @@ pub fn get(url: &str) -> Result<Response, String> {
     }
     Ok(Response { status, body: out })
 }
+
+/// `POST` `body` to `url` (`http://` or `https://`) with `headers`, waiting at most
+/// `timeout_ms` to connect and again for the first byte of the response. The caller decides
+/// what a status means; an error is a transport failure (refused, denied, timed out).
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Result<Response, String> {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (Scheme::Http, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (Scheme::Https, r)
+    } else {
+        return Err("unsupported URL: only http and https".into());
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let list: Vec<(String, Vec<u8>)> =
+        headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+    let fields = Fields::from_list(&list).map_err(|e| format!("invalid header: {e:?}"))?;
+    let req = OutgoingRequest::new(fields);
+    req.set_method(&Method::Post).map_err(|()| "invalid method".to_string())?;
+    req.set_scheme(Some(&scheme)).map_err(|()| "invalid scheme".to_string())?;
+    req.set_authority(Some(authority)).map_err(|()| "invalid authority".to_string())?;
+    req.set_path_with_query(Some(path)).map_err(|()| "invalid path".to_string())?;
+    let out_body = req.body().map_err(|()| "no request body".to_string())?;
+    let options = wasip2::http::types::RequestOptions::new();
+    let ns = timeout_ms.saturating_mul(1_000_000);
+    let _ = options.set_connect_timeout(Some(ns));
+    let _ = options.set_first_byte_timeout(Some(ns));
+    let _ = options.set_between_bytes_timeout(Some(ns));
+    // Messages name the authority only: a URL may hold a secret (a webhook token).
+    let future = outgoing_handler::handle(req, Some(options))
+        .map_err(|e| format!("request to {authority} refused: {e:?}"))?;
+    {
+        let stream = out_body.write().map_err(|()| "no request body stream".to_string())?;
+        for chunk in body.chunks(4096) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| format!("sending to {authority}: {e:?}"))?;
+        }
+    }
+    wasip2::http::types::OutgoingBody::finish(out_body, None)
+        .map_err(|e| format!("sending to {authority}: {e:?}"))?;
+    future.subscribe().block();
+    let resp = match future.get() {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return Err(format!("request to {authority} failed: {e:?}")),
+        Some(Err(())) => return Err("response already taken".into()),
+        None => return Err("no response".into()),
+    };
+    let status = resp.status();
+    let body = resp.consume().map_err(|()| "no body".to_string())?;
+    let stream = body.stream().map_err(|()| "no body stream".to_string())?;
+    let mut out = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => out.extend_from_slice(&chunk),
+            Err(wasip2::io::streams::StreamError::Closed) => break,
+            Err(e) => return Err(format!("reading the response of {authority}: {e:?}")),
+        }
+    }
+    Ok(Response { status, body: out })
+}

@@ -37,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod format;
 pub mod http;
 
 /// The version of the WIT interface this SDK implements.

@@ -104,6 +104,8 @@ pub struct Grants {
     pub http: Vec<String>,
     /// Names of environment variables passed from Lanner's environment.
     pub env: Vec<String>,
+    /// `host:port` destinations the plugin may open TCP connections to (`wasi:sockets`).
+    pub tcp: Vec<String>,
 }
 
 /// A directory made visible to the plugin.

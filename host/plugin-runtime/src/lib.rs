@@ -19,6 +19,8 @@ pub mod http;
 mod plugin;
 mod runtime;
 pub mod set;
+pub mod sink;
+pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
 pub mod watch;
