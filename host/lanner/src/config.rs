@@ -37,6 +37,9 @@ pub struct Config {
     pub engine: Engine,
     pub stdout_output: StdoutOutput,
     pub program_output: ProgramOutput,
+    pub file_output: FileOutput,
+    pub sink_plugins_dir: PathBuf,
+    pub plugin_outputs: Vec<PluginOutput>,
     pub outputs_queue: OutputsQueue,
     pub plugins_dir: PathBuf,
     pub webserver: Webserver,
@@ -91,6 +94,39 @@ pub struct ProgramOutput {
     pub keep_alive: bool,
     pub program: String,
     pub priority: String,
+}
+
+/// Falco's `file_output`, served by the `file` sink plugin.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOutput {
+    pub enabled: bool,
+    pub keep_alive: bool,
+    pub filename: PathBuf,
+    pub priority: String,
+}
+
+/// An output delivered by a sink plugin (`sink_plugins_dir/PLUGIN.wasm`, or a path), with
+/// its own configuration and grants, as a plugin's `NAME.yaml` holds them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginOutput {
+    pub name: String,
+    pub plugin: String,
+    #[serde(default = "debug_priority")]
+    pub priority: String,
+    #[serde(default)]
+    pub init_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub grants: lanner_plugin_runtime::config::Grants,
+    #[serde(default)]
+    pub limits: lanner_plugin_runtime::config::Limits,
+    #[serde(default)]
+    pub restart: lanner_plugin_runtime::config::RestartPolicy,
+}
+
+fn debug_priority() -> String {
+    "debug".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -216,6 +252,9 @@ struct Partial {
     engine: Option<PartialEngine>,
     stdout_output: Option<PartialStdout>,
     program_output: Option<PartialProgram>,
+    file_output: Option<PartialFile>,
+    sink_plugins_dir: Option<PathBuf>,
+    plugin_outputs: Option<Vec<PluginOutput>>,
     outputs_queue: Option<PartialQueue>,
     plugins_dir: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
@@ -260,6 +299,16 @@ struct PartialProgram {
     enabled: Option<bool>,
     keep_alive: Option<bool>,
     program: Option<String>,
+    priority: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialFile {
+    enabled: Option<bool>,
+    keep_alive: Option<bool>,
+    filename: Option<PathBuf>,
     priority: Option<String>,
 }
 
@@ -402,6 +451,17 @@ impl Config {
         if self.program_output.enabled && self.program_output.program.trim().is_empty() {
             bail!("program_output is enabled but program_output.program is empty");
         }
+        parse_priority("file_output.priority", &self.file_output.priority)?;
+        if self.file_output.enabled && self.file_output.filename.file_name().is_none() {
+            bail!("file_output is enabled but file_output.filename names no file");
+        }
+        let mut names = std::collections::HashSet::new();
+        for o in &self.plugin_outputs {
+            parse_priority(&format!("plugin_outputs[{}].priority", o.name), &o.priority)?;
+            if matches!(o.name.as_str(), "stdout" | "program" | "file") || !names.insert(o.name.as_str()) {
+                bail!("plugin_outputs: the output name {} is used twice", o.name);
+            }
+        }
         if self.outputs_queue.capacity == 0 {
             bail!("outputs_queue.capacity: at least 1 (queues are bounded so that memory is)");
         }
@@ -409,7 +469,11 @@ impl Config {
     }
 
     /// The outputs' part of the configuration, to tell whether a reload changes them.
-    pub fn outputs_section(&self) -> (StdoutOutput, ProgramOutput, OutputsQueue, bool, bool, bool) {
+    #[allow(clippy::type_complexity)]
+    pub fn outputs_section(
+        &self,
+    ) -> (StdoutOutput, ProgramOutput, OutputsQueue, bool, bool, bool, (FileOutput, PathBuf, Vec<PluginOutput>))
+    {
         (
             self.stdout_output.clone(),
             self.program_output.clone(),
@@ -417,6 +481,7 @@ impl Config {
             self.json_output,
             self.json_include_output_property,
             self.json_include_tags_property,
+            (self.file_output.clone(), self.sink_plugins_dir.clone(), self.plugin_outputs.clone()),
         )
     }
 

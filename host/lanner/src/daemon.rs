@@ -120,6 +120,11 @@ pub fn build_outputs(config: &Config) -> Result<Outputs> {
             .add(s, Box::new(ProgramSink::new(p.program.clone(), p.keep_alive, format)))
             .context("starting the program output")?;
     }
+    // file_output and plugin_outputs: sink plugins, each output its own instance.
+    for o in crate::sinks::outputs(config)? {
+        let s = spec(&o.name, &o.priority, &o.key)?;
+        outputs.add(s, o.sink).with_context(|| format!("starting the {} output", o.name))?;
+    }
     Ok(outputs)
 }
 

@@ -7,6 +7,7 @@ mod daemon;
 mod live;
 mod metrics;
 mod plugins;
+mod sinks;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {
