@@ -548,8 +548,8 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
 /// the task's fields are direct loads rather than helper calls.
 #[btf_tracepoint(function = "sys_enter")]
 pub fn lanner_sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    // SAFETY: sys_enter's arguments are (struct pt_regs *regs, long id).
-    let (regs, nr): (*const u8, u64) = unsafe { (ctx.arg(0), ctx.arg(1)) };
+    // sys_enter's arguments are (struct pt_regs *regs, long id).
+    let (regs, nr): (*const u8, u64) = (ctx.arg(0), ctx.arg(1));
     sys_enter::<true>(regs as u64, nr)
 }
 
@@ -682,8 +682,8 @@ pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
 /// is a direct load from `pt_regs` rather than a helper call, on every syscall's exit.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn lanner_sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
-    // SAFETY: sys_exit's arguments are (struct pt_regs *regs, long ret).
-    let (regs, ret): (*const u8, i64) = unsafe { (ctx.arg(0), ctx.arg(1)) };
+    // sys_exit's arguments are (struct pt_regs *regs, long ret).
+    let (regs, ret): (*const u8, i64) = (ctx.arg(0), ctx.arg(1));
     // SAFETY: a trusted pointer to the task's pt_regs; the offset is orig_ax's, from BTF.
     let nr = unsafe { ptr::read_volatile(regs.add(config!(regs_orig_ax) as usize).cast::<u64>()) };
     sys_exit::<true>(regs as u64, ret, nr)
