@@ -58,7 +58,7 @@ LANNER_DEPLOY_TOOLS="${LANNER_DEPLOY_TOOLS:-/opt/lanner-deploy-tools}"
 deploy_reqs="$(dirname "$0")/../deploy/kubernetes/requirements.txt"
 if ! cmp -s "$deploy_reqs" "$LANNER_DEPLOY_TOOLS/requirements.txt"; then
   log "installing the Kubernetes manifest checker's tools into $LANNER_DEPLOY_TOOLS"
-  if ! python3 -m venv --help >/dev/null 2>&1; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
   fi
@@ -75,7 +75,7 @@ LANNER_PLUGIN_TOOLS="${LANNER_PLUGIN_TOOLS:-/opt/lanner-plugin-tools}"
 COMPONENTIZE_PY_VERSION=0.25.1
 if ! "$LANNER_PLUGIN_TOOLS/bin/componentize-py" --version 2>/dev/null | grep -qF "$COMPONENTIZE_PY_VERSION"; then
   log "installing componentize-py $COMPONENTIZE_PY_VERSION into $LANNER_PLUGIN_TOOLS"
-  if ! python3 -m venv --help >/dev/null 2>&1; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
   fi
@@ -90,7 +90,7 @@ LANNER_SMTP_TOOLS="${LANNER_SMTP_TOOLS:-/opt/lanner-smtp-tools}"
 AIOSMTPD_VERSION=1.4.6
 if ! "$LANNER_SMTP_TOOLS/bin/python3" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
   log "installing aiosmtpd $AIOSMTPD_VERSION into $LANNER_SMTP_TOOLS"
-  if ! python3 -m venv --help >/dev/null 2>&1; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
   fi
