@@ -148,6 +148,19 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (status, resp.body_mut().read_to_string().unwrap())
 }
 
+/// `/metrics`, once the daemon serves it (within `limit`).
+fn wait_for_metrics(port: u16, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    loop {
+        if let Ok(mut r) = agent.get(&format!("http://127.0.0.1:{port}/metrics")).call() {
+            return r.body_mut().read_to_string().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no metrics endpoint on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The value of a metric line `name{labels} value` (the first that starts with `prefix`).
 fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
@@ -399,15 +412,7 @@ fn metrics_after_a_replay() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let alerts: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
     assert!(alerts[0].contains("shell bash under nginx"), "{alerts:?}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        if let Ok(mut r) = agent.get(&format!("http://127.0.0.1:{port}/metrics")).call() {
-            break r.body_mut().read_to_string().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no metrics endpoint");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let text = wait_for_metrics(port, Duration::from_secs(20));
     assert_eq!(metric(&text, r#"lanner_events_processed_total{source="syscall"}"#), Some(12.0), "{text}");
     let alert_total: f64 = text
         .lines()
@@ -541,15 +546,7 @@ fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        if let Ok(mut r) = agent.get(&format!("http://127.0.0.1:{port}/metrics")).call() {
-            break r.body_mut().read_to_string().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no metrics endpoint");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let text = wait_for_metrics(port, Duration::from_secs(60));
     // The plugin is listed with its counters (its fields were registered: one info call).
     assert!(text.contains(r#"lanner_plugin_calls_total{plugin="json"}"#), "{text}");
     assert_eq!(metric(&text, r#"lanner_plugin_failures_total{plugin="json"}"#), Some(0.0), "{text}");
