@@ -297,6 +297,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     );
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
+    let mut per_cpu: Vec<u64> = Vec::new();
     let mut drops_seen = 0u64;
     let mut drops_per_cpu: Vec<u64> = Vec::new();
     let (mut raw_records, mut window_records) = (0u64, 0u64);
@@ -317,8 +318,18 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 }
                 if let Some(m) = &metrics {
                     m.rule_eval_ns.inc_by(t.elapsed().as_nanos() as u64);
+                    // Counted per CPU here, then one labelled update per CPU per batch: a
+                    // label lookup per record would cost more than the rest of this loop.
+                    per_cpu.clear();
                     for raw in &batch {
-                        m.captured.get_or_create(&CpuLabels { cpu: raw.cpu.to_string() }).inc();
+                        let cpu = raw.cpu as usize;
+                        if per_cpu.len() <= cpu {
+                            per_cpu.resize(cpu + 1, 0);
+                        }
+                        per_cpu[cpu] += 1;
+                    }
+                    for (cpu, &count) in per_cpu.iter().enumerate().filter(|(_, c)| **c > 0) {
+                        m.captured.get_or_create(&CpuLabels { cpu: cpu.to_string() }).inc_by(count);
                     }
                 }
                 out.flush()?;
