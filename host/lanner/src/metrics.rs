@@ -253,10 +253,7 @@ impl Metrics {
                 s.failures.load(Ordering::Relaxed),
                 s.restarts.load(Ordering::Relaxed),
             ];
-            self.plugin_calls.get_or_create(&labels).inc_by(now[0].saturating_sub(last[0]));
-            self.plugin_failures.get_or_create(&labels).inc_by(now[1].saturating_sub(last[1]));
-            self.plugin_restarts.get_or_create(&labels).inc_by(now[2].saturating_sub(last[2]));
-            *last = now;
+            carry([&self.plugin_calls, &self.plugin_failures, &self.plugin_restarts], &labels, now, last);
         }
     }
 
@@ -270,11 +267,13 @@ impl Metrics {
                 stats.dropped(),
                 stats.failed_attempts.load(Ordering::Relaxed),
             ];
-            self.output_delivered.get_or_create(&labels).inc_by(now[0].saturating_sub(last[0]));
-            self.output_dropped.get_or_create(&labels).inc_by(now[1].saturating_sub(last[1]));
-            self.output_failed_attempts.get_or_create(&labels).inc_by(now[2].saturating_sub(last[2]));
+            carry(
+                [&self.output_delivered, &self.output_dropped, &self.output_failed_attempts],
+                &labels,
+                now,
+                last,
+            );
             self.output_queue_depth.get_or_create(&labels).set(stats.queued.load(Ordering::Relaxed) as i64);
-            *last = now;
         }
     }
 
@@ -286,6 +285,18 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
+}
+
+/// Adds to three labelled counters what another component's own counters gained since
+/// `last`, and remembers `now`.
+fn carry<L>(counters: [&Family<L, Counter>; 3], labels: &L, now: [u64; 3], last: &mut [u64; 3])
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    for ((family, n), l) in counters.into_iter().zip(now).zip(last.iter()) {
+        family.get_or_create(labels).inc_by(n.saturating_sub(*l));
+    }
+    *last = now;
 }
 
 /// Serves `/healthz` and `/metrics` on `addr` from a thread of its own, until the process
