@@ -26,6 +26,10 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 need_apt=()
 dpkg -s llvm-22-dev >/dev/null 2>&1 || need_apt+=(llvm-22-dev)
 dpkg -s libpolly-22-dev >/dev/null 2>&1 || need_apt+=(libpolly-22-dev)
+# clang 22 compiles ring's C for the email plugin's TLS (wasm32-wasip2, see
+# plugins/email/.cargo/config.toml); openssl makes the certificates of its TLS tests.
+dpkg -s clang-22 >/dev/null 2>&1 || need_apt+=(clang-22)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -495,28 +495,56 @@ fn burst_of_100k_alerts_bounded_memory_every_drop_counted_file_loses_nothing_it_
 }
 
 /// aiosmtpd (installed by scripts/setup.sh) on loopback, writing each message it accepts as
-/// JSON into a folder; AUTH accepts lanner/pw without TLS.
+/// JSON into a folder, with the TLS version it came under (`tls`, null in clear) and whether
+/// TLS came by STARTTLS; every MAIL FROM and AUTH attempt is appended to `events.log` with
+/// whether it was inside TLS. AUTH accepts lanner/pw. The mode: `plain` (no STARTTLS
+/// offered, AUTH in clear), `starttls` (STARTTLS required before anything, AUTH only inside
+/// TLS) or `tls` (implicit TLS), with the certificate and key given after it.
 const SMTP_SERVER: &str = r#"
-import sys, json, os
+import sys, json, os, ssl
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-port, out = int(sys.argv[1]), sys.argv[2]
+port, out, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def tls_version(server):
+    obj = server.transport.get_extra_info("ssl_object") if server.transport else None
+    return obj.version() if obj else None
+def note(line):
+    with open(os.path.join(out, "events.log"), "a") as f:
+        f.write(line + "\n")
 class Handler:
     n = 0
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        note("MAIL tls=%s" % tls_version(server))
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         Handler.n += 1
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         rec = {"from": envelope.mail_from, "to": envelope.rcpt_tos, "login": login,
-               "data": envelope.content.decode("utf-8", "replace")}
+               "data": envelope.content.decode("utf-8", "replace"),
+               "tls": tls_version(server), "starttls": session.ssl is not None}
         path = os.path.join(out, "%05d.json" % Handler.n)
         with open(path + ".tmp", "w") as f:
             json.dump(rec, f)
         os.rename(path + ".tmp", path)
         return "250 OK"
 def auth(server, session, envelope, mechanism, data):
+    note("AUTH %s tls=%s" % (mechanism, tls_version(server)))
     ok = isinstance(data, LoginPassword) and data.login == b"lanner" and data.password == b"pw"
     return AuthResult(success=ok, handled=False, auth_data=data)
-c = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=auth, auth_require_tls=False)
+ctx = None
+if mode != "plain":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+if mode == "plain":
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=auth, auth_require_tls=False)
+elif mode == "starttls":
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=auth, tls_context=ctx,
+                   require_starttls=True, auth_require_tls=True)
+else:
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=auth, ssl_context=ctx,
+                   auth_require_tls=False)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -530,14 +558,20 @@ struct Smtp {
 
 impl Smtp {
     fn start(port: u16) -> Smtp {
+        Smtp::start_mode(port, "plain", None)
+    }
+
+    /// `mode` as in [`SMTP_SERVER`]; `certs` gives the server's certificate for TLS modes.
+    fn start_mode(port: u16, mode: &str, certs: Option<&Certs>) -> Smtp {
         let tools = std::env::var_os("LANNER_SMTP_TOOLS").unwrap_or_else(|| "/opt/lanner-smtp-tools".into());
         let python = std::path::Path::new(&tools).join("bin/python3");
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(&python)
-            .arg("-c")
-            .arg(SMTP_SERVER)
-            .arg(port.to_string())
-            .arg(dir.path())
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg("-c").arg(SMTP_SERVER).arg(port.to_string()).arg(dir.path()).arg(mode);
+        if let Some(c) = certs {
+            cmd.arg(c.dir.path().join("server.pem")).arg(c.dir.path().join("server.key"));
+        }
+        let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -559,6 +593,86 @@ impl Smtp {
         names.sort();
         names.iter().map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()).collect()
     }
+
+    /// The MAIL FROM and AUTH attempts the server saw, with the TLS version they came under.
+    fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("events.log"))
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost, made with
+/// the `openssl` command (scripts/setup.sh installs it): `ca.pem`, `server.pem`,
+/// `server.key`. The plugin is granted the folder read-only as `/ca`.
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("openssl cannot run ({e}): scripts/setup.sh installs it"));
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Lanner test CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                ][..],
+                &ec,
+                &[
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[&["req", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"][..], &ec]
+                .concat(),
+        );
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
+        ]);
+        Certs { dir }
+    }
 }
 
 impl Drop for Smtp {
@@ -573,9 +687,17 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A plain SMTP session (`tls: none`: the default is STARTTLS).
 fn email_yaml(port: u16, extra: &str) -> String {
+    email_tls_yaml(port, None, &format!(", tls: none{extra}"))
+}
+
+/// The email plugin's configuration; `certs` grants their folder read-only as `/ca`.
+fn email_tls_yaml(port: u16, certs: Option<&Certs>, extra: &str) -> String {
+    let dirs = certs.map(|c| format!(", dirs: [{{host: {}, guest: /ca, mode: ro}}]", c.dir.path().display()));
     format!(
-        "config: {{server: \"127.0.0.1:{port}\", from: lanner@example.com, to: [soc@example.com, oncall@example.com]{extra}}}\nlimits: {{call_timeout_ms: 20000}}\nrestart: {{max_failures: 1000, backoff_ms: 10, max_backoff_ms: 50}}\ngrants: {{tcp: [\"127.0.0.1:{port}\"]}}\n"
+        "config: {{server: \"127.0.0.1:{port}\", from: lanner@example.com, to: [soc@example.com, oncall@example.com]{extra}}}\nlimits: {{call_timeout_ms: 20000}}\nrestart: {{max_failures: 1000, backoff_ms: 10, max_backoff_ms: 50}}\ngrants: {{tcp: [\"127.0.0.1:{port}\"]{}}}\n",
+        dirs.unwrap_or_default()
     )
 }
 
@@ -683,6 +805,224 @@ fn email_without_a_tcp_grant_or_to_another_port_reaches_nothing() {
     assert!(smtp.messages().is_empty());
     // A grant of a metadata address allows nothing.
     assert!(lanner_plugin_runtime::tcp::resolve(&["169.254.169.254:25".into()]).unwrap().is_empty());
+}
+
+/// One message as the TLS tests expect it: envelope, subject and body of `alert("r", OUT)`.
+fn assert_tls_message(m: &serde_json::Value, out: &str) {
+    assert_eq!(m["from"], "lanner@example.com", "{m}");
+    assert_eq!(m["to"], serde_json::json!(["soc@example.com", "oncall@example.com"]));
+    let data = m["data"].as_str().unwrap().replace("\r\n", "\n");
+    assert_eq!(header(&data, "Subject"), ["[Lanner] Warning r"]);
+    assert!(data.contains(&format!("\n\n{out}\n\nrule:     r\n")), "{data}");
+}
+
+#[test]
+fn email_starttls_with_a_private_ca_delivers_and_authenticates_inside_tls() {
+    let rt = runtime();
+    let certs = Certs::new();
+    let port = free_port();
+    // STARTTLS required before MAIL or AUTH, AUTH offered only inside TLS.
+    let smtp = Smtp::start_mode(port, "starttls", Some(&certs));
+    for (i, extra) in [
+        // STARTTLS is the default; AUTH PLAIN.
+        ", ca_file: /ca/ca.pem, username: lanner, password: pw",
+        // Said explicitly, AUTH LOGIN, the certificate checked for a DNS name.
+        ", tls: starttls, ca_file: /ca/ca.pem, tls_server_name: localhost, username: lanner, password: pw, auth: login",
+        // The older key.
+        ", starttls: true, ca_file: /ca/ca.pem",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut sink = PluginSink::new(load(&rt, "plugins/email", &email_tls_yaml(port, Some(&certs), extra))).unwrap();
+        sink.deliver(&[alert("r", &format!("out {i}"), &[])]).unwrap_or_else(|e| panic!("{extra}: {e:?}"));
+    }
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    for (i, m) in msgs.iter().enumerate() {
+        assert_tls_message(m, &format!("out {i}"));
+        assert_eq!(m["starttls"], true, "{m}");
+        assert!(m["tls"].as_str().is_some_and(|v| v.starts_with("TLSv1.")), "{m}");
+    }
+    assert_eq!(msgs[0]["login"], "lanner");
+    assert_eq!(msgs[1]["login"], "lanner");
+    assert_eq!(msgs[2]["login"], serde_json::Value::Null);
+    // Every AUTH and MAIL came inside TLS.
+    let events = smtp.events();
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(|e| e.ends_with("tls=TLSv1.3") || e.ends_with("tls=TLSv1.2")), "{events:?}");
+    assert!(events[0].starts_with("AUTH PLAIN") && events[2].starts_with("AUTH LOGIN"), "{events:?}");
+    // A wrong password inside TLS: permanent, and not in the error.
+    let mut sink = PluginSink::new(load(
+        &rt,
+        "plugins/email",
+        &email_tls_yaml(port, Some(&certs), ", ca_file: /ca/ca.pem, username: lanner, password: wrong-pw"),
+    ))
+    .unwrap();
+    let e = sink.deliver(&[alert("r", "o", &[])]).unwrap_err();
+    assert!(!e.retryable && !e.message.contains("wrong-pw"), "{e:?}");
+    assert_eq!(smtp.messages().len(), 3);
+}
+
+#[test]
+fn email_implicit_tls_delivers_to_an_smtps_server() {
+    let rt = runtime();
+    let certs = Certs::new();
+    let port = free_port();
+    let smtp = Smtp::start_mode(port, "tls", Some(&certs));
+    let mut sink = PluginSink::new(load(
+        &rt,
+        "plugins/email",
+        &email_tls_yaml(
+            port,
+            Some(&certs),
+            ", tls: tls, ca_file: /ca/ca.pem, username: lanner, password: pw",
+        ),
+    ))
+    .unwrap();
+    sink.deliver(&[alert("r", "implicit", &[])]).unwrap();
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_tls_message(&msgs[0], "implicit");
+    assert_eq!(msgs[0]["login"], "lanner");
+    assert_eq!(msgs[0]["starttls"], false, "TLS from the first byte, not upgraded");
+    assert!(msgs[0]["tls"].as_str().is_some_and(|v| v.starts_with("TLSv1.")), "{:?}", msgs[0]);
+    // STARTTLS to an implicit-TLS port: the server's TLS never answers plain SMTP.
+    let mut sink = PluginSink::new(load(
+        &rt,
+        "plugins/email",
+        &email_tls_yaml(port, Some(&certs), ", tls: starttls, ca_file: /ca/ca.pem, timeout_ms: 1000"),
+    ))
+    .unwrap();
+    assert!(sink.deliver(&[alert("r", "o", &[])]).is_err());
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn email_refuses_an_untrusted_certificate_and_sends_nothing() {
+    let rt = runtime();
+    let certs = Certs::new();
+    let other_ca = Certs::new();
+    for mode in ["starttls", "tls"] {
+        let port = free_port();
+        let smtp = Smtp::start_mode(port, mode, Some(&certs));
+        for extra in [
+            // webpki-roots: the private CA is not among them.
+            "",
+            // Another CA.
+            ", ca_file: /ca/ca.pem",
+            // The right CA, a name the certificate does not hold.
+            ", ca_file: /ca/ca.pem, tls_server_name: mail.example.com",
+        ] {
+            let granted = if extra == ", ca_file: /ca/ca.pem" { &other_ca } else { &certs };
+            let yaml = email_tls_yaml(
+                port,
+                Some(granted),
+                &format!(", tls: {mode}{extra}, username: lanner, password: pw"),
+            );
+            let mut sink = PluginSink::new(load(&rt, "plugins/email", &yaml)).unwrap();
+            let e = sink.deliver(&[alert("r", "o", &[])]).unwrap_err();
+            assert!(!e.retryable, "{mode}{extra}: {e:?}");
+            assert!(
+                e.message.contains("certificate") || e.message.contains("Certificate"),
+                "{mode}{extra}: {e:?}"
+            );
+            assert!(!e.message.contains("pw"), "{e:?}");
+        }
+        assert!(smtp.messages().is_empty(), "{mode}");
+        assert!(smtp.events().is_empty(), "{mode}: neither AUTH nor MAIL: {:?}", smtp.events());
+    }
+}
+
+#[test]
+fn email_starttls_to_a_server_without_it_fails_without_sending_in_clear() {
+    let rt = runtime();
+    let certs = Certs::new();
+    let port = free_port();
+    // Plain SMTP only, AUTH offered in clear.
+    let smtp = Smtp::start_mode(port, "plain", None);
+    for extra in [", tls: starttls", ""] {
+        let yaml = email_tls_yaml(
+            port,
+            Some(&certs),
+            &format!("{extra}, ca_file: /ca/ca.pem, username: lanner, password: pw"),
+        );
+        let mut sink = PluginSink::new(load(&rt, "plugins/email", &yaml)).unwrap();
+        let e = sink.deliver(&[alert("r", "o", &[])]).unwrap_err();
+        assert!(!e.retryable && e.message.contains("does not offer STARTTLS"), "{e:?}");
+    }
+    assert!(smtp.messages().is_empty());
+    assert!(smtp.events().is_empty(), "neither AUTH nor MAIL in clear: {:?}", smtp.events());
+    // Told tls: none, the same server gets the mail.
+    let mut sink = PluginSink::new(load(&rt, "plugins/email", &email_yaml(port, ""))).unwrap();
+    sink.deliver(&[alert("r", "clear", &[])]).unwrap();
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_tls_message(&msgs[0], "clear");
+    assert_eq!(msgs[0]["tls"], serde_json::Value::Null);
+}
+
+#[test]
+fn email_starttls_refuses_answers_sent_before_the_tls_handshake() {
+    // A fake server (or a man in the middle) that appends a reply to STARTTLS's 220: taken
+    // for one sent inside TLS, it would let plain text steer the session.
+    let rt = runtime();
+    let certs = Certs::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut said = Vec::new();
+        conn.write_all(b"220 fake ESMTP\r\n").unwrap();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let cmd = line.trim_end().to_string();
+            line.clear();
+            said.push(cmd.clone());
+            if cmd.starts_with("EHLO") {
+                conn.write_all(b"250-fake\r\n250 STARTTLS\r\n").unwrap();
+            } else if cmd == "STARTTLS" {
+                conn.write_all(b"220 go ahead\r\n250 injected\r\n").unwrap();
+            } else {
+                break;
+            }
+        }
+        said
+    });
+    let mut sink = PluginSink::new(load(
+        &rt,
+        "plugins/email",
+        &email_tls_yaml(port, Some(&certs), ", ca_file: /ca/ca.pem, username: lanner, password: pw"),
+    ))
+    .unwrap();
+    let e = sink.deliver(&[alert("r", "o", &[])]).unwrap_err();
+    assert!(!e.retryable && e.message.contains("sent data after STARTTLS"), "{e:?}");
+    drop(sink);
+    let said = server.join().unwrap();
+    assert_eq!(said, ["EHLO lanner", "STARTTLS"]);
+}
+
+#[test]
+fn email_tls_options_are_checked_at_init() {
+    let rt = runtime();
+    let certs = Certs::new();
+    let port = free_port();
+    for (extra, why) in [
+        (", tls: starttls, starttls: false", "disagree"),
+        (", tls: none, ca_file: /ca/ca.pem", "ca_file and tls_server_name need"),
+        (", ca_file: /ca/missing.pem", "missing.pem"),
+        (", ca_file: /ca/server.csr", "no PEM certificate"),
+        (", tls: sometimes", "\"sometimes\" is not one of"),
+    ] {
+        let cfg = PluginConfig::parse(&email_tls_yaml(port, Some(&certs), extra)).unwrap();
+        let e = match rt.load(&build_component("plugins/email"), cfg) {
+            Ok(_) => panic!("{extra}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(why), "{extra}: {e}");
+    }
 }
 
 #[test]
