@@ -18,10 +18,13 @@ RUN rustup toolchain install nightly --profile minimal --component rust-src \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p lanner \
- && install -D -m 0755 target/release/lanner /out/lanner
+ && install -D -m 0755 target/release/lanner /out/lanner \
+ && packaging/build-plugins.sh \
+ && mkdir -p /out/lib && cp -r target/lanner-plugins/sinks target/lanner-plugins/plugins /out/lib/
 
 FROM debian:${DEBIAN_RELEASE}-slim
 COPY --from=builder /out/lanner /usr/bin/lanner
+COPY --from=builder /out/lib /usr/lib/lanner
 COPY packaging/etc/lanner.yaml /etc/lanner/lanner.yaml
 COPY rules/lanner_rules.yaml rules/lanner_rules.local.yaml /etc/lanner/rules/
 COPY config/lanner.yaml /usr/share/doc/lanner/lanner.yaml.example

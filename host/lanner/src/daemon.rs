@@ -212,7 +212,16 @@ fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
     set.insert(config.plugins_dir.clone());
     set.extend(config.config_files.iter().cloned());
     set.extend(config.rules_files.iter().cloned());
-    set
+    // Absolute, as notify reports them: a relative `-r rules.yaml` has no parent to watch.
+    set.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect()
+}
+
+/// Whether a change notify reported at `path` concerns what Lanner loaded: one of the
+/// files, or an entry of a watched directory (rules, plugins, config drop-ins). The
+/// directories watched hold unrelated files too (rules in /tmp, a config beside logs),
+/// whose changes must not reload.
+fn is_watched(path: &Path, paths: &BTreeSet<PathBuf>) -> bool {
+    paths.contains(path) || path.parent().is_some_and(|d| paths.contains(d))
 }
 
 /// Reloads on SIGHUP, and on changes to the configuration and rules when
@@ -238,14 +247,17 @@ fn start_watcher(
     })?;
     let watch = config.watch_config_files;
     let mut paths = watched_paths(files, config);
+    let relevant = Arc::new(std::sync::Mutex::new(paths.clone()));
     let mut outputs_now = config.outputs_section();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
+        let filter = Arc::clone(&relevant);
         let mut watcher = if watch {
             match notify_debouncer_mini::new_debouncer(Duration::from_millis(300), move |res| {
                 if let Ok(events) = res {
                     let events: Vec<notify_debouncer_mini::DebouncedEvent> = events;
-                    if !events.is_empty() {
+                    let paths = filter.lock().unwrap_or_else(|p| p.into_inner());
+                    if events.iter().any(|e| is_watched(&e.path, &paths)) {
                         let _ = file_tx.send("a watched file changed");
                     }
                 }
@@ -325,6 +337,7 @@ fn start_watcher(
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     paths = watched_paths(&loaded.files, &loaded.config);
+                    *relevant.lock().unwrap_or_else(|p| p.into_inner()) = paths.clone();
                     rewatch(&mut watcher, &paths, &mut watching);
                     if tx.send(Control::Swap(Box::new(detection), outputs)).is_err() {
                         break;
@@ -342,4 +355,22 @@ fn start_watcher(
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+
+    #[test]
+    fn only_loaded_files_and_entries_of_watched_folders_reload() {
+        let paths: BTreeSet<PathBuf> = ["/etc/lanner/lanner.yaml", "/etc/lanner/rules.d", "/tmp/r.yaml"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert!(is_watched(Path::new("/tmp/r.yaml"), &paths));
+        assert!(is_watched(Path::new("/etc/lanner/rules.d/new.yaml"), &paths));
+        assert!(is_watched(Path::new("/etc/lanner/rules.d"), &paths));
+        assert!(!is_watched(Path::new("/tmp/alerts.log"), &paths));
+        assert!(!is_watched(Path::new("/etc/lanner/other.yaml"), &paths));
+    }
 }

@@ -218,6 +218,10 @@ fn deb_package_installs_binary_unit_config_and_rules() {
     };
     let out_dir = temp_dir("deb");
     let deb = out_dir.join("lanner.deb");
+    // The plugins that ship in the package are built first, as the packaging docs say.
+    let out =
+        run(Command::new(root().join("packaging/build-plugins.sh")).env("CARGO_TARGET_DIR", target_dir));
+    assert!(out.status.success(), "packaging/build-plugins.sh failed:\n{}", text(&out));
     let out = run(Command::new(env!("CARGO"))
         .current_dir(root())
         .env("CARGO_TARGET_DIR", target_dir)
@@ -237,6 +241,12 @@ fn deb_package_installs_binary_unit_config_and_rules() {
         "./etc/lanner/plugins.d/",
         "./etc/lanner/config.d/",
         "./usr/share/doc/lanner/lanner.yaml.example",
+        "./usr/lib/lanner/sinks/file.wasm",
+        "./usr/lib/lanner/sinks/webhook.wasm",
+        "./usr/lib/lanner/sinks/slack.wasm",
+        "./usr/lib/lanner/sinks/email.wasm",
+        "./usr/lib/lanner/plugins/json.wasm",
+        "./usr/lib/lanner/plugins/k8saudit.wasm",
     ] {
         assert!(
             paths.iter().any(|x| *x == p || x.trim_start_matches("./usr") == p.trim_start_matches('.')),
@@ -287,6 +297,17 @@ fn deb_package_installs_binary_unit_config_and_rules() {
             "{packaged}"
         );
     }
+    // The sinks are where the default sink_plugins_dir looks, and are components.
+    let default_config = fs::read_to_string(root().join("config/lanner.yaml")).unwrap();
+    assert!(
+        default_config.contains("sink_plugins_dir: /usr/lib/lanner/sinks"),
+        "the default sink folder moved"
+    );
+    for sink in ["file", "webhook", "slack", "email"] {
+        let wasm = fs::read(data.join(format!("usr/lib/lanner/sinks/{sink}.wasm"))).unwrap();
+        // A component, not a core module: the magic, then layer 1 (version 0x0d).
+        assert_eq!(&wasm[..8], b"\0asm\x0d\0\x01\0", "{sink}.wasm is a component");
+    }
     let _ = fs::remove_dir_all(&out_dir);
 }
 
@@ -326,6 +347,7 @@ fn dockerfile_copies_files_that_exist_and_mirrors_the_setup_script() {
     assert_eq!(stages.len(), 2, "a builder and a runtime stage: {stages:?}");
     assert!(stages[1].contains("-slim"), "a slim runtime image");
     assert!(dockerfile.contains("cargo build --release --locked -p lanner"));
+    assert!(dockerfile.contains("packaging/build-plugins.sh"), "the image ships the sink plugins");
     assert!(
         dockerfile.contains(r#"ENTRYPOINT ["/usr/bin/lanner"]"#) && dockerfile.contains(r#"CMD ["run"]"#)
     );
