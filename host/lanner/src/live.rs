@@ -207,6 +207,19 @@ impl<'a> Processor<'a> {
         Ok(())
     }
 
+    /// Raises Falco's drop alert when the kernel dropped records since the last report.
+    fn drop_alert(&mut self, new_drops: u64, out: &mut dyn Write) -> Result<()> {
+        if new_drops == 0 {
+            return Ok(());
+        }
+        self.internal_alert(
+            DROP_RULE,
+            Priority::Critical,
+            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
+            out,
+        )
+    }
+
     /// Raises one of Lanner's own alerts (source `internal`), where rule alerts go.
     fn internal_alert(
         &mut self,
@@ -352,29 +365,15 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 m.window_add(window_records, new_drops);
             }
             window_records = 0;
-            if new_drops > 0
-                && let Some(p) = &mut proc
-            {
-                p.internal_alert(
-                    DROP_RULE,
-                    Priority::Critical,
-                    format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
-                    out,
-                )?;
+            if let Some(p) = &mut proc {
+                p.drop_alert(new_drops, out)?;
             }
         }
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
-    if new_drops > 0
-        && let Some(p) = &mut proc
-    {
-        p.internal_alert(
-            DROP_RULE,
-            Priority::Critical,
-            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
-            out,
-        )?;
+    if let Some(p) = &mut proc {
+        p.drop_alert(new_drops, out)?;
     }
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();

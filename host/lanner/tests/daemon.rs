@@ -3,140 +3,20 @@
 //! `/metrics`. The live tests need root (CI runs as root); without it they fail with a clear
 //! message unless LANNER_SKIP_LIVE=1 says to skip.
 
+mod common;
+
+use common::{Daemon, cat, free_port, lanner, live_allowed, temp_dir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn live_allowed() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live daemon tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live daemon tests need root; run as root or set LANNER_SKIP_LIVE=1 to skip them");
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lanner-daemon-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn lanner() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lanner"))
-}
 
 /// A rule that fires when `cat` opens a file whose name contains `marker`.
 fn rule(name: &str, marker: &str) -> String {
     format!(
         "- rule: {name}\n  desc: cat opened a {marker} file\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}\n  output: '{name} %fd.name'\n  priority: WARNING\n"
     )
-}
-
-/// A running daemon whose stdout (alerts) and stderr (log) are collected as they come.
-struct Daemon {
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let mut child = lanner()
-            .arg("run")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lanner run");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (o, e) = (stdout.clone(), stderr.clone());
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            BufReader::new(out).lines().map_while(Result::ok).for_each(|l| o.lock().unwrap().push(l))
-        });
-        std::thread::spawn(move || {
-            BufReader::new(err).lines().map_while(Result::ok).for_each(|l| {
-                eprintln!("[lanner] {l}");
-                e.lock().unwrap().push(l)
-            })
-        });
-        let d = Daemon { child, stdout, stderr };
-        d.wait_log("capturing", Duration::from_secs(60));
-        d
-    }
-
-    fn wait_log(&self, what: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while !self.stderr.lock().unwrap().iter().any(|l| l.contains(what)) {
-            assert!(
-                Instant::now() < deadline,
-                "lanner never logged '{what}': {:#?}",
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_count(&self, what: &str) -> usize {
-        self.stderr.lock().unwrap().iter().filter(|l| l.contains(what)).count()
-    }
-
-    fn alerts(&self) -> Vec<Value> {
-        self.stdout.lock().unwrap().iter().map(|l| serde_json::from_str(l).expect("a JSON alert")).collect()
-    }
-
-    /// Waits until an alert of `rule` whose output contains `text` has come.
-    fn wait_alert(&self, rule: &str, text: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(a) = self
-                .alerts()
-                .into_iter()
-                .find(|a| a["rule"] == rule && a["output"].as_str().unwrap_or("").contains(text))
-            {
-                return a;
-            }
-            assert!(Instant::now() < deadline, "no '{rule}' alert about {text}: {:#?}", self.alerts());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn stop(mut self) -> Option<i32> {
-        std::thread::sleep(Duration::from_millis(300));
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code();
-            }
-            assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn cat(path: &Path) {
-    let _ = Command::new("cat").arg(path).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// An HTTP GET on loopback: status and body.

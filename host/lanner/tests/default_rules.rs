@@ -11,81 +11,24 @@
 //! and release_agent are decoys in a scratch directory, and the files written below /etc,
 //! /root, /usr/local/bin and /var/log are empty, named after this test, and removed.
 
+mod common;
+
+use common::{Daemon, live_allowed, sh};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn live_allowed() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live capture tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live capture tests need root; run as root or set LANNER_SKIP_LIVE=1 to skip them");
-}
 
 fn rules_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules").join(name)
 }
 
-/// A running `lanner run`, ready once it has said it is capturing.
-struct Lanner {
-    child: Child,
-}
-
-impl Lanner {
-    fn start() -> Self {
-        let rules = rules_path("lanner_rules.yaml");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
-            .arg("run")
-            .arg("-r")
-            .arg(&rules)
-            .args(["-o", "json_output=true", "-o", "rule_matching=all"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lanner run");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[lanner] {line}");
-                if line.contains("capturing") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(60)).expect("lanner run did not start capturing");
-        Lanner { child }
-    }
-
-    /// Stops it with SIGTERM and returns its alerts.
-    fn stop(mut self) -> Vec<Value> {
-        // Let the last records drain from the ring buffer.
-        std::thread::sleep(Duration::from_millis(700));
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut out = String::new();
-        self.child.stdout.as_mut().unwrap().read_to_string(&mut out).unwrap();
-        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-    }
-}
-
-/// Runs a preparation or clean-up step, which must succeed.
-fn sh(script: &str) {
-    let st = Command::new("sh").arg("-c").arg(script).status().unwrap();
-    assert!(st.success(), "{script}");
+/// `lanner run` with the default rules, JSON alerts, every matching rule reported.
+fn start_default_rules() -> Daemon {
+    let rules = rules_path("lanner_rules.yaml");
+    Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true", "-o", "rule_matching=all"])
 }
 
 /// One action: a shell script run as its own process, and a marker in its command line.
@@ -320,7 +263,7 @@ fn process_rules_fire_on_real_actions() {
     s.alias("systemd-modules-load", PY);
     std::fs::create_dir(s.dir.join("empty")).unwrap();
     let group = format!("lanner-test-{}", std::process::id());
-    let lanner = Lanner::start();
+    let lanner = start_default_rules();
     let cases = vec![
         case(
             "Shell Spawned by Server Process",
@@ -409,7 +352,7 @@ fn process_rules_fire_on_real_actions() {
             &[&format!("exec {PY} -c 'import ctypes; ctypes.CDLL(None).unshare(0x400)' {{m}}")],
         ),
     ];
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     sh(&format!("groupdel {group} 2>/dev/null; true"));
     check(&cases, &alerts);
 }
@@ -433,7 +376,7 @@ fn file_rules_fire_on_real_actions() {
          && touch {d}/home/.ssh/authorized_keys {d}/cgroup/release_agent {d}/suid {d}/plain \
          && echo start >> /var/log/{tag}.log && mkdir -p /etc/cron.d /root/.cache"
     ));
-    let lanner = Lanner::start();
+    let lanner = start_default_rules();
     let cases = vec![
         case(
             "Read Sensitive File by Untrusted Program",
@@ -510,7 +453,7 @@ fn file_rules_fire_on_real_actions() {
             &["exec cat /sys/fs/cgroup/memory/release_agent"],
         ),
     ];
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     sh(&format!(
         "rm -f /usr/local/bin/{tag} /usr/local/bin/{tag}-pkg /etc/{tag} /etc/{tag}-nm /root/{tag} \
          /root/.cache/{tag} /root/.{tag}.swp /etc/cron.d/{tag} /etc/systemd/system/{tag}.service /var/log/{tag}.log /var/log/{tag}-2.log"
@@ -544,7 +487,7 @@ fn network_rules_fire_on_real_actions() {
     let s = Scratch::new("net");
     let d = s.path();
     s.alias("nc", PY);
-    let lanner = Lanner::start();
+    let lanner = start_default_rules();
     let cases = vec![
         case(
             "Reverse Shell",
@@ -579,7 +522,7 @@ fn network_rules_fire_on_real_actions() {
     let nc = act(&format!(
         "exec {d}/nc -c 'import socket, os; s = socket.create_connection((\"127.0.0.1\", {port})); os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)' {{m}}"
     ));
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     check(&cases, &alerts);
     let rules: BTreeSet<&str> = alerts_of(&alerts, &nc).iter().filter_map(|a| a["rule"].as_str()).collect();
     assert_eq!(rules, BTreeSet::from(["Network Tool Launched", "Reverse Shell"]), "{}", nc.script);
@@ -604,7 +547,7 @@ fn container_rules_fire_on_real_actions() {
     sh(&format!(
         "mkdir -p {d}/mnt {d}/mnt-host && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
     ));
-    let lanner = Lanner::start();
+    let lanner = start_default_rules();
     // Each process joins the container before its exec. (A shell that moves itself there right
     // after its own exec may see that exec attributed to the container as well: Lanner looks
     // a process's container up in /proc when it handles the exec, not when the exec happened.)
@@ -638,7 +581,7 @@ fn container_rules_fire_on_real_actions() {
             ],
         ),
     ];
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     sh(&format!("umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; true"));
     std::fs::remove_dir(&cg).ok();
     std::fs::remove_dir(cg.parent().unwrap()).ok();

@@ -2,23 +2,14 @@
 //! probe, state and rules. Needs root (CI runs as root); without it the tests fail with a
 //! clear message unless LANNER_SKIP_LIVE=1 says to skip.
 
+mod common;
+
+use common::{Daemon, live_allowed, sh};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn live_allowed() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live capture tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live capture tests need root; run as root or set LANNER_SKIP_LIVE=1 to skip them");
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn upstream_rules() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,66 +20,6 @@ fn upstream_rules() -> Option<PathBuf> {
         eprintln!("SKIPPED: {} is absent (it sits beside the checkout in CI)", p.display());
         None
     }
-}
-
-/// A running `lanner run`, ready once it has said it is capturing.
-struct Lanner {
-    child: Child,
-}
-
-impl Lanner {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
-            .arg("run")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lanner run");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[lanner] {line}");
-                if line.contains("capturing") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(60)).expect("lanner run did not start capturing");
-        Lanner { child }
-    }
-
-    /// Stops it with SIGTERM and returns its alerts.
-    fn stop(self) -> Vec<Value> {
-        self.stop_with_status().0
-    }
-
-    /// Stops it with SIGTERM and returns its alerts and exit status.
-    fn stop_with_status(mut self) -> (Vec<Value>, Option<i32>) {
-        // Let the last records drain from the ring buffer.
-        std::thread::sleep(Duration::from_millis(700));
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut out = String::new();
-        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
-        let alerts =
-            out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-        (alerts, status.code())
-    }
-}
-
-fn sh(script: &str) {
-    let st = Command::new("sh").arg("-c").arg(script).status().unwrap();
-    assert!(st.success(), "{script}");
 }
 
 fn find<'a>(alerts: &'a [Value], rule: &str, pred: impl Fn(&Value) -> bool) -> &'a Value {
@@ -103,9 +34,9 @@ fn default_rules_see_a_shadow_read_with_process_and_user() {
     if !live_allowed() {
         return;
     }
-    let lanner = Lanner::start(&["-o", "json_output=true"]);
+    let lanner = Daemon::start(&["-o", "json_output=true"]);
     sh("cat /etc/shadow > /dev/null; true");
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     let a = find(&alerts, "Read Sensitive File by Untrusted Program", |f| f["proc.name"] == "cat");
     let f = &a["output_fields"];
     assert_eq!(f["fd.name"], "/etc/shadow");
@@ -126,7 +57,7 @@ fn upstream_rules_detect_real_attacks() {
     let dir = std::env::temp_dir().join(format!("lanner-live-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.display().to_string();
-    let lanner = Lanner::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
 
     // Read sensitive file untrusted, also through evasive paths.
     sh("cat /etc/shadow > /dev/null; true");
@@ -169,7 +100,7 @@ if me == 0:
     os._exit(0)
 os.waitpid(me, 0)
 PY"#);
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     std::fs::remove_dir_all(&dir).ok();
 
     let shadow =
@@ -269,9 +200,9 @@ fn container_id_comes_from_a_docker_named_cgroup() {
         .expect("a cgroup hierarchy");
     let cg = Path::new(base).join("docker").join(&id);
     std::fs::create_dir_all(&cg).unwrap();
-    let lanner = Lanner::start(&["-o", "json_output=true"]);
+    let lanner = Daemon::start(&["-o", "json_output=true"]);
     sh(&format!("echo $$ > {}/cgroup.procs && exec cat /etc/shadow > /dev/null", cg.display()));
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     std::fs::remove_dir(&cg).ok();
     std::fs::remove_dir(cg.parent().unwrap()).ok();
     let a = find(&alerts, "Read Sensitive File by Untrusted Program", |f| f["proc.name"] == "cat");
@@ -291,10 +222,10 @@ fn a_short_lived_process_gets_its_fields_from_the_events() {
         "- rule: True Ran\n  desc: d\n  condition: evt.type = execve and proc.exepath = /usr/bin/true\n  output: '%proc.name %proc.exepath %proc.cmdline %proc.pname %proc.cwd'\n  priority: INFO\n",
     )
     .unwrap();
-    let lanner = Lanner::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
     // `true` execs and exits within a millisecond: nothing is left in /proc to read.
     sh(&format!("cd {} && /usr/bin/true short-lived-marker; true", dir.display()));
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     std::fs::remove_dir_all(&dir).ok();
     let a = find(&alerts, "True Ran", |f| f["proc.cmdline"] == "true short-lived-marker");
     let f = &a["output_fields"];
@@ -310,10 +241,10 @@ fn ring_buffer_overflow_is_counted_and_alerted() {
         return;
     }
     // One page of ring buffer cannot hold a storm of opens.
-    let lanner = Lanner::start(&["-o", "json_output=true", "-o", "ring_buffer_bytes=4096"]);
+    let lanner = Daemon::start(&["-o", "json_output=true", "-o", "ring_buffer_bytes=4096"]);
     sh("i=0; while [ $i -lt 20000 ]; do : < /etc/hostname; i=$((i+1)); done");
     std::thread::sleep(Duration::from_millis(1500));
-    let (alerts, status) = lanner.stop_with_status();
+    let (alerts, status) = lanner.stop_with_alerts();
     let drop = alerts
         .iter()
         .find(|a| a["rule"] == "Lanner internal: syscall event drop")
@@ -339,9 +270,9 @@ fn a_tcp_connect_to_loopback_has_its_addresses() {
     .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let lanner = Lanner::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
     sh(&format!("python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port})).close()\""));
-    let alerts = lanner.stop();
+    let (alerts, _) = lanner.stop_with_alerts();
     std::fs::remove_dir_all(&dir).ok();
     drop(listener);
     let a = find(&alerts, "Loopback Connect", |f| f["fd.sport"] == port);

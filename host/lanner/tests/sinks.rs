@@ -2,25 +2,15 @@
 //! `plugin_outputs` webhook to a server on loopback, beside stdout. Needs root (live
 //! capture), or LANNER_SKIP_LIVE=1 to skip.
 
+mod common;
+
+use common::{Daemon, cat, live_allowed, temp_dir};
 use lanner_plugin_runtime::testing::build_component;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn live_allowed() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live daemon tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live daemon tests need root; run as root or set LANNER_SKIP_LIVE=1 to skip them");
-}
 
 /// Accepts HTTP POSTs, answers 200, keeps their bodies.
 fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -85,8 +75,7 @@ fn file_output_and_a_webhook_plugin_output_get_the_alerts() {
     if !live_allowed() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("lanner-sinks-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = temp_dir("sinks");
     let sinks = dir.join("sinks");
     std::fs::create_dir_all(&sinks).unwrap();
     for name in ["file", "webhook"] {
@@ -112,52 +101,20 @@ fn file_output_and_a_webhook_plugin_output_get_the_alerts() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lanner"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .arg("-r")
-        .arg(&rules)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Arc::new(Mutex::new(Vec::<String>::new()));
-    let e = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(err).lines().map_while(Result::ok).for_each(|l| {
-            eprintln!("[lanner] {l}");
-            e.lock().unwrap().push(l)
-        })
-    });
-    let out = child.stdout.take().unwrap();
-    let stdout = Arc::new(Mutex::new(Vec::<String>::new()));
-    let o = stdout.clone();
-    std::thread::spawn(move || {
-        BufReader::new(out).lines().map_while(Result::ok).for_each(|l| o.lock().unwrap().push(l))
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !stderr.lock().unwrap().iter().any(|l| l.contains("capturing")) {
-        assert!(Instant::now() < deadline, "lanner did not start: {:#?}", stderr.lock().unwrap());
-        assert!(child.try_wait().unwrap().is_none(), "lanner exited: {:#?}", stderr.lock().unwrap());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let d = Daemon::start(&["-c", config.to_str().unwrap(), "-r", rules.to_str().unwrap()]);
     let n = 10;
     for i in 0..n {
         let m = dir.join(format!("sink-marker-{i}\nforged"));
         std::fs::write(&m, "x").unwrap();
-        let _ = Command::new("cat").arg(&m).stdout(Stdio::null()).status();
+        cat(&m);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while bodies.lock().unwrap().len() < n {
         assert!(Instant::now() < deadline, "webhook got {} alerts", bodies.lock().unwrap().len());
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "nothing dropped");
+    let (stdout_alerts, status) = d.stop_with_alerts();
+    assert_eq!(status, Some(0), "nothing dropped");
     let file_alerts: Vec<Value> = std::fs::read_to_string(&alerts_file)
         .unwrap()
         .lines()
@@ -174,6 +131,6 @@ fn file_output_and_a_webhook_plugin_output_get_the_alerts() {
         assert_eq!(v["rule"], "Sink Rule");
         assert!(v["output_fields"].is_object());
     }
-    assert_eq!(stdout.lock().unwrap().len(), n);
+    assert_eq!(stdout_alerts.len(), n);
     std::fs::remove_dir_all(&dir).ok();
 }

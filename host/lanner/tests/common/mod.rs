@@ -1,0 +1,170 @@
+//! What the `lanner` binary's integration tests share: the root check for live tests,
+//! scratch folders and ports, and a running `lanner run` whose alerts and log are collected
+//! as they come.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Whether live (eBPF, root) tests may run: as root yes; otherwise they fail with a clear
+/// message, unless LANNER_SKIP_LIVE=1 says to skip them (and that is printed).
+pub fn live_allowed() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: live tests need root (LANNER_SKIP_LIVE=1)");
+        return false;
+    }
+    panic!("live tests need root (eBPF capture); run as root or set LANNER_SKIP_LIVE=1 to skip them");
+}
+
+/// An empty scratch folder for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lanner-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The binary under test.
+pub fn lanner() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lanner"))
+}
+
+/// Runs a shell step that must succeed.
+pub fn sh(script: &str) {
+    let st = Command::new("sh").arg("-c").arg(script).status().unwrap();
+    assert!(st.success(), "{script}");
+}
+
+/// `cat FILE`, output discarded: an open that rules can see, whether or not it succeeds.
+pub fn cat(path: &Path) {
+    let _ = Command::new("cat").arg(path).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// A running `lanner run` whose stdout (alerts) and stderr (log) are collected as they come.
+pub struct Daemon {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts `lanner run ARGS` and waits until it says it is capturing.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = lanner()
+            .arg("run")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lanner run");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (o, e) = (stdout.clone(), stderr.clone());
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out).lines().map_while(Result::ok).for_each(|l| o.lock().unwrap().push(l))
+        });
+        std::thread::spawn(move || {
+            BufReader::new(err).lines().map_while(Result::ok).for_each(|l| {
+                eprintln!("[lanner] {l}");
+                e.lock().unwrap().push(l)
+            })
+        });
+        let d = Daemon { child, stdout, stderr, reader: Some(reader) };
+        d.wait_log("capturing", Duration::from_secs(60));
+        d
+    }
+
+    /// Waits until a log line contains `what`.
+    pub fn wait_log(&self, what: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr.lock().unwrap().iter().any(|l| l.contains(what)) {
+            assert!(
+                Instant::now() < deadline,
+                "lanner never logged '{what}': {:#?}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How many log lines contain `what`.
+    pub fn log_count(&self, what: &str) -> usize {
+        self.stderr.lock().unwrap().iter().filter(|l| l.contains(what)).count()
+    }
+
+    /// The alerts so far (JSON lines).
+    pub fn alerts(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON alert ({e}): {l}")))
+            .collect()
+    }
+
+    /// Waits until an alert of `rule` whose output contains `text` has come.
+    pub fn wait_alert(&self, rule: &str, text: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(a) = self
+                .alerts()
+                .into_iter()
+                .find(|a| a["rule"] == rule && a["output"].as_str().unwrap_or("").contains(text))
+            {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no '{rule}' alert about {text}: {:#?}", self.alerts());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal to it.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Lets the last records drain from the ring buffer, stops it with SIGTERM and returns
+    /// every alert it printed and its exit status.
+    pub fn stop_with_alerts(mut self) -> (Vec<Value>, Option<i32>) {
+        std::thread::sleep(Duration::from_millis(700));
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "lanner run did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Its stdout is closed now: the reader ends after the last line.
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        (self.alerts(), status.code())
+    }
+
+    /// Stops it as [`Daemon::stop_with_alerts`] does; the exit status.
+    pub fn stop(self) -> Option<i32> {
+        self.stop_with_alerts().1
+    }
+}
