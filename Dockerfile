@@ -10,7 +10,7 @@ ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends llvm-22-dev libpolly-22-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends llvm-22-dev libpolly-22-dev clang-22 \
  && rm -rf /var/lib/apt/lists/*
 RUN rustup toolchain install nightly --profile minimal --component rust-src \
  && rustup target add wasm32-wasip2 \

@@ -337,6 +337,7 @@ fn replay(
         ruleset: std::sync::Arc::new(ruleset),
         format: live::AlertFormat::plain(json),
         registry: cfg.registry,
+        plugin_fields: None,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut code = ExitCode::SUCCESS;

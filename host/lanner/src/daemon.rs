@@ -7,6 +7,7 @@ use crate::live::{
     self, AlertFormat, AlertTarget, Control, Detection, Output, RunOptions, Sink, SyscallFilter,
 };
 use crate::metrics::{Metrics, ResultLabels};
+use crate::sources::SourceRunner;
 use anyhow::{Context, Result, bail};
 use lanner_outputs::{OutputSpec, Outputs, ProgramSink, RetryPolicy, StdoutSink};
 use lanner_plugin_runtime::PluginSet;
@@ -54,7 +55,10 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         return Ok(code);
     }
     let (tx, rx) = channel();
-    start_watcher(sources, &loaded.files, &config, plugins, tx, metrics.clone())?;
+    let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
+    let mut runner = SourceRunner::new(source_tx);
+    runner.sync(&plugins);
+    start_watcher(sources, &loaded.files, &config, plugins, runner, tx, metrics.clone())?;
     let opts = RunOptions {
         filter: detection.filter.clone(),
         duration,
@@ -62,6 +66,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         poll_interval: Some(config.poll_interval()),
         metrics: Some(metrics.clone()),
         control: Some(rx),
+        sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
     };
     let outputs = build_outputs(&config)?;
     metrics.set_outputs(outputs.stats());
@@ -142,7 +147,7 @@ fn load_plugins(config: &Config) -> Result<PluginSet> {
 /// any rule error rejects the whole configuration.
 pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection> {
     let mut engine = config.engine_config()?;
-    crate::plugins::configure(plugins, &mut engine)?;
+    let plugin_fields = crate::plugins::configure(plugins, &mut engine)?;
     let paths = config.rules_paths()?;
     let outcome = crate::cli::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
@@ -155,6 +160,7 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     let ruleset = outcome.into_result().context("the rules did not load")?;
     Ok(Detection {
         registry: engine.registry.clone(),
+        plugin_fields: Some(Arc::new(plugin_fields)),
         filter: SyscallFilter::for_ruleset(&ruleset),
         ruleset: Arc::new(ruleset),
         format: AlertFormat {
@@ -232,6 +238,7 @@ fn start_watcher(
     files: &[PathBuf],
     config: &Config,
     mut plugins: PluginSet,
+    mut runner: SourceRunner,
     tx: Sender<Control>,
     metrics: Arc<Metrics>,
 ) -> Result<()> {
@@ -340,8 +347,11 @@ fn start_watcher(
                     *relevant.lock().unwrap_or_else(|p| p.into_inner()) = paths.clone();
                     rewatch(&mut watcher, &paths, &mut watching);
                     if tx.send(Control::Swap(Box::new(detection), outputs)).is_err() {
+                        runner.stop_all();
                         break;
                     }
+                    // After the swap: a new source's first events meet the rules for it.
+                    runner.sync(&plugins);
                 }
                 Err(e) => {
                     let why = format!("{e:#}");

@@ -2,6 +2,7 @@
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
 use crate::metrics::{AlertLabels, CpuLabels, Metrics, SourceLabels};
+use crate::sources::SourceMsg;
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
 use lanner_capture::{Capture, CaptureConfig, rawfile, syscalls};
@@ -125,6 +126,8 @@ pub struct Detection {
     pub format: AlertFormat,
     /// The fields the rules were compiled against (event files are read with it).
     pub registry: FieldRegistry,
+    /// The plugins' fields in that registry, for source plugins' events (the daemon).
+    pub plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
 }
 
 /// Messages to a running loop.
@@ -147,6 +150,37 @@ struct Processor<'a> {
     alerts: u64,
     metrics: Option<Arc<Metrics>>,
     processed: Option<Counter>,
+    /// The plugins' fields, for source plugins' events.
+    plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+}
+
+/// Evaluates the rules on one event and hands each alert to the target.
+fn evaluate<E: Event>(
+    ruleset: &Ruleset,
+    ev: &E,
+    target: &mut AlertTarget,
+    hostname: &str,
+    alerts: &mut u64,
+    metrics: Option<&Metrics>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut err = None;
+    ruleset.evaluate(ev, |rule| {
+        *alerts += 1;
+        let alert = rule.alert(ev, hostname);
+        if let Some(m) = metrics {
+            m.alerts
+                .get_or_create(&AlertLabels {
+                    rule: alert.rule.clone(),
+                    priority: alert.priority.as_str().into(),
+                })
+                .inc();
+        }
+        if let Err(e) = target.emit(&alert, out) {
+            err = Some(e);
+        }
+    });
+    err.map_or(Ok(()), Err)
 }
 
 impl<'a> Processor<'a> {
@@ -163,6 +197,7 @@ impl<'a> Processor<'a> {
             alerts: 0,
             metrics,
             processed,
+            plugin_fields: None,
         }
     }
 
@@ -176,27 +211,7 @@ impl<'a> Processor<'a> {
                     if let Some(c) = &self.processed {
                         c.inc();
                     }
-                    let mut err = None;
-                    let alerts = &mut self.alerts;
-                    let metrics = &self.metrics;
-                    ruleset.evaluate(&ev, |rule| {
-                        *alerts += 1;
-                        let alert = rule.alert(&ev, hostname);
-                        if let Some(m) = metrics {
-                            m.alerts
-                                .get_or_create(&AlertLabels {
-                                    rule: alert.rule.clone(),
-                                    priority: alert.priority.as_str().into(),
-                                })
-                                .inc();
-                        }
-                        if let Err(e) = target.emit(&alert, out) {
-                            err = Some(e);
-                        }
-                    });
-                    if let Some(e) = err {
-                        return Err(e.into());
-                    }
+                    evaluate(ruleset, &ev, target, hostname, &mut self.alerts, self.metrics.as_deref(), out)?;
                 }
                 Sink::Events { registry } => {
                     writeln!(out, "{}", event_line(&ev, raw, &self.state, registry))?
@@ -204,6 +219,40 @@ impl<'a> Processor<'a> {
             }
         }
         self.state.finish(&prep);
+        Ok(())
+    }
+
+    /// Runs what a source plugin sent through the rules (nothing else has its events).
+    fn process_source(&mut self, msg: SourceMsg, out: &mut dyn Write) -> Result<()> {
+        let events = match msg {
+            SourceMsg::Events(events) => events,
+            SourceMsg::Ended { failure: None, .. } => return Ok(()),
+            SourceMsg::Ended { plugin, failure: Some(why) } => {
+                return self.internal_alert(
+                    crate::plugins::PLUGIN_DISABLED_RULE,
+                    Priority::Critical,
+                    format!("Lanner internal: source plugin {plugin} stopped: {why}"),
+                    out,
+                );
+            }
+        };
+        let (Some(map), Sink::Alerts { ruleset, target, hostname }) = (&self.plugin_fields, &mut self.sink)
+        else {
+            return Ok(());
+        };
+        let source = events.first().map(|e| e.source.clone()).unwrap_or_default();
+        let batch = lanner_plugin_runtime::EventBatch::new(map, events);
+        let mut n = 0;
+        for ev in batch.iter() {
+            n += 1;
+            evaluate(ruleset, &ev, target, hostname, &mut self.alerts, self.metrics.as_deref(), out)?;
+        }
+        if let Some(m) = &self.metrics {
+            m.processed.get_or_create(&SourceLabels { source }).inc_by(n);
+        }
+        for e in batch.take_errors() {
+            tracing::warn!("{e}");
+        }
         Ok(())
     }
 
@@ -272,12 +321,22 @@ pub struct RunOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Reloads, when the daemon watches for them.
     pub control: Option<Receiver<Control>>,
+    /// Source plugins' events, and the plugins' fields the rules were compiled with.
+    pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>)>,
 }
 
 impl RunOptions {
     /// Just a filter: no metrics, no reloads.
     pub fn simple(filter: SyscallFilter, duration: Option<Duration>, ring_bytes: Option<u32>) -> Self {
-        Self { filter, duration, ring_bytes, poll_interval: None, metrics: None, control: None }
+        Self {
+            filter,
+            duration,
+            ring_bytes,
+            poll_interval: None,
+            metrics: None,
+            control: None,
+            sources: None,
+        }
     }
 }
 
@@ -292,6 +351,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         Output::Raw(w) => (None, Some(w)),
     };
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
+    let sources = opts.sources.map(|(rx, fields)| {
+        if let Some(p) = &mut proc {
+            p.plugin_fields = Some(fields);
+        }
+        rx
+    });
     let n_syscalls = opts.filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
         syscalls: opts.filter.syscalls,
@@ -319,6 +384,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         if let (Some(rx), Some(p)) = (&opts.control, &mut proc) {
             while let Ok(msg) = rx.try_recv() {
                 apply_control(msg, p, &mut capture, out)?;
+            }
+        }
+        // After the reloads: a source opened by a reload is sent its rules first.
+        if let (Some(rx), Some(p)) = (&sources, &mut proc) {
+            while let Ok(msg) = rx.try_recv() {
+                p.process_source(msg, out)?;
             }
         }
         let n = match (&mut proc, &mut raw_file) {
@@ -418,6 +489,9 @@ fn apply_control(
             capture
                 .set_syscalls(&d.filter.syscalls, &d.filter.address_required)
                 .context("updating the kernel's syscall filter")?;
+            if d.plugin_fields.is_some() {
+                p.plugin_fields = d.plugin_fields;
+            }
             if let Sink::Alerts { ruleset, target, .. } = &mut p.sink {
                 *ruleset = d.ruleset;
                 match (target, outputs) {

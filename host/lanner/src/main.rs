@@ -8,6 +8,7 @@ mod live;
 mod metrics;
 mod plugins;
 mod sinks;
+mod sources;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {

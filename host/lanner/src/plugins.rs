@@ -12,8 +12,7 @@ use std::sync::Arc;
 /// Where plugins are dropped in by default.
 pub(crate) const DEFAULT_PLUGINS_DIR: &str = "/etc/lanner/plugins.d";
 
-/// How many events a source plugin is asked for at once.
-const SOURCE_BATCH: u32 = 256;
+use crate::sources::SOURCE_BATCH;
 
 /// The precompiled-component cache: `LANNER_PLUGIN_CACHE`, else below the user's cache
 /// directory (root: /var/cache/lanner/plugins).
@@ -99,6 +98,7 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
                     "file": p.path().display().to_string(),
                     "capabilities": capabilities(p),
                     "source": p.source_name(),
+                    "open_params": p.config().open_params,
                     "state": p.state().as_str(),
                     "fields": p.fields().iter().map(|f| serde_json::json!({
                         "name": f.name, "type": f.ftype.as_str(), "desc": f.description,
@@ -109,6 +109,7 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
                             "mode": if d.mode == lanner_plugin_runtime::config::DirMode::Rw { "rw" } else { "ro" },
                         })).collect::<Vec<_>>(),
                         "http": g.http,
+                        "tcp": g.tcp,
                         "env": g.env,
                     },
                     "limits": {
@@ -134,7 +135,10 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
         writeln!(out, "  {}", p.description())?;
         writeln!(out, "  file: {}", p.path().display())?;
         if let Some(s) = p.source_name() {
-            writeln!(out, "  source: {s}")?;
+            match &p.config().open_params {
+                Some(params) => writeln!(out, "  source: {s} (lanner run opens it with {params:?})")?,
+                None => writeln!(out, "  source: {s} (no open_params: lanner run does not open it)")?,
+            }
         }
         if !p.fields().is_empty() {
             let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();

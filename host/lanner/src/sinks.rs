@@ -77,6 +77,7 @@ fn plugin_config(o: &PluginOutput) -> PluginConfig {
         limits: o.limits.clone(),
         restart: o.restart.clone(),
         grants: o.grants.clone(),
+        open_params: None,
     }
 }
 

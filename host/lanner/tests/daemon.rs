@@ -356,7 +356,7 @@ fn program_output_gets_every_alert_and_sigterm_flushes_the_queue() {
 }
 
 #[test]
-fn a_plugin_dropped_in_makes_its_fields_usable_after_a_reload() {
+fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_after_a_reload() {
     if !live_allowed() {
         return;
     }
@@ -392,6 +392,17 @@ fn a_plugin_dropped_in_makes_its_fields_usable_after_a_reload() {
     assert_eq!(failed["priority"], "Critical");
 
     // Dropped in: the folder is watched, the reload loads them, and the rules now load.
+    // The source plugin's NAME.yaml grants it the audit log and gives its open_params: the
+    // daemon opens the stream and its events meet the k8s rules.
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events").canonicalize().unwrap();
+    std::fs::write(
+        plugins.join("k8saudit.yaml"),
+        format!(
+            "grants:\n  dirs:\n    - {{host: {}, guest: /audit, mode: ro}}\nopen_params: /audit/k8s_audit.jsonl\n",
+            events.display()
+        ),
+    )
+    .unwrap();
     std::fs::copy(&json, plugins.join("json.wasm")).unwrap();
     std::fs::copy(&k8saudit, plugins.join("k8saudit.wasm")).unwrap();
     d.wait_log("plugin loaded", Duration::from_secs(60));
@@ -401,7 +412,24 @@ fn a_plugin_dropped_in_makes_its_fields_usable_after_a_reload() {
     std::fs::write(&a, "a").unwrap();
     cat(&a);
     d.wait_alert("Rule A", "dropin-a");
-    d.stop();
+    let exec = d.wait_alert("K8s Exec Into Pod", "pod=web-1");
+    assert_eq!(exec["source"], "k8s_audit");
+    assert_eq!(exec["time"], "2023-11-14T22:13:20.000000000Z", "the audit event's own time");
+    d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
+    d.wait_log("source stream ended", Duration::from_secs(20));
+    let (alerts, _) = d.stop_with_alerts();
+    let k8s: Vec<&str> =
+        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        k8s,
+        [
+            "K8s Exec Into Pod",
+            "K8s Privileged Pod Created",
+            "K8s Secret Read In System Namespace",
+            "K8s Anonymous Request Allowed"
+        ],
+        "each audit event once, in order"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

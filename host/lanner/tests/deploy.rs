@@ -357,6 +357,7 @@ fn dockerfile_copies_files_that_exist_and_mirrors_the_setup_script() {
         "--component rust-src",
         "llvm-22-dev",
         "libpolly-22-dev",
+        "clang-22",
         "LLVM_PREFIX=/usr/lib/llvm-22 cargo install --locked bpf-linker --no-default-features --features llvm-22",
     ] {
         assert!(

@@ -2,6 +2,7 @@
 //!
 //! ```yaml
 //! config: {sources: [k8s_audit]}   # handed to the plugin's init as JSON, after schema validation
+//! open_params: /logs/audit.jsonl   # a source plugin: `lanner run` opens its stream with these
 //! limits:
 //!   memory_mb: 64                  # linear memory and tables (StoreLimits)
 //!   call_timeout_ms: 1000          # CPU time per call (epoch deadline)
@@ -38,6 +39,11 @@ pub struct PluginConfig {
     /// Capabilities.
     #[serde(default)]
     pub grants: Grants,
+    /// For a source plugin: the parameters `lanner run` opens its event stream with (as
+    /// Falco's `open_params`). Without them the daemon does not open the source; `lanner
+    /// replay --open NAME=PARAMS` still can.
+    #[serde(default)]
+    pub open_params: Option<String>,
 }
 
 impl PluginConfig {

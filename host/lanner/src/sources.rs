@@ -1,0 +1,128 @@
+//! Source plugins in the daemon. Each loaded source plugin whose `NAME.yaml` gives
+//! `open_params` has its stream opened once and read on a thread of its own; the batches go
+//! to the live loop, which runs them through the rules (those with `source: NAME`) beside the
+//! syscall events. A bounded channel between them makes a source that outruns the rules wait,
+//! instead of growing memory. After a reload, sources whose plugin was removed or replaced
+//! are stopped and new ones started; an unchanged plugin keeps its open stream.
+
+use lanner_plugin_runtime::{Plugin, PluginSet, PluginState, RawEvent};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+
+/// How many events a source plugin is asked for at once.
+pub(crate) const SOURCE_BATCH: u32 = 256;
+
+/// Batches waiting for the live loop, per all sources: beyond this a source waits.
+pub(crate) const QUEUED_BATCHES: usize = 64;
+
+/// What a source thread tells the live loop.
+pub enum SourceMsg {
+    /// Events of one source plugin.
+    Events(Vec<RawEvent>),
+    /// The stream ended (`None`: it said so) or the source gave up (the reason).
+    Ended { plugin: String, failure: Option<String> },
+}
+
+struct Running {
+    plugin: Arc<Plugin>,
+    stop: Arc<AtomicBool>,
+}
+
+/// The open source streams, kept in step with the loaded plugins.
+pub struct SourceRunner {
+    tx: SyncSender<SourceMsg>,
+    running: BTreeMap<String, Running>,
+}
+
+impl SourceRunner {
+    /// Sources that send to `tx`.
+    pub fn new(tx: SyncSender<SourceMsg>) -> Self {
+        SourceRunner { tx, running: BTreeMap::new() }
+    }
+
+    /// Opens the sources of `set` that are not open yet, and stops those whose plugin is
+    /// gone or was replaced.
+    pub fn sync(&mut self, set: &PluginSet) {
+        let wanted: BTreeMap<String, (Arc<Plugin>, String)> = set
+            .plugins()
+            .into_iter()
+            .filter_map(|p| {
+                p.source_name()?;
+                let params = p.config().open_params.clone()?;
+                Some((p.name().to_string(), (p, params)))
+            })
+            .collect();
+        self.running.retain(|name, r| {
+            let keep = wanted.get(name).is_some_and(|(p, _)| Arc::ptr_eq(p, &r.plugin));
+            if !keep {
+                r.stop.store(true, Ordering::Relaxed);
+                tracing::info!(plugin = %name, "source closed");
+            }
+            keep
+        });
+        for (name, (plugin, params)) in wanted {
+            if self.running.contains_key(&name) {
+                continue;
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let (p, s, tx) = (plugin.clone(), stop.clone(), self.tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("lanner-source-{name}"))
+                .spawn(move || read_source(&p, &params, &s, &tx));
+            match spawned {
+                Ok(_) => {
+                    self.running.insert(name, Running { plugin, stop });
+                }
+                Err(e) => tracing::error!(plugin = %name, "cannot start the source's thread: {e}"),
+            }
+        }
+    }
+
+    /// Stops every source.
+    pub fn stop_all(&mut self) {
+        for r in self.running.values() {
+            r.stop.store(true, Ordering::Relaxed);
+        }
+        self.running.clear();
+    }
+}
+
+/// Reads one source until it ends, fails for good, is stopped, or the loop is gone.
+fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &SyncSender<SourceMsg>) {
+    let name = plugin.name().to_string();
+    let ended = |failure: Option<String>| {
+        let _ = tx.send(SourceMsg::Ended { plugin: name.clone(), failure });
+    };
+    let mut stream = match plugin.open(params) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(plugin = %name, "cannot open the source: {e}");
+            return ended(Some(format!("open failed: {e}")));
+        }
+    };
+    tracing::info!(plugin = %name, source = plugin.source_name().unwrap_or(""), "source opened");
+    while !stop.load(Ordering::Relaxed) {
+        match stream.next_batch(SOURCE_BATCH) {
+            Ok(events) if events.is_empty() => {
+                tracing::info!(plugin = %name, "source stream ended");
+                return ended(None);
+            }
+            Ok(events) => {
+                if tx.send(SourceMsg::Events(events)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Counted and restarted with backoff by the runtime, or disabled.
+                tracing::error!(plugin = %name, "source: {e}");
+                if plugin.state() == PluginState::Disabled {
+                    return ended(Some(format!("disabled after repeated failures ({e})")));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
