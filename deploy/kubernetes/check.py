@@ -184,6 +184,8 @@ def check_set(what, docs, *, expect_privileged=False, expect_caps=CAPS):
         part = yaml.safe_load(text) or {}
         check_keys(f"{what} {cm_name}/{name}", part, known)
         cfg.update(part)
+    if cfg.get("host_root") != "/host":
+        fail(what, "host_root is not /host: user names would be the image's, not the host's /etc")
     web = cfg.get("webserver", {})
     if web.get("enabled") is False:
         fail(what, "webserver disabled: the probes would fail")

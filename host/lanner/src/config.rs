@@ -42,6 +42,7 @@ pub struct Config {
     pub plugin_outputs: Vec<PluginOutput>,
     pub outputs_queue: OutputsQueue,
     pub plugins_dir: PathBuf,
+    pub host_root: PathBuf,
     pub webserver: Webserver,
 }
 
@@ -257,6 +258,7 @@ struct Partial {
     plugin_outputs: Option<Vec<PluginOutput>>,
     outputs_queue: Option<PartialQueue>,
     plugins_dir: Option<PathBuf>,
+    host_root: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
 }
 

@@ -67,6 +67,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         metrics: Some(metrics.clone()),
         control: Some(rx),
         sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
+        host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
     };
     let outputs = build_outputs(&config)?;
     metrics.set_outputs(outputs.stats());

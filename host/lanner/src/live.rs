@@ -323,6 +323,8 @@ pub struct RunOptions {
     pub control: Option<Receiver<Control>>,
     /// Source plugins' events, and the plugins' fields the rules were compiled with.
     pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>)>,
+    /// Where the host's file system is seen (user names from its /etc), when not at /.
+    pub host_root: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -336,6 +338,7 @@ impl RunOptions {
             metrics: None,
             control: None,
             sources: None,
+            host_root: None,
         }
     }
 }
@@ -350,6 +353,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         Output::Process(sink) => (Some(Processor::new(sink, metrics.clone())), None),
         Output::Raw(w) => (None, Some(w)),
     };
+    if let (Some(root), Some(p)) = (&opts.host_root, &mut proc) {
+        p.state.users = lanner_state::users::Users::under(root);
+    }
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
     let sources = opts.sources.map(|(rx, fields)| {
         if let Some(p) = &mut proc {

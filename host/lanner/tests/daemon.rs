@@ -467,3 +467,40 @@ fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
     assert!(child.wait().unwrap().success());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn user_names_come_from_the_host_root_etc() {
+    if !live_allowed() {
+        return;
+    }
+    // A container's view: the host's /etc mounted at HOST_ROOT/etc, with names of its own.
+    let dir = temp_dir("hostroot");
+    std::fs::create_dir_all(dir.join("host/etc")).unwrap();
+    std::fs::write(dir.join("host/etc/passwd"), "hostadmin:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("host/etc/group"), "hostwheel:x:0:\n").unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Who\n  desc: d\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains hostroot-marker\n  output: 'Who %user.name %group.name'\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let host_root = format!("host_root={}", dir.join("host").display());
+    let d = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "webserver.enabled=false",
+        "-o",
+        &host_root,
+    ]);
+    let m = dir.join("hostroot-marker");
+    std::fs::write(&m, "x").unwrap();
+    cat(&m);
+    let a = d.wait_alert("Who", "Who");
+    assert_eq!(a["output_fields"]["user.name"], "hostadmin", "{a}");
+    assert_eq!(a["output_fields"]["group.name"], "hostwheel", "{a}");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -33,6 +33,12 @@ impl Users {
         Self::from_files("/etc/passwd".into(), "/etc/group".into())
     }
 
+    /// Reads the account databases of a host whose root is seen at `root` (a container
+    /// with the host's /etc mounted below it).
+    pub fn under(root: &std::path::Path) -> Self {
+        Self::from_files(root.join("etc/passwd"), root.join("etc/group"))
+    }
+
     /// Reads the given files (for tests).
     pub fn from_files(passwd: PathBuf, group: PathBuf) -> Self {
         let mut u = Users { passwd, group, users: HashMap::new(), groups: HashMap::new(), loaded: None };

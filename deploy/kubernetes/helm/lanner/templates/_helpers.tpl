@@ -46,6 +46,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   "log_level" .Values.logging.level
   "log_format" .Values.logging.format
   "stdout_output" (dict "enabled" $o.stdout.enabled)
+  "host_root" "/host"
   "webserver" (dict
     "enabled" true
     "listen_address" "0.0.0.0"
