@@ -77,17 +77,18 @@ fn main() {
     let reader = std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout);
         let mut line = String::new();
-        let mut other_alerts = 0u64;
+        let mut other_alerts: std::collections::BTreeMap<String, u64> = Default::default();
         while lines.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
             let now = Instant::now();
-            let seq = serde_json::from_str::<serde_json::Value>(&line).ok().and_then(|v| {
-                v["output_fields"]["evt.arg.name"].as_str()?.strip_prefix(&prefix)?.parse::<u64>().ok()
-            });
+            let v = serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default();
+            let seq = v["output_fields"]["evt.arg.name"]
+                .as_str()
+                .and_then(|n| n.strip_prefix(&prefix)?.parse::<u64>().ok());
             match seq {
                 Some(s) => {
                     let _ = tx.send((s, now));
                 }
-                None => other_alerts += 1,
+                None => *other_alerts.entry(v["rule"].as_str().unwrap_or("?").to_string()).or_default() += 1,
             }
             line.clear();
         }
@@ -147,7 +148,7 @@ fn main() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("lanner exits");
-    let other_alerts = reader.join().unwrap_or(0);
+    let other_alerts = reader.join().unwrap_or_default();
     let mut log = String::new();
     let _ = std::fs::File::open(&stderr_path).and_then(|mut f| f.read_to_string(&mut log));
     let summary = log.lines().rfind(|l| l.contains("records read")).unwrap_or("").to_string();
@@ -161,7 +162,7 @@ fn main() {
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied();
     println!(
-        "events {total} in {took:.2} s ({:.0} events/s), probe alerts sent {expected}, received {received}, other alerts {other_alerts}",
+        "events {total} in {took:.2} s ({:.0} events/s), probe alerts sent {expected}, received {received}, other alerts {other_alerts:?}",
         total as f64 / took
     );
     match (pct(0.5), pct(0.9), pct(0.99), pct(0.999), lat.last()) {
