@@ -59,6 +59,75 @@ fn json_extractor_declares_its_fields_and_extracts_a_batch() {
 }
 
 #[test]
+fn json_extractor_resolves_pointers_escapes_and_refuses_malformed_payloads() {
+    let rt = runtime();
+    let p = load(&rt, "plugins/json", "").unwrap();
+    let events = vec![
+        ev(
+            "k8s_audit",
+            r#"{"a/b":{"m~n":["x",{"deep":"\u00e9\ud83d\ude00 \"q\"\n"}]},"list":[10,[20,21],{}],"u":"hé😀 ok","n":-1.5e2,"z":null,"k":1,"k":{"v":2}}"#,
+        ),
+        // Well-formed where the pointers lead, broken further on: nothing is answered.
+        ev("k8s_audit", r#"{"a/b":{"m~n":["x"]},"later":"\ud800"}"#),
+        ev("k8s_audit", r#"{"a/b":{"m~n":["x"]},"later":[1,2}"#),
+        ev("k8s_audit", r#"{"a/b":{"m~n":["x"]}} trailing"#),
+        RawEvent { source: "k8s_audit".into(), timestamp_ns: 1, data: b"{\"a/b\":\"\xff\"}".to_vec() },
+    ];
+    let r = |f: u32, a: &str| (f, Some(a.to_string()));
+    let reqs = vec![
+        r(0, "/a~1b/m~0n/0"),
+        r(0, "/a~1b/m~0n/1/deep"),
+        r(3, "/a~1b/m~0n/1/deep"),
+        r(0, "/list/1/1"),
+        r(0, "/list/1"),
+        r(3, "/list"),
+        r(3, "/list/2"),
+        r(2, "/list/3"),
+        r(2, "/list/01"),
+        r(0, "/u"),
+        r(3, "/u"),
+        r(0, "/n"),
+        r(0, "/z"),
+        r(2, "/z"),
+        r(0, "/k/v"),
+        r(0, "/a/b"),
+        (1, None),
+    ];
+    let v = p.extract(&events, &reqs).unwrap();
+    let s = |x: &str| Some(Value::Str(x.to_string().into()));
+    let u = |n: u64| Some(Value::UInt(n));
+    let b = |x: bool| Some(Value::Bool(x));
+    let n = reqs.len();
+    assert_eq!(
+        &v[..n],
+        &[
+            s("x"),
+            s("é😀 \"q\"\n"),
+            u(7),
+            s("21"),
+            s("[20,21]"),
+            u(3),
+            u(0),
+            b(false),
+            b(false),
+            s("hé😀 ok"),
+            u(6),
+            s("-150.0"),
+            s("null"),
+            b(true),
+            s("2"),
+            None,
+            s(
+                r#"{"a/b":{"m~n":["x",{"deep":"é😀 \"q\"\n"}]},"k":{"v":2},"list":[10,[20,21],{}],"n":-150.0,"u":"hé😀 ok","z":null}"#
+            ),
+        ]
+    );
+    for (i, row) in v.chunks(n).enumerate().skip(1) {
+        assert!(row.iter().all(Option::is_none), "event {i}: {row:?}");
+    }
+}
+
+#[test]
 fn json_config_is_validated_against_the_plugins_schema() {
     let rt = runtime();
     let err = load(&rt, "plugins/json", "config: {sources: 3}\n").unwrap_err();
