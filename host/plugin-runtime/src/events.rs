@@ -113,7 +113,9 @@ type Column = Vec<Option<Value<'static>>>;
 pub struct EventBatch<'m> {
     map: &'m FieldMap,
     events: Vec<RawEvent>,
-    cols: HashMap<FieldRef, Column>,
+    /// The prefetched columns; a few, found by comparing field ids (cheaper than hashing the
+    /// argument text at every field read).
+    cols: Vec<(FieldRef, Column)>,
     late: RefCell<HashMap<FieldRef, Column>>,
     errors: RefCell<Vec<PluginError>>,
 }
@@ -124,7 +126,7 @@ impl<'m> EventBatch<'m> {
         let mut batch = EventBatch {
             map,
             events,
-            cols: HashMap::new(),
+            cols: Vec::new(),
             late: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
         };
@@ -139,7 +141,7 @@ impl<'m> EventBatch<'m> {
             }
             let cols = batch.extract_columns(p, &refs);
             for (r, c) in refs.into_iter().zip(cols) {
-                batch.cols.insert(r.clone(), c);
+                batch.cols.push((r.clone(), c));
             }
         }
         batch
@@ -263,7 +265,7 @@ impl Event for PluginEvent<'_, '_> {
         if Some(field.id) == m.evt_rawtime {
             return Some(Value::UInt(self.batch.events[self.i].timestamp_ns));
         }
-        if let Some(c) = self.batch.cols.get(field) {
+        if let Some((_, c)) = self.batch.cols.iter().find(|(r, _)| r == field) {
             return c[self.i].as_ref().map(borrow);
         }
         m.owner(field.id)?;
