@@ -102,3 +102,32 @@ if ! "$LANNER_SMTP_TOOLS/bin/python3" -c "import aiosmtpd, sys; sys.exit(aiosmtp
   $SUDO "$LANNER_SMTP_TOOLS/bin/pip" install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 log "SMTP test server ready"
+
+# ---- JavaScript plugins: ComponentizeJS and jco build the JavaScript example plugin
+# ---- (plugins/js-logfmt) that host/plugin-runtime/tests/javascript.rs loads. Pinned by that
+# ---- plugin's package-lock.json, installed with `npm ci` into their own folder.
+LANNER_JS_TOOLS="${LANNER_JS_TOOLS:-/opt/lanner-js-tools}"
+js_plugin="$(dirname "$0")/../plugins/js-logfmt"
+node_ok() {  # Node.js 20.19 or later (oxc's native parts need it; Debian 12 ships 18)
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if ! cmp -s "$js_plugin/package-lock.json" "$LANNER_JS_TOOLS/package-lock.json" ||
+  [ ! -x "$LANNER_JS_TOOLS/node_modules/.bin/jco" ]; then
+  if ! node_ok; then
+    log "installing Node.js and npm"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+  fi
+  if ! node_ok; then
+    echo "setup: Node.js 20.19 or later is needed for jco (found: $(node --version 2>/dev/null || echo none))." >&2
+    echo "setup: Debian 13 ships it (apt-get install nodejs npm); on Debian 12 install it from" >&2
+    echo "setup: https://nodejs.org or NodeSource's Debian packages, then run this script again." >&2
+    exit 1
+  fi
+  log "installing ComponentizeJS and jco (plugins/js-logfmt/package-lock.json) into $LANNER_JS_TOOLS"
+  $SUDO mkdir -p "$LANNER_JS_TOOLS"
+  $SUDO cp "$js_plugin/package.json" "$js_plugin/package-lock.json" "$LANNER_JS_TOOLS/"
+  (cd "$LANNER_JS_TOOLS" && $SUDO npm ci --no-audit --no-fund --loglevel=error)
+fi
+log "JavaScript plugin tools ready"

@@ -101,3 +101,58 @@ pub fn build_python_component(plugin_dir: &str, world: &str) -> PathBuf {
     std::fs::rename(&tmp, &wasm).expect("move the component in place");
     wasm
 }
+
+/// Builds a JavaScript plugin (`plugin.js` in `plugin_dir`, relative to the repository root)
+/// into a component of `world` with `jco componentize` (ComponentizeJS), again only when
+/// `plugin.js` or the pinned tools (`package-lock.json`) changed. The tools are those of
+/// `plugin_dir/node_modules` after `npm ci` there, else those `scripts/setup.sh` installs in
+/// `/opt/lanner-js-tools` (`LANNER_JS_TOOLS`). Panics with the tool's output when the build
+/// fails, and names `scripts/setup.sh` when the tools are missing.
+pub fn build_js_component(plugin_dir: &str, world: &str) -> PathBuf {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let root = repo_root();
+    let dir = root.join(plugin_dir);
+    let name = dir.file_name().expect("a plugin folder").to_string_lossy().into_owned();
+    let out_dir = wasm_target_dir().join("javascript");
+    std::fs::create_dir_all(&out_dir).expect("create the output folder");
+    let wasm = out_dir.join(format!("{name}.wasm"));
+    let modified = |f: &str| std::fs::metadata(dir.join(f)).and_then(|m| m.modified());
+    let src_time = modified("plugin.js").expect("the plugin has a plugin.js");
+    let src_time = modified("package-lock.json").map_or(src_time, |t| t.max(src_time));
+    let fresh = std::fs::metadata(&wasm).and_then(|m| m.modified()).is_ok_and(|t| t >= src_time);
+    if fresh {
+        return wasm;
+    }
+    let tools = std::env::var_os("LANNER_JS_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/lanner-js-tools".into());
+    let jco = [dir.join("node_modules/.bin/jco"), tools.join("node_modules/.bin/jco")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "jco is not installed (neither {plugin_dir}/node_modules nor {}): scripts/setup.sh installs it",
+                tools.display()
+            )
+        });
+    let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    // Never `--aot`: the host compiles the component itself.
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .arg(&jco)
+        .args(["componentize", "plugin.js", "--wit"])
+        .arg(root.join("wit"))
+        .args(["--world-name", world, "--out"])
+        .arg(&tmp)
+        .output()
+        .unwrap_or_else(|e| panic!("node cannot run ({e}): scripts/setup.sh installs Node.js and jco"));
+    assert!(
+        out.status.success() && tmp.is_file(),
+        "jco componentize failed for {plugin_dir}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &wasm).expect("move the component in place");
+    wasm
+}
