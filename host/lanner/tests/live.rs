@@ -283,3 +283,40 @@ fn a_tcp_connect_to_loopback_has_its_addresses() {
     assert_eq!(f["fd.typechar"], "4");
     assert!(f["fd.name"].as_str().unwrap().ends_with(&format!("->127.0.0.1:{port}")), "{f}");
 }
+
+#[test]
+fn standard_fds_are_known_by_kind_and_name() {
+    if !live_allowed() {
+        return;
+    }
+    // A reverse shell's shape: stdout dup2'ed onto a TCP socket, stdin from a file.
+    let dir = common::temp_dir("stdfds");
+    let marker = dir.join("stdfd-marker");
+    std::fs::write(&marker, "x").unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Std Fds\n  desc: d\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains stdfd-marker\n  output: '%proc.stdin.type %proc.stdin.name %proc.stdout.type %proc.stdout.name %proc.stderr.type %fd.types[0] %fd.types[1] %fd.types'\n  priority: INFO\n",
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    sh(&format!(
+        "python3 -c \"import socket, os; c = socket.create_connection(('127.0.0.1', {port})); os.dup2(c.fileno(), 1); os.execvp('sh', ['sh', '-c', 'cat {} < /dev/null'])\"",
+        marker.display()
+    ));
+    let (alerts, _) = lanner.stop_with_alerts();
+    drop(listener);
+    std::fs::remove_dir_all(&dir).ok();
+    let a = find(&alerts, "Std Fds", |_| true);
+    let f = &a["output_fields"];
+    assert_eq!(f["proc.stdin.type"], "file", "{f}");
+    assert_eq!(f["proc.stdin.name"], "/dev/null", "{f}");
+    assert_eq!(f["proc.stdout.type"], "ipv4", "{f}");
+    assert!(f["proc.stdout.name"].as_str().unwrap().ends_with(&format!("->127.0.0.1:{port}")), "{f}");
+    assert_eq!(f["fd.types[0]"], "file", "{f}");
+    assert_eq!(f["fd.types[1]"], "ipv4", "{f}");
+    let kinds = f["fd.types"].to_string();
+    assert!(kinds.contains("file") && kinds.contains("ipv4"), "{f}");
+}

@@ -57,6 +57,11 @@ enum F {
     ProcDuration,
     ProcPpidDuration,
     ProcIsExeFromMemfd,
+    /// proc.stdin/stdout/stderr.type: the kind of fd 0, 1 or 2.
+    ProcStdType(i64),
+    /// proc.stdin/stdout/stderr.name: the name of fd 0, 1 or 2.
+    ProcStdName(i64),
+    FdTypes,
     ThreadTid,
     ThreadCapEffective,
     ThreadCapPermitted,
@@ -146,6 +151,13 @@ const NAMES: &[(&str, F)] = &[
     ("proc.duration", F::ProcDuration),
     ("proc.ppid.duration", F::ProcPpidDuration),
     ("proc.is_exe_from_memfd", F::ProcIsExeFromMemfd),
+    ("proc.stdin.type", F::ProcStdType(0)),
+    ("proc.stdout.type", F::ProcStdType(1)),
+    ("proc.stderr.type", F::ProcStdType(2)),
+    ("proc.stdin.name", F::ProcStdName(0)),
+    ("proc.stdout.name", F::ProcStdName(1)),
+    ("proc.stderr.name", F::ProcStdName(2)),
+    ("fd.types", F::FdTypes),
     ("thread.tid", F::ThreadTid),
     ("thread.cap_effective", F::ThreadCapEffective),
     ("thread.cap_permitted", F::ThreadCapPermitted),
@@ -426,6 +438,26 @@ impl<'a> LiveEvent<'a> {
             F::ProcDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(p?.start_ns))),
             F::ProcPpidDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(self.parent()?.start_ns))),
             F::ProcIsExeFromMemfd => Some(Value::Bool(p?.exe_from_memfd)),
+            F::ProcStdType(n) => s(p?.fds.get(&n)?.kind.type_name()),
+            F::ProcStdName(n) => s(&p?.fds.get(&n)?.name),
+            F::FdTypes => {
+                let fds = &p?.fds;
+                match arg {
+                    FieldArg::Index(n) => s(fds.get(&(*n as i64))?.kind.type_name()),
+                    _ => {
+                        // Falco lists each kind once, in fd order.
+                        let mut kinds: Vec<&str> = Vec::new();
+                        let mut nums: Vec<&i64> = fds.keys().collect();
+                        nums.sort_unstable();
+                        for k in nums.into_iter().map(|n| fds[n].kind.type_name()) {
+                            if !kinds.contains(&k) {
+                                kinds.push(k);
+                            }
+                        }
+                        Some(Value::List(kinds.into_iter().map(|k| Value::Str(Cow::Borrowed(k))).collect()))
+                    }
+                }
+            }
             F::ThreadTid => Some(Value::Int(raw.tid as i64)),
             F::ThreadCapEffective => owned(caps::names(raw.cap_effective)),
             F::ThreadCapPermitted => owned(caps::names(raw.cap_permitted)),
