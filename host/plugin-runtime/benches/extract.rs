@@ -1,12 +1,13 @@
-//! Plugin cost: the json extractor's cost per event in batches (4 fields per event), against
-//! the same extraction done natively in the same run, and the cold load time of a plugin
-//! whose precompiled component is cached.
+//! Plugin cost: the cost per event in batches (4 fields per event) of the json extractor,
+//! against the same extraction done natively in the same run, and of a trivial extractor
+//! (`tests/plugins/fourfields`: the interface's cost with real values); and the cold load time
+//! of a plugin whose precompiled component is cached.
 //!
 //! Run: `cargo bench -p lanner-plugin-runtime --bench extract` (bench/plugins.sh).
 
 use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
 use lanner_plugin_runtime::testing::build_component;
-use lanner_plugin_runtime::{EventBatch, FieldMap, PluginConfig, RawEvent, Runtime, RuntimeOptions};
+use lanner_plugin_runtime::{EventBatch, FieldMap, Plugin, PluginConfig, RawEvent, Runtime, RuntimeOptions};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,29 +45,87 @@ fn native(events: &[RawEvent]) -> usize {
     events.len()
 }
 
+/// The plugin's fields named by `fields` (name, argument), registered and prefetched.
+struct Setup {
+    plugin: Arc<Plugin>,
+    map: FieldMap,
+    refs: Vec<FieldRef>,
+    reqs: Vec<(u32, Option<String>)>,
+}
+
+fn setup(rt: &Runtime, wasm: &std::path::Path, fields: &[(&str, Option<&str>)]) -> Setup {
+    let plugin = Arc::new(rt.load(wasm, PluginConfig::default()).unwrap());
+    let mut reg = FieldRegistry::with_syscall_fields();
+    let map = FieldMap::register(std::slice::from_ref(&plugin), &mut reg).unwrap();
+    let refs: Vec<FieldRef> = fields
+        .iter()
+        .map(|(n, a)| FieldRef {
+            id: reg.get(n).unwrap(),
+            arg: a.map_or(FieldArg::None, |a| FieldArg::Key(a.into())),
+        })
+        .collect();
+    map.prefetch(refs.iter().cloned());
+    let reqs = fields
+        .iter()
+        .map(|(n, a)| {
+            let i = plugin.fields().iter().position(|f| f.name == *n).unwrap() as u32;
+            (i, a.map(String::from))
+        })
+        .collect();
+    Setup { plugin, map, refs, reqs }
+}
+
+fn events(n: usize) -> Vec<RawEvent> {
+    (0..n)
+        .map(|i| RawEvent {
+            source: "k8s_audit".into(),
+            timestamp_ns: i as u64,
+            data: PAYLOAD.as_bytes().to_vec(),
+        })
+        .collect()
+}
+
+/// Per batch size: ns per event through `Plugin::extract` and through `EventBatch`.
+fn measure(s: &Setup, n: usize) -> (f64, f64) {
+    let events = events(n);
+    let raw = per_event(n, || {
+        black_box(s.plugin.extract(&events, &s.reqs).unwrap());
+        n
+    });
+    let full = per_event(n, || {
+        let b = EventBatch::new(&s.map, events.clone());
+        for e in b.iter() {
+            for r in &s.refs {
+                black_box(e.field(r));
+            }
+        }
+        n
+    });
+    (raw, full)
+}
+
 fn main() {
     println!("command: cargo bench -p lanner-plugin-runtime --bench extract");
     let wasm = build_component("plugins/json");
+    let trivial = build_component("tests/plugins/fourfields");
     let cache = tempfile::tempdir().unwrap();
     let opts = RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()) };
     let rt = Runtime::new(opts.clone()).unwrap();
-    let plugin = Arc::new(rt.load(&wasm, PluginConfig::default()).unwrap());
-    let mut reg = FieldRegistry::with_syscall_fields();
-    let map = FieldMap::register(std::slice::from_ref(&plugin), &mut reg).unwrap();
-    let f = |n: &str, a: &str| FieldRef { id: reg.get(n).unwrap(), arg: FieldArg::Key(a.into()) };
-    let refs = [
-        f("json.value", "/verb"),
-        f("json.value", "/user/name"),
-        f("json.exists", "/objectRef"),
-        f("json.len", "/items"),
-    ];
-    map.prefetch(refs.iter().cloned());
-    let reqs: Vec<(u32, Option<String>)> = vec![
-        (0, Some("/verb".into())),
-        (0, Some("/user/name".into())),
-        (2, Some("/objectRef".into())),
-        (3, Some("/items".into())),
-    ];
+    let json = setup(
+        &rt,
+        &wasm,
+        &[
+            ("json.value", Some("/verb")),
+            ("json.value", Some("/user/name")),
+            ("json.exists", Some("/objectRef")),
+            ("json.len", Some("/items")),
+        ],
+    );
+    let four = setup(
+        &rt,
+        &trivial,
+        &[("four.len", None), ("four.brace", None), ("four.head", None), ("four.tail", None)],
+    );
 
     println!("\nextractor cost per event, json plugin, 4 fields ({}-byte payload)", PAYLOAD.len());
     println!(
@@ -74,28 +133,17 @@ fn main() {
         "batch", "extract ns/ev", "EventBatch ns/ev", "native ns/ev", "ratio"
     );
     for n in [1usize, 16, 64, 256, 1024] {
-        let events: Vec<RawEvent> = (0..n)
-            .map(|i| RawEvent {
-                source: "k8s_audit".into(),
-                timestamp_ns: i as u64,
-                data: PAYLOAD.as_bytes().to_vec(),
-            })
-            .collect();
-        let raw = per_event(n, || {
-            black_box(plugin.extract(&events, &reqs).unwrap());
-            n
-        });
-        let full = per_event(n, || {
-            let b = EventBatch::new(&map, events.clone());
-            for e in b.iter() {
-                for r in &refs {
-                    black_box(e.field(r));
-                }
-            }
-            n
-        });
-        let base = per_event(n, || native(&events));
+        let (raw, full) = measure(&json, n);
+        let evs = events(n);
+        let base = per_event(n, || native(&evs));
         println!("{n:>6}  {raw:>14.0}  {full:>16.0}  {base:>12.0}  {:>6.1}x", full / base);
+    }
+
+    println!("\nextractor cost per event, trivial extractor, 4 fields (a uint, a bool, two 8-byte strings)");
+    println!("{:>6}  {:>14}  {:>16}", "batch", "extract ns/ev", "EventBatch ns/ev");
+    for n in [1usize, 16, 64, 256, 1024] {
+        let (raw, full) = measure(&four, n);
+        println!("{n:>6}  {raw:>14.0}  {full:>16.0}");
     }
 
     println!("\ncold load of a cached plugin (json, {} bytes)", std::fs::metadata(&wasm).unwrap().len());
