@@ -30,6 +30,15 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("lanner/plugins"))
 }
 
+/// A runtime with the precompiled-component cache; without it when the cache directory is
+/// unusable (that must not keep plugins from loading, only make them slower to load).
+pub(crate) fn runtime() -> Result<Runtime, lanner_plugin_runtime::PluginError> {
+    Runtime::new(RuntimeOptions { cache_dir: cache_dir() }).or_else(|e| {
+        eprintln!("lanner: {e}; plugins are compiled without a cache");
+        Runtime::new(RuntimeOptions::default())
+    })
+}
+
 /// The plugins of a folder (the default folder when `dir` is `None`; a missing default folder
 /// is no plugins). A plugin that does not load is reported and skipped.
 pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
@@ -38,13 +47,7 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
         None => (PathBuf::from(DEFAULT_PLUGINS_DIR), false),
     };
     // No folder, no plugins: no cache directory is created either.
-    let cache = if dir.is_dir() { cache_dir() } else { None };
-    let mut rt = Runtime::new(RuntimeOptions { cache_dir: cache });
-    if let Err(e) = &rt {
-        // An unusable cache directory must not keep plugins from loading.
-        eprintln!("lanner: {e}; plugins are compiled without a cache");
-        rt = Runtime::new(RuntimeOptions::default());
-    }
+    let rt = if dir.is_dir() { runtime() } else { Runtime::new(RuntimeOptions::default()) };
     let mut set = PluginSet::new(rt.context("starting the plugin runtime")?);
     if !dir.is_dir() {
         if explicit {

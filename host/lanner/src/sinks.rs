@@ -4,15 +4,15 @@
 //! Sink plugins live in `sink_plugins_dir`, apart from `plugins_dir` (whose plugins are
 //! configured by their `NAME.yaml` and shared): each output gets its own instance of its
 //! plugin, configured from the output's entry, so two outputs may use one plugin with
-//! different destinations. They are compiled at start (no precompiled cache) by a runtime
-//! the outputs keep alive.
+//! different destinations. They run in a runtime the outputs keep alive, compiled once and
+//! then loaded from the same precompiled cache as the other plugins.
 
 use crate::config::{Config, PluginOutput};
 use anyhow::{Context, Result};
 use lanner_event::{Alert, AlertSink, SinkError};
 use lanner_plugin_runtime::config::{DirGrant, DirMode, Grants};
 use lanner_plugin_runtime::sink::PluginSink;
-use lanner_plugin_runtime::{PluginConfig, Runtime, RuntimeOptions};
+use lanner_plugin_runtime::{PluginConfig, Runtime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
     if !config.file_output.enabled && config.plugin_outputs.is_empty() {
         return Ok(Vec::new());
     }
-    let runtime = Arc::new(Runtime::new(RuntimeOptions::default()).context("starting the plugin runtime")?);
+    let runtime = Arc::new(crate::plugins::runtime().context("starting the plugin runtime")?);
     let mut out = Vec::new();
     if config.file_output.enabled {
         let path = component_path(config, "file");
