@@ -4,8 +4,9 @@
 //! of [`Extractor`], [`Source`] (a source also extracts fields over its own events) or
 //! [`Sink`], and exports its type with [`export_extractor!`], [`export_source!`] or
 //! [`export_sink!`]. `cargo build --target wasm32-wasip2 --release` then produces the component
-//! Lanner loads. The generated bindings of the `lanner:plugin@0.1.0` WIT package stay private:
-//! authors see the plain types of this crate only.
+//! Lanner loads. The generated bindings of the `lanner:plugin@0.2.0` WIT package (the 0.1.0
+//! interfaces, and packed extraction for extractors and sources) stay private: authors see
+//! the plain types of this crate only.
 //!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
@@ -41,7 +42,7 @@ pub mod format;
 pub mod http;
 
 /// The version of the WIT interface this SDK implements.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// JSON, for configurations and payloads.
 pub use serde_json as json;
@@ -55,35 +56,40 @@ pub use serde_json as json;
 compile_error!("enable exactly one of the features `extractor`, `source`, `sink`: a component is one world");
 
 /// The generated bindings of the selected world (private to the SDK and its macros).
+/// `lanner::plugin0_1_0` holds the 0.1.0 interfaces the 0.2.0 worlds reuse, and
+/// `lanner::plugin0_2_0` the packed extraction.
 #[doc(hidden)]
 pub mod bindings {
     #[cfg(feature = "extractor")]
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "extractor",
+        path: ["../wit", "../wit/v0.2.0"],
+        world: "lanner:plugin/extractor@0.2.0",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
     #[cfg(feature = "source")]
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "source",
+        path: ["../wit", "../wit/v0.2.0"],
+        world: "lanner:plugin/source@0.2.0",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
     #[cfg(feature = "sink")]
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "sink",
+        path: ["../wit", "../wit/v0.2.0"],
+        world: "lanner:plugin/sink@0.2.0",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
 }
 
-use bindings::lanner::plugin::{host as wit_host, types as wit};
+use bindings::lanner::plugin0_1_0::{host as wit_host, types as wit};
 
 /// A field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,6 +331,12 @@ pub mod __private {
     // export functions, one call at a time, so the RefCell is never shared across threads.
     unsafe impl<T> Sync for Slot<T> {}
 
+    impl<T> Default for Slot<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
     impl<T> Slot<T> {
         pub const fn new() -> Self {
             Slot(RefCell::new(None))
@@ -424,6 +436,112 @@ pub mod __private {
         })
     }
 
+    #[cfg(not(feature = "sink"))]
+    pub use packed::extract_packed;
+
+    #[cfg(not(feature = "sink"))]
+    mod packed {
+        use super::*;
+        use crate::bindings::exports::lanner::plugin0_2_0::packed_extractor::{PackedEvents, PackedValues};
+
+        fn push_text(out: &mut PackedValues, b: &[u8]) {
+            out.text.extend_from_slice(b);
+            out.ends.push(out.text.len() as u32);
+        }
+
+        fn push(out: &mut PackedValues, v: Option<Value>) {
+            let kind = match v {
+                None => 0,
+                Some(Value::Str(s)) => {
+                    push_text(out, s.as_bytes());
+                    1
+                }
+                Some(Value::Int(i)) => {
+                    out.numbers.push(i as u64);
+                    2
+                }
+                Some(Value::UInt(u)) => {
+                    out.numbers.push(u);
+                    3
+                }
+                Some(Value::Bool(b)) => {
+                    out.numbers.push(b as u64);
+                    4
+                }
+                Some(Value::StrList(l)) => {
+                    out.numbers.push(l.len() as u64);
+                    for s in &l {
+                        push_text(out, s.as_bytes());
+                    }
+                    5
+                }
+                Some(Value::Bytes(b)) => {
+                    push_text(out, &b);
+                    6
+                }
+            };
+            out.kinds.push(kind);
+        }
+
+        /// `extract` over a packed batch: one [`Event`] reused for every event (its buffers
+        /// cleared and refilled), the values appended to the packed lists.
+        pub fn extract_packed<T: Extractor>(
+            slot: &Slot<T>,
+            batch: PackedEvents,
+            requests: Vec<wit::FieldRequest>,
+        ) -> Result<PackedValues, String> {
+            let requests: Vec<Request> =
+                requests.into_iter().map(|r| Request { field: r.field, arg: r.arg }).collect();
+            let n = batch.timestamps.len();
+            if batch.source_index.len() != n || batch.data_ends.len() != n {
+                return Err("malformed packed batch: per-event lists of different lengths".into());
+            }
+            slot.with(|p| {
+                let mut out = PackedValues {
+                    kinds: Vec::with_capacity(n * requests.len()),
+                    numbers: Vec::new(),
+                    text: Vec::new(),
+                    ends: Vec::new(),
+                };
+                let mut row = Vec::with_capacity(requests.len());
+                let mut event = Event { source: String::new(), timestamp_ns: 0, data: Vec::new() };
+                let mut source = usize::MAX;
+                let mut start = 0;
+                for i in 0..n {
+                    let end = batch.data_ends[i] as usize;
+                    let payload = batch
+                        .data
+                        .get(start..end)
+                        .ok_or("malformed packed batch: payload offsets out of order or bounds")?;
+                    start = end;
+                    let si = batch.source_index[i] as usize;
+                    if si != source {
+                        let s = batch.sources.get(si).ok_or("malformed packed batch: source index")?;
+                        event.source.clear();
+                        event.source.push_str(s);
+                        source = si;
+                    }
+                    event.timestamp_ns = batch.timestamps[i];
+                    event.data.clear();
+                    event.data.extend_from_slice(payload);
+                    row.clear();
+                    p.extract(&event, &requests, &mut row)?;
+                    if row.len() != requests.len() {
+                        return Err(format!(
+                            "extract returned {} values for {} requests",
+                            row.len(),
+                            requests.len()
+                        ));
+                    }
+                    for v in row.drain(..) {
+                        push(&mut out, v);
+                    }
+                }
+                Ok(out)
+            })
+        }
+    }
+
     pub fn alert_in(a: wit::Alert) -> Alert {
         Alert {
             time_ns: a.time_ns,
@@ -444,8 +562,8 @@ macro_rules! export_extractor {
     ($t:ty) => {
         const _: () = {
             use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin as __e;
-            use $crate::__private::bindings::lanner::plugin::types as __w;
+            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
+            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
             static SLOT: __p::Slot<$t> = __p::Slot::new();
             struct __Exports;
             impl __e::plugin::Guest for __Exports {
@@ -470,6 +588,14 @@ macro_rules! export_extractor {
                     __p::extract::<$t>(&SLOT, events, requests)
                 }
             }
+            impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
+                fn extract_packed(
+                    batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
+                    requests: Vec<__w::FieldRequest>,
+                ) -> Result<$crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedValues, String> {
+                    __p::extract_packed::<$t>(&SLOT, batch, requests)
+                }
+            }
             $crate::__private::bindings::__export_world!(
                 __Exports with_types_in $crate::__private::bindings
             );
@@ -483,8 +609,8 @@ macro_rules! export_source {
     ($t:ty) => {
         const _: () = {
             use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin as __e;
-            use $crate::__private::bindings::lanner::plugin::types as __w;
+            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
+            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
             static SLOT: __p::Slot<$t> = __p::Slot::new();
             struct __Exports;
             struct __Stream(::std::cell::RefCell<<$t as $crate::Source>::Stream>);
@@ -508,6 +634,14 @@ macro_rules! export_source {
                     requests: Vec<__w::FieldRequest>,
                 ) -> Result<Vec<Option<__w::Value>>, String> {
                     __p::extract::<$t>(&SLOT, events, requests)
+                }
+            }
+            impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
+                fn extract_packed(
+                    batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
+                    requests: Vec<__w::FieldRequest>,
+                ) -> Result<$crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedValues, String> {
+                    __p::extract_packed::<$t>(&SLOT, batch, requests)
                 }
             }
             impl __e::event_source::GuestEventStream for __Stream {
@@ -539,8 +673,8 @@ macro_rules! export_sink {
     ($t:ty) => {
         const _: () = {
             use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin as __e;
-            use $crate::__private::bindings::lanner::plugin::types as __w;
+            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
+            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
             static SLOT: __p::Slot<$t> = __p::Slot::new();
             struct __Exports;
             impl __e::plugin::Guest for __Exports {

@@ -1,4 +1,5 @@
-//! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world. The shared
+//! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world, and of the
+//! packed extraction of 0.2.0. The shared
 //! `types` and `host` interfaces are generated once (by the extractor world) and reused.
 
 pub mod extractor {
@@ -31,3 +32,18 @@ pub mod sink {
 }
 
 pub use extractor::lanner::plugin::types;
+
+/// Host bindings of `lanner:plugin@0.2.0` (`wit/v0.2.0`): the 0.1.0 interfaces it reuses map to
+/// the modules above; only its new `packed-extractor` interface is used from here.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: ["../../wit", "../../wit/v0.2.0"],
+        world: "lanner:plugin/extractor@0.2.0",
+        with: {
+            "lanner:plugin/types@0.1.0": crate::bindings::extractor::lanner::plugin::types,
+            "lanner:plugin/host@0.1.0": crate::bindings::extractor::lanner::plugin::host,
+        },
+    });
+}
+
+pub use v0_2::exports::lanner::plugin0_2_0::packed_extractor;

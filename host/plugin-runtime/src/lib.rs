@@ -28,6 +28,8 @@ pub mod watch;
 pub use config::PluginConfig;
 pub use error::PluginError;
 pub use events::{EventBatch, FieldMap, PluginEvent, RawEvent};
-pub use plugin::{API_VERSION, Incident, Plugin, PluginField, PluginKind, PluginState, SourceStream, Stats};
+pub use plugin::{
+    API_VERSION, API_VERSIONS, Incident, Plugin, PluginField, PluginKind, PluginState, SourceStream, Stats,
+};
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};

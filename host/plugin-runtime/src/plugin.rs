@@ -1,6 +1,6 @@
 //! One loaded plugin: its component, its live instance, and what happens when it fails.
 
-use crate::bindings::{extractor, sink, source, types};
+use crate::bindings::{extractor, packed_extractor, sink, source, types};
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
@@ -13,9 +13,15 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Component, ResourceAny};
 
-/// The interface version this host serves (major.minor must match, as WIT semver does for
-/// 0.x versions).
-pub const API_VERSION: &str = "0.1.0";
+/// The newest interface version this host serves.
+pub const API_VERSION: &str = "0.2.0";
+
+/// Every interface version this host serves: a plugin's major.minor must match one (as WIT
+/// semver does for 0.x versions).
+pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+
+/// The export of `lanner:plugin@0.2.0` the host calls instead of `extract` when present.
+const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +120,8 @@ enum Inst {
 struct Live {
     store: Store<State>,
     inst: Inst,
+    /// The packed extraction of a 0.2.0 extractor or source.
+    packed: Option<packed_extractor::Guest>,
 }
 
 struct Inner {
@@ -141,6 +149,8 @@ pub struct Plugin {
     config: PluginConfig,
     init_config: String,
     pre: Pre,
+    /// Where the packed extraction is, when the component exports it.
+    packed: Option<packed_extractor::GuestIndices>,
     engine: wasmtime::Engine,
     inner: Mutex<Inner>,
     /// Counters.
@@ -212,6 +222,11 @@ impl Plugin {
         let exports = |name: &str| component.get_export_index(None, name).is_some();
         let linker = &rt.linker;
         let pre = linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let packed = if exports(PACKED_EXTRACTOR) {
+            Some(packed_extractor::GuestIndices::new(&pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else {
+            None
+        };
         let pre = if exports("lanner:plugin/event-source@0.1.0") {
             Pre::Source(source::SourcePre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports("lanner:plugin/alert-sink@0.1.0") {
@@ -244,6 +259,7 @@ impl Plugin {
             init_config: config.config_json(),
             config,
             pre,
+            packed,
             engine: rt.engine.clone(),
             inner: Mutex::new(Inner {
                 live: None,
@@ -353,12 +369,24 @@ impl Plugin {
             plugin: self.name.to_string(),
             message: format!("instantiation: {}", describe(&e)),
         };
+        let instance = match &self.pre {
+            Pre::Extractor(p) => p.instance_pre().instantiate(&mut store),
+            Pre::Source(p) => p.instance_pre().instantiate(&mut store),
+            Pre::Sink(p) => p.instance_pre().instantiate(&mut store),
+        }
+        .map_err(failed)?;
         let inst = match &self.pre {
-            Pre::Extractor(p) => Inst::Extractor(p.instantiate(&mut store).map_err(failed)?),
-            Pre::Source(p) => Inst::Source(p.instantiate(&mut store).map_err(failed)?),
-            Pre::Sink(p) => Inst::Sink(p.instantiate(&mut store).map_err(failed)?),
+            Pre::Extractor(_) => {
+                Inst::Extractor(extractor::Extractor::new(&mut store, &instance).map_err(failed)?)
+            }
+            Pre::Source(_) => Inst::Source(source::Source::new(&mut store, &instance).map_err(failed)?),
+            Pre::Sink(_) => Inst::Sink(sink::Sink::new(&mut store, &instance).map_err(failed)?),
         };
-        Ok(Live { store, inst })
+        let packed = match &self.packed {
+            Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
+            None => None,
+        };
+        Ok(Live { store, inst, packed })
     }
 
     fn call_init(&self, live: &mut Live) -> Result<(), PluginError> {
@@ -386,12 +414,12 @@ impl Plugin {
     /// Runs one call on the live instance, re-instantiating it first when it failed before
     /// (after its backoff), and handling a trap, timeout or limit breach: the instance is
     /// dropped, the failure counted and logged, and the plugin disabled after too many.
-    fn call<R>(
+    fn call<R, S>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Store<State>, &Inst, u64) -> CallResult<R>,
-        check: impl FnOnce(&R) -> Result<(), String>,
-    ) -> Result<R, PluginError> {
+        f: impl FnOnce(&mut Store<State>, &Inst, Option<&packed_extractor::Guest>, u64) -> CallResult<R>,
+        check: impl FnOnce(R) -> Result<S, String>,
+    ) -> Result<S, PluginError> {
         let mut inner = self.lock();
         if inner.disabled {
             return Err(PluginError::Disabled {
@@ -425,11 +453,11 @@ impl Plugin {
         let generation = inner.generation;
         let live = inner.live.as_mut().expect("instantiated above");
         live.store.set_epoch_deadline(self.ticks());
-        match f(&mut live.store, &live.inst, generation) {
-            Ok(Ok(r)) => match check(&r) {
-                Ok(()) => {
+        match f(&mut live.store, &live.inst, live.packed.as_ref(), generation) {
+            Ok(Ok(r)) => match check(r) {
+                Ok(s) => {
                     inner.consecutive = 0;
-                    Ok(r)
+                    Ok(s)
                 }
                 Err(message) => Err(self.fail(&mut inner, format!("{what}: {message}"))),
             },
@@ -482,7 +510,9 @@ impl Plugin {
 
     /// Extracts `requests` (indexes into [`Plugin::fields`] with their arguments) for every
     /// event of the batch, in one call. Row-major: event `e`, request `r` at
-    /// `e * requests.len() + r`.
+    /// `e * requests.len() + r`. A component exporting `packed-extractor` (0.2.0) gets batches
+    /// of two events or more packed ([`pack`]) and answers columnar values, decoded here
+    /// ([`unpack`]).
     pub fn extract(
         &self,
         events: &[types::Event],
@@ -492,14 +522,27 @@ impl Plugin {
             requests.iter().map(|(f, a)| types::FieldRequest { field: *f, arg: a.clone() }).collect();
         let expected = events.len() * requests.len();
         let max = self.config.limits.max_output_bytes;
-        let raw = self.call(
+        // A single event goes through `extract`: the packed call lowers and lifts more lists,
+        // a fixed cost only batches repay.
+        let packed = if self.packed.is_some() && events.len() > 1 { pack(events) } else { None };
+        if let Some(batch) = packed {
+            return self.call(
+                "extract",
+                |store, _, px, _| match px {
+                    Some(px) => px.call_extract_packed(store, &batch, &reqs),
+                    None => Ok(Err("the packed extraction is missing".into())),
+                },
+                |vals| unpack(vals, events.len(), requests.len(), max),
+            );
+        }
+        self.call(
             "extract",
-            |store, inst, _| match inst {
+            |store, inst, _, _| match inst {
                 Inst::Extractor(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
                 Inst::Source(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
                 Inst::Sink(_) => Ok(Err("a sink provides no fields".into())),
             },
-            |vals: &Vec<Option<types::Value>>| {
+            |vals: Vec<Option<types::Value>>| {
                 if vals.len() != expected {
                     return Err(format!(
                         "returned {} values for {} events x {} fields",
@@ -512,10 +555,9 @@ impl Plugin {
                 if size > max {
                     return Err(format!("returned {size} bytes, more than its limit of {max}"));
                 }
-                Ok(())
+                Ok(vals.into_iter().map(|v| v.map(value)).collect())
             },
-        )?;
-        Ok(raw.into_iter().map(|v| v.map(value)).collect())
+        )
     }
 
     /// Opens a stream of a source plugin.
@@ -528,13 +570,13 @@ impl Plugin {
         }
         let (handle, generation) = self.call(
             "open",
-            |store, inst, generation| match inst {
+            |store, inst, _, generation| match inst {
                 Inst::Source(i) => {
                     Ok(i.lanner_plugin_event_source().call_open(store, params)?.map(|h| (h, generation)))
                 }
                 _ => Ok(Err("not a source".into())),
             },
-            |_| Ok(()),
+            Ok,
         )?;
         Ok(SourceStream {
             plugin: self.clone(),
@@ -549,11 +591,11 @@ impl Plugin {
     pub fn deliver(&self, alerts: &[types::Alert]) -> Result<(), PluginError> {
         self.call(
             "deliver",
-            |store, inst, _| match inst {
+            |store, inst, _, _| match inst {
                 Inst::Sink(i) => i.lanner_plugin_alert_sink().call_deliver(store, alerts),
                 _ => Ok(Err("not a sink".into())),
             },
-            |_| Ok(()),
+            Ok,
         )
     }
 
@@ -572,6 +614,10 @@ impl Plugin {
     /// The interface version it was built against.
     pub fn api_version(&self) -> &str {
         &self.api_version
+    }
+    /// Whether it extracts over packed batches (it exports `packed-extractor`, 0.2.0).
+    pub fn packed(&self) -> bool {
+        self.packed.is_some()
     }
     /// Its description.
     pub fn description(&self) -> &str {
@@ -656,7 +702,7 @@ impl SourceStream {
         let max_bytes = self.plugin.config.limits.max_output_bytes;
         let (events, new_handle) = self.plugin.call(
             "next-batch",
-            |store, inst, current| {
+            |store, inst, _, current| {
                 let Inst::Source(i) = inst else { return Ok(Err("not a source".into())) };
                 let src = i.lanner_plugin_event_source();
                 let mut h = handle;
@@ -672,7 +718,8 @@ impl SourceStream {
                 let h = h.expect("opened above");
                 Ok(src.event_stream().call_next_batch(store, h, max)?.map(|ev| (ev, h)))
             },
-            |(ev, _): &(Vec<types::Event>, ResourceAny)| {
+            |r: (Vec<types::Event>, ResourceAny)| {
+                let ev = &r.0;
                 let size = events_size(ev);
                 if ev.len() > max as usize {
                     return Err(format!("returned {} events, more than the {max} asked", ev.len()));
@@ -680,7 +727,7 @@ impl SourceStream {
                 if size > max_bytes {
                     return Err(format!("returned {size} bytes, more than its limit of {max_bytes}"));
                 }
-                Ok(())
+                Ok(r)
             },
         )?;
         self.handle = Some(new_handle);
@@ -706,10 +753,103 @@ impl Drop for SourceStream {
 }
 
 fn api_compatible(v: &str) -> bool {
-    let mut ours = API_VERSION.split('.');
-    let mut theirs = v.split('.');
-    // 0.x: major and minor must match; the patch may differ.
-    ours.next() == theirs.next() && ours.next() == theirs.next()
+    API_VERSIONS.iter().any(|ours| {
+        let mut ours = ours.split('.');
+        let mut theirs = v.split('.');
+        // 0.x: major and minor must match; the patch may differ.
+        ours.next() == theirs.next() && ours.next() == theirs.next()
+    })
+}
+
+/// A batch as `packed-extractor` takes it; `None` when it does not fit (more distinct sources
+/// than a u16 counts, or 4 GiB of payloads): the batch then goes through `extract`.
+fn pack(events: &[types::Event]) -> Option<packed_extractor::PackedEvents> {
+    let mut b = packed_extractor::PackedEvents {
+        sources: Vec::new(),
+        source_index: Vec::with_capacity(events.len()),
+        timestamps: Vec::with_capacity(events.len()),
+        data: Vec::with_capacity(events.iter().map(|e| e.data.len()).sum()),
+        data_ends: Vec::with_capacity(events.len()),
+    };
+    for e in events {
+        let si = match b.sources.iter().rposition(|s| *s == e.source) {
+            Some(i) => i,
+            None => {
+                b.sources.push(e.source.clone());
+                b.sources.len() - 1
+            }
+        };
+        b.source_index.push(u16::try_from(si).ok()?);
+        b.timestamps.push(e.timestamp_ns);
+        b.data.extend_from_slice(&e.data);
+        b.data_ends.push(u32::try_from(b.data.len()).ok()?);
+    }
+    Some(b)
+}
+
+/// Decodes packed values (the encoding is documented in `wit/v0.2.0/plugin.wit`), checking
+/// the count and the size limit first; anything malformed is the plugin's failure.
+fn unpack(
+    v: packed_extractor::PackedValues,
+    events: usize,
+    requests: usize,
+    max: u64,
+) -> Result<Vec<Option<Value<'static>>>, String> {
+    let expected = events * requests;
+    if v.kinds.len() != expected {
+        return Err(format!("returned {} values for {events} events x {requests} fields", v.kinds.len()));
+    }
+    let size = 16 * v.kinds.len() as u64 + v.text.len() as u64 + 16 * v.ends.len() as u64;
+    if size > max {
+        return Err(format!("returned {size} bytes, more than its limit of {max}"));
+    }
+    let malformed = |what: &str| format!("malformed packed values: {what}");
+    let mut numbers = v.numbers.iter().copied();
+    let mut ends = v.ends.iter().map(|&e| e as usize);
+    let mut start = 0;
+    let mut next_text = || -> Result<&[u8], String> {
+        let end = ends.next().ok_or_else(|| malformed("too few text ends"))?;
+        let t = v.text.get(start..end).ok_or_else(|| malformed("text ends out of order or bounds"))?;
+        start = end;
+        Ok(t)
+    };
+    let string = |b: &[u8]| -> Result<Value<'static>, String> {
+        std::str::from_utf8(b)
+            .map(|s| Value::Str(Cow::Owned(s.to_owned())))
+            .map_err(|_| malformed("a string is not UTF-8"))
+    };
+    let mut out = Vec::with_capacity(expected);
+    for &k in &v.kinds {
+        let mut number = || numbers.next().ok_or_else(|| malformed("too few numbers"));
+        out.push(match k {
+            0 => None,
+            1 => Some(string(next_text()?)?),
+            2 => Some(Value::Int(number()? as i64)),
+            3 => Some(Value::UInt(number()?)),
+            4 => Some(Value::Bool(match number()? {
+                0 => false,
+                1 => true,
+                _ => return Err(malformed("a bool is neither 0 nor 1")),
+            })),
+            5 => {
+                let n = number()?;
+                if n > v.ends.len() as u64 {
+                    return Err(malformed("a list longer than the text ends"));
+                }
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    items.push(string(next_text()?)?);
+                }
+                Some(Value::List(items))
+            }
+            6 => Some(Value::Bytes(Cow::Owned(next_text()?.to_vec()))),
+            k => return Err(malformed(&format!("unknown kind {k}"))),
+        });
+    }
+    if numbers.next().is_some() || ends.next().is_some() {
+        return Err(malformed("lists not used up"));
+    }
+    Ok(out)
 }
 
 fn validate_config(plugin: &str, schema: &str, config: &PluginConfig) -> Result<(), PluginError> {
@@ -742,4 +882,69 @@ fn describe(e: &wasmtime::Error) -> String {
         return format!("memory limit exceeded: {text}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(kinds: &[u8], numbers: &[u64], text: &[u8], ends: &[u32]) -> packed_extractor::PackedValues {
+        packed_extractor::PackedValues {
+            kinds: kinds.to_vec(),
+            numbers: numbers.to_vec(),
+            text: text.to_vec(),
+            ends: ends.to_vec(),
+        }
+    }
+
+    #[test]
+    fn packs_a_batch_with_its_sources_once() {
+        let ev = |s: &str, t, d: &str| types::Event { source: s.into(), timestamp_ns: t, data: d.into() };
+        let b = pack(&[ev("a", 1, "xy"), ev("b", 2, ""), ev("a", 3, "z")]).unwrap();
+        assert_eq!(b.sources, ["a", "b"]);
+        assert_eq!(b.source_index, [0, 1, 0]);
+        assert_eq!(b.timestamps, [1, 2, 3]);
+        assert_eq!(b.data, b"xyz");
+        assert_eq!(b.data_ends, [2, 2, 3]);
+    }
+
+    #[test]
+    fn unpacks_every_kind() {
+        let v = values(&[0, 1, 2, 3, 4, 5, 6], &[(-2i64) as u64, 7, 1, 2], b"hiabcde\x00", &[2, 3, 5, 8]);
+        let out = unpack(v, 1, 7, 1 << 20).unwrap();
+        assert_eq!(
+            out,
+            [
+                None,
+                Some(Value::Str("hi".into())),
+                Some(Value::Int(-2)),
+                Some(Value::UInt(7)),
+                Some(Value::Bool(true)),
+                Some(Value::List(vec![Value::Str("a".into()), Value::Str("bc".into())])),
+                Some(Value::Bytes(Cow::Owned(b"de\x00".to_vec()))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_answer_is_an_error_never_a_panic() {
+        let cases = [
+            (values(&[1], &[], b"hi", &[3]), "out of order or bounds"),
+            (values(&[5], &[2], b"hi", &[2, 1]), "out of order or bounds"),
+            (values(&[1], &[], b"hi", &[]), "too few text ends"),
+            (values(&[3], &[], b"", &[]), "too few numbers"),
+            (values(&[4], &[2], b"", &[]), "neither 0 nor 1"),
+            (values(&[9], &[], b"", &[]), "unknown kind 9"),
+            (values(&[5], &[u64::MAX], b"", &[]), "list longer"),
+            (values(&[1], &[], b"\xff", &[1]), "not UTF-8"),
+            (values(&[0], &[1], b"", &[]), "not used up"),
+            (values(&[0], &[], b"x", &[1]), "not used up"),
+            (values(&[0, 0], &[], b"", &[]), "returned 2 values for 1 events x 1 fields"),
+            (values(&[1], &[], &[b'x'; 100], &[100]), "more than its limit of 64"),
+        ];
+        for (v, want) in cases {
+            let err = unpack(v, 1, 1, 64).unwrap_err();
+            assert!(err.contains(want), "{err} (wanted {want})");
+        }
+    }
 }

@@ -67,6 +67,7 @@ fn js_logfmt_declares_its_fields_and_extracts_a_batch() {
     assert_eq!(p.name(), "logfmt");
     assert_eq!(p.version(), "0.1.0");
     assert_eq!(p.api_version(), "0.1.0");
+    assert!(!p.packed(), "built against 0.1.0, called through extract");
     assert_eq!(p.kind(), PluginKind::Extractor);
     assert!(p.event_sources().is_empty());
     let fields: Vec<(&str, FieldType)> = p.fields().iter().map(|f| (f.name.as_str(), f.ftype)).collect();

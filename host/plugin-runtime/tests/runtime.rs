@@ -33,7 +33,8 @@ fn json_extractor_declares_its_fields_and_extracts_a_batch() {
     let p = load(&rt, "plugins/json", "").unwrap();
     assert_eq!(p.name(), "json");
     assert_eq!(p.kind(), PluginKind::Extractor);
-    assert_eq!(p.api_version(), "0.1.0");
+    assert_eq!(p.api_version(), "0.2.0");
+    assert!(p.packed(), "an SDK-built extractor (0.2.0) is called over packed batches");
     let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["json.value", "json.obj", "json.exists", "json.len"]);
 
@@ -190,6 +191,7 @@ fn python_plugin_built_with_componentize_py_extracts_fields() {
     let p = rt.load(&wasm, PluginConfig::parse("limits: {memory_mb: 256}\n").unwrap()).unwrap();
     assert_eq!(p.name(), "jsonkeys");
     assert_eq!(p.kind(), PluginKind::Extractor);
+    assert!(!p.packed(), "built against 0.1.0, called through extract");
     let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["jsonkeys.list", "jsonkeys.count", "jsonkeys.has"]);
     let v = p
