@@ -556,46 +556,66 @@ pub mod __private {
     }
 }
 
+/// What every export macro declares: the plugin slot, the exports type and the `plugin`
+/// interface. Items, not locals, so the calling macro's impls can name them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    ($t:ty) => {
+        use $crate::__private as __p;
+        use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
+        use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
+        static SLOT: __p::Slot<$t> = __p::Slot::new();
+        struct __Exports;
+        impl __e::plugin::Guest for __Exports {
+            fn info() -> __w::PluginInfo {
+                __p::info::<$t>()
+            }
+            fn init(config: String) -> Result<(), String> {
+                __p::init::<$t>(&SLOT, config)
+            }
+        }
+    };
+}
+
+/// The field extraction exports (0.1.0 `field-extractor` and 0.2.0 `packed-extractor`) that
+/// the extractor and source worlds share; expanded after [`__export_plugin!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_extraction {
+    ($t:ty) => {
+        impl __e::field_extractor::Guest for __Exports {
+            fn fields() -> Vec<__w::FieldDecl> {
+                __p::fields::<$t>()
+            }
+            fn event_sources() -> Vec<String> {
+                <$t as $crate::Extractor>::event_sources()
+            }
+            fn extract(
+                events: Vec<__w::Event>,
+                requests: Vec<__w::FieldRequest>,
+            ) -> Result<Vec<Option<__w::Value>>, String> {
+                __p::extract::<$t>(&SLOT, events, requests)
+            }
+        }
+        impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
+            fn extract_packed(
+                batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
+                requests: Vec<__w::FieldRequest>,
+            ) -> Result<$crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedValues, String> {
+                __p::extract_packed::<$t>(&SLOT, batch, requests)
+            }
+        }
+    };
+}
+
 /// Exports a type implementing [`Extractor`] as the plugin's component.
 #[macro_export]
 macro_rules! export_extractor {
     ($t:ty) => {
         const _: () = {
-            use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
-            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
-            static SLOT: __p::Slot<$t> = __p::Slot::new();
-            struct __Exports;
-            impl __e::plugin::Guest for __Exports {
-                fn info() -> __w::PluginInfo {
-                    __p::info::<$t>()
-                }
-                fn init(config: String) -> Result<(), String> {
-                    __p::init::<$t>(&SLOT, config)
-                }
-            }
-            impl __e::field_extractor::Guest for __Exports {
-                fn fields() -> Vec<__w::FieldDecl> {
-                    __p::fields::<$t>()
-                }
-                fn event_sources() -> Vec<String> {
-                    <$t as $crate::Extractor>::event_sources()
-                }
-                fn extract(
-                    events: Vec<__w::Event>,
-                    requests: Vec<__w::FieldRequest>,
-                ) -> Result<Vec<Option<__w::Value>>, String> {
-                    __p::extract::<$t>(&SLOT, events, requests)
-                }
-            }
-            impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
-                fn extract_packed(
-                    batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
-                    requests: Vec<__w::FieldRequest>,
-                ) -> Result<$crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedValues, String> {
-                    __p::extract_packed::<$t>(&SLOT, batch, requests)
-                }
-            }
+            $crate::__export_plugin!($t);
+            $crate::__export_extraction!($t);
             $crate::__private::bindings::__export_world!(
                 __Exports with_types_in $crate::__private::bindings
             );
@@ -608,42 +628,9 @@ macro_rules! export_extractor {
 macro_rules! export_source {
     ($t:ty) => {
         const _: () = {
-            use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
-            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
-            static SLOT: __p::Slot<$t> = __p::Slot::new();
-            struct __Exports;
+            $crate::__export_plugin!($t);
+            $crate::__export_extraction!($t);
             struct __Stream(::std::cell::RefCell<<$t as $crate::Source>::Stream>);
-            impl __e::plugin::Guest for __Exports {
-                fn info() -> __w::PluginInfo {
-                    __p::info::<$t>()
-                }
-                fn init(config: String) -> Result<(), String> {
-                    __p::init::<$t>(&SLOT, config)
-                }
-            }
-            impl __e::field_extractor::Guest for __Exports {
-                fn fields() -> Vec<__w::FieldDecl> {
-                    __p::fields::<$t>()
-                }
-                fn event_sources() -> Vec<String> {
-                    <$t as $crate::Extractor>::event_sources()
-                }
-                fn extract(
-                    events: Vec<__w::Event>,
-                    requests: Vec<__w::FieldRequest>,
-                ) -> Result<Vec<Option<__w::Value>>, String> {
-                    __p::extract::<$t>(&SLOT, events, requests)
-                }
-            }
-            impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
-                fn extract_packed(
-                    batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
-                    requests: Vec<__w::FieldRequest>,
-                ) -> Result<$crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedValues, String> {
-                    __p::extract_packed::<$t>(&SLOT, batch, requests)
-                }
-            }
             impl __e::event_source::GuestEventStream for __Stream {
                 fn next_batch(&self, max: u32) -> Result<Vec<__w::Event>, String> {
                     let batch = $crate::EventStream::next_batch(&mut *self.0.borrow_mut(), max)?;
@@ -672,19 +659,7 @@ macro_rules! export_source {
 macro_rules! export_sink {
     ($t:ty) => {
         const _: () = {
-            use $crate::__private as __p;
-            use $crate::__private::bindings::exports::lanner::plugin0_1_0 as __e;
-            use $crate::__private::bindings::lanner::plugin0_1_0::types as __w;
-            static SLOT: __p::Slot<$t> = __p::Slot::new();
-            struct __Exports;
-            impl __e::plugin::Guest for __Exports {
-                fn info() -> __w::PluginInfo {
-                    __p::info::<$t>()
-                }
-                fn init(config: String) -> Result<(), String> {
-                    __p::init::<$t>(&SLOT, config)
-                }
-            }
+            $crate::__export_plugin!($t);
             impl __e::alert_sink::Guest for __Exports {
                 fn deliver(alerts: Vec<__w::Alert>) -> Result<(), String> {
                     let alerts = alerts.into_iter().map(__p::alert_in).collect();
