@@ -15,30 +15,26 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// `GET http(s)://authority/path`. `url` must start with `http://` or `https://`.
-pub fn get(url: &str) -> Result<Response, String> {
+/// The scheme, authority and path of an `http://` or `https://` URL.
+fn split_url(url: &str) -> Option<(Scheme, &str, &str)> {
     let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
         (Scheme::Http, r)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        (Scheme::Https, r)
     } else {
-        return Err(format!("unsupported URL {url}: only http and https"));
+        (Scheme::Https, url.strip_prefix("https://")?)
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let req = OutgoingRequest::new(Fields::new());
-    req.set_method(&Method::Get).map_err(|()| "invalid method".to_string())?;
-    req.set_scheme(Some(&scheme)).map_err(|()| "invalid scheme".to_string())?;
-    req.set_authority(Some(authority)).map_err(|()| format!("invalid authority {authority}"))?;
-    req.set_path_with_query(Some(path)).map_err(|()| format!("invalid path {path}"))?;
-    let future =
-        outgoing_handler::handle(req, None).map_err(|e| format!("request to {url} refused: {e:?}"))?;
+    Some(match rest.find('/') {
+        Some(i) => (scheme, &rest[..i], &rest[i..]),
+        None => (scheme, rest, "/"),
+    })
+}
+
+/// Waits for the response to a request sent, and reads its whole body. `what` names the
+/// request in errors.
+fn read_response(future: outgoing_handler::FutureIncomingResponse, what: &str) -> Result<Response, String> {
     future.subscribe().block();
     let resp = match future.get() {
         Some(Ok(Ok(r))) => r,
-        Some(Ok(Err(e))) => return Err(format!("request to {url} failed: {e:?}")),
+        Some(Ok(Err(e))) => return Err(format!("request to {what} failed: {e:?}")),
         Some(Err(())) => return Err("response already taken".into()),
         None => return Err("no response".into()),
     };
@@ -50,27 +46,31 @@ pub fn get(url: &str) -> Result<Response, String> {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => out.extend_from_slice(&chunk),
             Err(wasip2::io::streams::StreamError::Closed) => break,
-            Err(e) => return Err(format!("reading the body of {url}: {e:?}")),
+            Err(e) => return Err(format!("reading the response of {what}: {e:?}")),
         }
     }
     Ok(Response { status, body: out })
+}
+
+/// `GET http(s)://authority/path`. `url` must start with `http://` or `https://`.
+pub fn get(url: &str) -> Result<Response, String> {
+    let (scheme, authority, path) =
+        split_url(url).ok_or_else(|| format!("unsupported URL {url}: only http and https"))?;
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_method(&Method::Get).map_err(|()| "invalid method".to_string())?;
+    req.set_scheme(Some(&scheme)).map_err(|()| "invalid scheme".to_string())?;
+    req.set_authority(Some(authority)).map_err(|()| format!("invalid authority {authority}"))?;
+    req.set_path_with_query(Some(path)).map_err(|()| format!("invalid path {path}"))?;
+    let future =
+        outgoing_handler::handle(req, None).map_err(|e| format!("request to {url} refused: {e:?}"))?;
+    read_response(future, url)
 }
 
 /// `POST` `body` to `url` (`http://` or `https://`) with `headers`, waiting at most
 /// `timeout_ms` to connect and again for the first byte of the response. The caller decides
 /// what a status means; an error is a transport failure (refused, denied, timed out).
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Result<Response, String> {
-    let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
-        (Scheme::Http, r)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        (Scheme::Https, r)
-    } else {
-        return Err("unsupported URL: only http and https".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    let (scheme, authority, path) = split_url(url).ok_or("unsupported URL: only http and https")?;
     let list: Vec<(String, Vec<u8>)> =
         headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let fields = Fields::from_list(&list).map_err(|e| format!("invalid header: {e:?}"))?;
@@ -96,23 +96,5 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -
     }
     wasip2::http::types::OutgoingBody::finish(out_body, None)
         .map_err(|e| format!("sending to {authority}: {e:?}"))?;
-    future.subscribe().block();
-    let resp = match future.get() {
-        Some(Ok(Ok(r))) => r,
-        Some(Ok(Err(e))) => return Err(format!("request to {authority} failed: {e:?}")),
-        Some(Err(())) => return Err("response already taken".into()),
-        None => return Err("no response".into()),
-    };
-    let status = resp.status();
-    let body = resp.consume().map_err(|()| "no body".to_string())?;
-    let stream = body.stream().map_err(|()| "no body stream".to_string())?;
-    let mut out = Vec::new();
-    loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(wasip2::io::streams::StreamError::Closed) => break,
-            Err(e) => return Err(format!("reading the response of {authority}: {e:?}")),
-        }
-    }
-    Ok(Response { status, body: out })
+    read_response(future, authority)
 }
