@@ -227,13 +227,48 @@ pub struct Capture {
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
+    /// How long each step of [`Capture::start`] took.
+    startup: Vec<StartupStep>,
     // Holds the programs and their links; dropped last.
     _ebpf: Ebpf,
+}
+
+/// One step of starting capture and how long it took: most of a start is the kernel's
+/// verifier, and an operator who sees a slow start wants to know which program it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartupStep {
+    /// What was done: `btf` (reading the kernel's struct offsets), `maps` (creating the
+    /// maps), or a program's name.
+    pub step: &'static str,
+    /// Time taken.
+    pub took: Duration,
+    /// For a program: the instructions the verifier processed (kernel 5.16 and later).
+    pub verified_insns: Option<u32>,
 }
 
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture").field("probe_config", &self.probe_config).finish_non_exhaustive()
+    }
+}
+
+/// Times the steps of a start.
+struct Laps {
+    clock: Instant,
+    steps: Vec<StartupStep>,
+}
+
+impl Default for Laps {
+    fn default() -> Self {
+        Self { clock: Instant::now(), steps: Vec::new() }
+    }
+}
+
+impl Laps {
+    fn lap(&mut self, step: &'static str, verified_insns: Option<u32>) {
+        let now = Instant::now();
+        self.steps.push(StartupStep { step, took: now - self.clock, verified_insns });
+        self.clock = now;
     }
 }
 
@@ -248,7 +283,9 @@ impl Capture {
             return Err(CaptureError::RingSize(config.ring_bytes));
         }
         let filter_values = filter_values(&config.syscalls, &config.address_required)?;
+        let mut laps = Laps::default();
         let mut probe_config = btf::running_kernel_config()?;
+        laps.lap("btf", None);
         probe_config.ignore_tgid = config.ignore_tgid.unwrap_or(0);
         probe_config.wakeup_bytes = config.ring_bytes / 8;
 
@@ -257,6 +294,7 @@ impl Capture {
             .map_max_entries(names::EVENTS, config.ring_bytes)
             .load(PROBE)
             .map_err(CaptureError::Load)?;
+        laps.lap("maps", None);
 
         let ring = RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?)
             .map_err(|source| CaptureError::Map { name: names::EVENTS, source })?;
@@ -276,6 +314,7 @@ impl Capture {
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
+            startup: Vec::new(),
             _ebpf: ebpf,
         };
         // The filter is in place before any program runs.
@@ -290,6 +329,7 @@ impl Capture {
             {
                 if capture.attach_btf(btf, name, tracepoint) {
                     btf_attached.push(tracepoint);
+                    laps.lap(name, capture.verified_insns(name));
                 }
             }
         }
@@ -312,7 +352,17 @@ impl Capture {
                 tracepoint,
                 source,
             })?;
+            laps.lap(name, capture.verified_insns(name));
         }
+        for step in &laps.steps {
+            tracing::debug!(
+                step = step.step,
+                ms = step.took.as_secs_f64() * 1e3,
+                verified_insns = step.verified_insns,
+                "capture start step"
+            );
+        }
+        capture.startup = laps.steps;
         tracing::info!(
             syscalls = config.syscalls.len(),
             ring_bytes = config.ring_bytes,
@@ -321,6 +371,21 @@ impl Capture {
             "capture started"
         );
         Ok(capture)
+    }
+
+    /// How long each step of [`Capture::start`] took, in order.
+    pub fn startup(&self) -> &[StartupStep] {
+        &self.startup
+    }
+
+    /// The instructions the verifier processed for a loaded program.
+    fn verified_insns(&self, name: &str) -> Option<u32> {
+        let info = match self._ebpf.program(name)? {
+            aya::programs::Program::RawTracePoint(p) => p.info(),
+            aya::programs::Program::BtfTracePoint(p) => p.info(),
+            _ => return None,
+        };
+        info.ok()?.verified_instruction_count()
     }
 
     /// Whether `sys_enter` and `sys_exit` are attached as BTF-typed tracepoints.

@@ -302,17 +302,17 @@ fn set_args(hdr: *mut RecordHeader, args: &[u64; 6]) {
     }
 }
 
+/// Syscall argument `index` of the record at `buf` (stored there by [`set_args`]): one load
+/// at a bounded variable offset, rather than a branch per argument, which the verifier would
+/// explore once per argument at every call site.
 #[inline(always)]
-fn arg(args: &[u64; 6], index: u8) -> u64 {
-    match index {
-        0 => args[0],
-        1 => args[1],
-        2 => args[2],
-        3 => args[3],
-        4 => args[4],
-        5 => args[5],
-        _ => 0,
+fn arg(buf: *const u8, index: u8) -> u64 {
+    if index >= 6 {
+        return 0;
     }
+    let args = buf.cast::<RecordHeader>();
+    // SAFETY: `buf` is a map value holding a whole header; `index` is below 6.
+    unsafe { ptr::read_volatile(ptr::addr_of!((*args).args).cast::<u64>().add(index as usize)) }
 }
 
 /// Writes an item header at payload offset `off` (already masked).
@@ -412,34 +412,20 @@ fn push_msg_name(buf: *mut u8, off: usize, msghdr: u64) -> usize {
 /// With `strings_faulted`, the string slots are emitted empty and marked FAULT (their memory
 /// is gone), so that the slot order still holds.
 #[inline(always)]
-fn push_entry_items(buf: *mut u8, mut off: usize, s: u32, args: &[u64; 6], strings_faulted: bool) -> usize {
+fn push_entry_items(buf: *mut u8, mut off: usize, s: u32, strings_faulted: bool) -> usize {
     let mut slot = 0;
     while slot < 3 {
         if let Some(a) = spec::string_arg(s, slot) {
-            let src = if strings_faulted { 0 } else { arg(args, a) };
+            let src = if strings_faulted { 0 } else { arg(buf, a) };
             off = push_str(buf, off, src, false);
         }
         slot += 1;
     }
     let (ptr_arg, len_arg) = (sock_ptr_arg(s), sock_len_arg(s));
     match spec::sock_mode(s) {
-        spec::SOCK_ENTRY => push_sockaddr(buf, off, arg(args, ptr_arg), arg(args, len_arg)),
-        spec::SOCK_MSG_ENTRY => push_msg_name(buf, off, arg(args, ptr_arg)),
+        spec::SOCK_ENTRY => push_sockaddr(buf, off, arg(buf, ptr_arg), arg(buf, len_arg)),
+        spec::SOCK_MSG_ENTRY => push_msg_name(buf, off, arg(buf, ptr_arg)),
         _ => off,
-    }
-}
-
-/// One syscall argument from `pt_regs`.
-#[inline(always)]
-fn syscall_arg<const BTF: bool>(regs: u64, index: u8) -> u64 {
-    match index {
-        0 => load::<BTF, u64>(regs, config!(regs_args[0])),
-        1 => load::<BTF, u64>(regs, config!(regs_args[1])),
-        2 => load::<BTF, u64>(regs, config!(regs_args[2])),
-        3 => load::<BTF, u64>(regs, config!(regs_args[3])),
-        4 => load::<BTF, u64>(regs, config!(regs_args[4])),
-        5 => load::<BTF, u64>(regs, config!(regs_args[5])),
-        _ => 0,
     }
 }
 
@@ -469,21 +455,21 @@ fn sock_len_arg(s: u32) -> u8 {
 
 /// Appends a socket address the syscall wrote (read at exit, when it succeeded).
 #[inline(always)]
-fn push_exit_items(buf: *mut u8, off: usize, s: u32, args: &[u64; 6], ret: i64) -> usize {
+fn push_exit_items(buf: *mut u8, off: usize, s: u32, ret: i64) -> usize {
     if ret < 0 {
         return off;
     }
     let (ptr_arg, len_arg) = (sock_ptr_arg(s), sock_len_arg(s));
     match spec::sock_mode(s) {
         spec::SOCK_EXIT_LENPTR => {
-            let len_ptr = arg(args, len_arg);
+            let len_ptr = arg(buf, len_arg);
             if len_ptr == 0 {
                 return off;
             }
             let addrlen = read_user::<u32>(len_ptr);
-            push_sockaddr(buf, off, arg(args, ptr_arg), u64::from(addrlen))
+            push_sockaddr(buf, off, arg(buf, ptr_arg), u64::from(addrlen))
         }
-        spec::SOCK_MSG_EXIT => push_msg_name(buf, off, arg(args, ptr_arg)),
+        spec::SOCK_MSG_EXIT => push_msg_name(buf, off, arg(buf, ptr_arg)),
         _ => off,
     }
 }
@@ -568,10 +554,6 @@ fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
     if in_compat_syscall::<BTF>(task) {
         return 0;
     }
-    let args = syscall_args::<BTF>(regs);
-    if address_missing(s, arg(&args, sock_ptr_arg(s)), arg(&args, sock_len_arg(s))) {
-        return 0;
-    }
     let (Some(pending), Some(owner)) = (PENDING.get_ptr_mut(0), PENDING_OWNER.get_ptr_mut(0)) else {
         return 0;
     };
@@ -580,8 +562,11 @@ fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
     // SAFETY: a per-CPU slot of this map. The record is being rewritten: no owner meanwhile.
     unsafe { *owner = 0 };
     fill_header::<BTF>(buf, kind::SYSCALL, nr as u32, task);
-    set_args(buf.cast(), &args);
-    let off = push_entry_items(buf, 0, s, &args, false);
+    set_args(buf.cast(), &syscall_args::<BTF>(regs));
+    if address_missing(s, arg(buf, sock_ptr_arg(s)), arg(buf, sock_len_arg(s))) {
+        return 0;
+    }
+    let off = push_entry_items(buf, 0, s, false);
     finish(buf, off);
     // SAFETY: as above.
     unsafe { *owner = tid + 1 };
@@ -697,14 +682,13 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     if ignored(pid_tgid) {
         return 0;
     }
-    if s & spec::ADDR_REQUIRED != 0
-        && address_missing(
-            s,
-            syscall_arg::<BTF>(regs, sock_ptr_arg(s)),
-            syscall_arg::<BTF>(regs, sock_len_arg(s)),
-        )
-    {
-        return 0;
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    if s & spec::ADDR_REQUIRED != 0 {
+        set_args(buf.cast(), &syscall_args::<BTF>(regs));
+        if address_missing(s, arg(buf, sock_ptr_arg(s)), arg(buf, sock_len_arg(s))) {
+            return 0;
+        }
     }
     let task = current_task::<BTF>();
     if in_compat_syscall::<BTF>(task) {
@@ -717,18 +701,15 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     }
     // Nothing stashed: a syscall read entirely at exit, or an entry record that was lost (the
     // filter changed mid-syscall, the stash was full). Assemble the record now.
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
-    let buf = scratch.cast::<u8>();
-    let args = syscall_args::<BTF>(regs);
     fill_header::<BTF>(buf, kind::SYSCALL, nr, task);
-    set_args(buf.cast(), &args);
+    set_args(buf.cast(), &syscall_args::<BTF>(regs));
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe { (*buf.cast::<RecordHeader>()).ret = ret };
     let mut off = 0;
     if s & spec::ENTRY_DATA != 0 {
-        off = push_entry_items(buf, off, s, &args, s & spec::NO_EXIT_REREAD != 0);
+        off = push_entry_items(buf, off, s, s & spec::NO_EXIT_REREAD != 0);
     }
-    off = push_exit_items(buf, off, s, &args, ret);
+    off = push_exit_items(buf, off, s, ret);
     let len = finish(buf, off);
     emit(buf, len);
     0
