@@ -497,11 +497,14 @@ pub mod __private {
                 return Err("malformed packed batch: per-event lists of different lengths".into());
             }
             slot.with(|p| {
+                // Every list sized for a batch of one value each per request (most fields are
+                // a number or a string), so that they rarely grow and copy inside the call.
+                let values = n * requests.len();
                 let mut out = PackedValues {
-                    kinds: Vec::with_capacity(n * requests.len()),
-                    numbers: Vec::new(),
-                    text: Vec::new(),
-                    ends: Vec::new(),
+                    kinds: Vec::with_capacity(values),
+                    numbers: Vec::with_capacity(values),
+                    text: Vec::with_capacity(values * 8),
+                    ends: Vec::with_capacity(values),
                 };
                 let mut row = Vec::with_capacity(requests.len());
                 let mut event = Event { source: String::new(), timestamp_ns: 0, data: Vec::new() };

@@ -10,6 +10,7 @@
 use crate::bindings::types;
 use crate::error::PluginError;
 use crate::plugin::Plugin;
+use crate::values::Extracted;
 use lanner_event::{
     Event, EventTypeId, FieldArg, FieldDef, FieldId, FieldRef, FieldRegistry, RegistryError, Value,
 };
@@ -107,16 +108,41 @@ fn arg_text(a: &FieldArg) -> Option<String> {
     }
 }
 
-type Column = Vec<Option<Value<'static>>>;
+/// One plugin's answer for a batch: its values, and which of its rows is which event.
+struct Table {
+    values: Extracted,
+    /// Requests per event: the width of a row.
+    width: usize,
+    /// Per event, its row, when the plugin read only some of the batch's events (`u32::MAX`:
+    /// an event it does not read); `None` when row `i` is event `i`.
+    rows: Option<Vec<u32>>,
+}
+
+impl Table {
+    fn get(&self, event: usize, request: usize) -> Option<Value<'_>> {
+        let row = match &self.rows {
+            None => event,
+            Some(rows) => match *rows.get(event)? {
+                u32::MAX => return None,
+                row => row as usize,
+            },
+        };
+        self.values.get(row * self.width + request)
+    }
+}
 
 /// A batch of events whose plugin fields are extracted together.
 pub struct EventBatch<'m> {
     map: &'m FieldMap,
     events: Vec<RawEvent>,
-    /// The prefetched columns; a few, found by comparing field ids (cheaper than hashing the
-    /// argument text at every field read).
-    cols: Vec<(FieldRef, Column)>,
-    late: RefCell<HashMap<FieldRef, Column>>,
+    /// One answer per plugin that was called.
+    tables: Vec<Table>,
+    /// The prefetched fields: their table and request index, `None` when the plugin failed.
+    /// A few, found by comparing field ids (cheaper than hashing the argument text at every
+    /// field read).
+    cols: Vec<(FieldRef, Option<(usize, usize)>)>,
+    /// Fields first asked for in this batch: one table each, `None` when the plugin failed.
+    late: RefCell<HashMap<FieldRef, Option<Table>>>,
     errors: RefCell<Vec<PluginError>>,
 }
 
@@ -126,6 +152,7 @@ impl<'m> EventBatch<'m> {
         let mut batch = EventBatch {
             map,
             events,
+            tables: Vec::new(),
             cols: Vec::new(),
             late: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
@@ -139,44 +166,50 @@ impl<'m> EventBatch<'m> {
             if refs.is_empty() {
                 continue;
             }
-            let cols = batch.extract_columns(p, &refs);
-            for (r, c) in refs.into_iter().zip(cols) {
-                batch.cols.push((r.clone(), c));
+            let table = batch.extract_table(p, &refs).map(|t| {
+                batch.tables.push(t);
+                batch.tables.len() - 1
+            });
+            for (ri, r) in refs.into_iter().enumerate() {
+                batch.cols.push((r.clone(), table.map(|t| (t, ri))));
             }
         }
         batch
     }
 
-    /// Extracts `refs` (all of plugin `p`) for every event of the batch the plugin reads.
-    fn extract_columns(&self, p: &Arc<Plugin>, refs: &[&FieldRef]) -> Vec<Column> {
+    /// Extracts `refs` (all of plugin `p`) for every event of the batch the plugin reads;
+    /// `None` when the plugin failed (the error is kept for [`EventBatch::take_errors`]).
+    fn extract_table(&self, p: &Arc<Plugin>, refs: &[&FieldRef]) -> Option<Table> {
         let n = self.events.len();
-        let mut cols: Vec<Column> = refs.iter().map(|_| vec![None; n]).collect();
-        let idx: Vec<usize> = (0..n).filter(|&i| p.reads_source(&self.events[i].source)).collect();
-        if idx.is_empty() {
-            return cols;
-        }
+        let read = self.events.iter().filter(|e| p.reads_source(&e.source)).count();
         let requests: Vec<(u32, Option<String>)> = refs
             .iter()
             .map(|r| (self.map.owner(r.id).map(|(_, f)| f).unwrap_or(0), arg_text(&r.arg)))
             .collect();
-        let result = if idx.len() == n {
-            p.extract(&self.events, &requests)
+        let (result, rows) = if read == n {
+            (p.extract_values(&self.events, &requests), None)
         } else {
-            let subset: Vec<RawEvent> = idx.iter().map(|&i| self.events[i].clone()).collect();
-            p.extract(&subset, &requests)
-        };
-        match result {
-            Ok(values) => {
-                let mut it = values.into_iter();
-                for &e in &idx {
-                    for c in cols.iter_mut() {
-                        c[e] = it.next().flatten();
-                    }
+            let mut rows = vec![u32::MAX; n];
+            let mut subset = Vec::with_capacity(read);
+            for (i, e) in self.events.iter().enumerate() {
+                if p.reads_source(&e.source) {
+                    rows[i] = subset.len() as u32;
+                    subset.push(e.clone());
                 }
             }
-            Err(e) => self.errors.borrow_mut().push(e),
+            if subset.is_empty() {
+                (Ok(Extracted::default()), Some(rows))
+            } else {
+                (p.extract_values(&subset, &requests), Some(rows))
+            }
+        };
+        match result {
+            Ok(values) => Some(Table { values, width: requests.len(), rows }),
+            Err(e) => {
+                self.errors.borrow_mut().push(e);
+                None
+            }
         }
-        cols
     }
 
     /// How many events.
@@ -209,25 +242,19 @@ impl<'m> EventBatch<'m> {
         std::mem::take(&mut self.errors.borrow_mut())
     }
 
+    /// A field no earlier batch asked for: extracted now for the whole batch, kept for the
+    /// batch's other events, and prefetched from the next batch on.
     fn late_value(&self, f: &FieldRef, i: usize) -> Option<Value<'static>> {
-        if let Some(c) = self.late.borrow().get(f) {
-            return c[i].clone();
+        if let Some(t) = self.late.borrow().get(f) {
+            return t.as_ref()?.get(i, 0).map(Value::into_owned);
         }
         let (p, _) = self.map.owner(f.id)?;
         let p = p.clone();
-        let col = self.extract_columns(&p, &[f]).pop().unwrap_or_default();
+        let table = self.extract_table(&p, &[f]);
         self.map.prefetch([f.clone()]);
-        let v = col.get(i).cloned().flatten();
-        self.late.borrow_mut().insert(f.clone(), col);
+        let v = table.as_ref().and_then(|t| t.get(i, 0)).map(Value::into_owned);
+        self.late.borrow_mut().insert(f.clone(), table);
         v
-    }
-}
-
-fn borrow<'a>(v: &'a Value<'static>) -> Value<'a> {
-    match v {
-        Value::Str(s) => Value::Str(Cow::Borrowed(s.as_ref())),
-        Value::Bytes(b) => Value::Bytes(Cow::Borrowed(b.as_ref())),
-        other => other.clone(),
     }
 }
 
@@ -265,8 +292,9 @@ impl Event for PluginEvent<'_, '_> {
         if Some(field.id) == m.evt_rawtime {
             return Some(Value::UInt(self.batch.events[self.i].timestamp_ns));
         }
-        if let Some((_, c)) = self.batch.cols.iter().find(|(r, _)| r == field) {
-            return c[self.i].as_ref().map(borrow);
+        if let Some((_, col)) = self.batch.cols.iter().find(|(r, _)| r == field) {
+            let (t, r) = (*col)?;
+            return self.batch.tables[t].get(self.i, r);
         }
         m.owner(field.id)?;
         self.batch.late_value(field, self.i)

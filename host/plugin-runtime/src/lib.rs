@@ -23,6 +23,7 @@ pub mod sink;
 pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
+mod values;
 pub mod watch;
 
 pub use config::PluginConfig;
@@ -33,3 +34,4 @@ pub use plugin::{
 };
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};
+pub use values::Extracted;

@@ -4,8 +4,8 @@ use crate::bindings::{extractor, packed_extractor, sink, source, types};
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
+use crate::values::Extracted;
 use lanner_event::{ArgSpec, FieldType, Value};
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -151,6 +151,8 @@ pub struct Plugin {
     pre: Pre,
     /// Where the packed extraction is, when the component exports it.
     packed: Option<packed_extractor::GuestIndices>,
+    /// The buffers a batch is packed into, kept from call to call.
+    pack_buf: Mutex<packed_extractor::PackedEvents>,
     engine: wasmtime::Engine,
     inner: Mutex<Inner>,
     /// Counters.
@@ -180,18 +182,6 @@ fn arg_spec(a: types::ArgKind) -> ArgSpec {
         types::ArgKind::Index => ArgSpec::INDEX,
         types::ArgKind::Key => ArgSpec::KEY,
         types::ArgKind::OptionalKey => ArgSpec::OPT_KEY,
-    }
-}
-
-/// Converts a plugin's value into the engine's.
-pub(crate) fn value(v: types::Value) -> Value<'static> {
-    match v {
-        types::Value::Str(s) => Value::Str(Cow::Owned(s)),
-        types::Value::Int(i) => Value::Int(i),
-        types::Value::Uint(u) => Value::UInt(u),
-        types::Value::Boolean(b) => Value::Bool(b),
-        types::Value::StrList(l) => Value::List(l.into_iter().map(|s| Value::Str(Cow::Owned(s))).collect()),
-        types::Value::Bytes(b) => Value::Bytes(Cow::Owned(b)),
     }
 }
 
@@ -260,6 +250,13 @@ impl Plugin {
             config,
             pre,
             packed,
+            pack_buf: Mutex::new(packed_extractor::PackedEvents {
+                sources: Vec::new(),
+                source_index: Vec::new(),
+                timestamps: Vec::new(),
+                data: Vec::new(),
+                data_ends: Vec::new(),
+            }),
             engine: rt.engine.clone(),
             inner: Mutex::new(Inner {
                 live: None,
@@ -510,30 +507,42 @@ impl Plugin {
 
     /// Extracts `requests` (indexes into [`Plugin::fields`] with their arguments) for every
     /// event of the batch, in one call. Row-major: event `e`, request `r` at
-    /// `e * requests.len() + r`. A component exporting `packed-extractor` (0.2.0) gets batches
-    /// of two events or more packed ([`pack`]) and answers columnar values, decoded here
-    /// ([`unpack`]).
+    /// `e * requests.len() + r`.
     pub fn extract(
         &self,
         events: &[types::Event],
         requests: &[(u32, Option<String>)],
     ) -> Result<Vec<Option<Value<'static>>>, PluginError> {
+        self.extract_values(events, requests).map(Extracted::into_values)
+    }
+
+    /// [`Plugin::extract`], the values kept in the plugin's answer's buffers to be read by
+    /// borrowing. A component exporting `packed-extractor` (0.2.0) gets batches of two events
+    /// or more packed ([`pack`]) and answers columnar values.
+    pub fn extract_values(
+        &self,
+        events: &[types::Event],
+        requests: &[(u32, Option<String>)],
+    ) -> Result<Extracted, PluginError> {
         let reqs: Vec<types::FieldRequest> =
             requests.iter().map(|(f, a)| types::FieldRequest { field: *f, arg: a.clone() }).collect();
         let expected = events.len() * requests.len();
         let max = self.config.limits.max_output_bytes;
         // A single event goes through `extract`: the packed call lowers and lifts more lists,
         // a fixed cost only batches repay.
-        let packed = if self.packed.is_some() && events.len() > 1 { pack(events) } else { None };
-        if let Some(batch) = packed {
-            return self.call(
-                "extract",
-                |store, _, px, _| match px {
-                    Some(px) => px.call_extract_packed(store, &batch, &reqs),
-                    None => Ok(Err("the packed extraction is missing".into())),
-                },
-                |vals| unpack(vals, events.len(), requests.len(), max),
-            );
+        if self.packed.is_some() && events.len() > 1 {
+            // The packing buffers are reused from batch to batch.
+            let mut batch = self.pack_buf.lock().unwrap_or_else(|p| p.into_inner());
+            if pack(events, &mut batch) {
+                return self.call(
+                    "extract",
+                    |store, _, px, _| match px {
+                        Some(px) => px.call_extract_packed(store, &batch, &reqs),
+                        None => Ok(Err("the packed extraction is missing".into())),
+                    },
+                    |vals| Extracted::from_packed(vals, events.len(), requests.len(), max),
+                );
+            }
         }
         self.call(
             "extract",
@@ -555,7 +564,7 @@ impl Plugin {
                 if size > max {
                     return Err(format!("returned {size} bytes, more than its limit of {max}"));
                 }
-                Ok(vals.into_iter().map(|v| v.map(value)).collect())
+                Extracted::from_values(vals)
             },
         )
     }
@@ -761,16 +770,16 @@ fn api_compatible(v: &str) -> bool {
     })
 }
 
-/// A batch as `packed-extractor` takes it; `None` when it does not fit (more distinct sources
-/// than a u16 counts, or 4 GiB of payloads): the batch then goes through `extract`.
-fn pack(events: &[types::Event]) -> Option<packed_extractor::PackedEvents> {
-    let mut b = packed_extractor::PackedEvents {
-        sources: Vec::new(),
-        source_index: Vec::with_capacity(events.len()),
-        timestamps: Vec::with_capacity(events.len()),
-        data: Vec::with_capacity(events.iter().map(|e| e.data.len()).sum()),
-        data_ends: Vec::with_capacity(events.len()),
-    };
+/// Packs a batch as `packed-extractor` takes it into `b` (its buffers reused); false when it
+/// does not fit (more distinct sources than a u16 counts, or 4 GiB of payloads): the batch
+/// then goes through `extract`.
+fn pack(events: &[types::Event], b: &mut packed_extractor::PackedEvents) -> bool {
+    b.sources.clear();
+    b.source_index.clear();
+    b.timestamps.clear();
+    b.data.clear();
+    b.data_ends.clear();
+    b.data.reserve(events.iter().map(|e| e.data.len()).sum());
     for e in events {
         let si = match b.sources.iter().rposition(|s| *s == e.source) {
             Some(i) => i,
@@ -779,77 +788,14 @@ fn pack(events: &[types::Event]) -> Option<packed_extractor::PackedEvents> {
                 b.sources.len() - 1
             }
         };
-        b.source_index.push(u16::try_from(si).ok()?);
+        let Ok(si) = u16::try_from(si) else { return false };
+        b.source_index.push(si);
         b.timestamps.push(e.timestamp_ns);
         b.data.extend_from_slice(&e.data);
-        b.data_ends.push(u32::try_from(b.data.len()).ok()?);
+        let Ok(end) = u32::try_from(b.data.len()) else { return false };
+        b.data_ends.push(end);
     }
-    Some(b)
-}
-
-/// Decodes packed values (the encoding is documented in `wit/v0.2.0/plugin.wit`), checking
-/// the count and the size limit first; anything malformed is the plugin's failure.
-fn unpack(
-    v: packed_extractor::PackedValues,
-    events: usize,
-    requests: usize,
-    max: u64,
-) -> Result<Vec<Option<Value<'static>>>, String> {
-    let expected = events * requests;
-    if v.kinds.len() != expected {
-        return Err(format!("returned {} values for {events} events x {requests} fields", v.kinds.len()));
-    }
-    let size = 16 * v.kinds.len() as u64 + v.text.len() as u64 + 16 * v.ends.len() as u64;
-    if size > max {
-        return Err(format!("returned {size} bytes, more than its limit of {max}"));
-    }
-    let malformed = |what: &str| format!("malformed packed values: {what}");
-    let mut numbers = v.numbers.iter().copied();
-    let mut ends = v.ends.iter().map(|&e| e as usize);
-    let mut start = 0;
-    let mut next_text = || -> Result<&[u8], String> {
-        let end = ends.next().ok_or_else(|| malformed("too few text ends"))?;
-        let t = v.text.get(start..end).ok_or_else(|| malformed("text ends out of order or bounds"))?;
-        start = end;
-        Ok(t)
-    };
-    let string = |b: &[u8]| -> Result<Value<'static>, String> {
-        std::str::from_utf8(b)
-            .map(|s| Value::Str(Cow::Owned(s.to_owned())))
-            .map_err(|_| malformed("a string is not UTF-8"))
-    };
-    let mut out = Vec::with_capacity(expected);
-    for &k in &v.kinds {
-        let mut number = || numbers.next().ok_or_else(|| malformed("too few numbers"));
-        out.push(match k {
-            0 => None,
-            1 => Some(string(next_text()?)?),
-            2 => Some(Value::Int(number()? as i64)),
-            3 => Some(Value::UInt(number()?)),
-            4 => Some(Value::Bool(match number()? {
-                0 => false,
-                1 => true,
-                _ => return Err(malformed("a bool is neither 0 nor 1")),
-            })),
-            5 => {
-                let n = number()?;
-                if n > v.ends.len() as u64 {
-                    return Err(malformed("a list longer than the text ends"));
-                }
-                let mut items = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    items.push(string(next_text()?)?);
-                }
-                Some(Value::List(items))
-            }
-            6 => Some(Value::Bytes(Cow::Owned(next_text()?.to_vec()))),
-            k => return Err(malformed(&format!("unknown kind {k}"))),
-        });
-    }
-    if numbers.next().is_some() || ends.next().is_some() {
-        return Err(malformed("lists not used up"));
-    }
-    Ok(out)
+    true
 }
 
 fn validate_config(plugin: &str, schema: &str, config: &PluginConfig) -> Result<(), PluginError> {
@@ -888,63 +834,27 @@ fn describe(e: &wasmtime::Error) -> String {
 mod tests {
     use super::*;
 
-    fn values(kinds: &[u8], numbers: &[u64], text: &[u8], ends: &[u32]) -> packed_extractor::PackedValues {
-        packed_extractor::PackedValues {
-            kinds: kinds.to_vec(),
-            numbers: numbers.to_vec(),
-            text: text.to_vec(),
-            ends: ends.to_vec(),
+    fn empty_pack() -> packed_extractor::PackedEvents {
+        packed_extractor::PackedEvents {
+            sources: Vec::new(),
+            source_index: Vec::new(),
+            timestamps: Vec::new(),
+            data: Vec::new(),
+            data_ends: Vec::new(),
         }
     }
 
     #[test]
     fn packs_a_batch_with_its_sources_once() {
         let ev = |s: &str, t, d: &str| types::Event { source: s.into(), timestamp_ns: t, data: d.into() };
-        let b = pack(&[ev("a", 1, "xy"), ev("b", 2, ""), ev("a", 3, "z")]).unwrap();
+        let mut b = empty_pack();
+        // Twice: the second packing starts from the first's buffers.
+        assert!(pack(&[ev("c", 0, "stale")], &mut b));
+        assert!(pack(&[ev("a", 1, "xy"), ev("b", 2, ""), ev("a", 3, "z")], &mut b));
         assert_eq!(b.sources, ["a", "b"]);
         assert_eq!(b.source_index, [0, 1, 0]);
         assert_eq!(b.timestamps, [1, 2, 3]);
         assert_eq!(b.data, b"xyz");
         assert_eq!(b.data_ends, [2, 2, 3]);
-    }
-
-    #[test]
-    fn unpacks_every_kind() {
-        let v = values(&[0, 1, 2, 3, 4, 5, 6], &[(-2i64) as u64, 7, 1, 2], b"hiabcde\x00", &[2, 3, 5, 8]);
-        let out = unpack(v, 1, 7, 1 << 20).unwrap();
-        assert_eq!(
-            out,
-            [
-                None,
-                Some(Value::Str("hi".into())),
-                Some(Value::Int(-2)),
-                Some(Value::UInt(7)),
-                Some(Value::Bool(true)),
-                Some(Value::List(vec![Value::Str("a".into()), Value::Str("bc".into())])),
-                Some(Value::Bytes(Cow::Owned(b"de\x00".to_vec()))),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_malformed_answer_is_an_error_never_a_panic() {
-        let cases = [
-            (values(&[1], &[], b"hi", &[3]), "out of order or bounds"),
-            (values(&[5], &[2], b"hi", &[2, 1]), "out of order or bounds"),
-            (values(&[1], &[], b"hi", &[]), "too few text ends"),
-            (values(&[3], &[], b"", &[]), "too few numbers"),
-            (values(&[4], &[2], b"", &[]), "neither 0 nor 1"),
-            (values(&[9], &[], b"", &[]), "unknown kind 9"),
-            (values(&[5], &[u64::MAX], b"", &[]), "list longer"),
-            (values(&[1], &[], b"\xff", &[1]), "not UTF-8"),
-            (values(&[0], &[1], b"", &[]), "not used up"),
-            (values(&[0], &[], b"x", &[1]), "not used up"),
-            (values(&[0, 0], &[], b"", &[]), "returned 2 values for 1 events x 1 fields"),
-            (values(&[1], &[], &[b'x'; 100], &[100]), "more than its limit of 64"),
-        ];
-        for (v, want) in cases {
-            let err = unpack(v, 1, 1, 64).unwrap_err();
-            assert!(err.contains(want), "{err} (wanted {want})");
-        }
     }
 }

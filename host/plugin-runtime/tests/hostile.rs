@@ -208,3 +208,29 @@ fn environment_variables_only_when_granted() {
     let path = std::env::var("PATH").unwrap();
     assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str(path.into()))]);
 }
+
+#[test]
+fn a_trap_during_a_batch_leaves_its_fields_empty_without_calling_again() {
+    use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
+    use lanner_plugin_runtime::{EventBatch, FieldMap};
+    use std::sync::Arc;
+    let rt = runtime();
+    let h = Arc::new(hostile(&rt, "config: {mode: trap}\nrestart: {max_failures: 5, backoff_ms: 60000}\n"));
+    let j = Arc::new(json(&rt));
+    let mut reg = FieldRegistry::with_syscall_fields();
+    let map = FieldMap::register(&[h.clone(), j.clone()], &mut reg).unwrap();
+    let out = FieldRef { id: reg.get("hostile.out").unwrap(), arg: FieldArg::None };
+    let a = FieldRef { id: reg.get("json.value").unwrap(), arg: FieldArg::Key("/a".into()) };
+    map.prefetch([out.clone(), a.clone()]);
+    let batch = EventBatch::new(&map, [events(), events(), events()].concat());
+    let calls = h.stats.calls.load(Ordering::Relaxed);
+    for e in batch.iter() {
+        assert_eq!(e.field(&out), None);
+        assert_eq!(e.field(&a), Some(Value::Str("still here".into())), "the json plugin still answers");
+    }
+    // The failed column is not asked for again event by event.
+    assert_eq!(h.stats.calls.load(Ordering::Relaxed), calls);
+    let errors = batch.take_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].to_string().starts_with("plugin hostile: extract: trap"), "{}", errors[0]);
+}

@@ -173,6 +173,37 @@ fn plugin_fields_enter_the_registry_and_a_batch_answers_them() {
 }
 
 #[test]
+fn a_batch_of_mixed_sources_answers_each_event_from_its_own_row() {
+    let rt = runtime();
+    // The plugin reads source `a` only: it is called with the `a` events, and its rows are
+    // matched back to their events.
+    let p = Arc::new(load(&rt, "plugins/json", "config: {sources: [a]}\n").unwrap());
+    let mut reg = FieldRegistry::with_syscall_fields();
+    let map = FieldMap::register(std::slice::from_ref(&p), &mut reg).unwrap();
+    let value = |k: &str| FieldRef { id: reg.get("json.value").unwrap(), arg: key(k) };
+    let (x, s) = (value("/x"), value("/s"));
+    map.prefetch([x.clone(), s.clone()]);
+    let events = vec![
+        ev("b", r#"{"x":0,"s":"not read"}"#),
+        ev("a", r#"{"x":1,"s":"hé"}"#),
+        ev("b", r#"{"x":2}"#),
+        ev("a", r#"{"x":3}"#),
+        ev("a", r#"{"s":"€"}"#),
+    ];
+    let batch = EventBatch::new(&map, events);
+    let got: Vec<(Option<Value>, Option<Value>)> = batch
+        .iter()
+        .map(|e| (e.field(&x).map(Value::into_owned), e.field(&s).map(Value::into_owned)))
+        .collect();
+    let str = |t: &str| Some(Value::Str(t.to_string().into()));
+    assert_eq!(
+        got,
+        [(None, None), (str("1"), str("h\u{e9}")), (None, None), (str("3"), None), (None, str("\u{20ac}"))]
+    );
+    assert!(batch.take_errors().is_empty());
+}
+
+#[test]
 fn a_file_that_is_not_a_component_is_reported_with_its_path() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
