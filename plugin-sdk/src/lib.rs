@@ -4,9 +4,9 @@
 //! of [`Extractor`], [`Source`] (a source also extracts fields over its own events) or
 //! [`Sink`], and exports its type with [`export_extractor!`], [`export_source!`] or
 //! [`export_sink!`]. `cargo build --target wasm32-wasip2 --release` then produces the component
-//! Lanner loads. The generated bindings of the `lanner:plugin@0.2.0` WIT package (the 0.1.0
-//! interfaces, and packed extraction for extractors and sources) stay private: authors see
-//! the plain types of this crate only.
+//! Lanner loads. The generated bindings of the `lanner:plugin@0.3.0` WIT package (the 0.1.0
+//! interfaces, packed extraction from 0.2.0 for extractors and sources, and live streams from
+//! 0.3.0 for sources) stay private: authors see the plain types of this crate only.
 //!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
@@ -42,7 +42,7 @@ pub mod format;
 pub mod http;
 
 /// The version of the WIT interface this SDK implements.
-pub const API_VERSION: &str = "0.2.0";
+pub const API_VERSION: &str = "0.3.0";
 
 /// JSON, for configurations and payloads.
 pub use serde_json as json;
@@ -56,14 +56,14 @@ pub use serde_json as json;
 compile_error!("enable exactly one of the features `extractor`, `source`, `sink`: a component is one world");
 
 /// The generated bindings of the selected world (private to the SDK and its macros).
-/// `lanner::plugin0_1_0` holds the 0.1.0 interfaces the 0.2.0 worlds reuse, and
-/// `lanner::plugin0_2_0` the packed extraction.
+/// `lanner::plugin0_1_0` holds the 0.1.0 interfaces the later worlds reuse,
+/// `lanner::plugin0_2_0` the packed extraction and `lanner::plugin0_3_0` the live streams.
 #[doc(hidden)]
 pub mod bindings {
     #[cfg(feature = "extractor")]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0"],
-        world: "lanner:plugin/extractor@0.2.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
+        world: "lanner:plugin/extractor@0.3.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -71,8 +71,8 @@ pub mod bindings {
     });
     #[cfg(feature = "source")]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0"],
-        world: "lanner:plugin/source@0.2.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
+        world: "lanner:plugin/source@0.3.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -80,8 +80,8 @@ pub mod bindings {
     });
     #[cfg(feature = "sink")]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0"],
-        world: "lanner:plugin/sink@0.2.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
+        world: "lanner:plugin/sink@0.3.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -296,10 +296,26 @@ pub trait Extractor: Plugin {
     }
 }
 
+/// What a stream has now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// Up to the `max` asked for. An empty list is taken as [`Batch::Idle`].
+    Events(Vec<Event>),
+    /// None yet, and more may come (a followed file at its end, an empty queue): the host asks
+    /// again a little later, and the stream stays open.
+    Idle,
+    /// The stream has ended: the host does not ask again.
+    Ended,
+}
+
 /// An open stream of a source's events.
 pub trait EventStream: 'static {
-    /// Up to `max` events; an empty batch ends the stream.
-    fn next_batch(&mut self, max: u32) -> Result<Vec<Event>, String>;
+    /// What the stream has now, up to `max` events. Return rather than wait: a call has a
+    /// CPU time limit, and the host asks again soon after [`Batch::Idle`].
+    ///
+    /// Hosts of the 0.1.0 interface only know "events" and "ended": to them, idle ends the
+    /// stream.
+    fn next(&mut self, max: u32) -> Result<Batch, String>;
 }
 
 /// A plugin that produces events (and extracts fields over them, through [`Extractor`]).
@@ -397,6 +413,15 @@ pub mod __private {
 
     pub fn event_out(e: Event) -> wit::Event {
         wit::Event { source: e.source, timestamp_ns: e.timestamp_ns, data: e.data }
+    }
+
+    /// A batch's events for the interface (none for idle); `None` when the stream ended.
+    pub fn events_out(batch: Batch) -> Option<Vec<wit::Event>> {
+        match batch {
+            Batch::Events(events) => Some(events.into_iter().map(event_out).collect()),
+            Batch::Idle => Some(Vec::new()),
+            Batch::Ended => None,
+        }
     }
 
     fn value_out(v: Value) -> wit::Value {
@@ -633,11 +658,15 @@ macro_rules! export_source {
         const _: () = {
             $crate::__export_plugin!($t);
             $crate::__export_extraction!($t);
+            use $crate::__private::bindings::exports::lanner::plugin0_3_0::live_source as __live;
+            // One stream type behind both interfaces' resources: 0.1.0's `event-stream`
+            // (events or ended) and 0.3.0's `live-stream` (events, idle or ended).
             struct __Stream(::std::cell::RefCell<<$t as $crate::Source>::Stream>);
+            struct __LiveStream(::std::cell::RefCell<<$t as $crate::Source>::Stream>);
             impl __e::event_source::GuestEventStream for __Stream {
                 fn next_batch(&self, max: u32) -> Result<Vec<__w::Event>, String> {
-                    let batch = $crate::EventStream::next_batch(&mut *self.0.borrow_mut(), max)?;
-                    Ok(batch.into_iter().map(__p::event_out).collect())
+                    let batch = $crate::EventStream::next(&mut *self.0.borrow_mut(), max)?;
+                    Ok(__p::events_out(batch).unwrap_or_default())
                 }
             }
             impl __e::event_source::Guest for __Exports {
@@ -648,6 +677,25 @@ macro_rules! export_source {
                 fn open(params: String) -> Result<__e::event_source::EventStream, String> {
                     let s = SLOT.with(|p| <$t as $crate::Source>::open(p, &params))?;
                     Ok(__e::event_source::EventStream::new(__Stream(::std::cell::RefCell::new(s))))
+                }
+            }
+            impl __live::GuestLiveStream for __LiveStream {
+                fn next(&self, max: u32) -> Result<__live::Batch, String> {
+                    let batch = $crate::EventStream::next(&mut *self.0.borrow_mut(), max)?;
+                    Ok(match batch {
+                        $crate::Batch::Ended => __live::Batch::Ended,
+                        other => match __p::events_out(other) {
+                            Some(events) if !events.is_empty() => __live::Batch::Events(events),
+                            _ => __live::Batch::Idle,
+                        },
+                    })
+                }
+            }
+            impl __live::Guest for __Exports {
+                type LiveStream = __LiveStream;
+                fn open_live(params: String) -> Result<__live::LiveStream, String> {
+                    let s = SLOT.with(|p| <$t as $crate::Source>::open(p, &params))?;
+                    Ok(__live::LiveStream::new(__LiveStream(::std::cell::RefCell::new(s))))
                 }
             }
             $crate::__private::bindings::__export_world!(

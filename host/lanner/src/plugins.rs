@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use lanner_engine::{EngineConfig, Ruleset};
 use lanner_event::FieldRegistry;
-use lanner_plugin_runtime::{EventBatch, FieldMap, PluginSet, Runtime, RuntimeOptions};
+use lanner_plugin_runtime::{EventBatch, FieldMap, PluginSet, Runtime, RuntimeOptions, SourceBatch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -199,7 +199,14 @@ pub(crate) fn replay_sources(
         let mut stream = plugin.open(params).map_err(|e| anyhow::anyhow!("{e}"))?;
         loop {
             let events = match stream.next_batch(SOURCE_BATCH) {
-                Ok(ev) => ev,
+                Ok(SourceBatch::Events(ev)) => ev,
+                Ok(SourceBatch::Ended) => break,
+                Ok(SourceBatch::Idle) => {
+                    // A followed source: what came so far is out; wait for more.
+                    out.flush()?;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
                 Err(e) => {
                     eprintln!("lanner: {e}");
                     errors += 1;
@@ -211,9 +218,6 @@ pub(crate) fn replay_sources(
                     continue;
                 }
             };
-            if events.is_empty() {
-                break;
-            }
             let batch = EventBatch::new(map, events);
             for ev in batch.iter() {
                 let mut write_err = None;

@@ -1,11 +1,12 @@
 //! Source plugins in the daemon. Each loaded source plugin whose `NAME.yaml` gives
 //! `open_params` has its stream opened once and read on a thread of its own; the batches go
 //! to the live loop, which runs them through the rules (those with `source: NAME`) beside the
-//! syscall events. A bounded channel between them makes a source that outruns the rules wait,
+//! syscall events. A source with no events yet (a followed file at its end) is asked again
+//! after a short pause. A bounded channel between them makes a source that outruns the rules wait,
 //! instead of growing memory. After a reload, sources whose plugin was removed or replaced
 //! are stopped and new ones started; an unchanged plugin keeps its open stream.
 
-use lanner_plugin_runtime::{Plugin, PluginSet, PluginState, RawEvent};
+use lanner_plugin_runtime::{Plugin, PluginSet, PluginState, RawEvent, SourceBatch};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,11 @@ pub(crate) const SOURCE_BATCH: u32 = 256;
 
 /// Batches waiting for the live loop, per all sources: beyond this a source waits.
 pub(crate) const QUEUED_BATCHES: usize = 64;
+
+/// The pause after a source first says it has no events yet, doubled while it stays idle up
+/// to [`IDLE_MAX`]: an event that arrives at an idle source waits at most that long.
+const IDLE_FIRST: Duration = Duration::from_millis(5);
+const IDLE_MAX: Duration = Duration::from_millis(100);
 
 /// What a source thread tells the live loop.
 pub enum SourceMsg {
@@ -104,13 +110,20 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &SyncS
         }
     };
     tracing::info!(plugin = %name, source = plugin.source_name().unwrap_or(""), "source opened");
+    let mut idle = IDLE_FIRST;
     while !stop.load(Ordering::Relaxed) {
         match stream.next_batch(SOURCE_BATCH) {
-            Ok(events) if events.is_empty() => {
+            Ok(SourceBatch::Ended) => {
                 tracing::info!(plugin = %name, "source stream ended");
                 return ended(None);
             }
-            Ok(events) => {
+            Ok(SourceBatch::Idle) => {
+                // Nothing yet: ask again after a pause that grows while the source stays idle.
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(IDLE_MAX);
+            }
+            Ok(SourceBatch::Events(events)) => {
+                idle = IDLE_FIRST;
                 if tx.send(SourceMsg::Events(events)).is_err() {
                     return;
                 }

@@ -434,6 +434,89 @@ fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_afte
 }
 
 #[test]
+fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
+    if !live_allowed() {
+        return;
+    }
+    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    let dir = temp_dir("follow");
+    let plugins = dir.join("plugins.d");
+    let audit = dir.join("audit");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&audit).unwrap();
+    // The API server has not written anything yet.
+    let log = audit.join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
+    std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
+    std::fs::write(
+        plugins.join("k8saudit.yaml"),
+        format!(
+            "grants:\n  dirs:\n    - {{host: {}, guest: /audit, mode: ro}}\nopen_params: follow:/audit/audit.log\n",
+            audit.display()
+        ),
+    )
+    .unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml");
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
+            rules.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    d.wait_log("source opened", Duration::from_secs(60));
+    // The audit events come one by one, well after the stream reached the file's end, and
+    // the anonymous request's in two writes (a line being written is not read until it is
+    // complete).
+    let recorded = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events/k8s_audit.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    for line in &lines {
+        std::thread::sleep(Duration::from_millis(300));
+        if line.contains(r#""requestURI":"/version""#) {
+            d.wait_alert("K8s Secret Read In System Namespace", "");
+            let (head, tail) = line.split_at(line.len() / 2);
+            append(head);
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(d.alerts().iter().all(|a| a["rule"] != "K8s Anonymous Request Allowed"));
+            append(&format!("{tail}\n"));
+        } else {
+            append(&format!("{line}\n"));
+        }
+    }
+    d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
+    assert_eq!(d.log_count("source stream ended"), 0, "a followed file's end does not end the stream");
+    let (alerts, _) = d.stop_with_alerts();
+    let k8s: Vec<&str> =
+        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        k8s,
+        [
+            "K8s Exec Into Pod",
+            "K8s Privileged Pod Created",
+            "K8s Secret Read In System Namespace",
+            "K8s Anonymous Request Allowed"
+        ],
+        "each audit event once, in order"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
     use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
     // A source plugin's events through a replay of its own, with the daemon's metrics: the

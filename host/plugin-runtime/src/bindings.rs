@@ -1,5 +1,5 @@
-//! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world, and of the
-//! packed extraction of 0.2.0. The shared
+//! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world, of the
+//! packed extraction of 0.2.0 and of the live sources of 0.3.0. The shared
 //! `types` and `host` interfaces are generated once (by the extractor world) and reused.
 
 pub mod extractor {
@@ -47,3 +47,18 @@ pub mod v0_2 {
 }
 
 pub use v0_2::exports::lanner::plugin0_2_0::packed_extractor;
+
+/// Host bindings of `lanner:plugin@0.3.0` (`wit/v0.3.0`): only its new `live-source` interface
+/// is used from here.
+pub mod v0_3 {
+    wasmtime::component::bindgen!({
+        path: ["../../wit", "../../wit/v0.2.0", "../../wit/v0.3.0"],
+        world: "lanner:plugin/source@0.3.0",
+        with: {
+            "lanner:plugin/types@0.1.0": crate::bindings::extractor::lanner::plugin::types,
+            "lanner:plugin/host@0.1.0": crate::bindings::extractor::lanner::plugin::host,
+        },
+    });
+}
+
+pub use v0_3::exports::lanner::plugin0_3_0::live_source;

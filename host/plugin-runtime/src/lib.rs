@@ -1,7 +1,8 @@
 //! Lanner's WASM plugin runtime.
 //!
 //! It owns wasmtime: the engine (Cranelift, component model, epoch interruption), the
-//! bindings of the `lanner:plugin@0.1.0` WIT package (`wit/` at the repository root), one
+//! bindings of the `lanner:plugin` WIT packages (0.1.0 in `wit/` at the repository root, 0.2.0
+//! and 0.3.0 beside it), one
 //! store per plugin instance with its memory limit and per-call CPU deadline, the capability
 //! grants (WASI preopens, an outbound HTTP allow-list, named environment variables), restart
 //! with exponential backoff and disabling after repeated failures, the precompiled-component
@@ -30,7 +31,8 @@ pub use config::PluginConfig;
 pub use error::PluginError;
 pub use events::{EventBatch, FieldMap, PluginEvent, RawEvent};
 pub use plugin::{
-    API_VERSION, API_VERSIONS, Incident, Plugin, PluginField, PluginKind, PluginState, SourceStream, Stats,
+    API_VERSION, API_VERSIONS, Incident, Plugin, PluginField, PluginKind, PluginState, SourceBatch,
+    SourceStream, Stats,
 };
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};

@@ -1,6 +1,6 @@
 //! One loaded plugin: its component, its live instance, and what happens when it fails.
 
-use crate::bindings::{extractor, packed_extractor, sink, source, types};
+use crate::bindings::{extractor, live_source, packed_extractor, sink, source, types};
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
@@ -14,14 +14,18 @@ use wasmtime::Store;
 use wasmtime::component::{Component, ResourceAny};
 
 /// The newest interface version this host serves.
-pub const API_VERSION: &str = "0.2.0";
+pub const API_VERSION: &str = "0.3.0";
 
 /// Every interface version this host serves: a plugin's major.minor must match one (as WIT
 /// semver does for 0.x versions).
-pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 
 /// The export of `lanner:plugin@0.2.0` the host calls instead of `extract` when present.
 const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
+
+/// The export of `lanner:plugin@0.3.0` the host opens and reads source streams through when
+/// present.
+const LIVE_SOURCE: &str = "lanner:plugin/live-source@0.3.0";
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +124,15 @@ enum Inst {
 struct Live {
     store: Store<State>,
     inst: Inst,
+    later: Later,
+}
+
+/// The exports of later interface versions an instance has.
+struct Later {
     /// The packed extraction of a 0.2.0 extractor or source.
     packed: Option<packed_extractor::Guest>,
+    /// The live streams of a 0.3.0 source.
+    live_source: Option<live_source::Guest>,
 }
 
 struct Inner {
@@ -151,6 +162,8 @@ pub struct Plugin {
     pre: Pre,
     /// Where the packed extraction is, when the component exports it.
     packed: Option<packed_extractor::GuestIndices>,
+    /// Where the live streams are, when the component exports them.
+    live_source: Option<live_source::GuestIndices>,
     /// The buffers a batch is packed into, kept from call to call.
     pack_buf: Mutex<packed_extractor::PackedEvents>,
     engine: wasmtime::Engine,
@@ -217,6 +230,11 @@ impl Plugin {
         } else {
             None
         };
+        let live_source = if exports(LIVE_SOURCE) {
+            Some(live_source::GuestIndices::new(&pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else {
+            None
+        };
         let pre = if exports("lanner:plugin/event-source@0.1.0") {
             Pre::Source(source::SourcePre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports("lanner:plugin/alert-sink@0.1.0") {
@@ -250,6 +268,7 @@ impl Plugin {
             config,
             pre,
             packed,
+            live_source,
             pack_buf: Mutex::new(packed_extractor::PackedEvents {
                 sources: Vec::new(),
                 source_index: Vec::new(),
@@ -383,7 +402,11 @@ impl Plugin {
             Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
             None => None,
         };
-        Ok(Live { store, inst, packed })
+        let live_source = match &self.live_source {
+            Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
+            None => None,
+        };
+        Ok(Live { store, inst, later: Later { packed, live_source } })
     }
 
     fn call_init(&self, live: &mut Live) -> Result<(), PluginError> {
@@ -414,7 +437,7 @@ impl Plugin {
     fn call<R, S>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Store<State>, &Inst, Option<&packed_extractor::Guest>, u64) -> CallResult<R>,
+        f: impl FnOnce(&mut Store<State>, &Inst, &Later, u64) -> CallResult<R>,
         check: impl FnOnce(R) -> Result<S, String>,
     ) -> Result<S, PluginError> {
         let mut inner = self.lock();
@@ -450,7 +473,7 @@ impl Plugin {
         let generation = inner.generation;
         let live = inner.live.as_mut().expect("instantiated above");
         live.store.set_epoch_deadline(self.ticks());
-        match f(&mut live.store, &live.inst, live.packed.as_ref(), generation) {
+        match f(&mut live.store, &live.inst, &live.later, generation) {
             Ok(Ok(r)) => match check(r) {
                 Ok(s) => {
                     inner.consecutive = 0;
@@ -536,7 +559,7 @@ impl Plugin {
             if pack(events, &mut batch) {
                 return self.call(
                     "extract",
-                    |store, _, px, _| match px {
+                    |store, _, later, _| match &later.packed {
                         Some(px) => px.call_extract_packed(store, &batch, &reqs),
                         None => Ok(Err("the packed extraction is missing".into())),
                     },
@@ -569,7 +592,8 @@ impl Plugin {
         )
     }
 
-    /// Opens a stream of a source plugin.
+    /// Opens a stream of a source plugin (through `live-source` when the component exports
+    /// it).
     pub fn open(self: &Arc<Self>, params: &str) -> Result<SourceStream, PluginError> {
         if self.kind != PluginKind::Source {
             return Err(PluginError::Unsupported {
@@ -579,11 +603,8 @@ impl Plugin {
         }
         let (handle, generation) = self.call(
             "open",
-            |store, inst, _, generation| match inst {
-                Inst::Source(i) => {
-                    Ok(i.lanner_plugin_event_source().call_open(store, params)?.map(|h| (h, generation)))
-                }
-                _ => Ok(Err("not a source".into())),
+            |store, inst, later, generation| {
+                Ok(open_stream(store, inst, later, params)?.map(|h| (h, generation)))
             },
             Ok,
         )?;
@@ -594,6 +615,11 @@ impl Plugin {
             generation,
             ended: false,
         })
+    }
+
+    /// Whether its streams may be idle (it exports `live-source`, 0.3.0).
+    pub fn live_source(&self) -> bool {
+        self.live_source.is_some()
     }
 
     /// Delivers alerts to a sink plugin.
@@ -697,26 +723,25 @@ impl SourceStream {
         &self.plugin
     }
 
-    /// Up to `max` events, each with the plugin's source name; an empty batch means the
-    /// stream has ended. When the plugin was restarted since the stream was opened, the
-    /// stream is reopened with the same parameters (the source decides where it resumes).
-    pub fn next_batch(&mut self, max: u32) -> Result<Vec<types::Event>, PluginError> {
+    /// Up to `max` events, each with the plugin's source name, or that there are none yet, or
+    /// that the stream has ended (a 0.1.0 stream's empty batch ends it). When the plugin was
+    /// restarted since the stream was opened, the stream is reopened with the same parameters
+    /// (the source decides where it resumes).
+    pub fn next_batch(&mut self, max: u32) -> Result<SourceBatch, PluginError> {
         if self.ended {
-            return Ok(Vec::new());
+            return Ok(SourceBatch::Ended);
         }
         let source = self.plugin.source_name().unwrap_or_default().to_string();
         let params = self.params.clone();
         let handle = self.handle;
         let mut generation = self.generation;
         let max_bytes = self.plugin.config.limits.max_output_bytes;
-        let (events, new_handle) = self.plugin.call(
+        let (batch, new_handle) = self.plugin.call(
             "next-batch",
-            |store, inst, _, current| {
-                let Inst::Source(i) = inst else { return Ok(Err("not a source".into())) };
-                let src = i.lanner_plugin_event_source();
+            |store, inst, later, current| {
                 let mut h = handle;
                 if current != generation || h.is_none() {
-                    match src.call_open(&mut *store, &params)? {
+                    match open_stream(&mut *store, inst, later, &params)? {
                         Ok(nh) => {
                             h = Some(nh);
                             generation = current;
@@ -725,27 +750,95 @@ impl SourceStream {
                     }
                 }
                 let h = h.expect("opened above");
-                Ok(src.event_stream().call_next_batch(store, h, max)?.map(|ev| (ev, h)))
+                Ok(next_of_stream(store, inst, later, h, max)?.map(|b| (b, h)))
             },
-            |r: (Vec<types::Event>, ResourceAny)| {
-                let ev = &r.0;
-                let size = events_size(ev);
-                if ev.len() > max as usize {
-                    return Err(format!("returned {} events, more than the {max} asked", ev.len()));
-                }
-                if size > max_bytes {
-                    return Err(format!("returned {size} bytes, more than its limit of {max_bytes}"));
+            |r: (SourceBatch, ResourceAny)| {
+                if let SourceBatch::Events(ev) = &r.0 {
+                    let size = events_size(ev);
+                    if ev.len() > max as usize {
+                        return Err(format!("returned {} events, more than the {max} asked", ev.len()));
+                    }
+                    if size > max_bytes {
+                        return Err(format!("returned {size} bytes, more than its limit of {max_bytes}"));
+                    }
                 }
                 Ok(r)
             },
         )?;
         self.handle = Some(new_handle);
         self.generation = generation;
-        if events.is_empty() {
-            self.ended = true;
-        }
-        Ok(events.into_iter().map(|e| types::Event { source: source.clone(), ..e }).collect())
+        Ok(match batch {
+            SourceBatch::Events(events) => SourceBatch::Events(
+                events.into_iter().map(|e| types::Event { source: source.clone(), ..e }).collect(),
+            ),
+            SourceBatch::Ended => {
+                self.ended = true;
+                SourceBatch::Ended
+            }
+            SourceBatch::Idle => SourceBatch::Idle,
+        })
     }
+}
+
+/// What a source stream had.
+#[derive(Debug, Clone)]
+pub enum SourceBatch {
+    /// Events, at least one.
+    Events(Vec<types::Event>),
+    /// None yet; the stream is open.
+    Idle,
+    /// The stream has ended.
+    Ended,
+}
+
+impl SourceBatch {
+    /// The events, none when idle or ended.
+    pub fn into_events(self) -> Vec<types::Event> {
+        match self {
+            SourceBatch::Events(ev) => ev,
+            SourceBatch::Idle | SourceBatch::Ended => Vec::new(),
+        }
+    }
+}
+
+/// Opens a stream through `live-source` when the instance exports it, else `event-source`.
+fn open_stream(
+    store: &mut Store<State>,
+    inst: &Inst,
+    later: &Later,
+    params: &str,
+) -> CallResult<ResourceAny> {
+    let Inst::Source(i) = inst else { return Ok(Err("not a source".into())) };
+    match &later.live_source {
+        Some(live) => live.call_open_live(store, params),
+        None => i.lanner_plugin_event_source().call_open(store, params),
+    }
+}
+
+/// Asks a stream opened by [`open_stream`] for its next batch.
+fn next_of_stream(
+    store: &mut Store<State>,
+    inst: &Inst,
+    later: &Later,
+    h: ResourceAny,
+    max: u32,
+) -> CallResult<SourceBatch> {
+    let Inst::Source(i) = inst else { return Ok(Err("not a source".into())) };
+    Ok(match &later.live_source {
+        Some(live) => live.live_stream().call_next(store, h, max)?.and_then(|b| match b {
+            live_source::Batch::Events(ev) if ev.is_empty() => {
+                Err("returned an empty list of events (a stream with none says idle or ended)".into())
+            }
+            live_source::Batch::Events(ev) => Ok(SourceBatch::Events(ev)),
+            live_source::Batch::Idle => Ok(SourceBatch::Idle),
+            live_source::Batch::Ended => Ok(SourceBatch::Ended),
+        }),
+        None => i
+            .lanner_plugin_event_source()
+            .event_stream()
+            .call_next_batch(store, h, max)?
+            .map(|ev| if ev.is_empty() { SourceBatch::Ended } else { SourceBatch::Events(ev) }),
+    })
 }
 
 impl Drop for SourceStream {

@@ -33,8 +33,8 @@ fn json_extractor_declares_its_fields_and_extracts_a_batch() {
     let p = load(&rt, "plugins/json", "").unwrap();
     assert_eq!(p.name(), "json");
     assert_eq!(p.kind(), PluginKind::Extractor);
-    assert_eq!(p.api_version(), "0.2.0");
-    assert!(p.packed(), "an SDK-built extractor (0.2.0) is called over packed batches");
+    assert_eq!(p.api_version(), "0.3.0");
+    assert!(p.packed(), "an SDK-built extractor (0.3.0, which includes 0.2.0) is called over packed batches");
     let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["json.value", "json.obj", "json.exists", "json.len"]);
 

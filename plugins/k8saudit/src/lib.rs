@@ -2,17 +2,21 @@
 //!
 //! `open(PATH)` reads the file at PATH (inside a directory granted to the plugin): one JSON
 //! record per line, each an audit `Event` or an `EventList` whose `items` are events (what
-//! the API server's log backend writes, or what a webhook receiver stores). Each event's
+//! the API server's log backend writes, or what a webhook receiver stores). It ends at the
+//! end of the file. `open(follow:PATH)` follows the file as it grows instead, as `tail -F`
+//! does: at its end the stream is idle, a line is read once it is complete, and a file that
+//! shrinks (truncated) or is replaced (rotated) is read again from its start. Each event's
 //! payload is the record's JSON, so the `json` plugin reads it too; its time is the record's
 //! `stageTimestamp` (or `requestReceivedTimestamp`). Lines that are not JSON are logged and
 //! skipped. Fields follow the names of Falco's k8saudit plugin.
 
 use lanner_plugin_sdk::json::{self, Value as Json};
 use lanner_plugin_sdk::{
-    Event, EventStream, Extractor, Field, FieldType, Info, Level, Plugin, Request, Source, Value, log,
+    Batch, Event, EventStream, Extractor, Field, FieldType, Info, Level, Plugin, Request, Source, Value, log,
 };
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 
 /// The event source name rules use.
 const SOURCE: &str = "k8s_audit";
@@ -150,34 +154,113 @@ fn event_of(record: Json) -> Event {
 }
 
 struct FileStream {
-    lines: std::io::Lines<BufReader<std::fs::File>>,
+    path: String,
+    follow: bool,
+    reader: BufReader<File>,
+    /// Bytes read from the open file.
+    pos: u64,
+    /// The start of a line not yet complete (following: the writer is in the middle of it).
+    partial: Vec<u8>,
     pending: VecDeque<Event>,
     line_no: usize,
 }
 
-impl EventStream for FileStream {
-    fn next_batch(&mut self, max: u32) -> Result<Vec<Event>, String> {
-        let max = max.max(1) as usize;
-        while self.pending.len() < max {
-            let Some(line) = self.lines.next() else { break };
-            self.line_no += 1;
-            let line = line.map_err(|e| format!("line {}: {e}", self.line_no))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match json::from_str::<Json>(&line) {
-                Ok(Json::Object(mut o)) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
-                    if let Some(Json::Array(items)) = o.remove("items") {
-                        self.pending.extend(items.into_iter().map(event_of));
-                    }
-                }
-                Ok(rec @ Json::Object(_)) => self.pending.push_back(event_of(rec)),
-                Ok(_) => log(Level::Warn, &format!("line {}: not a JSON object, skipped", self.line_no)),
-                Err(e) => log(Level::Warn, &format!("line {}: not JSON ({e}), skipped", self.line_no)),
-            }
+fn open_file(path: &str) -> Result<BufReader<File>, String> {
+    File::open(path).map(BufReader::new).map_err(|e| format!("cannot open {path}: {e}"))
+}
+
+impl FileStream {
+    fn take_line(&mut self, line: &[u8]) {
+        self.line_no += 1;
+        if line.trim_ascii().is_empty() {
+            return;
         }
-        let n = self.pending.len().min(max);
-        Ok(self.pending.drain(..n).collect())
+        match json::from_slice::<Json>(line) {
+            Ok(Json::Object(mut o)) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
+                if let Some(Json::Array(items)) = o.remove("items") {
+                    self.pending.extend(items.into_iter().map(event_of));
+                }
+            }
+            Ok(rec @ Json::Object(_)) => self.pending.push_back(event_of(rec)),
+            Ok(_) => log(Level::Warn, &format!("line {}: not a JSON object, skipped", self.line_no)),
+            Err(e) => log(Level::Warn, &format!("line {}: not JSON ({e}), skipped", self.line_no)),
+        }
+    }
+
+    /// At the end of a followed file: whether there is more to read. What was written to the
+    /// open file is read first, even after it was renamed away. Then the file at the path is
+    /// read from its start when it is no longer the one open (shorter than what was read:
+    /// truncated; longer or more recent than the open file: replaced). Reading past a file's end does not see
+    /// what is written later (the WASI stream behind the file is done), so growth is followed
+    /// by seeking to where reading stopped.
+    fn refresh(&mut self) -> Result<bool, String> {
+        let open = || self.reader.get_ref().metadata().map_err(|e| format!("{}: {e}", self.path));
+        if open()?.len() > self.pos {
+            self.reader.seek(SeekFrom::Start(self.pos)).map_err(|e| format!("{}: {e}", self.path))?;
+            return Ok(true);
+        }
+        let Ok(at_path) = std::fs::metadata(&self.path) else {
+            // Between a rotation's rename and the new file's creation.
+            return Ok(false);
+        };
+        // The open file's state after the path's: if they are one file, it is then at least as
+        // large and as recent, so a write in between is not taken for a replacement. (WASI
+        // gives no inode to compare; a replacement of the same size is told by its time.)
+        let open = open()?;
+        let newer = match (at_path.modified(), open.modified()) {
+            (Ok(p), Ok(o)) => p > o,
+            _ => false,
+        };
+        if at_path.len() < self.pos || at_path.len() > open.len() || newer {
+            self.reader = open_file(&self.path)?;
+            self.pos = 0;
+            if !self.partial.is_empty() {
+                log(Level::Warn, &format!("{}: an incomplete last line was lost", self.path));
+                self.partial.clear();
+            }
+            log(Level::Info, &format!("{}: truncated or rotated, reading it from the start", self.path));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Reads lines until `max` events are pending or the file's end; true at the end.
+    fn read_lines(&mut self, max: usize) -> Result<bool, String> {
+        while self.pending.len() < max {
+            let mut line = std::mem::take(&mut self.partial);
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| format!("{}: line {}: {e}", self.path, self.line_no + 1))?;
+            self.pos += n as u64;
+            if !line.ends_with(b"\n") {
+                if self.follow {
+                    // Complete it later.
+                    self.partial = line;
+                } else if !line.is_empty() {
+                    // The last line of the file, without its newline.
+                    self.take_line(&line);
+                }
+                return Ok(true);
+            }
+            self.take_line(&line);
+        }
+        Ok(false)
+    }
+}
+
+impl EventStream for FileStream {
+    fn next(&mut self, max: u32) -> Result<Batch, String> {
+        let max = max.max(1) as usize;
+        let at_end = self.read_lines(max)?;
+        if at_end && self.follow && self.pending.is_empty() && self.refresh()? {
+            self.read_lines(max)?;
+        }
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(max);
+            return Ok(Batch::Events(self.pending.drain(..n).collect()));
+        }
+        Ok(if self.follow { Batch::Idle } else { Batch::Ended })
     }
 }
 
@@ -189,8 +272,19 @@ impl Source for K8sAudit {
     }
 
     fn open(&mut self, params: &str) -> Result<FileStream, String> {
-        let f = std::fs::File::open(params).map_err(|e| format!("cannot open {params}: {e}"))?;
-        Ok(FileStream { lines: BufReader::new(f).lines(), pending: VecDeque::new(), line_no: 0 })
+        let (follow, path) = match params.strip_prefix("follow:") {
+            Some(path) => (true, path),
+            None => (false, params),
+        };
+        Ok(FileStream {
+            path: path.to_string(),
+            follow,
+            reader: open_file(path)?,
+            pos: 0,
+            partial: Vec::new(),
+            pending: VecDeque::new(),
+            line_no: 0,
+        })
     }
 }
 
