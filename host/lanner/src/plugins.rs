@@ -113,6 +113,7 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
                         })).collect::<Vec<_>>(),
                         "http": g.http,
                         "tcp": g.tcp,
+                        "listen": g.listen,
                         "env": g.env,
                     },
                     "limits": {
@@ -158,9 +159,11 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
             .collect();
         writeln!(
             out,
-            "  grants: dirs [{}] http [{}] env [{}]",
+            "  grants: dirs [{}] http [{}] tcp [{}] listen [{}] env [{}]",
             dirs.join(", "),
             g.http.join(", "),
+            g.tcp.join(", "),
+            g.listen.join(", "),
             g.env.join(", ")
         )?;
     }

@@ -517,6 +517,72 @@ fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
 }
 
 #[test]
+fn audit_events_posted_to_the_webhook_reach_the_rules() {
+    if !live_allowed() {
+        return;
+    }
+    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    let dir = temp_dir("webhook");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
+    std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
+    // What an API server's audit webhook configuration would point at.
+    let port = free_port();
+    std::fs::write(
+        plugins.join("k8saudit.yaml"),
+        format!(
+            "grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: http://127.0.0.1:{port}/k8s-audit\n"
+        ),
+    )
+    .unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml");
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
+            rules.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    d.wait_log("source opened", Duration::from_secs(60));
+    let recorded = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events/k8s_audit.jsonl"),
+    )
+    .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("http://127.0.0.1:{port}/k8s-audit");
+    let mut statuses = Vec::new();
+    for line in recorded.lines() {
+        let resp = agent.post(&url).header("Content-Type", "application/json").send(line).unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    // The line that is not JSON is refused; every audit record is taken.
+    assert_eq!(statuses.iter().filter(|&&s| s == 400).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|&s| s == 200 || s == 400), "{statuses:?}");
+    d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
+    let (alerts, _) = d.stop_with_alerts();
+    let k8s: Vec<&str> =
+        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        k8s,
+        [
+            "K8s Exec Into Pod",
+            "K8s Privileged Pod Created",
+            "K8s Secret Read In System Namespace",
+            "K8s Anonymous Request Allowed"
+        ],
+        "each audit event once, in order"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
     use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
     // A source plugin's events through a replay of its own, with the daemon's metrics: the

@@ -77,10 +77,10 @@ fn plugins_list_shows_capabilities_fields_grants_and_state() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(out.contains("json 0.1.0 (extraction) [running]"), "{out}");
-    assert!(out.contains("k8saudit 0.1.0 (source, extraction) [running]"), "{out}");
+    assert!(out.contains("k8saudit 0.2.0 (source, extraction) [running]"), "{out}");
     assert!(out.contains("source: k8s_audit"), "{out}");
     assert!(out.contains("fields: json.value, json.obj, json.exists, json.len"), "{out}");
-    assert!(out.contains(":/audit:ro] http [] env []"), "{out}");
+    assert!(out.contains(":/audit:ro] http [] tcp [] listen [] env []"), "{out}");
 
     let o = lanner(&["plugins", "list", "--plugins-dir", d(dir.path()), "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -209,7 +209,7 @@ fn a_broken_plugin_is_reported_and_the_others_run() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("broken.wasm"), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("json 0.1.0"));
-    assert!(text(&o.stdout).contains("k8saudit 0.1.0"));
+    assert!(text(&o.stdout).contains("k8saudit 0.2.0"));
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //!     - {host: /var/log/kubernetes, guest: /logs, mode: ro}
 //!   http: [audit.example.com, "collector.internal:8443"]
 //!   env: [CLUSTER_NAME]            # copied from Lanner's environment when set
+//!   tcp: ["smtp.internal:587"]     # outbound TCP to these host:port
+//!   listen: ["0.0.0.0:9765"]       # listen for TCP connections on these IP:port
 //! ```
 //!
 //! Nothing is granted by default: no directory, no network, no environment variable.
@@ -112,6 +114,8 @@ pub struct Grants {
     pub env: Vec<String>,
     /// `host:port` destinations the plugin may open TCP connections to (`wasi:sockets`).
     pub tcp: Vec<String>,
+    /// `IP:port` addresses the plugin may listen on for TCP connections (`wasi:sockets`).
+    pub listen: Vec<String>,
 }
 
 /// A directory made visible to the plugin.

@@ -202,7 +202,7 @@ impl Runtime {
     pub(crate) fn state_for(plugin: &Arc<str>, config: &PluginConfig) -> Result<State, PluginError> {
         let mut b = WasiCtxBuilder::new();
         b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-        crate::tcp::install(&mut b, plugin, &config.grants.tcp)
+        crate::tcp::install(&mut b, plugin, &config.grants.tcp, &config.grants.listen)
             .map_err(|message| PluginError::Grant { plugin: plugin.to_string(), message })?;
         for d in &config.grants.dirs {
             let perms = match d.mode {

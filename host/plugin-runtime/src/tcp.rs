@@ -1,11 +1,14 @@
-//! Outbound TCP for plugins granted it (`grants.tcp`), as the email sink needs for SMTP.
+//! TCP for plugins granted it: outbound (`grants.tcp`), as the email sink needs for SMTP, and
+//! listening (`grants.listen`), as a source receiving a webhook (Kubernetes audit events
+//! posted by the API server) needs.
 //!
 //! `grants.tcp` lists `host:port` destinations. They are resolved when the plugin's store is
 //! made; `wasi:sockets` then lets the plugin connect to exactly those addresses and ports,
-//! never to a link-local or metadata address (also when a granted name resolves to one),
-//! and never listen or use UDP. Name lookup inside the plugin is on only when it has a TCP
-//! grant (it can then connect by name: the name must resolve to a granted address). A plugin
-//! without the grant has no sockets at all.
+//! never to a link-local or metadata address (also when a granted name resolves to one).
+//! `grants.listen` lists `IP:port` addresses the plugin may bind and listen on (and accept
+//! connections there); nothing else is bound. UDP is never allowed. Name lookup inside the
+//! plugin is on only when it has an outbound grant (it can then connect by name: the name
+//! must resolve to a granted address). A plugin without either grant has no sockets at all.
 
 use crate::http::is_always_denied;
 use std::collections::HashSet;
@@ -25,18 +28,36 @@ pub fn resolve(grants: &[String]) -> Result<HashSet<SocketAddr>, String> {
     Ok(out)
 }
 
-/// Sets up `wasi:sockets` on `b` for the granted destinations (nothing when none).
-pub fn install(b: &mut WasiCtxBuilder, plugin: &Arc<str>, grants: &[String]) -> Result<(), String> {
-    if grants.is_empty() {
+/// Parses `IP:port` listen grants.
+pub fn listen_addrs(grants: &[String]) -> Result<HashSet<SocketAddr>, String> {
+    grants
+        .iter()
+        .map(|g| g.parse::<SocketAddr>().map_err(|e| format!("listen {g}: {e} (expected IP:port)")))
+        .collect()
+}
+
+/// Sets up `wasi:sockets` on `b` for the granted destinations and listen addresses (nothing
+/// when there are none).
+pub fn install(
+    b: &mut WasiCtxBuilder,
+    plugin: &Arc<str>,
+    grants: &[String],
+    listen: &[String],
+) -> Result<(), String> {
+    if grants.is_empty() && listen.is_empty() {
         return Ok(());
     }
     let allowed = Arc::new(resolve(grants)?);
+    let listen = Arc::new(listen_addrs(listen)?);
+    let outbound = !grants.is_empty();
     let plugin = plugin.clone();
-    b.allow_tcp(true).allow_ip_name_lookup(true);
+    b.allow_tcp(true).allow_ip_name_lookup(outbound);
     b.socket_addr_check(move |addr, usage| {
         let ok = match usage {
-            // The implicit bind before a connect is to the wildcard address.
-            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+            // The implicit bind before a connect is to the wildcard address, port 0.
+            SocketAddrUse::TcpBind if outbound && addr.ip().is_unspecified() && addr.port() == 0 => true,
+            SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => listen.contains(&addr),
+            SocketAddrUse::TcpAccept => !listen.is_empty(),
             SocketAddrUse::TcpConnect => !is_always_denied(addr.ip()) && allowed.contains(&addr),
             _ => false,
         };

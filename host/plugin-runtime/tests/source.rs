@@ -187,3 +187,120 @@ fn a_0_1_0_source_is_read_through_next_batch_until_its_empty_batch() {
     let err = p.open("five").err().expect("not a number");
     assert!(err.to_string().contains("a number of events"), "{err}");
 }
+
+/// Sends raw HTTP requests on one connection from a thread, while `s` is polled here; returns
+/// each response's status and body, and every event the stream gave meanwhile.
+fn exchange(s: &mut SourceStream, port: u16, requests: Vec<Vec<u8>>) -> (Vec<(u16, String)>, Vec<RawEvent>) {
+    use std::io::{BufRead, Read, Write};
+    let client = std::thread::spawn(move || {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+        let mut out = Vec::new();
+        for r in requests {
+            // Each request in two writes: a request that arrives in pieces is put together.
+            let (a, b) = r.split_at(r.len() / 2);
+            conn.write_all(a).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            conn.write_all(b).unwrap();
+            let mut status = String::new();
+            reader.read_line(&mut status).unwrap();
+            let code: u16 = status.split(' ').nth(1).unwrap().parse().unwrap();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            out.push((code, String::from_utf8(body).unwrap()));
+        }
+        out
+    });
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !client.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the webhook did not answer");
+        match s.next_batch(100).unwrap() {
+            SourceBatch::Events(ev) => events.extend(ev),
+            SourceBatch::Idle => std::thread::sleep(std::time::Duration::from_millis(5)),
+            SourceBatch::Ended => panic!("a webhook stream does not end"),
+        }
+    }
+    (client.join().unwrap(), events)
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: lanner\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+        .into_bytes()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn k8saudit_receives_the_events_posted_to_its_webhook() {
+    let port = free_port();
+    let rt = runtime();
+    let cfg = format!("grants: {{listen: [\"127.0.0.1:{port}\"]}}\n");
+    let p =
+        Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap());
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    assert!(idle(&mut s), "nothing posted yet");
+    let list = format!(
+        r#"{{"kind":"EventList","items":[{},{}]}}"#,
+        audit_line("w1").trim_end(),
+        audit_line("w2").trim_end()
+    );
+    let (answers, events) = exchange(
+        &mut s,
+        port,
+        vec![
+            post("/k8s-audit", &list),
+            post("/k8s-audit?timeout=30s", audit_line("w3").trim_end()),
+            post("/k8s-audit", "{not json"),
+            post("/other", audit_line("x").trim_end()),
+            b"GET /k8s-audit HTTP/1.1\r\nHost: lanner\r\n\r\n".to_vec(),
+            // Still on the same connection: every answer above kept it open.
+            post("/k8s-audit", audit_line("w4").trim_end()),
+        ],
+    );
+    let codes: Vec<u16> = answers.iter().map(|(c, _)| *c).collect();
+    assert_eq!(codes, [200, 200, 400, 404, 405, 200], "{answers:?}");
+    assert!(answers[2].1.starts_with("not JSON"), "{answers:?}");
+    assert_eq!(ids(&events), ["w1", "w2", "w3", "w4"]);
+    assert!(events.iter().all(|e| e.source == "k8s_audit" && e.timestamp_ns == 1_700_000_000_000_000_000));
+    // A chunked body is refused (the API server sends a Content-Length), and the connection
+    // closed; a new one is served.
+    let chunked =
+        b"POST /k8s-audit HTTP/1.1\r\nHost: lanner\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec();
+    let (answers, events) = exchange(&mut s, port, vec![chunked]);
+    assert_eq!(answers[0].0, 411);
+    assert!(events.is_empty());
+    let (answers, events) = exchange(&mut s, port, vec![post("/k8s-audit", audit_line("w5").trim_end())]);
+    assert_eq!(answers[0].0, 200);
+    assert_eq!(ids(&events), ["w5"]);
+}
+
+#[test]
+fn k8saudit_cannot_listen_without_a_grant() {
+    let port = free_port();
+    let rt = runtime();
+    // Granted another port only.
+    let cfg = format!("grants: {{listen: [\"127.0.0.1:{}\"]}}\n", port + 1);
+    let p =
+        Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap());
+    let err = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).err().expect("not granted");
+    assert!(matches!(err, PluginError::Guest { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(err.to_string().contains("grants.listen"), "{err}");
+    // Nothing is listening there.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

@@ -5,7 +5,9 @@
 //! the API server's log backend writes, or what a webhook receiver stores). It ends at the
 //! end of the file. `open(follow:PATH)` follows the file as it grows instead, as `tail -F`
 //! does: at its end the stream is idle, a line is read once it is complete, and a file that
-//! shrinks (truncated) or is replaced (rotated) is read again from its start. Each event's
+//! shrinks (truncated) or is replaced (rotated) is read again from its start.
+//! `open(http://IP:PORT/PATH)` receives the events the API server's webhook backend posts
+//! (see [`webhook`]; IP:PORT must be in the plugin's `grants.listen`). Each event's
 //! payload is the record's JSON, so the `json` plugin reads it too; its time is the record's
 //! `stageTimestamp` (or `requestReceivedTimestamp`). Lines that are not JSON are logged and
 //! skipped. Fields follow the names of Falco's k8saudit plugin.
@@ -18,6 +20,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 
+mod webhook;
+
 /// The event source name rules use.
 const SOURCE: &str = "k8s_audit";
 
@@ -25,8 +29,12 @@ struct K8sAudit;
 
 impl Plugin for K8sAudit {
     fn info() -> Info {
-        Info::new("k8saudit", "0.1.0", "Kubernetes audit events read from a file of JSON records")
-            .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
+        Info::new(
+            "k8saudit",
+            "0.2.0",
+            "Kubernetes audit events: a file of JSON records, read or followed, or a webhook",
+        )
+        .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
     }
 
     fn init(_config: &str) -> Result<Self, String> {
@@ -153,6 +161,43 @@ fn event_of(record: Json) -> Event {
     Event { source: SOURCE.into(), timestamp_ns: ts, data: record.to_string().into_bytes() }
 }
 
+/// The events of one record: an `EventList`'s items, or the record itself.
+fn records(record: Json, out: &mut VecDeque<Event>) {
+    match record {
+        Json::Object(mut o) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
+            if let Some(Json::Array(items)) = o.remove("items") {
+                out.extend(items.into_iter().map(event_of));
+            }
+        }
+        rec => out.push_back(event_of(rec)),
+    }
+}
+
+/// An open stream: a file, or a webhook.
+enum AuditStream {
+    File(FileStream),
+    Webhook { hook: webhook::Webhook, pending: VecDeque<Event> },
+}
+
+impl EventStream for AuditStream {
+    fn next(&mut self, max: u32) -> Result<Batch, String> {
+        match self {
+            AuditStream::File(f) => f.next(max),
+            AuditStream::Webhook { hook, pending } => {
+                let max = max.max(1) as usize;
+                if pending.len() < max {
+                    hook.poll(pending, records);
+                }
+                if pending.is_empty() {
+                    return Ok(Batch::Idle);
+                }
+                let n = pending.len().min(max);
+                Ok(Batch::Events(pending.drain(..n).collect()))
+            }
+        }
+    }
+}
+
 struct FileStream {
     path: String,
     follow: bool,
@@ -176,12 +221,7 @@ impl FileStream {
             return;
         }
         match json::from_slice::<Json>(line) {
-            Ok(Json::Object(mut o)) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
-                if let Some(Json::Array(items)) = o.remove("items") {
-                    self.pending.extend(items.into_iter().map(event_of));
-                }
-            }
-            Ok(rec @ Json::Object(_)) => self.pending.push_back(event_of(rec)),
+            Ok(rec @ Json::Object(_)) => records(rec, &mut self.pending),
             Ok(_) => log(Level::Warn, &format!("line {}: not a JSON object, skipped", self.line_no)),
             Err(e) => log(Level::Warn, &format!("line {}: not JSON ({e}), skipped", self.line_no)),
         }
@@ -249,7 +289,7 @@ impl FileStream {
     }
 }
 
-impl EventStream for FileStream {
+impl FileStream {
     fn next(&mut self, max: u32) -> Result<Batch, String> {
         let max = max.max(1) as usize;
         let at_end = self.read_lines(max)?;
@@ -265,18 +305,22 @@ impl EventStream for FileStream {
 }
 
 impl Source for K8sAudit {
-    type Stream = FileStream;
+    type Stream = AuditStream;
 
     fn source_name() -> String {
         SOURCE.into()
     }
 
-    fn open(&mut self, params: &str) -> Result<FileStream, String> {
+    fn open(&mut self, params: &str) -> Result<AuditStream, String> {
+        if params.starts_with("http://") {
+            let hook = webhook::Webhook::open(params)?;
+            return Ok(AuditStream::Webhook { hook, pending: VecDeque::new() });
+        }
         let (follow, path) = match params.strip_prefix("follow:") {
             Some(path) => (true, path),
             None => (false, params),
         };
-        Ok(FileStream {
+        Ok(AuditStream::File(FileStream {
             path: path.to_string(),
             follow,
             reader: open_file(path)?,
@@ -284,7 +328,7 @@ impl Source for K8sAudit {
             partial: Vec::new(),
             pending: VecDeque::new(),
             line_no: 0,
-        })
+        }))
     }
 }
 
