@@ -418,45 +418,39 @@ fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_afte
     d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
     d.wait_log("source stream ended", Duration::from_secs(20));
     let (alerts, _) = d.stop_with_alerts();
-    let k8s: Vec<&str> =
-        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
-    assert_eq!(
-        k8s,
-        [
-            "K8s Exec Into Pod",
-            "K8s Privileged Pod Created",
-            "K8s Secret Read In System Namespace",
-            "K8s Anonymous Request Allowed"
-        ],
-        "each audit event once, in order"
-    );
+    assert_eq!(k8s_rules(&alerts), K8S_ALERTS, "each audit event once, in order");
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
-    if !live_allowed() {
-        return;
-    }
+/// The Kubernetes audit rules' alerts over `tests/events/k8s_audit.jsonl`, in its order.
+const K8S_ALERTS: [&str; 4] = [
+    "K8s Exec Into Pod",
+    "K8s Privileged Pod Created",
+    "K8s Secret Read In System Namespace",
+    "K8s Anonymous Request Allowed",
+];
+
+/// The rules of the alerts a stopped daemon printed for the `k8s_audit` source.
+fn k8s_rules(alerts: &[Value]) -> Vec<&str> {
+    alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect()
+}
+
+/// The recorded audit events, one JSON record per line.
+fn recorded_audit() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events/k8s_audit.jsonl"))
+        .unwrap()
+}
+
+/// A daemon with the Kubernetes audit rules, the json plugin and the k8saudit source
+/// configured by `k8saudit_yaml`, started once the source is open. The scratch folder too.
+fn k8s_daemon(tag: &str, k8saudit_yaml: &str) -> (Daemon, std::path::PathBuf) {
     use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
-    let dir = temp_dir("follow");
+    let dir = temp_dir(tag);
     let plugins = dir.join("plugins.d");
-    let audit = dir.join("audit");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(&audit).unwrap();
-    // The API server has not written anything yet.
-    let log = audit.join("audit.log");
-    std::fs::write(&log, "").unwrap();
     std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
     std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
-    std::fs::write(
-        plugins.join("k8saudit.yaml"),
-        format!(
-            "grants:\n  dirs:\n    - {{host: {}, guest: /audit, mode: ro}}\nopen_params: follow:/audit/audit.log\n",
-            audit.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(plugins.join("k8saudit.yaml"), k8saudit_yaml).unwrap();
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml");
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
@@ -472,20 +466,34 @@ fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
     unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
     let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
     d.wait_log("source opened", Duration::from_secs(60));
+    (d, dir)
+}
+
+#[test]
+fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
+    if !live_allowed() {
+        return;
+    }
+    // The API server has not written anything yet.
+    let audit = temp_dir("follow-log");
+    let log = audit.join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    let (d, dir) = k8s_daemon(
+        "follow",
+        &format!(
+            "grants:\n  dirs:\n    - {{host: {}, guest: /audit, mode: ro}}\nopen_params: follow:/audit/audit.log\n",
+            audit.display()
+        ),
+    );
     // The audit events come one by one, well after the stream reached the file's end, and
     // the anonymous request's in two writes (a line being written is not read until it is
     // complete).
-    let recorded = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events/k8s_audit.jsonl"),
-    )
-    .unwrap();
-    let lines: Vec<&str> = recorded.lines().collect();
     let append = |text: &str| {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(text.as_bytes()).unwrap();
     };
-    for line in &lines {
+    for line in recorded_audit().lines() {
         std::thread::sleep(Duration::from_millis(300));
         if line.contains(r#""requestURI":"/version""#) {
             d.wait_alert("K8s Secret Read In System Namespace", "");
@@ -501,19 +509,9 @@ fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
     d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
     assert_eq!(d.log_count("source stream ended"), 0, "a followed file's end does not end the stream");
     let (alerts, _) = d.stop_with_alerts();
-    let k8s: Vec<&str> =
-        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
-    assert_eq!(
-        k8s,
-        [
-            "K8s Exec Into Pod",
-            "K8s Privileged Pod Created",
-            "K8s Secret Read In System Namespace",
-            "K8s Anonymous Request Allowed"
-        ],
-        "each audit event once, in order"
-    );
+    assert_eq!(k8s_rules(&alerts), K8S_ALERTS, "each audit event once, in order");
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&audit).ok();
 }
 
 #[test]
@@ -521,44 +519,18 @@ fn audit_events_posted_to_the_webhook_reach_the_rules() {
     if !live_allowed() {
         return;
     }
-    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
-    let dir = temp_dir("webhook");
-    let plugins = dir.join("plugins.d");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
-    std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
     // What an API server's audit webhook configuration would point at.
     let port = free_port();
-    std::fs::write(
-        plugins.join("k8saudit.yaml"),
-        format!(
+    let (d, dir) = k8s_daemon(
+        "webhook",
+        &format!(
             "grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: http://127.0.0.1:{port}/k8s-audit\n"
         ),
-    )
-    .unwrap();
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml");
-    let cfg = dir.join("lanner.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
-            rules.display(),
-            plugins.display()
-        ),
-    )
-    .unwrap();
-    // SAFETY: the test's own environment, before the daemon starts.
-    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
-    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
-    d.wait_log("source opened", Duration::from_secs(60));
-    let recorded = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/events/k8s_audit.jsonl"),
-    )
-    .unwrap();
+    );
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("http://127.0.0.1:{port}/k8s-audit");
     let mut statuses = Vec::new();
-    for line in recorded.lines() {
+    for line in recorded_audit().lines() {
         let resp = agent.post(&url).header("Content-Type", "application/json").send(line).unwrap();
         statuses.push(resp.status().as_u16());
     }
@@ -567,18 +539,7 @@ fn audit_events_posted_to_the_webhook_reach_the_rules() {
     assert!(statuses.iter().all(|&s| s == 200 || s == 400), "{statuses:?}");
     d.wait_alert("K8s Anonymous Request Allowed", "uri=/version");
     let (alerts, _) = d.stop_with_alerts();
-    let k8s: Vec<&str> =
-        alerts.iter().filter(|a| a["source"] == "k8s_audit").map(|a| a["rule"].as_str().unwrap()).collect();
-    assert_eq!(
-        k8s,
-        [
-            "K8s Exec Into Pod",
-            "K8s Privileged Pod Created",
-            "K8s Secret Read In System Namespace",
-            "K8s Anonymous Request Allowed"
-        ],
-        "each audit event once, in order"
-    );
+    assert_eq!(k8s_rules(&alerts), K8S_ALERTS, "each audit event once, in order");
     std::fs::remove_dir_all(&dir).ok();
 }
 
