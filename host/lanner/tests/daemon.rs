@@ -355,18 +355,9 @@ fn program_output_gets_every_alert_and_sigterm_flushes_the_queue() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_after_a_reload() {
-    if !live_allowed() {
-        return;
-    }
-    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
-    let (json, k8saudit) = (build_component("plugins/json"), build_component("plugins/k8saudit"));
-    let dir = temp_dir("dropin");
-    let plugins = dir.join("plugins.d");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Rule A", "dropin-a")).unwrap();
+/// A daemon on `rules` with the plugins of `plugins` (watched), its configuration in `dir`,
+/// alerts as JSON, the shared compile cache of the tests.
+fn plugins_daemon(dir: &Path, rules: &Path, plugins: &Path) -> Daemon {
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
         &cfg,
@@ -378,8 +369,28 @@ fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_afte
     )
     .unwrap();
     // SAFETY: the test's own environment, before the daemon starts.
-    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
-    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    unsafe {
+        std::env::set_var(
+            "LANNER_PLUGIN_CACHE",
+            lanner_plugin_runtime::testing::wasm_target_dir().join("test-cache"),
+        )
+    };
+    Daemon::start(&["-c", cfg.to_str().unwrap()])
+}
+
+#[test]
+fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_after_a_reload() {
+    if !live_allowed() {
+        return;
+    }
+    use lanner_plugin_runtime::testing::build_component;
+    let (json, k8saudit) = (build_component("plugins/json"), build_component("plugins/k8saudit"));
+    let dir = temp_dir("dropin");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Rule A", "dropin-a")).unwrap();
+    let d = plugins_daemon(&dir, &rules, &plugins);
 
     // Rules over the Kubernetes audit source and the json fields: refused while the
     // plugins are missing.
@@ -444,7 +455,7 @@ fn recorded_audit() -> String {
 /// A daemon with the Kubernetes audit rules, the json plugin and the k8saudit source
 /// configured by `k8saudit_yaml`, started once the source is open. The scratch folder too.
 fn k8s_daemon(tag: &str, k8saudit_yaml: &str) -> (Daemon, std::path::PathBuf) {
-    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    use lanner_plugin_runtime::testing::build_component;
     let dir = temp_dir(tag);
     let plugins = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -452,19 +463,7 @@ fn k8s_daemon(tag: &str, k8saudit_yaml: &str) -> (Daemon, std::path::PathBuf) {
     std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
     std::fs::write(plugins.join("k8saudit.yaml"), k8saudit_yaml).unwrap();
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml");
-    let cfg = dir.join("lanner.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
-            rules.display(),
-            plugins.display()
-        ),
-    )
-    .unwrap();
-    // SAFETY: the test's own environment, before the daemon starts.
-    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
-    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let d = plugins_daemon(&dir, &rules, &plugins);
     d.wait_log("source opened", Duration::from_secs(60));
     (d, dir)
 }
