@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How many events a source plugin is asked for at once.
@@ -35,6 +36,7 @@ pub enum SourceMsg {
 struct Running {
     plugin: Arc<Plugin>,
     stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 /// The open source streams, kept in step with the loaded plugins.
@@ -61,11 +63,15 @@ impl SourceRunner {
                 Some((p.name().to_string(), (p, params)))
             })
             .collect();
+        // Streams being closed, by plugin name: a replacement opens its stream only once the
+        // old one is closed, since it may hold what the new one needs (a listening port).
+        let mut closing = BTreeMap::new();
         self.running.retain(|name, r| {
             let keep = wanted.get(name).is_some_and(|(p, _)| Arc::ptr_eq(p, &r.plugin));
             if !keep {
                 r.stop.store(true, Ordering::Relaxed);
                 tracing::info!(plugin = %name, "source closed");
+                closing.insert(name.clone(), r.thread.take());
             }
             keep
         });
@@ -75,12 +81,19 @@ impl SourceRunner {
             }
             let stop = Arc::new(AtomicBool::new(false));
             let (p, s, tx) = (plugin.clone(), stop.clone(), self.tx.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("lanner-source-{name}"))
-                .spawn(move || read_source(&p, &params, &s, &tx));
+            let previous = closing.remove(&name).flatten();
+            let spawned =
+                std::thread::Builder::new().name(format!("lanner-source-{name}")).spawn(move || {
+                    if let Some(previous) = previous {
+                        let _ = previous.join();
+                    }
+                    if !s.load(Ordering::Relaxed) {
+                        read_source(&p, &params, &s, &tx);
+                    }
+                });
             match spawned {
-                Ok(_) => {
-                    self.running.insert(name, Running { plugin, stop });
+                Ok(thread) => {
+                    self.running.insert(name, Running { plugin, stop, thread: Some(thread) });
                 }
                 Err(e) => tracing::error!(plugin = %name, "cannot start the source's thread: {e}"),
             }

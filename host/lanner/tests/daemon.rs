@@ -543,6 +543,42 @@ fn audit_events_posted_to_the_webhook_reach_the_rules() {
 }
 
 #[test]
+fn a_webhook_source_is_listening_again_after_its_plugin_is_reloaded() {
+    if !live_allowed() {
+        return;
+    }
+    let port = free_port();
+    let yaml = format!(
+        "grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: http://127.0.0.1:{port}/k8s-audit\n"
+    );
+    let (d, dir) = k8s_daemon("webhook-reload", &yaml);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("http://127.0.0.1:{port}/k8s-audit");
+    let exec = recorded_audit().lines().next().unwrap().to_string();
+    assert_eq!(agent.post(&url).send(&exec).unwrap().status().as_u16(), 200);
+    d.wait_alert("K8s Exec Into Pod", "pod=web-1");
+    // The plugin's configuration changes: the plugin is replaced and its stream reopened on
+    // the same port, which the old stream must have let go first.
+    std::fs::write(dir.join("plugins.d/k8saudit.yaml"), format!("{yaml}limits: {{call_timeout_ms: 900}}\n"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while d.log_count("source opened") < 2 {
+        assert!(Instant::now() < deadline, "the source was not reopened");
+        assert_eq!(d.log_count("cannot open the source"), 0, "the new stream could not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(agent.post(&url).send(&exec).unwrap().status().as_u16(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.alerts().iter().filter(|a| a["rule"] == "K8s Exec Into Pod").count() < 2 {
+        assert!(Instant::now() < deadline, "no alert from the reopened webhook");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (alerts, _) = d.stop_with_alerts();
+    assert!(alerts.iter().all(|a| a["rule"] != "Lanner internal: plugin disabled"), "{alerts:#?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
     use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
     // A source plugin's events through a replay of its own, with the daemon's metrics: the
