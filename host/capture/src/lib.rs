@@ -28,6 +28,8 @@ mod syscall_table;
 pub mod syscalls;
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aya::maps::{Array, MapData, MapError, PerCpuArray, RingBuf};
@@ -229,6 +231,8 @@ pub struct Capture {
     probe_config: ProbeConfig,
     /// How long each step of [`Capture::start`] took.
     startup: Vec<StartupStep>,
+    /// Set by another input of the reader: see [`Capture::wake_on`].
+    wake: Option<Arc<AtomicBool>>,
     // Holds the programs and their links; dropped last.
     _ebpf: Ebpf,
 }
@@ -315,6 +319,7 @@ impl Capture {
             malformed: 0,
             probe_config,
             startup: Vec::new(),
+            wake: None,
             _ebpf: ebpf,
         };
         // The filter is in place before any program runs.
@@ -469,10 +474,21 @@ impl Capture {
                 return Ok(0);
             }
             let n = self.drain(out);
-            if n > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            if n > 0 || self.woken() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(n);
             }
         }
+    }
+
+    /// Makes [`Capture::next_batch`] return within one poll interval, with what it has,
+    /// once `flag` is set (clearing it): for a reader with other inputs, such as source
+    /// plugins' events, which would otherwise wait out the timeout when no syscall comes.
+    pub fn wake_on(&mut self, flag: Arc<AtomicBool>) {
+        self.wake = Some(flag);
+    }
+
+    fn woken(&self) -> bool {
+        self.wake.as_ref().is_some_and(|f| f.swap(false, Ordering::AcqRel))
     }
 
     fn drain(&mut self, out: &mut Vec<RawEvent>) -> usize {

@@ -719,3 +719,34 @@ fn a_full_ring_counts_drops() {
     let mut out = Vec::new();
     assert!(c.next_batch(&mut out, Some(Duration::from_secs(1))).unwrap() > 0);
 }
+
+#[test]
+fn a_set_wake_flag_ends_the_wait_for_records() {
+    if !live() {
+        return;
+    }
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // A syscall nobody makes here. Process records (exec, fork, exit of other processes)
+    // still come and end a wait with records; only the flag ends it with none before the
+    // timeout.
+    let mut capture =
+        Capture::start(CaptureConfig { syscalls: nrs(&["kexec_load"]), ..CaptureConfig::default() }).unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    capture.wake_on(flag.clone());
+    let setter = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            flag.store(true, Ordering::Release);
+        })
+    };
+    let t = std::time::Instant::now();
+    let mut out = Vec::new();
+    while capture.next_batch(&mut out, Some(Duration::from_secs(60))).unwrap() > 0 {
+        out.clear();
+    }
+    assert!(t.elapsed() < Duration::from_secs(30), "returned when woken, not at the timeout");
+    assert!(!flag.load(Ordering::Acquire), "the flag is cleared");
+    setter.join().unwrap();
+}

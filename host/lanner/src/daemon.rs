@@ -56,7 +56,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     }
     let (tx, rx) = channel();
     let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
-    let mut runner = SourceRunner::new(source_tx);
+    let source_wake = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut runner = SourceRunner::new(source_tx, source_wake.clone());
     runner.sync(&plugins);
     start_watcher(sources, &loaded.files, &config, plugins, runner, tx, metrics.clone())?;
     let opts = RunOptions {
@@ -66,7 +67,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         poll_interval: Some(config.poll_interval()),
         metrics: Some(metrics.clone()),
         control: Some(rx),
-        sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
+        sources: detection.plugin_fields.clone().map(|f| (source_rx, f, source_wake)),
         host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
     };
     let outputs = build_outputs(&config)?;

@@ -321,8 +321,9 @@ pub struct RunOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Reloads, when the daemon watches for them.
     pub control: Option<Receiver<Control>>,
-    /// Source plugins' events, and the plugins' fields the rules were compiled with.
-    pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>)>,
+    /// Source plugins' events, the plugins' fields the rules were compiled with, and the flag
+    /// the sources set when they have sent something.
+    pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>, Arc<AtomicBool>)>,
     /// Where the host's file system is seen (user names from its /etc), when not at /.
     pub host_root: Option<std::path::PathBuf>,
 }
@@ -357,12 +358,15 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         p.state.users = lanner_state::users::Users::under(root);
     }
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
-    let sources = opts.sources.map(|(rx, fields)| {
-        if let Some(p) = &mut proc {
-            p.plugin_fields = Some(fields);
+    let (sources, source_wake) = match opts.sources {
+        Some((rx, fields, wake)) => {
+            if let Some(p) = &mut proc {
+                p.plugin_fields = Some(fields);
+            }
+            (Some(rx), Some(wake))
         }
-        rx
-    });
+        None => (None, None),
+    };
     let n_syscalls = opts.filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
         syscalls: opts.filter.syscalls,
@@ -373,6 +377,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
+    if let Some(wake) = source_wake {
+        capture.wake_on(wake);
+    }
     if let Some(m) = &metrics {
         m.capture_on.store(true, Ordering::Relaxed);
     }

@@ -22,8 +22,8 @@ pub(crate) const QUEUED_BATCHES: usize = 64;
 
 /// The pause after a source first says it has no events yet, doubled while it stays idle up
 /// to [`IDLE_MAX`]: an event that arrives at an idle source waits at most that long.
-const IDLE_FIRST: Duration = Duration::from_millis(5);
-const IDLE_MAX: Duration = Duration::from_millis(100);
+const IDLE_FIRST: Duration = Duration::from_millis(2);
+const IDLE_MAX: Duration = Duration::from_millis(50);
 
 /// What a source thread tells the live loop.
 pub enum SourceMsg {
@@ -41,14 +41,30 @@ struct Running {
 
 /// The open source streams, kept in step with the loaded plugins.
 pub struct SourceRunner {
-    tx: SyncSender<SourceMsg>,
+    tx: Sender,
     running: BTreeMap<String, Running>,
 }
 
+/// Where a source thread sends, and the flag it sets after each message so that the live
+/// loop looks at once (see `Capture::wake_on`).
+#[derive(Clone)]
+struct Sender {
+    tx: SyncSender<SourceMsg>,
+    wake: Arc<AtomicBool>,
+}
+
+impl Sender {
+    fn send(&self, msg: SourceMsg) -> bool {
+        let sent = self.tx.send(msg).is_ok();
+        self.wake.store(true, Ordering::Release);
+        sent
+    }
+}
+
 impl SourceRunner {
-    /// Sources that send to `tx`.
-    pub fn new(tx: SyncSender<SourceMsg>) -> Self {
-        SourceRunner { tx, running: BTreeMap::new() }
+    /// Sources that send to `tx` and set `wake` after each message.
+    pub fn new(tx: SyncSender<SourceMsg>, wake: Arc<AtomicBool>) -> Self {
+        SourceRunner { tx: Sender { tx, wake }, running: BTreeMap::new() }
     }
 
     /// Opens the sources of `set` that are not open yet, and stops those whose plugin is
@@ -110,10 +126,10 @@ impl SourceRunner {
 }
 
 /// Reads one source until it ends, fails for good, is stopped, or the loop is gone.
-fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &SyncSender<SourceMsg>) {
+fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sender) {
     let name = plugin.name().to_string();
     let ended = |failure: Option<String>| {
-        let _ = tx.send(SourceMsg::Ended { plugin: name.clone(), failure });
+        tx.send(SourceMsg::Ended { plugin: name.clone(), failure });
     };
     let mut stream = match plugin.open(params) {
         Ok(s) => s,
@@ -137,7 +153,7 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &SyncS
             }
             Ok(SourceBatch::Events(events)) => {
                 idle = IDLE_FIRST;
-                if tx.send(SourceMsg::Events(events)).is_err() {
+                if !tx.send(SourceMsg::Events(events)) {
                     return;
                 }
             }
