@@ -304,3 +304,34 @@ fn k8saudit_cannot_listen_without_a_grant() {
     // Nothing is listening there.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn k8saudit_reads_records_with_members_of_unexpected_types() {
+    // Members whose types are not an audit event's: the plugin reads what it can, as a JSON
+    // tree, instead of its typed view; the record is still an event with its own time.
+    let dir = tempfile::tempdir().unwrap();
+    let odd = r#"{"kind":"Event","auditID":"odd","verb":5,"responseStatus":{"code":"x"},"user":{"username":"dave","groups":["a",1]},"objectRef":{"resource":"pods","name":["x"]},"requestObject":{"spec":{"containers":[{"securityContext":{"privileged":true}},3]}},"stageTimestamp":"2023-11-14T22:13:20Z"}"#;
+    let list = r#"{"kind":"EventList","items":[{"auditID":"i1","stageTimestamp":7},{"auditID":"i2","requestReceivedTimestamp":"2023-11-14T22:13:21Z"}],"stageTimestamp":[]}"#;
+    std::fs::write(dir.path().join("audit.log"), format!("{odd}\n{list}\n")).unwrap();
+    let p = k8saudit_with(dir.path());
+    let mut s = p.open("/audit/audit.log").unwrap();
+    let events = s.next_batch(100).unwrap().into_events();
+    assert_eq!(ids(&events), ["odd", "i1", "i2"]);
+    let times: Vec<u64> = events.iter().map(|e| e.timestamp_ns).collect();
+    assert_eq!(times, [1_700_000_000_000_000_000, 0, 1_700_000_001_000_000_000]);
+    let mut reg = FieldRegistry::with_syscall_fields();
+    let map = FieldMap::register(std::slice::from_ref(&p), &mut reg).unwrap();
+    let f = |n: &str| FieldRef { id: reg.get(n).unwrap(), arg: FieldArg::None };
+    let batch = EventBatch::new(&map, events);
+    let e = batch.event(0);
+    assert_eq!(e.field(&f("ka.auditid")), Some(Value::Str("odd".into())));
+    assert_eq!(e.field(&f("ka.verb")), None);
+    assert_eq!(e.field(&f("ka.response.code")), None);
+    assert_eq!(e.field(&f("ka.user.name")), Some(Value::Str("dave".into())));
+    assert_eq!(e.field(&f("ka.user.groups")), Some(Value::List(vec![Value::Str("a".into())])));
+    assert_eq!(e.field(&f("ka.target.resource")), Some(Value::Str("pods".into())));
+    assert_eq!(e.field(&f("ka.target.name")), None);
+    assert_eq!(e.field(&f("ka.req.pod.containers.privileged")), Some(Value::Bool(true)));
+    assert_eq!(batch.event(2).field(&f("ka.auditid")), Some(Value::Str("i2".into())));
+    assert!(batch.take_errors().is_empty());
+}

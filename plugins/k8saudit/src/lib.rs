@@ -20,6 +20,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 
+mod audit;
 mod webhook;
 
 /// The event source name rules use.
@@ -85,6 +86,23 @@ impl Extractor for K8sAudit {
         requests: &[Request],
         out: &mut Vec<Option<Value>>,
     ) -> Result<(), String> {
+        if let Ok(a) = json::from_slice::<audit::Audit>(&event.data) {
+            let list = |l: Option<&Vec<std::borrow::Cow<str>>>| {
+                l.map(|l| Value::StrList(l.iter().map(|s| s.to_string()).collect()))
+            };
+            for r in requests {
+                out.push(match r.field {
+                    i if i < GROUPS => a.text(i as usize).map(|s| Value::Str(s.into())),
+                    GROUPS => list(a.user.as_ref().and_then(|u| u.groups.as_ref())),
+                    CODE => a.response_status.as_ref().and_then(|s| s.code).map(Value::UInt),
+                    PRIVILEGED => a.privileged().map(Value::Bool),
+                    SOURCEIPS => list(a.source_ips.as_ref()),
+                    other => return Err(format!("no field with index {other}")),
+                });
+            }
+            return Ok(());
+        }
+        // Members of unexpected types: read as a tree, as far as it goes.
         let Ok(doc) = json::from_slice::<Json>(&event.data) else {
             out.extend(requests.iter().map(|_| None));
             return Ok(());
@@ -153,23 +171,59 @@ fn parse_time(s: &str) -> Option<u64> {
     u64::try_from(secs).ok().map(|s| s * 1_000_000_000 + nanos)
 }
 
-fn event_of(record: Json) -> Event {
-    let ts = ["/stageTimestamp", "/requestReceivedTimestamp"]
-        .iter()
-        .find_map(|p| record.pointer(p).and_then(Json::as_str).and_then(parse_time))
-        .unwrap_or(0);
-    Event { source: SOURCE.into(), timestamp_ns: ts, data: record.to_string().into_bytes() }
+/// The time of an event from its `stageTimestamp`, else its `requestReceivedTimestamp`.
+fn time_of(stage: Option<&str>, received: Option<&str>) -> u64 {
+    [stage, received].into_iter().flatten().find_map(parse_time).unwrap_or(0)
 }
 
-/// The events of one record: an `EventList`'s items, or the record itself.
-fn records(record: Json, out: &mut VecDeque<Event>) {
-    match record {
-        Json::Object(mut o) if o.get("kind").and_then(Json::as_str) == Some("EventList") => {
-            if let Some(Json::Array(items)) = o.remove("items") {
-                out.extend(items.into_iter().map(event_of));
+fn event(data: &[u8], timestamp_ns: u64) -> Event {
+    Event { source: SOURCE.into(), timestamp_ns, data: data.to_vec() }
+}
+
+/// The events of one record (a line of the log, or a posted body): an `EventList`'s items, or
+/// the record itself, each with its own JSON text as the payload. An error says why the text
+/// is not a record.
+fn records(text: &[u8], out: &mut VecDeque<Event>) -> Result<(), String> {
+    let text = text.trim_ascii();
+    match json::from_slice::<audit::Record>(text) {
+        Ok(r) if r.kind.as_deref() == Some("EventList") => {
+            for item in r.items.unwrap_or_default() {
+                let t = json::from_str::<audit::Times>(item.get()).unwrap_or_default();
+                out.push_back(event(
+                    item.get().as_bytes(),
+                    time_of(t.stage.as_deref(), t.received.as_deref()),
+                ));
             }
+            Ok(())
         }
-        rec => out.push_back(event_of(rec)),
+        Ok(r) => {
+            out.push_back(event(text, time_of(r.stage.as_deref(), r.received.as_deref())));
+            Ok(())
+        }
+        // Members of unexpected types: read as a tree.
+        Err(_) => match json::from_slice::<Json>(text) {
+            Ok(Json::Object(mut o)) => {
+                let time = |o: &json::Map<String, Json>| {
+                    time_of(
+                        o.get("stageTimestamp").and_then(Json::as_str),
+                        o.get("requestReceivedTimestamp").and_then(Json::as_str),
+                    )
+                };
+                if o.get("kind").and_then(Json::as_str) == Some("EventList") {
+                    if let Some(Json::Array(items)) = o.remove("items") {
+                        for item in items {
+                            let ts = item.as_object().map_or(0, time);
+                            out.push_back(event(item.to_string().as_bytes(), ts));
+                        }
+                    }
+                } else {
+                    out.push_back(event(text, time(&o)));
+                }
+                Ok(())
+            }
+            Ok(_) => Err("not a JSON object".into()),
+            Err(e) => Err(format!("not JSON ({e})")),
+        },
     }
 }
 
@@ -220,10 +274,8 @@ impl FileStream {
         if line.trim_ascii().is_empty() {
             return;
         }
-        match json::from_slice::<Json>(line) {
-            Ok(rec @ Json::Object(_)) => records(rec, &mut self.pending),
-            Ok(_) => log(Level::Warn, &format!("line {}: not a JSON object, skipped", self.line_no)),
-            Err(e) => log(Level::Warn, &format!("line {}: not JSON ({e}), skipped", self.line_no)),
+        if let Err(e) = records(line, &mut self.pending) {
+            log(Level::Warn, &format!("line {}: {e}, skipped", self.line_no));
         }
     }
 

@@ -12,8 +12,10 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
-use lanner_plugin_sdk::json::{self, Value as Json};
 use lanner_plugin_sdk::{Event, Level, log};
+
+/// Turns a request's body into events, or says why it cannot.
+pub type Take = fn(&[u8], &mut VecDeque<Event>) -> Result<(), String>;
 
 /// The largest request body taken; the API server batches events well below it.
 const MAX_BODY: usize = 16 << 20;
@@ -69,7 +71,7 @@ impl Webhook {
 
     /// Accepts, reads and answers what is ready; the events of complete requests go to
     /// `queue` through `take`.
-    pub fn poll(&mut self, queue: &mut VecDeque<Event>, take: fn(Json, &mut VecDeque<Event>)) {
+    pub fn poll(&mut self, queue: &mut VecDeque<Event>, take: Take) {
         self.accept();
         for c in &mut self.conns {
             if queue.len() < MAX_QUEUED && !c.closing {
@@ -190,12 +192,7 @@ impl Conn {
 }
 
 /// Parses one request at the start of `input`; its events go to `queue`.
-fn parse(
-    input: &[u8],
-    path: &str,
-    queue: &mut VecDeque<Event>,
-    take: fn(Json, &mut VecDeque<Event>),
-) -> Request {
+fn parse(input: &[u8], path: &str, queue: &mut VecDeque<Event>, take: Take) -> Request {
     let done = |status: u16, reason: &str, close: bool, used: usize| Request::Done {
         status,
         reason: reason.to_string(),
@@ -242,12 +239,8 @@ fn parse(
     if req.method != Some("POST") {
         return done(405, "POST audit events", close, total);
     }
-    match json::from_slice::<Json>(&input[head_len..total]) {
-        Ok(doc @ Json::Object(_)) => {
-            take(doc, queue);
-            done(200, "", close, total)
-        }
-        Ok(_) => done(400, "not a JSON object", close, total),
-        Err(e) => done(400, &format!("not JSON: {e}"), close, total),
+    match take(&input[head_len..total], queue) {
+        Ok(()) => done(200, "", close, total),
+        Err(e) => done(400, &e, close, total),
     }
 }
