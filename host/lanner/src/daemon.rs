@@ -56,6 +56,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     }
     let (tx, rx) = channel();
     let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
+    // Set by the sources and the reloads: the live loop looks at once.
     let source_wake = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut runner = SourceRunner::new(source_tx, source_wake.clone());
     runner.sync(&plugins);
@@ -67,7 +68,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         poll_interval: Some(config.poll_interval()),
         metrics: Some(metrics.clone()),
         control: Some(rx),
-        sources: detection.plugin_fields.clone().map(|f| (source_rx, f, source_wake)),
+        sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
+        wake: Some(source_wake),
         host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
     };
     let outputs = build_outputs(&config)?;
@@ -352,6 +354,7 @@ fn start_watcher(
                         runner.stop_all();
                         break;
                     }
+                    runner.wake_loop();
                     // After the swap: a new source's first events meet the rules for it.
                     runner.sync(&plugins);
                 }
@@ -362,6 +365,7 @@ fn start_watcher(
                     if tx.send(Control::Failed(why)).is_err() {
                         break;
                     }
+                    runner.wake_loop();
                 }
             }
         }

@@ -321,9 +321,10 @@ pub struct RunOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Reloads, when the daemon watches for them.
     pub control: Option<Receiver<Control>>,
-    /// Source plugins' events, the plugins' fields the rules were compiled with, and the flag
-    /// the sources set when they have sent something.
-    pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>, Arc<AtomicBool>)>,
+    /// Source plugins' events, and the plugins' fields the rules were compiled with.
+    pub sources: Option<(Receiver<SourceMsg>, Arc<lanner_plugin_runtime::FieldMap>)>,
+    /// Set when a reload or a source has sent something: the wait for syscall records ends.
+    pub wake: Option<Arc<AtomicBool>>,
     /// Where the host's file system is seen (user names from its /etc), when not at /.
     pub host_root: Option<std::path::PathBuf>,
 }
@@ -339,6 +340,7 @@ impl RunOptions {
             metrics: None,
             control: None,
             sources: None,
+            wake: None,
             host_root: None,
         }
     }
@@ -358,15 +360,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         p.state.users = lanner_state::users::Users::under(root);
     }
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
-    let (sources, source_wake) = match opts.sources {
-        Some((rx, fields, wake)) => {
-            if let Some(p) = &mut proc {
-                p.plugin_fields = Some(fields);
-            }
-            (Some(rx), Some(wake))
+    let sources = opts.sources.map(|(rx, fields)| {
+        if let Some(p) = &mut proc {
+            p.plugin_fields = Some(fields);
         }
-        None => (None, None),
-    };
+        rx
+    });
     let n_syscalls = opts.filter.syscalls.len();
     let mut capture = Capture::start(CaptureConfig {
         syscalls: opts.filter.syscalls,
@@ -377,7 +376,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
-    if let Some(wake) = source_wake {
+    if let Some(wake) = opts.wake {
         capture.wake_on(wake);
     }
     if let Some(m) = &metrics {

@@ -116,6 +116,13 @@ impl SourceRunner {
         }
     }
 
+    /// Has the live loop look at its inputs now (as a source's message does): for a reload
+    /// sent beside the sources, which would otherwise wait for the loop's next syscall
+    /// record or its timeout.
+    pub fn wake_loop(&self) {
+        self.tx.wake.store(true, Ordering::Release);
+    }
+
     /// Stops every source.
     pub fn stop_all(&mut self) {
         for r in self.running.values() {
