@@ -19,11 +19,15 @@ fn rule(name: &str, marker: &str) -> String {
     )
 }
 
+/// An HTTP client that returns error statuses as responses.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
 /// An HTTP GET on loopback: status and body.
 fn get(port: u16, path: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut resp =
-        agent.get(&format!("http://127.0.0.1:{port}{path}")).call().expect("the webserver answers");
+        agent().get(&format!("http://127.0.0.1:{port}{path}")).call().expect("the webserver answers");
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap())
 }
@@ -513,24 +517,23 @@ fn a_followed_audit_log_feeds_the_rules_as_it_grows() {
     std::fs::remove_dir_all(&audit).ok();
 }
 
+/// The k8saudit configuration of a webhook on loopback at `port`, and the URL to post to.
+fn webhook_source(port: u16) -> (String, String) {
+    let url = format!("http://127.0.0.1:{port}/k8s-audit");
+    (format!("grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: {url}\n"), url)
+}
+
 #[test]
 fn audit_events_posted_to_the_webhook_reach_the_rules() {
     if !live_allowed() {
         return;
     }
     // What an API server's audit webhook configuration would point at.
-    let port = free_port();
-    let (d, dir) = k8s_daemon(
-        "webhook",
-        &format!(
-            "grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: http://127.0.0.1:{port}/k8s-audit\n"
-        ),
-    );
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("http://127.0.0.1:{port}/k8s-audit");
+    let (yaml, url) = webhook_source(free_port());
+    let (d, dir) = k8s_daemon("webhook", &yaml);
     let mut statuses = Vec::new();
     for line in recorded_audit().lines() {
-        let resp = agent.post(&url).header("Content-Type", "application/json").send(line).unwrap();
+        let resp = agent().post(&url).header("Content-Type", "application/json").send(line).unwrap();
         statuses.push(resp.status().as_u16());
     }
     // The line that is not JSON is refused; every audit record is taken.
@@ -547,13 +550,9 @@ fn a_webhook_source_is_listening_again_after_its_plugin_is_reloaded() {
     if !live_allowed() {
         return;
     }
-    let port = free_port();
-    let yaml = format!(
-        "grants:\n  listen: [\"127.0.0.1:{port}\"]\nopen_params: http://127.0.0.1:{port}/k8s-audit\n"
-    );
+    let (yaml, url) = webhook_source(free_port());
     let (d, dir) = k8s_daemon("webhook-reload", &yaml);
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("http://127.0.0.1:{port}/k8s-audit");
+    let agent = agent();
     let exec = recorded_audit().lines().next().unwrap().to_string();
     assert_eq!(agent.post(&url).send(&exec).unwrap().status().as_u16(), 200);
     d.wait_alert("K8s Exec Into Pod", "pod=web-1");
