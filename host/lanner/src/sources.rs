@@ -1,10 +1,12 @@
 //! Source plugins in the daemon. Each loaded source plugin whose `NAME.yaml` gives
 //! `open_params` has its stream opened once and read on a thread of its own; the batches go
 //! to the live loop, which runs them through the rules (those with `source: NAME`) beside the
-//! syscall events. A source with no events yet (a followed file at its end) is asked again
-//! after a short pause. A bounded channel between them makes a source that outruns the rules wait,
+//! syscall events; each message also sets a flag that ends the loop's wait for syscall
+//! records. A source with no events yet (a followed file at its end) is asked again after a
+//! short pause. A bounded channel between them makes a source that outruns the rules wait,
 //! instead of growing memory. After a reload, sources whose plugin was removed or replaced
-//! are stopped and new ones started; an unchanged plugin keeps its open stream.
+//! are stopped and new ones started (a replacement once the old stream is closed); an
+//! unchanged plugin keeps its open stream.
 
 use lanner_plugin_runtime::{Plugin, PluginSet, PluginState, RawEvent, SourceBatch};
 use std::collections::BTreeMap;

@@ -269,13 +269,7 @@ impl Plugin {
             pre,
             packed,
             live_source,
-            pack_buf: Mutex::new(packed_extractor::PackedEvents {
-                sources: Vec::new(),
-                source_index: Vec::new(),
-                timestamps: Vec::new(),
-                data: Vec::new(),
-                data_ends: Vec::new(),
-            }),
+            pack_buf: Mutex::new(empty_pack()),
             engine: rt.engine.clone(),
             inner: Mutex::new(Inner {
                 live: None,
@@ -863,6 +857,17 @@ fn api_compatible(v: &str) -> bool {
     })
 }
 
+/// Buffers to pack batches into.
+fn empty_pack() -> packed_extractor::PackedEvents {
+    packed_extractor::PackedEvents {
+        sources: Vec::new(),
+        source_index: Vec::new(),
+        timestamps: Vec::new(),
+        data: Vec::new(),
+        data_ends: Vec::new(),
+    }
+}
+
 /// Packs a batch as `packed-extractor` takes it into `b` (its buffers reused); false when it
 /// does not fit (more distinct sources than a u16 counts, or 4 GiB of payloads): the batch
 /// then goes through `extract`.
@@ -926,16 +931,6 @@ fn describe(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn empty_pack() -> packed_extractor::PackedEvents {
-        packed_extractor::PackedEvents {
-            sources: Vec::new(),
-            source_index: Vec::new(),
-            timestamps: Vec::new(),
-            data: Vec::new(),
-            data_ends: Vec::new(),
-        }
-    }
 
     #[test]
     fn packs_a_batch_with_its_sources_once() {
