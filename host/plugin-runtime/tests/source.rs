@@ -23,10 +23,7 @@ not json at all
 fn k8saudit_reads_a_granted_file_into_events_with_fields() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("audit.log"), AUDIT).unwrap();
-    let rt = runtime();
-    let cfg = format!("grants: {{dirs: [{{host: {}, guest: /audit, mode: ro}}]}}\n", dir.path().display());
-    let p =
-        Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap());
+    let p = k8saudit_with(dir.path());
     assert_eq!(p.kind(), PluginKind::Source);
     assert_eq!(p.source_name(), Some("k8s_audit"));
     assert!(p.fields().iter().any(|f| f.name == "ka.verb"));
@@ -107,10 +104,15 @@ fn append(path: &std::path::Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
+/// The k8saudit plugin with the configuration `yaml`.
+fn k8saudit(yaml: &str) -> Arc<Plugin> {
+    let config = PluginConfig::parse(yaml).unwrap();
+    Arc::new(runtime().load(&build_component("plugins/k8saudit"), config).unwrap())
+}
+
+/// The k8saudit plugin with `dir` granted as /audit.
 fn k8saudit_with(dir: &std::path::Path) -> Arc<Plugin> {
-    let rt = runtime();
-    let cfg = format!("grants: {{dirs: [{{host: {}, guest: /audit, mode: ro}}]}}\n", dir.display());
-    Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap())
+    k8saudit(&format!("grants: {{dirs: [{{host: {}, guest: /audit, mode: ro}}]}}\n", dir.display()))
 }
 
 #[test]
@@ -248,10 +250,7 @@ fn free_port() -> u16 {
 #[test]
 fn k8saudit_receives_the_events_posted_to_its_webhook() {
     let port = free_port();
-    let rt = runtime();
-    let cfg = format!("grants: {{listen: [\"127.0.0.1:{port}\"]}}\n");
-    let p =
-        Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap());
+    let p = k8saudit(&format!("grants: {{listen: [\"127.0.0.1:{port}\"]}}\n"));
     let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
     assert!(idle(&mut s), "nothing posted yet");
     let list = format!(
@@ -292,11 +291,8 @@ fn k8saudit_receives_the_events_posted_to_its_webhook() {
 #[test]
 fn k8saudit_cannot_listen_without_a_grant() {
     let port = free_port();
-    let rt = runtime();
     // Granted another port only.
-    let cfg = format!("grants: {{listen: [\"127.0.0.1:{}\"]}}\n", port + 1);
-    let p =
-        Arc::new(rt.load(&build_component("plugins/k8saudit"), PluginConfig::parse(&cfg).unwrap()).unwrap());
+    let p = k8saudit(&format!("grants: {{listen: [\"127.0.0.1:{}\"]}}\n", port + 1));
     let err = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).err().expect("not granted");
     assert!(matches!(err, PluginError::Guest { .. }), "{err}");
     assert!(err.to_string().contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
