@@ -237,40 +237,6 @@ fn owned<'a>(v: String) -> Option<Value<'a>> {
     Some(Value::Str(Cow::Owned(v)))
 }
 
-fn errno_name(e: i64) -> Cow<'static, str> {
-    let name = match e as i32 {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::EMFILE => "EMFILE",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ELOOP => "ELOOP",
-        libc::ENOSYS => "ENOSYS",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return Cow::Owned(format!("E{e}")),
-    };
-    Cow::Borrowed(name)
-}
-
 impl<'a> LiveEvent<'a> {
     pub(crate) fn new(state: &'a State, raw: &'a RawEvent, prep: &'a Prepared, map: &'a FieldMap) -> Self {
         LiveEvent { state, raw, prep, map, proc: state.table.process_of(raw.tid) }
@@ -284,20 +250,16 @@ impl<'a> LiveEvent<'a> {
         }
     }
 
-    /// A path argument resolved against the process's cwd or a directory fd, normalized;
-    /// only normalized when the process is unknown.
-    fn resolve_path(&self, dirfd: Option<i64>, path: &str) -> String {
-        match self.proc {
-            Some(p) => p.resolve(dirfd, path),
-            None => crate::paths::resolve(None, path),
-        }
-    }
-
+    /// A failed open's fd is -1, as in Falco, not the error.
     fn fd_num(&self) -> Option<i64> {
         match &self.prep.fd {
             FdView::None => None,
-            FdView::Table(n) | FdView::Owned(n, _) => Some(*n),
+            FdView::Table(n) | FdView::Owned(n, _) => Some((*n).max(-1)),
         }
+    }
+
+    fn args(&self) -> args::Ctx<'a> {
+        args::Ctx { state: self.state, raw: self.raw, prep: self.prep, proc: self.proc }
     }
 
     fn parent(&self) -> Option<&'a Process> {
@@ -363,19 +325,17 @@ impl<'a> LiveEvent<'a> {
             F::EvtRawTime => Some(Value::UInt(raw.ts_ns)),
             F::EvtSource => s(lanner_event::SYSCALL_SOURCE),
             F::EvtCpu => Some(Value::UInt(raw.cpu as u64)),
-            F::EvtRes if is_syscall => {
-                Some(Value::Str(if raw.ret >= 0 { Cow::Borrowed("SUCCESS") } else { errno_name(-raw.ret) }))
-            }
+            F::EvtRes if is_syscall => Some(Value::Str(args::res(&self.args()))),
             F::EvtRawRes if is_syscall => Some(Value::Int(raw.ret)),
             F::EvtFailed if is_syscall => Some(Value::Bool(raw.ret < 0)),
-            F::EvtArgs => owned(args::all(raw, self.prep.nr?, &|dir, path| self.resolve_path(dir, path))),
+            F::EvtArgs => owned(args::all(&self.args())?),
             F::EvtArg => {
                 let which = match arg {
                     FieldArg::Key(k) => ArgRef::Name(k),
                     FieldArg::Index(i) => ArgRef::Index(*i as usize),
                     FieldArg::None => return None,
                 };
-                owned(args::value(raw, self.prep.nr?, which, &|dir, path| self.resolve_path(dir, path))?)
+                owned(args::value(&self.args(), which)?)
             }
             F::EvtIsOpenRead => {
                 let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
@@ -413,7 +373,9 @@ impl<'a> LiveEvent<'a> {
             F::ProcApid => self.ancestors(arg, |a| Some(Value::Int(a.pid as i64))),
             F::ProcAexe => self.ancestors(arg, |a| s(&a.exe)),
             F::ProcAexePath => self.ancestors(arg, |a| s(&a.exepath)),
-            F::ProcTty => Some(Value::UInt(raw.tty as u64)),
+            // The terminal is the process's: exec and fork records carry it, the table keeps
+            // it for every other record (Falco's, too, comes from clone and execve only).
+            F::ProcTty => Some(Value::UInt(p.map_or(raw.tty, |p| p.tty) as u64)),
             F::ProcSid => Some(Value::Int(p?.sid as i64)),
             F::ProcSname => s(&self.state.table.procs.get(&p?.sid)?.comm),
             F::ProcVpgid => Some(Value::Int(p?.pgid as i64)),
@@ -545,6 +507,10 @@ impl Event for LiveEvent<'_> {
     fn field(&self, field: &FieldRef) -> Option<Value<'_>> {
         let f = (*self.map.by_id.get(field.id.0 as usize)?)?;
         self.compute(f, &field.arg)
+    }
+
+    fn param_names(&self) -> Vec<Cow<'_, str>> {
+        self.prep.nr.map_or_else(Vec::new, |nr| args::defs(nr).iter().map(|d| Cow::Borrowed(d.0)).collect())
     }
 
     fn field_text(&self, field: &FieldRef) -> FieldText<'_> {

@@ -139,6 +139,9 @@ pub struct State {
     /// Event type id by syscall number.
     types: Vec<Option<(EventTypeId, &'static str)>>,
     procexit_type: Option<(EventTypeId, &'static str)>,
+    /// Set by [`State::seed`]: a process first seen in a record (its fork was before the
+    /// start, or lost) is then read from `/proc` rather than left unknown.
+    live_proc: bool,
 }
 
 impl State {
@@ -160,11 +163,13 @@ impl State {
             num: 0,
             types,
             procexit_type: lookup("procexit"),
+            live_proc: false,
         }
     }
 
     /// Loads every process in `/proc`.
     pub fn seed(&mut self) -> usize {
+        self.live_proc = true;
         seed::seed(&mut self.table, Path::new("/proc"))
     }
 
@@ -185,6 +190,14 @@ impl State {
         let lookup = matches!(raw.kind, RecordKind::Exec)
             || self.table.procs.get(&raw.tgid).is_none_or(|p| p.cgroup_id != raw.cgroup_id);
         let container = lookup.then(|| self.cgroups.of(raw.tgid, raw.cgroup_id));
+        if self.live_proc
+            && !self.table.procs.contains_key(&raw.tgid)
+            && let Some(p) = seed::read_process(Path::new("/proc"), raw.tgid)
+        {
+            // What the records do not carry (terminal, session, namespace ids, executable)
+            // comes from /proc once; the records keep the rest current.
+            self.table.procs.insert(raw.tgid, p);
+        }
         {
             self.table.threads.insert(raw.tid, raw.tgid);
             let p = self.table.entry(raw.tgid);

@@ -1,0 +1,218 @@
+//! Field fidelity on the running kernel: the probe's records go through the state tables, and
+//! fields are read as rules read them, each compared with what Falco answers for the same
+//! process (terminal, namespace ids, sessions, executable inode, socket addresses, buffers).
+//!
+//! Needs root. When not root these tests fail, unless `LANNER_SKIP_LIVE=1` is set, in which
+//! case each says SKIPPED.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
+use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
+use lanner_state::{FieldMap, LiveEvent, State};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn live() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: live fidelity tests need root (LANNER_SKIP_LIVE=1)");
+        return false;
+    }
+    panic!("live fidelity tests need root (to load eBPF programs); set LANNER_SKIP_LIVE=1 to skip them");
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::number(name).unwrap_or_else(|| panic!("no syscall {name}"))
+}
+
+/// Capture feeding the state tables, and the records not yet applied.
+struct Live {
+    capture: Capture,
+    state: State,
+    reg: FieldRegistry,
+    map: FieldMap,
+    queue: std::collections::VecDeque<RawEvent>,
+}
+
+/// The fields read from the record that matched, as text (`None`: missing).
+struct Seen {
+    raw: RawEvent,
+    fields: HashMap<String, Option<String>>,
+}
+
+impl Seen {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).unwrap_or_else(|| panic!("{name} was not asked for")).as_deref()
+    }
+
+    fn text(&self, name: &str) -> &str {
+        self.get(name).unwrap_or_else(|| panic!("{name} is missing on {:?}", self.raw.kind))
+    }
+}
+
+impl Live {
+    /// Captures the state tables' syscalls and `extra`, after seeding from `/proc`.
+    fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, |_| {})
+    }
+
+    fn start_with(extra: &[&str], tweak: impl FnOnce(&mut CaptureConfig)) -> Self {
+        let mut nrs: Vec<u32> = lanner_state::NEEDED_SYSCALLS.iter().chain(extra).map(|n| nr(n)).collect();
+        nrs.sort_unstable();
+        nrs.dedup();
+        let mut config = CaptureConfig { syscalls: nrs, ignore_tgid: None, ..CaptureConfig::default() };
+        tweak(&mut config);
+        let capture = Capture::start(config).unwrap_or_else(|e| panic!("capture starts: {e}"));
+        let mut state = State::new(syscalls::name);
+        state.seed();
+        let reg = FieldRegistry::with_syscall_fields();
+        let map = FieldMap::new(&reg);
+        Live { capture, state, reg, map, queue: Default::default() }
+    }
+
+    /// Applies records in order until one matches `pred` (its fields are read right after it
+    /// is applied, as the event loop does) or [`WAIT`] passes.
+    fn find(
+        &mut self,
+        what: &str,
+        fields: &[&str],
+        pred: impl Fn(&RawEvent, &LiveEvent<'_>) -> bool,
+    ) -> Seen {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            while let Some(raw) = self.queue.pop_front() {
+                let prep = self.state.apply(&raw);
+                let found = {
+                    let ev = self.state.view(&raw, &prep, &self.map);
+                    pred(&raw, &ev).then(|| {
+                        fields
+                            .iter()
+                            .map(|name| {
+                                let f = field_ref(&self.reg, name);
+                                (name.to_string(), ev.field(&f).map(|v| v.to_string()))
+                            })
+                            .collect()
+                    })
+                };
+                self.state.finish(&prep);
+                if let Some(fields) = found {
+                    return Seen { raw, fields };
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no record for {what} within {WAIT:?}");
+            let mut batch = Vec::new();
+            self.capture.next_batch(&mut batch, Some(left.min(Duration::from_millis(200)))).unwrap();
+            self.queue.extend(batch);
+        }
+    }
+}
+
+/// A field as a rule names it: `name`, `name.key` or `name[index]`.
+fn field_ref(reg: &FieldRegistry, name: &str) -> FieldRef {
+    if let Some((base, index)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) {
+        let id = reg.get(base).unwrap_or_else(|| panic!("no field {base}"));
+        return FieldRef { id, arg: FieldArg::Index(index.parse().unwrap()) };
+    }
+    let (id, key) = reg.resolve(name).unwrap_or_else(|| panic!("no field {name}"));
+    FieldRef { id, arg: key.map_or(FieldArg::None, |k| FieldArg::Key(k.into())) }
+}
+
+fn is_syscall(raw: &RawEvent, name: &str) -> bool {
+    matches!(raw.kind, RecordKind::Syscall { nr: n } if n == nr(name))
+}
+
+fn opened(raw: &RawEvent, path: &Path) -> bool {
+    is_syscall(raw, "openat")
+        && raw.strings.first().is_some_and(|s| s.bytes == path.as_os_str().as_encoded_bytes())
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lanner-fidelity-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pseudo-terminal: the master fd and the slave's path.
+fn pty() -> (i32, std::ffi::CString) {
+    // SAFETY: plain libc calls on a descriptor this test owns; ptsname_r gets a valid buffer.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0);
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 64];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        (master, std::ffi::CStr::from_ptr(name.as_ptr()).to_owned())
+    }
+}
+
+/// A command run in a new session with `slave` as its controlling terminal.
+fn on_terminal(cmd: &mut Command, slave: &std::ffi::CString) {
+    use std::os::unix::process::CommandExt;
+    let slave = slave.clone();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
+            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn tty_is_the_processs_on_every_record() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("tty");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::write(&first, b"").unwrap();
+    std::fs::write(&second, b"").unwrap();
+    let mut live = Live::start(&[]);
+    let (master, slave) = pty();
+    let rdev = std::fs::metadata(slave.to_str().unwrap()).unwrap().rdev();
+    // A shell on the terminal that opens two files; its syscall records carry no terminal.
+    let mut sh = Command::new("/bin/sh");
+    sh.arg("-c").arg(format!("cat {} {} > /dev/null", first.display(), second.display()));
+    sh.stdout(Stdio::null());
+    on_terminal(&mut sh, &slave);
+    assert!(sh.status().unwrap().success());
+    for file in [&first, &second] {
+        let seen = live.find("cat's openat", &["proc.tty", "proc.name"], |raw, _| opened(raw, file));
+        assert_eq!(seen.raw.tty, 0, "the syscall record itself carries no terminal");
+        assert_eq!(seen.text("proc.name"), "cat");
+        assert_eq!(seen.text("proc.tty"), rdev.to_string(), "Falco's proc.tty: the pty's device number");
+    }
+    // A process without a terminal: 0, as Falco says.
+    let third = dir.join("third");
+    std::fs::write(&third, b"").unwrap();
+    let mut cat = Command::new("cat");
+    cat.arg(&third).stdout(Stdio::null()).stdin(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cat, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    assert!(cat.status().unwrap().success());
+    let seen = live.find("detached cat's openat", &["proc.tty"], |raw, _| opened(raw, &third));
+    assert_eq!(seen.text("proc.tty"), "0");
+    // SAFETY: our descriptor.
+    unsafe { libc::close(master) };
+    let _ = std::fs::remove_dir_all(&dir);
+}
