@@ -283,6 +283,25 @@ impl Btf {
         Ok(f.offset)
     }
 
+    /// The size of `struct name`.
+    pub fn struct_size(&self, name: &str) -> Result<u32, CaptureError> {
+        let id = self.struct_id(name).ok_or_else(|| CaptureError::BtfType(name.to_string()))?;
+        self.size_of(id).ok_or_else(|| CaptureError::BtfType(name.to_string()))
+    }
+
+    /// The offset of the first of `paths` that `struct ty` has (members renamed across kernel
+    /// versions), whatever its size; the error names the last.
+    fn first_of(&self, ty: &str, paths: &[&str]) -> Result<u32, CaptureError> {
+        let mut last = Err(CaptureError::BtfType(ty.to_string()));
+        for path in paths {
+            last = self.field(ty, path).map(|f| f.offset);
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
     /// Like [`Btf::field_sized`], for a member some kernels do not have (configuration
     /// dependent): [`OFFSET_NONE`] when it is absent.
     fn optional(&self, ty: &str, path: &str, size: u32) -> Result<u32, CaptureError> {
@@ -322,6 +341,58 @@ impl Btf {
         c.mm_env_start = self.field_sized("mm_struct", "env_start", 8)?;
         c.mm_env_end = self.field_sized("mm_struct", "env_end", 8)?;
         c.bprm_filename = self.field_sized("linux_binprm", "filename", PTR)?;
+        c.bprm_file = self.field_sized("linux_binprm", "file", PTR)?;
+        // Pid namespace numbers: `struct pid` ends with one `struct upid` per level.
+        c.task_thread_pid = self.field_sized(task, "thread_pid", PTR)?;
+        c.signal_pids = self.field("signal_struct", "pids")?.offset;
+        c.pid_level = self.field_sized("pid", "level", 4)?;
+        c.pid_numbers = self.field("pid", "numbers")?.offset;
+        if self.struct_size("upid")? != lanner_probe_common::UPID_LEN || self.field("upid", "nr")?.offset != 0
+        {
+            return Err(CaptureError::BtfParse(format!(
+                "struct upid is not an int then a pointer ({} bytes)",
+                lanner_probe_common::UPID_LEN
+            )));
+        }
+        c.cred_fsuid = self.field_sized("cred", "fsuid", 4)?;
+        c.cred_fsgid = self.field_sized("cred", "fsgid", 4)?;
+        // The executable's inode, as Falco's probe reads it at exec.
+        c.file_inode = self.field_sized("file", "f_inode", PTR)?;
+        c.file_dentry = self.field_sized("file", "f_path.dentry", PTR)?;
+        c.file_private_data = self.field_sized("file", "private_data", PTR)?;
+        c.dentry_inode = self.field_sized("dentry", "d_inode", PTR)?;
+        c.dentry_sb = self.field_sized("dentry", "d_sb", PTR)?;
+        c.sb_magic = self.field_sized("super_block", "s_magic", 8)?;
+        c.sb_flags = self.field_sized("super_block", "s_flags", 8)?;
+        c.inode_ino = self.field_sized("inode", "i_ino", 8)?;
+        c.inode_mode = self.field_sized("inode", "i_mode", 2)?;
+        c.inode_uid = self.field_sized("inode", "i_uid", 4)?;
+        c.inode_gid = self.field_sized("inode", "i_gid", 4)?;
+        c.inode_flags = self.field_sized("inode", "i_flags", 4)?;
+        c.inode_sb = self.field_sized("inode", "i_sb", PTR)?;
+        // 6.11 split the times into seconds and nanoseconds; 6.6 renamed i_ctime to __i_ctime.
+        c.inode_ctime_sec = self.first_of("inode", &["i_ctime_sec", "__i_ctime.tv_sec", "i_ctime.tv_sec"])?;
+        c.inode_ctime_nsec =
+            self.first_of("inode", &["i_ctime_nsec", "__i_ctime.tv_nsec", "i_ctime.tv_nsec"])?;
+        c.inode_mtime_sec = self.first_of("inode", &["i_mtime_sec", "__i_mtime.tv_sec", "i_mtime.tv_sec"])?;
+        c.inode_mtime_nsec =
+            self.first_of("inode", &["i_mtime_nsec", "__i_mtime.tv_nsec", "i_mtime.tv_nsec"])?;
+        c.inode_size = self.struct_size("inode")?;
+        // A socket fd's kernel addresses.
+        c.task_files = self.field_sized(task, "files", PTR)?;
+        c.files_fdt = self.field_sized("files_struct", "fdt", PTR)?;
+        c.fdt_fd = self.field_sized("fdtable", "fd", PTR)?;
+        c.fdt_max_fds = self.field_sized("fdtable", "max_fds", 4)?;
+        c.socket_sk = self.field_sized("socket", "sk", PTR)?;
+        let sk = "sock";
+        c.sk_family = self.field_sized(sk, "__sk_common.skc_family", 2)?;
+        c.sk_num = self.field_sized(sk, "__sk_common.skc_num", 2)?;
+        c.sk_dport = self.field_sized(sk, "__sk_common.skc_dport", 2)?;
+        c.sk_rcv_saddr = self.field_sized(sk, "__sk_common.skc_rcv_saddr", 4)?;
+        c.sk_daddr = self.field_sized(sk, "__sk_common.skc_daddr", 4)?;
+        // Only with CONFIG_IPV6.
+        c.sk_v6_rcv_saddr = self.optional(sk, "__sk_common.skc_v6_rcv_saddr", 16)?;
+        c.sk_v6_daddr = self.optional(sk, "__sk_common.skc_v6_daddr", 16)?;
         // x86_64 syscall arguments: rdi, rsi, rdx, r10, r8, r9.
         for (slot, reg) in c.regs_args.iter_mut().zip(["di", "si", "dx", "r10", "r8", "r9"]) {
             *slot = self.field_sized(regs, reg, 8)?;

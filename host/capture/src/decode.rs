@@ -1,10 +1,12 @@
 //! Decoding the probe's records (layout in `lanner_probe_common`) into [`RawEvent`]s.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use lanner_probe_common::{HEADER_LEN, ITEM_HEADER_LEN, RecordHeader, flags, item, kind};
+use lanner_probe_common::{
+    EXEC_INFO_LEN, HEADER_LEN, ITEM_HEADER_LEN, RecordHeader, SOCK_TUPLE_LEN, flags, item, kind,
+};
 
-use crate::record::{Captured, RawEvent, RecordKind, SockAddr};
+use crate::record::{Captured, ExecInfo, RawEvent, RecordKind, SockAddr, SockTuple};
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +65,26 @@ pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
     }
 }
 
+/// Decodes a socket tuple item (`lanner_probe_common::SockTuple`); `None` for another family.
+fn decode_tuple(b: &[u8]) -> Option<SockTuple> {
+    if b.len() < SOCK_TUPLE_LEN {
+        return None;
+    }
+    // SAFETY: at least SOCK_TUPLE_LEN bytes of plain integers; read_unaligned has no alignment
+    // requirement.
+    let t: lanner_probe_common::SockTuple = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+    let ip = |a: [u8; 16]| -> Option<IpAddr> {
+        match t.family {
+            AF_INET => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+            AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(a))),
+            _ => None,
+        }
+    };
+    let local = SocketAddr::new(ip(t.laddr)?, t.lport);
+    let remote = ip(t.raddr).map(|a| SocketAddr::new(a, t.rport)).filter(|r| r.port() != 0);
+    Some(SockTuple { local, remote })
+}
+
 /// Decodes one record; `boot_to_wall_ns` is added to its boot-time timestamp.
 pub fn decode(bytes: &[u8], boot_to_wall_ns: i64) -> Result<RawEvent, DecodeError> {
     if bytes.len() < HEADER_LEN {
@@ -84,6 +106,7 @@ pub fn decode(bytes: &[u8], boot_to_wall_ns: i64) -> Result<RawEvent, DecodeErro
     };
     let mut strings = Vec::new();
     let mut sockaddr = None;
+    let (mut exec, mut tuple, mut captured) = (None, None, None);
     let mut at = HEADER_LEN;
     for i in 0..usize::from(h.n_items) {
         let ih = bytes.get(at..at + ITEM_HEADER_LEN).ok_or(DecodeError::Item(i))?;
@@ -103,6 +126,15 @@ pub fn decode(bytes: &[u8], boot_to_wall_ns: i64) -> Result<RawEvent, DecodeErro
                 strings.push(Captured { bytes: data.to_vec(), truncated });
             }
             item::SOCKADDR => sockaddr = decode_sockaddr(data),
+            item::EXEC_INFO if data.len() >= EXEC_INFO_LEN => {
+                // SAFETY: EXEC_INFO_LEN bytes of plain integers, any bit pattern valid.
+                exec = Some(unsafe { std::ptr::read_unaligned(data.as_ptr().cast::<ExecInfo>()) });
+            }
+            item::SOCK_TUPLE => tuple = decode_tuple(data),
+            item::DATA => {
+                captured =
+                    Some(Captured { bytes: data.to_vec(), truncated: item_flags & flags::TRUNCATED != 0 })
+            }
             _ => {}
         }
     }
@@ -126,6 +158,10 @@ pub fn decode(bytes: &[u8], boot_to_wall_ns: i64) -> Result<RawEvent, DecodeErro
         args: h.args,
         strings,
         sockaddr,
+        vtid: h.vtid,
+        exec,
+        tuple,
+        data: captured,
     })
 }
 
@@ -158,7 +194,7 @@ mod tests {
             tty: 0,
             child_tgid: 0,
             child_tid: 0,
-            reserved: 0,
+            vtid: 0,
             comm,
         }
     }

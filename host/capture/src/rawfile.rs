@@ -189,7 +189,7 @@ mod tests {
             tty: 0,
             child_tgid: 0,
             child_tid: 0,
-            reserved: 0,
+            vtid: 0,
             comm,
         };
         // SAFETY: RecordHeader is plain integers; viewing it as bytes is sound.

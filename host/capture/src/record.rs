@@ -4,6 +4,17 @@
 
 use std::net::SocketAddr;
 
+pub use lanner_probe_common::{ExecInfo, exe as exe_flags};
+
+/// A socket's ends as the kernel keeps them, read by the probe from the socket itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockTuple {
+    /// The local address (after `connect`, the one the kernel chose).
+    pub local: SocketAddr,
+    /// The remote address, when connected.
+    pub remote: Option<SocketAddr>,
+}
+
 /// What a record says happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordKind {
@@ -88,4 +99,14 @@ pub struct RawEvent {
     pub strings: Vec<Captured>,
     /// A socket address argument (connect, bind, sendto, accept's peer), when the syscall has one.
     pub sockaddr: Option<SockAddr>,
+    /// The thread id in its own pid namespace: the child's for `Fork`, the task's for `Exec`;
+    /// 0 for other records.
+    pub vtid: u32,
+    /// For `Exec`: the new image's inode and the task's ids (see [`ExecInfo`]).
+    pub exec: Option<ExecInfo>,
+    /// The socket's kernel addresses, for the syscalls whose spec asks for them (connect,
+    /// accept, recvfrom, recvmsg).
+    pub tuple: Option<SockTuple>,
+    /// The data the syscall read or wrote, up to the snaplen, when its capture was asked for.
+    pub data: Option<Captured>,
 }

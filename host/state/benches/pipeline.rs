@@ -56,6 +56,10 @@ fn rec(tgid: u32, kind: RecordKind, ret: i64, args: [u64; 6], strings: Vec<&[u8]
         args,
         strings: strings.into_iter().map(|s| Captured { bytes: s.to_vec(), truncated: false }).collect(),
         sockaddr: None,
+        vtid: 0,
+        exec: None,
+        tuple: None,
+        data: None,
     }
 }
 

@@ -236,7 +236,12 @@ impl State {
                     child.pid = child_tgid;
                     child.ppid = raw.tgid;
                     child.start_ns = raw.ts_ns;
+                    // The probe reads the child's id in its own pid namespace (a new
+                    // namespace's first process is 1 there).
+                    child.vpid = if raw.vtid != 0 { raw.vtid } else { child_tgid };
                     self.table.procs.insert(child_tgid, child);
+                } else if child_tgid == raw.tgid && raw.vtid != 0 && raw.vtid != child_tid {
+                    self.table.vtids.insert(child_tid, raw.vtid);
                 }
             }
             RecordKind::Exec => self.exec(raw),
@@ -287,6 +292,20 @@ impl State {
         let argv = nul(1);
         let env = nul(2);
         let p = self.table.entry(raw.tgid);
+        if let Some(info) = &raw.exec {
+            // Ids as the kernel has them now: a session or group change since the last
+            // record, or a process first seen here, is caught up with.
+            if info.vpid != 0 {
+                p.vpid = info.vpid;
+            }
+            p.vpgid = info.vpgid;
+            if info.pgid != 0 {
+                p.pgid = info.pgid;
+            }
+            if info.sid != 0 {
+                p.sid = info.sid;
+            }
+        }
         // `/dev/fd/N` is how the kernel names an exec through an fd (fexecve, execveat);
         // `/proc/self/fd/N` is the same file reached by path.
         let fd_path = filename

@@ -56,6 +56,14 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
                 Some("CapEff:") => {
                     p.cap_effective = it.next().and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
                 }
+                // The last number is the id in the process's own pid namespace.
+                Some("NStgid:") => p.vpid = it.last().and_then(|v| v.parse().ok()).unwrap_or(pid),
+                // A group led from an outer namespace is 0 in the inner ones: the probe, as
+                // Falco's, gives its id where it lives: the innermost non-zero one.
+                Some("NSpgid:") => {
+                    let ids: Vec<u32> = it.filter_map(|v| v.parse().ok()).collect();
+                    p.vpgid = ids.iter().rev().copied().find(|&v| v != 0).unwrap_or(0);
+                }
                 Some("CapPrm:") => {
                     p.cap_permitted = it.next().and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
                 }
@@ -110,6 +118,12 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
     Some(p)
 }
 
+/// A thread's id in its own pid namespace, from its `status`.
+fn ns_tid(task_dir: &Path) -> Option<u32> {
+    let status = fs::read_to_string(task_dir.join("status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
+}
+
 /// Fills a table from every process and thread in `/proc`.
 pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
     let Ok(entries) = fs::read_dir(proc_root) else { return 0 };
@@ -121,6 +135,13 @@ pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
             for t in tasks.flatten() {
                 if let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() {
                     table.threads.insert(tid, pid);
+                    // Threads of a process in a pid namespace have ids of their own there.
+                    if p.vpid != pid
+                        && tid != pid
+                        && let Some(vtid) = ns_tid(&t.path())
+                    {
+                        table.vtids.insert(tid, vtid);
+                    }
                 }
             }
         }

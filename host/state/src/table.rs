@@ -182,8 +182,12 @@ pub struct Process {
     pub ppid: u32,
     /// Session id.
     pub sid: u32,
-    /// Process group id.
+    /// Process group id (in the initial pid namespace).
     pub pgid: u32,
+    /// Process id in the process's own pid namespace (its pid outside any).
+    pub vpid: u32,
+    /// Process group id in the process's own pid namespace.
+    pub vpgid: u32,
     /// The task's comm (`proc.name`).
     pub comm: String,
     /// `argv[0]` (`proc.exe`).
@@ -232,6 +236,8 @@ impl Process {
             ppid: 0,
             sid: 0,
             pgid: 0,
+            vpid: pid,
+            vpgid: 0,
             comm: String::new(),
             exe: String::new(),
             exepath: String::new(),
@@ -288,6 +294,9 @@ pub struct Table {
     pub procs: HashMap<u32, Process>,
     /// Thread id to process id.
     pub threads: HashMap<u32, u32>,
+    /// Thread ids in their own pid namespace, for the threads other than a process's main
+    /// one whose id there differs (a main thread's is its process's `vpid`).
+    pub vtids: HashMap<u32, u32>,
 }
 
 impl Table {
@@ -301,6 +310,11 @@ impl Table {
     pub fn entry(&mut self, pid: u32) -> &mut Process {
         self.threads.entry(pid).or_insert(pid);
         self.procs.entry(pid).or_insert_with(|| Process::unknown(pid))
+    }
+
+    /// The id of thread `tid` of process `p` in its own pid namespace.
+    pub fn vtid(&self, p: &Process, tid: u32) -> u32 {
+        if tid == p.pid { p.vpid } else { self.vtids.get(&tid).copied().unwrap_or(tid) }
     }
 
     /// The `n`th ancestor (1 = parent) of a process.
@@ -319,6 +333,7 @@ impl Table {
     /// process reports its own exit, so no thread entry outlives it for long).
     pub fn remove_thread(&mut self, tid: u32, pid: u32) {
         self.threads.remove(&tid);
+        self.vtids.remove(&tid);
         if tid == pid {
             self.procs.remove(&pid);
         }

@@ -216,3 +216,114 @@ fn tty_is_the_processs_on_every_record() {
     unsafe { libc::close(master) };
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn namespace_ids_are_the_processs_own() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("pidns");
+    let (first, second, host) = (dir.join("first"), dir.join("second"), dir.join("host"));
+    for f in [&first, &second, &host] {
+        std::fs::write(f, b"").unwrap();
+    }
+    let mut live = Live::start(&[]);
+    // A new pid namespace: the shell is its first process (1 there), its children 2 and on.
+    let script =
+        format!("cat {} > /dev/null; setsid cat {} > /dev/null; true", first.display(), second.display());
+    let status =
+        Command::new("unshare").args(["--pid", "--fork", "/bin/sh", "-c", &script]).status().unwrap();
+    assert!(status.success());
+    let ids = ["proc.pid", "proc.vpid", "thread.tid", "thread.vtid", "proc.pvpid", "proc.pname"];
+    let sh = live.find("the namespace's shell exec", &ids, |raw, ev| {
+        is_syscall(raw, "execve")
+            && raw.ret == 0
+            && field_text(ev, "proc.name").as_deref() == Some("sh")
+            && field_text(ev, "proc.vpid").as_deref() == Some("1")
+    });
+    // container_started's condition: proc.vpid=1 on the namespace's first exec.
+    assert_eq!(sh.text("proc.vpid"), "1");
+    assert_ne!(sh.text("proc.pid"), "1");
+    assert_eq!(sh.text("thread.vtid"), "1");
+    let cat = live.find(
+        "the first cat",
+        &[&ids[..], &["proc.vpgid", "proc.pgid", "proc.sid"]].concat(),
+        |raw, _| opened(raw, &first),
+    );
+    let vpid: i64 = cat.text("proc.vpid").parse().unwrap();
+    assert!((2..100).contains(&vpid), "a child of the namespace's init: {vpid}");
+    assert_ne!(cat.text("proc.pid"), cat.text("proc.vpid"));
+    assert_eq!(cat.text("thread.vtid"), cat.text("proc.vpid"));
+    assert_eq!(cat.text("proc.pvpid"), "1", "its parent is the namespace's init");
+    // SAFETY: getpgrp and getsid have no preconditions.
+    let (pgrp, sid) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
+    // Its group is unshare's, led from outside the namespace: Falco's probe gives a group's
+    // id in the namespace the group's pid lives in, the host's here.
+    assert_eq!(cat.text("proc.vpgid"), pgrp.to_string());
+    assert_eq!(cat.text("proc.pgid"), pgrp.to_string());
+    assert_eq!(cat.text("proc.sid"), sid.to_string());
+    // setsid: a session and group of its own, in both namespaces.
+    let leader = live.find(
+        "the session leader cat",
+        &[
+            "proc.pid",
+            "proc.vpid",
+            "proc.vpgid",
+            "proc.pgid",
+            "proc.sid",
+            "proc.is_vpgid_leader",
+            "proc.is_sid_leader",
+        ],
+        |raw, _| opened(raw, &second),
+    );
+    assert_eq!(leader.text("proc.vpgid"), leader.text("proc.vpid"));
+    assert_eq!(leader.text("proc.pgid"), leader.text("proc.pid"));
+    assert_eq!(leader.text("proc.sid"), leader.text("proc.pid"));
+    assert_eq!(leader.text("proc.is_vpgid_leader"), "true");
+    assert_eq!(leader.text("proc.is_sid_leader"), "true");
+    // On the host, the ids are the same in both views.
+    assert!(Command::new("cat").arg(&host).stdout(Stdio::null()).status().unwrap().success());
+    let h = live.find("the host cat", &ids, |raw, _| opened(raw, &host));
+    assert_eq!(h.text("proc.vpid"), h.text("proc.pid"));
+    assert_eq!(h.text("thread.vtid"), h.text("thread.tid"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn seeded_processes_have_their_namespace_ids() {
+    if !live() {
+        return;
+    }
+    // A process in its own pid namespace that started before capture: its ids come from
+    // /proc/<pid>/status.
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "/bin/sh", "-c", "read line"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let unshare = child.id();
+    let deadline = Instant::now() + WAIT;
+    let sh = loop {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().next().and_then(|p| p.parse::<u32>().ok())
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sh")
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the namespace's shell started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let live = Live::start(&[]);
+    let p = live.state.table.procs.get(&sh).expect("the shell is seeded");
+    assert_eq!(p.vpid, 1);
+    assert_eq!(live.state.table.vtid(p, sh), 1);
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+/// A field of an event as text, for predicates.
+fn field_text(ev: &LiveEvent<'_>, name: &str) -> Option<String> {
+    let reg = FieldRegistry::with_syscall_fields();
+    ev.field(&field_ref(&reg, name)).map(|v| v.to_string())
+}

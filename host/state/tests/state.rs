@@ -48,6 +48,10 @@ fn raw(tgid: u32, kind: RecordKind, ret: i64, args: [u64; 6], strings: &[&[u8]])
         args,
         strings: strings.iter().map(|s| Captured { bytes: s.to_vec(), truncated: false }).collect(),
         sockaddr: None,
+        vtid: 0,
+        exec: None,
+        tuple: None,
+        data: None,
     }
 }
 

@@ -53,9 +53,16 @@ pub const PAYLOAD_MASK: usize = 16383;
 /// this; the mask only tells the verifier so).
 pub const RECORD_LEN_MASK: usize = SCRATCH_LEN - 1;
 
-/// The largest record: a header and three full strings and a socket address.
-pub const MAX_RECORD_LEN: usize =
-    HEADER_LEN + 3 * (ITEM_HEADER_LEN + MAX_STR) + ITEM_HEADER_LEN + MAX_SOCKADDR;
+/// A bound on every record: a header, three full strings, a socket address, an exec
+/// information or socket tuple item, and data.
+pub const MAX_RECORD_LEN: usize = HEADER_LEN
+    + 3 * (ITEM_HEADER_LEN + MAX_STR)
+    + ITEM_HEADER_LEN
+    + MAX_SOCKADDR
+    + ITEM_HEADER_LEN
+    + 64
+    + ITEM_HEADER_LEN
+    + MAX_SNAPLEN as usize;
 
 /// Value size of the small per-thread stash (records kept from syscall entry to exit).
 pub const STASH_SMALL_LEN: usize = 512;
@@ -141,7 +148,93 @@ pub mod item {
     pub const STRING: u8 = 1;
     /// A socket address, raw (`struct sockaddr_*` bytes as the process passed them).
     pub const SOCKADDR: u8 = 2;
+    /// An [`crate::ExecInfo`], in exec records.
+    pub const EXEC_INFO: u8 = 3;
+    /// A [`crate::SockTuple`]: the socket's addresses as the kernel keeps them.
+    pub const SOCK_TUPLE: u8 = 4;
+    /// The data a read or write moved, up to the snaplen.
+    pub const DATA: u8 = 5;
 }
+
+/// [`ExecInfo::flags`] bits.
+pub mod exe {
+    /// The executable's file system is mounted read-only (`SB_RDONLY`).
+    pub const SB_RDONLY: u32 = 1;
+    /// The executable's inode is immutable (`S_IMMUTABLE`).
+    pub const IMMUTABLE: u32 = 2;
+    /// The executable was reached through overlayfs.
+    pub const OVERLAY: u32 = 4;
+    /// ... and lives in its upper layer.
+    pub const UPPER_LAYER: u32 = 8;
+}
+
+/// What an exec record adds about the new image and the task's ids: read by the probe at
+/// `sched_process_exec`, where the new executable and the task's namespaces are at hand.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecInfo {
+    /// The executable's inode number.
+    pub ino: u64,
+    /// Its last status change time, nanoseconds since the epoch.
+    pub ctime_ns: u64,
+    /// Its last modification time, nanoseconds since the epoch.
+    pub mtime_ns: u64,
+    /// The process id in the task's own pid namespace.
+    pub vpid: u32,
+    /// The process group id in the innermost pid namespace of the group's pid (as Falco's
+    /// probe reads it: for a group led from outside the task's namespace, the outer id).
+    pub vpgid: u32,
+    /// The process group id in the initial pid namespace.
+    pub pgid: u32,
+    /// The session id in the initial pid namespace.
+    pub sid: u32,
+    /// The executable's `i_mode`.
+    pub mode: u32,
+    /// The executable's owner.
+    pub uid: u32,
+    /// The executable's group.
+    pub gid: u32,
+    /// The task's file system uid (after the exec).
+    pub fsuid: u32,
+    /// The task's file system gid (after the exec).
+    pub fsgid: u32,
+    /// Bits of [`exe`].
+    pub flags: u32,
+}
+
+/// Length of [`ExecInfo`].
+pub const EXEC_INFO_LEN: usize = size_of::<ExecInfo>();
+
+/// A socket's two ends as the kernel keeps them (`struct sock_common`): after `connect` the
+/// local address the kernel chose, after `accept` the accepted socket's own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockTuple {
+    /// `AF_INET` or `AF_INET6` (other families are not emitted).
+    pub family: u16,
+    /// The local port, host byte order.
+    pub lport: u16,
+    /// The remote port, host byte order (0 when not connected).
+    pub rport: u16,
+    /// Unused, zero.
+    pub reserved: u16,
+    /// The local address: 4 bytes for IPv4, then zeros; 16 for IPv6. Network order.
+    pub laddr: [u8; 16],
+    /// The remote address, likewise.
+    pub raddr: [u8; 16],
+}
+
+/// Length of [`SockTuple`].
+pub const SOCK_TUPLE_LEN: usize = size_of::<SockTuple>();
+
+/// The largest data capture the probe accepts (the snaplen is bounded to it).
+pub const MAX_SNAPLEN: u32 = 256;
+
+/// Falco's default snaplen: bytes of a read or write's data kept.
+pub const DEFAULT_SNAPLEN: u32 = 80;
+
+/// Size of one `struct upid` (an `int` and a pointer), which the loader checks in BTF.
+pub const UPID_LEN: u32 = 16;
 
 /// [`ItemHeader::flags`] bits.
 pub mod flags {
@@ -196,8 +289,9 @@ pub struct RecordHeader {
     pub child_tgid: u32,
     /// For [`kind::FORK`]: the child's thread id.
     pub child_tid: u32,
-    /// Unused, zero.
-    pub reserved: u32,
+    /// The thread id in its own pid namespace: the child's in [`kind::FORK`] records, the
+    /// task's in [`kind::EXEC`] records, 0 in the others.
+    pub vtid: u32,
     /// `bpf_get_current_comm()`, NUL-padded.
     pub comm: [u8; COMM_LEN],
 }
@@ -266,6 +360,83 @@ pub struct ProbeConfig {
     pub mm_env_end: u32,
     /// `linux_binprm.filename`.
     pub bprm_filename: u32,
+    /// `linux_binprm.file`.
+    pub bprm_file: u32,
+    /// `task_struct.thread_pid`.
+    pub task_thread_pid: u32,
+    /// `signal_struct.pids` (an array of `struct pid *` by `enum pid_type`).
+    pub signal_pids: u32,
+    /// `pid.level`.
+    pub pid_level: u32,
+    /// `pid.numbers` (an array of [`UPID_LEN`]-byte `struct upid`, `nr` first).
+    pub pid_numbers: u32,
+    /// `cred.fsuid`.
+    pub cred_fsuid: u32,
+    /// `cred.fsgid`.
+    pub cred_fsgid: u32,
+    /// `file.f_inode`.
+    pub file_inode: u32,
+    /// `file.f_path.dentry`.
+    pub file_dentry: u32,
+    /// `file.private_data`.
+    pub file_private_data: u32,
+    /// `dentry.d_inode`.
+    pub dentry_inode: u32,
+    /// `dentry.d_sb`.
+    pub dentry_sb: u32,
+    /// `super_block.s_magic`.
+    pub sb_magic: u32,
+    /// `super_block.s_flags`.
+    pub sb_flags: u32,
+    /// `inode.i_ino`.
+    pub inode_ino: u32,
+    /// `inode.i_mode`.
+    pub inode_mode: u32,
+    /// `inode.i_uid`.
+    pub inode_uid: u32,
+    /// `inode.i_gid`.
+    pub inode_gid: u32,
+    /// `inode.i_flags`.
+    pub inode_flags: u32,
+    /// `inode.i_sb`.
+    pub inode_sb: u32,
+    /// Seconds of `inode`'s ctime (`i_ctime_sec`, or `__i_ctime.tv_sec` before 6.11).
+    pub inode_ctime_sec: u32,
+    /// Nanoseconds of `inode`'s ctime.
+    pub inode_ctime_nsec: u32,
+    /// Seconds of `inode`'s mtime.
+    pub inode_mtime_sec: u32,
+    /// Nanoseconds of `inode`'s mtime.
+    pub inode_mtime_nsec: u32,
+    /// `sizeof(struct inode)`: overlayfs keeps its upper dentry right after its inode.
+    pub inode_size: u32,
+    /// `task_struct.files`.
+    pub task_files: u32,
+    /// `files_struct.fdt`.
+    pub files_fdt: u32,
+    /// `fdtable.fd`.
+    pub fdt_fd: u32,
+    /// `fdtable.max_fds`.
+    pub fdt_max_fds: u32,
+    /// `socket.sk`.
+    pub socket_sk: u32,
+    /// `sock_common.skc_family` (in `struct sock`).
+    pub sk_family: u32,
+    /// `sock_common.skc_num`: the local port, host order.
+    pub sk_num: u32,
+    /// `sock_common.skc_dport`: the remote port, network order.
+    pub sk_dport: u32,
+    /// `sock_common.skc_rcv_saddr`: the local IPv4 address.
+    pub sk_rcv_saddr: u32,
+    /// `sock_common.skc_daddr`: the remote IPv4 address.
+    pub sk_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`, or [`OFFSET_NONE`] without IPv6.
+    pub sk_v6_rcv_saddr: u32,
+    /// `sock_common.skc_v6_daddr`, or [`OFFSET_NONE`] without IPv6.
+    pub sk_v6_daddr: u32,
+    /// Bytes of a read or write's data kept when its syscall's spec asks for them (at most
+    /// [`MAX_SNAPLEN`]).
+    pub snaplen: u32,
     /// `pt_regs` members holding the six syscall arguments (x86_64: di, si, dx, r10, r8, r9).
     pub regs_args: [u32; 6],
     /// `pt_regs.orig_ax` (the syscall number).
@@ -301,6 +472,44 @@ impl ProbeConfig {
         mm_env_start: OFFSET_NONE,
         mm_env_end: OFFSET_NONE,
         bprm_filename: OFFSET_NONE,
+        bprm_file: OFFSET_NONE,
+        task_thread_pid: OFFSET_NONE,
+        signal_pids: OFFSET_NONE,
+        pid_level: OFFSET_NONE,
+        pid_numbers: OFFSET_NONE,
+        cred_fsuid: OFFSET_NONE,
+        cred_fsgid: OFFSET_NONE,
+        file_inode: OFFSET_NONE,
+        file_dentry: OFFSET_NONE,
+        file_private_data: OFFSET_NONE,
+        dentry_inode: OFFSET_NONE,
+        dentry_sb: OFFSET_NONE,
+        sb_magic: OFFSET_NONE,
+        sb_flags: OFFSET_NONE,
+        inode_ino: OFFSET_NONE,
+        inode_mode: OFFSET_NONE,
+        inode_uid: OFFSET_NONE,
+        inode_gid: OFFSET_NONE,
+        inode_flags: OFFSET_NONE,
+        inode_sb: OFFSET_NONE,
+        inode_ctime_sec: OFFSET_NONE,
+        inode_ctime_nsec: OFFSET_NONE,
+        inode_mtime_sec: OFFSET_NONE,
+        inode_mtime_nsec: OFFSET_NONE,
+        inode_size: OFFSET_NONE,
+        task_files: OFFSET_NONE,
+        files_fdt: OFFSET_NONE,
+        fdt_fd: OFFSET_NONE,
+        fdt_max_fds: OFFSET_NONE,
+        socket_sk: OFFSET_NONE,
+        sk_family: OFFSET_NONE,
+        sk_num: OFFSET_NONE,
+        sk_dport: OFFSET_NONE,
+        sk_rcv_saddr: OFFSET_NONE,
+        sk_daddr: OFFSET_NONE,
+        sk_v6_rcv_saddr: OFFSET_NONE,
+        sk_v6_daddr: OFFSET_NONE,
+        snaplen: DEFAULT_SNAPLEN,
         regs_args: [OFFSET_NONE; 6],
         regs_orig_ax: OFFSET_NONE,
         wakeup_bytes: 0,
@@ -391,6 +600,10 @@ mod user {
     unsafe impl aya::Pod for super::ProbeConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::RecordHeader {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ExecInfo {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SockTuple {}
 }
 
 // The layout is a contract between the probe and the loader: keep it fixed.
@@ -416,13 +629,15 @@ const _: () = {
     assert!(offset_of!(RecordHeader, tty) == 128);
     assert!(offset_of!(RecordHeader, child_tgid) == 132);
     assert!(offset_of!(RecordHeader, child_tid) == 136);
-    assert!(offset_of!(RecordHeader, reserved) == 140);
+    assert!(offset_of!(RecordHeader, vtid) == 140);
     assert!(offset_of!(RecordHeader, comm) == 144);
     assert!(ITEM_HEADER_LEN == 4);
     assert!(offset_of!(ItemHeader, len) == 0);
     assert!(offset_of!(ItemHeader, kind) == 2);
     assert!(offset_of!(ItemHeader, flags) == 3);
-    assert!(size_of::<ProbeConfig>() == 4 * 29);
+    assert!(size_of::<ProbeConfig>() == 4 * 67);
+    assert!(EXEC_INFO_LEN == 64 && SOCK_TUPLE_LEN <= 64);
+    assert!(SOCK_TUPLE_LEN == 40);
     // Every masked write stays inside the scratch buffer, and every record fits the payload
     // window and the large stash.
     assert!(HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + STR_READ <= SCRATCH_LEN);

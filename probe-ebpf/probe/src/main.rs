@@ -28,9 +28,10 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use lanner_probe_common::{
-    COMM_LEN, DEFAULT_RING_BYTES, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN, ItemHeader, MAX_SOCKADDR,
-    MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader, SCRATCH_LEN,
-    STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, counter, flags, item, kind, spec,
+    COMM_LEN, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN,
+    ItemHeader, MAX_SOCKADDR, MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader,
+    SCRATCH_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, UPID_LEN, counter, exe, flags,
+    item, kind, spec,
 };
 
 /// The records, to user space.
@@ -184,6 +185,110 @@ fn tty_of(task: u64) -> u32 {
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
+/// Levels of pid namespace nesting the kernel allows (`MAX_PID_NS_LEVEL`).
+const PID_LEVELS: u32 = 32;
+
+/// The number of `pid` (a `struct pid *`) in the innermost pid namespace it lives in
+/// (`inner`), or in the initial one; 0 when there is none.
+#[inline(always)]
+fn pid_nr(pid: u64, inner: bool) -> u32 {
+    let numbers = config!(pid_numbers);
+    if pid == 0 || numbers == OFFSET_NONE {
+        return 0;
+    }
+    let level = if inner { read_kernel::<u32>(pid, config!(pid_level)) & (PID_LEVELS - 1) } else { 0 };
+    read_kernel::<u32>(pid, numbers + level * UPID_LEN)
+}
+
+/// The thread id of `task` in its own pid namespace.
+#[inline(always)]
+fn vtid_of(task: u64) -> u32 {
+    pid_nr(read_kernel::<u64>(task, config!(task_thread_pid)), true)
+}
+
+/// `SB_RDONLY`.
+const SB_RDONLY: u64 = 1;
+/// `S_IMMUTABLE`.
+const S_IMMUTABLE: u32 = 8;
+/// `OVERLAYFS_SUPER_MAGIC`.
+const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+
+/// An inode time (`sec`, `nsec` members) in nanoseconds since the epoch.
+#[inline(always)]
+fn inode_time(inode: u64, sec: u32, nsec: u32) -> u64 {
+    let s = read_kernel::<i64>(inode, sec);
+    // The nanoseconds are a u32 (6.11 and later) or a long: their low word either way.
+    let ns = read_kernel::<u32>(inode, nsec);
+    (s as u64).wrapping_mul(1_000_000_000).wrapping_add(u64::from(ns))
+}
+
+/// The ids and executable details of an exec record (see `ExecInfo`), as Falco's modern
+/// probe reads them at execve's exit: the task's pid namespace numbers, and the new image's
+/// inode, times, owner and overlayfs layer.
+#[inline(always)]
+fn exec_info(task: u64, bprm: u64) -> ExecInfo {
+    let mut info = ExecInfo::default();
+    info.vpid = vtid_of(task);
+    let signal = read_kernel::<u64>(task, config!(task_signal));
+    let pids = config!(signal_pids);
+    if signal != 0 && pids != OFFSET_NONE {
+        // enum pid_type: PIDTYPE_PID, PIDTYPE_TGID, PIDTYPE_PGID, PIDTYPE_SID.
+        let pgrp = read_kernel::<u64>(signal, pids + 2 * 8);
+        let session = read_kernel::<u64>(signal, pids + 3 * 8);
+        info.vpgid = pid_nr(pgrp, true);
+        info.pgid = pid_nr(pgrp, false);
+        info.sid = pid_nr(session, false);
+    }
+    let cred = read_kernel::<u64>(task, config!(task_cred));
+    info.fsuid = read_kernel::<u32>(cred, config!(cred_fsuid));
+    info.fsgid = read_kernel::<u32>(cred, config!(cred_fsgid));
+    let file = read_kernel::<u64>(bprm, config!(bprm_file));
+    let inode = read_kernel::<u64>(file, config!(file_inode));
+    if inode == 0 {
+        return info;
+    }
+    info.ino = read_kernel::<u64>(inode, config!(inode_ino));
+    info.ctime_ns = inode_time(inode, config!(inode_ctime_sec), config!(inode_ctime_nsec));
+    info.mtime_ns = inode_time(inode, config!(inode_mtime_sec), config!(inode_mtime_nsec));
+    info.mode = u32::from(read_kernel::<u16>(inode, config!(inode_mode)));
+    info.uid = read_kernel::<u32>(inode, config!(inode_uid));
+    info.gid = read_kernel::<u32>(inode, config!(inode_gid));
+    let sb = read_kernel::<u64>(inode, config!(inode_sb));
+    if read_kernel::<u64>(sb, config!(sb_flags)) & SB_RDONLY != 0 {
+        info.flags |= exe::SB_RDONLY;
+    }
+    if read_kernel::<u32>(inode, config!(inode_flags)) & S_IMMUTABLE != 0 {
+        info.flags |= exe::IMMUTABLE;
+    }
+    // The path's dentry is overlayfs' own (the file's inode is the layer's): its inode is
+    // embedded in a `struct ovl_inode`, right before the upper layer's dentry, which is NULL
+    // while the file lives in a lower layer only.
+    let dentry = read_kernel::<u64>(file, config!(file_dentry));
+    let dsb = read_kernel::<u64>(dentry, config!(dentry_sb));
+    if read_kernel::<u64>(dsb, config!(sb_magic)) == OVERLAYFS_SUPER_MAGIC {
+        info.flags |= exe::OVERLAY;
+        let ovl_inode = read_kernel::<u64>(dentry, config!(dentry_inode));
+        let upper = read_kernel::<u64>(ovl_inode, config!(inode_size));
+        if upper != 0
+            && read_kernel::<u64>(read_kernel::<u64>(upper, config!(dentry_inode)), config!(inode_ino)) != 0
+        {
+            info.flags |= exe::UPPER_LAYER;
+        }
+    }
+    info
+}
+
+/// Appends an [`ExecInfo`] item; returns the new payload offset.
+#[inline(always)]
+fn push_exec_info(buf: *mut u8, off: usize, info: &ExecInfo) -> usize {
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + EXEC_INFO_LEN fits in the scratch
+    // buffer.
+    unsafe { ptr::write_unaligned(buf.add(HEADER_LEN + off + ITEM_HEADER_LEN).cast::<ExecInfo>(), *info) };
+    put_item_header(buf, off, EXEC_INFO_LEN, item::EXEC_INFO, 0);
+    off + ITEM_HEADER_LEN + EXEC_INFO_LEN
+}
+
 /// The effective and permitted capabilities of `cred`: one read when they are adjacent
 /// (they are: `cap_permitted` comes right before `cap_effective`), two otherwise.
 #[inline(always)]
@@ -238,7 +343,7 @@ fn fill_header<const BTF: bool>(buf: *mut u8, record_kind: u16, nr: u32, task: u
             if !BTF && (record_kind == kind::EXEC || record_kind == kind::FORK) { tty_of(task) } else { 0 };
         (*hdr).child_tgid = 0;
         (*hdr).child_tid = 0;
-        (*hdr).reserved = 0;
+        (*hdr).vtid = 0;
         bpf_get_current_comm(ptr::addr_of_mut!((*hdr).comm).cast(), COMM_LEN as u32);
     }
 }
@@ -732,6 +837,10 @@ pub fn lanner_sched_exec(ctx: RawTracePointContext) -> i32 {
     let env_start = read_kernel::<u64>(mm, config!(mm_env_start));
     let env_end = read_kernel::<u64>(mm, config!(mm_env_end));
     off = push_user_buf(buf, off, env_start, env_end.saturating_sub(env_start));
+    let info = exec_info(task, bprm);
+    // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+    unsafe { (*buf.cast::<RecordHeader>()).vtid = info.vpid };
+    off = push_exec_info(buf, off, &info);
     let len = finish(buf, off);
     emit(buf, len);
     0
@@ -748,6 +857,7 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
     unsafe {
         (*buf.cast::<RecordHeader>()).child_tgid = read_kernel::<u32>(child, config!(task_tgid));
         (*buf.cast::<RecordHeader>()).child_tid = read_kernel::<u32>(child, config!(task_pid));
+        (*buf.cast::<RecordHeader>()).vtid = vtid_of(child);
     }
     emit(buf, HEADER_LEN);
     0
