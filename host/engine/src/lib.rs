@@ -8,6 +8,7 @@
 
 pub mod ast;
 mod compile;
+mod constants;
 pub mod describe;
 pub mod diag;
 mod eval;
@@ -17,6 +18,7 @@ pub mod parser;
 mod ruleset;
 pub mod yaml;
 
+pub use constants::compared_constants;
 pub use diag::{Code, Diagnostic, ItemType, Location};
 pub use ruleset::{CompiledRule, ListInfo, MacroInfo, MatchMode, Ruleset};
 

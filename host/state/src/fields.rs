@@ -104,7 +104,18 @@ enum F {
     FdConnected,
     FdNameChanged,
     FdIsServer,
+    /// fd.sip.name, fd.cip.name, fd.rip.name, fd.lip.name: names of an address (dns.rs).
+    FdIpName(IpEnd),
     ContainerId,
+}
+
+/// Which address of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpEnd {
+    Server,
+    Client,
+    Remote,
+    Local,
 }
 
 const NAMES: &[(&str, F)] = &[
@@ -204,6 +215,10 @@ const NAMES: &[(&str, F)] = &[
     ("fd.connected", F::FdConnected),
     ("fd.name_changed", F::FdNameChanged),
     ("fd.is_server", F::FdIsServer),
+    ("fd.sip.name", F::FdIpName(IpEnd::Server)),
+    ("fd.cip.name", F::FdIpName(IpEnd::Client)),
+    ("fd.rip.name", F::FdIpName(IpEnd::Remote)),
+    ("fd.lip.name", F::FdIpName(IpEnd::Local)),
     ("container.id", F::ContainerId),
 ];
 
@@ -500,6 +515,13 @@ impl<'a> LiveEvent<'a> {
             F::FdConnected => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.connected)),
             F::FdNameChanged => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.name_changed)),
             F::FdIsServer => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.is_server)),
+            F::FdIpName(end) => self.state.dns.value(match end {
+                IpEnd::Server => self.client_server()?.1,
+                IpEnd::Client => self.client_server()?.0,
+                IpEnd::Remote => self.sock_addrs()?.1,
+                IpEnd::Local => self.sock_addrs()?.0,
+            }?
+            .ip()),
             F::ContainerId => s(&p?.container_id),
             F::EvtRes | F::EvtRawRes | F::EvtFailed => None,
         }

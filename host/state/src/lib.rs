@@ -10,6 +10,7 @@
 pub mod args;
 pub mod caps;
 pub mod container;
+pub mod dns;
 mod fields;
 pub mod paths;
 pub mod seed;
@@ -134,6 +135,8 @@ pub struct State {
     pub table: Table,
     /// User and group names.
     pub users: users::Users,
+    /// Host names the rules compare with `fd.*ip.name`, resolved in the background.
+    pub dns: dns::Dns,
     cgroups: Cgroups,
     num: u64,
     /// Event type id by syscall number.
@@ -159,6 +162,7 @@ impl State {
         State {
             table: Table::default(),
             users: users::Users::new(),
+            dns: dns::Dns::default(),
             cgroups: Cgroups::default(),
             num: 0,
             types,
