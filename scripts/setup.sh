@@ -131,3 +131,15 @@ if ! cmp -s "$js_plugin/package-lock.json" "$LANNER_JS_TOOLS/package-lock.json" 
   (cd "$LANNER_JS_TOOLS" && $SUDO npm ci --no-audit --no-fund --loglevel=error)
 fi
 log "JavaScript plugin tools ready"
+
+# ---- Containers: podman (with runc: crun cannot set the default ulimits here) runs the real
+# ---- containers of host/lanner/tests/containers.rs and plugins/container's tests; their image
+# ---- is imported by the tests from a root file system of the static busybox (no registry).
+need_apt=()
+for p in podman runc busybox-static; do dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+log "container tools ready"

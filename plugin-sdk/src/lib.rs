@@ -40,9 +40,17 @@
 
 pub mod format;
 pub mod http;
+#[cfg(feature = "unix")]
+pub mod unix;
 
-/// The version of the WIT interface this SDK implements.
+/// The version of the WIT interface this SDK implements: 0.4.0 with the `unix` feature (its
+/// worlds import unix sockets, which only hosts of 0.4.0 or later provide), 0.3.0 without.
+#[cfg(not(feature = "unix"))]
 pub const API_VERSION: &str = "0.3.0";
+/// The version of the WIT interface this SDK implements: 0.4.0 with the `unix` feature (its
+/// worlds import unix sockets, which only hosts of 0.4.0 or later provide), 0.3.0 without.
+#[cfg(feature = "unix")]
+pub const API_VERSION: &str = "0.4.0";
 
 /// JSON, for configurations and payloads.
 pub use serde_json as json;
@@ -57,10 +65,11 @@ compile_error!("enable exactly one of the features `extractor`, `source`, `sink`
 
 /// The generated bindings of the selected world (private to the SDK and its macros).
 /// `lanner::plugin0_1_0` holds the 0.1.0 interfaces the later worlds reuse,
-/// `lanner::plugin0_2_0` the packed extraction and `lanner::plugin0_3_0` the live streams.
+/// `lanner::plugin0_2_0` the packed extraction, `lanner::plugin0_3_0` the live streams and,
+/// with the `unix` feature, `lanner::plugin0_4_0` the unix socket import.
 #[doc(hidden)]
 pub mod bindings {
-    #[cfg(feature = "extractor")]
+    #[cfg(all(feature = "extractor", not(feature = "unix")))]
     wit_bindgen::generate!({
         path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
         world: "lanner:plugin/extractor@0.3.0",
@@ -69,7 +78,16 @@ pub mod bindings {
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
-    #[cfg(feature = "source")]
+    #[cfg(all(feature = "extractor", feature = "unix"))]
+    wit_bindgen::generate!({
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
+        world: "lanner:plugin/extractor@0.4.0",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+    #[cfg(all(feature = "source", not(feature = "unix")))]
     wit_bindgen::generate!({
         path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
         world: "lanner:plugin/source@0.3.0",
@@ -78,10 +96,28 @@ pub mod bindings {
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
-    #[cfg(feature = "sink")]
+    #[cfg(all(feature = "source", feature = "unix"))]
+    wit_bindgen::generate!({
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
+        world: "lanner:plugin/source@0.4.0",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+    #[cfg(all(feature = "sink", not(feature = "unix")))]
     wit_bindgen::generate!({
         path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
         world: "lanner:plugin/sink@0.3.0",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "lanner_plugin_sdk::bindings",
+    });
+    #[cfg(all(feature = "sink", feature = "unix"))]
+    wit_bindgen::generate!({
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
+        world: "lanner:plugin/sink@0.4.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",

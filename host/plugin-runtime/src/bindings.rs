@@ -62,3 +62,17 @@ pub mod v0_3 {
 }
 
 pub use v0_3::exports::lanner::plugin0_3_0::live_source;
+
+/// Host bindings of `lanner:plugin@0.4.0` (`wit/v0.4.0`): only its new `unix-socket` import
+/// is used from here (served by `crate::unix`).
+pub mod v0_4 {
+    wasmtime::component::bindgen!({
+        path: ["../../wit", "../../wit/v0.2.0", "../../wit/v0.3.0", "../../wit/v0.4.0"],
+        world: "lanner:plugin/extractor@0.4.0",
+        with: {
+            "lanner:plugin/types@0.1.0": crate::bindings::extractor::lanner::plugin::types,
+            "lanner:plugin/host@0.1.0": crate::bindings::extractor::lanner::plugin::host,
+            "lanner:plugin/unix-socket.connection": crate::unix::Connection,
+        },
+    });
+}

@@ -18,6 +18,7 @@
 //!   env: [CLUSTER_NAME]            # copied from Lanner's environment when set
 //!   tcp: ["smtp.internal:587"]     # outbound TCP to these host:port
 //!   listen: ["0.0.0.0:9765"]       # listen for TCP connections on these IP:port
+//!   unix: [/run/podman/podman.sock] # connect to these unix sockets (lanner:plugin@0.4.0)
 //! ```
 //!
 //! Nothing is granted by default: no directory, no network, no environment variable.
@@ -116,6 +117,8 @@ pub struct Grants {
     pub tcp: Vec<String>,
     /// `IP:port` addresses the plugin may listen on for TCP connections (`wasi:sockets`).
     pub listen: Vec<String>,
+    /// Unix socket paths the plugin may connect to (`unix-socket`, 0.4.0), matched exactly.
+    pub unix: Vec<String>,
 }
 
 /// A directory made visible to the plugin.

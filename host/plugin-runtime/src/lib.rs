@@ -24,6 +24,7 @@ pub mod sink;
 pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
+mod unix;
 mod values;
 pub mod watch;
 

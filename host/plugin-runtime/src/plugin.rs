@@ -14,11 +14,11 @@ use wasmtime::Store;
 use wasmtime::component::{Component, ResourceAny};
 
 /// The newest interface version this host serves.
-pub const API_VERSION: &str = "0.3.0";
+pub const API_VERSION: &str = "0.4.0";
 
 /// Every interface version this host serves: a plugin's major.minor must match one (as WIT
 /// semver does for 0.x versions).
-pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
+pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
 
 /// The export of `lanner:plugin@0.2.0` the host calls instead of `extract` when present.
 const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";

@@ -26,8 +26,10 @@ pub(crate) struct State {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: HttpPolicy,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
+    /// The unix sockets granted (`crate::unix`).
+    pub(crate) unix: crate::unix::UnixGrant,
 }
 
 impl WasiView for State {
@@ -119,6 +121,11 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
         extractor::lanner::plugin::types::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        crate::bindings::v0_4::lanner::plugin0_4_0::unix_socket::add_to_linker::<State, HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let engine = engine.clone();
@@ -239,6 +246,12 @@ impl Runtime {
             },
             table: ResourceTable::new(),
             limits,
+            unix: crate::unix::UnixGrant {
+                plugin: plugin.clone(),
+                paths: config.grants.unix.clone().into(),
+                max_wait: Duration::from_millis(config.limits.call_timeout_ms.max(1)),
+                open: 0,
+            },
         })
     }
 
