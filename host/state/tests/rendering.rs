@@ -1,0 +1,371 @@
+//! Syscall arguments on the running kernel, read as rules read them, against the values
+//! Falco gives for the same calls (libsinsp's rendering of its exit events): modes by name,
+//! open flags in Falco's order, fds and errnos resolved, uids and gids as names where Falco
+//! resolves them, `evt.arg[N]` by Falco's parameter lists, `fd.num` -1 on a failed open.
+//!
+//! Needs root. When not root these tests fail, unless `LANNER_SKIP_LIVE=1` is set, in which
+//! case each says SKIPPED.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
+use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
+use lanner_state::{FieldMap, State};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn live() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: live rendering tests need root (LANNER_SKIP_LIVE=1)");
+        return false;
+    }
+    panic!("live rendering tests need root (to load eBPF programs); set LANNER_SKIP_LIVE=1 to skip them");
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::number(name).unwrap_or_else(|| panic!("no syscall {name}"))
+}
+
+/// Capture into the state tables, for one traced process's records.
+struct Live {
+    capture: Capture,
+    state: State,
+    reg: FieldRegistry,
+    map: FieldMap,
+    queue: VecDeque<RawEvent>,
+}
+
+/// The fields of one record, as text (`None`: missing).
+struct Seen(HashMap<String, Option<String>>);
+
+impl Seen {
+    fn get(&self, name: &str) -> &str {
+        self.0[name].as_deref().unwrap_or_else(|| panic!("{name} is missing"))
+    }
+
+    fn missing(&self, name: &str) -> bool {
+        self.0[name].is_none()
+    }
+}
+
+impl Live {
+    fn start(extra: &[&str]) -> Self {
+        let mut nrs: Vec<u32> = lanner_state::NEEDED_SYSCALLS.iter().chain(extra).map(|n| nr(n)).collect();
+        nrs.sort_unstable();
+        nrs.dedup();
+        let config = CaptureConfig { syscalls: nrs, ignore_tgid: None, ..CaptureConfig::default() };
+        let capture = Capture::start(config).unwrap_or_else(|e| panic!("capture starts: {e}"));
+        let mut state = State::new(syscalls::name);
+        state.seed();
+        let reg = FieldRegistry::with_syscall_fields();
+        let map = FieldMap::new(&reg);
+        Live { capture, state, reg, map, queue: VecDeque::new() }
+    }
+
+    /// Applies records in order until a syscall record of process `pid` named `syscall`
+    /// satisfies `pred`; reads `fields` from it as the event loop would.
+    fn find(
+        &mut self,
+        pid: u32,
+        syscall: &[&str],
+        fields: &[&str],
+        pred: impl Fn(&RawEvent) -> bool,
+    ) -> Seen {
+        let nrs: Vec<u32> = syscall.iter().map(|n| nr(n)).collect();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            while let Some(raw) = self.queue.pop_front() {
+                let prep = self.state.apply(&raw);
+                let hit = raw.tgid == pid
+                    && matches!(raw.kind, RecordKind::Syscall { nr } if nrs.contains(&nr))
+                    && pred(&raw);
+                let seen = hit.then(|| {
+                    let ev = self.state.view(&raw, &prep, &self.map);
+                    Seen(
+                        fields
+                            .iter()
+                            .map(|f| {
+                                (f.to_string(), ev.field(&field_ref(&self.reg, f)).map(|v| v.to_string()))
+                            })
+                            .collect(),
+                    )
+                });
+                self.state.finish(&prep);
+                if let Some(s) = seen {
+                    return s;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {syscall:?} record of process {pid} within {WAIT:?}");
+            let mut batch = Vec::new();
+            self.capture.next_batch(&mut batch, Some(left.min(Duration::from_millis(200)))).unwrap();
+            self.queue.extend(batch);
+        }
+    }
+}
+
+fn field_ref(reg: &FieldRegistry, name: &str) -> FieldRef {
+    if let Some((base, index)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) {
+        let id = reg.get(base).unwrap_or_else(|| panic!("no field {base}"));
+        return FieldRef { id, arg: FieldArg::Index(index.parse().unwrap()) };
+    }
+    let (id, key) = reg.resolve(name).unwrap_or_else(|| panic!("no field {name}"));
+    FieldRef { id, arg: key.map_or(FieldArg::None, |k| FieldArg::Key(k.into())) }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lanner-rendering-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a Python script (its process is the one whose records are read); returns its pid.
+fn python(script: &str) -> u32 {
+    let mut child = Command::new("python3").arg("-c").arg(script).spawn().expect("python3 runs");
+    let pid = child.id();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the script failed: {script}");
+    pid
+}
+
+fn path_is(raw: &RawEvent, i: usize, path: &Path) -> bool {
+    raw.strings.get(i).is_some_and(|s| s.bytes == path.as_os_str().as_encoded_bytes())
+}
+
+#[test]
+fn modes_flags_fds_and_paths_render_as_falco() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("modes");
+    let file = dir.join("mode-marker");
+    let created = dir.join("created");
+    let sub = dir.join("sub");
+    let mut live = Live::start(&["chmod", "fchmodat", "mkdir", "mkdirat"]);
+    let pid = python(&format!(
+        "import os\nopen({file:?}, 'w').close()\nos.chmod({file:?}, 0o4755)\nos.mkdir({sub:?}, 0o750)\n\
+         fd = os.open({created:?}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)\nos.chdir({dir:?})\n\
+         os.open('relative', os.O_RDONLY | os.O_CREAT, 0o600)\n",
+        file = file.display().to_string(),
+        sub = sub.display().to_string(),
+        created = created.display().to_string(),
+        dir = dir.display().to_string(),
+    ));
+
+    let fields = [
+        "evt.type",
+        "evt.arg.mode",
+        "evt.arg.filename",
+        "evt.arg[0]",
+        "evt.arg[1]",
+        "evt.arg[2]",
+        "evt.arg[3]",
+        "evt.res",
+        "evt.arg.res",
+    ];
+    let chmod = live.find(pid, &["chmod", "fchmodat"], &fields, |r| {
+        r.strings.iter().any(|s| s.bytes.ends_with(b"mode-marker"))
+    });
+    let mode = "S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID";
+    assert_eq!(chmod.get("evt.arg.mode"), mode);
+    assert_eq!(chmod.get("evt.arg.filename"), file.display().to_string());
+    assert_eq!(chmod.get("evt.res"), "SUCCESS");
+    assert_eq!(chmod.get("evt.arg.res"), "0");
+    assert_eq!(chmod.get("evt.arg[0]"), "0");
+    if chmod.get("evt.type") == "fchmodat" {
+        // res, dirfd, filename, mode.
+        assert_eq!(chmod.get("evt.arg[1]"), "AT_FDCWD");
+        assert_eq!(chmod.get("evt.arg[3]"), mode);
+    } else {
+        // res, filename, mode.
+        assert_eq!(chmod.get("evt.arg[2]"), mode);
+    }
+
+    // mkdir's mode is a plain number in hex in Falco's table (PT_UINT32, PF_HEX).
+    let mkdir = live.find(pid, &["mkdir", "mkdirat"], &["evt.type", "evt.arg.mode", "evt.arg.path"], |r| {
+        r.strings.iter().any(|s| s.bytes.ends_with(b"/sub"))
+    });
+    assert_eq!(mkdir.get("evt.arg.mode"), "1E8");
+    assert_eq!(mkdir.get("evt.arg.path"), sub.display().to_string());
+
+    // An open's mode in octal (PF_OCT), its flags by name in Falco's table order (Python adds
+    // O_CLOEXEC), its fd resolved to the file.
+    let open_fields = [
+        "evt.arg.flags",
+        "evt.arg.mode",
+        "evt.arg.fd",
+        "evt.arg[0]",
+        "evt.arg[1]",
+        "evt.arg[2]",
+        "fd.num",
+        "evt.args",
+    ];
+    let open = live.find(pid, &["openat", "open"], &open_fields, |r| path_is(r, 0, &created));
+    assert_eq!(open.get("evt.arg.flags"), "O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC");
+    assert_eq!(open.get("evt.arg.mode"), "0640");
+    let fd = open.get("fd.num").to_string();
+    assert_eq!(open.get("evt.arg.fd"), format!("<f>{}", created.display()));
+    assert_eq!(open.get("evt.arg[0]"), format!("<f>{}", created.display()));
+    assert_eq!(open.get("evt.arg[1]"), "AT_FDCWD");
+    assert_eq!(open.get("evt.arg[2]"), created.display().to_string());
+    assert!(
+        open.get("evt.args").starts_with(&format!(
+            "fd={fd}(<f>{}) dirfd=-100(AT_FDCWD) name={} flags=4358(O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC) mode=0640",
+            created.display(),
+            created.display()
+        )),
+        "{}",
+        open.get("evt.args")
+    );
+
+    // A relative path: as written, resolved against the cwd.
+    let rel = live.find(pid, &["openat", "open"], &["evt.arg.name", "evt.args", "evt.arg.mode"], |r| {
+        r.strings.first().is_some_and(|s| s.bytes == b"relative")
+    });
+    assert_eq!(rel.get("evt.arg.name"), dir.join("relative").display().to_string());
+    assert_eq!(rel.get("evt.arg.mode"), "0600");
+    assert!(
+        rel.get("evt.args").contains(&format!("name=relative({})", dir.join("relative").display())),
+        "{}",
+        rel.get("evt.args")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_failed_open_has_fd_minus_one_and_errno_names() {
+    if !live() {
+        return;
+    }
+    let mut live = Live::start(&[]);
+    let pid = python(
+        "import os\ntry:\n    os.open('/nonexistent-lanner-dir/x', os.O_RDONLY)\nexcept FileNotFoundError:\n    pass\n",
+    );
+    let f = live.find(
+        pid,
+        &["openat", "open"],
+        &[
+            "fd.num",
+            "evt.res",
+            "evt.rawres",
+            "evt.arg.fd",
+            "evt.arg[0]",
+            "evt.arg.flags",
+            "evt.arg.name",
+            "fd.typechar",
+            "evt.failed",
+        ],
+        |r| r.strings.first().is_some_and(|s| s.bytes.starts_with(b"/nonexistent-lanner-dir")),
+    );
+    // Falco's "open of a missing file" shape: fd.typechar='f' and fd.num=-1 and evt.res startswith E.
+    assert_eq!(f.get("fd.num"), "-1");
+    assert_eq!(f.get("fd.typechar"), "f");
+    assert_eq!(f.get("evt.res"), "ENOENT");
+    assert_eq!(f.get("evt.rawres"), "-2");
+    assert_eq!(f.get("evt.failed"), "true");
+    assert_eq!(f.get("evt.arg.fd"), "ENOENT");
+    assert_eq!(f.get("evt.arg[0]"), "ENOENT");
+    assert_eq!(f.get("evt.arg.flags"), "O_RDONLY|O_CLOEXEC");
+    assert_eq!(f.get("evt.arg.name"), "/nonexistent-lanner-dir/x");
+}
+
+#[test]
+fn uids_and_gids_are_names_where_falco_resolves_them() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("uids");
+    let file = dir.join("owned");
+    std::fs::write(&file, "x").unwrap();
+    let mut live = Live::start(&["chown", "fchownat", "setuid", "setgid", "setresuid"]);
+    let pid = python(&format!(
+        "import os\nos.chown({f:?}, 65534, 65534)\nos.setgid(65534)\nos.setresuid(-1, 65534, -1)\n\
+         os.setresuid(-1, 0, -1)\nos.setuid(65534)\ntry:\n    os.setuid(0)\nexcept PermissionError:\n    pass\n",
+        f = file.display().to_string()
+    ));
+    // chown's ids are plain numbers in Falco (PT_UINT32).
+    let chown = live.find(pid, &["chown", "fchownat"], &["evt.arg.uid", "evt.arg.gid"], |_| true);
+    assert_eq!(chown.get("evt.arg.uid"), "65534");
+    assert_eq!(chown.get("evt.arg.gid"), "65534");
+    // setgid, setresuid and setuid take PT_GID / PT_UID: names, <NONE> for -1.
+    let setgid = live.find(pid, &["setgid"], &["evt.arg.gid", "evt.arg[1]", "evt.args"], |_| true);
+    assert_eq!(setgid.get("evt.arg.gid"), "nogroup");
+    assert_eq!(setgid.get("evt.arg[1]"), "nogroup");
+    assert_eq!(setgid.get("evt.args"), "res=0 gid=65534(nogroup)");
+    let setresuid =
+        live.find(pid, &["setresuid"], &["evt.arg.ruid", "evt.arg.euid", "evt.arg.suid", "evt.args"], |_| {
+            true
+        });
+    assert_eq!(setresuid.get("evt.arg.ruid"), "<NONE>");
+    assert_eq!(setresuid.get("evt.arg.euid"), "nobody");
+    assert_eq!(setresuid.get("evt.args"), "res=0 ruid=-1(<NONE>) euid=65534(nobody) suid=-1(<NONE>)");
+    let back = live.find(pid, &["setresuid"], &["evt.arg.euid"], |_| true);
+    assert_eq!(back.get("evt.arg.euid"), "root");
+    let setuid = live.find(pid, &["setuid"], &["evt.arg.uid", "evt.res"], |_| true);
+    assert_eq!(setuid.get("evt.arg.uid"), "nobody");
+    assert_eq!(setuid.get("evt.res"), "SUCCESS");
+    let denied =
+        live.find(pid, &["setuid"], &["evt.arg.uid", "evt.res", "evt.arg.res", "evt.arg[0]"], |_| true);
+    assert_eq!(denied.get("evt.arg.uid"), "root");
+    assert_eq!(denied.get("evt.res"), "EPERM");
+    assert_eq!(denied.get("evt.arg.res"), "EPERM");
+    assert_eq!(denied.get("evt.arg[0]"), "EPERM");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn execve_parameters_are_falcos_list() {
+    if !live() {
+        return;
+    }
+    let mut live = Live::start(&[]);
+    let mut child =
+        Command::new("/bin/sh").args(["-c", "exec /bin/true lanner-exec-marker"]).spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let fields = [
+        "evt.arg[0]",
+        "evt.arg[1]",
+        "evt.arg[2]",
+        "evt.arg[13]",
+        "evt.arg.res",
+        "evt.arg.exe",
+        "evt.arg.args",
+        "evt.arg.comm",
+        "evt.arg.pid",
+        "evt.arg.filename",
+        "evt.arg[30]",
+        "evt.arg.uid",
+        "evt.arg.cwd",
+        "evt.arg[31]",
+        "evt.res",
+    ];
+    let ex =
+        live.find(pid, &["execve"], &fields, |r| r.strings.first().is_some_and(|s| s.bytes == b"/bin/true"));
+    assert_eq!(ex.get("evt.arg[0]"), "0");
+    assert_eq!(ex.get("evt.arg.res"), "0");
+    assert_eq!(ex.get("evt.res"), "SUCCESS");
+    assert_eq!(ex.get("evt.arg[1]"), "/bin/true");
+    assert_eq!(ex.get("evt.arg.exe"), "/bin/true");
+    // args: NUL-separated, each NUL shown as a dot.
+    assert_eq!(ex.get("evt.arg[2]"), "lanner-exec-marker.");
+    assert_eq!(ex.get("evt.arg.args"), "lanner-exec-marker.");
+    assert_eq!(ex.get("evt.arg[13]"), "true");
+    assert_eq!(ex.get("evt.arg.comm"), "true");
+    // A pid parameter resolves to its process's name.
+    assert_eq!(ex.get("evt.arg.pid"), "true");
+    assert_eq!(ex.get("evt.arg.filename"), "/bin/true");
+    assert_eq!(ex.get("evt.arg[30]"), "/bin/true");
+    assert_eq!(ex.get("evt.arg.uid"), "root");
+    // Falco's probe does not send the cwd; there is no 32nd parameter.
+    assert!(ex.missing("evt.arg.cwd"));
+    assert!(ex.missing("evt.arg[31]"));
+}
