@@ -1328,7 +1328,7 @@ const MOUNT_FLAGS: &[(&str, u32)] = &[
 
 /// Falco's ptrace request numbers (its own enumeration), by the kernel's request number.
 fn ptrace_to_ppm(r: u64) -> u64 {
-    let ppm = match r as i64 {
+    match r as i64 {
         0 => 1,
         1 => 2,
         2 => 3,
@@ -1368,8 +1368,7 @@ fn ptrace_to_ppm(r: u64) -> u64 {
         32 => 37,
         33 => 38,
         _ => 0,
-    };
-    ppm
+    }
 }
 
 const PTRACE_REQUESTS: &[(&str, u32)] = &[
