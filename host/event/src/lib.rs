@@ -29,6 +29,10 @@ pub use value::Value;
 /// The event source name of kernel syscall events, the default `source` of a rule.
 pub const SYSCALL_SOURCE: &str = "syscall";
 
-/// Falco plugins whose fields Lanner provides built in, with the plugin version whose
-/// fields they match: rules files' `required_plugin_versions` are checked against these.
+/// Falco plugins whose fields Lanner declares built in, with the plugin version whose fields
+/// they match. The claim holds only while the plugin itself is loaded (`plugins/container`
+/// for `container`): the binary checks rules files' `required_plugin_versions` against the
+/// loaded plugins and leaves these out otherwise, so that a rules file requiring `container`
+/// gets Falco's error without it. The engine alone (`EngineConfig::syscall`, its tests and
+/// benchmarks) keeps them.
 pub const BUILTIN_PLUGIN_EQUIVALENTS: &[(&str, &str)] = &[("container", "0.4.0")];

@@ -308,3 +308,52 @@ mod tests {
         }
     }
 }
+
+/// The name of Falco's plugin whose fields the container part of [`FIELDS`] declares.
+pub const CONTAINER_PLUGIN: &str = "container";
+
+/// Whether a built-in field is one of the container plugin's, which give way to the plugin's
+/// own declarations while it is loaded: every `container.*` field but `container.id` (the
+/// process state reads it from the cgroup, with or without the plugin, as Falco's kernel side
+/// does), the `k8s.*` fields taken from the container's labels, and the
+/// `proc.is_container_*` probes.
+pub fn gives_way_to_container_plugin(name: &str) -> bool {
+    (name.starts_with("container.") && name != "container.id")
+        || name.starts_with("k8s.")
+        || name.starts_with("proc.is_container_")
+}
+
+/// A registry of the syscall fields without those `leave_out` names: the built-in declarations
+/// a loaded plugin replaces with its own.
+pub fn registry_without(leave_out: impl Fn(&str) -> bool) -> crate::FieldRegistry {
+    let mut reg = crate::FieldRegistry::new();
+    for def in FIELDS.iter().filter(|d| !leave_out(d.name)) {
+        reg.add(crate::FieldDef {
+            name: std::borrow::Cow::Borrowed(def.name),
+            ftype: def.ftype,
+            arg: def.arg,
+            desc: std::borrow::Cow::Borrowed(def.desc),
+            provider: std::borrow::Cow::Borrowed(crate::SYSCALL_SOURCE),
+        })
+        .expect("the built-in syscall field table has unique names");
+    }
+    reg
+}
+
+#[cfg(test)]
+mod container_tests {
+    use super::*;
+
+    #[test]
+    fn the_container_family_gives_way_but_container_id_stays() {
+        assert!(gives_way_to_container_plugin("container.name"));
+        assert!(gives_way_to_container_plugin("container.mount.dest"));
+        assert!(gives_way_to_container_plugin("k8s.ns.name"));
+        assert!(!gives_way_to_container_plugin("container.id"));
+        assert!(!gives_way_to_container_plugin("proc.name"));
+        let full = crate::FieldRegistry::with_syscall_fields();
+        let reg = registry_without(|n| n == "container.name");
+        assert_eq!(reg.len() + 1, full.len());
+        assert!(reg.get("container.name").is_none() && reg.get("container.id").is_some());
+    }
+}

@@ -218,7 +218,7 @@ pub fn docker(v: &Json) -> (Info, Option<FollowUp>) {
         full_id,
         ..Info::default()
     };
-    let follow = (!image_ref.is_empty()).then(|| FollowUp::DockerImage(image_ref));
+    let follow = (!image_ref.is_empty()).then_some(FollowUp::DockerImage(image_ref));
     (info, follow)
 }
 
@@ -348,7 +348,7 @@ pub fn crio(full_id: &str, v: &Json) -> (Info, Option<FollowUp>) {
         ..Info::default()
     };
     let follow = (!sandbox.is_empty() && !full_id.starts_with(&sandbox) && !sandbox.starts_with(full_id))
-        .then(|| FollowUp::CriSandbox(sandbox));
+        .then_some(FollowUp::CriSandbox(sandbox));
     (info, follow)
 }
 

@@ -46,7 +46,7 @@ struct Lookup {
 
 enum Entry {
     Known(Rc<Info>),
-    Pending(Lookup),
+    Pending(Box<Lookup>),
     Unknown { retry_at: Instant },
 }
 
@@ -111,7 +111,7 @@ impl Cache {
         };
         let mut lookup = match self.slots.remove(id) {
             Some(Slot { entry: Entry::Pending(l), .. }) => l,
-            _ => Lookup { socket: 0, conn: None, buf: Vec::new(), partial: None },
+            _ => Box::new(Lookup { socket: 0, conn: None, buf: Vec::new(), partial: None }),
         };
         let deadline = if first { now + self.settings.first_wait } else { now };
         let entry = match self.advance(id, &mut lookup, deadline) {
@@ -261,5 +261,31 @@ impl Cache {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_bound_and_forgets_exited_containers() {
+        let settings = Settings {
+            first_wait: Duration::ZERO,
+            io_timeout_ms: 1,
+            max_entries: 2,
+            retry: Duration::from_secs(60),
+            socket_backoff: Duration::from_secs(5),
+        };
+        // No runtime socket: every container is unknown, and remembered as such.
+        let mut c = Cache::new(Vec::new(), settings);
+        assert!(c.get("aaaaaaaaaaaa").is_none());
+        assert!(c.get("bbbbbbbbbbbb").is_none());
+        assert!(c.get("aaaaaaaaaaaa").is_none());
+        assert!(c.get("cccccccccccc").is_none());
+        assert_eq!(c.len(), 2, "the least recently used (b) went");
+        assert!(c.slots.contains_key("aaaaaaaaaaaa") && !c.slots.contains_key("bbbbbbbbbbbb"));
+        c.forget("aaaaaaaaaaaa");
+        assert_eq!(c.len(), 1);
     }
 }
