@@ -224,6 +224,8 @@ pub struct Process {
     pub cgroup_id: u64,
     /// Whether the executable is an anonymous memory file.
     pub exe_from_memfd: bool,
+    /// What the probe read of the executable at exec (owner, mode, file system, layer).
+    pub exe_info: Option<lanner_capture::record::ExecInfo>,
     /// Open fds.
     pub fds: HashMap<i64, Fd>,
 }
@@ -256,6 +258,7 @@ impl Process {
             container_id: Arc::from("host"),
             cgroup_id: 0,
             exe_from_memfd: false,
+            exe_info: None,
             fds: HashMap::new(),
         }
     }

@@ -369,3 +369,55 @@ fn execve_parameters_are_falcos_list() {
     assert!(ex.missing("evt.arg.cwd"));
     assert!(ex.missing("evt.arg[31]"));
 }
+
+/// Runs `script` with sh; the `evt.arg.flags` of its process's execve of `exe`.
+fn exec_flags(live: &mut Live, script: &str, exe: &str) -> String {
+    let mut child = Command::new("/bin/sh").args(["-c", script]).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success(), "{script}");
+    let seen = live.find(pid, &["execve"], &["evt.arg.flags", "evt.arg[19]", "evt.res"], |r| {
+        r.strings.first().is_some_and(|s| s.bytes == exe.as_bytes())
+    });
+    assert_eq!(seen.get("evt.res"), "SUCCESS");
+    assert_eq!(seen.get("evt.arg.flags"), seen.get("evt.arg[19]"));
+    seen.get("evt.arg.flags").to_string()
+}
+
+#[test]
+fn execve_flags_are_falcos_exe_flags() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("exeflags");
+    let mut live = Live::start(&[]);
+    // Root owns /bin/true: writable for root, not for nobody (Falco: no flag, the number 0).
+    assert_eq!(exec_flags(&mut live, "exec /bin/true", "/bin/true"), "EXE_WRITABLE");
+    let nobody =
+        "exec python3 -c \"import os; os.setgid(65534); os.setuid(65534); os.execv('/bin/true', ['true'])\"";
+    assert_eq!(exec_flags(&mut live, nobody, "/bin/true"), "0");
+    // A binary run from an anonymous memory file.
+    let memfd = "exec python3 -c \"import os; fd = os.memfd_create('lanner', 0); os.write(fd, open('/bin/true', 'rb').read()); os.execv('/proc/self/fd/%d' % fd, ['x'])\"";
+    let flags = exec_flags(&mut live, memfd, "/proc/self/fd/3");
+    assert_eq!(flags, "EXE_WRITABLE|EXE_FROM_MEMFD");
+    // overlayfs: a binary from the upper layer, and one from the lower layer.
+    let (lower, upper, work, merged) =
+        (dir.join("lower"), dir.join("upper"), dir.join("work"), dir.join("merged"));
+    for d in [&lower, &upper, &work, &merged] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy("/bin/true", lower.join("lower-true")).unwrap();
+    std::fs::copy("/bin/true", upper.join("upper-true")).unwrap();
+    let opts =
+        format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+    let st =
+        Command::new("mount").args(["-t", "overlay", "overlay", "-o", &opts]).arg(&merged).status().unwrap();
+    assert!(st.success(), "mounting overlayfs");
+    let up = merged.join("upper-true").display().to_string();
+    let low = merged.join("lower-true").display().to_string();
+    let upper_flags = exec_flags(&mut live, &format!("exec {up}"), &up);
+    let lower_flags = exec_flags(&mut live, &format!("exec {low}"), &low);
+    Command::new("umount").arg(&merged).status().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(upper_flags, "EXE_WRITABLE|EXE_UPPER_LAYER");
+    assert_eq!(lower_flags, "EXE_WRITABLE|EXE_LOWER_LAYER");
+}
