@@ -315,16 +315,16 @@ pub const CONTAINER_PLUGIN: &str = "container";
 /// Whether a built-in field is one of the container plugin's, which give way to the plugin's
 /// own declarations while it is loaded: every `container.*` field but `container.id` (the
 /// process state reads it from the cgroup, with or without the plugin, as Falco's kernel side
-/// does), the `k8s.*` fields taken from the container's labels, and the
-/// `proc.is_container_*` probes.
+/// does), and the `k8s.*` fields taken from the container's labels. They are the last entries
+/// of [`FIELDS`] (a test holds it), so that leaving them out keeps every other field's id:
+/// the process state maps fields by the ids of the full table.
 pub fn gives_way_to_container_plugin(name: &str) -> bool {
-    (name.starts_with("container.") && name != "container.id")
-        || name.starts_with("k8s.")
-        || name.starts_with("proc.is_container_")
+    (name.starts_with("container.") && name != "container.id") || name.starts_with("k8s.")
 }
 
 /// A registry of the syscall fields without those `leave_out` names: the built-in declarations
-/// a loaded plugin replaces with its own.
+/// a loaded plugin replaces with its own. Only fields for which
+/// [`gives_way_to_container_plugin`] holds may be left out (the others' ids would shift).
 pub fn registry_without(leave_out: impl Fn(&str) -> bool) -> crate::FieldRegistry {
     let mut reg = crate::FieldRegistry::new();
     for def in FIELDS.iter().filter(|d| !leave_out(d.name)) {
@@ -355,5 +355,17 @@ mod container_tests {
         let reg = registry_without(|n| n == "container.name");
         assert_eq!(reg.len() + 1, full.len());
         assert!(reg.get("container.name").is_none() && reg.get("container.id").is_some());
+        // Leaving the whole family out keeps the id of every other field.
+        let reg = registry_without(gives_way_to_container_plugin);
+        for (id, def) in reg.iter() {
+            assert_eq!(full.get(&def.name), Some(id), "{} moved", def.name);
+        }
+    }
+
+    #[test]
+    fn the_container_family_is_the_tail_of_the_table() {
+        let first = FIELDS.iter().position(|f| gives_way_to_container_plugin(f.name)).unwrap();
+        let tail: Vec<&str> = FIELDS[first..].iter().map(|f| f.name).collect();
+        assert!(tail.iter().all(|n| gives_way_to_container_plugin(n)), "{tail:?}");
     }
 }
