@@ -6,6 +6,8 @@
 #             (/usr/lib/lanner/sinks) by plugin_outputs and file_output
 #   plugins/  json, k8saudit: extractors and sources, installed to /usr/lib/lanner/plugins;
 #             enabled by linking or copying one (with its NAME.yaml) into /etc/lanner/plugins.d
+#             container: installed there too, and loaded by default from there (Falco's
+#             container plugin fields; a container.yaml beside it overrides its default grants)
 # Run it before `cargo deb`. Needs the wasm32-wasip2 target (scripts/setup.sh adds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ build=${CARGO_TARGET_DIR:-$root/target}/wasm-plugins
 out=$root/target/lanner-plugins
 rm -rf "$out"
 mkdir -p "$out/sinks" "$out/plugins"
-for kind_name in sinks/file sinks/webhook sinks/slack sinks/email plugins/json plugins/k8saudit; do
+for kind_name in sinks/file sinks/webhook sinks/slack sinks/email plugins/json plugins/k8saudit plugins/container; do
   kind=${kind_name%/*}; name=${kind_name#*/}
   (cd "plugins/$name" && env -u RUSTFLAGS -u CARGO_BUILD_TARGET \
      cargo build --quiet --release --target wasm32-wasip2 --target-dir "$build")

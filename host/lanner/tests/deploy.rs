@@ -247,6 +247,7 @@ fn deb_package_installs_binary_unit_config_and_rules() {
         "./usr/lib/lanner/sinks/email.wasm",
         "./usr/lib/lanner/plugins/json.wasm",
         "./usr/lib/lanner/plugins/k8saudit.wasm",
+        "./usr/lib/lanner/plugins/container.wasm",
     ] {
         assert!(
             paths.iter().any(|x| *x == p || x.trim_start_matches("./usr") == p.trim_start_matches('.')),
