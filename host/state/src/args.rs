@@ -10,7 +10,7 @@
 //!
 //! Some parameters of Falco's lists are not captured (page-fault counters, memory sizes,
 //! the cgroups of an execve, queue sizes of an accept, the `open_how` of openat2, `dev` and
-//! `ino` of an open, data buffers): they are [`Src::Missing`], so the field is missing
+//! `ino` of an open): they are [`Src::Missing`], so the field is missing
 //! (`<NA>`), and [`missing`] names them, for diagnostics.
 
 use crate::table::{Fd, L4, Process};
@@ -81,6 +81,8 @@ pub enum Src {
     Addr,
     /// The tuple of the event's socket.
     Tuple,
+    /// The data read or written, as far as it was captured.
+    Data,
     /// The open flags kept with the event's fd (syscalls whose flags are not an argument).
     FdFlags,
     /// From the calling process.
@@ -310,14 +312,14 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         ],
         libc::SYS_sendto | libc::SYS_sendmsg => &[
             RES,
-            ("data", K::ByteBuf, S::Missing),
+            ("data", K::ByteBuf, S::Data),
             ("fd", K::Fd, S::Int(0)),
             ("size", K::UDec, S::Arg(2)),
             ("tuple", K::SockTuple, S::Tuple),
         ],
         libc::SYS_recvfrom => &[
             RES,
-            ("data", K::ByteBuf, S::Missing),
+            ("data", K::ByteBuf, S::Data),
             ("tuple", K::SockTuple, S::Tuple),
             ("fd", K::Fd, S::Int(0)),
             ("size", K::UDec, S::Arg(2)),
@@ -325,13 +327,13 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         libc::SYS_recvmsg => &[
             RES,
             ("size", K::UDec, S::Missing),
-            ("data", K::ByteBuf, S::Missing),
+            ("data", K::ByteBuf, S::Data),
             ("tuple", K::SockTuple, S::Tuple),
             ("msgcontrol", K::ByteBuf, S::Missing),
             ("fd", K::Fd, S::Int(0)),
         ],
         libc::SYS_read | libc::SYS_write => {
-            &[RES, ("data", K::ByteBuf, S::Missing), ("fd", K::Fd, S::Int(0)), ("size", K::UDec, S::Arg(2))]
+            &[RES, ("data", K::ByteBuf, S::Data), ("fd", K::Fd, S::Int(0)), ("size", K::UDec, S::Arg(2))]
         }
         libc::SYS_unlink => &[RES, ("path", K::FsPath, S::Str(0))],
         libc::SYS_unlinkat => &[
@@ -617,15 +619,22 @@ fn source<'a>(ctx: &Ctx<'a>, src: Src) -> Option<V<'a>> {
         Src::Str(i) => V::Text(String::from_utf8_lossy(&raw.strings.get(i)?.bytes)),
         Src::Addr => V::Addr(raw.sockaddr.as_ref()?),
         Src::Tuple => {
-            let s = ctx.event_fd()?.sock.as_ref()?;
-            // The kernel's tuple reads peer -> local on an accepted socket, local -> peer
-            // otherwise.
+            // The socket's ends as the probe read them from the kernel, else as the tables
+            // know them; an accepted socket's tuple reads peer -> local, others local -> peer.
+            let (local, remote) = match &raw.tuple {
+                Some(t) => (Some(t.local), t.remote),
+                None => {
+                    let s = ctx.event_fd()?.sock.as_ref()?;
+                    (s.local, s.remote)
+                }
+            };
             if matches!(ctx.nr().map(i64::from), Some(libc::SYS_accept | libc::SYS_accept4)) {
-                V::Tuple(s.remote, s.local)
+                V::Tuple(remote, local)
             } else {
-                V::Tuple(s.local, s.remote)
+                V::Tuple(local, remote)
             }
         }
+        Src::Data => V::Bytes(raw.data.as_ref()?.bytes.clone()),
         Src::FdFlags => V::Num(open_to_ppm(ctx.event_fd()?.flags as u64) as i64),
         Src::Missing => return None,
         Src::Proc(what) => match what {
@@ -787,15 +796,10 @@ fn render(ctx: &Ctx<'_>, defs: &[ArgDef], i: usize) -> Option<Rendered> {
             V::Addr(SockAddr::Other(f)) => Rendered::plain(format!("family {f}")),
             _ => return None,
         },
+        // Both ends or nothing: an end the tables do not know is not made up.
         Kind::SockTuple => match v {
-            V::Tuple(src, dst) if src.is_some() || dst.is_some() => {
-                let unspecified = |other: Option<SocketAddr>| match other {
-                    Some(SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
-                    _ => SocketAddr::from(([0u8; 4], 0)),
-                };
-                let s = src.unwrap_or_else(|| unspecified(dst));
-                let d = dst.unwrap_or_else(|| unspecified(src));
-                Rendered::plain(format!("{}->{}", addr_text(&s), addr_text(&d)))
+            V::Tuple(Some(src), Some(dst)) => {
+                Rendered::plain(format!("{}->{}", addr_text(&src), addr_text(&dst)))
             }
             _ => return None,
         },
