@@ -246,24 +246,26 @@ mod tests {
         }
     }
 
+    // These two watch numeric names: another test edits /etc/hosts, and a lookup that reads
+    // it mid-write would see no name.
     #[test]
-    fn localhost_resolves_in_the_background_and_matches_its_address() {
+    fn names_resolve_in_the_background_and_match_their_address() {
         let d = Dns::default();
         assert!(d.value("127.0.0.1".parse().unwrap()).is_none(), "nothing watched yet");
-        d.watch(["localhost".to_string(), "no-such-host.invalid".to_string()]);
+        d.watch(["127.0.0.1".to_string(), "no-such-host.invalid".to_string()]);
         wait_resolved(&d, 2);
         assert_eq!(
             d.names_of("127.0.0.1".parse().unwrap()).iter().map(|n| &**n).collect::<Vec<_>>(),
-            ["localhost"]
+            ["127.0.0.1"]
         );
-        assert_eq!(d.value("127.0.0.1".parse().unwrap()), Some(Value::Str(Cow::Borrowed("localhost"))));
+        assert_eq!(d.value("127.0.0.1".parse().unwrap()), Some(Value::Str(Cow::Borrowed("127.0.0.1"))));
         assert!(d.value("10.1.2.3".parse().unwrap()).is_none());
         // A new set of names replaces the old one.
         d.watch(["no-such-host.invalid".to_string()]);
         wait_resolved(&d, 1);
         let t = Instant::now();
         while d.value("127.0.0.1".parse().unwrap()).is_some() {
-            assert!(t.elapsed() < Duration::from_secs(5), "localhost still answered after it was unwatched");
+            assert!(t.elapsed() < Duration::from_secs(5), "127.0.0.1 still answered after it was unwatched");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -271,13 +273,14 @@ mod tests {
     #[test]
     fn an_address_of_two_names_holds_both() {
         let d = Dns::default();
-        d.watch(["localhost".to_string(), "127.0.0.1".to_string()]);
+        // "127.1" is 127.0.0.1 to the system's resolver.
+        d.watch(["127.1".to_string(), "127.0.0.1".to_string()]);
         wait_resolved(&d, 2);
         let v = d.value("127.0.0.1".parse().unwrap()).unwrap();
         let Value::List(items) = v else { panic!("expected a list, got {v:?}") };
         let mut names: Vec<String> = items.iter().map(|i| i.to_string()).collect();
         names.sort();
-        assert_eq!(names, ["127.0.0.1", "localhost"]);
+        assert_eq!(names, ["127.0.0.1", "127.1"]);
     }
 
     /// Adds `ip name` to /etc/hosts until dropped; a lock file keeps concurrent tests from
