@@ -212,3 +212,54 @@ fn container_metadata_is_known_within_50_ms_of_the_first_event() {
     let median = times[times.len() / 2];
     assert!(median < Duration::from_millis(50), "median {median:?} over the 50 ms target: {first_calls:?}");
 }
+
+/// Docker's API, as Podman serves it on the same socket: the container, then its image.
+#[test]
+fn container_plugin_reads_the_docker_api() {
+    let image = podman::image();
+    let svc = podman::Service::start(&socket_path("docker"));
+    let rt = runtime();
+    let s = svc.socket.display();
+    let p = load(
+        &rt,
+        "plugins/container",
+        &format!(
+            "config:\n  engines:\n    docker: {{sockets: [{s}]}}\n    podman: {{enabled: false}}\n    cri: {{enabled: false}}\ngrants:\n  unix: [{s}]\n"
+        ),
+    );
+    let name = format!("lanner-docker-api-{}", std::process::id());
+    let full = podman::run_detached(&["--name", &name, "--label", "tier=web", image, "sleep", "60"]);
+    let reqs: Vec<(u32, Option<String>)> = [
+        ("container.name", None),
+        ("container.type", None),
+        ("container.image", None),
+        ("container.image.repository", None),
+        ("container.image.tag", None),
+        ("container.image.digest", None),
+        ("container.image.id", None),
+        ("container.labels", None),
+    ]
+    .iter()
+    .map(|(n, a): &(&str, Option<&str>)| (field(&p, n), a.map(String::from)))
+    .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let v = loop {
+        let v = p.extract(&[syscall_event(&full[..12], "execve", 1, 1)], &reqs).unwrap();
+        if v[0].is_some() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no metadata within 5 s");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let digest = podman::inspect(image, "{{.Digest}}");
+    let image_id = podman::inspect(&full, "{{.Image}}");
+    assert_eq!(text(&v[0]), name);
+    assert_eq!(text(&v[1]), "docker");
+    assert_eq!(text(&v[2]), image);
+    assert_eq!(text(&v[3]), "localhost/lanner-busybox");
+    assert_eq!(text(&v[4]), "test");
+    assert_eq!(text(&v[5]), digest);
+    assert_eq!(text(&v[6]), image_id);
+    assert_eq!(text(&v[7]), "tier:web");
+    podman::remove(&full);
+}
