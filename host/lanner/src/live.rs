@@ -360,6 +360,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         p.state.users = lanner_state::users::Users::under(root);
     }
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
+    proc.iter().for_each(watch_host_names);
     let sources = opts.sources.map(|(rx, fields)| {
         if let Some(p) = &mut proc {
             p.plugin_fields = Some(fields);
@@ -486,6 +487,15 @@ pub struct Finished {
 /// The internal alert for records lost in the kernel (Falco's name for it).
 const DROP_RULE: &str = "Lanner internal: syscall event drop";
 
+/// Hands the host names the rules compare with `fd.*ip.name` to the state's background
+/// resolver (a reload replaces them).
+fn watch_host_names(p: &Processor<'_>) {
+    if let Sink::Alerts { ruleset, .. } = &p.sink {
+        let names = lanner_state::dns::FIELDS.iter().flat_map(|f| lanner_engine::compared_constants(ruleset, f));
+        p.state.dns.watch(names);
+    }
+}
+
 /// The internal alert for a reload that was rejected.
 const RELOAD_RULE: &str = "Lanner internal: reload failed";
 
@@ -515,6 +525,7 @@ fn apply_control(
                     _ => {}
                 }
             }
+            watch_host_names(p);
             tracing::info!(syscalls = d.filter.syscalls.len(), "reloaded: new rules in effect");
         }
         Control::Failed(why) => {

@@ -1,0 +1,79 @@
+//! `fd.sip.name` and its kin through `lanner run` on the live kernel: a host name in the rules
+//! is resolved in the background (here from a line this test adds to /etc/hosts), and a real
+//! connection to one of its addresses matches the rule, as in Falco.
+
+mod common;
+
+use common::{Daemon, live_allowed, temp_dir};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::time::Duration;
+
+/// An `ip name` line in /etc/hosts for the test's duration; a lock file keeps concurrent tests
+/// from writing over each other's lines.
+struct HostsLine(String);
+
+fn edit_hosts(f: impl FnOnce(String) -> String) {
+    let lock = std::fs::File::create("/tmp/lanner-etc-hosts.lock").unwrap();
+    // SAFETY: flock on a descriptor this function owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let text = std::fs::read_to_string("/etc/hosts").unwrap();
+    std::fs::write("/etc/hosts", f(text)).unwrap();
+}
+
+impl HostsLine {
+    fn add(ip: &str, name: &str) -> Self {
+        let line = format!("{ip} {name}");
+        edit_hosts(|t| {
+            let sep = if t.is_empty() || t.ends_with('\n') { "" } else { "\n" };
+            format!("{t}{sep}{line}\n")
+        });
+        HostsLine(line)
+    }
+}
+
+impl Drop for HostsLine {
+    fn drop(&mut self) {
+        edit_hosts(|t| t.lines().filter(|l| *l != self.0).map(|l| format!("{l}\n")).collect());
+    }
+}
+
+#[test]
+fn a_connect_to_a_named_host_matches_fd_sip_name() {
+    if !live_allowed() {
+        return;
+    }
+    let name = format!("lanner-dns-{}.test", std::process::id());
+    let _hosts = HostsLine::add("127.0.0.7", &name);
+    let listener = std::net::TcpListener::bind("127.0.0.7:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir("dns");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Contact Named Host\n  desc: d\n  condition: evt.type = connect and fd.sip.name = {name} and proc.name = python3\n  output: 'named %fd.sip.name %fd.rip.name %fd.sip %fd.sport'\n  priority: NOTICE\n\
+             - rule: Contact Localhost\n  desc: a name that resolves elsewhere must not match\n  condition: evt.type = connect and fd.sip.name in (localhost) and proc.name = python3 and fd.sport = {port}\n  output: 'localhost %fd.sip'\n  priority: NOTICE\n"
+        ),
+    )
+    .unwrap();
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    // Resolution runs beside capture; the log says when the rules' names are known.
+    lanner.wait_log(&name, Duration::from_secs(10));
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import socket; socket.create_connection(('127.0.0.7', {port})).close()"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let a = lanner.wait_alert("Contact Named Host", &format!("127.0.0.7 {port}"));
+    let (alerts, _) = lanner.stop_with_alerts();
+    drop(listener);
+    std::fs::remove_dir_all(&dir).ok();
+    let f = &a["output_fields"];
+    assert_eq!(f["fd.sip.name"], name.as_str(), "{a}");
+    // A client's remote end is its server.
+    assert_eq!(f["fd.rip.name"], name.as_str(), "{a}");
+    assert_eq!(f["fd.sip"], "127.0.0.7", "{a}");
+    assert!(!alerts.iter().any(|a| a["rule"] == "Contact Localhost"), "{alerts:#?}");
+}
