@@ -38,42 +38,69 @@ impl Drop for HostsLine {
     }
 }
 
+fn rules_for(name: &str, port: u16) -> String {
+    format!(
+        "- rule: Contact Named Host\n  desc: d\n  condition: evt.type = connect and fd.sip.name = {name} and proc.name = python3\n  output: 'named %fd.sip.name %fd.rip.name %fd.sip %fd.sport'\n  priority: NOTICE\n\
+         - rule: Contact Localhost\n  desc: a name that resolves elsewhere must not match\n  condition: evt.type = connect and fd.sip.name in (localhost) and proc.name = python3 and fd.sport = {port}\n  output: 'localhost %fd.sip'\n  priority: NOTICE\n"
+    )
+}
+
+fn connect(ip: &str, port: u16) {
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import socket; socket.create_connection(('{ip}', {port})).close()"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
-fn a_connect_to_a_named_host_matches_fd_sip_name() {
+fn a_connect_to_a_named_host_matches_fd_sip_name_and_a_reload_watches_new_names() {
     if !live_allowed() {
         return;
     }
     let name = format!("lanner-dns-{}.test", std::process::id());
+    let renamed = format!("lanner-dns-reloaded-{}.test", std::process::id());
     let _hosts = HostsLine::add("127.0.0.7", &name);
+    let _hosts2 = HostsLine::add("127.0.0.8", &renamed);
     let listener = std::net::TcpListener::bind("127.0.0.7:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let listener2 = std::net::TcpListener::bind("127.0.0.8:0").unwrap();
+    let port2 = listener2.local_addr().unwrap().port();
     let dir = temp_dir("dns");
     let rules = dir.join("rules.yaml");
-    std::fs::write(
-        &rules,
-        format!(
-            "- rule: Contact Named Host\n  desc: d\n  condition: evt.type = connect and fd.sip.name = {name} and proc.name = python3\n  output: 'named %fd.sip.name %fd.rip.name %fd.sip %fd.sport'\n  priority: NOTICE\n\
-             - rule: Contact Localhost\n  desc: a name that resolves elsewhere must not match\n  condition: evt.type = connect and fd.sip.name in (localhost) and proc.name = python3 and fd.sport = {port}\n  output: 'localhost %fd.sip'\n  priority: NOTICE\n"
-        ),
-    )
-    .unwrap();
-    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    std::fs::write(&rules, rules_for(&name, port)).unwrap();
+    let lanner = Daemon::start(&[
+        "-r",
+        rules.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "watch_config_files=false",
+        "-o",
+        "webserver.enabled=false",
+    ]);
     // Resolution runs beside capture; the log says when the rules' names are known.
     lanner.wait_log(&name, Duration::from_secs(10));
-    let st = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import socket; socket.create_connection(('127.0.0.7', {port})).close()"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    connect("127.0.0.7", port);
     let a = lanner.wait_alert("Contact Named Host", &format!("127.0.0.7 {port}"));
-    let (alerts, _) = lanner.stop_with_alerts();
-    drop(listener);
-    std::fs::remove_dir_all(&dir).ok();
     let f = &a["output_fields"];
     assert_eq!(f["fd.sip.name"], name.as_str(), "{a}");
     // A client's remote end is its server.
     assert_eq!(f["fd.rip.name"], name.as_str(), "{a}");
     assert_eq!(f["fd.sip"], "127.0.0.7", "{a}");
+
+    // A reload brings a new name: it is resolved and matched in turn.
+    std::fs::write(&rules, rules_for(&renamed, port2)).unwrap();
+    lanner.signal(libc::SIGHUP);
+    lanner.wait_log("reloaded", Duration::from_secs(20));
+    lanner.wait_log(&renamed, Duration::from_secs(10));
+    connect("127.0.0.8", port2);
+    let b = lanner.wait_alert("Contact Named Host", &format!("127.0.0.8 {port2}"));
+    assert_eq!(b["output_fields"]["fd.sip.name"], renamed.as_str(), "{b}");
+
+    let (alerts, _) = lanner.stop_with_alerts();
+    drop((listener, listener2));
+    std::fs::remove_dir_all(&dir).ok();
     assert!(!alerts.iter().any(|a| a["rule"] == "Contact Localhost"), "{alerts:#?}");
 }
