@@ -40,6 +40,7 @@
 
 pub mod format;
 pub mod http;
+pub mod syscall;
 #[cfg(feature = "unix")]
 pub mod unix;
 

@@ -236,6 +236,23 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Calls `f` with every field the condition reads.
+    pub fn for_each_field(&self, f: &mut dyn FnMut(&FieldRef)) {
+        match self {
+            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| e.for_each_field(f)),
+            Expr::Not(e) => e.for_each_field(f),
+            Expr::EvtType(_) => {}
+            Expr::Check(c) => {
+                f(&c.lhs.field);
+                if let Test::Field(_, rhs) = &c.test {
+                    f(&rhs.field);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn bit(bits: &[u64], id: EventTypeId) -> bool {
     let i = id as usize;
     bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)

@@ -9,6 +9,7 @@
 pub mod ast;
 mod compile;
 mod constants;
+mod defer;
 pub mod describe;
 pub mod diag;
 mod eval;
@@ -19,6 +20,7 @@ mod ruleset;
 pub mod yaml;
 
 pub use constants::compared_constants;
+pub use defer::{Decision, DeferPlan};
 pub use diag::{Code, Diagnostic, ItemType, Location};
 pub use ruleset::{CompiledRule, ListInfo, MacroInfo, MatchMode, Ruleset};
 

@@ -96,6 +96,14 @@ impl OutputFormat {
         fmt
     }
 
+    /// Every field the template reads.
+    pub fn field_refs(&self) -> impl Iterator<Item = &lanner_event::FieldRef> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Field { operand, .. } => Some(&operand.field),
+            Segment::Text(_) => None,
+        })
+    }
+
     /// Renders the output text and the values of its fields.
     pub fn render<E: Event + ?Sized>(&self, ev: &E) -> (String, Vec<OutputField>) {
         let mut text = String::with_capacity(256);

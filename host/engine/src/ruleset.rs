@@ -127,22 +127,22 @@ pub struct ListInfo {
 
 /// Rules of one source, indexed for evaluation.
 #[derive(Debug, Default)]
-struct SourceIndex {
+pub(crate) struct SourceIndex {
     /// For syscall events: the rules that can match each event type.
-    by_type: Vec<Box<[u32]>>,
+    pub(crate) by_type: Vec<Box<[u32]>>,
     /// For other sources: every enabled rule.
-    all: Box<[u32]>,
+    pub(crate) all: Box<[u32]>,
 }
 
 /// Compiled rules, ready to evaluate events.
 #[derive(Debug, Default)]
 pub struct Ruleset {
-    rules: Vec<CompiledRule>,
+    pub(crate) rules: Vec<CompiledRule>,
     macros: Vec<MacroInfo>,
     lists: Vec<ListInfo>,
-    syscall: SourceIndex,
+    pub(crate) syscall: SourceIndex,
     others: HashMap<String, SourceIndex>,
-    mode: MatchMode,
+    pub(crate) mode: MatchMode,
     min_priority: Option<Priority>,
 }
 
@@ -238,21 +238,19 @@ impl Ruleset {
         candidates.iter().any(|&i| self.rules[i as usize].expr.eval_partial(ev, known) != Some(false))
     }
 
+    /// The rules that can match an event of this source and type, in load order.
+    pub(crate) fn candidates<E: Event + ?Sized>(&self, ev: &E) -> &[u32] {
+        if ev.source() == SYSCALL_SOURCE {
+            self.syscall.by_type.get(ev.event_type() as usize).map_or(&[], |c| c)
+        } else {
+            self.others.get(ev.source()).map_or(&[], |s| &s.all)
+        }
+    }
+
     /// Calls `on_match` for each rule the event matches: the first one, or all, per the
     /// match mode. Only rules that can match the event's source and type are evaluated.
     pub fn evaluate<'r, E: Event + ?Sized>(&'r self, ev: &E, mut on_match: impl FnMut(&'r CompiledRule)) {
-        let candidates: &[u32] = if ev.source() == SYSCALL_SOURCE {
-            match self.syscall.by_type.get(ev.event_type() as usize) {
-                Some(c) => c,
-                None => return,
-            }
-        } else {
-            match self.others.get(ev.source()) {
-                Some(s) => &s.all,
-                None => return,
-            }
-        };
-        for &i in candidates {
+        for &i in self.candidates(ev) {
             let rule = &self.rules[i as usize];
             if rule.expr.eval(ev) {
                 on_match(rule);

@@ -37,6 +37,13 @@ pub trait Event {
     /// The value of one field, or `None` when the event has none.
     fn field(&self, field: &FieldRef) -> Option<Value<'_>>;
 
+    /// The names of the event's parameters, in order; `evt.arg.NAME` answers each. For
+    /// consumers that take a whole event rather than fields (extractor plugins on syscall
+    /// events). Events without parameters keep the default, none.
+    fn param_names(&self) -> Vec<Cow<'_, str>> {
+        Vec::new()
+    }
+
     /// The value of one field, with text handed out as a plain `&str`. String comparisons
     /// are most of what rules do; events that hold text can answer here without building
     /// a [`Value`]. The default goes through [`Event::field`].

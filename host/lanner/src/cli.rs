@@ -326,7 +326,7 @@ fn replay(
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
     let plugin_set = plugins::load(plugins_dir)?;
-    let field_map = plugins::configure(&plugin_set, &mut cfg)?;
+    let field_map = std::sync::Arc::new(plugins::configure(&plugin_set, &mut cfg)?);
     let outcome = load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
@@ -337,7 +337,7 @@ fn replay(
         ruleset: std::sync::Arc::new(ruleset),
         format: live::AlertFormat::plain(json),
         registry: cfg.registry,
-        plugin_fields: None,
+        plugin_fields: Some(field_map.clone()),
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut code = ExitCode::SUCCESS;
@@ -378,7 +378,7 @@ pub(crate) fn replay_file(
             target: live::AlertTarget::Write(d.format),
             hostname: hostname(),
         };
-        let bad = live::replay_raw(events, sink, out, metrics.clone())?;
+        let bad = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics.clone())?;
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
@@ -391,6 +391,26 @@ pub(crate) fn replay_file(
     let host = hostname();
     let reader = lanner_replay::Reader::new(input, &d.registry);
     let mut bad = 0usize;
+    let mut deferred = d
+        .plugin_fields
+        .clone()
+        .and_then(|map| crate::deferred::PluginSyscalls::new(&d.ruleset, &d.registry, map));
+    let write_err: std::cell::RefCell<Option<std::io::Error>> = std::cell::RefCell::new(None);
+    let mut on_alert = |alert: lanner_event::Alert| {
+        if let Some(m) = &metrics {
+            m.alerts
+                .get_or_create(&crate::metrics::AlertLabels {
+                    rule: alert.rule.clone(),
+                    priority: alert.priority.as_str().into(),
+                })
+                .inc();
+        }
+        if write_err.borrow().is_none()
+            && let Err(e) = writeln!(out, "{}", d.format.line(&alert))
+        {
+            *write_err.borrow_mut() = Some(e);
+        }
+    };
     for ev in reader {
         let ev = match ev {
             Ok(ev) => ev,
@@ -406,30 +426,35 @@ pub(crate) fn replay_file(
                 .get_or_create(&crate::metrics::SourceLabels { source: ev.source().to_string() })
                 .inc();
         }
-        let mut write_err = None;
-        d.ruleset.evaluate(&ev, |rule| {
-            let alert = rule.alert(&ev, &host);
-            if let Some(m) = &metrics {
-                m.alerts
-                    .get_or_create(&crate::metrics::AlertLabels {
-                        rule: alert.rule.clone(),
-                        priority: alert.priority.as_str().into(),
-                    })
-                    .inc();
+        match &mut deferred {
+            Some(ps) => {
+                if ps.evaluate(&d.ruleset, &ev, &host, &mut on_alert) {
+                    report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+                }
             }
-            if let Err(e) = writeln!(out, "{}", d.format.line(&alert)) {
-                write_err = Some(e);
-            }
-        });
-        if let Some(e) = write_err {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(e.into());
+            None => d.ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, &host))),
         }
+        if write_err.borrow().is_some() {
+            break;
+        }
+    }
+    if let Some(ps) = &mut deferred {
+        report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+    }
+    if let Some(e) = write_err.into_inner() {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(e.into());
     }
     out.flush()?;
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {
+    for e in errors {
+        eprintln!("lanner: syscall rules: {e}");
+    }
 }
 
 fn run(

@@ -1,6 +1,7 @@
 //! Live capture: the probe's records applied to the state tables and evaluated, until
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
+use crate::deferred::PluginSyscalls;
 use crate::metrics::{AlertLabels, CpuLabels, Metrics, SourceLabels};
 use crate::sources::SourceMsg;
 use anyhow::{Context, Result};
@@ -152,6 +153,28 @@ struct Processor<'a> {
     processed: Option<Counter>,
     /// The plugins' fields, for source plugins' events.
     plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+    /// Syscall rules that read plugin fields, when there are any.
+    plugin_syscalls: Option<PluginSyscalls>,
+}
+
+/// Counts an alert and hands it to the target.
+fn deliver(
+    alert: &Alert,
+    target: &mut AlertTarget,
+    alerts: &mut u64,
+    metrics: Option<&Metrics>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    *alerts += 1;
+    if let Some(m) = metrics {
+        m.alerts
+            .get_or_create(&AlertLabels {
+                rule: alert.rule.clone(),
+                priority: alert.priority.as_str().into(),
+            })
+            .inc();
+    }
+    target.emit(alert, out)
 }
 
 /// Evaluates the rules on one event and hands each alert to the target.
@@ -166,17 +189,7 @@ fn evaluate<E: Event>(
 ) -> std::io::Result<()> {
     let mut err = None;
     ruleset.evaluate(ev, |rule| {
-        *alerts += 1;
-        let alert = rule.alert(ev, hostname);
-        if let Some(m) = metrics {
-            m.alerts
-                .get_or_create(&AlertLabels {
-                    rule: alert.rule.clone(),
-                    priority: alert.priority.as_str().into(),
-                })
-                .inc();
-        }
-        if let Err(e) = target.emit(&alert, out) {
+        if let Err(e) = deliver(&rule.alert(ev, hostname), target, alerts, metrics, out) {
             err = Some(e);
         }
     });
@@ -198,12 +211,26 @@ impl<'a> Processor<'a> {
             metrics,
             processed,
             plugin_fields: None,
+            plugin_syscalls: None,
         }
+    }
+
+    /// Sets the plugins' fields the rules were compiled with, and prepares the syscall
+    /// rules that read them.
+    fn set_plugin_fields(&mut self, fields: Arc<lanner_plugin_runtime::FieldMap>) {
+        self.plugin_syscalls = match &self.sink {
+            Sink::Alerts { ruleset, .. } => {
+                PluginSyscalls::new(ruleset, &FieldRegistry::with_syscall_fields(), fields.clone())
+            }
+            Sink::Events { .. } => None,
+        };
+        self.plugin_fields = Some(fields);
     }
 
     fn process(&mut self, raw: &RawEvent, out: &mut dyn Write) -> Result<()> {
         self.records += 1;
         let prep = self.state.apply(raw);
+        let mut full = false;
         if prep.etype.is_some() {
             let ev = self.state.view(raw, &prep, &self.map);
             match &mut self.sink {
@@ -211,7 +238,27 @@ impl<'a> Processor<'a> {
                     if let Some(c) = &self.processed {
                         c.inc();
                     }
-                    evaluate(ruleset, &ev, target, hostname, &mut self.alerts, self.metrics.as_deref(), out)?;
+                    match &mut self.plugin_syscalls {
+                        Some(ps) => {
+                            let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+                            let mut err = None;
+                            full = ps.evaluate(ruleset, &ev, hostname, &mut |a| {
+                                if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+                                    err = Some(e);
+                                }
+                            });
+                            err.map_or(Ok(()), Err)?;
+                        }
+                        None => evaluate(
+                            ruleset,
+                            &ev,
+                            target,
+                            hostname,
+                            &mut self.alerts,
+                            self.metrics.as_deref(),
+                            out,
+                        )?,
+                    }
                 }
                 Sink::Events { registry } => {
                     writeln!(out, "{}", event_line(&ev, raw, &self.state, registry))?
@@ -219,7 +266,34 @@ impl<'a> Processor<'a> {
             }
         }
         self.state.finish(&prep);
+        if full {
+            self.flush_deferred(out)?;
+        }
         Ok(())
+    }
+
+    /// Evaluates the syscall events waiting for plugin fields (one call per plugin for all
+    /// of them), and delivers the alerts held behind them.
+    fn flush_deferred(&mut self, out: &mut dyn Write) -> Result<()> {
+        let (Some(ps), Sink::Alerts { ruleset, target, hostname }) =
+            (&mut self.plugin_syscalls, &mut self.sink)
+        else {
+            return Ok(());
+        };
+        if !ps.has_pending() {
+            return Ok(());
+        }
+        let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+        let mut err = None;
+        let failures = ps.flush(ruleset, hostname, &mut |a| {
+            if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+                err = Some(e);
+            }
+        });
+        for e in failures {
+            tracing::warn!("syscall rules: {e}");
+        }
+        err.map_or(Ok(()), |e| Err(e.into()))
     }
 
     /// Runs what a source plugin sent through the rules (nothing else has its events).
@@ -363,7 +437,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     proc.iter().for_each(watch_host_names);
     let sources = opts.sources.map(|(rx, fields)| {
         if let Some(p) = &mut proc {
-            p.plugin_fields = Some(fields);
+            p.set_plugin_fields(fields);
         }
         rx
     });
@@ -413,6 +487,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 for raw in &batch {
                     p.process(raw, out)?;
                 }
+                p.flush_deferred(out)?;
                 if let Some(m) = &metrics {
                     m.rule_eval_ns.inc_by(t.elapsed().as_nanos() as u64);
                     // Counted per CPU here, then one labelled update per CPU per batch: a
@@ -491,7 +566,8 @@ const DROP_RULE: &str = "Lanner internal: syscall event drop";
 /// resolver (a reload replaces them).
 fn watch_host_names(p: &Processor<'_>) {
     if let Sink::Alerts { ruleset, .. } = &p.sink {
-        let names = lanner_state::dns::FIELDS.iter().flat_map(|f| lanner_engine::compared_constants(ruleset, f));
+        let names =
+            lanner_state::dns::FIELDS.iter().flat_map(|f| lanner_engine::compared_constants(ruleset, f));
         p.state.dns.watch(names);
     }
 }
@@ -511,9 +587,8 @@ fn apply_control(
             capture
                 .set_syscalls(&d.filter.syscalls, &d.filter.address_required)
                 .context("updating the kernel's syscall filter")?;
-            if d.plugin_fields.is_some() {
-                p.plugin_fields = d.plugin_fields;
-            }
+            // Events waiting for plugin fields are evaluated by the rules they met.
+            p.flush_deferred(out)?;
             if let Sink::Alerts { ruleset, target, .. } = &mut p.sink {
                 *ruleset = d.ruleset;
                 match (target, outputs) {
@@ -524,6 +599,9 @@ fn apply_control(
                     (AlertTarget::Write(format), _) => *format = d.format,
                     _ => {}
                 }
+            }
+            if let Some(fields) = d.plugin_fields.or_else(|| p.plugin_fields.clone()) {
+                p.set_plugin_fields(fields);
             }
             watch_host_names(p);
             tracing::info!(syscalls = d.filter.syscalls.len(), "reloaded: new rules in effect");
@@ -547,6 +625,7 @@ fn apply_control(
 pub fn replay_raw(
     path: &Path,
     sink: Sink<'_>,
+    plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
     out: &mut dyn Write,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<u64> {
@@ -554,6 +633,9 @@ pub fn replay_raw(
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
     let mut proc = Processor::new(sink, metrics);
+    if let Some(fields) = plugin_fields {
+        proc.set_plugin_fields(fields);
+    }
     let started = Instant::now();
     let mut bad = 0;
     while let Some(ev) = reader.next_event() {
@@ -570,6 +652,7 @@ pub fn replay_raw(
             }
         }
     }
+    proc.flush_deferred(out)?;
     out.flush()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

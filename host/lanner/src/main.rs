@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod daemon;
+mod deferred;
 mod live;
 mod metrics;
 mod plugins;

@@ -157,24 +157,43 @@ impl<'m> EventBatch<'m> {
             late: RefCell::new(HashMap::new()),
             errors: RefCell::new(Vec::new()),
         };
-        let learned = map.prefetched();
+        batch.prefetch(&map.prefetched());
+        batch
+    }
+
+    /// Takes the events and extracts `fields` (those of them that plugins answer), one call
+    /// per plugin: for events whose needs are known ahead, such as deferred syscall events.
+    pub fn with_fields(map: &'m FieldMap, events: Vec<RawEvent>, fields: &[FieldRef]) -> Self {
+        let mut batch = EventBatch {
+            map,
+            events,
+            tables: Vec::new(),
+            cols: Vec::new(),
+            late: RefCell::new(HashMap::new()),
+            errors: RefCell::new(Vec::new()),
+        };
+        batch.prefetch(fields);
+        batch
+    }
+
+    fn prefetch(&mut self, fields: &[FieldRef]) {
+        let map = self.map;
         for (pi, p) in map.plugins.iter().enumerate() {
-            let refs: Vec<&FieldRef> = learned
+            let refs: Vec<&FieldRef> = fields
                 .iter()
                 .filter(|r| matches!(map.owners.get(r.id.0 as usize), Some(Some((o, _))) if *o == pi))
                 .collect();
             if refs.is_empty() {
                 continue;
             }
-            let table = batch.extract_table(p, &refs).map(|t| {
-                batch.tables.push(t);
-                batch.tables.len() - 1
+            let table = self.extract_table(p, &refs).map(|t| {
+                self.tables.push(t);
+                self.tables.len() - 1
             });
             for (ri, r) in refs.into_iter().enumerate() {
-                batch.cols.push((r.clone(), table.map(|t| (t, ri))));
+                self.cols.push((r.clone(), table.map(|t| (t, ri))));
             }
         }
-        batch
     }
 
     /// Extracts `refs` (all of plugin `p`) for every event of the batch the plugin reads;
@@ -298,5 +317,91 @@ impl Event for PluginEvent<'_, '_> {
         }
         m.owner(field.id)?;
         self.batch.late_value(field, self.i)
+    }
+}
+
+/// What a deferred syscall event's rules read, kept from the moment it happened: by the time
+/// its plugin fields are extracted, its process and fds may have changed or gone.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    etype: EventTypeId,
+    ts: u64,
+    values: Vec<(FieldRef, Option<Value<'static>>)>,
+}
+
+impl Snapshot {
+    /// Keeps `fields` of `ev` (the plugins' own fields are extracted later, not kept).
+    pub fn take<E: Event + ?Sized>(ev: &E, fields: &[FieldRef]) -> Self {
+        Snapshot {
+            etype: ev.event_type(),
+            ts: ev.timestamp_ns(),
+            values: fields.iter().map(|f| (f.clone(), ev.field(f).map(Value::into_owned))).collect(),
+        }
+    }
+}
+
+/// Deferred syscall events with their plugin fields, extracted together: one call per plugin
+/// for the whole batch.
+pub struct DeferredBatch<'m> {
+    batch: EventBatch<'m>,
+    snaps: Vec<Snapshot>,
+}
+
+impl<'m> DeferredBatch<'m> {
+    /// Extracts `fields` for the events (each a snapshot and its payload event).
+    pub fn new(map: &'m FieldMap, events: Vec<(Snapshot, RawEvent)>, fields: &[FieldRef]) -> Self {
+        let (snaps, raws): (Vec<_>, Vec<_>) = events.into_iter().unzip();
+        DeferredBatch { batch: EventBatch::with_fields(map, raws, fields), snaps }
+    }
+
+    /// How many events.
+    pub fn len(&self) -> usize {
+        self.snaps.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.snaps.is_empty()
+    }
+
+    /// The `i`th event, as the engine sees it.
+    pub fn event(&self, i: usize) -> DeferredEvent<'_, 'm> {
+        DeferredEvent { snap: &self.snaps[i], plugin: self.batch.event(i) }
+    }
+
+    /// Plugin failures met while extracting (each names its plugin).
+    pub fn take_errors(&self) -> Vec<PluginError> {
+        self.batch.take_errors()
+    }
+}
+
+/// A deferred syscall event: its plugins' fields from the batch, the rest as kept.
+pub struct DeferredEvent<'b, 'm> {
+    snap: &'b Snapshot,
+    plugin: PluginEvent<'b, 'm>,
+}
+
+impl Event for DeferredEvent<'_, '_> {
+    fn source(&self) -> &str {
+        lanner_event::SYSCALL_SOURCE
+    }
+
+    fn event_type(&self) -> EventTypeId {
+        self.snap.etype
+    }
+
+    fn timestamp_ns(&self) -> u64 {
+        self.snap.ts
+    }
+
+    fn field(&self, field: &FieldRef) -> Option<Value<'_>> {
+        if self.plugin.batch.map.owner(field.id).is_some() {
+            return self.plugin.field(field);
+        }
+        let (_, v) = self.snap.values.iter().find(|(f, _)| f == field)?;
+        v.as_ref().map(|v| match v {
+            Value::Str(s) => Value::Str(Cow::Borrowed(s)),
+            other => other.clone(),
+        })
     }
 }

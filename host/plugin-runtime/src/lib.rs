@@ -14,6 +14,7 @@
 #[allow(missing_docs)]
 pub mod bindings;
 pub mod config;
+mod deadline;
 mod error;
 pub mod events;
 pub mod http;
@@ -21,6 +22,7 @@ mod plugin;
 mod runtime;
 pub mod set;
 pub mod sink;
+pub mod syscall;
 pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
@@ -30,11 +32,12 @@ pub mod watch;
 
 pub use config::PluginConfig;
 pub use error::PluginError;
-pub use events::{EventBatch, FieldMap, PluginEvent, RawEvent};
+pub use events::{DeferredBatch, DeferredEvent, EventBatch, FieldMap, PluginEvent, RawEvent, Snapshot};
 pub use plugin::{
     API_VERSION, API_VERSIONS, Incident, Plugin, PluginField, PluginKind, PluginState, SourceBatch,
     SourceStream, Stats,
 };
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};
+pub use syscall::PayloadBuilder;
 pub use values::Extracted;

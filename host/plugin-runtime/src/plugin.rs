@@ -403,8 +403,14 @@ impl Plugin {
         Ok(Live { store, inst, later: Later { packed, live_source } })
     }
 
+    /// When a call starting now must end: its WASI waits stop there too.
+    fn deadline(&self) -> Instant {
+        Instant::now() + std::time::Duration::from_millis(self.config.limits.call_timeout_ms.max(1))
+    }
+
     fn call_init(&self, live: &mut Live) -> Result<(), PluginError> {
         live.store.set_epoch_deadline(self.ticks());
+        live.store.data_mut().deadline = Some(self.deadline());
         let cfg = self.init_config.as_str();
         let r = match &live.inst {
             Inst::Extractor(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
@@ -467,6 +473,7 @@ impl Plugin {
         let generation = inner.generation;
         let live = inner.live.as_mut().expect("instantiated above");
         live.store.set_epoch_deadline(self.ticks());
+        live.store.data_mut().deadline = Some(self.deadline());
         match f(&mut live.store, &live.inst, &live.later, generation) {
             Ok(Ok(r)) => match check(r) {
                 Ok(s) => {
@@ -665,13 +672,10 @@ impl Plugin {
         &self.event_sources
     }
     /// Whether it reads events of `source`: sources named by the plugin, or, when it names
-    /// none, any source but `syscall` (syscall events carry no payload).
+    /// none, any source, `syscall` included (Falco's meaning of an empty list). Syscall events
+    /// reach it with the payload of [`crate::syscall`].
     pub fn reads_source(&self, source: &str) -> bool {
-        if self.event_sources.is_empty() {
-            source != lanner_event::SYSCALL_SOURCE
-        } else {
-            self.event_sources.iter().any(|s| s == source)
-        }
+        self.event_sources.is_empty() || self.event_sources.iter().any(|s| s == source)
     }
     /// The event source it produces, for a source plugin.
     pub fn source_name(&self) -> Option<&str> {

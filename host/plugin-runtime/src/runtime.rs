@@ -30,6 +30,9 @@ pub(crate) struct State {
     pub(crate) limits: StoreLimits,
     /// The unix sockets granted (`crate::unix`).
     pub(crate) unix: crate::unix::UnixGrant,
+    /// When the running call's `call_timeout_ms` ends: blocking WASI waits stop there
+    /// (`crate::deadline`).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl WasiView for State {
@@ -115,6 +118,7 @@ impl Runtime {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        crate::deadline::add_to_linker(&mut linker).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
         extractor::lanner::plugin::host::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
@@ -252,6 +256,7 @@ impl Runtime {
                 max_wait: Duration::from_millis(config.limits.call_timeout_ms.max(1)),
                 open: 0,
             },
+            deadline: None,
         })
     }
 

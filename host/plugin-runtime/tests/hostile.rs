@@ -234,3 +234,24 @@ fn a_trap_during_a_batch_leaves_its_fields_empty_without_calling_again() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].to_string().starts_with("plugin hostile: extract: trap"), "{}", errors[0]);
 }
+
+#[test]
+fn a_sleep_in_wasi_is_cut_off_at_the_call_timeout() {
+    let rt = runtime();
+    let h = hostile(
+        &rt,
+        "config: {mode: sleep, ms: 10000}\nlimits: {call_timeout_ms: 300}\nrestart: {max_failures: 3, backoff_ms: 100}\n",
+    );
+    let t = Instant::now();
+    let err = h.extract(&events(), &req()).unwrap_err();
+    let took = t.elapsed();
+    // Epoch interruption alone would have waited out the whole 10 s sleep.
+    assert!(took >= Duration::from_millis(250), "cut before its deadline ({took:?})");
+    assert!(took < Duration::from_secs(3), "the sleep was not cut at call_timeout_ms ({took:?})");
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert!(err.to_string().contains("call_timeout_ms reached while blocked in a WASI wait"), "{err}");
+    // A sleep within the deadline is left alone.
+    let short = hostile(&rt, "config: {mode: sleep, ms: 20}\nlimits: {call_timeout_ms: 2000}\n");
+    let v = short.extract(&events(), &req()).unwrap();
+    assert_eq!(v[0], Some(lanner_event::Value::Str("slept".into())));
+}

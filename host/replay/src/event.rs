@@ -42,6 +42,7 @@ pub(crate) struct Derived {
     pub evt_rawtime: Option<FieldId>,
     pub evt_time: Option<FieldId>,
     pub evt_dir: Option<FieldId>,
+    pub evt_arg: Option<FieldId>,
     /// Fields whose index 0 is the process itself and whose plain form means "every ancestor".
     pub ancestors: [Option<FieldId>; 4],
 }
@@ -55,6 +56,7 @@ impl Derived {
             evt_rawtime: reg.get("evt.rawtime"),
             evt_time: reg.get("evt.time"),
             evt_dir: reg.get("evt.dir"),
+            evt_arg: reg.get("evt.arg"),
             ancestors: [
                 reg.get("proc.aname"),
                 reg.get("proc.apid"),
@@ -157,6 +159,24 @@ impl Event for RecordedEvent {
             None => FieldText::Missing,
             Some(v) => FieldText::Value(v),
         }
+    }
+
+    fn param_names(&self) -> Vec<Cow<'_, str>> {
+        let Some(id) = self.derived.evt_arg else { return Vec::new() };
+        let mut names: Vec<Cow<'_, str>> = Vec::new();
+        for (fid, (arg, rec)) in self.ids.iter().zip(&self.values) {
+            if *fid != id {
+                continue;
+            }
+            match (arg, rec) {
+                (FieldArg::Key(k), _) => names.push(Cow::Borrowed(k)),
+                (FieldArg::None, Recorded::Keyed(entries)) => {
+                    names.extend(entries.iter().map(|(k, _)| Cow::Borrowed(k.as_str())))
+                }
+                _ => {}
+            }
+        }
+        names
     }
 
     fn field(&self, f: &FieldRef) -> Option<Value<'_>> {

@@ -7,6 +7,7 @@
 //! - `http`: `GET` the URL given as `url` and returns the status, or the error, as `hostile.out`.
 //! - `huge`: returns a 48 MiB string.
 //! - `wrong-count`: returns one value too few.
+//! - `sleep`: sleeps in WASI for `ms` milliseconds (default 5000), then returns `slept`.
 //! - `ok`: returns `fine`.
 //!
 //! - `env`: returns the environment variable named by `url` (granted or not).
@@ -17,6 +18,7 @@ use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Reques
 struct Hostile {
     mode: String,
     url: String,
+    ms: u64,
 }
 
 impl Plugin for Hostile {
@@ -29,6 +31,7 @@ impl Plugin for Hostile {
         Ok(Hostile {
             mode: cfg.get("mode").and_then(Json::as_str).unwrap_or("ok").to_string(),
             url: cfg.get("url").and_then(Json::as_str).unwrap_or("").to_string(),
+            ms: cfg.get("ms").and_then(Json::as_u64).unwrap_or(5000),
         })
     }
 }
@@ -59,6 +62,10 @@ impl Extractor for Hostile {
                 }
             }
             "trap" => std::process::abort(),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(self.ms));
+                "slept".to_string()
+            }
             "shadow" => match std::fs::read_to_string("/etc/shadow") {
                 Ok(s) => s.lines().next().unwrap_or("").to_string(),
                 Err(e) => return Err(format!("cannot read /etc/shadow: {e}")),
