@@ -515,13 +515,15 @@ impl<'a> LiveEvent<'a> {
             F::FdConnected => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.connected)),
             F::FdNameChanged => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.name_changed)),
             F::FdIsServer => Some(Value::Bool(self.fd()?.1.sock.as_ref()?.is_server)),
-            F::FdIpName(end) => self.state.dns.value(match end {
-                IpEnd::Server => self.client_server()?.1,
-                IpEnd::Client => self.client_server()?.0,
-                IpEnd::Remote => self.sock_addrs()?.1,
-                IpEnd::Local => self.sock_addrs()?.0,
-            }?
-            .ip()),
+            F::FdIpName(end) => {
+                let addr = match end {
+                    IpEnd::Server => self.client_server()?.1,
+                    IpEnd::Client => self.client_server()?.0,
+                    IpEnd::Remote => self.sock_addrs()?.1,
+                    IpEnd::Local => self.sock_addrs()?.0,
+                }?;
+                self.state.dns.value(addr.ip())
+            }
             F::ContainerId => s(&p?.container_id),
             F::EvtRes | F::EvtRawRes | F::EvtFailed => None,
         }
