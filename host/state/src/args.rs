@@ -335,6 +335,42 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         libc::SYS_read | libc::SYS_write => {
             &[RES, ("data", K::ByteBuf, S::Data), ("fd", K::Fd, S::Int(0)), ("size", K::UDec, S::Arg(2))]
         }
+        libc::SYS_pread64 | libc::SYS_pwrite64 => &[
+            RES,
+            ("data", K::ByteBuf, S::Data),
+            ("fd", K::Fd, S::Int(0)),
+            ("size", K::UDec, S::Arg(2)),
+            ("pos", K::UDec, S::Arg(3)),
+        ],
+        libc::SYS_readv => {
+            &[RES, ("size", K::UDec, S::Missing), ("data", K::ByteBuf, S::Data), ("fd", K::Fd, S::Int(0))]
+        }
+        libc::SYS_writev => {
+            &[RES, ("data", K::ByteBuf, S::Data), ("fd", K::Fd, S::Int(0)), ("size", K::UDec, S::Missing)]
+        }
+        libc::SYS_sendmmsg => &[
+            RES,
+            ("fd", K::Fd, S::Int(0)),
+            ("size", K::UDec, S::Missing),
+            ("data", K::ByteBuf, S::Data),
+            ("tuple", K::SockTuple, S::Tuple),
+        ],
+        libc::SYS_recvmmsg => &[
+            RES,
+            ("fd", K::Fd, S::Int(0)),
+            ("size", K::UDec, S::Missing),
+            ("data", K::ByteBuf, S::Data),
+            ("tuple", K::SockTuple, S::Tuple),
+            ("msgcontrol", K::ByteBuf, S::Missing),
+        ],
+        libc::SYS_fstat => &[RES, ("fd", K::Fd, S::Int(0))],
+        libc::SYS_chroot => &[RES, ("path", K::FsPath, S::Missing)],
+        libc::SYS_close_range => &[
+            RES,
+            ("first", K::UDec, S::Arg(0)),
+            ("last", K::UDec, S::Arg(1)),
+            ("flags", K::Flags(CLOSE_RANGE_FLAGS), S::Arg(2)),
+        ],
         libc::SYS_unlink => &[RES, ("path", K::FsPath, S::Str(0))],
         libc::SYS_unlinkat => &[
             RES,
@@ -1329,6 +1365,8 @@ const FINIT_MODULE_FLAGS: &[(&str, u32)] = &[
     ("MODULE_INIT_IGNORE_VERMAGIC", 2),
     ("MODULE_INIT_COMPRESSED_FILE", 4),
 ];
+// CLOSE_RANGE_UNSHARE is bit 1 and CLOSE_RANGE_CLOEXEC bit 2, in the kernel and in Falco.
+const CLOSE_RANGE_FLAGS: &[(&str, u32)] = &[("CLOSE_RANGE_UNSHARE", 1 << 1), ("CLOSE_RANGE_CLOEXEC", 1 << 2)];
 const UMOUNT_FLAGS: &[(&str, u32)] = &[("FORCE", 1), ("DETACH", 2), ("EXPIRE", 4), ("NOFOLLOW", 8)];
 
 const MOUNT_FLAGS: &[(&str, u32)] = &[
