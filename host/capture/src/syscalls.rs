@@ -35,7 +35,7 @@
 //! its memory says), bounded to [`MAX_STR`](lanner_probe_common::MAX_STR) bytes with
 //! `truncated` set when longer. The other captured syscalls (close, dup, dup2, dup3, socket,
 //! listen, fchmod, fchown, setuid, setgid, setresuid, setresgid, ptrace, bpf, userfaultfd,
-//! unshare, setns, clone, clone3, fork, vfork, kill, fchdir, capset, ...) carry their
+//! unshare, setns, clone, clone3, fork, vfork, kill, fchdir, capset, setpgid, setsid, ...) carry their
 //! arguments and return value only; they are read at exit.
 //!
 //! A record's timestamp and process details are taken at entry for the syscalls that read
@@ -224,6 +224,8 @@ pub const CAPTURED: &[SyscallSpec] = &[
     s(80, "chdir", PATH0),
     s(81, "fchdir", NONE),
     s(126, "capset", NONE),
+    s(109, "setpgid", NONE),
+    s(112, "setsid", NONE),
 ];
 
 /// The spec of captured syscall `nr`.

@@ -61,6 +61,13 @@ enum F {
     ProcDuration,
     ProcPpidDuration,
     ProcIsExeFromMemfd,
+    ProcIsExeWritable,
+    ProcIsExeUpperLayer,
+    ProcIsExeLowerLayer,
+    ProcExeIno,
+    ProcExeInoCtime,
+    ProcExeInoMtime,
+    ProcExeInoCtimeToStart,
     /// proc.stdin/stdout/stderr.type: the kind of fd 0, 1 or 2.
     ProcStdType(i64),
     /// proc.stdin/stdout/stderr.name: the name of fd 0, 1 or 2.
@@ -170,6 +177,13 @@ const NAMES: &[(&str, F)] = &[
     ("proc.duration", F::ProcDuration),
     ("proc.ppid.duration", F::ProcPpidDuration),
     ("proc.is_exe_from_memfd", F::ProcIsExeFromMemfd),
+    ("proc.is_exe_writable", F::ProcIsExeWritable),
+    ("proc.is_exe_upper_layer", F::ProcIsExeUpperLayer),
+    ("proc.is_exe_lower_layer", F::ProcIsExeLowerLayer),
+    ("proc.exe_ino", F::ProcExeIno),
+    ("proc.exe_ino.ctime", F::ProcExeInoCtime),
+    ("proc.exe_ino.mtime", F::ProcExeInoMtime),
+    ("proc.exe_ino.ctime_duration_proc_start", F::ProcExeInoCtimeToStart),
     ("proc.stdin.type", F::ProcStdType(0)),
     ("proc.stdout.type", F::ProcStdType(1)),
     ("proc.stderr.type", F::ProcStdType(2)),
@@ -254,6 +268,11 @@ pub struct LiveEvent<'a> {
 
 fn s(v: &str) -> Option<Value<'_>> {
     Some(Value::Str(Cow::Borrowed(v)))
+}
+
+/// `None` for 0: fields Falco leaves unset while unknown.
+fn nonzero(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
 }
 
 fn owned<'a>(v: String) -> Option<Value<'a>> {
@@ -430,6 +449,14 @@ impl<'a> LiveEvent<'a> {
             F::ProcDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(p?.start_ns))),
             F::ProcPpidDuration => Some(Value::UInt(raw.ts_ns.saturating_sub(self.parent()?.start_ns))),
             F::ProcIsExeFromMemfd => Some(Value::Bool(p?.exe_from_memfd)),
+            F::ProcIsExeWritable => Some(Value::Bool(p?.exe_writable)),
+            F::ProcIsExeUpperLayer => Some(Value::Bool(p?.exe_upper_layer)),
+            F::ProcIsExeLowerLayer => Some(Value::Bool(p?.exe_lower_layer)),
+            // Falco leaves these unset (<NA>) while they are 0.
+            F::ProcExeIno => nonzero(p?.exe_ino).map(|v| Value::Int(v as i64)),
+            F::ProcExeInoCtime => nonzero(p?.exe_ctime).map(Value::UInt),
+            F::ProcExeInoMtime => nonzero(p?.exe_mtime).map(Value::UInt),
+            F::ProcExeInoCtimeToStart => nonzero(p?.exe_ctime_to_start).map(Value::UInt),
             F::ProcStdType(n) => s(p?.fds.get(&n)?.kind.type_name()),
             F::ProcStdName(n) => s(&p?.fds.get(&n)?.name),
             F::FdTypes => {

@@ -49,6 +49,8 @@ pub const NEEDED_SYSCALLS: &[&str] = &[
     "memfd_create",
     "execve",
     "execveat",
+    "setsid",
+    "setpgid",
 ];
 
 /// What an event's fd fields refer to.
@@ -214,7 +216,9 @@ impl State {
             if matches!(raw.kind, RecordKind::Exec | RecordKind::Fork { .. }) {
                 p.tty = raw.tty;
             }
-            if p.ppid == 0 {
+            // Every record names the parent the kernel has now: a reparenting (the parent
+            // exited) is followed even when the guess made at its exit was another reaper.
+            if raw.ppid != 0 {
                 p.ppid = raw.ppid;
             }
             if let Some(c) = container {
@@ -269,6 +273,9 @@ impl State {
     /// Drops what an exit left behind, once rules have seen it.
     pub fn finish(&mut self, prep: &Prepared) {
         if let Some((tid, pid)) = prep.remove {
+            if tid == pid {
+                self.table.reparent_children(pid);
+            }
             self.table.remove_thread(tid, pid);
         }
     }
@@ -309,6 +316,12 @@ impl State {
             if info.sid != 0 {
                 p.sid = info.sid;
             }
+            use capture::record::exe_flags;
+            p.set_exe_inode(info.ino, info.ctime_ns, info.mtime_ns);
+            p.exe_writable = table::exe_writable(info, raw.cap_effective);
+            let overlay = info.flags & exe_flags::OVERLAY != 0;
+            p.exe_upper_layer = overlay && info.flags & exe_flags::UPPER_LAYER != 0;
+            p.exe_lower_layer = overlay && !p.exe_upper_layer;
         }
         // `/dev/fd/N` is how the kernel names an exec through an fd (fexecve, execveat);
         // `/proc/self/fd/N` is the same file reached by path.
@@ -529,9 +542,18 @@ impl State {
                 FdView::Table(fd)
             }
             libc::SYS_setsid => {
+                // A new session and group, led by the caller, without a terminal.
                 if ret > 0 {
-                    p.sid = ret as u32;
-                    p.pgid = ret as u32;
+                    p.sid = p.pid;
+                    p.pgid = p.pid;
+                    p.vpgid = p.vpid;
+                    p.tty = 0;
+                }
+                FdView::None
+            }
+            libc::SYS_setpgid => {
+                if ret == 0 {
+                    self.table.set_pgid(raw.tgid, a[0] as i32, a[1] as i32);
                 }
                 FdView::None
             }

@@ -81,6 +81,22 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
         p.set_command(&comm, Vec::new());
     }
     p.env = nul_list(&fs::read(dir.join("environ")).unwrap_or_default());
+    // The executable's inode, times and writability, as Falco's /proc scan reads them (its
+    // overlayfs layer is not known from /proc).
+    if let Ok(m) = fs::metadata(dir.join("exe")) {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| (s as u64).wrapping_mul(1_000_000_000).wrapping_add(n as u64);
+        p.set_exe_inode(m.ino(), ns(m.ctime(), m.ctime_nsec()), ns(m.mtime(), m.mtime_nsec()));
+        let info = lanner_capture::record::ExecInfo {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            fsuid: p.uid,
+            fsgid: p.gid,
+            ..Default::default()
+        };
+        p.exe_writable = crate::table::exe_writable(&info, p.cap_effective);
+    }
     if let Ok(exe) = fs::read_link(dir.join("exe")) {
         let exe = exe.to_string_lossy();
         p.exe_from_memfd = exe.starts_with("/memfd:");

@@ -224,6 +224,21 @@ pub struct Process {
     pub cgroup_id: u64,
     /// Whether the executable is an anonymous memory file.
     pub exe_from_memfd: bool,
+    /// The executable's inode number (0: unknown).
+    pub exe_ino: u64,
+    /// The executable's ctime, nanoseconds since the epoch (0: unknown).
+    pub exe_ctime: u64,
+    /// The executable's mtime, nanoseconds since the epoch (0: unknown).
+    pub exe_mtime: u64,
+    /// The process's start minus the executable's ctime, as Falco takes it at exec (and
+    /// children inherit it): wrapping, 0 when unknown.
+    pub exe_ctime_to_start: u64,
+    /// Whether the user that started the process may write its executable.
+    pub exe_writable: bool,
+    /// Whether the executable is in an overlayfs upper layer.
+    pub exe_upper_layer: bool,
+    /// Whether the executable is in an overlayfs lower layer.
+    pub exe_lower_layer: bool,
     /// What the probe read of the executable at exec (owner, mode, file system, layer).
     pub exe_info: Option<lanner_capture::record::ExecInfo>,
     /// Open fds.
@@ -258,9 +273,25 @@ impl Process {
             container_id: Arc::from("host"),
             cgroup_id: 0,
             exe_from_memfd: false,
+            exe_ino: 0,
+            exe_ctime: 0,
+            exe_mtime: 0,
+            exe_ctime_to_start: 0,
+            exe_writable: false,
+            exe_upper_layer: false,
+            exe_lower_layer: false,
             exe_info: None,
             fds: HashMap::new(),
         }
+    }
+
+    /// Sets the executable's inode details; `start_ns` must be set first.
+    pub fn set_exe_inode(&mut self, ino: u64, ctime: u64, mtime: u64) {
+        self.exe_ino = ino;
+        self.exe_ctime = ctime;
+        self.exe_mtime = mtime;
+        self.exe_ctime_to_start =
+            if self.start_ns != 0 && ctime != 0 { self.start_ns.wrapping_sub(ctime) } else { 0 };
     }
 
     /// Sets the name and arguments, and the lines built from them.
@@ -288,6 +319,29 @@ impl Process {
         };
         paths::resolve(base, path)
     }
+}
+
+/// Whether a user may write a file, as Falco's probe decides it at exec (the kernel's basic
+/// permission check, without ACLs or supplementary groups): the file system is writable and
+/// the inode not immutable, and the user owns the file, or its mode grants the user's class
+/// write, or the user has CAP_DAC_OVERRIDE or CAP_FOWNER.
+pub fn exe_writable(info: &lanner_capture::record::ExecInfo, cap_effective: u64) -> bool {
+    use lanner_capture::record::exe_flags;
+    let fmt = info.mode & libc::S_IFMT;
+    if info.flags & exe_flags::SB_RDONLY != 0 && matches!(fmt, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK)
+    {
+        return false;
+    }
+    if info.flags & exe_flags::IMMUTABLE != 0 || info.uid == u32::MAX || info.gid == u32::MAX {
+        return false;
+    }
+    if info.fsuid == info.uid {
+        return true;
+    }
+    let class = if info.gid == info.fsgid { info.mode >> 3 } else { info.mode };
+    const CAP_DAC_OVERRIDE: u64 = 1 << 1;
+    const CAP_FOWNER: u64 = 1 << 3;
+    class & 0o2 != 0 || cap_effective & (CAP_DAC_OVERRIDE | CAP_FOWNER) != 0
 }
 
 /// Every known process, and which process each thread belongs to.
@@ -318,6 +372,64 @@ impl Table {
     /// The id of thread `tid` of process `p` in its own pid namespace.
     pub fn vtid(&self, p: &Process, tid: u32) -> u32 {
         if tid == p.pid { p.vpid } else { self.vtids.get(&tid).copied().unwrap_or(tid) }
+    }
+
+    /// Applies a successful `setpgid(pid, pgid)` made by process `caller`: the ids are in the
+    /// caller's pid namespace, 0 meaning the caller (for `pid`) and the target (for `pgid`).
+    pub fn set_pgid(&mut self, caller: u32, vpid: i32, vpgid: i32) {
+        let Some(c) = self.procs.get(&caller) else { return };
+        let in_ns = c.vpid != c.pid;
+        // The target is the caller or one of its children.
+        let target = if vpid == 0 {
+            caller
+        } else if !in_ns {
+            vpid as u32
+        } else {
+            match self.procs.values().find(|q| q.ppid == caller && q.vpid == vpid as u32) {
+                Some(q) => q.pid,
+                None => return,
+            }
+        };
+        let Some(t) = self.procs.get(&target) else { return };
+        let (pgid, new_vpgid) = if vpgid == 0 || vpgid as u32 == t.vpid {
+            (t.pid, t.vpid)
+        } else if !in_ns {
+            (vpgid as u32, vpgid as u32)
+        } else {
+            // An existing group of the same session, named by its id in the namespace.
+            let sid = t.sid;
+            match self.procs.values().find(|q| q.sid == sid && q.vpgid == vpgid as u32) {
+                Some(q) => (q.pgid, vpgid as u32),
+                None => return,
+            }
+        };
+        if let Some(t) = self.procs.get_mut(&target) {
+            t.pgid = pgid;
+            t.vpgid = new_vpgid;
+        }
+    }
+
+    /// Gives the children of exiting process `pid` to the process the kernel gives them to:
+    /// the init of their pid namespace (the nearest ancestor that is 1 in its own), else the
+    /// host's init. A child subreaper in between is not known here; the children's next
+    /// records name their real parent, which then replaces this guess.
+    pub fn reparent_children(&mut self, pid: u32) {
+        let Some(dying) = self.procs.get(&pid) else { return };
+        let mut reaper = 1;
+        let mut cur = dying;
+        for _ in 0..64 {
+            let Some(parent) = self.procs.get(&cur.ppid).filter(|q| q.pid != cur.pid) else { break };
+            if parent.vpid == 1 {
+                reaper = parent.pid;
+                break;
+            }
+            cur = parent;
+        }
+        for q in self.procs.values_mut() {
+            if q.ppid == pid && q.pid != pid {
+                q.ppid = reaper;
+            }
+        }
     }
 
     /// The `n`th ancestor (1 = parent) of a process.

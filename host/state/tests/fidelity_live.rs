@@ -327,3 +327,280 @@ fn field_text(ev: &LiveEvent<'_>, name: &str) -> Option<String> {
     let reg = FieldRegistry::with_syscall_fields();
     ev.field(&field_ref(&reg, name)).map(|v| v.to_string())
 }
+
+/// Runs a Python script (with `dir` as its first argument), on `slave` as its terminal when
+/// given; waits for it.
+fn python(script: &str, dir: &Path, slave: Option<&std::ffi::CString>) {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).arg(dir).stdout(Stdio::null());
+    if let Some(s) = slave {
+        on_terminal(&mut cmd, s);
+    }
+    let out = cmd.status().unwrap();
+    assert!(out.success(), "the script ran: {out:?}");
+}
+
+#[test]
+fn sessions_groups_and_reparenting_are_followed() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("session");
+    let mut live = Live::start(&[]);
+    let (master, slave) = pty();
+    // The process changes group, then a child of it changes session, without an exec; the
+    // parent moves another child to a group of its own (as a shell's job control does); a
+    // grandchild outlives its parent and is reparented.
+    let script = r#"
+import os, sys, time
+d = sys.argv[1]
+top = os.fork()
+if top != 0:
+    os.waitpid(top, 0)
+    sys.exit(0)
+os.setpgid(0, 0)
+open(d + "/grouped-%d" % os.getsid(0), "w").close()
+r, w = os.pipe()
+kid = os.fork()
+if kid == 0:
+    os.setsid()
+    open(d + "/session", "w").close()
+    os._exit(0)
+os.waitpid(kid, 0)
+job = os.fork()
+if job == 0:
+    os.read(r, 1)
+    open(d + "/job", "w").close()
+    os._exit(0)
+os.setpgid(job, job)
+os.write(w, b"x")
+os.waitpid(job, 0)
+mid = os.fork()
+if mid == 0:
+    parent = os.getpid()
+    orphan = os.fork()
+    if orphan == 0:
+        while os.getppid() == parent:
+            time.sleep(0.01)
+        open(d + "/reaped-%d" % os.getppid(), "w").close()
+        os._exit(0)
+    os._exit(0)
+os.waitpid(mid, 0)
+time.sleep(0.5)
+"#;
+    python(script, &dir, Some(&slave));
+    let rdev = std::fs::metadata(slave.to_str().unwrap()).unwrap().rdev();
+    let fields = [
+        "proc.pid",
+        "proc.vpid",
+        "proc.pgid",
+        "proc.vpgid",
+        "proc.sid",
+        "proc.tty",
+        "proc.ppid",
+        "proc.pname",
+    ];
+    let grouped = live.find("the regrouped process", &fields, |raw, _| opened_prefix(raw, &dir, "grouped-"));
+    assert_eq!(grouped.text("proc.pgid"), grouped.text("proc.pid"), "setpgid(0, 0)");
+    assert_eq!(grouped.text("proc.vpgid"), grouped.text("proc.vpid"));
+    assert_eq!(grouped.text("proc.sid"), suffix(&grouped), "the session of its terminal");
+    assert_ne!(grouped.text("proc.sid"), grouped.text("proc.pid"));
+    assert_eq!(grouped.text("proc.tty"), rdev.to_string());
+    let session = live.find("the new session", &fields, |raw, _| opened_path(raw, &dir.join("session")));
+    assert_eq!(session.text("proc.sid"), session.text("proc.pid"), "setsid");
+    assert_eq!(session.text("proc.pgid"), session.text("proc.pid"));
+    assert_eq!(session.text("proc.tty"), "0", "a new session has no terminal");
+    let job = live.find("the job", &fields, |raw, _| opened_path(raw, &dir.join("job")));
+    assert_eq!(job.text("proc.pgid"), job.text("proc.pid"), "its parent's setpgid(job, job)");
+    assert_eq!(job.text("proc.sid"), grouped.text("proc.sid"));
+    let reaped = live.find("the orphan", &fields, |raw, _| opened_prefix(raw, &dir, "reaped-"));
+    let reaper = suffix(&reaped);
+    assert_eq!(reaped.text("proc.ppid"), reaper, "the reaper the kernel chose");
+    let comm = std::fs::read_to_string(format!("/proc/{reaper}/comm")).unwrap();
+    assert_eq!(reaped.get("proc.pname"), Some(comm.trim()));
+    // SAFETY: our descriptor.
+    unsafe { libc::close(master) };
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ancestry_survives_a_parents_exit() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("orphans");
+    let mut live = Live::start(&[]);
+    // An orphan's child: its ancestry goes through the orphan, which makes no captured syscall
+    // after its parent exits (it waits), so only the exit's reparenting keeps its parent right.
+    let script = r#"
+import os, sys, time
+d = sys.argv[1]
+mid = os.fork()
+if mid == 0:
+    first = os.getpid()
+    orphan = os.fork()
+    if orphan == 0:
+        leaf = os.fork()
+        if leaf == 0:
+            me = os.getppid()
+            def parent_of(pid):
+                stat = open("/proc/%d/stat" % pid).read()
+                return int(stat[stat.rindex(")") + 2:].split()[1])
+            while parent_of(me) == first:
+                time.sleep(0.01)
+            open(d + "/leaf-%d" % parent_of(me), "w").close()
+            os._exit(0)
+        os.waitpid(leaf, 0)
+        os._exit(0)
+    time.sleep(0.2)
+    os._exit(0)
+os.waitpid(mid, 0)
+time.sleep(1)
+"#;
+    python(script, &dir, None);
+    let leaf = live.find("the orphan's child", &["proc.aname[2]", "proc.apid[2]", "proc.pname"], |raw, _| {
+        opened_prefix(raw, &dir, "leaf-")
+    });
+    let reaper = suffix(&leaf);
+    assert_eq!(leaf.text("proc.apid[2]"), reaper, "the grandparent is the orphan's reaper");
+    let comm = std::fs::read_to_string(format!("/proc/{reaper}/comm")).unwrap();
+    assert_eq!(leaf.get("proc.aname[2]"), Some(comm.trim()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn opened_path(raw: &RawEvent, path: &Path) -> bool {
+    is_syscall(raw, "openat")
+        && raw.strings.first().is_some_and(|s| s.bytes == path.as_os_str().as_encoded_bytes())
+}
+
+/// An openat of a file in `dir` whose name starts with `prefix`.
+fn opened_prefix(raw: &RawEvent, dir: &Path, prefix: &str) -> bool {
+    let start = dir.join(prefix);
+    is_syscall(raw, "openat")
+        && raw.strings.first().is_some_and(|s| s.bytes.starts_with(start.as_os_str().as_encoded_bytes()))
+}
+
+/// The number after the last `-` of the opened file's name.
+fn suffix(seen: &Seen) -> String {
+    let name = String::from_utf8_lossy(&seen.raw.strings[0].bytes).into_owned();
+    name.rsplit('-').next().unwrap().to_string()
+}
+
+/// An inode's time in nanoseconds since the epoch.
+fn ns(secs: i64, nsecs: i64) -> String {
+    (secs as u64 * 1_000_000_000 + nsecs as u64).to_string()
+}
+
+const EXE_FIELDS: [&str; 8] = [
+    "proc.exe_ino",
+    "proc.exe_ino.ctime",
+    "proc.exe_ino.mtime",
+    "proc.exe_ino.ctime_duration_proc_start",
+    "proc.is_exe_writable",
+    "proc.is_exe_upper_layer",
+    "proc.is_exe_lower_layer",
+    "proc.name",
+];
+
+/// An overlay mount of `lower` (holding a copy of cat) under `dir`, unmounted on drop.
+struct Overlay {
+    merged: PathBuf,
+}
+
+impl Overlay {
+    fn mount(dir: &Path) -> Self {
+        let (lower, upper, work, merged) =
+            (dir.join("lower"), dir.join("upper"), dir.join("work"), dir.join("merged"));
+        for d in [&lower, &upper, &work, &merged] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::copy("/bin/cat", lower.join("lowercat")).unwrap();
+        let opts =
+            format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+        let status = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(&merged)
+            .status()
+            .unwrap();
+        assert!(status.success(), "overlay mounts");
+        Overlay { merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.merged).status();
+    }
+}
+
+#[test]
+fn executable_inode_and_layer_are_read_at_exec() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("exe");
+    let target = dir.join("target");
+    std::fs::write(&target, b"").unwrap();
+    let overlay = Overlay::mount(&dir);
+    let mut live = Live::start(&[]);
+
+    // A binary written just now, run by its owner: writable, not on an overlay.
+    let mine = dir.join("mycat");
+    std::fs::copy("/bin/cat", &mine).unwrap();
+    let meta = std::fs::metadata(&mine).unwrap();
+    assert!(Command::new(&mine).arg(&target).stdout(Stdio::null()).status().unwrap().success());
+    let seen = live.find("mycat's openat", &EXE_FIELDS, |raw, ev| {
+        opened(raw, &target) && field_text(ev, "proc.name").as_deref() == Some("mycat")
+    });
+    assert_eq!(seen.text("proc.exe_ino"), meta.ino().to_string());
+    assert_eq!(seen.text("proc.exe_ino.ctime"), ns(meta.ctime(), meta.ctime_nsec()));
+    assert_eq!(seen.text("proc.exe_ino.mtime"), ns(meta.mtime(), meta.mtime_nsec()));
+    let since: u64 = seen.text("proc.exe_ino.ctime_duration_proc_start").parse().unwrap();
+    assert!(
+        since > 0 && since < 60_000_000_000,
+        "the binary changed just before the process started: {since} ns"
+    );
+    assert_eq!(seen.text("proc.is_exe_writable"), "true");
+    assert_eq!(seen.text("proc.is_exe_upper_layer"), "false");
+    assert_eq!(seen.text("proc.is_exe_lower_layer"), "false");
+
+    // The same binary from the image (lower) layer, and one dropped into the upper layer.
+    let dropped = overlay.merged.join("droppedcat");
+    std::fs::copy("/bin/cat", &dropped).unwrap();
+    for (exe, upper) in [(overlay.merged.join("lowercat"), false), (dropped, true)] {
+        let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(Command::new(&exe).arg(&target).stdout(Stdio::null()).status().unwrap().success());
+        let seen = live.find(&name, &EXE_FIELDS, |raw, ev| {
+            opened(raw, &target) && field_text(ev, "proc.name").as_deref() == Some(name.as_str())
+        });
+        assert_eq!(seen.text("proc.is_exe_upper_layer"), upper.to_string(), "{name}");
+        assert_eq!(seen.text("proc.is_exe_lower_layer"), (!upper).to_string(), "{name}");
+        assert_eq!(seen.text("proc.exe_ino"), std::fs::metadata(&exe).unwrap().ino().to_string(), "{name}");
+    }
+
+    // Root's binary run by nobody: not writable.
+    use std::os::unix::process::CommandExt;
+    let mut cat = Command::new("/bin/cat");
+    cat.arg(&target).stdout(Stdio::null()).uid(65534).gid(65534);
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(cat.status().unwrap().success());
+    let seen = live.find("nobody's cat", &EXE_FIELDS, |raw, _| opened(raw, &target) && raw.uid == 65534);
+    assert_eq!(seen.text("proc.is_exe_writable"), "false");
+    assert_eq!(seen.text("proc.exe_ino"), std::fs::metadata("/bin/cat").unwrap().ino().to_string());
+    drop(overlay);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn seeded_processes_have_their_executables_inode() {
+    if !live() {
+        return;
+    }
+    let live = Live::start(&[]);
+    let me = live.state.table.procs.get(&std::process::id()).expect("this process is seeded");
+    let exe = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
+    assert_eq!(me.exe_ino, exe.ino());
+    assert_eq!(me.exe_ctime.to_string(), ns(exe.ctime(), exe.ctime_nsec()));
+    assert_eq!(me.exe_mtime.to_string(), ns(exe.mtime(), exe.mtime_nsec()));
+    assert!(me.exe_writable, "root owns its test binary");
+}

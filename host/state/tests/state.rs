@@ -34,7 +34,7 @@ fn raw(tgid: u32, kind: RecordKind, ret: i64, args: [u64; 6], strings: &[&[u8]])
         cpu: 0,
         tgid,
         tid: tgid,
-        ppid: 1,
+        ppid: if tgid == CHILD { SHELL } else { 1 },
         uid: 0,
         gid: 0,
         loginuid: u32::MAX,

@@ -217,8 +217,10 @@ const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
 #[inline(always)]
 fn inode_time(inode: u64, sec: u32, nsec: u32) -> u64 {
     let s = read_kernel::<i64>(inode, sec);
-    // The nanoseconds are a u32 (6.11 and later) or a long: their low word either way.
-    let ns = read_kernel::<u32>(inode, nsec);
+    // The nanoseconds are a u32 (6.11 and later) or a long: their low word either way. Since
+    // 6.13 the ctime's top bit says whether it was queried (multigrain timestamps): below a
+    // billion, a time fits in 30 bits.
+    let ns = read_kernel::<u32>(inode, nsec) & 0x3fff_ffff;
     (s as u64).wrapping_mul(1_000_000_000).wrapping_add(u64::from(ns))
 }
 
