@@ -15,7 +15,7 @@
 
 use crate::table::{Fd, L4, Process};
 use crate::{FdView, Prepared, State};
-use lanner_capture::record::{ExecInfo, RawEvent, SockAddr, exe_flags as exe_bits};
+use lanner_capture::record::{RawEvent, SockAddr};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
@@ -687,49 +687,25 @@ fn source<'a>(ctx: &Ctx<'a>, src: Src) -> Option<V<'a>> {
             P::ExePath => V::Text(Cow::Borrowed(&p()?.exepath)),
             P::Tty => V::Num(p()?.tty as i64),
             P::Pgid => V::Num(p()?.pgid as i64),
-            P::ExeFlags => V::Num(exe_flags(p()?, raw.cap_effective) as i64),
+            P::ExeFlags => V::Num(exe_flags(p()?) as i64),
             P::Args => V::Bytes(nul_joined(&p()?.args)),
             P::Env => V::Bytes(nul_joined(&p()?.env)),
         },
     })
 }
 
-/// Falco's `exe_flags` of a process's executable, from what the probe read at its exec.
-fn exe_flags(p: &Process, cap_effective: u64) -> u32 {
-    let mut f = p.exe_info.as_ref().map_or(0, |i| exe_info_flags(i, cap_effective));
-    if p.exe_from_memfd {
-        f |= PPM_EXE_FROM_MEMFD;
-    }
-    f
-}
-
-/// `EXE_WRITABLE`, `EXE_UPPER_LAYER` and `EXE_LOWER_LAYER`, as Falco's probe decides them:
-/// writable when the file system and inode allow writes and the task owns the file, has
-/// write permission by its owner or group bits or the others' bits, or holds
-/// `CAP_DAC_OVERRIDE` or `CAP_FOWNER` (supplementary groups and POSIX ACLs are not read); an
-/// executable reached through overlayfs is in the upper layer or the lower one.
-pub fn exe_info_flags(i: &ExecInfo, cap_effective: u64) -> u32 {
-    let mut f = 0;
-    let kind = i.mode & libc::S_IFMT;
-    let read_only =
-        i.flags & exe_bits::SB_RDONLY != 0 && matches!(kind, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK);
-    let writable = !read_only
-        && i.flags & exe_bits::IMMUTABLE == 0
-        && i.uid != u32::MAX
-        && i.gid != u32::MAX
-        && (i.fsuid == i.uid || {
-            let bits = if i.gid == i.fsgid { i.mode >> 3 } else { i.mode };
-            bits & 0o2 != 0
-                || cap_effective & (1 << CAP_DAC_OVERRIDE) != 0
-                || cap_effective & (1 << CAP_FOWNER) != 0
-        });
-    if writable {
-        f |= PPM_EXE_WRITABLE;
-    }
-    if i.flags & exe_bits::OVERLAY != 0 {
-        f |= if i.flags & exe_bits::UPPER_LAYER != 0 { PPM_EXE_UPPER_LAYER } else { PPM_EXE_LOWER_LAYER };
-    }
-    f
+/// Falco's `exe_flags` of a process's executable, from what the probe read at its exec (or
+/// `/proc` for a process that was running before capture started).
+fn exe_flags(p: &Process) -> u32 {
+    [
+        (p.exe_writable, PPM_EXE_WRITABLE),
+        (p.exe_upper_layer, PPM_EXE_UPPER_LAYER),
+        (p.exe_from_memfd, PPM_EXE_FROM_MEMFD),
+        (p.exe_lower_layer, PPM_EXE_LOWER_LAYER),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |f, (_, bit)| f | bit)
 }
 
 fn nul_joined(items: &[String]) -> Vec<u8> {
@@ -1229,9 +1205,6 @@ const CHMOD_MODE: &[(&str, u32)] = &[
     ("S_ISUID", 0o4000),
 ];
 
-const CAP_DAC_OVERRIDE: u32 = 1;
-const CAP_FOWNER: u32 = 3;
-
 const PPM_EXE_WRITABLE: u32 = 1;
 const PPM_EXE_UPPER_LAYER: u32 = 1 << 1;
 const PPM_EXE_FROM_MEMFD: u32 = 1 << 2;
@@ -1601,23 +1574,19 @@ mod tests {
     }
 
     #[test]
-    fn exe_flags_as_falcos_probe_decides_them() {
-        let root_file = ExecInfo { mode: libc::S_IFREG | 0o755, ..ExecInfo::default() };
-        let names =
-            |i: &ExecInfo, caps: u64| flag_names(EXE_FLAGS, exe_info_flags(i, caps)).unwrap_or_default();
-        // The owner may write.
-        assert_eq!(names(&root_file, 0), "EXE_WRITABLE");
-        let other = ExecInfo { fsuid: 1000, fsgid: 1000, ..root_file };
-        assert_eq!(names(&other, 0), "");
-        assert_eq!(names(&other, 1 << CAP_DAC_OVERRIDE), "EXE_WRITABLE");
-        let group_writable = ExecInfo { mode: libc::S_IFREG | 0o775, gid: 1000, ..other };
-        assert_eq!(names(&group_writable, 0), "EXE_WRITABLE");
-        let read_only = ExecInfo { flags: exe_bits::SB_RDONLY, ..root_file };
-        assert_eq!(names(&read_only, u64::MAX), "");
-        let upper = ExecInfo { flags: exe_bits::OVERLAY | exe_bits::UPPER_LAYER, ..root_file };
-        assert_eq!(names(&upper, 0), "EXE_WRITABLE|EXE_UPPER_LAYER");
-        let lower = ExecInfo { flags: exe_bits::OVERLAY | exe_bits::IMMUTABLE, ..root_file };
-        assert_eq!(names(&lower, 0), "EXE_LOWER_LAYER");
+    fn exe_flags_from_the_process() {
+        let mut p = Process::unknown(1);
+        assert_eq!(flag_names(EXE_FLAGS, exe_flags(&p)), None);
+        p.exe_writable = true;
+        p.exe_upper_layer = true;
+        assert_eq!(flag_names(EXE_FLAGS, exe_flags(&p)).unwrap(), "EXE_WRITABLE|EXE_UPPER_LAYER");
+        p.exe_upper_layer = false;
+        p.exe_lower_layer = true;
+        p.exe_from_memfd = true;
+        assert_eq!(
+            flag_names(EXE_FLAGS, exe_flags(&p)).unwrap(),
+            "EXE_WRITABLE|EXE_FROM_MEMFD|EXE_LOWER_LAYER"
+        );
     }
 
     #[test]

@@ -339,7 +339,6 @@ impl State {
             .and_then(|n| n.parse::<i64>().ok())
             .and_then(|fd| p.fds.get(&fd));
         p.exe_from_memfd = via_fd.is_some_and(|f| f.kind == FdKind::Memfd);
-        p.exe_info = raw.exec;
         p.exepath = match via_fd {
             Some(f) => f.name.clone(),
             None => p.resolve(None, &filename),

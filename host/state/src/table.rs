@@ -239,8 +239,6 @@ pub struct Process {
     pub exe_upper_layer: bool,
     /// Whether the executable is in an overlayfs lower layer.
     pub exe_lower_layer: bool,
-    /// What the probe read of the executable at exec (owner, mode, file system, layer).
-    pub exe_info: Option<lanner_capture::record::ExecInfo>,
     /// Open fds.
     pub fds: HashMap<i64, Fd>,
 }
@@ -280,7 +278,6 @@ impl Process {
             exe_writable: false,
             exe_upper_layer: false,
             exe_lower_layer: false,
-            exe_info: None,
             fds: HashMap::new(),
         }
     }
