@@ -11,7 +11,9 @@
 //! Some parameters of Falco's lists are not captured (page-fault counters, memory sizes,
 //! the cgroups of an execve, queue sizes of an accept, the `open_how` of openat2, `dev` and
 //! `ino` of an open): they are [`Src::Missing`], so the field is missing
-//! (`<NA>`), and [`missing`] names them, for diagnostics.
+//! (`<NA>`), and [`missing`] names them, for diagnostics. Two flags of Falco's open events are
+//! not known either: `O_F_CREATED` (the open created the file) and `FD_UPPER_LAYER` /
+//! `FD_LOWER_LAYER` (the opened file's overlayfs layer); the rest of those flags is exact.
 
 use crate::table::{Fd, L4, Process};
 use crate::{FdView, Prepared, State};
