@@ -9,6 +9,10 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
+/// One test at a time: a test's removal of its line rewrites /etc/hosts, and a lookup by
+/// another test's daemon at that moment would find no address.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// An `ip name` line in /etc/hosts for the test's duration; a lock file keeps concurrent tests
 /// from writing over each other's lines.
 struct HostsLine(String);
@@ -59,6 +63,7 @@ fn a_connect_to_a_named_host_matches_fd_sip_name_and_a_reload_watches_new_names(
     if !live_allowed() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let name = format!("lanner-dns-{}.test", std::process::id());
     let renamed = format!("lanner-dns-reloaded-{}.test", std::process::id());
     let _hosts = HostsLine::add("127.0.0.7", &name);
@@ -103,4 +108,40 @@ fn a_connect_to_a_named_host_matches_fd_sip_name_and_a_reload_watches_new_names(
     drop((listener, listener2));
     std::fs::remove_dir_all(&dir).ok();
     assert!(!alerts.iter().any(|a| a["rule"] == "Contact Localhost"), "{alerts:#?}");
+}
+
+#[test]
+fn an_accepted_connection_from_a_named_host_matches_fd_cip_name() {
+    if !live_allowed() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let name = format!("lanner-dns-client-{}.test", std::process::id());
+    let _hosts = HostsLine::add("127.0.0.9", &name);
+    let dir = temp_dir("dns-accept");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Accept From Named Host\n  desc: d\n  condition: evt.type in (accept, accept4) and fd.cip.name = {name} and proc.name = python3\n  output: 'from %fd.cip.name %fd.rip.name %fd.cip'\n  priority: NOTICE\n"
+        ),
+    )
+    .unwrap();
+    let lanner = Daemon::start(&["-r", rules.to_str().unwrap(), "-o", "json_output=true"]);
+    lanner.wait_log(&name, Duration::from_secs(10));
+    // One script is the server (it accepts) and its client (from 127.0.0.9).
+    let script = "import socket\n\
+                  s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                  c = socket.socket(); c.bind(('127.0.0.9', 0)); c.connect(s.getsockname())\n\
+                  a, _ = s.accept(); a.close(); c.close(); s.close()\n";
+    let st = Command::new("python3").arg("-c").arg(script).status().unwrap();
+    assert!(st.success());
+    let a = lanner.wait_alert("Accept From Named Host", "127.0.0.9");
+    lanner.stop();
+    std::fs::remove_dir_all(&dir).ok();
+    let f = &a["output_fields"];
+    assert_eq!(f["fd.cip.name"], name.as_str(), "{a}");
+    // A server's remote end is its client.
+    assert_eq!(f["fd.rip.name"], name.as_str(), "{a}");
+    assert_eq!(f["fd.cip"], "127.0.0.9", "{a}");
 }
