@@ -123,6 +123,12 @@ pub enum P {
     Tty,
     /// The process group.
     Pgid,
+    /// The process group in the process's own pid namespace.
+    Vpgid,
+    /// The thread id in its own pid namespace.
+    Vtid,
+    /// The process id in its own pid namespace.
+    Vpid,
     /// The login uid.
     LoginUid,
     /// Falco's `exe_flags`.
@@ -183,7 +189,7 @@ const EXECVE: [ArgDef; 31] = [
     ("cgroups", K::ByteBuf, S::Missing),
     ("env", K::ByteBuf, S::Proc(P::Env)),
     ("tty", K::UDec, S::Proc(P::Tty)),
-    ("vpgid", K::Pid, S::Proc(P::Pgid)),
+    ("vpgid", K::Pid, S::Proc(P::Vpgid)),
     ("loginuid", K::Uid, S::Proc(P::LoginUid)),
     ("flags", K::Flags(EXE_FLAGS), S::Proc(P::ExeFlags)),
     ("cap_inheritable", K::Hex, S::Missing),
@@ -220,8 +226,8 @@ const fn clone_like(flags: Src) -> [ArgDef; 21] {
         ("flags", K::Flags(CLONE_FLAGS), flags),
         ("uid", K::UDec, S::Proc(P::Uid)),
         ("gid", K::UDec, S::Proc(P::Gid)),
-        ("vtid", K::Pid, S::Proc(P::Tid)),
-        ("vpid", K::Pid, S::Proc(P::Pid)),
+        ("vtid", K::Pid, S::Proc(P::Vtid)),
+        ("vpid", K::Pid, S::Proc(P::Vpid)),
         ("pidns_init_start_ts", K::UDec, S::Missing),
     ]
 }
@@ -689,6 +695,9 @@ fn source<'a>(ctx: &Ctx<'a>, src: Src) -> Option<V<'a>> {
             P::ExePath => V::Text(Cow::Borrowed(&p()?.exepath)),
             P::Tty => V::Num(p()?.tty as i64),
             P::Pgid => V::Num(p()?.pgid as i64),
+            P::Vpgid => V::Num(p()?.vpgid as i64),
+            P::Vpid => V::Num(p()?.vpid as i64),
+            P::Vtid => V::Num(ctx.state.table.vtid(p()?, raw.tid) as i64),
             P::ExeFlags => V::Num(exe_flags(p()?) as i64),
             P::Args => V::Bytes(nul_joined(&p()?.args)),
             P::Env => V::Bytes(nul_joined(&p()?.env)),
