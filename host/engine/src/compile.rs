@@ -560,6 +560,11 @@ impl<'a> Compiler<'a> {
                 vec![item.clone()],
             );
         }
+        if let Some(avail) = &self.cfg.availability {
+            for (code, message) in avail.check(&self.cfg.registry, &rule.source, &expr, events.as_deref()) {
+                self.report(code, message, vec![item.clone()]);
+            }
+        }
         let mut seen = HashSet::new();
         exception_fields.retain(|f| seen.insert(f.clone()));
         Some(CompiledRule {

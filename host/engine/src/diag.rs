@@ -30,6 +30,10 @@ pub enum Code {
     LoadInvalidMacroName,
     LoadInvalidListName,
     LoadCompileCondition,
+    // Lanner's own warnings: a rule that cannot fire where it runs.
+    LoadUnfilledField,
+    LoadPluginFieldSource,
+    LoadUncapturedEvttype,
 }
 
 impl Code {
@@ -57,7 +61,17 @@ impl Code {
             Code::LoadInvalidMacroName => "LOAD_INVALID_MACRO_NAME",
             Code::LoadInvalidListName => "LOAD_INVALID_LIST_NAME",
             Code::LoadCompileCondition => "LOAD_COMPILE_CONDITION",
+            Code::LoadUnfilledField => "LOAD_UNFILLED_FIELD",
+            Code::LoadPluginFieldSource => "LOAD_PLUGIN_FIELD_SOURCE",
+            Code::LoadUncapturedEvttype => "LOAD_UNCAPTURED_EVTTYPE",
         }
+    }
+
+    /// Whether the warning says a rule cannot fire where it runs (a field never filled, a
+    /// plugin field on a source its plugin does not read, an event type never captured):
+    /// every command that runs rules reports these.
+    pub fn means_cannot_fire(self) -> bool {
+        matches!(self, Code::LoadUnfilledField | Code::LoadPluginFieldSource | Code::LoadUncapturedEvttype)
     }
 
     /// Falco's short description of the code.
@@ -84,6 +98,9 @@ impl Code {
             Code::LoadInvalidMacroName => "Invalid macro name",
             Code::LoadInvalidListName => "Invalid list name",
             Code::LoadCompileCondition => "Condition has warnings",
+            Code::LoadUnfilledField => "Field is never filled for this source",
+            Code::LoadPluginFieldSource => "Plugin field cannot be extracted for this source",
+            Code::LoadUncapturedEvttype => "Event type is never captured",
         }
     }
 

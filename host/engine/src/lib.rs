@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+mod availability;
 mod compile;
 mod constants;
 mod defer;
@@ -19,6 +20,7 @@ pub mod parser;
 mod ruleset;
 pub mod yaml;
 
+pub use availability::{Availability, Filler};
 pub use constants::compared_constants;
 pub use defer::{Decision, DeferPlan};
 pub use diag::{Code, Diagnostic, ItemType, Location};
@@ -47,6 +49,9 @@ pub struct EngineConfig {
     pub min_priority: lanner_event::Priority,
     /// Whether an event raises an alert for its first matching rule or for all of them.
     pub match_mode: MatchMode,
+    /// What can reach rules where they run: when set, rules that read fields no source
+    /// fills, or event types capture never delivers, are warned about.
+    pub availability: Option<Availability>,
 }
 
 impl EngineConfig {
@@ -63,6 +68,7 @@ impl EngineConfig {
             engine_version: semver::Version::parse(ENGINE_VERSION).expect("valid version"),
             min_priority: lanner_event::Priority::Debug,
             match_mode: MatchMode::First,
+            availability: None,
         }
     }
 }

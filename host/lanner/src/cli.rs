@@ -33,6 +33,10 @@ enum Command {
         /// Print Falco's validation JSON.
         #[arg(long)]
         json: bool,
+        /// The plugins folder whose fields and sources the rules may use (default
+        /// /etc/lanner/plugins.d when it exists).
+        #[arg(long = "plugins-dir", value_name = "DIR")]
+        plugins_dir: Option<PathBuf>,
     },
     /// Describe the rules, macros and lists of rules files.
     ListRules {
@@ -148,7 +152,7 @@ enum PluginsCommand {
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { rules, json } => validate(&rules, json),
+        Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
         Command::Plugins { command: PluginsCommand::List { plugins_dir, json } } => {
@@ -220,8 +224,11 @@ pub(crate) fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
     outcome
 }
 
-fn validate(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = load(paths, &EngineConfig::syscall());
+fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
+    let set = plugins::load(plugins_dir)?;
+    let mut cfg = EngineConfig::syscall();
+    plugins::configure(&set, &mut cfg)?;
+    let outcome = load(paths, &cfg);
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &describe::validation(&outcome.files))?;
@@ -268,27 +275,33 @@ fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
 }
 
 fn list_fields(json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
-    let reg = plugins::registry(plugins_dir)?;
+    let cfg = plugins::registry(plugins_dir)?;
+    let reg = &cfg.registry;
+    // Which sources fill each field live: `never` marks one that is registered (rules using
+    // it load, as in Falco) but that no loaded source fills.
+    let filled = |id| cfg.availability.as_ref().and_then(|a| a.filler(id)).map(|f| f.describe());
     let mut out = std::io::stdout().lock();
     if json {
         let fields: Vec<_> = reg
             .iter()
-            .map(|(_, d)| {
+            .map(|(id, d)| {
                 serde_json::json!({
                     "name": d.name,
                     "type": d.ftype.as_str(),
                     "desc": d.desc,
                     "source": d.provider,
                     "arg": arg_text(d.arg),
+                    "filled": filled(id),
                 })
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "fields": fields }))?;
         writeln!(out)?;
     } else {
-        for (_, d) in reg.iter() {
+        for (id, d) in reg.iter() {
             let arg = arg_text(d.arg).map(|a| format!(" {a}")).unwrap_or_default();
-            writeln!(out, "{:<44} {:<8} {}{arg}", d.name, d.ftype.as_str(), d.desc)?;
+            let never = if filled(id).as_deref() == Some("never") { " (never filled live)" } else { "" };
+            writeln!(out, "{:<44} {:<8} {}{arg}{never}", d.name, d.ftype.as_str(), d.desc)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -328,7 +341,7 @@ fn replay(
     let plugin_set = plugins::load(plugins_dir)?;
     let field_map = std::sync::Arc::new(plugins::configure(&plugin_set, &mut cfg)?);
     let outcome = load(paths, &cfg);
-    for d in outcome.diagnostics().filter(|d| d.is_error()) {
+    for d in outcome.diagnostics().filter(|d| d.is_error() || d.code.means_cannot_fire()) {
         eprintln!("{d}");
     }
     let ruleset = outcome.into_result().context("rules did not load")?;

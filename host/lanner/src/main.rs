@@ -1,6 +1,7 @@
 //! The `lanner` command: validate and describe rules, list fields, replay event files, and
 //! run the detection daemon.
 
+mod availability;
 mod cli;
 mod config;
 mod daemon;

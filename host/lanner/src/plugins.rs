@@ -3,7 +3,6 @@
 
 use anyhow::{Context, Result, bail};
 use lanner_engine::{EngineConfig, Ruleset};
-use lanner_event::FieldRegistry;
 use lanner_plugin_runtime::{EventBatch, FieldMap, PluginSet, Runtime, RuntimeOptions, SourceBatch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,6 +65,7 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
 /// their event sources, and their versions for `required_plugin_versions`.
 pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<FieldMap> {
     let map = FieldMap::register(&set.plugins(), &mut cfg.registry).context("registering plugin fields")?;
+    cfg.availability = Some(crate::availability::build(&cfg.registry, &set.plugins()));
     for s in set.sources() {
         if !cfg.sources.contains(&s) {
             cfg.sources.push(s);
@@ -76,11 +76,11 @@ pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<Field
 }
 
 /// The registry `list-fields` prints: the syscall fields and the plugins'.
-pub(crate) fn registry(dir: Option<&Path>) -> Result<FieldRegistry> {
+pub(crate) fn registry(dir: Option<&Path>) -> Result<EngineConfig> {
     let set = load(dir)?;
     let mut cfg = EngineConfig::syscall();
     configure(&set, &mut cfg)?;
-    Ok(cfg.registry)
+    Ok(cfg)
 }
 
 /// `lanner plugins list`.
