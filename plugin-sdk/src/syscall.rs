@@ -80,54 +80,79 @@ pub struct Fd {
     pub fd_type: Option<String>,
 }
 
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
-    m.get(k).and_then(Value::as_str).map(String::from)
+/// The payload as sent, read in one pass without building a tree.
+#[derive(serde::Deserialize)]
+struct Wire {
+    v: u64,
+    #[serde(rename = "type")]
+    event_type: String,
+    dir: Option<String>,
+    num: Option<u64>,
+    res: Option<i64>,
+    #[serde(default)]
+    args: Map<String, Value>,
+    #[serde(default)]
+    thread: WireThread,
+    fd: Option<WireFd>,
 }
 
-fn int(m: &Map<String, Value>, k: &str) -> Option<i64> {
-    m.get(k).and_then(Value::as_i64)
+#[derive(serde::Deserialize, Default)]
+struct WireThread {
+    tid: Option<i64>,
+    pid: Option<i64>,
+    ppid: Option<i64>,
+    vpid: Option<i64>,
+    name: Option<String>,
+    exe: Option<String>,
+    exepath: Option<String>,
+    cmdline: Option<String>,
+    cwd: Option<String>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    loginuid: Option<i64>,
+    tty: Option<u64>,
+    container_id: Option<String>,
 }
 
-fn uint(m: &Map<String, Value>, k: &str) -> Option<u64> {
-    m.get(k).and_then(Value::as_u64)
+#[derive(serde::Deserialize)]
+struct WireFd {
+    num: Option<i64>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    fd_type: Option<String>,
 }
 
 impl SyscallEvent {
     /// Reads a payload; `None` when it is not a version-1 syscall payload.
     pub fn parse(data: &[u8]) -> Option<Self> {
-        let Value::Object(top) = serde_json::from_slice::<Value>(data).ok()? else { return None };
-        if top.get("v").and_then(Value::as_u64) != Some(VERSION) {
+        let w: Wire = serde_json::from_slice(data).ok()?;
+        if w.v != VERSION {
             return None;
         }
-        let empty = Map::new();
-        let obj = |k: &str| match top.get(k) {
-            Some(Value::Object(m)) => Some(m),
-            _ => None,
-        };
-        let t = obj("thread").unwrap_or(&empty);
+        let t = w.thread;
         Some(SyscallEvent {
-            event_type: text(&top, "type")?,
-            dir: text(&top, "dir"),
-            num: uint(&top, "num"),
-            res: int(&top, "res"),
-            args: obj("args").cloned().unwrap_or_default(),
+            event_type: w.event_type,
+            dir: w.dir,
+            num: w.num,
+            res: w.res,
+            args: w.args,
             thread: Thread {
-                tid: int(t, "tid"),
-                pid: int(t, "pid"),
-                ppid: int(t, "ppid"),
-                vpid: int(t, "vpid"),
-                name: text(t, "name"),
-                exe: text(t, "exe"),
-                exepath: text(t, "exepath"),
-                cmdline: text(t, "cmdline"),
-                cwd: text(t, "cwd"),
-                uid: uint(t, "uid"),
-                gid: uint(t, "gid"),
-                loginuid: int(t, "loginuid"),
-                tty: uint(t, "tty"),
-                container_id: text(t, "container_id"),
+                tid: t.tid,
+                pid: t.pid,
+                ppid: t.ppid,
+                vpid: t.vpid,
+                name: t.name,
+                exe: t.exe,
+                exepath: t.exepath,
+                cmdline: t.cmdline,
+                cwd: t.cwd,
+                uid: t.uid,
+                gid: t.gid,
+                loginuid: t.loginuid,
+                tty: t.tty,
+                container_id: t.container_id,
             },
-            fd: obj("fd").map(|f| Fd { num: int(f, "num"), name: text(f, "name"), fd_type: text(f, "type") }),
+            fd: w.fd.map(|f| Fd { num: f.num, name: f.name, fd_type: f.fd_type }),
         })
     }
 

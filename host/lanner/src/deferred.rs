@@ -20,6 +20,25 @@ use std::sync::Arc;
 /// Deferred events are evaluated at the latest after this many, even within one batch.
 pub const MAX_DEFERRED: usize = 1024;
 
+/// The most events one plugin call takes: `LANNER_SYSCALL_PLUGIN_BATCH` (1 to 1024, read
+/// once; `bench/syscall_plugins.sh` sets 1 to measure calls per event), else
+/// [`MAX_DEFERRED`].
+fn batch_limit() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| match std::env::var("LANNER_SYSCALL_PLUGIN_BATCH") {
+        Err(_) => MAX_DEFERRED,
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_DEFERRED).contains(&n) => n,
+            _ => {
+                tracing::warn!(
+                    "LANNER_SYSCALL_PLUGIN_BATCH={v} is not a number from 1 to {MAX_DEFERRED}: ignored"
+                );
+                MAX_DEFERRED
+            }
+        },
+    })
+}
+
 enum Held {
     Alert(Alert),
     /// The next deferred event's alerts go here.
@@ -105,7 +124,7 @@ impl PluginSyscalls {
                     self.pending_types.push(etype);
                 }
                 self.held.push(Held::Deferred);
-                self.pending.len() >= MAX_DEFERRED
+                self.pending.len() >= batch_limit()
             }
         }
     }

@@ -248,6 +248,7 @@ fn deb_package_installs_binary_unit_config_and_rules() {
         "./usr/lib/lanner/plugins/json.wasm",
         "./usr/lib/lanner/plugins/k8saudit.wasm",
         "./usr/lib/lanner/plugins/container.wasm",
+        "./usr/lib/lanner/plugins/pkgowner.wasm",
     ] {
         assert!(
             paths.iter().any(|x| *x == p || x.trim_start_matches("./usr") == p.trim_start_matches('.')),

@@ -158,11 +158,31 @@ fn json_value(s: &mut String, v: &Value<'_>) {
     }
 }
 
+/// A JSON string: quotes, and the escapes RFC 8259 requires (`"`, `\\`, control
+/// characters), written straight into the buffer.
 fn json_str(s: &mut String, t: &str) {
-    // serde_json's escaping, written straight into the buffer.
-    let mut buf = Vec::with_capacity(t.len() + 2);
-    serde_json::to_writer(&mut buf, t).expect("a string serializes");
-    s.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
+    s.push('"');
+    let mut start = 0;
+    for (i, b) in t.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        s.push_str(&t[start..i]);
+        if esc.is_empty() {
+            let _ = write!(s, "\\u{b:04x}");
+        } else {
+            s.push_str(esc);
+        }
+        start = i + 1;
+    }
+    s.push_str(&t[start..]);
+    s.push('"');
 }
 
 #[cfg(test)]
@@ -197,6 +217,15 @@ mod tests {
                 ("container.id", _) => Value::Str("host".into()),
                 _ => return None,
             })
+        }
+    }
+
+    #[test]
+    fn strings_escape_as_json() {
+        for t in ["plain", "q\"uote", "back\\slash", "nl\n\ttab\r", "\u{1}\u{1f}", "é ü 日本", ""] {
+            let mut s = String::new();
+            json_str(&mut s, t);
+            assert_eq!(serde_json::from_str::<String>(&s).unwrap(), t, "{s}");
         }
     }
 
