@@ -55,10 +55,10 @@ pub struct PluginSyscalls {
     pending: Vec<(Snapshot, RawEvent)>,
     pending_types: Vec<EventTypeId>,
     held: Vec<Held>,
-    /// Events deferred, since the start.
-    pub deferred: u64,
-    /// Events decided from the state's fields alone, since the start.
-    pub decided: u64,
+    /// Events deferred since the last [`Self::take_counts`].
+    deferred: u64,
+    /// Events decided from the state's fields alone since the last [`Self::take_counts`].
+    decided: u64,
 }
 
 impl PluginSyscalls {
@@ -80,6 +80,12 @@ impl PluginSyscalls {
             deferred: 0,
             decided: 0,
         })
+    }
+
+    /// How many events were deferred and how many decided without plugins since the last
+    /// call (for the metrics).
+    pub fn take_counts(&mut self) -> (u64, u64) {
+        (std::mem::take(&mut self.deferred), std::mem::take(&mut self.decided))
     }
 
     /// Whether events are waiting for their plugin fields.

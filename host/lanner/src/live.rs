@@ -280,6 +280,11 @@ impl<'a> Processor<'a> {
         else {
             return Ok(());
         };
+        if let Some(m) = &self.metrics {
+            let (deferred, decided) = ps.take_counts();
+            m.syscall_deferred.inc_by(deferred);
+            m.syscall_decided.inc_by(decided);
+        }
         if !ps.has_pending() {
             return Ok(());
         }

@@ -59,6 +59,11 @@ pub struct Metrics {
     pub alerts: Family<AlertLabels, Counter>,
     /// Time spent evaluating rules, in nanoseconds (exposed in seconds).
     pub rule_eval_ns: Counter,
+    /// Syscall events whose rules needed a plugin's field (extracted in batches), and those
+    /// decided by the built-in fields alone where a plugin field was in play.
+    pub syscall_deferred: Counter,
+    /// See `syscall_deferred`.
+    pub syscall_decided: Counter,
     /// Reloads of configuration and rules, per result.
     pub reloads: Family<ResultLabels, Counter>,
     /// Rules loaded.
@@ -113,6 +118,8 @@ impl Metrics {
             processed: Family::default(),
             alerts: Family::default(),
             rule_eval_ns: Counter::default(),
+            syscall_deferred: Counter::default(),
+            syscall_decided: Counter::default(),
             reloads: Family::default(),
             rules_loaded: Gauge::default(),
             output_delivered: Family::default(),
@@ -151,6 +158,16 @@ impl Metrics {
             "rule_evaluation_nanoseconds",
             "Time spent applying events to the state tables and evaluating rules",
             m.rule_eval_ns.clone(),
+        );
+        registry.register(
+            "syscall_plugin_deferred",
+            "Syscall events whose rules needed an extractor plugin's field, extracted in batches",
+            m.syscall_deferred.clone(),
+        );
+        registry.register(
+            "syscall_plugin_decided",
+            "Syscall events of rules with plugin fields decided by the built-in fields alone",
+            m.syscall_decided.clone(),
         );
         registry.register("reloads", "Reloads of configuration and rules, per result", m.reloads.clone());
         registry.register("rules_loaded", "Rules loaded and enabled", m.rules_loaded.clone());

@@ -52,13 +52,19 @@ fn pkgowner_folder(dir: &Path) -> PathBuf {
     plugins_folder(dir, "pkgowner", &build_component("plugins/pkgowner"), PKGOWNER_YAML)
 }
 
-/// A daemon configuration: JSON alerts on stdout, these rules and plugins.
-fn config(dir: &Path, rules: &Path, plugins: &Path) -> PathBuf {
+/// A daemon configuration: JSON alerts on stdout, these rules and plugins, `/metrics` on
+/// `port` (none when 0).
+fn config_on(dir: &Path, rules: &Path, plugins: &Path, port: u16) -> PathBuf {
     let cfg = dir.join("lanner.yaml");
+    let web = if port == 0 {
+        "webserver:\n  enabled: false\n".to_string()
+    } else {
+        format!("webserver:\n  enabled: true\n  listen_address: 127.0.0.1\n  listen_port: {port}\n")
+    };
     std::fs::write(
         &cfg,
         format!(
-            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  enabled: false\n",
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\n{web}",
             rules.display(),
             plugins.display()
         ),
@@ -67,6 +73,23 @@ fn config(dir: &Path, rules: &Path, plugins: &Path) -> PathBuf {
     // SAFETY: the test's own environment, before any daemon starts.
     unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
     cfg
+}
+
+fn config(dir: &Path, rules: &Path, plugins: &Path) -> PathBuf {
+    config_on(dir, rules, plugins, 0)
+}
+
+/// A metric's value from `/metrics` (the sum over its labels).
+fn metric(port: u16, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn run(program: &Path, args: &[&str]) {
@@ -126,12 +149,18 @@ fn a_rust_extractor_on_syscall_events_fires_on_real_processes() {
     let dir = temp_dir("pkgowner-live");
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, pkg_rules("L")).unwrap();
-    let cfg = config(&dir, &rules, &pkgowner_folder(&dir));
+    let port = common::free_port();
+    let cfg = config_on(&dir, &rules, &pkgowner_folder(&dir), port);
     let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
     pkg_processes(&dir, "L");
     d.wait_alert("Unpackaged binary executed", "unpkg-L");
     d.wait_alert("Packaged binary with marker", "by coreutils");
     d.wait_alert("Plain marker", "plain");
+    // Said in the metrics: events that went to the plugin, and those decided without it
+    // (every other execve on the machine fails `proc.name = unpkg-L` first).
+    assert!(metric(port, "lanner_syscall_plugin_deferred_total") >= 2.0);
+    assert!(metric(port, "lanner_syscall_plugin_decided_total") >= 1.0);
+    assert!(metric(port, "lanner_plugin_calls_total") >= 1.0);
     let (alerts, status) = d.stop_with_alerts();
     assert_pkg_alerts(&alerts, &dir, "L", "lanner run");
     assert_eq!(status, Some(0), "no records dropped");
