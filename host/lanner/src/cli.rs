@@ -2,15 +2,13 @@ use crate::live;
 use crate::plugins;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lanner_engine::{EngineConfig, LoadOutcome, RulesSource, describe};
-use lanner_event::{Event, FieldRegistry};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use lanner_engine::{EngineConfig, describe};
+use lanner_event::FieldRegistry;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The default rules, compiled into the binary so that a bare `lanner run` works.
-const DEFAULT_RULES: &str = include_str!("../../../rules/lanner_rules.yaml");
-const DEFAULT_RULES_NAME: &str = "<embedded>/lanner_rules.yaml";
 
 #[derive(Parser)]
 #[command(
@@ -188,47 +186,11 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode> {
     }
 }
 
-fn sources(paths: &[PathBuf]) -> Vec<RulesSource> {
-    if paths.is_empty() {
-        return vec![RulesSource { name: DEFAULT_RULES_NAME.into(), content: DEFAULT_RULES.into() }];
-    }
-    paths
-        .iter()
-        .map(|p| match RulesSource::read(p) {
-            Ok(s) => s,
-            // An unreadable file becomes a YAML-level error for that file, named.
-            Err(e) => RulesSource { name: p.display().to_string(), content: format!("\0{e}") },
-        })
-        .collect()
-}
-
-pub(crate) fn load(paths: &[PathBuf], cfg: &EngineConfig) -> LoadOutcome {
-    let srcs = sources(paths);
-    let mut outcome = lanner_engine::load(cfg, &srcs);
-    // Report unreadable files with Falco's read error rather than a YAML one.
-    for (f, src) in outcome.files.iter_mut().zip(&srcs) {
-        if let Some(err) = src.content.strip_prefix('\0') {
-            f.successful = false;
-            f.diagnostics = vec![lanner_engine::Diagnostic {
-                code: lanner_engine::Code::LoadErrFileRead,
-                message: format!("Could not read file {}: {err}", f.name),
-                locations: vec![lanner_engine::Location {
-                    item_type: lanner_engine::ItemType::RulesContent,
-                    item_name: String::new(),
-                    file: f.name.clone(),
-                    pos: Default::default(),
-                }],
-            }];
-        }
-    }
-    outcome
-}
-
 fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
     let set = plugins::load(plugins_dir)?;
     let mut cfg = EngineConfig::syscall();
     plugins::configure(&set, &mut cfg)?;
-    let outcome = load(paths, &cfg);
+    let outcome = crate::rules::load(paths, &cfg);
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &describe::validation(&outcome.files))?;
@@ -256,7 +218,7 @@ fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result
 }
 
 fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = load(paths, &EngineConfig::syscall());
+    let outcome = crate::rules::load(paths, &EngineConfig::syscall());
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
     }
@@ -320,12 +282,6 @@ fn arg_text(a: lanner_event::ArgSpec) -> Option<&'static str> {
     })
 }
 
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 fn replay(
     events: Option<&Path>,
     paths: &[PathBuf],
@@ -340,7 +296,7 @@ fn replay(
     }
     let plugin_set = plugins::load(plugins_dir)?;
     let field_map = std::sync::Arc::new(plugins::configure(&plugin_set, &mut cfg)?);
-    let outcome = load(paths, &cfg);
+    let outcome = crate::rules::load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error() || d.code.means_cannot_fire()) {
         eprintln!("{d}");
     }
@@ -355,7 +311,7 @@ fn replay(
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut code = ExitCode::SUCCESS;
     if let Some(events) = events {
-        code = replay_file(events, &detection, &mut out, None)?;
+        code = crate::replay::replay_file(events, &detection, &mut out, None)?;
     }
     let errors = plugins::replay_sources(
         &plugin_set,
@@ -366,108 +322,6 @@ fn replay(
         &mut out,
     )?;
     Ok(if errors > 0 { ExitCode::from(1) } else { code })
-}
-
-/// Whether `path` is a raw capture file (by its magic), rather than an event file.
-fn is_raw_capture(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut magic = [0u8; 8];
-    let n = f.read(&mut magic).with_context(|| format!("reading {}", path.display()))?;
-    Ok(lanner_capture::rawfile::is_raw(&magic[..n]))
-}
-
-/// Evaluates a recorded session: a raw capture file (through decoding and state, as live
-/// capture) or an event file (JSON lines; `-` for standard input).
-pub(crate) fn replay_file(
-    events: &Path,
-    d: &live::Detection,
-    out: &mut dyn Write,
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-) -> Result<ExitCode> {
-    if events != Path::new("-") && is_raw_capture(events)? {
-        let sink = live::Sink::Alerts {
-            ruleset: d.ruleset.clone(),
-            target: live::AlertTarget::Write(d.format),
-            hostname: hostname(),
-        };
-        let bad = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics.clone())?;
-        return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
-    }
-    let input: Box<dyn BufRead> = if events == Path::new("-") {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(events)
-            .with_context(|| format!("opening event file {}", events.display()))?;
-        Box::new(BufReader::new(f))
-    };
-    let host = hostname();
-    let reader = lanner_replay::Reader::new(input, &d.registry);
-    let mut bad = 0usize;
-    let mut deferred = d
-        .plugin_fields
-        .clone()
-        .and_then(|map| crate::deferred::PluginSyscalls::new(&d.ruleset, &d.registry, map));
-    let write_err: std::cell::RefCell<Option<std::io::Error>> = std::cell::RefCell::new(None);
-    let mut on_alert = |alert: lanner_event::Alert| {
-        if let Some(m) = &metrics {
-            m.alerts
-                .get_or_create(&crate::metrics::AlertLabels {
-                    rule: alert.rule.clone(),
-                    priority: alert.priority.as_str().into(),
-                })
-                .inc();
-        }
-        if write_err.borrow().is_none()
-            && let Err(e) = writeln!(out, "{}", d.format.line(&alert))
-        {
-            *write_err.borrow_mut() = Some(e);
-        }
-    };
-    for ev in reader {
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(e) => {
-                // A bad line is reported and skipped: one typo must not hide later events.
-                eprintln!("lanner: {}: {e}", events.display());
-                bad += 1;
-                continue;
-            }
-        };
-        if let Some(m) = &metrics {
-            m.processed
-                .get_or_create(&crate::metrics::SourceLabels { source: ev.source().to_string() })
-                .inc();
-        }
-        match &mut deferred {
-            Some(ps) => {
-                if ps.evaluate(&d.ruleset, &ev, &host, &mut on_alert) {
-                    report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
-                }
-            }
-            None => d.ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, &host))),
-        }
-        if write_err.borrow().is_some() {
-            break;
-        }
-    }
-    if let Some(ps) = &mut deferred {
-        report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
-    }
-    if let Some(e) = write_err.into_inner() {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(ExitCode::SUCCESS);
-        }
-        return Err(e.into());
-    }
-    out.flush()?;
-    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {
-    for e in errors {
-        eprintln!("lanner: syscall rules: {e}");
-    }
 }
 
 fn run(
@@ -490,7 +344,7 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
     let filter = if rules.is_empty() {
         live::SyscallFilter::everything()
     } else {
-        let outcome = load(rules, &EngineConfig::syscall());
+        let outcome = crate::rules::load(rules, &EngineConfig::syscall());
         live::SyscallFilter::for_ruleset(&outcome.into_result().context("rules did not load")?)
     };
     let registry = FieldRegistry::with_syscall_fields();

@@ -40,8 +40,12 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         let mut out = BufWriter::new(std::io::stdout().lock());
         // A file has an end: no reloads. The same processing as live capture. With a
         // duration, the daemon stays up until it passes (or a signal), serving /metrics.
-        let code =
-            crate::cli::replay_file(&config.engine.replay.capture_file, &detection, &mut out, Some(metrics))?;
+        let code = crate::replay::replay_file(
+            &config.engine.replay.capture_file,
+            &detection,
+            &mut out,
+            Some(metrics),
+        )?;
         out.flush()?;
         if let Some(d) = duration {
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -77,7 +81,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let sink = Sink::Alerts {
         ruleset: detection.ruleset,
         target: AlertTarget::Outputs(outputs),
-        hostname: crate::cli::hostname(),
+        hostname: crate::node::hostname(),
     };
     let finished = live::run(opts, Output::Process(sink), &mut std::io::sink())?;
     // Capture has stopped; the outputs get the deadline to deliver what is queued.
@@ -153,7 +157,7 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     let mut engine = config.engine_config()?;
     let plugin_fields = crate::plugins::configure(plugins, &mut engine)?;
     let paths = config.rules_paths()?;
-    let outcome = crate::cli::load(&paths, &engine);
+    let outcome = crate::rules::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
     if !errors.is_empty() {
         bail!("the rules did not load:\n{}", errors.join("\n"));

@@ -308,7 +308,7 @@ impl<'a> Processor<'a> {
             SourceMsg::Ended { failure: None, .. } => return Ok(()),
             SourceMsg::Ended { plugin, failure: Some(why) } => {
                 return self.internal_alert(
-                    crate::plugins::PLUGIN_DISABLED_RULE,
+                    crate::internal::PLUGIN_DISABLED_RULE,
                     Priority::Critical,
                     format!("Lanner internal: source plugin {plugin} stopped: {why}"),
                     out,
@@ -564,8 +564,7 @@ pub struct Finished {
     pub outputs: Option<Outputs>,
 }
 
-/// The internal alert for records lost in the kernel (Falco's name for it).
-const DROP_RULE: &str = "Lanner internal: syscall event drop";
+use crate::internal::DROP_RULE;
 
 /// Hands the host names the rules compare with `fd.*ip.name` to the state's background
 /// resolver (a reload replaces them).
@@ -577,8 +576,7 @@ fn watch_host_names(p: &Processor<'_>) {
     }
 }
 
-/// The internal alert for a reload that was rejected.
-const RELOAD_RULE: &str = "Lanner internal: reload failed";
+use crate::internal::RELOAD_RULE;
 
 /// Swaps in a reloaded detection, or reports a failed reload.
 fn apply_control(

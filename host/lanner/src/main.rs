@@ -6,9 +6,13 @@ mod cli;
 mod config;
 mod daemon;
 mod deferred;
+mod internal;
 mod live;
 mod metrics;
+mod node;
 mod plugins;
+mod replay;
+mod rules;
 mod sinks;
 mod sources;
 

@@ -190,10 +190,10 @@ pub(crate) fn replay_sources(
     map: &FieldMap,
     opens: &[String],
     ruleset: &Ruleset,
-    format: &crate::live::AlertFormat,
+    format: &lanner_outputs::AlertFormat,
     out: &mut dyn Write,
 ) -> Result<usize> {
-    let host = crate::cli::hostname();
+    let host = crate::node::hostname();
     let mut errors = 0;
     for open in opens {
         let (name, params) = open.split_once('=').unwrap_or((open.as_str(), ""));
@@ -249,12 +249,12 @@ pub(crate) fn replay_sources(
 }
 
 /// The rule name of the alert raised when a plugin is disabled.
-pub(crate) const PLUGIN_DISABLED_RULE: &str = "Lanner internal: plugin disabled";
+pub(crate) use crate::internal::PLUGIN_DISABLED_RULE;
 
 /// Raises a CRITICAL internal alert for each plugin disabled since the last call.
 fn report_disabled(
     set: &PluginSet,
-    format: &crate::live::AlertFormat,
+    format: &lanner_outputs::AlertFormat,
     host: &str,
     out: &mut dyn Write,
 ) -> Result<()> {

@@ -1,0 +1,11 @@
+//! The names of Lanner's own alerts (source `internal`), where every part that raises or
+//! routes them finds them.
+
+/// Records lost in the kernel (Falco's name for it).
+pub(crate) const DROP_RULE: &str = "Lanner internal: syscall event drop";
+
+/// A reload that was rejected.
+pub(crate) const RELOAD_RULE: &str = "Lanner internal: reload failed";
+
+/// A plugin disabled after repeated failures, or a source that stopped.
+pub(crate) const PLUGIN_DISABLED_RULE: &str = "Lanner internal: plugin disabled";
