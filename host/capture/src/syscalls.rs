@@ -24,12 +24,15 @@
 //! | init_module | param_values (arg 2) | |
 //! | finit_module | param_values (arg 1) | |
 //! | memfd_create | name (arg 0) | |
-//! | connect, bind | | addr (arg 1, length arg 2), at entry |
-//! | sendto | | dest_addr (arg 4, length arg 5), at entry; none when NULL |
-//! | sendmsg | | `msg->msg_name` (arg 1), at entry; none when NULL |
+//! | connect, bind | | addr (arg 1, length arg 2), at exit |
+//! | sendto | | dest_addr (arg 4, length arg 5), at exit; none when NULL |
+//! | sendmsg | | `msg->msg_name` (arg 1), at exit; none when NULL |
 //! | accept, accept4 | | the peer (arg 1, `*arg 2` bytes), at exit when it succeeded |
 //! | recvfrom | | src_addr (arg 4, `*arg 5` bytes), at exit when it succeeded |
 //! | recvmsg | | `msg->msg_name` (arg 1), at exit when it succeeded |
+//!
+//! connect, recvfrom and recvmsg (the fd in arg 0) and accept, accept4 (the fd returned) also
+//! carry the socket's addresses as the kernel keeps them ([`RawEvent::tuple`](crate::record::RawEvent::tuple)).
 //!
 //! Strings are read at syscall entry (so what the process passed, not what a later change of
 //! its memory says), bounded to [`MAX_STR`](lanner_probe_common::MAX_STR) bytes with
@@ -260,6 +263,13 @@ pub fn filter_value(nr: u32) -> u32 {
         Some(SockArg::MsgExit { msg }) => (SOCK_MSG_EXIT, msg, 0),
     };
     let mut v = spec::build(strings, mode, ptr, len) | spec::DELIVER;
+    // The kernel's view of the socket: connect's local end, accept's new socket, the local
+    // end a datagram arrived at.
+    v |= match sc.name {
+        "connect" | "recvfrom" | "recvmsg" => spec::TUPLE_ARG0,
+        "accept" | "accept4" => spec::TUPLE_RET,
+        _ => 0,
+    };
     if replaces_image(nr) {
         v |= spec::NO_EXIT_REREAD;
     }
@@ -367,7 +377,9 @@ mod tests {
         assert_eq!(spec::sock_mode(accept), SOCK_EXIT_LENPTR);
         let connect = filter_value(number("connect").unwrap());
         assert_eq!(spec::sock_mode(connect), SOCK_ENTRY);
-        assert_ne!(connect & spec::ENTRY_DATA, 0);
+        assert_eq!(connect & spec::ENTRY_DATA, 0, "connect's address is read at exit");
+        assert_ne!(connect & spec::TUPLE_ARG0, 0);
+        assert_ne!(accept & spec::TUPLE_RET, 0);
         assert_eq!(filter_value(number("close").unwrap()), spec::DELIVER);
         assert_eq!(filter_value(0), spec::DELIVER, "uncaptured numbers: arguments only");
         assert_ne!(filter_value(59) & spec::NO_EXIT_REREAD, 0);

@@ -462,6 +462,10 @@ impl State {
                                 s.remote = Some(*addr);
                                 if is_connect {
                                     s.connected = true;
+                                    // The local end the kernel chose (connect's tuple).
+                                    if let Some(t) = &raw.tuple {
+                                        s.local = Some(t.local);
+                                    }
                                 }
                             }
                             (Some(SockAddr::Unix(path)), _) if ok => {
@@ -507,6 +511,17 @@ impl State {
                     if let Some(SockAddr::Inet(addr)) = &raw.sockaddr {
                         s.remote = Some(*addr);
                     }
+                    // The accepted socket's own addresses, not the listener's (0.0.0.0), and
+                    // its peer even when the caller did not ask for it.
+                    if let Some(t) = &raw.tuple {
+                        s.local = Some(t.local);
+                        if t.remote.is_some() {
+                            s.remote = t.remote;
+                        }
+                        if f.kind == FdKind::OtherSocket {
+                            f.kind = if t.local.is_ipv4() { FdKind::Ipv4 } else { FdKind::Ipv6 };
+                        }
+                    }
                     f.flags = if nr as i64 == libc::SYS_accept4 && a[3] as i32 & libc::SOCK_CLOEXEC != 0 {
                         libc::O_CLOEXEC as u32
                     } else {
@@ -519,9 +534,33 @@ impl State {
                     FdView::Table(listen)
                 }
             }
-            libc::SYS_recvfrom
-            | libc::SYS_recvmsg
-            | libc::SYS_fchmod
+            libc::SYS_recvfrom | libc::SYS_recvmsg => {
+                let fd = a[0] as i32 as i64;
+                if ret >= 0
+                    && let Some(f) = p.fds.get_mut(&fd)
+                    && let Some(s) = f.sock.as_mut()
+                {
+                    // As Falco: a datagram socket (or one without a name yet) takes the
+                    // sender as its peer and the kernel's local end; a socket with no role
+                    // yet that receives is taken for a server.
+                    let peer = match &raw.sockaddr {
+                        Some(SockAddr::Inet(a)) => Some(*a),
+                        _ => raw.tuple.and_then(|t| t.remote),
+                    };
+                    if (f.name.is_empty() || s.l4 != L4::Tcp) && peer.is_some() {
+                        s.remote = peer;
+                        if let Some(t) = &raw.tuple {
+                            s.local = Some(t.local);
+                        }
+                        if !s.connected && !s.is_server {
+                            s.is_server = true;
+                        }
+                        f.rename_socket();
+                    }
+                }
+                FdView::Table(fd)
+            }
+            libc::SYS_fchmod
             | libc::SYS_fchown
             | libc::SYS_finit_module => FdView::Table(a[0] as i32 as i64),
             libc::SYS_chdir => {

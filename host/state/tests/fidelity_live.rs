@@ -604,3 +604,107 @@ fn seeded_processes_have_their_executables_inode() {
     assert_eq!(me.exe_mtime.to_string(), ns(exe.mtime(), exe.mtime_nsec()));
     assert!(me.exe_writable, "root owns its test binary");
 }
+
+const SOCK_FIELDS: [&str; 11] = [
+    "fd.name",
+    "fd.lip",
+    "fd.lport",
+    "fd.rip",
+    "fd.rport",
+    "fd.cip",
+    "fd.cport",
+    "fd.sip",
+    "fd.sport",
+    "fd.is_server",
+    "fd.num",
+];
+
+#[test]
+fn sockets_have_both_ends_client_and_server() {
+    use std::os::fd::AsRawFd;
+    if !live() {
+        return;
+    }
+    let mut live = Live::start(&["recvfrom", "recvmsg"]);
+    let me = std::process::id();
+    // A listener on every address; a client connects to it on the loopback.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let sport = listener.local_addr().unwrap().port();
+    let client = std::net::TcpStream::connect(("127.0.0.1", sport)).unwrap();
+    let cport = client.local_addr().unwrap().port();
+    let cfd = client.as_raw_fd() as u64;
+    // Accepted without asking for the peer: the kernel's socket says it.
+    // SAFETY: a listening socket this test owns; NULL address and length are allowed.
+    let afd = unsafe { libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), 0) };
+    assert!(afd >= 0);
+    let connect = live.find("the client's connect", &SOCK_FIELDS, |raw, _| {
+        raw.tgid == me && is_syscall(raw, "connect") && raw.args[0] == cfd && raw.ret == 0
+    });
+    let (c, s) = (format!("{cport}"), format!("{sport}"));
+    assert_eq!(connect.text("fd.name"), format!("127.0.0.1:{c}->127.0.0.1:{s}"));
+    assert_eq!(connect.text("fd.lip"), "127.0.0.1");
+    assert_eq!(connect.text("fd.lport"), c, "the local port the kernel chose");
+    assert_eq!(connect.text("fd.cip"), "127.0.0.1");
+    assert_eq!(connect.text("fd.cport"), c);
+    assert_eq!(connect.text("fd.sip"), "127.0.0.1");
+    assert_eq!(connect.text("fd.sport"), s);
+    assert_eq!(connect.text("fd.is_server"), "false");
+    let accept = live.find("the server's accept", &SOCK_FIELDS, |raw, _| {
+        raw.tgid == me && is_syscall(raw, "accept4") && raw.ret == afd as i64
+    });
+    assert_eq!(accept.text("fd.lip"), "127.0.0.1", "the accepted socket's address, not 0.0.0.0");
+    assert_eq!(accept.text("fd.lport"), s);
+    assert_eq!(accept.text("fd.rip"), "127.0.0.1");
+    assert_eq!(accept.text("fd.rport"), c);
+    assert_eq!(accept.text("fd.cip"), "127.0.0.1");
+    assert_eq!(accept.text("fd.cport"), c);
+    assert_eq!(accept.text("fd.sip"), "127.0.0.1");
+    assert_eq!(accept.text("fd.sport"), s);
+    assert_eq!(accept.text("fd.is_server"), "true");
+    assert_eq!(accept.text("fd.name"), format!("127.0.0.1:{c}->127.0.0.1:{s}"));
+    // SAFETY: our descriptor.
+    unsafe { libc::close(afd) };
+
+    // A datagram server learns its peer from recvfrom and recvmsg.
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let uport = server.local_addr().unwrap().port().to_string();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pport = sender.local_addr().unwrap().port().to_string();
+    let sfd = server.as_raw_fd() as u64;
+    sender.send_to(b"ping", server.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 16];
+    server.recv_from(&mut buf).unwrap();
+    let recv = live.find("recvfrom", &SOCK_FIELDS, |raw, _| {
+        raw.tgid == me && is_syscall(raw, "recvfrom") && raw.args[0] == sfd && raw.ret == 4
+    });
+    assert_eq!(recv.text("fd.rip"), "127.0.0.1");
+    assert_eq!(recv.text("fd.rport"), pport, "the sender");
+    assert_eq!(recv.text("fd.cport"), pport);
+    assert_eq!(recv.text("fd.lport"), uport);
+    assert_eq!(recv.text("fd.sport"), uport);
+    assert_eq!(recv.text("fd.lip"), "127.0.0.1");
+    assert_eq!(recv.text("fd.is_server"), "true");
+    // recvmsg from another sender.
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let oport = other.local_addr().unwrap().port().to_string();
+    other.send_to(b"pong", server.local_addr().unwrap()).unwrap();
+    // SAFETY: a msghdr over buffers that outlive the call.
+    let got = unsafe {
+        let mut name: libc::sockaddr_storage = std::mem::zeroed();
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&raw mut name).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        libc::recvmsg(server.as_raw_fd(), &mut msg, 0)
+    };
+    assert_eq!(got, 4);
+    let recvmsg = live.find("recvmsg", &SOCK_FIELDS, |raw, _| {
+        raw.tgid == me && is_syscall(raw, "recvmsg") && raw.args[0] == sfd && raw.ret == 4
+    });
+    assert_eq!(recvmsg.text("fd.rport"), oport, "the new sender");
+    assert_eq!(recvmsg.text("fd.cport"), oport);
+    assert_eq!(recvmsg.text("fd.sport"), uport);
+    drop(client);
+}

@@ -521,6 +521,7 @@ impl ProbeConfig {
 ///
 /// Bit layout of the `u32`:
 /// - bit 0: [`spec::DELIVER`].
+/// - bits 1, 2: [`spec::TUPLE_ARG0`], [`spec::TUPLE_RET`].
 /// - bits 4..16: three nibbles, string slots 0..3: `arg index + 1` of a pointer to a
 ///   NUL-terminated user string, 0 for an unused slot. Strings are emitted in slot order.
 /// - bits 16..20: `arg index + 1` of the socket address pointer (or of the `msghdr` pointer).
@@ -542,12 +543,12 @@ pub mod spec {
     pub const SOCK_MODE_SHIFT: u32 = 24;
     /// No socket address.
     pub const SOCK_NONE: u32 = 0;
-    /// At entry: pointer argument and length argument (a value), e.g. `connect`, `bind`.
+    /// Pointer argument and length argument (a value), e.g. `connect`, `bind`; read at exit.
     pub const SOCK_ENTRY: u32 = 1;
     /// At exit, when the syscall succeeded: pointer argument and a pointer to the length, e.g.
     /// `accept`'s peer.
     pub const SOCK_EXIT_LENPTR: u32 = 2;
-    /// At entry: the argument is a `struct user_msghdr *`; its `msg_name`/`msg_namelen`.
+    /// The argument is a `struct user_msghdr *`; its `msg_name`/`msg_namelen`, read at exit.
     pub const SOCK_MSG_ENTRY: u32 = 3;
     /// At exit, when the syscall succeeded: as [`SOCK_MSG_ENTRY`].
     pub const SOCK_MSG_EXIT: u32 = 4;
@@ -558,6 +559,11 @@ pub mod spec {
     /// connected socket change no state and, when no rule can use them, are the bulk of a
     /// network server's syscalls.
     pub const ADDR_REQUIRED: u32 = 1 << 30;
+    /// At exit, when the syscall succeeded (or a connect is in progress): the kernel's
+    /// addresses of the socket whose fd is argument 0 ([`crate::SockTuple`]).
+    pub const TUPLE_ARG0: u32 = 1 << 1;
+    /// As [`TUPLE_ARG0`], for the fd the syscall returned (`accept`).
+    pub const TUPLE_RET: u32 = 1 << 2;
     /// Do not read the strings at exit when the entry record is missing (the syscall replaced
     /// the address space, e.g. `execve`).
     pub const NO_EXIT_REREAD: u32 = 1 << 29;
@@ -576,7 +582,9 @@ pub mod spec {
             s |= (sock_len as u32 + 1) << SOCK_LEN_SHIFT;
             s |= sock_mode << SOCK_MODE_SHIFT;
         }
-        if !strings.is_empty() || sock_mode == SOCK_ENTRY || sock_mode == SOCK_MSG_ENTRY {
+        // Socket addresses are read at exit, as Falco's probe reads them: the record is then
+        // assembled in one place, where the kernel's own view of the socket is added.
+        if !strings.is_empty() {
             s |= ENTRY_DATA;
         }
         s

@@ -30,8 +30,8 @@ use aya_ebpf::{
 use lanner_probe_common::{
     COMM_LEN, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN,
     ItemHeader, MAX_SOCKADDR, MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader,
-    SCRATCH_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, UPID_LEN, counter, exe, flags,
-    item, kind, spec,
+    SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, SockTuple,
+    UPID_LEN, counter, exe, flags, item, kind, spec,
 };
 
 /// The records, to user space.
@@ -581,6 +581,78 @@ fn push_exit_items(buf: *mut u8, off: usize, s: u32, ret: i64) -> usize {
     }
 }
 
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+const S_IFMT: u16 = 0o170000;
+const S_IFSOCK: u16 = 0o140000;
+
+/// Appends the kernel's addresses of the socket open as `fd` in `task` (local address and
+/// port, peer address and port, as `struct sock_common` has them): after `connect`, the local
+/// end the kernel chose; after `accept`, the accepted socket's real local address.
+#[inline(never)]
+fn push_tuple(buf: *mut u8, off: usize, task: u64, fd: i64) -> usize {
+    if fd < 0 {
+        return off;
+    }
+    let files = read_kernel::<u64>(task, config!(task_files));
+    let fdt = read_kernel::<u64>(files, config!(files_fdt));
+    if fd as u64 >= u64::from(read_kernel::<u32>(fdt, config!(fdt_max_fds))) {
+        return off;
+    }
+    let file = read_kernel::<u64>(read_kernel::<u64>(fdt, config!(fdt_fd)) + (fd as u64) * 8, 0);
+    let inode = read_kernel::<u64>(file, config!(file_inode));
+    if read_kernel::<u16>(inode, config!(inode_mode)) & S_IFMT != S_IFSOCK {
+        return off;
+    }
+    let sk = read_kernel::<u64>(read_kernel::<u64>(file, config!(file_private_data)), config!(socket_sk));
+    if sk == 0 {
+        return off;
+    }
+    let mut t = SockTuple::default();
+    t.family = read_kernel::<u16>(sk, config!(sk_family));
+    t.lport = read_kernel::<u16>(sk, config!(sk_num));
+    t.rport = u16::from_be(read_kernel::<u16>(sk, config!(sk_dport)));
+    let (l, r) = (t.laddr.as_mut_ptr(), t.raddr.as_mut_ptr());
+    // SAFETY: 16-byte arrays; unaligned writes of at most 16 bytes.
+    unsafe {
+        match t.family {
+            AF_INET => {
+                ptr::write_unaligned(l.cast::<u32>(), read_kernel::<u32>(sk, config!(sk_rcv_saddr)));
+                ptr::write_unaligned(r.cast::<u32>(), read_kernel::<u32>(sk, config!(sk_daddr)));
+            }
+            AF_INET6 => {
+                ptr::write_unaligned(
+                    l.cast::<[u64; 2]>(),
+                    read_kernel::<[u64; 2]>(sk, config!(sk_v6_rcv_saddr)),
+                );
+                ptr::write_unaligned(r.cast::<[u64; 2]>(), read_kernel::<[u64; 2]>(sk, config!(sk_v6_daddr)));
+            }
+            _ => return off,
+        }
+    }
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + SOCK_TUPLE_LEN fits in the scratch
+    // buffer.
+    unsafe { ptr::write_unaligned(buf.add(HEADER_LEN + off + ITEM_HEADER_LEN).cast::<SockTuple>(), t) };
+    put_item_header(buf, off, SOCK_TUPLE_LEN, item::SOCK_TUPLE, 0);
+    off + ITEM_HEADER_LEN + SOCK_TUPLE_LEN
+}
+
+/// EINPROGRESS: a non-blocking connect under way has its local end already.
+const EINPROGRESS: i64 = 115;
+
+/// Appends the socket tuple `spec` asks for, when the syscall succeeded.
+#[inline(always)]
+fn push_tuple_items(buf: *mut u8, off: usize, s: u32, ret: i64, task: u64) -> usize {
+    if s & spec::TUPLE_RET != 0 && ret >= 0 {
+        push_tuple(buf, off, task, ret)
+    } else if s & spec::TUPLE_ARG0 != 0 && (ret >= 0 || ret == -EINPROGRESS) {
+        push_tuple(buf, off, task, arg(buf, 0) as i32 as i64)
+    } else {
+        off
+    }
+}
+
 /// Copies `len` bytes at `buf` to the ring buffer, counting a drop on failure. The caller
 /// bounds `len`, with a mask the verifier can follow, to the map value `buf` points into.
 #[inline(always)]
@@ -812,11 +884,10 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     set_args(buf.cast(), &syscall_args::<BTF>(regs));
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe { (*buf.cast::<RecordHeader>()).ret = ret };
-    let mut off = 0;
-    if s & spec::ENTRY_DATA != 0 {
-        off = push_entry_items(buf, off, s, s & spec::NO_EXIT_REREAD != 0);
-    }
+    // The strings of a lost entry record, and the socket addresses, read now.
+    let mut off = push_entry_items(buf, 0, s, s & spec::NO_EXIT_REREAD != 0);
     off = push_exit_items(buf, off, s, ret);
+    off = push_tuple_items(buf, off, s, ret, task);
     let len = finish(buf, off);
     emit(buf, len);
     0
