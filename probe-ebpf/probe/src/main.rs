@@ -280,6 +280,19 @@ fn exec_info(task: u64, bprm: u64) -> ExecInfo {
     info
 }
 
+/// Copies `value` to `dst` with one helper call: an unaligned store of a struct would be a
+/// byte store per byte, each one for the verifier to check.
+///
+/// # Safety
+/// `dst` has room for a `T`.
+#[inline(always)]
+unsafe fn copy_to<T>(dst: *mut u8, value: &T) {
+    // SAFETY: the caller guarantees the room; the source is a live value.
+    unsafe {
+        bpf_probe_read_kernel(dst.cast(), size_of::<T>() as u32, (value as *const T).cast());
+    }
+}
+
 /// Appends an [`ExecInfo`] item; returns the new payload offset.
 #[inline(always)]
 fn push_exec_info(buf: *mut u8, off: usize, info: &ExecInfo) -> usize {
@@ -633,7 +646,7 @@ fn push_tuple(buf: *mut u8, off: usize, task: u64, fd: i64) -> usize {
     let off = off & PAYLOAD_MASK;
     // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + SOCK_TUPLE_LEN fits in the scratch
     // buffer.
-    unsafe { ptr::write_unaligned(buf.add(HEADER_LEN + off + ITEM_HEADER_LEN).cast::<SockTuple>(), t) };
+    unsafe { copy_to(buf.add(HEADER_LEN + off + ITEM_HEADER_LEN), &t) };
     put_item_header(buf, off, SOCK_TUPLE_LEN, item::SOCK_TUPLE, 0);
     off + ITEM_HEADER_LEN + SOCK_TUPLE_LEN
 }
@@ -644,13 +657,15 @@ const EINPROGRESS: i64 = 115;
 /// Appends the socket tuple `spec` asks for, when the syscall succeeded.
 #[inline(always)]
 fn push_tuple_items(buf: *mut u8, off: usize, s: u32, ret: i64, task: u64) -> usize {
-    if s & spec::TUPLE_RET != 0 && ret >= 0 {
-        push_tuple(buf, off, task, ret)
+    // One call site: the verifier checks the function once per call.
+    let fd = if s & spec::TUPLE_RET != 0 && ret >= 0 {
+        ret
     } else if s & spec::TUPLE_ARG0 != 0 && (ret >= 0 || ret == -EINPROGRESS) {
-        push_tuple(buf, off, task, arg(buf, 0) as i32 as i64)
+        arg(buf, 0) as i32 as i64
     } else {
-        off
-    }
+        return off;
+    };
+    push_tuple(buf, off, task, fd)
 }
 
 /// Copies `len` bytes at `buf` to the ring buffer, counting a drop on failure. The caller
