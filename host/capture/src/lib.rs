@@ -128,6 +128,9 @@ pub enum CaptureError {
     /// An address filter was asked for a syscall that passes no socket address at entry.
     #[error("syscall {0} ({name}) takes no socket address at entry to filter on", name = syscalls::name(*.0).unwrap_or("unknown"))]
     AddressFilter(u32),
+    /// Data capture was asked for a syscall that moves no data.
+    #[error("syscall {0} ({name}) has no data buffer to capture", name = syscalls::name(*.0).unwrap_or("unknown"))]
+    DataFilter(u32),
     /// Writing a raw capture file failed.
     #[error("writing the raw capture file: {0}")]
     Write(#[source] std::io::Error),
@@ -159,6 +162,12 @@ pub struct CaptureConfig {
     /// (direct loads instead of helper calls, on every syscall); otherwise, or when false, as
     /// raw tracepoints.
     pub btf_sys_exit: bool,
+    /// Syscalls among `syscalls` whose data (up to `snaplen` bytes) the probe keeps in
+    /// `RawEvent::data`: read, write and the like (see [`syscalls::DATA_SYSCALLS`]). Only the
+    /// ones a rule reads should be here: copying data costs every such call.
+    pub data_syscalls: Vec<u32>,
+    /// Bytes of data kept (Falco's snaplen, 80 by default; at most 256).
+    pub snaplen: u32,
 }
 
 impl Default for CaptureConfig {
@@ -170,6 +179,8 @@ impl Default for CaptureConfig {
             ignore_tgid: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
             btf_sys_exit: true,
+            data_syscalls: Vec::new(),
+            snaplen: lanner_probe_common::DEFAULT_SNAPLEN,
         }
     }
 }
@@ -233,6 +244,8 @@ pub struct Capture {
     startup: Vec<StartupStep>,
     /// Set by another input of the reader: see [`Capture::wake_on`].
     wake: Option<Arc<AtomicBool>>,
+    /// The syscalls whose data is kept.
+    data_syscalls: Vec<u32>,
     // Holds the programs and their links; dropped last.
     _ebpf: Ebpf,
 }
@@ -286,12 +299,13 @@ impl Capture {
         if !config.ring_bytes.is_power_of_two() || config.ring_bytes < 4096 {
             return Err(CaptureError::RingSize(config.ring_bytes));
         }
-        let filter_values = filter_values(&config.syscalls, &config.address_required)?;
+        let filter_values = filter_values(&config.syscalls, &config.address_required, &config.data_syscalls)?;
         let mut laps = Laps::default();
         let mut probe_config = btf::running_kernel_config()?;
         laps.lap("btf", None);
         probe_config.ignore_tgid = config.ignore_tgid.unwrap_or(0);
         probe_config.wakeup_bytes = config.ring_bytes / 8;
+        probe_config.snaplen = config.snaplen.min(lanner_probe_common::MAX_SNAPLEN);
 
         let mut ebpf = EbpfLoader::new()
             .override_global(names::CONFIG, &probe_config, true)
@@ -320,6 +334,7 @@ impl Capture {
             probe_config,
             startup: Vec::new(),
             wake: None,
+            data_syscalls: config.data_syscalls.clone(),
             _ebpf: ebpf,
         };
         // The filter is in place before any program runs.
@@ -421,7 +436,20 @@ impl Capture {
     /// [`CaptureConfig::syscalls`] and [`CaptureConfig::address_required`] do). Records of
     /// syscalls that were in flight during the change may be missing or assembled at exit.
     pub fn set_syscalls(&mut self, syscalls: &[u32], address_required: &[u32]) -> Result<(), CaptureError> {
-        let values = filter_values(syscalls, address_required)?;
+        let data = self.data_syscalls.clone();
+        self.set_filter(syscalls, address_required, &data)
+    }
+
+    /// As [`Capture::set_syscalls`], with a new set of syscalls whose data is kept (see
+    /// [`CaptureConfig::data_syscalls`]).
+    pub fn set_filter(
+        &mut self,
+        syscalls: &[u32],
+        address_required: &[u32],
+        data_syscalls: &[u32],
+    ) -> Result<(), CaptureError> {
+        let values = filter_values(syscalls, address_required, data_syscalls)?;
+        self.data_syscalls = data_syscalls.to_vec();
         self.write_filter(values)?;
         tracing::debug!(syscalls = syscalls.len(), "syscall filter updated");
         Ok(())
@@ -625,11 +653,24 @@ impl EmptyProbe {
 
 /// The filter map's contents for delivering `syscalls`, those in `address_required` only
 /// with a socket address.
-fn filter_values(syscalls: &[u32], address_required: &[u32]) -> Result<Vec<u32>, CaptureError> {
+fn filter_values(
+    syscalls: &[u32],
+    address_required: &[u32],
+    data_syscalls: &[u32],
+) -> Result<Vec<u32>, CaptureError> {
     let mut values = vec![0u32; FILTER_ENTRIES as usize];
     for &nr in syscalls {
         let slot = values.get_mut(nr as usize).ok_or(CaptureError::SyscallNumber(nr))?;
         *slot = syscalls::filter_value(nr);
+    }
+    for &nr in data_syscalls {
+        let bits = syscalls::data_bits(nr);
+        if bits == 0 {
+            return Err(CaptureError::DataFilter(nr));
+        }
+        if let Some(slot) = values.get_mut(nr as usize).filter(|v| **v != 0) {
+            *slot |= bits;
+        }
     }
     for &nr in address_required {
         if !syscalls::takes_entry_address(nr) {
@@ -648,8 +689,8 @@ mod tests {
 
     #[test]
     fn filter_values_reject_out_of_range() {
-        assert!(matches!(filter_values(&[FILTER_ENTRIES], &[]), Err(CaptureError::SyscallNumber(512))));
-        let v = filter_values(&[257, 3], &[]).unwrap();
+        assert!(matches!(filter_values(&[FILTER_ENTRIES], &[], &[]), Err(CaptureError::SyscallNumber(512))));
+        let v = filter_values(&[257, 3], &[], &[]).unwrap();
         assert_ne!(v[257], 0);
         assert_ne!(v[3], 0);
         assert_eq!(v.iter().filter(|&&x| x != 0).count(), 2);
@@ -659,13 +700,13 @@ mod tests {
     fn address_filter_applies_to_sendto_and_sendmsg_only() {
         use lanner_probe_common::spec::ADDR_REQUIRED;
         let (sendto, sendmsg, openat) = (44, 46, 257);
-        let v = filter_values(&[sendto, sendmsg, openat], &[sendto, sendmsg]).unwrap();
+        let v = filter_values(&[sendto, sendmsg, openat], &[sendto, sendmsg], &[]).unwrap();
         assert_ne!(v[sendto as usize] & ADDR_REQUIRED, 0);
         assert_ne!(v[sendmsg as usize] & ADDR_REQUIRED, 0);
         assert_eq!(v[openat as usize] & ADDR_REQUIRED, 0);
         // Not delivered at all: stays off.
-        assert_eq!(filter_values(&[openat], &[sendto]).unwrap()[sendto as usize], 0);
-        let err = filter_values(&[openat], &[openat]).unwrap_err();
+        assert_eq!(filter_values(&[openat], &[sendto], &[]).unwrap()[sendto as usize], 0);
+        let err = filter_values(&[openat], &[openat], &[]).unwrap_err();
         assert_eq!(err.to_string(), "syscall 257 (openat) takes no socket address at entry to filter on");
     }
 

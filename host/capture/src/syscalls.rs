@@ -227,6 +227,14 @@ pub const CAPTURED: &[SyscallSpec] = &[
     s(80, "chdir", PATH0),
     s(81, "fchdir", NONE),
     s(126, "capset", NONE),
+    s(0, "read", NONE),
+    s(1, "write", NONE),
+    s(17, "pread64", NONE),
+    s(18, "pwrite64", NONE),
+    s(19, "readv", NONE),
+    s(20, "writev", NONE),
+    s(295, "preadv", NONE),
+    s(296, "pwritev", NONE),
     s(109, "setpgid", NONE),
     s(112, "setsid", NONE),
 ];
@@ -240,6 +248,23 @@ pub fn spec(nr: u32) -> Option<&'static SyscallSpec> {
 /// `sendmsg`): the ones [`crate::CaptureConfig::address_required`] can apply to.
 pub fn takes_entry_address(nr: u32) -> bool {
     spec(nr).is_some_and(|s| matches!(s.sockaddr, Some(SockArg::Entry { .. } | SockArg::MsgEntry { .. })))
+}
+
+/// The syscalls whose data can be captured (see [`data_bits`]): Falco's read and write
+/// family.
+pub const DATA_SYSCALLS: &[&str] = &[
+    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "sendto", "recvfrom",
+    "sendmsg", "recvmsg",
+];
+
+/// The filter bits that make the probe keep syscall `nr`'s data (0: it has none).
+pub fn data_bits(nr: u32) -> u32 {
+    match name(nr) {
+        Some("read" | "write" | "pread64" | "pwrite64" | "sendto" | "recvfrom") => spec::DATA_BUF,
+        Some("readv" | "writev" | "preadv" | "pwritev") => spec::DATA_IOV,
+        Some("sendmsg" | "recvmsg") => spec::DATA_BUF | spec::DATA_IOV,
+        _ => 0,
+    }
 }
 
 /// Nothing after execve/execveat succeeded is left of the old image to read.

@@ -31,12 +31,19 @@ pub struct SyscallFilter {
     pub syscalls: Vec<u32>,
     /// Of those, the ones delivered only when they pass a socket address.
     pub address_required: Vec<u32>,
+    /// Of those, the ones whose data the probe keeps (a loaded rule reads it).
+    pub data: Vec<u32>,
 }
 
 impl SyscallFilter {
     /// Every captured syscall, in full (for `lanner capture` without rules).
     pub fn everything() -> Self {
-        Self { syscalls: syscalls::CAPTURED.iter().map(|s| s.nr).collect(), address_required: Vec::new() }
+        let data = syscalls::DATA_SYSCALLS.iter().filter_map(|n| syscalls::number(n)).collect();
+        Self {
+            syscalls: syscalls::CAPTURED.iter().map(|s| s.nr).collect(),
+            address_required: Vec::new(),
+            data,
+        }
     }
 
     /// What the ruleset and the state tables need.
@@ -60,7 +67,27 @@ impl SyscallFilter {
             })
             .map(|(nr, _)| nr)
             .collect();
-        Self { syscalls: nrs, address_required }
+        // Data is copied only for the syscalls of rules that read it (Falco's evt.buffer,
+        // the data argument, or every argument): it costs every such call.
+        let reads_data = |f: &String| {
+            f == "evt.buffer"
+                || f == "evt.args"
+                || f.starts_with("evt.arg.data")
+                || f.starts_with("evt.rawarg.data")
+        };
+        let data = syscalls::DATA_SYSCALLS
+            .iter()
+            .filter(|name| {
+                ruleset.rules().iter().any(|r| {
+                    r.enabled
+                        && r.condition_fields.iter().chain(&r.output_fields).any(reads_data)
+                        && r.event_types().is_some_and(|t| t.iter().any(|t| t == *name))
+                })
+            })
+            .filter_map(|n| syscalls::number(n))
+            .filter(|nr| nrs.contains(nr))
+            .collect();
+        Self { syscalls: nrs, address_required, data }
     }
 }
 
@@ -450,6 +477,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let mut capture = Capture::start(CaptureConfig {
         syscalls: opts.filter.syscalls,
         address_required: opts.filter.address_required,
+        data_syscalls: opts.filter.data,
         ignore_tgid: Some(std::process::id()),
         ring_bytes: opts.ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
         poll_interval: opts.poll_interval.unwrap_or(lanner_capture::DEFAULT_POLL_INTERVAL),
@@ -588,7 +616,7 @@ fn apply_control(
     match msg {
         Control::Swap(d, outputs) => {
             capture
-                .set_syscalls(&d.filter.syscalls, &d.filter.address_required)
+                .set_filter(&d.filter.syscalls, &d.filter.address_required, &d.filter.data)
                 .context("updating the kernel's syscall filter")?;
             // Events waiting for plugin fields are evaluated by the rules they met.
             p.flush_deferred(out)?;
@@ -765,4 +793,36 @@ fn ev_type_name(ev: &LiveEvent<'_>, reg: &FieldRegistry) -> String {
     reg.get("evt.type")
         .and_then(|id| ev.field(&FieldRef { id, arg: FieldArg::None }))
         .map_or_else(|| "unknown".to_string(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod data_filter_tests {
+    use super::SyscallFilter;
+    use lanner_capture::syscalls::number;
+    use lanner_engine::{EngineConfig, RulesSource};
+
+    fn filter(rules: &str) -> SyscallFilter {
+        let rs = lanner_engine::load(
+            &EngineConfig::syscall(),
+            &[RulesSource { name: "r".into(), content: rules.into() }],
+        )
+        .into_result()
+        .unwrap();
+        SyscallFilter::for_ruleset(&rs)
+    }
+
+    #[test]
+    fn data_is_kept_only_for_the_syscalls_of_rules_that_read_it() {
+        let f = filter(
+            "- rule: Secret written\n  desc: d\n  condition: evt.type = write and evt.buffer contains SECRET\n  output: o\n  priority: WARNING\n\
+             - rule: Any read\n  desc: d\n  condition: evt.type = read and proc.name = cat\n  output: o\n  priority: WARNING\n",
+        );
+        let (write, read) = (number("write").unwrap(), number("read").unwrap());
+        assert!(f.syscalls.contains(&write) && f.syscalls.contains(&read));
+        assert_eq!(f.data, vec![write], "read is delivered, its data is not copied");
+        let none = filter(
+            "- rule: Shadow\n  desc: d\n  condition: evt.type = openat and fd.name = /etc/shadow\n  output: o\n  priority: WARNING\n",
+        );
+        assert!(none.data.is_empty());
+    }
 }

@@ -23,6 +23,7 @@ enum F {
     EvtRawRes,
     EvtFailed,
     EvtArgs,
+    EvtBuffer,
     EvtArg,
     EvtIsOpenRead,
     EvtIsOpenWrite,
@@ -139,6 +140,7 @@ const NAMES: &[(&str, F)] = &[
     ("evt.rawres", F::EvtRawRes),
     ("evt.failed", F::EvtFailed),
     ("evt.args", F::EvtArgs),
+    ("evt.buffer", F::EvtBuffer),
     ("evt.arg", F::EvtArg),
     ("evt.is_open_read", F::EvtIsOpenRead),
     ("evt.is_open_write", F::EvtIsOpenWrite),
@@ -379,6 +381,8 @@ impl<'a> LiveEvent<'a> {
                 };
                 owned(args::value(&self.args(), which)?)
             }
+            // Kept by the probe only when a loaded rule reads it (the data syscalls' filter).
+            F::EvtBuffer => Some(Value::Bytes(Cow::Borrowed(&raw.data.as_ref()?.bytes))),
             F::EvtIsOpenRead => {
                 let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
                 Some(Value::Bool(fl == libc::O_RDONLY || fl == libc::O_RDWR))

@@ -708,3 +708,79 @@ fn sockets_have_both_ends_client_and_server() {
     assert_eq!(recvmsg.text("fd.sport"), uport);
     drop(client);
 }
+
+#[test]
+fn data_is_kept_up_to_the_snaplen_only_when_asked() {
+    use std::os::fd::AsRawFd;
+    if !live() {
+        return;
+    }
+    let data_calls = ["write", "readv", "sendmsg", "recvfrom"];
+    let mut live = Live::start_with(&["write", "readv", "sendmsg", "recvfrom", "read"], |c| {
+        c.data_syscalls = data_calls.iter().map(|n| nr(n)).collect();
+    });
+    let me = std::process::id();
+    let mut fds = [0i32; 2];
+    // SAFETY: a valid array for the two pipe fds.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let long: Vec<u8> = (0..200u32).map(|i| b'a' + (i % 26) as u8).collect();
+    // SAFETY: valid buffers and fds this test owns.
+    unsafe {
+        assert_eq!(libc::write(fds[1], long.as_ptr().cast(), long.len()), 200);
+        let (mut a, mut b) = ([0u8; 5], [0u8; 300]);
+        let iov = [
+            libc::iovec { iov_base: a.as_mut_ptr().cast(), iov_len: a.len() },
+            libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() },
+        ];
+        assert_eq!(libc::readv(fds[0], iov.as_ptr(), 2), 200);
+        assert_eq!(libc::write(fds[1], b"short".as_ptr().cast(), 5), 5);
+        let mut c = [0u8; 8];
+        assert_eq!(libc::read(fds[0], c.as_mut_ptr().cast(), c.len()), 5);
+    }
+    let buffer = |seen: &Seen| seen.get("evt.buffer").map(str::to_string);
+    let w = live.find("the long write", &["evt.buffer"], |raw, _| {
+        raw.tgid == me && is_syscall(raw, "write") && raw.args[0] == fds[1] as u64 && raw.ret == 200
+    });
+    let first80 = String::from_utf8(long[..80].to_vec()).unwrap();
+    assert_eq!(buffer(&w).as_deref(), Some(first80.as_str()), "Falco's snaplen: 80 bytes");
+    assert!(w.raw.data.as_ref().unwrap().truncated);
+    let r = live.find("the readv", &["evt.buffer"], |raw, _| {
+        raw.tgid == me && is_syscall(raw, "readv") && raw.args[0] == fds[0] as u64
+    });
+    assert_eq!(buffer(&r).as_deref(), Some(first80.as_str()), "across the two iovecs");
+    let short = live.find("the short write", &["evt.buffer"], |raw, _| {
+        raw.tgid == me && is_syscall(raw, "write") && raw.ret == 5
+    });
+    assert_eq!(buffer(&short).as_deref(), Some("short"));
+    assert!(!short.raw.data.as_ref().unwrap().truncated);
+    // read is delivered but no rule asked for its data: none is copied.
+    let read = live.find("the read", &["evt.buffer"], |raw, _| {
+        raw.tgid == me && is_syscall(raw, "read") && raw.args[0] == fds[0] as u64 && raw.ret == 5
+    });
+    assert_eq!(read.get("evt.buffer"), None);
+    assert!(read.raw.data.is_none());
+    // Datagrams: sendmsg's iovecs and recvfrom's buffer.
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(server.local_addr().unwrap()).unwrap();
+    // SAFETY: a msghdr over a buffer that outlives the call.
+    unsafe {
+        let mut iov = libc::iovec { iov_base: b"GET / HTTP/1.1".as_ptr() as *mut _, iov_len: 14 };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        assert_eq!(libc::sendmsg(client.as_raw_fd(), &msg, 0), 14);
+    }
+    let mut got = [0u8; 64];
+    assert_eq!(server.recv_from(&mut got).unwrap().0, 14);
+    for call in ["sendmsg", "recvfrom"] {
+        let seen = live
+            .find(call, &["evt.buffer"], |raw, _| raw.tgid == me && is_syscall(raw, call) && raw.ret == 14);
+        assert_eq!(buffer(&seen).as_deref(), Some("GET / HTTP/1.1"), "{call}");
+    }
+    // SAFETY: our descriptors.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+}

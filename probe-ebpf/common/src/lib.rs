@@ -521,7 +521,8 @@ impl ProbeConfig {
 ///
 /// Bit layout of the `u32`:
 /// - bit 0: [`spec::DELIVER`].
-/// - bits 1, 2: [`spec::TUPLE_ARG0`], [`spec::TUPLE_RET`].
+/// - bits 1, 2: [`spec::TUPLE_ARG0`], [`spec::TUPLE_RET`]; bits 3 and 31: [`spec::DATA_BUF`],
+///   [`spec::DATA_IOV`].
 /// - bits 4..16: three nibbles, string slots 0..3: `arg index + 1` of a pointer to a
 ///   NUL-terminated user string, 0 for an unused slot. Strings are emitted in slot order.
 /// - bits 16..20: `arg index + 1` of the socket address pointer (or of the `msghdr` pointer).
@@ -564,6 +565,12 @@ pub mod spec {
     pub const TUPLE_ARG0: u32 = 1 << 1;
     /// As [`TUPLE_ARG0`], for the fd the syscall returned (`accept`).
     pub const TUPLE_RET: u32 = 1 << 2;
+    /// At exit: up to the snaplen of the data moved (the return value's count of bytes),
+    /// from the buffer in argument 1. With [`DATA_IOV`] too: from the iovecs of the
+    /// `msghdr` in argument 1.
+    pub const DATA_BUF: u32 = 1 << 3;
+    /// At exit: as [`DATA_BUF`], from the iovec array in argument 1 (count in argument 2).
+    pub const DATA_IOV: u32 = 1 << 31;
     /// Do not read the strings at exit when the entry record is missing (the syscall replaced
     /// the address space, e.g. `execve`).
     pub const NO_EXIT_REREAD: u32 = 1 << 29;

@@ -27,6 +27,7 @@ use aya_ebpf::{
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
+use lanner_probe_common::MAX_SNAPLEN;
 use lanner_probe_common::{
     COMM_LEN, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN,
     ItemHeader, MAX_SOCKADDR, MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader,
@@ -651,6 +652,57 @@ fn push_tuple(buf: *mut u8, off: usize, task: u64, fd: i64) -> usize {
     off + ITEM_HEADER_LEN + SOCK_TUPLE_LEN
 }
 
+/// The most iovecs whose data is read.
+const MAX_IOV: u64 = 8;
+
+/// Appends up to the snaplen of the data a read or write moved (`ret` bytes), from a buffer,
+/// an iovec array or a `msghdr`'s iovecs, as `spec` says.
+#[inline(never)]
+fn push_data(buf: *mut u8, off: usize, s: u32, ret: i64) -> usize {
+    let snaplen = u64::from(config!(snaplen).min(MAX_SNAPLEN));
+    let total = if ret > 0 { ret as u64 } else { 0 };
+    let want = total.min(snaplen);
+    let off = off & PAYLOAD_MASK;
+    // SAFETY: HEADER_LEN + PAYLOAD_MASK + ITEM_HEADER_LEN + 2 * MAX_SNAPLEN fits in the scratch
+    // buffer.
+    let dst = unsafe { buf.add(HEADER_LEN + off + ITEM_HEADER_LEN) };
+    let mut got: u64 = 0;
+    if s & spec::DATA_IOV == 0 {
+        let n = want & (2 * u64::from(MAX_SNAPLEN) - 1);
+        // SAFETY: the helper bounds the write to `n` bytes.
+        if n > 0 && unsafe { bpf_probe_read_user(dst.cast(), n as u32, arg(buf, 1) as *const c_void) } == 0 {
+            got = n;
+        }
+    } else {
+        let (iov, count) = if s & spec::DATA_BUF != 0 {
+            // struct user_msghdr: name, namelen, then the iovec pointer and count.
+            let msg = arg(buf, 1);
+            (read_user::<u64>(msg + 16), read_user::<u64>(msg + 24))
+        } else {
+            (arg(buf, 1), arg(buf, 2))
+        };
+        let mut i = 0;
+        while i < MAX_IOV && i < count && got < want {
+            let v = read_user::<[u64; 2]>(iov + i * 16);
+            let n = v[1].min(want - got) & (u64::from(MAX_SNAPLEN) - 1);
+            let at = got & (u64::from(MAX_SNAPLEN) - 1);
+            // SAFETY: at + n < 2 * MAX_SNAPLEN, within the scratch buffer.
+            if n > 0
+                && unsafe {
+                    bpf_probe_read_user(dst.add(at as usize).cast(), n as u32, v[0] as *const c_void)
+                } != 0
+            {
+                break;
+            }
+            got += n;
+            i += 1;
+        }
+    }
+    let len = (got & (2 * u64::from(MAX_SNAPLEN) - 1)) as usize;
+    put_item_header(buf, off, len, item::DATA, if total > got { flags::TRUNCATED } else { 0 });
+    off + ITEM_HEADER_LEN + len
+}
+
 /// EINPROGRESS: a non-blocking connect under way has its local end already.
 const EINPROGRESS: i64 = 115;
 
@@ -903,6 +955,9 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     let mut off = push_entry_items(buf, 0, s, s & spec::NO_EXIT_REREAD != 0);
     off = push_exit_items(buf, off, s, ret);
     off = push_tuple_items(buf, off, s, ret, task);
+    if s & (spec::DATA_BUF | spec::DATA_IOV) != 0 {
+        off = push_data(buf, off, s, ret);
+    }
     let len = finish(buf, off);
     emit(buf, len);
     0
