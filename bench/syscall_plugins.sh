@@ -19,7 +19,7 @@ cargo build --quiet --release -p lanner
 (cd plugins/pkgowner && env -u RUSTFLAGS cargo build --quiet --release --target wasm32-wasip2 --target-dir "$tgt/wasm-plugins")
 mkdir -p "$work/plugins"
 cp "$tgt"/wasm-plugins/wasm32-wasip2/release/lanner_plugin_pkgowner.wasm "$work/plugins/pkgowner.wasm"
-printf 'grants:\n  dirs:\n    - {host: /var/lib/dpkg/info, guest: /dpkg, mode: ro}\n' > "$work/plugins/pkgowner.yaml"
+printf 'grants:\n  dirs:\n    - {host: /var/lib/dpkg/info, guest: /dpkg, mode: ro}\nlimits: {call_timeout_ms: 15000}\n' > "$work/plugins/pkgowner.yaml"
 python3 - "$N" > "$work/events.jsonl" <<'PY'
 import json, sys
 n = int(sys.argv[1])

@@ -218,7 +218,7 @@ fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result
 }
 
 fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = crate::rules::load(paths, &EngineConfig::syscall());
+    let outcome = crate::rules::load(paths, &plugins::syscall_config()?);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
     }

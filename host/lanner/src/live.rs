@@ -180,6 +180,10 @@ struct Processor<'a> {
     processed: Option<Counter>,
     /// The plugins' fields, for source plugins' events.
     plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+    /// Containers already seen, for Falco's `container` event.
+    containers: NewContainers,
+    /// Container events waiting for the container plugin's metadata.
+    pending_containers: Vec<PendingContainer>,
     /// Syscall rules that read plugin fields, when there are any.
     plugin_syscalls: Option<PluginSyscalls>,
 }
@@ -205,7 +209,7 @@ fn deliver(
 }
 
 /// Evaluates the rules on one event and hands each alert to the target.
-fn evaluate<E: Event>(
+fn evaluate<E: Event + ?Sized>(
     ruleset: &Ruleset,
     ev: &E,
     target: &mut AlertTarget,
@@ -238,6 +242,8 @@ impl<'a> Processor<'a> {
             metrics,
             processed,
             plugin_fields: None,
+            containers: NewContainers::new(&registry),
+            pending_containers: Vec::new(),
             plugin_syscalls: None,
         }
     }
@@ -257,9 +263,47 @@ impl<'a> Processor<'a> {
     fn process(&mut self, raw: &RawEvent, out: &mut dyn Write) -> Result<()> {
         self.records += 1;
         let prep = self.state.apply(raw);
+        // Rules only: an event dump (`Sink::Events`) lists records, not the events raised.
+        if matches!(self.sink, Sink::Alerts { .. })
+            && let Some(container) =
+                self.containers.started(&self.state.view(raw, &prep, &self.map), prep.num)
+        {
+            self.container_event(raw, container, out)?;
+        }
+        let full = self.rules(raw, &prep, out)?;
+        self.state.finish(&prep);
+        if full {
+            self.flush_deferred(out)?;
+        }
+        Ok(())
+    }
+
+    /// The rules (or the event line) for one record as `prep` presents it; whether events
+    /// deferred for plugin fields should be flushed.
+    fn rules(&mut self, raw: &RawEvent, prep: &lanner_state::Prepared, out: &mut dyn Write) -> Result<bool> {
+        self.rules_in(raw, prep, None, out)
+    }
+
+    /// [`Processor::rules`], the event's container being `container` when given (a container
+    /// event raised after its first process may have gone).
+    fn rules_in(
+        &mut self,
+        raw: &RawEvent,
+        prep: &lanner_state::Prepared,
+        container: Option<&Arc<str>>,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
         let mut full = false;
         if prep.etype.is_some() {
-            let ev = self.state.view(raw, &prep, &self.map);
+            let live = self.state.view(raw, prep, &self.map);
+            let wrapped;
+            let ev: &dyn Event = match (container, &self.containers.id_field) {
+                (Some(id), Some(field)) => {
+                    wrapped = InContainer { inner: &live, field: field.id, id };
+                    &wrapped
+                }
+                _ => &live,
+            };
             match &mut self.sink {
                 Sink::Alerts { ruleset, target, hostname } => {
                     if let Some(c) = &self.processed {
@@ -269,7 +313,7 @@ impl<'a> Processor<'a> {
                         Some(ps) => {
                             let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
                             let mut err = None;
-                            full = ps.evaluate(ruleset, &ev, hostname, &mut |a| {
+                            full = ps.evaluate(ruleset, ev, hostname, &mut |a| {
                                 if let Err(e) = deliver(&a, target, alerts, metrics, out) {
                                     err = Some(e);
                                 }
@@ -278,7 +322,7 @@ impl<'a> Processor<'a> {
                         }
                         None => evaluate(
                             ruleset,
-                            &ev,
+                            ev,
                             target,
                             hostname,
                             &mut self.alerts,
@@ -288,15 +332,11 @@ impl<'a> Processor<'a> {
                     }
                 }
                 Sink::Events { registry } => {
-                    writeln!(out, "{}", event_line(&ev, raw, &self.state, registry))?
+                    writeln!(out, "{}", event_line(&live, raw, &self.state, registry))?
                 }
             }
         }
-        self.state.finish(&prep);
-        if full {
-            self.flush_deferred(out)?;
-        }
-        Ok(())
+        Ok(full)
     }
 
     /// Evaluates the syscall events waiting for plugin fields (one call per plugin for all
@@ -326,6 +366,78 @@ impl<'a> Processor<'a> {
             tracing::warn!("syscall rules: {e}");
         }
         err.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// Falco's `container` event for a container first seen at `raw`. Falco raises it when
+    /// the runtime's metadata has arrived, so it carries the container's name and image: the
+    /// `container` plugin is asked at once (its lookup starts now), and the event waits,
+    /// without holding the loop, until the plugin knows the container or
+    /// [`CONTAINER_EVENT_WAIT`] has passed ([`Processor::poll_containers`]).
+    fn container_event(
+        &mut self,
+        raw: &RawEvent,
+        (id, prep): (Arc<str>, lanner_state::Prepared),
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        tracing::debug!(container = %id, "new container: its container event waits for the container plugin");
+        self.pending_containers.push(PendingContainer { id, raw: raw.clone(), prep, since: Instant::now() });
+        self.poll_containers(out, false)
+    }
+
+    /// Raises the container events whose metadata the plugin now knows, or that waited long
+    /// enough (said in the log: the event goes without the metadata); all of them when
+    /// `now` (the run ends).
+    fn poll_containers(&mut self, out: &mut dyn Write, now: bool) -> Result<()> {
+        if self.pending_containers.is_empty() {
+            return Ok(());
+        }
+        let plugin = self.plugin_fields.as_ref().and_then(|f| {
+            f.plugins().iter().find(|p| p.name() == lanner_event::syscall_fields::CONTAINER_PLUGIN).cloned()
+        });
+        let name = plugin.as_ref().and_then(|p| p.fields().iter().position(|f| f.name == "container.name"));
+        let mut i = 0;
+        while i < self.pending_containers.len() {
+            let c = &self.pending_containers[i];
+            let known = match (&plugin, name) {
+                (Some(plugin), Some(name)) => {
+                    let data =
+                        format!(r#"{{"v":1,"type":"container","thread":{{"container_id":"{}"}}}}"#, c.id);
+                    let ev = lanner_plugin_runtime::RawEvent {
+                        source: SYSCALL_SOURCE.into(),
+                        timestamp_ns: c.raw.ts_ns,
+                        data: data.into_bytes(),
+                    };
+                    match plugin.extract(&[ev], &[(name as u32, None)]) {
+                        Ok(v) => v.first().is_some_and(Option::is_some),
+                        Err(e) => {
+                            tracing::warn!("container {}: the container plugin: {e}", c.id);
+                            true
+                        }
+                    }
+                }
+                // Without the plugin there is nothing to wait for.
+                _ => true,
+            };
+            let waited = c.since.elapsed();
+            tracing::trace!(container = %c.id, known, ms = waited.as_millis() as u64, "container event");
+            if !known && !now && waited < CONTAINER_EVENT_WAIT {
+                i += 1;
+                continue;
+            }
+            if !known {
+                tracing::warn!(
+                    container = %c.id,
+                    "the container plugin had no metadata for the container after {} ms: its container event goes without it",
+                    waited.as_millis()
+                );
+            }
+            let c = self.pending_containers.swap_remove(i);
+            let full = self.rules_in(&c.raw, &c.prep, Some(&c.id), out)?;
+            if full {
+                self.flush_deferred(out)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs what a source plugin sent through the rules (nothing else has its events).
@@ -521,6 +633,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                     p.process(raw, out)?;
                 }
                 p.flush_deferred(out)?;
+                p.poll_containers(out, false)?;
                 if let Some(m) = &metrics {
                     m.rule_eval_ns.inc_by(t.elapsed().as_nanos() as u64);
                     // Counted per CPU here, then one labelled update per CPU per batch: a
@@ -561,6 +674,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 p.drop_alert(new_drops, out)?;
             }
         }
+    }
+    if let Some(p) = &mut proc {
+        p.poll_containers(out, true)?;
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
@@ -684,6 +800,7 @@ pub fn replay_raw(
         }
     }
     proc.flush_deferred(out)?;
+    proc.poll_containers(out, true)?;
     out.flush()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -793,6 +910,104 @@ fn ev_type_name(ev: &LiveEvent<'_>, reg: &FieldRegistry) -> String {
     reg.get("evt.type")
         .and_then(|id| ev.field(&FieldRef { id, arg: FieldArg::None }))
         .map_or_else(|| "unknown".to_string(), |v| v.to_string())
+}
+
+/// Falco's `container` event (`evt.type = container`): raised once per container, when the
+/// state first sees one of its processes, before that record's own rules. Containers running
+/// when capture starts get theirs at their first record. The `container` plugin, when
+/// loaded, is asked about the container at that moment, so that its metadata lookup starts
+/// with the container.
+struct NewContainers {
+    seen: std::collections::HashSet<Arc<str>>,
+    id_field: Option<lanner_event::FieldRef>,
+    etype: Option<lanner_event::EventTypeId>,
+}
+
+/// An event whose container is known even when its process is gone: a container event
+/// raised once the container's metadata came, after its first process may have exited.
+struct InContainer<'a, E: Event> {
+    inner: &'a E,
+    field: lanner_event::FieldId,
+    id: &'a Arc<str>,
+}
+
+impl<E: Event> Event for InContainer<'_, E> {
+    fn source(&self) -> &str {
+        self.inner.source()
+    }
+    fn event_type(&self) -> lanner_event::EventTypeId {
+        self.inner.event_type()
+    }
+    fn timestamp_ns(&self) -> u64 {
+        self.inner.timestamp_ns()
+    }
+    fn param_names(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        self.inner.param_names()
+    }
+    fn field(&self, f: &FieldRef) -> Option<Value<'_>> {
+        if f.id == self.field {
+            return Some(Value::Str(std::borrow::Cow::Borrowed(self.id)));
+        }
+        self.inner.field(f)
+    }
+}
+
+/// A container event waiting for its metadata: the container's first record, as it was.
+struct PendingContainer {
+    id: Arc<str>,
+    raw: RawEvent,
+    prep: lanner_state::Prepared,
+    since: Instant,
+}
+
+/// How long a container event waits for the `container` plugin's metadata. Podman answers
+/// about a container only once its start has finished, 150-200 ms after its first process
+/// runs on this machine.
+const CONTAINER_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// Containers remembered; past it the set starts over (a container seen again then gets a
+/// second event).
+const MAX_CONTAINERS_SEEN: usize = 65_536;
+
+impl NewContainers {
+    fn new(reg: &FieldRegistry) -> Self {
+        NewContainers {
+            seen: Default::default(),
+            id_field: reg
+                .get("container.id")
+                .map(|id| lanner_event::FieldRef { id, arg: lanner_event::FieldArg::None }),
+            etype: lanner_event::evttype::id_of("container"),
+        }
+    }
+
+    /// The container event to raise before `ev`, when `ev` is its container's first record.
+    fn started(
+        &mut self,
+        ev: &lanner_state::LiveEvent<'_>,
+        num: u64,
+    ) -> Option<(Arc<str>, lanner_state::Prepared)> {
+        let id = match ev.field(self.id_field.as_ref()?)? {
+            Value::Str(s) if !s.is_empty() && s != "host" => s,
+            _ => return None,
+        };
+        if self.seen.contains(id.as_ref()) {
+            return None;
+        }
+        if self.seen.len() >= MAX_CONTAINERS_SEEN {
+            self.seen.clear();
+        }
+        let id: Arc<str> = Arc::from(id.as_ref());
+        self.seen.insert(id.clone());
+        let prep = lanner_state::Prepared {
+            etype: Some(self.etype?),
+            type_name: "container",
+            nr: None,
+            fd: lanner_state::FdView::None,
+            num,
+            remove: None,
+        };
+        Some((id, prep))
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use lanner_engine::{EngineConfig, Ruleset};
+use lanner_event::syscall_fields;
 use lanner_plugin_runtime::{EventBatch, FieldMap, PluginSet, Runtime, RuntimeOptions, SourceBatch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,11 +62,99 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<PluginSet> {
     Ok(set)
 }
 
+/// Where the `container` plugin is shipped (the .deb and the image install it there).
+const SHIPPED_CONTAINER_PLUGIN: &str = "/usr/lib/lanner/plugins/container.wasm";
+
+/// The runtime sockets the `container` plugin may reach when no `container.yaml` lies beside
+/// it: those of its default configuration (Podman, Docker, CRI-O).
+const CONTAINER_DEFAULT_GRANTS: &str =
+    "grants:\n  unix: [/run/podman/podman.sock, /var/run/docker.sock, /run/crio/crio.sock]\n";
+
+/// The `container` plugin's file when none is in the plugins folder: `LANNER_CONTAINER_PLUGIN`
+/// (empty: none), else the shipped one, else, in a development tree, the one
+/// `packaging/build-plugins.sh` or the tests' build step produced beside the binary's target
+/// directory.
+fn container_plugin_file() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LANNER_CONTAINER_PLUGIN") {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
+    }
+    let shipped = PathBuf::from(SHIPPED_CONTAINER_PLUGIN);
+    if shipped.is_file() {
+        return Some(shipped);
+    }
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?;
+    [
+        target.join("lanner-plugins/plugins/container.wasm"),
+        target.join("wasm-plugins/wasm32-wasip2/release/lanner_plugin_container.wasm"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+/// The `container` plugin loaded by default, once per process, with its own runtime (its
+/// epoch ticker must outlive it); `None`, said once, when it is not installed or does not load.
+fn default_container_plugin() -> Option<Arc<lanner_plugin_runtime::Plugin>> {
+    static DEFAULT: std::sync::OnceLock<Option<(Runtime, Arc<lanner_plugin_runtime::Plugin>)>> =
+        std::sync::OnceLock::new();
+    let loaded = DEFAULT.get_or_init(|| {
+        let absent = |why: String| {
+            eprintln!(
+                "lanner: warning: {why}: only container.id is known of containers, and rules files requiring the container plugin do not load"
+            );
+            None
+        };
+        let Some(wasm) = container_plugin_file() else {
+            return absent(format!(
+                "the container plugin is not installed ({SHIPPED_CONTAINER_PLUGIN}, LANNER_CONTAINER_PLUGIN)"
+            ));
+        };
+        let yaml = lanner_plugin_runtime::set::config_path(&wasm)
+            .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+            .transpose();
+        let config = yaml.and_then(|y| {
+            lanner_plugin_runtime::PluginConfig::parse(y.as_deref().unwrap_or(CONTAINER_DEFAULT_GRANTS))
+                .context("the container plugin's configuration")
+        });
+        let loaded = config.and_then(|c| {
+            let rt = runtime().context("starting the plugin runtime")?;
+            let p = rt.load(&wasm, c)?;
+            Ok((rt, Arc::new(p)))
+        });
+        match loaded {
+            Ok(l) => Some(l),
+            Err(e) => absent(format!("the container plugin {} did not load: {e:#}", wasm.display())),
+        }
+    });
+    loaded.as_ref().map(|(_, p)| p.clone())
+}
+
+/// The set's plugins, and the default `container` plugin when the set has none of that name.
+pub(crate) fn with_container(set: &PluginSet) -> Vec<Arc<lanner_plugin_runtime::Plugin>> {
+    let mut plugins = set.plugins();
+    if !plugins.iter().any(|p| p.name() == syscall_fields::CONTAINER_PLUGIN)
+        && let Some(c) = default_container_plugin()
+    {
+        plugins.push(c);
+    }
+    plugins
+}
+
 /// Adds the plugins to an engine configuration: their fields (provider: the plugin's name),
-/// their event sources, and their versions for `required_plugin_versions`.
+/// their event sources, and their versions for `required_plugin_versions`. The `container`
+/// plugin is loaded by default when installed; while it is loaded, the built-in declarations
+/// of its fields give way to its own, and only then does `container` count as loaded.
 pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<FieldMap> {
-    let map = FieldMap::register(&set.plugins(), &mut cfg.registry).context("registering plugin fields")?;
-    cfg.availability = Some(crate::availability::build(&cfg.registry, &set.plugins()));
+    let plugins = with_container(set);
+    cfg.plugins.retain(|(n, _)| !lanner_event::BUILTIN_PLUGIN_EQUIVALENTS.iter().any(|(b, _)| b == n));
+    if let Some(c) = plugins.iter().find(|p| p.name() == syscall_fields::CONTAINER_PLUGIN) {
+        // The whole family gives way: a field the plugin does not declare is unknown, not
+        // silently empty. Every other field keeps its id (the process state's map needs it).
+        cfg.registry = syscall_fields::registry_without(syscall_fields::gives_way_to_container_plugin);
+        cfg.plugins.push((c.name().to_string(), c.version().to_string()));
+    }
+    let map = FieldMap::register(&plugins, &mut cfg.registry).context("registering plugin fields")?;
+    cfg.availability = Some(crate::availability::build(&cfg.registry, &plugins));
     for s in set.sources() {
         if !cfg.sources.contains(&s) {
             cfg.sources.push(s);
@@ -87,7 +176,7 @@ pub(crate) fn registry(dir: Option<&Path>) -> Result<EngineConfig> {
 pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
     let set = load(dir)?;
     let mut out = std::io::stdout().lock();
-    let plugins = set.plugins();
+    let plugins = with_container(&set);
     if json {
         let items: Vec<_> = plugins
             .iter()
@@ -281,4 +370,13 @@ fn report_disabled(
         }
     }
     Ok(())
+}
+
+/// The syscall source's engine configuration with the default `container` plugin and no
+/// other (`validate`, `list-rules`): rules requiring `container` load only when it does.
+pub(crate) fn syscall_config() -> Result<EngineConfig> {
+    let mut cfg = EngineConfig::syscall();
+    let set = PluginSet::new(Runtime::new(RuntimeOptions::default()).context("starting the plugin runtime")?);
+    configure(&set, &mut cfg)?;
+    Ok(cfg)
 }

@@ -18,6 +18,8 @@ fn conformance_dir() -> Option<PathBuf> {
 
 fn validate(files: &[PathBuf]) -> (i32, Value) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanner"));
+    // Falco's rules require the container plugin: the one built from plugins/container.
+    cmd.env("LANNER_CONTAINER_PLUGIN", lanner_plugin_runtime::testing::build_component("plugins/container"));
     cmd.arg("validate").arg("--json");
     for f in files {
         cmd.arg("-r").arg(f);

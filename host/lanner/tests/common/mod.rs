@@ -40,9 +40,12 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The binary under test.
+/// The binary under test, with the `container` plugin built from `plugins/container` (rules
+/// files requiring `container`, as Falco's do, load only with it).
 pub fn lanner() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lanner"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lanner"));
+    c.env("LANNER_CONTAINER_PLUGIN", lanner_plugin_runtime::testing::build_component("plugins/container"));
+    c
 }
 
 /// Runs a shell step that must succeed.

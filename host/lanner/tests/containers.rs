@@ -1,0 +1,157 @@
+//! Real podman containers under `lanner run` with the `container` plugin (built from
+//! `plugins/container`, granted a podman service socket of the test's own): Falco's `container`
+//! event when a container starts, the upstream rules about containers, and what happens to a
+//! rules file requiring `container` with and without the plugin.
+
+mod common;
+#[path = "../../plugin-runtime/tests/podman/mod.rs"]
+mod podman;
+
+use common::{Daemon, live_allowed};
+use lanner_plugin_runtime::testing::build_component;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn upstream_rules() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/falco-rules/falco_rules.yaml");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is absent (it sits beside the checkout in CI)", p.display());
+        None
+    }
+}
+
+/// A plugins folder holding the container plugin, configured for `socket` only.
+fn plugins_dir(dir: &Path, socket: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("plugins/container"), plugins.join("container.wasm")).unwrap();
+    let s = socket.display();
+    std::fs::write(
+        plugins.join("container.yaml"),
+        format!(
+            "config:\n  engines:\n    podman: {{sockets: [{s}]}}\n    docker: {{enabled: false}}\n    cri: {{enabled: false}}\ngrants:\n  unix: [{s}]\n"
+        ),
+    )
+    .unwrap();
+    plugins
+}
+
+/// The rule of the `container` event: it names the container, its image and its id.
+const CONTAINER_EVENT_RULE: &str = "\
+- rule: Container Started (test)
+  desc: Falco's container event
+  condition: evt.type = container and container.id != host
+  output: container started (id=%container.id name=%container.name image=%container.image.repository tag=%container.image.tag privileged=%container.privileged)
+  priority: NOTICE
+";
+
+fn wait_for(d: &Daemon, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(a) = d.alerts().into_iter().find(|a| pred(a)) {
+            return a;
+        }
+        assert!(Instant::now() < deadline, "no alert for {what}: {:#?}", d.alerts());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_container_event_carries_the_container_metadata() {
+    if !live_allowed() {
+        return;
+    }
+    let image = podman::image();
+    let dir = common::temp_dir("containers");
+    let svc = podman::Service::start(&dir.join("podman.sock"));
+    let plugins = plugins_dir(&dir, &svc.socket);
+    let own = dir.join("container_event.yaml");
+    std::fs::write(&own, CONTAINER_EVENT_RULE).unwrap();
+    let mut args = vec!["-r".to_string(), own.display().to_string()];
+    if let Some(u) = upstream_rules() {
+        // The upstream rules load with the plugin's fields (they require `container`).
+        args = vec!["-r".into(), u.display().to_string(), "-r".into(), own.display().to_string()];
+    }
+    args.extend([
+        "-o".into(),
+        "json_output=true".into(),
+        "-o".into(),
+        format!("plugins_dir={}", plugins.display()),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let lanner = Daemon::start(&args);
+
+    // Falco's container event, with the container's metadata, when it starts: the event
+    // waits for the plugin's lookup (podman answers once the start has finished).
+    let name = format!("lanner-started-{}", std::process::id());
+    let started = podman::run_detached(&["--name", &name, image, "sleep", "30"]);
+    let id = &started[..12];
+    let a = wait_for(&lanner, "the container event", |a| {
+        a["rule"] == "Container Started (test)" && a["output_fields"]["container.id"] == id
+    });
+    let f = &a["output_fields"];
+    assert_eq!(f["container.name"], name.as_str(), "{a:#}");
+    assert_eq!(f["container.image.repository"], "localhost/lanner-busybox", "{a:#}");
+    assert_eq!(f["container.image.tag"], "test", "{a:#}");
+    assert_eq!(f["container.privileged"], false, "{a:#}");
+    assert_eq!(a["priority"], "Notice");
+    // A privileged container says so; its first process is gone long before its event.
+    let privileged = podman::run_detached(&["--privileged", image, "true"]);
+    let a = wait_for(&lanner, "the privileged container's event", |a| {
+        a["rule"] == "Container Started (test)" && a["output_fields"]["container.id"] == privileged[..12]
+    });
+    assert_eq!(a["output_fields"]["container.privileged"], true, "{a:#}");
+    let (alerts, _) = lanner.stop_with_alerts();
+    let events = alerts.iter().filter(|a| a["output_fields"]["container.id"] == id).count();
+    assert_eq!(events, 1, "one container event per container: {alerts:#?}");
+    for c in [&started, &privileged] {
+        podman::remove(c);
+    }
+}
+
+#[test]
+fn rules_requiring_container_load_only_with_the_plugin() {
+    let dir = common::temp_dir("requires-container");
+    let rules = dir.join("requires.yaml");
+    std::fs::write(
+        &rules,
+        "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n\n- rule: r\n  desc: d\n  condition: evt.type = execve and container.name = x\n  output: o %container.image.repository\n  priority: INFO\n",
+    )
+    .unwrap();
+    let validate = |plugin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lanner"))
+            .env("LANNER_CONTAINER_PLUGIN", plugin)
+            .env("LANNER_PLUGIN_CACHE", "")
+            .args(["validate", "-r"])
+            .arg(&rules)
+            .output()
+            .unwrap()
+    };
+    // Without the plugin: Falco's error, and a warning, once, that it is missing.
+    let o = validate("");
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "{out}{err}");
+    assert!(
+        out.contains("Plugin requirement not satisfied, must load one of: container (>= 0.4.0)"),
+        "{out}"
+    );
+    assert_eq!(err.matches("the container plugin is not installed").count(), 1, "{err}");
+    // With it: the rules load, its fields replace the built-in declarations.
+    let plugin = build_component("plugins/container");
+    let o = validate(plugin.to_str().unwrap());
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // container.id keeps working without the plugin.
+    std::fs::write(
+        &rules,
+        "- rule: r\n  desc: d\n  condition: evt.type = execve and container.id != host\n  output: o %container.id\n  priority: INFO\n",
+    )
+    .unwrap();
+    assert!(validate("").status.success());
+}
