@@ -189,13 +189,29 @@ fn the_same_rules_fire_the_same_way_in_replay_and_run_events() {
                 lanner()
                     .arg("capture")
                     .args(&args)
-                    .args(["--duration", "6"])
+                    .args(["--duration", "8"])
                     .stderr(Stdio::piped())
                     .spawn()
                     .expect("start lanner capture")
             })
             .collect();
-    std::thread::sleep(Duration::from_secs(2));
+    // Both are capturing before the processes run (a loaded machine takes a while to load
+    // the probe): each says so on its log.
+    for c in &mut captures {
+        let err = c.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut said = false;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if !said && line.contains("capturing") {
+                    said = true;
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(60)).expect("lanner capture never said it was capturing");
+    }
     pkg_processes(&dir, "R");
     for c in &mut captures {
         assert!(c.wait().unwrap().success(), "lanner capture failed");
