@@ -53,7 +53,7 @@ def main():
         dead = {}
         for res in validation["falco_load_results"]:
             for w in res.get("warnings", []):
-                if w["code"] in CANNOT_FIRE:
+                if w["code"] in CANNOT_FIRE and "can never fire" in w["message"]:
                     loc = w["context"]["locations"][0]
                     if os.path.basename(loc.get("file", res["name"])) == os.path.basename(target):
                         dead.setdefault(loc["item_name"], []).append(w["message"])

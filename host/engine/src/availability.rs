@@ -81,6 +81,17 @@ impl Availability {
         events: Option<&[u64]>,
     ) -> Vec<(Code, String)> {
         let mut out: Vec<(Code, String)> = Vec::new();
+        // Whether the rule can fire at all once the fields nobody fills are missing: a
+        // field in an exception (`and not container.image.repository in (...)`) only makes
+        // the exception moot, a field the condition needs makes the rule dead.
+        let unfilled = |id: FieldId| match self.fields.get(&id) {
+            Some(Filler::Nobody) => true,
+            Some(Filler::Sources(srcs)) => !srcs.iter().any(|s| s == source),
+            Some(Filler::Plugin { sources: Some(srcs), .. }) => !srcs.iter().any(|s| s == source),
+            _ => false,
+        };
+        let dead = expr.without(&|f| unfilled(f.id)) == Some(false);
+        let verdict = if dead { "the rule can never fire" } else { "checks of it are false" };
         let mut seen: Vec<FieldId> = Vec::new();
         expr.for_each_field(&mut |f| {
             if seen.contains(&f.id) {
@@ -91,17 +102,17 @@ impl Availability {
             match self.fields.get(&f.id) {
                 Some(Filler::Nobody) => out.push((
                     Code::LoadUnfilledField,
-                    format!("field {name} is never filled: conditions that need its value cannot be true"),
+                    format!("field {name} is never filled: {verdict}"),
                 )),
                 Some(Filler::Sources(srcs)) if !srcs.iter().any(|s| s == source) => out.push((
                     Code::LoadUnfilledField,
-                    format!("field {name} is never filled for source {source}"),
+                    format!("field {name} is never filled for source {source}: {verdict}"),
                 )),
                 Some(Filler::Plugin { plugin, sources: Some(srcs) }) if !srcs.iter().any(|s| s == source) => {
                     out.push((
                         Code::LoadPluginFieldSource,
                         format!(
-                            "field {name} of plugin {plugin} cannot be extracted for source {source}: the plugin reads {}",
+                            "field {name} of plugin {plugin} cannot be extracted for source {source} (the plugin reads {}): {verdict}",
                             if srcs.is_empty() { "no source".to_string() } else { srcs.join(", ") }
                         ),
                     ))

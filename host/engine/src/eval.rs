@@ -237,6 +237,42 @@ impl Expr {
 }
 
 impl Expr {
+    /// What the condition is when the fields `never` accepts have no value on any event (a
+    /// check of a missing field is false, as in Falco): `Some(false)` when it can never hold,
+    /// `None` when it depends on other fields.
+    pub fn without(&self, never: &dyn Fn(&FieldRef) -> bool) -> Option<bool> {
+        match self {
+            Expr::And(items) => {
+                let mut all = Some(true);
+                for e in items.iter() {
+                    match e.without(never) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Expr::Or(items) => {
+                let mut any = Some(false);
+                for e in items.iter() {
+                    match e.without(never) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => any = None,
+                    }
+                }
+                any
+            }
+            Expr::Not(e) => e.without(never).map(|b| !b),
+            Expr::EvtType(_) => None,
+            Expr::Check(c) => {
+                let rhs_never = matches!(&c.test, Test::Field(_, rhs) if never(&rhs.field));
+                (never(&c.lhs.field) || rhs_never).then_some(false)
+            }
+        }
+    }
+
     /// Calls `f` with every field the condition reads.
     pub fn for_each_field(&self, f: &mut dyn FnMut(&FieldRef)) {
         match self {

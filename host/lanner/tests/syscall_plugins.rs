@@ -373,6 +373,11 @@ fn validate_loads_plugin_fields_and_warns_about_fields_that_cannot_be_filled() {
   condition: evt.type = connect and thread.pfmajor > 100
   output: never
   priority: WARNING
+- rule: Unfilled in an exception
+  desc: a missing value makes the check false, so the rule still fires
+  condition: evt.type = connect and not thread.pfmajor > 100
+  output: exception
+  priority: WARNING
 - rule: Never captured
   desc: the probe captures no nanosleep
   condition: evt.type = nanosleep
@@ -396,7 +401,10 @@ fn validate_loads_plugin_fields_and_warns_about_fields_that_cannot_be_filled() {
     };
     let w = find("LOAD_PLUGIN_FIELD_SOURCE", "Plugin field on the wrong source");
     assert!(w["message"].as_str().unwrap().contains("pkg.owned of plugin pkgowner"), "{w}");
-    find("LOAD_UNFILLED_FIELD", "Never filled");
+    let w = find("LOAD_UNFILLED_FIELD", "Never filled");
+    assert!(w["message"].as_str().unwrap().ends_with("the rule can never fire"), "{w}");
+    let w = find("LOAD_UNFILLED_FIELD", "Unfilled in an exception");
+    assert!(w["message"].as_str().unwrap().ends_with("checks of it are false"), "{w}");
     find("LOAD_UNCAPTURED_EVTTYPE", "Never captured");
     assert_eq!(out.status.code(), Some(0), "warnings only");
 
