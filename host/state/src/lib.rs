@@ -560,9 +560,7 @@ impl State {
                 }
                 FdView::Table(fd)
             }
-            libc::SYS_fchmod
-            | libc::SYS_fchown
-            | libc::SYS_finit_module => FdView::Table(a[0] as i32 as i64),
+            libc::SYS_fchmod | libc::SYS_fchown | libc::SYS_finit_module => FdView::Table(a[0] as i32 as i64),
             libc::SYS_chdir => {
                 if ret == 0 {
                     let path = path_of("path").unwrap_or_default();
