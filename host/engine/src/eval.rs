@@ -200,30 +200,7 @@ impl Expr {
     /// that `known` accepts are known: `Some(result)` when those fields decide the condition
     /// whatever the others hold, `None` when they do not.
     pub fn eval_partial<E: Event + ?Sized>(&self, ev: &E, known: &dyn Fn(&FieldRef) -> bool) -> Option<bool> {
-        match self {
-            Expr::And(items) => {
-                let mut all = Some(true);
-                for e in items.iter() {
-                    match e.eval_partial(ev, known) {
-                        Some(false) => return Some(false),
-                        Some(true) => {}
-                        None => all = None,
-                    }
-                }
-                all
-            }
-            Expr::Or(items) => {
-                let mut any = Some(false);
-                for e in items.iter() {
-                    match e.eval_partial(ev, known) {
-                        Some(true) => return Some(true),
-                        Some(false) => {}
-                        None => any = None,
-                    }
-                }
-                any
-            }
-            Expr::Not(e) => e.eval_partial(ev, known).map(|b| !b),
+        self.kleene(&|leaf| match leaf {
             Expr::EvtType(bits) => Some(bit(bits, ev.event_type())),
             Expr::Check(c) => {
                 let rhs_known = match &c.test {
@@ -232,20 +209,31 @@ impl Expr {
                 };
                 (known(&c.lhs.field) && rhs_known).then(|| c.eval(ev))
             }
-        }
+            _ => None,
+        })
     }
-}
 
-impl Expr {
     /// What the condition is when the fields `never` accepts have no value on any event (a
     /// check of a missing field is false, as in Falco): `Some(false)` when it can never hold,
     /// `None` when it depends on other fields.
     pub fn without(&self, never: &dyn Fn(&FieldRef) -> bool) -> Option<bool> {
+        self.kleene(&|leaf| match leaf {
+            Expr::Check(c) => {
+                let rhs_never = matches!(&c.test, Test::Field(_, rhs) if never(&rhs.field));
+                (never(&c.lhs.field) || rhs_never).then_some(false)
+            }
+            _ => None,
+        })
+    }
+
+    /// Three-valued (Kleene) evaluation: `and`, `or` and `not` combine what `leaf` says of
+    /// each event-type test and field check (`None`: unknown).
+    fn kleene(&self, leaf: &dyn Fn(&Expr) -> Option<bool>) -> Option<bool> {
         match self {
             Expr::And(items) => {
                 let mut all = Some(true);
                 for e in items.iter() {
-                    match e.without(never) {
+                    match e.kleene(leaf) {
                         Some(false) => return Some(false),
                         Some(true) => {}
                         None => all = None,
@@ -256,7 +244,7 @@ impl Expr {
             Expr::Or(items) => {
                 let mut any = Some(false);
                 for e in items.iter() {
-                    match e.without(never) {
+                    match e.kleene(leaf) {
                         Some(true) => return Some(true),
                         Some(false) => {}
                         None => any = None,
@@ -264,15 +252,13 @@ impl Expr {
                 }
                 any
             }
-            Expr::Not(e) => e.without(never).map(|b| !b),
-            Expr::EvtType(_) => None,
-            Expr::Check(c) => {
-                let rhs_never = matches!(&c.test, Test::Field(_, rhs) if never(&rhs.field));
-                (never(&c.lhs.field) || rhs_never).then_some(false)
-            }
+            Expr::Not(e) => e.kleene(leaf).map(|b| !b),
+            Expr::EvtType(_) | Expr::Check(_) => leaf(self),
         }
     }
+}
 
+impl Expr {
     /// Calls `f` with every field the condition reads.
     pub fn for_each_field(&self, f: &mut dyn FnMut(&FieldRef)) {
         match self {
