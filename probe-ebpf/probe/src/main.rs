@@ -652,8 +652,10 @@ fn push_tuple(buf: *mut u8, off: usize, task: u64, fd: i64) -> usize {
     off + ITEM_HEADER_LEN + SOCK_TUPLE_LEN
 }
 
-/// The most iovecs whose data is read.
-const MAX_IOV: u64 = 8;
+/// The most iovecs whose data is read. Each one more multiplies the paths the verifier walks
+/// in `sys_exit`: with 8 it verified 628,727 instructions in about 1 s at every start; with 2,
+/// 138,583 in 190 ms (80 bytes rarely span more than a header and a body).
+const MAX_IOV: u64 = 2;
 
 /// Appends up to the snaplen of the data a read or write moved (`ret` bytes), from a buffer,
 /// an iovec array or a `msghdr`'s iovecs, as `spec` says.
