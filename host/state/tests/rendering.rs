@@ -114,7 +114,7 @@ impl Live {
 impl Live {
     /// The first record of any process named `syscall` that satisfies `pred`: its pid and the
     /// socket call's fields.
-    fn find_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool) -> (u32, Seen) {
+    fn find_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen) {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(i) = self.queue.iter().position(|r| {
@@ -130,7 +130,9 @@ impl Live {
                     "evt.arg[0]",
                     "evt.arg.fd",
                 ];
-                return (pid, self.find(pid, syscall, &fields, |_| true));
+                // The same predicate again: the process may have made other such calls first
+                // (an AF_UNIX socket to a name service before the AF_INET one).
+                return (pid, self.find(pid, syscall, &fields, pred));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "no {syscall:?} record within {WAIT:?}");
