@@ -44,14 +44,16 @@ pub mod syscall;
 #[cfg(feature = "unix")]
 pub mod unix;
 
-/// The version of the WIT interface this SDK implements: 0.4.0 with the `unix` feature (its
-/// worlds import unix sockets, which only hosts of 0.4.0 or later provide), 0.3.0 without.
+/// The version of the WIT interface this SDK implements: 0.5.0 with the `unix` feature (its
+/// worlds import unix sockets and export field hints, which only hosts of 0.5.0 or later
+/// serve), 0.3.0 without.
 #[cfg(not(feature = "unix"))]
 pub const API_VERSION: &str = "0.3.0";
-/// The version of the WIT interface this SDK implements: 0.4.0 with the `unix` feature (its
-/// worlds import unix sockets, which only hosts of 0.4.0 or later provide), 0.3.0 without.
+/// The version of the WIT interface this SDK implements: 0.5.0 with the `unix` feature (its
+/// worlds import unix sockets and export field hints, which only hosts of 0.5.0 or later
+/// serve), 0.3.0 without.
 #[cfg(feature = "unix")]
-pub const API_VERSION: &str = "0.4.0";
+pub const API_VERSION: &str = "0.5.0";
 
 /// JSON, for configurations and payloads.
 pub use serde_json as json;
@@ -67,7 +69,8 @@ compile_error!("enable exactly one of the features `extractor`, `source`, `sink`
 /// The generated bindings of the selected world (private to the SDK and its macros).
 /// `lanner::plugin0_1_0` holds the 0.1.0 interfaces the later worlds reuse,
 /// `lanner::plugin0_2_0` the packed extraction, `lanner::plugin0_3_0` the live streams and,
-/// with the `unix` feature, `lanner::plugin0_4_0` the unix socket import.
+/// with the `unix` feature, `lanner::plugin0_4_0` the unix socket import and
+/// `lanner::plugin0_5_0` the field hints.
 #[doc(hidden)]
 pub mod bindings {
     #[cfg(all(feature = "extractor", not(feature = "unix")))]
@@ -81,8 +84,8 @@ pub mod bindings {
     });
     #[cfg(all(feature = "extractor", feature = "unix"))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
-        world: "lanner:plugin/extractor@0.4.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
+        world: "lanner:plugin/extractor@0.5.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -99,8 +102,8 @@ pub mod bindings {
     });
     #[cfg(all(feature = "source", feature = "unix"))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
-        world: "lanner:plugin/source@0.4.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
+        world: "lanner:plugin/source@0.5.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -117,8 +120,8 @@ pub mod bindings {
     });
     #[cfg(all(feature = "sink", feature = "unix"))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0"],
-        world: "lanner:plugin/sink@0.4.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
+        world: "lanner:plugin/sink@0.5.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -317,6 +320,12 @@ pub trait Extractor: Plugin {
     }
     /// The event sources it can read; empty means any.
     fn event_sources() -> Vec<String> {
+        Vec::new()
+    }
+    /// Names of its fields that belong in every alert of those sources (Falco's suggested
+    /// output): the host appends `name_with_underscores=%name` to each rule's output. Reaches
+    /// the host only when built with the `unix` feature (interface 0.5.0).
+    fn suggested_output() -> Vec<String> {
         Vec::new()
     }
     /// Pushes one value (or `None`) per request, in order, for one event. Called once per
@@ -663,6 +672,7 @@ macro_rules! __export_extraction {
                 __p::extract::<$t>(&SLOT, events, requests)
             }
         }
+        $crate::__export_hints!($t);
         impl $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::Guest for __Exports {
             fn extract_packed(
                 batch: $crate::__private::bindings::exports::lanner::plugin0_2_0::packed_extractor::PackedEvents,
@@ -672,6 +682,28 @@ macro_rules! __export_extraction {
             }
         }
     };
+}
+
+/// The field hints export (0.5.0, with the `unix` feature).
+#[cfg(feature = "unix")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_hints {
+    ($t:ty) => {
+        impl $crate::__private::bindings::exports::lanner::plugin0_5_0::field_hints::Guest for __Exports {
+            fn suggested_output() -> Vec<String> {
+                <$t as $crate::Extractor>::suggested_output()
+            }
+        }
+    };
+}
+
+/// Without the `unix` feature the world (0.3.0) has no field hints.
+#[cfg(not(feature = "unix"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_hints {
+    ($t:ty) => {};
 }
 
 /// Exports a type implementing [`Extractor`] as the plugin's component.

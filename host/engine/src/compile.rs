@@ -6,6 +6,9 @@ use crate::diag::{Code, Diagnostic, ItemType, Location};
 use crate::eval::{Check, Cmp, Expr, Operand, PathSet, StrSet, Test};
 use crate::loader::{Definitions, ExcFields, ExcValue, ExceptionDef, Origin, RuleDef, Text};
 use crate::output::{OutputFormat, Token, tokenize};
+
+/// Falco's old placeholder for container details in outputs.
+const CONTAINER_INFO: &str = "%container.info";
 use crate::parser::{ParseError, parse_condition};
 use crate::yaml::Pos;
 use crate::{CompiledRule, EngineConfig, ListInfo, MacroInfo};
@@ -492,7 +495,7 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        let tokens = tokenize(rule.output.text.trim());
+        let tokens = tokenize(&self.full_output(rule, &item));
         let mut operands = HashMap::new();
         for t in &tokens {
             if let Token::Field(name) = t {
@@ -587,6 +590,28 @@ impl<'a> Compiler<'a> {
             expr,
             output,
         })
+    }
+
+    /// The rule's output with the configured extra formats appended, as Falco builds it;
+    /// the deprecated `%container.info` is dropped with a warning (the container plugin's
+    /// suggested fields take its place).
+    fn full_output(&mut self, rule: &RuleDef, item: &Location) -> String {
+        let mut text = rule.output.text.trim().to_string();
+        for extra in &self.cfg.extra_outputs {
+            if extra.matches(&rule.name, &rule.source, &rule.tags) && !extra.format.is_empty() {
+                text.push(' ');
+                text.push_str(&extra.format);
+            }
+        }
+        if text.contains(CONTAINER_INFO) {
+            self.report(
+                Code::LoadDeprecatedItem,
+                "%container.info is deprecated: the container plugin's suggested fields are appended to outputs instead",
+                vec![item.clone()],
+            );
+            text = text.replace(CONTAINER_INFO, "");
+        }
+        text
     }
 
     fn cerr(&mut self, e: CErr, rule: &RuleDef, locations: Vec<Location>) {

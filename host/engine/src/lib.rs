@@ -52,6 +52,37 @@ pub struct EngineConfig {
     /// What can reach rules where they run: when set, rules that read fields no source
     /// fills, or event types capture never delivers, are warned about.
     pub availability: Option<Availability>,
+    /// Formats appended to the outputs of the rules they match (Falco's `append_output`:
+    /// `extra_output`, and the fields plugins suggest), in order.
+    pub extra_outputs: Vec<ExtraOutput>,
+}
+
+/// A format appended, after a space, to the output of every rule it matches, as Falco's
+/// `append_output` entries do. Every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraOutput {
+    /// Only rules of this source.
+    pub source: Option<String>,
+    /// Only rules that have all of these tags.
+    pub tags: Vec<String>,
+    /// Only the rule of this name.
+    pub rule: Option<String>,
+    /// The format appended, `%field`s included.
+    pub format: String,
+}
+
+impl ExtraOutput {
+    /// Whether it applies to a rule of `name`, `source` and `tags`.
+    pub fn matches(&self, name: &str, source: &str, tags: &[String]) -> bool {
+        self.source.as_deref().is_none_or(|s| s == source)
+            && self.rule.as_deref().is_none_or(|r| r == name)
+            && self.tags.iter().all(|t| tags.contains(t))
+    }
+
+    /// Falco's rendering of a suggested field: `container.id` appends `container_id=%container.id`.
+    pub fn suggested(field: &str, source: Option<String>) -> Self {
+        ExtraOutput { source, format: format!("{}=%{field}", field.replace('.', "_")), ..Default::default() }
+    }
 }
 
 impl EngineConfig {
@@ -69,6 +100,7 @@ impl EngineConfig {
             min_priority: lanner_event::Priority::Debug,
             match_mode: MatchMode::First,
             availability: None,
+            extra_outputs: Vec::new(),
         }
     }
 }

@@ -508,3 +508,28 @@ fn may_match_decides_from_the_known_fields_only() {
         eprintln!("SKIPPED (upstream part): {} is absent", upstream.display());
     }
 }
+
+#[test]
+fn extra_outputs_are_appended_where_they_match_as_falcos_append_output() {
+    use lanner_engine::ExtraOutput;
+    let mut c = cfg();
+    c.extra_outputs = vec![
+        ExtraOutput::suggested("proc.pname", Some("syscall".into())),
+        ExtraOutput { tags: vec!["net".into()], format: "net".into(), ..Default::default() },
+        ExtraOutput { rule: Some("B".into()), format: "only_b=%fd.num".into(), ..Default::default() },
+        ExtraOutput { source: Some("k8s_audit".into()), format: "never".into(), ..Default::default() },
+    ];
+    let rules = "- rule: A\n  desc: d\n  condition: evt.type=openat\n  output: opened %fd.name\n  priority: INFO\n  tags: [net, x]\n\
+                 - rule: B\n  desc: d\n  condition: evt.type=openat\n  output: b %container.info\n  priority: INFO\n";
+    let out = lanner_engine::load(&c, &[RulesSource { name: "f.yaml".into(), content: rules.into() }]);
+    let warnings: Vec<String> = out.diagnostics().map(|d| d.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("LOAD_DEPRECATED_ITEM") && w.contains("%container.info")),
+        "{warnings:#?}"
+    );
+    let alerts = out.ruleset.process(&ev(OPEN), "h");
+    let outputs: Vec<&str> = alerts.iter().map(|a| a.output.as_str()).collect();
+    assert_eq!(outputs, ["opened /etc/shadow proc_pname=bash net", "b  proc_pname=bash only_b=3"]);
+    let names: Vec<&str> = alerts[1].output_fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["proc.pname", "fd.num"]);
+}

@@ -189,7 +189,7 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode> {
 fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
     let set = plugins::load(plugins_dir)?;
     let mut cfg = EngineConfig::syscall();
-    plugins::configure(&set, &mut cfg)?;
+    plugins::configure(&set, &mut cfg, &crate::config::AppendOutput::falco_default())?;
     let outcome = crate::rules::load(paths, &cfg);
     let mut out = std::io::stdout().lock();
     if json {
@@ -295,7 +295,11 @@ fn replay(
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
     let plugin_set = plugins::load(plugins_dir)?;
-    let field_map = std::sync::Arc::new(plugins::configure(&plugin_set, &mut cfg)?);
+    let field_map = std::sync::Arc::new(plugins::configure(
+        &plugin_set,
+        &mut cfg,
+        &crate::config::AppendOutput::falco_default(),
+    )?);
     let outcome = crate::rules::load(paths, &cfg);
     for d in outcome.diagnostics().filter(|d| d.is_error() || d.code.means_cannot_fire()) {
         eprintln!("{d}");

@@ -31,6 +31,7 @@ pub struct Config {
     pub json_output: bool,
     pub json_include_output_property: bool,
     pub json_include_tags_property: bool,
+    pub append_output: Vec<AppendOutput>,
     pub buffered_outputs: bool,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -44,6 +45,50 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     pub host_root: PathBuf,
     pub webserver: Webserver,
+}
+
+/// One entry of Falco's `append_output`: what to add to the outputs of the rules it matches.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendOutput {
+    #[serde(rename = "match", default)]
+    pub matches: AppendMatch,
+    /// A format appended to each matching rule's output.
+    #[serde(default)]
+    pub extra_output: String,
+    /// Append the fields that the loaded plugins suggest (`field-hints`), as Falco does.
+    #[serde(default)]
+    pub suggested_output: bool,
+    /// Falco's fields added to JSON only: not served yet, so refused rather than ignored.
+    #[serde(default)]
+    pub extra_fields: Option<serde_yaml_ng::Value>,
+}
+
+/// Which rules an `append_output` entry applies to; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendMatch {
+    pub source: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub rule: Option<String>,
+}
+
+impl AppendOutput {
+    /// Falco's default: the plugins' suggested fields on every rule.
+    pub fn falco_default() -> Vec<AppendOutput> {
+        vec![AppendOutput { suggested_output: true, ..Default::default() }]
+    }
+
+    /// The entry as the engine applies it, for one source (the entry's own when it names one).
+    pub fn extra(&self, source: Option<&str>, format: String) -> lanner_engine::ExtraOutput {
+        lanner_engine::ExtraOutput {
+            source: source.map(str::to_string).or_else(|| self.matches.source.clone()),
+            tags: self.matches.tags.clone(),
+            rule: self.matches.rule.clone(),
+            format,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -247,6 +292,7 @@ struct Partial {
     json_output: Option<bool>,
     json_include_output_property: Option<bool>,
     json_include_tags_property: Option<bool>,
+    append_output: Option<Vec<AppendOutput>>,
     buffered_outputs: Option<bool>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -431,6 +477,14 @@ impl Config {
     fn check(&self) -> Result<()> {
         self.min_priority()?;
         self.match_mode()?;
+        for (i, a) in self.append_output.iter().enumerate() {
+            if a.extra_fields.is_some() {
+                bail!(
+                    "append_output[{i}].extra_fields: fields added to JSON output only are not supported by Lanner; \
+                     use extra_output to add them to the output (and its output_fields)"
+                );
+            }
+        }
         if !self.engine.ebpf.ring_buffer_bytes.is_power_of_two() || self.engine.ebpf.ring_buffer_bytes < 4096
         {
             bail!(
@@ -568,6 +622,28 @@ mod tests {
         // Every key of Config is in the embedded file; Partial must accept them all.
         serde_yaml_ng::from_str::<Partial>(DEFAULT_CONFIG).unwrap();
         serde_yaml_ng::from_str::<Config>(DEFAULT_CONFIG).unwrap();
+    }
+
+    #[test]
+    fn append_output_defaults_to_suggested_fields_and_refuses_extra_fields() {
+        let d = temp_dir("append");
+        let c = sources(&write(&d, "empty.yaml", ""), &[]).load().unwrap().config;
+        assert_eq!(c.append_output, AppendOutput::falco_default());
+        let f = write(
+            &d,
+            "own.yaml",
+            "append_output:\n  - match: {source: syscall, tags: [net]}\n    extra_output: on %evt.cpu\n",
+        );
+        let c = sources(&f, &[]).load().unwrap().config;
+        assert_eq!(c.append_output.len(), 1, "a list replaces the default");
+        let e = c.append_output[0].extra(None, "x".into());
+        assert!(
+            e.matches("r", "syscall", &["net".into(), "y".into()])
+                && !e.matches("r", "k8s_audit", &["net".into()])
+        );
+        let f = write(&d, "fields.yaml", "append_output:\n  - extra_fields: [evt.hostname]\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("append_output[0].extra_fields"), "{err}");
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn load_plugins(config: &Config) -> Result<PluginSet> {
 /// any rule error rejects the whole configuration.
 pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection> {
     let mut engine = config.engine_config()?;
-    let plugin_fields = crate::plugins::configure(plugins, &mut engine)?;
+    let plugin_fields = crate::plugins::configure(plugins, &mut engine, &config.append_output)?;
     let paths = config.rules_paths()?;
     let outcome = crate::rules::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();

@@ -23,7 +23,7 @@ pub const MAX_DEFERRED: usize = 1024;
 /// The most events one plugin call takes: `LANNER_SYSCALL_PLUGIN_BATCH` (1 to 1024, read
 /// once; `bench/syscall_plugins.sh` sets 1 to measure calls per event), else
 /// [`MAX_DEFERRED`].
-fn batch_limit() -> usize {
+pub(crate) fn batch_limit() -> usize {
     static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| match std::env::var("LANNER_SYSCALL_PLUGIN_BATCH") {
         Err(_) => MAX_DEFERRED,
@@ -91,6 +91,11 @@ impl PluginSyscalls {
     /// Whether events are waiting for their plugin fields.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// How many events wait for plugin fields.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Evaluates one syscall event: its alerts go to `on_alert` now, or after [`Self::flush`]

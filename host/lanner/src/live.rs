@@ -186,6 +186,18 @@ struct Processor<'a> {
     pending_containers: Vec<PendingContainer>,
     /// Syscall rules that read plugin fields, when there are any.
     plugin_syscalls: Option<PluginSyscalls>,
+    /// Whether events deferred for plugin fields wait for a new container's metadata (live
+    /// capture: the container plugin's lookup of a container started a moment ago).
+    hold_for_containers: bool,
+    /// New containers (their container events pending) with events deferred: the deferred
+    /// events are evaluated once each is known or has waited [`CONTAINER_EVENT_WAIT`].
+    held_for: Vec<Arc<str>>,
+}
+
+/// At most this many events wait for new containers' metadata; past it they are evaluated
+/// with what the plugins know (a storm of events from new containers cannot grow the queue).
+fn max_held() -> usize {
+    8 * crate::deferred::batch_limit()
 }
 
 /// Counts an alert and hands it to the target.
@@ -245,6 +257,8 @@ impl<'a> Processor<'a> {
             containers: NewContainers::new(&registry),
             pending_containers: Vec::new(),
             plugin_syscalls: None,
+            hold_for_containers: false,
+            held_for: Vec::new(),
         }
     }
 
@@ -313,12 +327,24 @@ impl<'a> Processor<'a> {
                         Some(ps) => {
                             let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
                             let mut err = None;
+                            let before = ps.pending_len();
                             full = ps.evaluate(ruleset, ev, hostname, &mut |a| {
                                 if let Err(e) = deliver(&a, target, alerts, metrics, out) {
                                     err = Some(e);
                                 }
                             });
                             err.map_or(Ok(()), Err)?;
+                            // Deferred, from a container whose metadata is on its way: its
+                            // alerts wait for it, so the first alert names the container.
+                            if self.hold_for_containers
+                                && ps.pending_len() > before
+                                && let Some(field) = &self.containers.id_field
+                                && let Some(Value::Str(id)) = ev.field(field)
+                                && let Some(c) = self.pending_containers.iter().find(|c| *c.id == *id)
+                                && !self.held_for.contains(&c.id)
+                            {
+                                self.held_for.push(c.id.clone());
+                            }
                         }
                         None => evaluate(
                             ruleset,
@@ -355,6 +381,12 @@ impl<'a> Processor<'a> {
         if !ps.has_pending() {
             return Ok(());
         }
+        let pending = &self.pending_containers;
+        self.held_for.retain(|id| pending.iter().any(|c| c.id == *id));
+        if !self.held_for.is_empty() && ps.pending_len() < max_held() {
+            return Ok(());
+        }
+        self.held_for.clear();
         let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
         let mut err = None;
         let failures = ps.flush(ruleset, hostname, &mut |a| {
@@ -571,7 +603,11 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let metrics = opts.metrics.clone();
     let (mut proc, mut raw_file) = match output {
-        Output::Process(sink) => (Some(Processor::new(sink, metrics.clone())), None),
+        Output::Process(sink) => {
+            let mut p = Processor::new(sink, metrics.clone());
+            p.hold_for_containers = true;
+            (Some(p), None)
+        }
         Output::Raw(w) => (None, Some(w)),
     };
     if let (Some(root), Some(p)) = (&opts.host_root, &mut proc) {
@@ -632,8 +668,8 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 for raw in &batch {
                     p.process(raw, out)?;
                 }
-                p.flush_deferred(out)?;
                 p.poll_containers(out, false)?;
+                p.flush_deferred(out)?;
                 if let Some(m) = &metrics {
                     m.rule_eval_ns.inc_by(t.elapsed().as_nanos() as u64);
                     // Counted per CPU here, then one labelled update per CPU per batch: a
@@ -677,6 +713,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     }
     if let Some(p) = &mut proc {
         p.poll_containers(out, true)?;
+        p.flush_deferred(out)?;
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
@@ -801,6 +838,7 @@ pub fn replay_raw(
     }
     proc.flush_deferred(out)?;
     proc.poll_containers(out, true)?;
+    proc.flush_deferred(out)?;
     out.flush()?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

@@ -12,6 +12,7 @@ use std::sync::Arc;
 /// Where plugins are dropped in by default.
 pub(crate) const DEFAULT_PLUGINS_DIR: &str = "/etc/lanner/plugins.d";
 
+use crate::config::AppendOutput;
 use crate::sources::SOURCE_BATCH;
 
 /// The precompiled-component cache: `LANNER_PLUGIN_CACHE`, else below the user's cache
@@ -144,7 +145,11 @@ pub(crate) fn with_container(set: &PluginSet) -> Vec<Arc<lanner_plugin_runtime::
 /// their event sources, and their versions for `required_plugin_versions`. The `container`
 /// plugin is loaded by default when installed; while it is loaded, the built-in declarations
 /// of its fields give way to its own, and only then does `container` count as loaded.
-pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<FieldMap> {
+pub(crate) fn configure(
+    set: &PluginSet,
+    cfg: &mut EngineConfig,
+    append: &[AppendOutput],
+) -> Result<FieldMap> {
     let plugins = with_container(set);
     cfg.plugins.retain(|(n, _)| !lanner_event::BUILTIN_PLUGIN_EQUIVALENTS.iter().any(|(b, _)| b == n));
     if let Some(c) = plugins.iter().find(|p| p.name() == syscall_fields::CONTAINER_PLUGIN) {
@@ -161,14 +166,58 @@ pub(crate) fn configure(set: &PluginSet, cfg: &mut EngineConfig) -> Result<Field
         }
     }
     cfg.plugins.extend(set.versions());
+    cfg.extra_outputs = extra_outputs(append, &plugins, cfg)?;
     Ok(map)
+}
+
+/// Falco's `append_output` entries as the engine applies them: an `extra_output` as written;
+/// `suggested_output` as one `name_with_underscores=%name` per field a plugin suggests, for
+/// each source the plugin reads (all loaded sources when it names none), in plugin order.
+fn extra_outputs(
+    append: &[AppendOutput],
+    plugins: &[Arc<lanner_plugin_runtime::Plugin>],
+    cfg: &EngineConfig,
+) -> Result<Vec<lanner_engine::ExtraOutput>> {
+    let mut out: Vec<lanner_engine::ExtraOutput> = Vec::new();
+    for a in append {
+        if !a.extra_output.trim().is_empty() {
+            out.push(a.extra(None, a.extra_output.trim().to_string()));
+        }
+        if !a.suggested_output {
+            continue;
+        }
+        for src in &cfg.sources {
+            if a.matches.source.as_ref().is_some_and(|s| s != src) {
+                continue;
+            }
+            for p in plugins {
+                let reads = p.event_sources();
+                if !reads.is_empty() && !reads.iter().any(|r| r == src) {
+                    continue;
+                }
+                for name in p.suggested_output() {
+                    if cfg.registry.resolve(name).is_none() {
+                        bail!(
+                            "plugin {} suggests the field {name} for outputs, which no source declares",
+                            p.name()
+                        );
+                    }
+                    let e = a.extra(Some(src), lanner_engine::ExtraOutput::suggested(name, None).format);
+                    if !out.contains(&e) {
+                        out.push(e);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The registry `list-fields` prints: the syscall fields and the plugins'.
 pub(crate) fn registry(dir: Option<&Path>) -> Result<EngineConfig> {
     let set = load(dir)?;
     let mut cfg = EngineConfig::syscall();
-    configure(&set, &mut cfg)?;
+    configure(&set, &mut cfg, &AppendOutput::falco_default())?;
     Ok(cfg)
 }
 
@@ -377,6 +426,6 @@ fn report_disabled(
 pub(crate) fn syscall_config() -> Result<EngineConfig> {
     let mut cfg = EngineConfig::syscall();
     let set = PluginSet::new(Runtime::new(RuntimeOptions::default()).context("starting the plugin runtime")?);
-    configure(&set, &mut cfg)?;
+    configure(&set, &mut cfg, &AppendOutput::falco_default())?;
     Ok(cfg)
 }

@@ -155,3 +155,115 @@ fn rules_requiring_container_load_only_with_the_plugin() {
     .unwrap();
     assert!(validate("").status.success());
 }
+
+/// Falco's incubating `Launch Privileged Container`, reduced to what it tests: a container
+/// starting (its `container` event, or its first process) privileged.
+const LAUNCH_PRIVILEGED_RULE: &str = "\
+- rule: Launch Privileged Container (test)
+  desc: a privileged container starts
+  condition: (evt.type = container or (evt.type in (execve, execveat) and proc.vpid = 1)) and container.id != host and container.privileged = true
+  output: privileged container started (image=%container.image.repository)
+  priority: INFO
+";
+
+/// The upstream container rules this test expects, and the test's own.
+const CONTAINER_RULES: &[&str] = &[
+    "Terminal shell in container",
+    "Netcat Remote Code Execution in Container",
+    "Debugfs Launched in Privileged Container",
+    "Drop and execute new binary in container",
+    "Launch Privileged Container (test)",
+];
+
+#[test]
+fn upstream_container_rules_fire_on_real_containers_and_name_them() {
+    if !live_allowed() {
+        return;
+    }
+    let Some(upstream) = upstream_rules() else { return };
+    let image = podman::image();
+    let dir = common::temp_dir("container-rules");
+    let svc = podman::Service::start(&dir.join("podman.sock"));
+    let plugins = plugins_dir(&dir, &svc.socket);
+    let tag = std::process::id();
+    let marker = format!("lanner-marker-{tag}");
+    let own = dir.join("privileged.yaml");
+    std::fs::write(
+        &own,
+        format!(
+            "{LAUNCH_PRIVILEGED_RULE}\n- rule: Marker (test)\n  desc: d\n  condition: evt.type = execve and proc.args contains \"{marker}\"\n  output: marker\n  priority: INFO\n"
+        ),
+    )
+    .unwrap();
+    let plugins_opt = format!("plugins_dir={}", plugins.display());
+    let lanner = Daemon::start(&[
+        "-r",
+        upstream.to_str().unwrap(),
+        "-r",
+        own.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        "rule_matching=all",
+        "-o",
+        &plugins_opt,
+    ]);
+    let alert_of = |rule: &str, id: &str| {
+        let (rule, id) = (rule.to_string(), id[..12].to_string());
+        wait_for(&lanner, &format!("{rule} in {id}"), move |a| {
+            a["rule"] == rule.as_str() && a["output_fields"]["container.id"] == id.as_str()
+        })
+    };
+
+    // A shell with a terminal as the container's entry point.
+    let tty =
+        podman::run_detached(&["-t", "--name", &format!("lanner-tty-{tag}"), image, "sh", "-c", "sleep 1"]);
+    let a = alert_of("Terminal shell in container", &tty);
+    assert_ne!(a["output_fields"]["proc.tty"], 0, "{a:#}");
+
+    // Netcat with -e as the container's command (busybox's shell runs applets such as nc
+    // without an execve); the suggested fields name the container and its image.
+    let nc_name = format!("lanner-nc-{tag}");
+    let nc = podman::run_detached(&["--name", &nc_name, image, "nc", "-e", "/bin/true", "127.0.0.1", "9"]);
+    let a = alert_of("Netcat Remote Code Execution in Container", &nc);
+    let f = &a["output_fields"];
+    assert_eq!(f["container.name"], nc_name.as_str(), "{a:#}");
+    assert_eq!(f["container.image.repository"], "localhost/lanner-busybox", "{a:#}");
+    assert_eq!(f["container.image.tag"], "test", "{a:#}");
+    let text = a["output"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("container_id={} container_name={nc_name} container_image_repository=localhost/lanner-busybox container_image_tag=test", &nc[..12])),
+        "Falco's suggested fields end the output: {text}"
+    );
+
+    // debugfs in a privileged container: `container.privileged` is the plugin's, in the condition.
+    let dbg = podman::run_detached(&["--privileged", image, "debugfs"]);
+    alert_of("Debugfs Launched in Privileged Container", &dbg);
+    alert_of("Launch Privileged Container (test)", &dbg);
+
+    // A binary written into the container's upper layer, then run.
+    let drop = podman::run_detached(&[image, "sh", "-c", "cp /bin/busybox /root/echo && /root/echo dropped"]);
+    let a = alert_of("Drop and execute new binary in container", &drop);
+    assert_eq!(a["output_fields"]["proc.exe"], "/root/echo", "{a:#}");
+
+    // A benign container fires none of them.
+    let benign = podman::run_detached(&[image, "ls", "/"]);
+    podman::wait(&benign);
+    let ids = [&tty, &nc, &dbg, &drop, &benign];
+    // Alerts keep event order: once the marker's arrives, the benign container's events,
+    // all earlier, have been evaluated.
+    Command::new("true").arg(&marker).status().unwrap();
+    wait_for(&lanner, "the marker", |a| a["rule"] == "Marker (test)");
+    let (alerts, _) = lanner.stop_with_alerts();
+    let benign_hits: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| {
+            a["output_fields"]["container.id"] == benign[..12]
+                && CONTAINER_RULES.contains(&a["rule"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(benign_hits.is_empty(), "a benign container fired: {benign_hits:#?}");
+    for id in ids {
+        podman::remove(id);
+    }
+}

@@ -1,5 +1,6 @@
 //! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world, of the
-//! packed extraction of 0.2.0 and of the live sources of 0.3.0. The shared
+//! packed extraction of 0.2.0, of the live sources of 0.3.0, of the unix sockets of 0.4.0 and
+//! of the field hints of 0.5.0. The shared
 //! `types` and `host` interfaces are generated once (by the extractor world) and reused.
 
 pub mod extractor {
@@ -76,3 +77,19 @@ pub mod v0_4 {
         },
     });
 }
+
+/// Host bindings of `lanner:plugin@0.5.0` (`wit/v0.5.0`): only its new `field-hints` export
+/// is used from here.
+pub mod v0_5 {
+    wasmtime::component::bindgen!({
+        path: ["../../wit", "../../wit/v0.2.0", "../../wit/v0.3.0", "../../wit/v0.4.0", "../../wit/v0.5.0"],
+        world: "lanner:plugin/extractor@0.5.0",
+        with: {
+            "lanner:plugin/types@0.1.0": crate::bindings::extractor::lanner::plugin::types,
+            "lanner:plugin/host@0.1.0": crate::bindings::extractor::lanner::plugin::host,
+            "lanner:plugin/unix-socket@0.4.0": crate::bindings::v0_4::lanner::plugin0_4_0::unix_socket,
+        },
+    });
+}
+
+pub use v0_5::exports::lanner::plugin0_5_0::field_hints;

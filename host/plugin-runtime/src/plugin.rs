@@ -1,6 +1,6 @@
 //! One loaded plugin: its component, its live instance, and what happens when it fails.
 
-use crate::bindings::{extractor, live_source, packed_extractor, sink, source, types};
+use crate::bindings::{extractor, field_hints, live_source, packed_extractor, sink, source, types};
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
@@ -14,11 +14,11 @@ use wasmtime::Store;
 use wasmtime::component::{Component, ResourceAny};
 
 /// The newest interface version this host serves.
-pub const API_VERSION: &str = "0.4.0";
+pub const API_VERSION: &str = "0.5.0";
 
 /// Every interface version this host serves: a plugin's major.minor must match one (as WIT
 /// semver does for 0.x versions).
-pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0"];
+pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
 
 /// The export of `lanner:plugin@0.2.0` the host calls instead of `extract` when present.
 const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
@@ -26,6 +26,8 @@ const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
 /// The export of `lanner:plugin@0.3.0` the host opens and reads source streams through when
 /// present.
 const LIVE_SOURCE: &str = "lanner:plugin/live-source@0.3.0";
+/// The export of `lanner:plugin@0.5.0` that names the fields suggested for every output.
+const FIELD_HINTS: &str = "lanner:plugin/field-hints@0.5.0";
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,8 @@ struct Later {
     packed: Option<packed_extractor::Guest>,
     /// The live streams of a 0.3.0 source.
     live_source: Option<live_source::Guest>,
+    /// The field hints of a 0.5.0 extractor or source.
+    hints: Option<field_hints::Guest>,
 }
 
 struct Inner {
@@ -164,6 +168,10 @@ pub struct Plugin {
     packed: Option<packed_extractor::GuestIndices>,
     /// Where the live streams are, when the component exports them.
     live_source: Option<live_source::GuestIndices>,
+    /// Where the field hints are, when the component exports them.
+    hints: Option<field_hints::GuestIndices>,
+    /// The fields the plugin suggests for every output (`field-hints`), in its order.
+    suggested: Vec<String>,
     /// The buffers a batch is packed into, kept from call to call.
     pack_buf: Mutex<packed_extractor::PackedEvents>,
     engine: wasmtime::Engine,
@@ -235,6 +243,11 @@ impl Plugin {
         } else {
             None
         };
+        let hints = if exports(FIELD_HINTS) {
+            Some(field_hints::GuestIndices::new(&pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else {
+            None
+        };
         let pre = if exports("lanner:plugin/event-source@0.1.0") {
             Pre::Source(source::SourcePre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports("lanner:plugin/alert-sink@0.1.0") {
@@ -269,6 +282,8 @@ impl Plugin {
             pre,
             packed,
             live_source,
+            hints,
+            suggested: Vec::new(),
             pack_buf: Mutex::new(empty_pack()),
             engine: rt.engine.clone(),
             inner: Mutex::new(Inner {
@@ -355,6 +370,21 @@ impl Plugin {
                 description: f.description,
             })
             .collect();
+        if let Some(h) = &live.later.hints {
+            let names = h.call_suggested_output(&mut live.store).map_err(|e| PluginError::Failed {
+                plugin: self.name.to_string(),
+                message: format!("suggested-output: {}", describe(&e)),
+            })?;
+            // Whether each is a field is the engine's to say: a plugin may suggest a field the
+            // host fills for the same events (the container plugin suggests `container.id`).
+            if let Some(n) = names.iter().find(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+                return Err(PluginError::Invalid {
+                    path: self.path.clone(),
+                    message: format!("suggested-output: {n:?} is not a field name"),
+                });
+            }
+            self.suggested = names;
+        }
         self.event_sources = event_sources;
         self.source_name = source_name;
         let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -400,7 +430,11 @@ impl Plugin {
             Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
             None => None,
         };
-        Ok(Live { store, inst, later: Later { packed, live_source } })
+        let hints = match &self.hints {
+            Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
+            None => None,
+        };
+        Ok(Live { store, inst, later: Later { packed, live_source, hints } })
     }
 
     /// When a call starting now must end: its WASI waits stop there too.
@@ -651,6 +685,11 @@ impl Plugin {
     pub fn api_version(&self) -> &str {
         &self.api_version
     }
+    /// The fields it suggests for every alert's output (`field-hints`, 0.5.0), in its order.
+    pub fn suggested_output(&self) -> &[String] {
+        &self.suggested
+    }
+
     /// Whether it extracts over packed batches (it exports `packed-extractor`, 0.2.0).
     pub fn packed(&self) -> bool {
         self.packed.is_some()

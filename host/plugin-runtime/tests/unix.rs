@@ -35,7 +35,7 @@ fn a_unix_socket_outside_grants_unix_is_refused_naming_the_grant() {
     let rt = runtime();
     let granted = svc.socket.display().to_string();
     let p = load(&rt, "tests/plugins/unixprobe", &format!("grants:\n  unix: [{granted}]\n"));
-    assert_eq!(p.api_version(), "0.4.0");
+    assert_eq!(p.api_version(), "0.5.0");
     let ev = RawEvent { source: "syscall".into(), timestamp_ns: 1, data: Vec::new() };
     let other = "/run/podman/podman.sock";
     let v = p.extract(&[ev], &[(0, Some(granted.clone())), (0, Some(other.into()))]).unwrap();
@@ -67,7 +67,8 @@ fn older_components_load_beside_the_new_interface() {
     let old = load(&rt, "tests/plugins/oldsource", "");
     assert_eq!(old.api_version(), "0.1.0");
     let new = load(&rt, "tests/plugins/unixprobe", "");
-    assert_eq!(new.api_version(), "0.4.0");
+    assert_eq!(new.api_version(), "0.5.0");
+    assert!(new.suggested_output().is_empty() && json.suggested_output().is_empty());
 }
 
 /// A syscall event of container `id`, as the host builds its payload.
@@ -102,6 +103,18 @@ fn container_plugin_answers_falco_fields_for_a_real_podman_container() {
     assert_eq!((p.name(), p.version()), ("container", "0.4.0"));
     let names: Vec<&str> = p.fields().iter().map(|f| f.name.as_str()).collect();
     assert!(!names.contains(&"container.id"), "container.id is the host's (from the cgroup)");
+    // Falco's container plugin flags these six for suggested output, in this order.
+    assert_eq!(
+        p.suggested_output(),
+        [
+            "container.id",
+            "container.name",
+            "container.image.repository",
+            "container.image.tag",
+            "k8s.pod.name",
+            "k8s.ns.name"
+        ]
+    );
 
     let name = format!("lanner-fields-{}", std::process::id());
     let vol = std::env::temp_dir().join(format!("lanner-vol-{}", std::process::id()));

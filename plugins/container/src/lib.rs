@@ -519,6 +519,21 @@ impl Extractor for Container {
         vec!["syscall".into()]
     }
 
+    /// Falco's container plugin flags these for suggested output, so every syscall alert
+    /// names its container (`container.id` is filled by the host; the rest come from here).
+    fn suggested_output() -> Vec<String> {
+        [
+            "container.id",
+            "container.name",
+            "container.image.repository",
+            "container.image.tag",
+            "k8s.pod.name",
+            "k8s.ns.name",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn extract(
         &mut self,
         event: &Event,

@@ -92,6 +92,11 @@ pub fn inspect(id: &str, format: &str) -> String {
     run_ok(podman().args(["inspect", "--format", format, id]))
 }
 
+/// Waits until a container has exited.
+pub fn wait(id: &str) {
+    run_ok(podman().args(["wait", id]));
+}
+
 /// Removes a container, running or not.
 pub fn remove(id: &str) {
     let _ = podman().args(["rm", "-f", "-t", "0", id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
