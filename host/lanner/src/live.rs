@@ -771,7 +771,9 @@ fn apply_control(
             capture
                 .set_filter(&d.filter.syscalls, &d.filter.address_required, &d.filter.data)
                 .context("updating the kernel's syscall filter")?;
-            // Events waiting for plugin fields are evaluated by the rules they met.
+            // Events waiting for plugin fields are evaluated by the rules they met, now, even
+            // those waiting for a new container's metadata.
+            p.held_for.clear();
             p.flush_deferred(out)?;
             if let Sink::Alerts { ruleset, target, .. } = &mut p.sink {
                 *ruleset = d.ruleset;

@@ -430,8 +430,11 @@ fn slack_hanging_times_out_is_dropped_after_retries_and_stdout_latency_is_unchan
     assert_eq!(lat.len(), 200, "every stdout alert delivered");
     let mut sorted = lat.clone();
     sorted.sort();
-    let p99 = sorted[sorted.len() * 99 / 100];
-    assert!(p99 < Duration::from_millis(50), "stdout p99 {p99:?} while slack hangs");
+    // Stdout never waits for Slack: had it waited, an alert would have sat behind at least
+    // one of Slack's 300 ms timeouts. (How fast stdout is, is measured by bench/sinks.sh,
+    // not asserted here: a loaded machine delays every thread.)
+    let worst = *sorted.last().unwrap();
+    assert!(worst < Duration::from_millis(300), "a stdout alert waited {worst:?} while slack hangs");
     // Slack: each attempt times out (300 ms) rather than hanging for 30 s; whatever was not
     // delivered is counted.
     let slack = &stats[1].1;

@@ -13,6 +13,7 @@ pub mod container;
 pub mod dns;
 mod fields;
 pub mod paths;
+pub mod procnet;
 pub mod seed;
 pub mod table;
 pub mod users;

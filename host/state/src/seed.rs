@@ -1,6 +1,7 @@
 //! The thread table's starting point: every process in `/proc` when capture starts.
 
 use crate::container::of_cgroup_file;
+use crate::procnet::NetTables;
 use crate::table::{Fd, FdKind, Process, Table};
 use std::fs;
 use std::path::Path;
@@ -32,6 +33,12 @@ fn nul_list(bytes: &[u8]) -> Vec<String> {
 
 /// Reads one process from `/proc/<pid>`; `None` when it is gone.
 pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
+    read_process_with(proc_root, pid, &mut NetTables::default())
+}
+
+/// [`read_process`], its sockets' addresses taken from `nets` (read once per network
+/// namespace for a whole scan).
+pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
     let stat = fs::read_to_string(dir.join("stat")).ok()?;
     // `pid (comm) state ppid pgrp session tty_nr ...`: comm may hold spaces and parens.
@@ -115,6 +122,12 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
             let Ok(fd) = e.file_name().to_string_lossy().parse::<i64>() else { continue };
             let Ok(target) = fs::read_link(e.path()) else { continue };
             let t = target.to_string_lossy().into_owned();
+            if let Some(ino) = crate::procnet::inode_of(&t, "socket:")
+                && let Some(sock) = nets.socket(proc_root, pid, ino)
+            {
+                p.fds.insert(fd, sock.to_fd(&t));
+                continue;
+            }
             let kind = if t.starts_with("socket:") {
                 FdKind::OtherSocket
             } else if t.starts_with("pipe:") {
@@ -143,10 +156,11 @@ fn ns_tid(task_dir: &Path) -> Option<u32> {
 /// Fills a table from every process and thread in `/proc`.
 pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
     let Ok(entries) = fs::read_dir(proc_root) else { return 0 };
+    let mut nets = NetTables::default();
     let mut n = 0;
     for e in entries.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Some(p) = read_process(proc_root, pid) else { continue };
+        let Some(p) = read_process_with(proc_root, pid, &mut nets) else { continue };
         if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
             for t in tasks.flatten() {
                 if let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() {

@@ -502,3 +502,45 @@ fn sockets_render_families_flags_addresses_and_tuples() {
     assert!(connect.get("evt.arg.fd").starts_with("<4t>"), "{}", connect.get("evt.arg.fd"));
     drop(listener);
 }
+
+#[test]
+fn sockets_open_before_start_have_their_tuples_from_proc_net() {
+    if !live() {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    // A connection made before capture starts; the script sends on it when told.
+    let mut py = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket, sys\n\
+             s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+             c = socket.create_connection(s.getsockname()); a, _ = s.accept()\n\
+             print(s.getsockname()[1], c.getsockname()[1], flush=True)\n\
+             sys.stdin.readline()\n\
+             c.send(b'x'); a.recv(1)\n",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ports: Vec<u16> = line.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let (server, client) = (ports[0], ports[1]);
+    let pid = py.id();
+    let mut live = Live::start(&["sendto", "recvfrom"]);
+    writeln!(py.stdin.take().unwrap()).unwrap();
+    let fields = ["fd.name", "fd.typechar", "fd.lport", "fd.rport", "fd.l4proto", "fd.sip", "fd.sport"];
+    let send = live.find(pid, &["sendto"], &fields, |_| true);
+    // Falco's reading of the socket tables: local -> remote.
+    assert_eq!(send.get("fd.name"), format!("127.0.0.1:{client}->127.0.0.1:{server}"));
+    assert_eq!(send.get("fd.typechar"), "4");
+    assert_eq!(send.get("fd.l4proto"), "tcp");
+    assert_eq!(send.get("fd.lport"), client.to_string());
+    assert_eq!(send.get("fd.rport"), server.to_string());
+    let recv = live.find(pid, &["recvfrom"], &fields, |_| true);
+    assert_eq!(recv.get("fd.name"), format!("127.0.0.1:{server}->127.0.0.1:{client}"));
+    assert!(py.wait().unwrap().success());
+}
