@@ -15,132 +15,15 @@ use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
 use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
 use lanner_state::{FieldMap, LiveEvent, State};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod live;
 
-fn live() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live fidelity tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live fidelity tests need root (to load eBPF programs); set LANNER_SKIP_LIVE=1 to skip them");
-}
-
-fn nr(name: &str) -> u32 {
-    syscalls::number(name).unwrap_or_else(|| panic!("no syscall {name}"))
-}
-
-/// Capture feeding the state tables, and the records not yet applied.
-struct Live {
-    capture: Capture,
-    state: State,
-    reg: FieldRegistry,
-    map: FieldMap,
-    queue: std::collections::VecDeque<RawEvent>,
-}
-
-/// The fields read from the record that matched, as text (`None`: missing).
-struct Seen {
-    raw: RawEvent,
-    fields: HashMap<String, Option<String>>,
-}
-
-impl Seen {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).unwrap_or_else(|| panic!("{name} was not asked for")).as_deref()
-    }
-
-    fn text(&self, name: &str) -> &str {
-        self.get(name).unwrap_or_else(|| panic!("{name} is missing on {:?}", self.raw.kind))
-    }
-}
-
-impl Live {
-    /// Captures the state tables' syscalls and `extra`, after seeding from `/proc`.
-    fn start(extra: &[&str]) -> Self {
-        Self::start_with(extra, |_| {})
-    }
-
-    fn start_with(extra: &[&str], tweak: impl FnOnce(&mut CaptureConfig)) -> Self {
-        let mut nrs: Vec<u32> = lanner_state::NEEDED_SYSCALLS.iter().chain(extra).map(|n| nr(n)).collect();
-        nrs.sort_unstable();
-        nrs.dedup();
-        let mut config = CaptureConfig { syscalls: nrs, ignore_tgid: None, ..CaptureConfig::default() };
-        tweak(&mut config);
-        let capture = Capture::start(config).unwrap_or_else(|e| panic!("capture starts: {e}"));
-        let mut state = State::new(syscalls::name);
-        state.seed();
-        let reg = FieldRegistry::with_syscall_fields();
-        let map = FieldMap::new(&reg);
-        Live { capture, state, reg, map, queue: Default::default() }
-    }
-
-    /// Applies records in order until one matches `pred` (its fields are read right after it
-    /// is applied, as the event loop does) or [`WAIT`] passes.
-    fn find(
-        &mut self,
-        what: &str,
-        fields: &[&str],
-        pred: impl Fn(&RawEvent, &LiveEvent<'_>) -> bool,
-    ) -> Seen {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            while let Some(raw) = self.queue.pop_front() {
-                let prep = self.state.apply(&raw);
-                let found = {
-                    let ev = self.state.view(&raw, &prep, &self.map);
-                    pred(&raw, &ev).then(|| {
-                        fields
-                            .iter()
-                            .map(|name| {
-                                let f = field_ref(&self.reg, name);
-                                (name.to_string(), ev.field(&f).map(|v| v.to_string()))
-                            })
-                            .collect()
-                    })
-                };
-                self.state.finish(&prep);
-                if let Some(fields) = found {
-                    return Seen { raw, fields };
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no record for {what} within {WAIT:?}");
-            let mut batch = Vec::new();
-            self.capture.next_batch(&mut batch, Some(left.min(Duration::from_millis(200)))).unwrap();
-            self.queue.extend(batch);
-        }
-    }
-}
-
-/// A field as a rule names it: `name`, `name.key` or `name[index]`.
-fn field_ref(reg: &FieldRegistry, name: &str) -> FieldRef {
-    if let Some((base, index)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) {
-        let id = reg.get(base).unwrap_or_else(|| panic!("no field {base}"));
-        return FieldRef { id, arg: FieldArg::Index(index.parse().unwrap()) };
-    }
-    let (id, key) = reg.resolve(name).unwrap_or_else(|| panic!("no field {name}"));
-    FieldRef { id, arg: key.map_or(FieldArg::None, |k| FieldArg::Key(k.into())) }
-}
-
-fn is_syscall(raw: &RawEvent, name: &str) -> bool {
-    matches!(raw.kind, RecordKind::Syscall { nr: n } if n == nr(name))
-}
+use live::{Live, Seen, is_syscall, live, nr, temp_dir};
 
 fn opened(raw: &RawEvent, path: &Path) -> bool {
     is_syscall(raw, "openat")
         && raw.strings.first().is_some_and(|s| s.bytes == path.as_os_str().as_encoded_bytes())
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lanner-fidelity-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A pseudo-terminal: the master fd and the slave's path.
 fn pty() -> (i32, std::ffi::CString) {

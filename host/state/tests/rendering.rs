@@ -15,149 +15,34 @@ use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
 use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
 use lanner_state::{FieldMap, State};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod live;
 
-fn live() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("LANNER_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: live rendering tests need root (LANNER_SKIP_LIVE=1)");
-        return false;
-    }
-    panic!("live rendering tests need root (to load eBPF programs); set LANNER_SKIP_LIVE=1 to skip them");
+use live::{Live, Seen, is_syscall, live, temp_dir};
+
+/// This test file's searches: one process's calls of one of `syscall`.
+trait Calls {
+    /// The first call of `syscall` by process `pid` satisfying `pred`, with `fields` read.
+    fn call(&mut self, pid: u32, syscall: &[&str], fields: &[&str], pred: impl Fn(&RawEvent) -> bool) -> Seen;
+    /// The first call of `syscall` of any process satisfying `pred`: its pid and the socket
+    /// call's fields.
+    fn call_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen);
 }
 
-fn nr(name: &str) -> u32 {
-    syscalls::number(name).unwrap_or_else(|| panic!("no syscall {name}"))
-}
-
-/// Capture into the state tables, for one traced process's records.
-struct Live {
-    capture: Capture,
-    state: State,
-    reg: FieldRegistry,
-    map: FieldMap,
-    queue: VecDeque<RawEvent>,
-}
-
-/// The fields of one record, as text (`None`: missing).
-struct Seen(HashMap<String, Option<String>>);
-
-impl Seen {
-    fn get(&self, name: &str) -> &str {
-        self.0[name].as_deref().unwrap_or_else(|| panic!("{name} is missing"))
+impl Calls for Live {
+    fn call(&mut self, pid: u32, syscall: &[&str], fields: &[&str], pred: impl Fn(&RawEvent) -> bool) -> Seen {
+        let what = format!("{syscall:?} of process {pid}");
+        self.find(&what, fields, |raw, _| raw.tgid == pid && syscall.iter().any(|s| is_syscall(raw, s)) && pred(raw))
     }
 
-    fn missing(&self, name: &str) -> bool {
-        self.0[name].is_none()
+    fn call_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen) {
+        let pid = self.peek(syscall, pred).tgid;
+        let fields = ["evt.arg.domain", "evt.arg.type", "evt.arg.proto", "evt.arg.flags", "evt.arg[0]", "evt.arg.fd"];
+        // The same predicate again: the process may have made other such calls first (an
+        // AF_UNIX socket to a name service before the AF_INET one).
+        (pid, self.call(pid, syscall, &fields, pred))
     }
 }
 
-impl Live {
-    fn start(extra: &[&str]) -> Self {
-        let mut nrs: Vec<u32> = lanner_state::NEEDED_SYSCALLS.iter().chain(extra).map(|n| nr(n)).collect();
-        nrs.sort_unstable();
-        nrs.dedup();
-        let config = CaptureConfig { syscalls: nrs, ignore_tgid: None, ..CaptureConfig::default() };
-        let capture = Capture::start(config).unwrap_or_else(|e| panic!("capture starts: {e}"));
-        let mut state = State::new(syscalls::name);
-        state.seed();
-        let reg = FieldRegistry::with_syscall_fields();
-        let map = FieldMap::new(&reg);
-        Live { capture, state, reg, map, queue: VecDeque::new() }
-    }
-
-    /// Applies records in order until a syscall record of process `pid` named `syscall`
-    /// satisfies `pred`; reads `fields` from it as the event loop would.
-    fn find(
-        &mut self,
-        pid: u32,
-        syscall: &[&str],
-        fields: &[&str],
-        pred: impl Fn(&RawEvent) -> bool,
-    ) -> Seen {
-        let nrs: Vec<u32> = syscall.iter().map(|n| nr(n)).collect();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            while let Some(raw) = self.queue.pop_front() {
-                let prep = self.state.apply(&raw);
-                let hit = raw.tgid == pid
-                    && matches!(raw.kind, RecordKind::Syscall { nr } if nrs.contains(&nr))
-                    && pred(&raw);
-                let seen = hit.then(|| {
-                    let ev = self.state.view(&raw, &prep, &self.map);
-                    Seen(
-                        fields
-                            .iter()
-                            .map(|f| {
-                                (f.to_string(), ev.field(&field_ref(&self.reg, f)).map(|v| v.to_string()))
-                            })
-                            .collect(),
-                    )
-                });
-                self.state.finish(&prep);
-                if let Some(s) = seen {
-                    return s;
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {syscall:?} record of process {pid} within {WAIT:?}");
-            let mut batch = Vec::new();
-            self.capture.next_batch(&mut batch, Some(left.min(Duration::from_millis(200)))).unwrap();
-            self.queue.extend(batch);
-        }
-    }
-}
-
-impl Live {
-    /// The first record of any process named `syscall` that satisfies `pred`: its pid and the
-    /// socket call's fields.
-    fn find_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(i) = self.queue.iter().position(|r| {
-                matches!(r.kind, RecordKind::Syscall { nr: n } if syscall.iter().any(|s| nr(s) == n))
-                    && pred(r)
-            }) {
-                let pid = self.queue[i].tgid;
-                let fields = [
-                    "evt.arg.domain",
-                    "evt.arg.type",
-                    "evt.arg.proto",
-                    "evt.arg.flags",
-                    "evt.arg[0]",
-                    "evt.arg.fd",
-                ];
-                // The same predicate again: the process may have made other such calls first
-                // (an AF_UNIX socket to a name service before the AF_INET one).
-                return (pid, self.find(pid, syscall, &fields, pred));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {syscall:?} record within {WAIT:?}");
-            let mut batch = Vec::new();
-            self.capture.next_batch(&mut batch, Some(left.min(Duration::from_millis(200)))).unwrap();
-            self.queue.extend(batch);
-        }
-    }
-}
-
-fn field_ref(reg: &FieldRegistry, name: &str) -> FieldRef {
-    if let Some((base, index)) = name.strip_suffix(']').and_then(|n| n.split_once('[')) {
-        let id = reg.get(base).unwrap_or_else(|| panic!("no field {base}"));
-        return FieldRef { id, arg: FieldArg::Index(index.parse().unwrap()) };
-    }
-    let (id, key) = reg.resolve(name).unwrap_or_else(|| panic!("no field {name}"));
-    FieldRef { id, arg: key.map_or(FieldArg::None, |k| FieldArg::Key(k.into())) }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lanner-rendering-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs a Python script (its process is the one whose records are read); returns its pid.
 fn python(script: &str) -> u32 {
@@ -204,30 +89,30 @@ fn modes_flags_fds_and_paths_render_as_falco() {
         "evt.res",
         "evt.arg.res",
     ];
-    let chmod = live.find(pid, &["chmod", "fchmodat"], &fields, |r| {
+    let chmod = live.call(pid, &["chmod", "fchmodat"], &fields, |r| {
         r.strings.iter().any(|s| s.bytes.ends_with(b"mode-marker"))
     });
     let mode = "S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID";
-    assert_eq!(chmod.get("evt.arg.mode"), mode);
-    assert_eq!(chmod.get("evt.arg.filename"), file.display().to_string());
-    assert_eq!(chmod.get("evt.res"), "SUCCESS");
-    assert_eq!(chmod.get("evt.arg.res"), "0");
-    assert_eq!(chmod.get("evt.arg[0]"), "0");
-    if chmod.get("evt.type") == "fchmodat" {
+    assert_eq!(chmod.text("evt.arg.mode"), mode);
+    assert_eq!(chmod.text("evt.arg.filename"), file.display().to_string());
+    assert_eq!(chmod.text("evt.res"), "SUCCESS");
+    assert_eq!(chmod.text("evt.arg.res"), "0");
+    assert_eq!(chmod.text("evt.arg[0]"), "0");
+    if chmod.text("evt.type") == "fchmodat" {
         // res, dirfd, filename, mode.
-        assert_eq!(chmod.get("evt.arg[1]"), "AT_FDCWD");
-        assert_eq!(chmod.get("evt.arg[3]"), mode);
+        assert_eq!(chmod.text("evt.arg[1]"), "AT_FDCWD");
+        assert_eq!(chmod.text("evt.arg[3]"), mode);
     } else {
         // res, filename, mode.
-        assert_eq!(chmod.get("evt.arg[2]"), mode);
+        assert_eq!(chmod.text("evt.arg[2]"), mode);
     }
 
     // mkdir's mode is a plain number in hex in Falco's table (PT_UINT32, PF_HEX).
-    let mkdir = live.find(pid, &["mkdir", "mkdirat"], &["evt.type", "evt.arg.mode", "evt.arg.path"], |r| {
+    let mkdir = live.call(pid, &["mkdir", "mkdirat"], &["evt.type", "evt.arg.mode", "evt.arg.path"], |r| {
         r.strings.iter().any(|s| s.bytes.ends_with(b"/sub"))
     });
-    assert_eq!(mkdir.get("evt.arg.mode"), "1E8");
-    assert_eq!(mkdir.get("evt.arg.path"), sub.display().to_string());
+    assert_eq!(mkdir.text("evt.arg.mode"), "1E8");
+    assert_eq!(mkdir.text("evt.arg.path"), sub.display().to_string());
 
     // An open's mode in octal (PF_OCT), its flags by name in Falco's table order (Python adds
     // O_CLOEXEC), its fd resolved to the file. The file exists already: Falco would add
@@ -243,34 +128,34 @@ fn modes_flags_fds_and_paths_render_as_falco() {
         "evt.args",
     ];
     let open =
-        live.find(pid, &["openat", "open"], &open_fields, |r| path_is(r, 0, &created) && r.args[3] == 0o640);
-    assert_eq!(open.get("evt.arg.flags"), "O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC");
-    assert_eq!(open.get("evt.arg.mode"), "0640");
-    let fd = open.get("fd.num").to_string();
-    assert_eq!(open.get("evt.arg.fd"), format!("<f>{}", created.display()));
-    assert_eq!(open.get("evt.arg[0]"), format!("<f>{}", created.display()));
-    assert_eq!(open.get("evt.arg[1]"), "AT_FDCWD");
-    assert_eq!(open.get("evt.arg[2]"), created.display().to_string());
+        live.call(pid, &["openat", "open"], &open_fields, |r| path_is(r, 0, &created) && r.args[3] == 0o640);
+    assert_eq!(open.text("evt.arg.flags"), "O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC");
+    assert_eq!(open.text("evt.arg.mode"), "0640");
+    let fd = open.text("fd.num").to_string();
+    assert_eq!(open.text("evt.arg.fd"), format!("<f>{}", created.display()));
+    assert_eq!(open.text("evt.arg[0]"), format!("<f>{}", created.display()));
+    assert_eq!(open.text("evt.arg[1]"), "AT_FDCWD");
+    assert_eq!(open.text("evt.arg[2]"), created.display().to_string());
     assert!(
-        open.get("evt.args").starts_with(&format!(
+        open.text("evt.args").starts_with(&format!(
             "fd={fd}(<f>{}) dirfd=-100(AT_FDCWD) name={} flags=4358(O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC) mode=0640",
             created.display(),
             created.display()
         )),
         "{}",
-        open.get("evt.args")
+        open.text("evt.args")
     );
 
     // A relative path: as written, resolved against the cwd.
-    let rel = live.find(pid, &["openat", "open"], &["evt.arg.name", "evt.args", "evt.arg.mode"], |r| {
+    let rel = live.call(pid, &["openat", "open"], &["evt.arg.name", "evt.args", "evt.arg.mode"], |r| {
         r.strings.first().is_some_and(|s| s.bytes == b"relative")
     });
-    assert_eq!(rel.get("evt.arg.name"), dir.join("relative").display().to_string());
-    assert_eq!(rel.get("evt.arg.mode"), "0600");
+    assert_eq!(rel.text("evt.arg.name"), dir.join("relative").display().to_string());
+    assert_eq!(rel.text("evt.arg.mode"), "0600");
     assert!(
-        rel.get("evt.args").contains(&format!("name=relative({})", dir.join("relative").display())),
+        rel.text("evt.args").contains(&format!("name=relative({})", dir.join("relative").display())),
         "{}",
-        rel.get("evt.args")
+        rel.text("evt.args")
     );
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -284,7 +169,7 @@ fn a_failed_open_has_fd_minus_one_and_errno_names() {
     let pid = python(
         "import os\ntry:\n    os.open('/nonexistent-lanner-dir/x', os.O_RDONLY)\nexcept FileNotFoundError:\n    pass\n",
     );
-    let f = live.find(
+    let f = live.call(
         pid,
         &["openat", "open"],
         &[
@@ -301,15 +186,15 @@ fn a_failed_open_has_fd_minus_one_and_errno_names() {
         |r| r.strings.first().is_some_and(|s| s.bytes.starts_with(b"/nonexistent-lanner-dir")),
     );
     // Falco's "open of a missing file" shape: fd.typechar='f' and fd.num=-1 and evt.res startswith E.
-    assert_eq!(f.get("fd.num"), "-1");
-    assert_eq!(f.get("fd.typechar"), "f");
-    assert_eq!(f.get("evt.res"), "ENOENT");
-    assert_eq!(f.get("evt.rawres"), "-2");
-    assert_eq!(f.get("evt.failed"), "true");
-    assert_eq!(f.get("evt.arg.fd"), "ENOENT");
-    assert_eq!(f.get("evt.arg[0]"), "ENOENT");
-    assert_eq!(f.get("evt.arg.flags"), "O_RDONLY|O_CLOEXEC");
-    assert_eq!(f.get("evt.arg.name"), "/nonexistent-lanner-dir/x");
+    assert_eq!(f.text("fd.num"), "-1");
+    assert_eq!(f.text("fd.typechar"), "f");
+    assert_eq!(f.text("evt.res"), "ENOENT");
+    assert_eq!(f.text("evt.rawres"), "-2");
+    assert_eq!(f.text("evt.failed"), "true");
+    assert_eq!(f.text("evt.arg.fd"), "ENOENT");
+    assert_eq!(f.text("evt.arg[0]"), "ENOENT");
+    assert_eq!(f.text("evt.arg.flags"), "O_RDONLY|O_CLOEXEC");
+    assert_eq!(f.text("evt.arg.name"), "/nonexistent-lanner-dir/x");
 }
 
 #[test]
@@ -327,32 +212,32 @@ fn uids_and_gids_are_names_where_falco_resolves_them() {
         f = file.display().to_string()
     ));
     // chown's ids are plain numbers in Falco (PT_UINT32).
-    let chown = live.find(pid, &["chown", "fchownat"], &["evt.arg.uid", "evt.arg.gid"], |_| true);
-    assert_eq!(chown.get("evt.arg.uid"), "65534");
-    assert_eq!(chown.get("evt.arg.gid"), "65534");
+    let chown = live.call(pid, &["chown", "fchownat"], &["evt.arg.uid", "evt.arg.gid"], |_| true);
+    assert_eq!(chown.text("evt.arg.uid"), "65534");
+    assert_eq!(chown.text("evt.arg.gid"), "65534");
     // setgid, setresuid and setuid take PT_GID / PT_UID: names, <NONE> for -1.
-    let setgid = live.find(pid, &["setgid"], &["evt.arg.gid", "evt.arg[1]", "evt.args"], |_| true);
-    assert_eq!(setgid.get("evt.arg.gid"), "nogroup");
-    assert_eq!(setgid.get("evt.arg[1]"), "nogroup");
-    assert_eq!(setgid.get("evt.args"), "res=0 gid=65534(nogroup)");
+    let setgid = live.call(pid, &["setgid"], &["evt.arg.gid", "evt.arg[1]", "evt.args"], |_| true);
+    assert_eq!(setgid.text("evt.arg.gid"), "nogroup");
+    assert_eq!(setgid.text("evt.arg[1]"), "nogroup");
+    assert_eq!(setgid.text("evt.args"), "res=0 gid=65534(nogroup)");
     let setresuid =
-        live.find(pid, &["setresuid"], &["evt.arg.ruid", "evt.arg.euid", "evt.arg.suid", "evt.args"], |_| {
+        live.call(pid, &["setresuid"], &["evt.arg.ruid", "evt.arg.euid", "evt.arg.suid", "evt.args"], |_| {
             true
         });
-    assert_eq!(setresuid.get("evt.arg.ruid"), "<NONE>");
-    assert_eq!(setresuid.get("evt.arg.euid"), "nobody");
-    assert_eq!(setresuid.get("evt.args"), "res=0 ruid=-1(<NONE>) euid=65534(nobody) suid=-1(<NONE>)");
-    let back = live.find(pid, &["setresuid"], &["evt.arg.euid"], |_| true);
-    assert_eq!(back.get("evt.arg.euid"), "root");
-    let setuid = live.find(pid, &["setuid"], &["evt.arg.uid", "evt.res"], |_| true);
-    assert_eq!(setuid.get("evt.arg.uid"), "nobody");
-    assert_eq!(setuid.get("evt.res"), "SUCCESS");
+    assert_eq!(setresuid.text("evt.arg.ruid"), "<NONE>");
+    assert_eq!(setresuid.text("evt.arg.euid"), "nobody");
+    assert_eq!(setresuid.text("evt.args"), "res=0 ruid=-1(<NONE>) euid=65534(nobody) suid=-1(<NONE>)");
+    let back = live.call(pid, &["setresuid"], &["evt.arg.euid"], |_| true);
+    assert_eq!(back.text("evt.arg.euid"), "root");
+    let setuid = live.call(pid, &["setuid"], &["evt.arg.uid", "evt.res"], |_| true);
+    assert_eq!(setuid.text("evt.arg.uid"), "nobody");
+    assert_eq!(setuid.text("evt.res"), "SUCCESS");
     let denied =
-        live.find(pid, &["setuid"], &["evt.arg.uid", "evt.res", "evt.arg.res", "evt.arg[0]"], |_| true);
-    assert_eq!(denied.get("evt.arg.uid"), "root");
-    assert_eq!(denied.get("evt.res"), "EPERM");
-    assert_eq!(denied.get("evt.arg.res"), "EPERM");
-    assert_eq!(denied.get("evt.arg[0]"), "EPERM");
+        live.call(pid, &["setuid"], &["evt.arg.uid", "evt.res", "evt.arg.res", "evt.arg[0]"], |_| true);
+    assert_eq!(denied.text("evt.arg.uid"), "root");
+    assert_eq!(denied.text("evt.res"), "EPERM");
+    assert_eq!(denied.text("evt.arg.res"), "EPERM");
+    assert_eq!(denied.text("evt.arg[0]"), "EPERM");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -384,22 +269,22 @@ fn execve_parameters_are_falcos_list() {
         "evt.res",
     ];
     let ex =
-        live.find(pid, &["execve"], &fields, |r| r.strings.first().is_some_and(|s| s.bytes == b"/bin/true"));
-    assert_eq!(ex.get("evt.arg[0]"), "0");
-    assert_eq!(ex.get("evt.arg.res"), "0");
-    assert_eq!(ex.get("evt.res"), "SUCCESS");
-    assert_eq!(ex.get("evt.arg[1]"), "/bin/true");
-    assert_eq!(ex.get("evt.arg.exe"), "/bin/true");
+        live.call(pid, &["execve"], &fields, |r| r.strings.first().is_some_and(|s| s.bytes == b"/bin/true"));
+    assert_eq!(ex.text("evt.arg[0]"), "0");
+    assert_eq!(ex.text("evt.arg.res"), "0");
+    assert_eq!(ex.text("evt.res"), "SUCCESS");
+    assert_eq!(ex.text("evt.arg[1]"), "/bin/true");
+    assert_eq!(ex.text("evt.arg.exe"), "/bin/true");
     // args: NUL-separated, each NUL shown as a dot.
-    assert_eq!(ex.get("evt.arg[2]"), "lanner-exec-marker.");
-    assert_eq!(ex.get("evt.arg.args"), "lanner-exec-marker.");
-    assert_eq!(ex.get("evt.arg[13]"), "true");
-    assert_eq!(ex.get("evt.arg.comm"), "true");
+    assert_eq!(ex.text("evt.arg[2]"), "lanner-exec-marker.");
+    assert_eq!(ex.text("evt.arg.args"), "lanner-exec-marker.");
+    assert_eq!(ex.text("evt.arg[13]"), "true");
+    assert_eq!(ex.text("evt.arg.comm"), "true");
     // A pid parameter resolves to its process's name.
-    assert_eq!(ex.get("evt.arg.pid"), "true");
-    assert_eq!(ex.get("evt.arg.filename"), "/bin/true");
-    assert_eq!(ex.get("evt.arg[30]"), "/bin/true");
-    assert_eq!(ex.get("evt.arg.uid"), "root");
+    assert_eq!(ex.text("evt.arg.pid"), "true");
+    assert_eq!(ex.text("evt.arg.filename"), "/bin/true");
+    assert_eq!(ex.text("evt.arg[30]"), "/bin/true");
+    assert_eq!(ex.text("evt.arg.uid"), "root");
     // Falco's probe does not send the cwd; there is no 32nd parameter.
     assert!(ex.missing("evt.arg.cwd"));
     assert!(ex.missing("evt.arg[31]"));
@@ -410,12 +295,12 @@ fn exec_flags(live: &mut Live, script: &str, exe: &str) -> String {
     let mut child = Command::new("/bin/sh").args(["-c", script]).spawn().unwrap();
     let pid = child.id();
     assert!(child.wait().unwrap().success(), "{script}");
-    let seen = live.find(pid, &["execve"], &["evt.arg.flags", "evt.arg[19]", "evt.res"], |r| {
+    let seen = live.call(pid, &["execve"], &["evt.arg.flags", "evt.arg[19]", "evt.res"], |r| {
         r.strings.first().is_some_and(|s| s.bytes == exe.as_bytes())
     });
-    assert_eq!(seen.get("evt.res"), "SUCCESS");
-    assert_eq!(seen.get("evt.arg.flags"), seen.get("evt.arg[19]"));
-    seen.get("evt.arg.flags").to_string()
+    assert_eq!(seen.text("evt.res"), "SUCCESS");
+    assert_eq!(seen.text("evt.arg.flags"), seen.text("evt.arg[19]"));
+    seen.text("evt.arg.flags").to_string()
 }
 
 #[test]
@@ -476,30 +361,30 @@ fn sockets_render_families_flags_addresses_and_tuples() {
     let lport: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     // The script's pid is not known before it runs: its socket call is found by its comm.
     let (pid, socket) =
-        live.find_any(&["socket"], |r| r.comm == "python3" && r.args[0] == libc::AF_INET as u64);
-    assert_eq!(socket.get("evt.arg.domain"), "AF_INET");
-    assert_eq!(socket.get("evt.arg.type"), ((libc::SOCK_STREAM | libc::SOCK_CLOEXEC) as u32).to_string());
-    assert_eq!(socket.get("evt.arg.proto"), "6");
-    assert_eq!(socket.get("evt.arg.flags"), "O_CLOEXEC");
-    assert_eq!(socket.get("evt.arg[0]"), socket.get("evt.arg.fd"));
-    assert!(socket.get("evt.arg.fd").starts_with("<4t>"), "{}", socket.get("evt.arg.fd"));
-    let connect = live.find(
+        live.call_any(&["socket"], |r| r.comm == "python3" && r.args[0] == libc::AF_INET as u64);
+    assert_eq!(socket.text("evt.arg.domain"), "AF_INET");
+    assert_eq!(socket.text("evt.arg.type"), ((libc::SOCK_STREAM | libc::SOCK_CLOEXEC) as u32).to_string());
+    assert_eq!(socket.text("evt.arg.proto"), "6");
+    assert_eq!(socket.text("evt.arg.flags"), "O_CLOEXEC");
+    assert_eq!(socket.text("evt.arg[0]"), socket.text("evt.arg.fd"));
+    assert!(socket.text("evt.arg.fd").starts_with("<4t>"), "{}", socket.text("evt.arg.fd"));
+    let connect = live.call(
         pid,
         &["connect"],
         &["evt.arg.addr", "evt.arg.tuple", "evt.arg[1]", "evt.arg.res", "evt.arg.fd", "fd.lport"],
         |_| true,
     );
-    assert_eq!(connect.get("evt.arg.addr"), format!("127.0.0.1:{port}"));
+    assert_eq!(connect.text("evt.arg.addr"), format!("127.0.0.1:{port}"));
     // The tuple as Falco's probe reads it from the socket, when the local end is known (the
     // kernel's tuple, or the tables' address); never an end made up.
     if connect.missing("fd.lport") {
         assert!(connect.missing("evt.arg.tuple") && connect.missing("evt.arg[1]"));
     } else {
-        assert_eq!(connect.get("evt.arg.tuple"), format!("127.0.0.1:{lport}->127.0.0.1:{port}"));
-        assert_eq!(connect.get("evt.arg[1]"), connect.get("evt.arg.tuple"));
+        assert_eq!(connect.text("evt.arg.tuple"), format!("127.0.0.1:{lport}->127.0.0.1:{port}"));
+        assert_eq!(connect.text("evt.arg[1]"), connect.text("evt.arg.tuple"));
     }
-    assert_eq!(connect.get("evt.arg.res"), "0");
-    assert!(connect.get("evt.arg.fd").starts_with("<4t>"), "{}", connect.get("evt.arg.fd"));
+    assert_eq!(connect.text("evt.arg.res"), "0");
+    assert!(connect.text("evt.arg.fd").starts_with("<4t>"), "{}", connect.text("evt.arg.fd"));
     drop(listener);
 }
 
@@ -533,14 +418,14 @@ fn sockets_open_before_start_have_their_tuples_from_proc_net() {
     let mut live = Live::start(&["sendto", "recvfrom"]);
     writeln!(py.stdin.take().unwrap()).unwrap();
     let fields = ["fd.name", "fd.typechar", "fd.lport", "fd.rport", "fd.l4proto", "fd.sip", "fd.sport"];
-    let send = live.find(pid, &["sendto"], &fields, |_| true);
+    let send = live.call(pid, &["sendto"], &fields, |_| true);
     // Falco's reading of the socket tables: local -> remote.
-    assert_eq!(send.get("fd.name"), format!("127.0.0.1:{client}->127.0.0.1:{server}"));
-    assert_eq!(send.get("fd.typechar"), "4");
-    assert_eq!(send.get("fd.l4proto"), "tcp");
-    assert_eq!(send.get("fd.lport"), client.to_string());
-    assert_eq!(send.get("fd.rport"), server.to_string());
-    let recv = live.find(pid, &["recvfrom"], &fields, |_| true);
-    assert_eq!(recv.get("fd.name"), format!("127.0.0.1:{server}->127.0.0.1:{client}"));
+    assert_eq!(send.text("fd.name"), format!("127.0.0.1:{client}->127.0.0.1:{server}"));
+    assert_eq!(send.text("fd.typechar"), "4");
+    assert_eq!(send.text("fd.l4proto"), "tcp");
+    assert_eq!(send.text("fd.lport"), client.to_string());
+    assert_eq!(send.text("fd.rport"), server.to_string());
+    let recv = live.call(pid, &["recvfrom"], &fields, |_| true);
+    assert_eq!(recv.text("fd.name"), format!("127.0.0.1:{server}->127.0.0.1:{client}"));
     assert!(py.wait().unwrap().success());
 }
