@@ -2,7 +2,7 @@
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
 use crate::deferred::PluginSyscalls;
-use crate::metrics::{AlertLabels, CpuLabels, Metrics, SourceLabels};
+use crate::metrics::{AlertLabels, CpuLabels, Metrics, RuleLabels, SourceLabels};
 use crate::sources::SourceMsg;
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
@@ -156,6 +156,8 @@ pub struct Detection {
     pub registry: FieldRegistry,
     /// The plugins' fields in that registry, for source plugins' events (the daemon).
     pub plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+    /// How repeated alerts are held back.
+    pub limits: AlertLimits,
 }
 
 /// Messages to a running loop.
@@ -166,6 +168,9 @@ pub enum Control {
     /// A reload failed (the message says why): keep the running rules, raise Lanner's
     /// internal alert.
     Failed(String),
+    /// Raise one of Lanner's own alerts (CRITICAL): `rule` from [`crate::internal`], about
+    /// `subject` (a plugin, or empty), with this text.
+    Internal { rule: &'static str, subject: String, output: String },
 }
 
 /// Applies records to the state tables and hands each event to the sink: what a live run
@@ -186,14 +191,22 @@ struct Processor<'a> {
     pending_containers: Vec<PendingContainer>,
     /// Syscall rules that read plugin fields, when there are any.
     plugin_syscalls: Option<PluginSyscalls>,
+    /// At most one internal alert per kind per interval.
+    internal: InternalLimiter,
+    /// Rule alerts' deduplication, when configured.
+    dedup: Option<RuleDedup>,
 }
 
-/// Counts an alert and hands it to the target.
+use crate::throttle::{AlertLimits, InternalLimiter, RuleDedup, Verdict};
+
+/// Counts a rule alert and hands it to the target, unless the deduplication window holds
+/// it back (then it is counted as suppressed, and the next one delivered says so).
 fn deliver(
-    alert: &Alert,
+    mut alert: Alert,
     target: &mut AlertTarget,
     alerts: &mut u64,
     metrics: Option<&Metrics>,
+    dedup: &mut Option<RuleDedup>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     *alerts += 1;
@@ -205,10 +218,27 @@ fn deliver(
             })
             .inc();
     }
-    target.emit(alert, out)
+    if let Some(d) = dedup {
+        match d.check(&alert) {
+            Verdict::Hold => {
+                if let Some(m) = metrics {
+                    m.suppressed.get_or_create(&RuleLabels { rule: alert.rule }).inc();
+                }
+                return Ok(());
+            }
+            Verdict::Deliver(n) => {
+                crate::throttle::mark_suppressed(&mut alert, n);
+                if let (true, Some(m)) = (d.untracked(), metrics) {
+                    m.dedup_untracked.inc();
+                }
+            }
+        }
+    }
+    target.emit(&alert, out)
 }
 
 /// Evaluates the rules on one event and hands each alert to the target.
+#[allow(clippy::too_many_arguments)]
 fn evaluate<E: Event + ?Sized>(
     ruleset: &Ruleset,
     ev: &E,
@@ -216,11 +246,12 @@ fn evaluate<E: Event + ?Sized>(
     hostname: &str,
     alerts: &mut u64,
     metrics: Option<&Metrics>,
+    dedup: &mut Option<RuleDedup>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut err = None;
     ruleset.evaluate(ev, |rule| {
-        if let Err(e) = deliver(&rule.alert(ev, hostname), target, alerts, metrics, out) {
+        if let Err(e) = deliver(rule.alert(ev, hostname), target, alerts, metrics, dedup, out) {
             err = Some(e);
         }
     });
@@ -228,7 +259,7 @@ fn evaluate<E: Event + ?Sized>(
 }
 
 impl<'a> Processor<'a> {
-    fn new(sink: Sink<'a>, metrics: Option<Arc<Metrics>>) -> Self {
+    fn new(sink: Sink<'a>, metrics: Option<Arc<Metrics>>, limits: AlertLimits) -> Self {
         let registry = FieldRegistry::with_syscall_fields();
         let processed = metrics
             .as_ref()
@@ -245,6 +276,17 @@ impl<'a> Processor<'a> {
             containers: NewContainers::new(&registry),
             pending_containers: Vec::new(),
             plugin_syscalls: None,
+            internal: InternalLimiter::new(limits.internal_interval),
+            dedup: limits.dedup.map(RuleDedup::new),
+        }
+    }
+
+    /// Applies new limits (a reload); a deduplication whose settings did not change keeps its
+    /// windows.
+    fn set_limits(&mut self, limits: AlertLimits) {
+        self.internal.set_interval(limits.internal_interval);
+        if self.dedup.as_ref().map(RuleDedup::settings) != limits.dedup {
+            self.dedup = limits.dedup.map(RuleDedup::new);
         }
     }
 
@@ -312,9 +354,10 @@ impl<'a> Processor<'a> {
                     match &mut self.plugin_syscalls {
                         Some(ps) => {
                             let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+                            let dedup = &mut self.dedup;
                             let mut err = None;
                             full = ps.evaluate(ruleset, ev, hostname, &mut |a| {
-                                if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+                                if let Err(e) = deliver(a, target, alerts, metrics, dedup, out) {
                                     err = Some(e);
                                 }
                             });
@@ -327,6 +370,7 @@ impl<'a> Processor<'a> {
                             hostname,
                             &mut self.alerts,
                             self.metrics.as_deref(),
+                            &mut self.dedup,
                             out,
                         )?,
                     }
@@ -356,9 +400,10 @@ impl<'a> Processor<'a> {
             return Ok(());
         }
         let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+        let dedup = &mut self.dedup;
         let mut err = None;
         let failures = ps.flush(ruleset, hostname, &mut |a| {
-            if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+            if let Err(e) = deliver(a, target, alerts, metrics, dedup, out) {
                 err = Some(e);
             }
         });
@@ -446,12 +491,8 @@ impl<'a> Processor<'a> {
             SourceMsg::Events(events) => events,
             SourceMsg::Ended { failure: None, .. } => return Ok(()),
             SourceMsg::Ended { plugin, failure: Some(why) } => {
-                return self.internal_alert(
-                    crate::internal::PLUGIN_DISABLED_RULE,
-                    Priority::Critical,
-                    format!("Lanner internal: source plugin {plugin} stopped: {why}"),
-                    out,
-                );
+                let output = format!("Lanner internal: source plugin {plugin} stopped: {why}");
+                return self.internal_alert(crate::internal::PLUGIN_DISABLED_RULE, &plugin, output, out);
             }
         };
         let (Some(map), Sink::Alerts { ruleset, target, hostname }) = (&self.plugin_fields, &mut self.sink)
@@ -463,7 +504,16 @@ impl<'a> Processor<'a> {
         let mut n = 0;
         for ev in batch.iter() {
             n += 1;
-            evaluate(ruleset, &ev, target, hostname, &mut self.alerts, self.metrics.as_deref(), out)?;
+            evaluate(
+                ruleset,
+                &ev,
+                target,
+                hostname,
+                &mut self.alerts,
+                self.metrics.as_deref(),
+                &mut self.dedup,
+                out,
+            )?;
         }
         if let Some(m) = &self.metrics {
             m.processed.get_or_create(&SourceLabels { source }).inc_by(n);
@@ -481,22 +531,26 @@ impl<'a> Processor<'a> {
         }
         self.internal_alert(
             DROP_RULE,
-            Priority::Critical,
+            "",
             format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
             out,
         )
     }
 
-    /// Raises one of Lanner's own alerts (source `internal`), where rule alerts go.
-    fn internal_alert(
-        &mut self,
-        rule: &str,
-        priority: Priority,
-        output: String,
-        out: &mut dyn Write,
-    ) -> Result<()> {
+    /// Raises one of Lanner's own alerts (source `internal`, CRITICAL), where rule alerts
+    /// go: at most one per kind (`rule` about `subject`) per interval, the next one saying
+    /// how many were held back.
+    fn internal_alert(&mut self, rule: &str, subject: &str, output: String, out: &mut dyn Write) -> Result<()> {
+        let priority = Priority::Critical;
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
-            let alert = Alert {
+            let Some(held) = self.internal.admit(rule, subject, Instant::now()) else {
+                tracing::info!(rule, subject, "internal alert held back (one per kind per interval): {output}");
+                if let Some(m) = &self.metrics {
+                    m.suppressed.get_or_create(&RuleLabels { rule: rule.into() }).inc();
+                }
+                return Ok(());
+            };
+            let mut alert = Alert {
                 time_ns: wall_now(),
                 rule: rule.into(),
                 priority,
@@ -506,6 +560,7 @@ impl<'a> Processor<'a> {
                 tags: Vec::new(),
                 hostname: hostname.clone(),
             };
+            crate::throttle::mark_suppressed(&mut alert, held);
             if let Some(m) = &self.metrics {
                 m.alerts
                     .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
@@ -545,6 +600,8 @@ pub struct RunOptions {
     pub wake: Option<Arc<AtomicBool>>,
     /// Where the host's file system is seen (user names from its /etc), when not at /.
     pub host_root: Option<std::path::PathBuf>,
+    /// How repeated alerts are held back.
+    pub limits: AlertLimits,
 }
 
 impl RunOptions {
@@ -560,6 +617,7 @@ impl RunOptions {
             sources: None,
             wake: None,
             host_root: None,
+            limits: AlertLimits::default(),
         }
     }
 }
@@ -571,7 +629,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let metrics = opts.metrics.clone();
     let (mut proc, mut raw_file) = match output {
-        Output::Process(sink) => (Some(Processor::new(sink, metrics.clone())), None),
+        Output::Process(sink) => (Some(Processor::new(sink, metrics.clone(), opts.limits)), None),
         Output::Raw(w) => (None, Some(w)),
     };
     if let (Some(root), Some(p)) = (&opts.host_root, &mut proc) {
@@ -600,6 +658,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         capture.wake_on(wake);
     }
     if let Some(m) = &metrics {
+        m.loop_alive();
         m.capture_on.store(true, Ordering::Relaxed);
     }
     tracing::info!(
@@ -613,6 +672,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
     while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| started.elapsed() < d) {
+        if let Some(m) = &metrics {
+            m.loop_alive();
+        }
         if let (Some(rx), Some(p)) = (&opts.control, &mut proc) {
             while let Ok(msg) = rx.try_recv() {
                 apply_control(msg, p, &mut capture, out)?;
@@ -682,6 +744,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
     if let Some(p) = &mut proc {
         p.drop_alert(new_drops, out)?;
+        for (rule, subject, n) in p.internal.pending() {
+            tracing::warn!(rule, subject, "{n} internal alerts were held back since the last one sent");
+        }
     }
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();
@@ -747,6 +812,7 @@ fn apply_control(
                     _ => {}
                 }
             }
+            p.set_limits(d.limits);
             if let Some(fields) = d.plugin_fields.or_else(|| p.plugin_fields.clone()) {
                 p.set_plugin_fields(fields);
             }
@@ -756,10 +822,14 @@ fn apply_control(
         Control::Failed(why) => {
             p.internal_alert(
                 RELOAD_RULE,
-                Priority::Critical,
+                "",
                 format!("Lanner internal: reload failed, the running rules stay in effect. {why}"),
                 out,
             )?;
+            out.flush()?;
+        }
+        Control::Internal { rule, subject, output } => {
+            p.internal_alert(rule, &subject, output, out)?;
             out.flush()?;
         }
     }
@@ -775,11 +845,12 @@ pub fn replay_raw(
     plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
     out: &mut dyn Write,
     metrics: Option<Arc<Metrics>>,
+    limits: AlertLimits,
 ) -> Result<u64> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
-    let mut proc = Processor::new(sink, metrics);
+    let mut proc = Processor::new(sink, metrics, limits);
     if let Some(fields) = plugin_fields {
         proc.set_plugin_fields(fields);
     }

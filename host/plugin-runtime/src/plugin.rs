@@ -506,11 +506,10 @@ impl Plugin {
                 self.name,
                 inner.consecutive
             );
-            inner.incidents.push(Incident {
-                plugin: self.name.to_string(),
-                disabled: true,
-                message: message.clone(),
-            });
+            push_incident(
+                &mut inner.incidents,
+                Incident { plugin: self.name.to_string(), disabled: true, message: message.clone() },
+            );
             return PluginError::Disabled {
                 plugin: self.name.to_string(),
                 failures: inner.consecutive,
@@ -521,11 +520,10 @@ impl Plugin {
         let wait = policy.backoff_ms.saturating_mul(1 << shift).min(policy.max_backoff_ms);
         inner.retry_at = Some(Instant::now() + Duration::from_millis(wait));
         log::warn!("plugin {}: {message}; restarting in {wait} ms", self.name);
-        inner.incidents.push(Incident {
-            plugin: self.name.to_string(),
-            disabled: false,
-            message: message.clone(),
-        });
+        push_incident(
+            &mut inner.incidents,
+            Incident { plugin: self.name.to_string(), disabled: false, message: message.clone() },
+        );
         PluginError::Failed { plugin: self.name.to_string(), message }
     }
 
@@ -704,6 +702,33 @@ impl Plugin {
     pub fn take_incidents(&self) -> Vec<Incident> {
         std::mem::take(&mut self.lock().incidents)
     }
+    /// Makes a disabled plugin callable again, from a fresh instance, with its failure count
+    /// reset: an operator's reload is the sign that the cause may have been fixed. Whether it
+    /// was disabled.
+    pub fn reenable(&self) -> bool {
+        let mut inner = self.lock();
+        if !inner.disabled {
+            return false;
+        }
+        inner.disabled = false;
+        inner.consecutive = 0;
+        inner.retry_at = None;
+        inner.live = None;
+        log::info!("plugin {}: re-enabled", self.name);
+        true
+    }
+}
+
+/// Failures kept for the host's next report at most: a host that never asks must not grow.
+/// The oldest failures that did not disable the plugin go first; each was logged already.
+const MAX_INCIDENTS: usize = 64;
+
+fn push_incident(incidents: &mut Vec<Incident>, incident: Incident) {
+    if incidents.len() >= MAX_INCIDENTS {
+        let oldest = incidents.iter().position(|i| !i.disabled).unwrap_or(0);
+        incidents.remove(oldest);
+    }
+    incidents.push(incident);
 }
 
 /// An open stream of a source plugin's events.
