@@ -543,6 +543,11 @@ impl<'a> Processor<'a> {
     fn internal_alert(&mut self, rule: &str, subject: &str, output: String, out: &mut dyn Write) -> Result<()> {
         let priority = Priority::Critical;
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
+            if let Some(m) = &self.metrics {
+                m.alerts
+                    .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
+                    .inc();
+            }
             let Some(held) = self.internal.admit(rule, subject, Instant::now()) else {
                 tracing::info!(rule, subject, "internal alert held back (one per kind per interval): {output}");
                 if let Some(m) = &self.metrics {
@@ -561,11 +566,6 @@ impl<'a> Processor<'a> {
                 hostname: hostname.clone(),
             };
             crate::throttle::mark_suppressed(&mut alert, held);
-            if let Some(m) = &self.metrics {
-                m.alerts
-                    .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
-                    .inc();
-            }
             target.emit(&alert, out)?;
         }
         Ok(())

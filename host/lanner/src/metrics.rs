@@ -320,7 +320,8 @@ impl Metrics {
     pub fn set_plugins(&self, plugins: Vec<Arc<lanner_plugin_runtime::Plugin>>) {
         self.sync_plugins();
         let mut p = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
-        *p = plugins.into_iter().map(|pl| (pl.name().to_string(), pl, [0; 3])).collect();
+        let named = plugins.into_iter().map(|pl| (pl.name().to_string(), pl)).collect();
+        *p = keep_last(&p, named);
     }
 
     /// The running outputs' sink plugins, by output name (after a start or a reload that
@@ -328,7 +329,7 @@ impl Metrics {
     pub fn set_sink_plugins(&self, plugins: Vec<(String, Arc<lanner_plugin_runtime::Plugin>)>) {
         self.sync_plugins();
         let mut p = self.sink_plugins.lock().unwrap_or_else(|e| e.into_inner());
-        *p = plugins.into_iter().map(|(name, pl)| (name, pl, [0; 3])).collect();
+        *p = keep_last(&p, plugins);
     }
 
     /// Every plugin watched, with the name it is shown by: the loaded ones, then the sinks
@@ -402,6 +403,21 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
+}
+
+/// The plugins to watch from now on, each with what was read of its counters last when it
+/// was watched already (a reload keeps unchanged plugins): starting those from zero would
+/// count their calls and failures twice.
+fn keep_last(
+    before: &[WatchedPlugin],
+    now: Vec<(String, Arc<lanner_plugin_runtime::Plugin>)>,
+) -> Vec<WatchedPlugin> {
+    now.into_iter()
+        .map(|(name, p)| {
+            let last = before.iter().find(|(_, q, _)| Arc::ptr_eq(&p, q)).map_or([0; 3], |(_, _, l)| *l);
+            (name, p, last)
+        })
+        .collect()
 }
 
 /// Adds to three labelled counters what another component's own counters gained since
