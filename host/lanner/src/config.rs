@@ -527,7 +527,9 @@ impl Config {
         }
         let r = self.internal_alerts.rate_limit_seconds;
         if !(r.is_finite() && r >= 0.0) {
-            bail!("internal_alerts.rate_limit_seconds: {r} is not a number of seconds (0 turns the limit off)");
+            bail!(
+                "internal_alerts.rate_limit_seconds: {r} is not a number of seconds (0 turns the limit off)"
+            );
         }
         let w = self.alert_dedup.window_seconds;
         if self.alert_dedup.enabled && !(w.is_finite() && w > 0.0) {

@@ -540,7 +540,13 @@ impl<'a> Processor<'a> {
     /// Raises one of Lanner's own alerts (source `internal`, CRITICAL), where rule alerts
     /// go: at most one per kind (`rule` about `subject`) per interval, the next one saying
     /// how many were held back.
-    fn internal_alert(&mut self, rule: &str, subject: &str, output: String, out: &mut dyn Write) -> Result<()> {
+    fn internal_alert(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        output: String,
+        out: &mut dyn Write,
+    ) -> Result<()> {
         let priority = Priority::Critical;
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
             if let Some(m) = &self.metrics {
@@ -549,7 +555,11 @@ impl<'a> Processor<'a> {
                     .inc();
             }
             let Some(held) = self.internal.admit(rule, subject, Instant::now()) else {
-                tracing::info!(rule, subject, "internal alert held back (one per kind per interval): {output}");
+                tracing::info!(
+                    rule,
+                    subject,
+                    "internal alert held back (one per kind per interval): {output}"
+                );
                 if let Some(m) = &self.metrics {
                     m.suppressed.get_or_create(&RuleLabels { rule: rule.into() }).inc();
                 }

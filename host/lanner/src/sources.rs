@@ -89,7 +89,8 @@ impl SourceRunner {
         // A source whose plugin was disabled: its plugin is enabled again by the reload that
         // called this, and its stream is opened anew.
         self.running.retain(|name, r| {
-            let failed = r.failed.load(Ordering::Acquire) && r.thread.as_ref().is_none_or(|t| t.is_finished());
+            let failed =
+                r.failed.load(Ordering::Acquire) && r.thread.as_ref().is_none_or(|t| t.is_finished());
             if failed {
                 tracing::info!(plugin = %name, "source reopened after its plugin was disabled");
             }

@@ -47,7 +47,9 @@ pub fn mark_suppressed(alert: &mut Alert, suppressed: u64) {
         return;
     }
     alert.output.push_str(&format!(" ({suppressed} similar alerts suppressed since the last one)"));
-    alert.output_fields.push(OutputField { name: SUPPRESSED_FIELD.into(), value: Some(Value::UInt(suppressed)) });
+    alert
+        .output_fields
+        .push(OutputField { name: SUPPRESSED_FIELD.into(), value: Some(Value::UInt(suppressed)) });
 }
 
 struct Kind {
@@ -99,7 +101,10 @@ impl InternalLimiter {
 
     /// The kinds with alerts held back and not reported yet, and how many (said at shutdown).
     pub fn pending(&self) -> impl Iterator<Item = (&str, &str, u64)> {
-        self.kinds.iter().filter(|(_, k)| k.suppressed > 0).map(|((r, s), k)| (r.as_str(), s.as_str(), k.suppressed))
+        self.kinds
+            .iter()
+            .filter(|(_, k)| k.suppressed > 0)
+            .map(|((r, s), k)| (r.as_str(), s.as_str(), k.suppressed))
     }
 }
 

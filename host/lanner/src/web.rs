@@ -145,8 +145,8 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
     use axum::http::{HeaderMap, StatusCode, header};
     use axum::response::IntoResponse;
     use axum::{Router, routing::get};
-    let listener =
-        std::net::TcpListener::bind(opts.addr).with_context(|| format!("webserver: binding {}", opts.addr))?;
+    let listener = std::net::TcpListener::bind(opts.addr)
+        .with_context(|| format!("webserver: binding {}", opts.addr))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -185,7 +185,10 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
                             .into_response();
                     }
                     (
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
                         m.encode(),
                     )
                         .into_response()

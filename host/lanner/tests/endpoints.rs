@@ -111,7 +111,8 @@ fn metrics_require_the_bearer_token_and_health_stays_open() {
 #[test]
 fn the_endpoint_is_served_over_tls_with_the_configured_certificate() {
     let dir = temp_dir("endpoint-tls");
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
@@ -128,11 +129,14 @@ fn the_endpoint_is_served_over_tls_with_the_configured_certificate() {
         ),
     );
     let root = ureq::tls::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap();
-    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root]))).build();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![root])))
+        .build();
     let https: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into();
     let url = format!("https://127.0.0.1:{port}");
-    let (status, body) = until(Duration::from_secs(20), || get_with(&https, &format!("{url}/healthz/live"), None).ok());
+    let (status, body) =
+        until(Duration::from_secs(20), || get_with(&https, &format!("{url}/healthz/live"), None).ok());
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     assert_eq!(get_with(&https, &format!("{url}/metrics"), None).unwrap().0, 401);
     let (status, text) = get_with(&https, &format!("{url}/metrics"), Some("Bearer tls-token")).unwrap();

@@ -25,7 +25,8 @@ fn rule(name: &str, marker: &str) -> String {
     )
 }
 
-const BROKEN: &str = "- rule: Broken\n  desc: d\n  condition: evt.type = openat and (\n  output: x\n  priority: INFO\n";
+const BROKEN: &str =
+    "- rule: Broken\n  desc: d\n  condition: evt.type = openat and (\n  output: x\n  priority: INFO\n";
 
 /// The sum of a metric's values over the lines that start with `prefix` (0 when absent).
 fn metric(port: u16, prefix: &str) -> f64 {
@@ -257,7 +258,8 @@ fn rule_alerts_deduplicated_in_a_replay_by_event_time_and_off_by_default() {
     .unwrap();
     let events = dir.join("events.jsonl");
     let mut text = String::new();
-    for (s, f) in [(0, "/srv/a"), (1, "/srv/a"), (2, "/srv/b"), (3, "/srv/a"), (9, "/srv/a"), (12, "/srv/a")] {
+    for (s, f) in [(0, "/srv/a"), (1, "/srv/a"), (2, "/srv/b"), (3, "/srv/a"), (9, "/srv/a"), (12, "/srv/a")]
+    {
         text.push_str(&open_event(s, f));
     }
     std::fs::write(&events, text).unwrap();
@@ -265,7 +267,10 @@ fn rule_alerts_deduplicated_in_a_replay_by_event_time_and_off_by_default() {
         let cfg = dir.join("lanner.yaml");
         std::fs::write(
             &cfg,
-            format!("rules_files: [{}]\njson_output: true\nwebserver:\n  enabled: false\n{extra}", rules.display()),
+            format!(
+                "rules_files: [{}]\njson_output: true\nwebserver:\n  enabled: false\n{extra}",
+                rules.display()
+            ),
         )
         .unwrap();
         let o = lanner().args(["run", "-c"]).arg(&cfg).arg("--events").arg(&events).output().unwrap();
@@ -297,7 +302,8 @@ fn a_plugin_disabled_in_lanner_run_raises_the_alert_and_a_reload_enables_it_agai
     let plugins = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(build_component("tests/plugins/hostile"), plugins.join("hostile.wasm")).unwrap();
-    std::fs::write(plugins.join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n").unwrap();
+    std::fs::write(plugins.join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n")
+        .unwrap();
     let rules = dir.join("rules.yaml");
     std::fs::write(
         &rules,
