@@ -342,7 +342,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let body = rt.block_on(async {
             assert!(resolve_checked("rebind.invalid", addr.port()).await.is_err(), "does not resolve");
-            let empty = http_body_util::Empty::<hyper::body::Bytes>::new().map_err(|e| match e {}).boxed_unsync();
+            let empty =
+                http_body_util::Empty::<hyper::body::Bytes>::new().map_err(|e| match e {}).boxed_unsync();
             let req = http::Request::get(format!("http://rebind.invalid:{}/x", addr.port()))
                 .header(http::header::HOST, "rebind.invalid")
                 .body(empty)

@@ -32,7 +32,10 @@ pub fn resolve(grants: &[String]) -> Result<HashSet<SocketAddr>, String> {
             if permitted(host, a.ip()) {
                 out.insert(a);
             } else {
-                log::warn!("tcp {g}: {} left out (link-local, metadata, or loopback for a name that is not)", a.ip());
+                log::warn!(
+                    "tcp {g}: {} left out (link-local, metadata, or loopback for a name that is not)",
+                    a.ip()
+                );
             }
         }
     }
@@ -89,8 +92,9 @@ mod tests {
         let lo = resolve(&["localhost:2525".into(), "127.0.0.1:2526".into()]).unwrap();
         assert!(lo.contains(&"127.0.0.1:2525".parse().unwrap()), "{lo:?}");
         assert!(lo.contains(&"127.0.0.1:2526".parse().unwrap()), "{lo:?}");
-        let meta = resolve(&["169.254.169.254:80".into(), "[fe80::1]:80".into(), "100.100.100.200:80".into()])
-            .unwrap();
+        let meta =
+            resolve(&["169.254.169.254:80".into(), "[fe80::1]:80".into(), "100.100.100.200:80".into()])
+                .unwrap();
         assert!(meta.is_empty(), "{meta:?}");
     }
 }
