@@ -962,6 +962,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn incidents_kept_for_the_host_are_bounded_and_disables_kept_first() {
+        let mut v = Vec::new();
+        let inc = |n: usize, disabled| Incident { plugin: "p".into(), disabled, message: n.to_string() };
+        push_incident(&mut v, inc(0, true));
+        for n in 1..1000 {
+            push_incident(&mut v, inc(n, false));
+        }
+        assert_eq!(v.len(), MAX_INCIDENTS);
+        assert!(v[0].disabled, "the disable is kept");
+        assert_eq!(v.last().unwrap().message, "999");
+        assert_eq!(v[1].message, (1000 - MAX_INCIDENTS + 1).to_string(), "the oldest failures went");
+    }
+
+    #[test]
     fn packs_a_batch_with_its_sources_once() {
         let ev = |s: &str, t, d: &str| types::Event { source: s.into(), timestamp_ns: t, data: d.into() };
         let mut b = empty_pack();
