@@ -352,3 +352,50 @@ fn a_plugin_disabled_in_lanner_run_raises_the_alert_and_a_reload_enables_it_agai
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_sink_disabled_in_lanner_run_raises_the_alert_on_the_other_outputs() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("floods-sink");
+    let (sinks, out) = (dir.join("sinks"), dir.join("out"));
+    std::fs::create_dir_all(&sinks).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(build_component("tests/plugins/filesink"), sinks.join("filesink.wasm")).unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule("Flood Sink", "flood-sink-marker")).unwrap();
+    let port = free_port();
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\njson_output: true\nwatch_config_files: false\nsink_plugins_dir: {}\nplugin_outputs:\n  - name: trapper\n    plugin: filesink\n    init_config: {{path: /out/alerts.txt, trap: true}}\n    grants: {{dirs: [{{host: {}, guest: /out, mode: rw}}]}}\n    restart: {{max_failures: 1}}\nwebserver:\n  listen_port: {port}\n",
+            rules.display(),
+            sinks.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let state = |s: &str| metric(port, &format!("lanner_plugin_state{{plugin=\"trapper\",state=\"{s}\"}}"));
+    assert!(waits_until(Duration::from_secs(5), || state("running") == 1.0), "state gauge: running");
+    let marker = dir.join("flood-sink-marker");
+    std::fs::write(&marker, "x").unwrap();
+    cat(&marker);
+    d.wait_alert("Flood Sink", "flood-sink-marker");
+    // Said on stdout, the output that still works.
+    let a = d
+        .wait_alert(DISABLED_RULE, "sink plugin filesink of output trapper disabled after repeated failures");
+    assert_eq!(a["priority"], "Critical");
+    assert!(waits_until(Duration::from_secs(5), || state("disabled") == 1.0), "state gauge: disabled");
+    assert!(metric(port, "lanner_output_dropped_total{output=\"trapper\"}") >= 1.0);
+    d.signal(libc::SIGHUP);
+    d.wait_log("plugin re-enabled by the reload", Duration::from_secs(20));
+    assert!(waits_until(Duration::from_secs(5), || state("disabled") == 0.0), "state gauge after the reload");
+    assert_eq!(count(&d, DISABLED_RULE), 1);
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
