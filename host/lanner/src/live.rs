@@ -195,6 +195,8 @@ struct Processor<'a> {
     internal: InternalLimiter,
     /// Rule alerts' deduplication, when configured.
     dedup: Option<RuleDedup>,
+    /// Records dropped since the last drop alert sent.
+    drops_unsaid: u64,
 }
 
 use crate::throttle::{AlertLimits, InternalLimiter, RuleDedup, Verdict};
@@ -278,6 +280,7 @@ impl<'a> Processor<'a> {
             plugin_syscalls: None,
             internal: InternalLimiter::new(limits.internal_interval),
             dedup: limits.dedup.map(RuleDedup::new),
+            drops_unsaid: 0,
         }
     }
 
@@ -492,7 +495,8 @@ impl<'a> Processor<'a> {
             SourceMsg::Ended { failure: None, .. } => return Ok(()),
             SourceMsg::Ended { plugin, failure: Some(why) } => {
                 let output = format!("Lanner internal: source plugin {plugin} stopped: {why}");
-                return self.internal_alert(crate::internal::PLUGIN_DISABLED_RULE, &plugin, output, out);
+                self.internal_alert(crate::internal::PLUGIN_DISABLED_RULE, &plugin, output, out)?;
+                return Ok(());
             }
         };
         let (Some(map), Sink::Alerts { ruleset, target, hostname }) = (&self.plugin_fields, &mut self.sink)
@@ -529,24 +533,32 @@ impl<'a> Processor<'a> {
         if new_drops == 0 {
             return Ok(());
         }
-        self.internal_alert(
-            DROP_RULE,
-            "",
-            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
-            out,
-        )
+        // Drops in seconds whose alert was held back are told in the next one sent.
+        self.drops_unsaid += new_drops;
+        let output = if self.drops_unsaid == new_drops {
+            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second.")
+        } else {
+            format!(
+                "Lanner internal: syscall event drop. {} system calls dropped since the last drop alert, {new_drops} in last second.",
+                self.drops_unsaid
+            )
+        };
+        if self.internal_alert(DROP_RULE, "", output, out)? {
+            self.drops_unsaid = 0;
+        }
+        Ok(())
     }
 
     /// Raises one of Lanner's own alerts (source `internal`, CRITICAL), where rule alerts
     /// go: at most one per kind (`rule` about `subject`) per interval, the next one saying
-    /// how many were held back.
+    /// how many were held back. Whether it was sent.
     fn internal_alert(
         &mut self,
         rule: &str,
         subject: &str,
         output: String,
         out: &mut dyn Write,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let priority = Priority::Critical;
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
             if let Some(m) = &self.metrics {
@@ -563,7 +575,7 @@ impl<'a> Processor<'a> {
                 if let Some(m) = &self.metrics {
                     m.suppressed.get_or_create(&RuleLabels { rule: rule.into() }).inc();
                 }
-                return Ok(());
+                return Ok(false);
             };
             let mut alert = Alert {
                 time_ns: wall_now(),
@@ -577,8 +589,9 @@ impl<'a> Processor<'a> {
             };
             crate::throttle::mark_suppressed(&mut alert, held);
             target.emit(&alert, out)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 

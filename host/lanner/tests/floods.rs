@@ -399,3 +399,43 @@ fn a_sink_disabled_in_lanner_run_raises_the_alert_on_the_other_outputs() {
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn drop_alerts_once_per_interval_carry_the_drops_held_back() {
+    if !live_allowed() {
+        return;
+    }
+    let port = free_port();
+    // One page of ring buffer cannot hold a storm of opens: drops every second of it.
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "ring_buffer_bytes=4096",
+        "-o",
+        "internal_alerts.rate_limit_seconds=2",
+        "-o",
+        &format!("webserver.listen_port={port}"),
+    ]);
+    let storm = Instant::now();
+    let st = std::process::Command::new("timeout")
+        .args(["6", "sh", "-c", "while :; do : < /etc/hostname; done"])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(124), "the storm ran its 6 s");
+    let secs = storm.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(1500));
+    let drops: Vec<Value> =
+        d.alerts().into_iter().filter(|a| a["rule"] == "Lanner internal: syscall event drop").collect();
+    assert!(!drops.is_empty(), "no drop alert");
+    // One per 2 s at most (and one when the storm starts).
+    assert!(drops.len() as f64 <= secs / 2.0 + 2.0, "{} drop alerts in {secs:.1} s: {drops:#?}", drops.len());
+    let held = metric(port, "lanner_alerts_suppressed_total{rule=\"Lanner internal: syscall event drop\"}");
+    assert!(held >= 1.0, "a drop alert a second for 6 s, none held back");
+    let later = drops
+        .iter()
+        .find(|a| a["output"].as_str().unwrap().contains("dropped since the last drop alert"))
+        .unwrap_or_else(|| panic!("no drop alert told the drops held back: {drops:#?}"));
+    assert!(later["output_fields"]["lanner.suppressed"].as_u64().unwrap() >= 1, "{later}");
+    d.stop();
+}
