@@ -5,8 +5,9 @@ chart in deploy/kubernetes/helm/lanner/ rendered with several sets of values.
 Every manifest is validated against the Kubernetes JSON schema (kubernetes-validate, strict:
 unknown fields are errors) for the oldest version the chart supports and the newest the
 validator knows; the chart is linted and rendered by Helm's own Go SDK (helm-python-sdk);
-then Lanner-specific checks: host PID, capabilities or privileged, the mounts, probes on
-/healthz at the port the configuration listens on (0.0.0.0), tolerations, resources, and
+then Lanner-specific checks: host PID, capabilities or privileged, the mounts, liveness on
+/healthz/live and readiness on /healthz/ready (HTTPS when the endpoint is TLS) at the port the
+configuration listens on (0.0.0.0), tolerations, resources, and
 configuration keys that the daemon knows (config/lanner.yaml). Deliberately broken copies
 must be rejected, so that a validator that accepts anything fails here.
 
@@ -48,7 +49,7 @@ FULL_VALUES = {
     "podAnnotations": {"team": "sec"},
     "serviceAccount": {"create": False, "name": "existing"},
     "prometheus": {"annotations": False, "service": False},
-    "webserver": {"port": 9876},
+    "webserver": {"port": 9876, "metricsTokenSecret": "lanner-metrics-token", "tlsSecret": "lanner-web-tls"},
     "logging": {"level": "debug", "format": "text"},
     "outputs": {
         "json": False,
@@ -195,10 +196,15 @@ def check_set(what, docs, *, expect_privileged=False, expect_caps=CAPS):
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     if ports.get("http") != port:
         fail(what, f"container port http {ports.get('http')} is not the listen port {port}")
-    for probe in ("livenessProbe", "readinessProbe"):
+    # Liveness must not be readiness: a drop storm makes the agent unready, and restarting
+    # it for that would blind it for longer.
+    for probe, path in (("livenessProbe", "/healthz/live"), ("readinessProbe", "/healthz/ready")):
         g = c.get(probe, {}).get("httpGet", {})
-        if g.get("path") != "/healthz" or g.get("port") not in ("http", port):
-            fail(what, f"{probe} is not GET /healthz on the listen port")
+        if g.get("path") != path or g.get("port") not in ("http", port):
+            fail(what, f"{probe} is not GET {path} on the listen port")
+        tls = (web.get("tls") or {}).get("enabled") is True
+        if tls != (g.get("scheme") == "HTTPS"):
+            fail(what, f"{probe}: scheme {g.get('scheme', 'HTTP')} but webserver.tls.enabled is {tls}")
     # Inline rules ConfigMaps hold YAML lists (rules files); plugin ConfigMaps their yaml.
     for name, cm in cms.items():
         for key, text in (cm.get("data") or {}).items():
@@ -288,7 +294,18 @@ def main(argv):
             fail("chart, every switch", f"config {k} = {cfg.get(k)!r}, expected {v!r}")
     if cfg["engine"]["ebpf"]["ring_buffer_bytes"] != 33554432 or cfg["webserver"]["listen_port"] != 9876:
         fail("chart, every switch", "config overrides not merged")
+    web = cfg["webserver"]
+    if web.get("metrics_token_file") != "/etc/lanner/secrets/metrics-token/token" or web.get("tls") != {
+        "enabled": True,
+        "cert_file": "/etc/lanner/secrets/tls/tls.crt",
+        "key_file": "/etc/lanner/secrets/tls/tls.key",
+    }:
+        fail("chart, every switch", f"webserver token and TLS not configured: {web}")
     vols = {v["name"]: v for v in daemonset(full)["spec"]["template"]["spec"]["volumes"]}
+    if vols.get("metrics-token", {}).get("secret", {}).get("secretName") != "lanner-metrics-token":
+        fail("chart, every switch", "the metrics token Secret is not mounted")
+    if vols.get("webserver-tls", {}).get("secret", {}).get("secretName") != "lanner-web-tls":
+        fail("chart, every switch", "the TLS Secret is not mounted")
     rule_sources = [s["configMap"]["name"] for s in vols["rules"]["projected"]["sources"]]
     if rule_sources != ["sec-lanner-rules", "team-rules"]:
         fail("chart, every switch", f"rules sources {rule_sources}")
@@ -334,6 +351,14 @@ def main(argv):
     expect_rejected("missing required field (selector)", broken(plain, lambda d: daemonset(d)["spec"].pop("selector")))
     expect_rejected("no host PID", broken(default, lambda d: ds_spec(d).pop("hostPID")))
     expect_rejected("probe on another port", broken(default, lambda d: container(d)["livenessProbe"]["httpGet"].update(port=9999)))
+    expect_rejected(
+        "liveness on the readiness path (a drop storm would restart the agent)",
+        broken(plain, lambda d: container(d)["livenessProbe"]["httpGet"].update(path="/healthz/ready")),
+    )
+    expect_rejected(
+        "plain HTTP probes of a TLS endpoint",
+        broken(plain, lambda d: next(x for x in d if x["metadata"]["name"] == "lanner-config")["data"].update({"99-x.yaml": "webserver: {listen_address: 0.0.0.0, tls: {enabled: true, cert_file: /c, key_file: /k}}"})),
+    )
     expect_rejected(
         "loopback listen address",
         broken(plain, lambda d: next(x for x in d if x["metadata"]["name"] == "lanner-config")["data"].update({"99-x.yaml": "webserver: {listen_address: 127.0.0.1}"})),

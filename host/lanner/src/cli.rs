@@ -311,6 +311,7 @@ fn replay(
         format: live::AlertFormat::plain(json),
         registry: cfg.registry,
         plugin_fields: Some(field_map.clone()),
+        limits: crate::throttle::AlertLimits::default(),
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut code = ExitCode::SUCCESS;

@@ -45,6 +45,24 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     pub host_root: PathBuf,
     pub webserver: Webserver,
+    pub internal_alerts: InternalAlerts,
+    pub alert_dedup: AlertDedup,
+}
+
+/// Lanner's own alerts (drops, rejected reloads, disabled plugins).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalAlerts {
+    pub rate_limit_seconds: f64,
+}
+
+/// Rule alerts' deduplication window.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertDedup {
+    pub enabled: bool,
+    pub window_seconds: f64,
+    pub max_keys: usize,
 }
 
 /// One entry of Falco's `append_output`: what to add to the outputs of the rules it matches.
@@ -190,6 +208,16 @@ pub struct Webserver {
     pub listen_address: String,
     pub listen_port: u16,
     pub health: Health,
+    pub metrics_token_file: PathBuf,
+    pub tls: WebTls,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebTls {
+    pub enabled: bool,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -306,6 +334,24 @@ struct Partial {
     plugins_dir: Option<PathBuf>,
     host_root: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
+    internal_alerts: Option<PartialInternalAlerts>,
+    alert_dedup: Option<PartialAlertDedup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialInternalAlerts {
+    rate_limit_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialAlertDedup {
+    enabled: Option<bool>,
+    window_seconds: Option<f64>,
+    max_keys: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -377,6 +423,17 @@ struct PartialWebserver {
     listen_address: Option<String>,
     listen_port: Option<u16>,
     health: Option<PartialHealth>,
+    metrics_token_file: Option<PathBuf>,
+    tls: Option<PartialWebTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialWebTls {
+    enabled: Option<bool>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -518,10 +575,39 @@ impl Config {
                 bail!("plugin_outputs: the output name {} is used twice", o.name);
             }
         }
+        let tls = &self.webserver.tls;
+        if tls.enabled && (tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty()) {
+            bail!("webserver.tls is enabled but webserver.tls.cert_file or key_file is empty");
+        }
+        let r = self.internal_alerts.rate_limit_seconds;
+        if !(r.is_finite() && r >= 0.0) {
+            bail!(
+                "internal_alerts.rate_limit_seconds: {r} is not a number of seconds (0 turns the limit off)"
+            );
+        }
+        let w = self.alert_dedup.window_seconds;
+        if self.alert_dedup.enabled && !(w.is_finite() && w > 0.0) {
+            bail!("alert_dedup.window_seconds: {w} is not a positive number of seconds");
+        }
+        if self.alert_dedup.enabled && self.alert_dedup.max_keys == 0 {
+            bail!("alert_dedup.max_keys: at least 1");
+        }
         if self.outputs_queue.capacity == 0 {
             bail!("outputs_queue.capacity: at least 1 (queues are bounded so that memory is)");
         }
         Ok(())
+    }
+
+    /// How repeated alerts are held back.
+    pub fn alert_limits(&self) -> crate::throttle::AlertLimits {
+        let d = &self.alert_dedup;
+        crate::throttle::AlertLimits {
+            internal_interval: Duration::from_secs_f64(self.internal_alerts.rate_limit_seconds),
+            dedup: d.enabled.then(|| crate::throttle::DedupSettings {
+                window: Duration::from_secs_f64(d.window_seconds),
+                max_keys: d.max_keys,
+            }),
+        }
     }
 
     /// The outputs' part of the configuration, to tell whether a reload changes them.

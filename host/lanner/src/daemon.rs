@@ -34,7 +34,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
-        start_webserver(&config, metrics.clone());
+        start_webserver(&config, metrics.clone())?;
     }
     if config.engine.kind == EngineKind::Replay {
         let mut out = BufWriter::new(std::io::stdout().lock());
@@ -64,6 +64,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let source_wake = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut runner = SourceRunner::new(source_tx, source_wake.clone());
     runner.sync(&plugins);
+    start_plugin_watch(metrics.clone(), tx.clone(), source_wake.clone())?;
     start_watcher(sources, &loaded.files, &config, plugins, runner, tx, metrics.clone())?;
     let opts = RunOptions {
         filter: detection.filter.clone(),
@@ -75,9 +76,11 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
         wake: Some(source_wake),
         host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
+        limits: config.alert_limits(),
     };
-    let outputs = build_outputs(&config)?;
+    let (outputs, sink_plugins) = build_outputs(&config)?;
     metrics.set_outputs(outputs.stats());
+    metrics.set_sink_plugins(sink_plugins);
     let sink = Sink::Alerts {
         ruleset: detection.ruleset,
         target: AlertTarget::Outputs(outputs),
@@ -102,8 +105,11 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the outputs a configuration enables.
-pub fn build_outputs(config: &Config) -> Result<Outputs> {
+/// A sink plugin of a running output, by the output's name.
+type SinkPlugin = (String, Arc<lanner_plugin_runtime::Plugin>);
+
+/// Starts the outputs a configuration enables; also the sink plugins behind them, to watch.
+pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
     use crate::config::parse_priority;
     let format = AlertFormat {
         json: config.json_output,
@@ -134,11 +140,13 @@ pub fn build_outputs(config: &Config) -> Result<Outputs> {
             .context("starting the program output")?;
     }
     // file_output and plugin_outputs: sink plugins, each output its own instance.
+    let mut plugins = Vec::new();
     for o in crate::sinks::outputs(config)? {
         let s = spec(&o.name, &o.priority, &o.key)?;
         outputs.add(s, o.sink).with_context(|| format!("starting the {} output", o.name))?;
+        plugins.push((o.name, o.plugin));
     }
-    Ok(outputs)
+    Ok((outputs, plugins))
 }
 
 /// The plugins of the configured folder (none when it does not exist).
@@ -176,6 +184,7 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
             include_output: config.json_include_output_property,
             include_tags: config.json_include_tags_property,
         },
+        limits: config.alert_limits(),
     })
 }
 
@@ -202,21 +211,39 @@ fn init_logging(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Starts `/healthz` and `/metrics`. A failure to bind is logged, and detection goes on
-/// without the endpoint: losing the metrics must not stop detection.
-fn start_webserver(config: &Config, metrics: Arc<Metrics>) {
+/// Starts the HTTP endpoint (health and metrics). A failure to bind is logged, and
+/// detection goes on without the endpoint: losing the metrics must not stop detection. A
+/// token or TLS file that cannot be read stops the start: serving metrics openly, or over
+/// plain HTTP, when the operator asked otherwise would be worse.
+fn start_webserver(config: &Config, metrics: Arc<Metrics>) -> Result<()> {
     let w = &config.webserver;
     let addr = match format!("{}:{}", w.listen_address, w.listen_port).parse() {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("webserver: listen address {}:{}: {e}", w.listen_address, w.listen_port);
-            return;
+            return Ok(());
         }
     };
-    match crate::metrics::serve(metrics, addr, w.health.max_event_gap_seconds, w.health.max_drop_ratio) {
-        Ok(bound) => tracing::info!("webserver listening on http://{bound} (/healthz, /metrics)"),
+    let token = (!w.metrics_token_file.as_os_str().is_empty())
+        .then(|| crate::web::read_token(&w.metrics_token_file))
+        .transpose()?;
+    let tls = w.tls.enabled.then(|| crate::web::tls_config(&w.tls.cert_file, &w.tls.key_file)).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let opts = crate::web::WebOptions {
+        addr,
+        max_gap_secs: w.health.max_event_gap_seconds,
+        max_drop_ratio: w.health.max_drop_ratio,
+        token,
+        tls,
+    };
+    match crate::web::serve(metrics, opts) {
+        Ok(bound) => tracing::info!(
+            "webserver listening on {scheme}://{bound} (/healthz/live, /healthz/ready, /metrics{})",
+            if w.metrics_token_file.as_os_str().is_empty() { "" } else { " with a bearer token" }
+        ),
         Err(e) => tracing::error!("{e:#}; going on without /healthz and /metrics"),
     }
+    Ok(())
 }
 
 /// Files and directories whose change triggers a reload.
@@ -236,6 +263,95 @@ fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
 /// whose changes must not reload.
 fn is_watched(path: &Path, paths: &BTreeSet<PathBuf>) -> bool {
     paths.contains(path) || path.parent().is_some_and(|d| paths.contains(d))
+}
+
+/// Whether a kind of notify event may change what a file or folder holds. Opens, reads and
+/// closes after reading do not: reloading on them made `cat`, `ls` or a reload's own reads
+/// of the watched files start the next reload, forever. A close after writing may end a
+/// write whose earlier events came before the file was complete.
+fn may_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// What the watched paths hold: each file's content, and each watched folder's entries with
+/// theirs. A reload is made only when this changed since the last one: a `touch`, a
+/// `chmod` or a file written back unchanged is no reason to reload, and a rejected reload is
+/// not retried until something changes again.
+fn fingerprint(paths: &BTreeSet<PathBuf>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same content must give the same value from one call to the next.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let content = |p: &Path, h: &mut std::collections::hash_map::DefaultHasher| {
+        p.hash(h);
+        match std::fs::read(p) {
+            Ok(bytes) => bytes.hash(h),
+            // A folder, or gone, or unreadable: which of them.
+            Err(e) => (p.is_dir(), e.kind().to_string()).hash(h),
+        }
+    };
+    for p in paths {
+        content(p, &mut h);
+        if let Ok(entries) = std::fs::read_dir(p) {
+            let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            for e in entries {
+                content(&e, &mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// Why a reload was asked for, when a file changed (SIGHUP reloads whatever the files hold).
+const FILE_CHANGED: &str = "a watched file changed";
+
+/// How long the files may settle after the first change notify reports (a file copied in
+/// arrives in several writes), before they are read.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Watches the plugins, every second: a plugin disabled after repeated failures (an
+/// extractor, a source or a sink) raises the CRITICAL internal alert; every failure the
+/// runtime kept for the host is taken, so none accumulate; the plugin-state gauge follows.
+/// A thread of its own: asking a plugin waits for its running call.
+fn start_plugin_watch(
+    metrics: Arc<Metrics>,
+    tx: Sender<Control>,
+    wake: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    std::thread::Builder::new().name("lanner-plugin-watch".into()).spawn(move || {
+        loop {
+            metrics.update_plugin_states();
+            for (name, plugin, sink) in metrics.watched_plugins() {
+                for i in plugin.take_incidents().into_iter().filter(|i| i.disabled) {
+                    let what = if sink {
+                        format!("sink plugin {} of output {name}", plugin.name())
+                    } else {
+                        format!("plugin {name}")
+                    };
+                    let output = format!(
+                        "Lanner internal: {what} disabled after repeated failures ({}); a reload enables it again",
+                        i.message
+                    );
+                    let msg = Control::Internal {
+                        rule: crate::internal::PLUGIN_DISABLED_RULE,
+                        subject: name.clone(),
+                        output,
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                    wake.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })?;
+    Ok(())
 }
 
 /// Reloads on SIGHUP, and on changes to the configuration and rules when
@@ -262,20 +378,25 @@ fn start_watcher(
     })?;
     let watch = config.watch_config_files;
     let mut paths = watched_paths(files, config);
+    // What the files held when they were loaded (read before this point: a change in
+    // between is a change still to reload).
+    let mut loaded_fp = fingerprint(&paths);
     let relevant = Arc::new(std::sync::Mutex::new(paths.clone()));
     let mut outputs_now = config.outputs_section();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
         let filter = Arc::clone(&relevant);
         let mut watcher = if watch {
-            match notify_debouncer_mini::new_debouncer(Duration::from_millis(300), move |res| {
-                if let Ok(events) = res {
-                    let events: Vec<notify_debouncer_mini::DebouncedEvent> = events;
-                    let paths = filter.lock().unwrap_or_else(|p| p.into_inner());
-                    if events.iter().any(|e| is_watched(&e.path, &paths)) {
-                        let _ = file_tx.send("a watched file changed");
+            match notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(e) => {
+                    if may_change(&e.kind) {
+                        let paths = filter.lock().unwrap_or_else(|p| p.into_inner());
+                        if e.paths.iter().any(|p| is_watched(p, &paths)) {
+                            let _ = file_tx.send(FILE_CHANGED);
+                        }
                     }
                 }
+                Err(e) => tracing::warn!("watching configuration files: {e}"),
             }) {
                 Ok(w) => Some(w),
                 Err(e) => {
@@ -287,9 +408,10 @@ fn start_watcher(
             None
         };
         let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
-        let rewatch = |w: &mut Option<notify_debouncer_mini::Debouncer<notify::RecommendedWatcher>>,
+        let rewatch = |w: &mut Option<notify::RecommendedWatcher>,
                        paths: &BTreeSet<PathBuf>,
                        watching: &mut BTreeSet<PathBuf>| {
+            use notify::Watcher;
             let Some(w) = w else { return };
             // The directories that hold the files: editors replace files by renaming, which
             // a watch on the file itself would lose.
@@ -299,10 +421,10 @@ fn start_watcher(
                 .filter(|d| d.is_dir())
                 .collect();
             for d in watching.difference(&dirs) {
-                let _ = w.watcher().unwatch(d);
+                let _ = w.unwatch(d);
             }
             for d in dirs.difference(watching) {
-                if let Err(e) = w.watcher().watch(d, notify::RecursiveMode::NonRecursive) {
+                if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
                     tracing::warn!("watching {}: {e}", d.display());
                 }
             }
@@ -311,11 +433,17 @@ fn start_watcher(
         rewatch(&mut watcher, &paths, &mut watching);
         while let Ok(first) = trigger_rx.recv() {
             // Coalesce a burst of triggers into one reload, saying what they were.
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(if first == FILE_CHANGED { SETTLE } else { Duration::from_millis(100) });
             let mut why = BTreeSet::from([first]);
             while let Ok(more) = trigger_rx.try_recv() {
                 why.insert(more);
             }
+            let now_fp = fingerprint(&paths);
+            if !why.contains("SIGHUP") && now_fp == loaded_fp {
+                tracing::debug!("watched files changed back or only in their metadata: no reload");
+                continue;
+            }
+            loaded_fp = now_fp;
             tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
             let rebuilt = sources.load().and_then(|l| {
                 // The plugins folder first: new, changed and removed plugins, so that rules
@@ -345,13 +473,25 @@ fn start_watcher(
             });
             match rebuilt {
                 Ok((loaded, detection, outputs)) => {
-                    if let Some(o) = &outputs {
+                    let outputs = outputs.map(|(o, sinks)| {
                         metrics.set_outputs(o.stats());
+                        metrics.set_sink_plugins(sinks);
                         outputs_now = loaded.config.outputs_section();
+                        o
+                    });
+                    // Plugins disabled after repeated failures get another chance: the
+                    // operator's reload is the sign that the cause may be fixed.
+                    for (name, plugin, _) in metrics.watched_plugins() {
+                        if plugin.reenable() {
+                            tracing::warn!(plugin = %name, "plugin re-enabled by the reload");
+                        }
                     }
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
-                    paths = watched_paths(&loaded.files, &loaded.config);
+                    let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));
+                    if before != paths {
+                        loaded_fp = fingerprint(&paths);
+                    }
                     *relevant.lock().unwrap_or_else(|p| p.into_inner()) = paths.clone();
                     rewatch(&mut watcher, &paths, &mut watching);
                     if tx.send(Control::Swap(Box::new(detection), outputs)).is_err() {
@@ -392,5 +532,36 @@ mod watch_tests {
         assert!(is_watched(Path::new("/etc/lanner/rules.d"), &paths));
         assert!(!is_watched(Path::new("/tmp/alerts.log"), &paths));
         assert!(!is_watched(Path::new("/etc/lanner/other.yaml"), &paths));
+    }
+
+    #[test]
+    fn reads_are_no_change_and_the_fingerprint_follows_content_and_entries() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+        assert!(!may_change(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!may_change(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(may_change(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(may_change(&EventKind::Modify(ModifyKind::Any)));
+        assert!(may_change(&EventKind::Create(CreateKind::File)));
+        let dir = std::env::temp_dir().join(format!("lanner-fp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rules.d")).unwrap();
+        let file = dir.join("lanner.yaml");
+        std::fs::write(&file, "a: 1\n").unwrap();
+        let paths: BTreeSet<PathBuf> = [file.clone(), dir.join("rules.d")].into_iter().collect();
+        let fp = fingerprint(&paths);
+        assert_eq!(fingerprint(&paths), fp, "reading changes nothing");
+        std::fs::write(&file, "a: 1\n").unwrap();
+        assert_eq!(fingerprint(&paths), fp, "the same content written back");
+        std::fs::write(&file, "a: 2\n").unwrap();
+        let fp2 = fingerprint(&paths);
+        assert_ne!(fp2, fp);
+        std::fs::write(dir.join("rules.d/x.yaml"), "").unwrap();
+        let fp3 = fingerprint(&paths);
+        assert_ne!(fp3, fp2, "an entry added");
+        std::fs::write(dir.join("rules.d/x.yaml"), "- list: l\n  items: []\n").unwrap();
+        assert_ne!(fingerprint(&paths), fp3, "an entry's content");
+        std::fs::remove_file(dir.join("rules.d/x.yaml")).unwrap();
+        assert_eq!(fingerprint(&paths), fp2, "the entry removed again");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

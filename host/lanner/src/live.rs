@@ -2,7 +2,7 @@
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
 use crate::deferred::PluginSyscalls;
-use crate::metrics::{AlertLabels, CpuLabels, Metrics, SourceLabels};
+use crate::metrics::{AlertLabels, CpuLabels, Metrics, RuleLabels, SourceLabels};
 use crate::sources::SourceMsg;
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
@@ -156,6 +156,8 @@ pub struct Detection {
     pub registry: FieldRegistry,
     /// The plugins' fields in that registry, for source plugins' events (the daemon).
     pub plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+    /// How repeated alerts are held back.
+    pub limits: AlertLimits,
 }
 
 /// Messages to a running loop.
@@ -166,6 +168,9 @@ pub enum Control {
     /// A reload failed (the message says why): keep the running rules, raise Lanner's
     /// internal alert.
     Failed(String),
+    /// Raise one of Lanner's own alerts (CRITICAL): `rule` from [`crate::internal`], about
+    /// `subject` (a plugin, or empty), with this text.
+    Internal { rule: &'static str, subject: String, output: String },
 }
 
 /// Applies records to the state tables and hands each event to the sink: what a live run
@@ -192,6 +197,12 @@ struct Processor<'a> {
     /// New containers (their container events pending) with events deferred: the deferred
     /// events are evaluated once each is known or has waited [`CONTAINER_EVENT_WAIT`].
     held_for: Vec<Arc<str>>,
+    /// At most one internal alert per kind per interval.
+    internal: InternalLimiter,
+    /// Rule alerts' deduplication, when configured.
+    dedup: Option<RuleDedup>,
+    /// Records dropped since the last drop alert sent.
+    drops_unsaid: u64,
 }
 
 /// At most this many events wait for new containers' metadata; past it they are evaluated
@@ -200,12 +211,16 @@ fn max_held() -> usize {
     8 * crate::deferred::batch_limit()
 }
 
-/// Counts an alert and hands it to the target.
+use crate::throttle::{AlertLimits, InternalLimiter, RuleDedup, Verdict};
+
+/// Counts a rule alert and hands it to the target, unless the deduplication window holds
+/// it back (then it is counted as suppressed, and the next one delivered says so).
 fn deliver(
-    alert: &Alert,
+    mut alert: Alert,
     target: &mut AlertTarget,
     alerts: &mut u64,
     metrics: Option<&Metrics>,
+    dedup: &mut Option<RuleDedup>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     *alerts += 1;
@@ -217,10 +232,27 @@ fn deliver(
             })
             .inc();
     }
-    target.emit(alert, out)
+    if let Some(d) = dedup {
+        match d.check(&alert) {
+            Verdict::Hold => {
+                if let Some(m) = metrics {
+                    m.suppressed.get_or_create(&RuleLabels { rule: alert.rule }).inc();
+                }
+                return Ok(());
+            }
+            Verdict::Deliver(n) => {
+                crate::throttle::mark_suppressed(&mut alert, n);
+                if let (true, Some(m)) = (d.untracked(), metrics) {
+                    m.dedup_untracked.inc();
+                }
+            }
+        }
+    }
+    target.emit(&alert, out)
 }
 
 /// Evaluates the rules on one event and hands each alert to the target.
+#[allow(clippy::too_many_arguments)]
 fn evaluate<E: Event + ?Sized>(
     ruleset: &Ruleset,
     ev: &E,
@@ -228,11 +260,12 @@ fn evaluate<E: Event + ?Sized>(
     hostname: &str,
     alerts: &mut u64,
     metrics: Option<&Metrics>,
+    dedup: &mut Option<RuleDedup>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut err = None;
     ruleset.evaluate(ev, |rule| {
-        if let Err(e) = deliver(&rule.alert(ev, hostname), target, alerts, metrics, out) {
+        if let Err(e) = deliver(rule.alert(ev, hostname), target, alerts, metrics, dedup, out) {
             err = Some(e);
         }
     });
@@ -240,7 +273,7 @@ fn evaluate<E: Event + ?Sized>(
 }
 
 impl<'a> Processor<'a> {
-    fn new(sink: Sink<'a>, metrics: Option<Arc<Metrics>>) -> Self {
+    fn new(sink: Sink<'a>, metrics: Option<Arc<Metrics>>, limits: AlertLimits) -> Self {
         let registry = FieldRegistry::with_syscall_fields();
         let processed = metrics
             .as_ref()
@@ -259,6 +292,18 @@ impl<'a> Processor<'a> {
             plugin_syscalls: None,
             hold_for_containers: false,
             held_for: Vec::new(),
+            internal: InternalLimiter::new(limits.internal_interval),
+            dedup: limits.dedup.map(RuleDedup::new),
+            drops_unsaid: 0,
+        }
+    }
+
+    /// Applies new limits (a reload); a deduplication whose settings did not change keeps its
+    /// windows.
+    fn set_limits(&mut self, limits: AlertLimits) {
+        self.internal.set_interval(limits.internal_interval);
+        if self.dedup.as_ref().map(RuleDedup::settings) != limits.dedup {
+            self.dedup = limits.dedup.map(RuleDedup::new);
         }
     }
 
@@ -326,10 +371,11 @@ impl<'a> Processor<'a> {
                     match &mut self.plugin_syscalls {
                         Some(ps) => {
                             let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+                            let dedup = &mut self.dedup;
                             let mut err = None;
                             let before = ps.pending_len();
                             full = ps.evaluate(ruleset, ev, hostname, &mut |a| {
-                                if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+                                if let Err(e) = deliver(a, target, alerts, metrics, dedup, out) {
                                     err = Some(e);
                                 }
                             });
@@ -353,6 +399,7 @@ impl<'a> Processor<'a> {
                             hostname,
                             &mut self.alerts,
                             self.metrics.as_deref(),
+                            &mut self.dedup,
                             out,
                         )?,
                     }
@@ -388,9 +435,10 @@ impl<'a> Processor<'a> {
         }
         self.held_for.clear();
         let (alerts, metrics) = (&mut self.alerts, self.metrics.as_deref());
+        let dedup = &mut self.dedup;
         let mut err = None;
         let failures = ps.flush(ruleset, hostname, &mut |a| {
-            if let Err(e) = deliver(&a, target, alerts, metrics, out) {
+            if let Err(e) = deliver(a, target, alerts, metrics, dedup, out) {
                 err = Some(e);
             }
         });
@@ -478,12 +526,9 @@ impl<'a> Processor<'a> {
             SourceMsg::Events(events) => events,
             SourceMsg::Ended { failure: None, .. } => return Ok(()),
             SourceMsg::Ended { plugin, failure: Some(why) } => {
-                return self.internal_alert(
-                    crate::internal::PLUGIN_DISABLED_RULE,
-                    Priority::Critical,
-                    format!("Lanner internal: source plugin {plugin} stopped: {why}"),
-                    out,
-                );
+                let output = format!("Lanner internal: source plugin {plugin} stopped: {why}");
+                self.internal_alert(crate::internal::PLUGIN_DISABLED_RULE, &plugin, output, out)?;
+                return Ok(());
             }
         };
         let (Some(map), Sink::Alerts { ruleset, target, hostname }) = (&self.plugin_fields, &mut self.sink)
@@ -495,7 +540,16 @@ impl<'a> Processor<'a> {
         let mut n = 0;
         for ev in batch.iter() {
             n += 1;
-            evaluate(ruleset, &ev, target, hostname, &mut self.alerts, self.metrics.as_deref(), out)?;
+            evaluate(
+                ruleset,
+                &ev,
+                target,
+                hostname,
+                &mut self.alerts,
+                self.metrics.as_deref(),
+                &mut self.dedup,
+                out,
+            )?;
         }
         if let Some(m) = &self.metrics {
             m.processed.get_or_create(&SourceLabels { source }).inc_by(n);
@@ -511,24 +565,51 @@ impl<'a> Processor<'a> {
         if new_drops == 0 {
             return Ok(());
         }
-        self.internal_alert(
-            DROP_RULE,
-            Priority::Critical,
-            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second."),
-            out,
-        )
+        // Drops in seconds whose alert was held back are told in the next one sent.
+        self.drops_unsaid += new_drops;
+        let output = if self.drops_unsaid == new_drops {
+            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second.")
+        } else {
+            format!(
+                "Lanner internal: syscall event drop. {} system calls dropped since the last drop alert, {new_drops} in last second.",
+                self.drops_unsaid
+            )
+        };
+        if self.internal_alert(DROP_RULE, "", output, out)? {
+            self.drops_unsaid = 0;
+        }
+        Ok(())
     }
 
-    /// Raises one of Lanner's own alerts (source `internal`), where rule alerts go.
+    /// Raises one of Lanner's own alerts (source `internal`, CRITICAL), where rule alerts
+    /// go: at most one per kind (`rule` about `subject`) per interval, the next one saying
+    /// how many were held back. Whether it was sent.
     fn internal_alert(
         &mut self,
         rule: &str,
-        priority: Priority,
+        subject: &str,
         output: String,
         out: &mut dyn Write,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let priority = Priority::Critical;
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
-            let alert = Alert {
+            if let Some(m) = &self.metrics {
+                m.alerts
+                    .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
+                    .inc();
+            }
+            let Some(held) = self.internal.admit(rule, subject, Instant::now()) else {
+                tracing::info!(
+                    rule,
+                    subject,
+                    "internal alert held back (one per kind per interval): {output}"
+                );
+                if let Some(m) = &self.metrics {
+                    m.suppressed.get_or_create(&RuleLabels { rule: rule.into() }).inc();
+                }
+                return Ok(false);
+            };
+            let mut alert = Alert {
                 time_ns: wall_now(),
                 rule: rule.into(),
                 priority,
@@ -538,14 +619,11 @@ impl<'a> Processor<'a> {
                 tags: Vec::new(),
                 hostname: hostname.clone(),
             };
-            if let Some(m) = &self.metrics {
-                m.alerts
-                    .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.as_str().into() })
-                    .inc();
-            }
+            crate::throttle::mark_suppressed(&mut alert, held);
             target.emit(&alert, out)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -577,6 +655,8 @@ pub struct RunOptions {
     pub wake: Option<Arc<AtomicBool>>,
     /// Where the host's file system is seen (user names from its /etc), when not at /.
     pub host_root: Option<std::path::PathBuf>,
+    /// How repeated alerts are held back.
+    pub limits: AlertLimits,
 }
 
 impl RunOptions {
@@ -592,6 +672,7 @@ impl RunOptions {
             sources: None,
             wake: None,
             host_root: None,
+            limits: AlertLimits::default(),
         }
     }
 }
@@ -604,7 +685,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let metrics = opts.metrics.clone();
     let (mut proc, mut raw_file) = match output {
         Output::Process(sink) => {
-            let mut p = Processor::new(sink, metrics.clone());
+            let mut p = Processor::new(sink, metrics.clone(), opts.limits);
             p.hold_for_containers = true;
             (Some(p), None)
         }
@@ -636,6 +717,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         capture.wake_on(wake);
     }
     if let Some(m) = &metrics {
+        m.loop_alive();
         m.capture_on.store(true, Ordering::Relaxed);
     }
     tracing::info!(
@@ -649,6 +731,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
     while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| started.elapsed() < d) {
+        if let Some(m) = &metrics {
+            m.loop_alive();
+        }
         if let (Some(rx), Some(p)) = (&opts.control, &mut proc) {
             while let Ok(msg) = rx.try_recv() {
                 apply_control(msg, p, &mut capture, out)?;
@@ -719,6 +804,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
     if let Some(p) = &mut proc {
         p.drop_alert(new_drops, out)?;
+        for (rule, subject, n) in p.internal.pending() {
+            tracing::warn!(rule, subject, "{n} internal alerts were held back since the last one sent");
+        }
     }
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();
@@ -786,6 +874,7 @@ fn apply_control(
                     _ => {}
                 }
             }
+            p.set_limits(d.limits);
             if let Some(fields) = d.plugin_fields.or_else(|| p.plugin_fields.clone()) {
                 p.set_plugin_fields(fields);
             }
@@ -795,10 +884,14 @@ fn apply_control(
         Control::Failed(why) => {
             p.internal_alert(
                 RELOAD_RULE,
-                Priority::Critical,
+                "",
                 format!("Lanner internal: reload failed, the running rules stay in effect. {why}"),
                 out,
             )?;
+            out.flush()?;
+        }
+        Control::Internal { rule, subject, output } => {
+            p.internal_alert(rule, &subject, output, out)?;
             out.flush()?;
         }
     }
@@ -814,11 +907,12 @@ pub fn replay_raw(
     plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
     out: &mut dyn Write,
     metrics: Option<Arc<Metrics>>,
+    limits: AlertLimits,
 ) -> Result<u64> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
-    let mut proc = Processor::new(sink, metrics);
+    let mut proc = Processor::new(sink, metrics, limits);
     if let Some(fields) = plugin_fields {
         proc.set_plugin_fields(fields);
     }

@@ -15,6 +15,8 @@ mod replay;
 mod rules;
 mod sinks;
 mod sources;
+mod throttle;
+mod web;
 
 fn main() -> std::process::ExitCode {
     match cli::main() {

@@ -1,6 +1,7 @@
-//! What the daemon counts, and the HTTP endpoint that shows it: `/metrics` in Prometheus
-//! text format and `/healthz`, which answers 503 with the reason when capture has gone quiet
-//! or drops too much (so that a Kubernetes probe restarts a blind agent).
+//! What the daemon counts, shown by the HTTP endpoint (`crate::web`) as `/metrics` in
+//! Prometheus text format, and the health verdicts: readiness, which fails with the reason
+//! when capture has gone quiet or drops too much, and liveness, which fails only when the
+//! event loop has stopped.
 //!
 //! The event loop only touches atomics (prometheus-client's counters are atomics); labelled
 //! families are used where the label set is small or the event rare (alerts, reloads).
@@ -42,6 +43,17 @@ pub struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginStateLabels {
+    pub plugin: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
 }
@@ -57,6 +69,11 @@ pub struct Metrics {
     pub processed: Family<SourceLabels, Counter>,
     /// Alerts raised, per rule and priority.
     pub alerts: Family<AlertLabels, Counter>,
+    /// Alerts raised but not sent (internal alerts past their rate limit, rule alerts in
+    /// their deduplication window), per rule.
+    pub suppressed: Family<RuleLabels, Counter>,
+    /// Rule alerts delivered without deduplication because its table was full.
+    pub dedup_untracked: Counter,
     /// Time spent evaluating rules, in nanoseconds (exposed in seconds).
     pub rule_eval_ns: Counter,
     /// Syscall events whose rules needed a plugin's field (extracted in batches), and those
@@ -79,13 +96,19 @@ pub struct Metrics {
     pub plugin_calls: Family<PluginLabels, Counter>,
     pub plugin_failures: Family<PluginLabels, Counter>,
     pub plugin_restarts: Family<PluginLabels, Counter>,
+    /// Per plugin: 1 for its state (running, backoff, disabled), 0 for the others.
+    pub plugin_state: Family<PluginStateLabels, Gauge>,
     /// The loaded plugins, read at each scrape, with what was read last.
     plugins: Mutex<Vec<WatchedPlugin>>,
+    /// The sink plugins of the running outputs, likewise.
+    sink_plugins: Mutex<Vec<WatchedPlugin>>,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     started: Instant,
     /// When the last event arrived, in microseconds since start (0: none yet).
     last_event_us: AtomicU64,
+    /// When the event loop last turned, in microseconds since start.
+    loop_beat_us: AtomicU64,
     /// Drop ratio of the last window, as f64 bits.
     drop_ratio: AtomicU64,
     window: Mutex<Window>,
@@ -95,8 +118,9 @@ pub struct Metrics {
 /// dropped, failed attempts).
 type WatchedOutput = (String, Arc<OutputStats>, [u64; 3]);
 
-/// A plugin and its counters at the last scrape (calls, failures, restarts).
-type WatchedPlugin = (Arc<lanner_plugin_runtime::Plugin>, [u64; 3]);
+/// A plugin, the name it is shown by (a sink plugin's is its output's), and its counters at
+/// the last scrape (calls, failures, restarts).
+type WatchedPlugin = (String, Arc<lanner_plugin_runtime::Plugin>, [u64; 3]);
 
 /// Counts over which the drop ratio is computed.
 #[derive(Default)]
@@ -117,6 +141,8 @@ impl Metrics {
             dropped: Family::default(),
             processed: Family::default(),
             alerts: Family::default(),
+            suppressed: Family::default(),
+            dedup_untracked: Counter::default(),
             rule_eval_ns: Counter::default(),
             syscall_deferred: Counter::default(),
             syscall_decided: Counter::default(),
@@ -130,10 +156,13 @@ impl Metrics {
             plugin_calls: Family::default(),
             plugin_failures: Family::default(),
             plugin_restarts: Family::default(),
+            plugin_state: Family::default(),
             plugins: Mutex::new(Vec::new()),
+            sink_plugins: Mutex::new(Vec::new()),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
             last_event_us: AtomicU64::new(0),
+            loop_beat_us: AtomicU64::new(0),
             drop_ratio: AtomicU64::new(0f64.to_bits()),
             window: Mutex::new(Window::default()),
             registry: Registry::default(),
@@ -154,6 +183,16 @@ impl Metrics {
             m.processed.clone(),
         );
         registry.register("alerts", "Alerts raised, per rule and priority", m.alerts.clone());
+        registry.register(
+            "alerts_suppressed",
+            "Alerts raised but held back (internal alerts past their rate limit, rule alerts within alert_dedup's window), per rule",
+            m.suppressed.clone(),
+        );
+        registry.register(
+            "alerts_dedup_untracked",
+            "Rule alerts delivered without deduplication because alert_dedup.max_keys combinations were tracked",
+            m.dedup_untracked.clone(),
+        );
         registry.register(
             "rule_evaluation_nanoseconds",
             "Time spent applying events to the state tables and evaluating rules",
@@ -198,6 +237,11 @@ impl Metrics {
             "Re-instantiations after a failure, per plugin",
             m.plugin_restarts.clone(),
         );
+        registry.register(
+            "plugin_state",
+            "1 for each plugin's state (running, backoff, disabled), 0 for its other states",
+            m.plugin_state.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -205,6 +249,25 @@ impl Metrics {
     pub fn saw_events(&self) {
         let us = self.started.elapsed().as_micros() as u64;
         self.last_event_us.store(us.max(1), Ordering::Relaxed);
+    }
+
+    /// Notes that the event loop turned now.
+    pub fn loop_alive(&self) {
+        self.loop_beat_us.store(self.started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Liveness: `Err(reason)` when capture is on and the event loop has not turned for
+    /// `max_stall_secs` (stuck: a restart may help). Drops and quiet do not count here.
+    pub fn liveness(&self, max_stall_secs: f64) -> Result<(), String> {
+        if !self.capture_on.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let now_us = self.started.elapsed().as_micros() as u64;
+        let stall = now_us.saturating_sub(self.loop_beat_us.load(Ordering::Relaxed)) as f64 / 1e6;
+        if stall > max_stall_secs {
+            return Err(format!("the event loop has not turned for {stall:.1} s (limit {max_stall_secs} s)"));
+        }
+        Ok(())
     }
 
     /// Adds a second's worth of records read and dropped to the drop-ratio window.
@@ -257,13 +320,51 @@ impl Metrics {
     pub fn set_plugins(&self, plugins: Vec<Arc<lanner_plugin_runtime::Plugin>>) {
         self.sync_plugins();
         let mut p = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
-        *p = plugins.into_iter().map(|pl| (pl, [0; 3])).collect();
+        let named = plugins.into_iter().map(|pl| (pl.name().to_string(), pl)).collect();
+        *p = keep_last(&p, named);
+    }
+
+    /// The running outputs' sink plugins, by output name (after a start or a reload that
+    /// rebuilt the outputs).
+    pub fn set_sink_plugins(&self, plugins: Vec<(String, Arc<lanner_plugin_runtime::Plugin>)>) {
+        self.sync_plugins();
+        let mut p = self.sink_plugins.lock().unwrap_or_else(|e| e.into_inner());
+        *p = keep_last(&p, plugins);
+    }
+
+    /// Every plugin watched, with the name it is shown by: the loaded ones, then the sinks
+    /// (`sink` true). A copy: a plugin's own lock may be held by a long call, and must not
+    /// be waited for while holding these lists.
+    pub fn watched_plugins(&self) -> Vec<(String, Arc<lanner_plugin_runtime::Plugin>, bool)> {
+        let plain = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        let sinks = self.sink_plugins.lock().unwrap_or_else(|e| e.into_inner());
+        plain
+            .iter()
+            .map(|(n, p, _)| (n.clone(), p.clone(), false))
+            .chain(sinks.iter().map(|(n, p, _)| (n.clone(), p.clone(), true)))
+            .collect()
+    }
+
+    /// Sets the plugin-state gauge from each watched plugin's state now; plugins gone since
+    /// the last call disappear from it. Not at scrape time: a plugin's state waits for its
+    /// running call, and a scrape must not.
+    pub fn update_plugin_states(&self) {
+        let states: Vec<(String, &'static str)> =
+            self.watched_plugins().into_iter().map(|(n, p, _)| (n, p.state().as_str())).collect();
+        self.plugin_state.clear();
+        for (plugin, state) in states {
+            for s in ["running", "backoff", "disabled"] {
+                let labels = PluginStateLabels { plugin: plugin.clone(), state: s.into() };
+                self.plugin_state.get_or_create(&labels).set(i64::from(s == state));
+            }
+        }
     }
 
     fn sync_plugins(&self) {
         let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
-        for (plugin, last) in plugins.iter_mut() {
-            let labels = PluginLabels { plugin: plugin.name().to_string() };
+        let mut sinks = self.sink_plugins.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, plugin, last) in plugins.iter_mut().chain(sinks.iter_mut()) {
+            let labels = PluginLabels { plugin: name.clone() };
             let s = &plugin.stats;
             let now = [
                 s.calls.load(Ordering::Relaxed),
@@ -304,6 +405,21 @@ impl Metrics {
     }
 }
 
+/// The plugins to watch from now on, each with what was read of its counters last when it
+/// was watched already (a reload keeps unchanged plugins): starting those from zero would
+/// count their calls and failures twice.
+fn keep_last(
+    before: &[WatchedPlugin],
+    now: Vec<(String, Arc<lanner_plugin_runtime::Plugin>)>,
+) -> Vec<WatchedPlugin> {
+    now.into_iter()
+        .map(|(name, p)| {
+            let last = before.iter().find(|(_, q, _)| Arc::ptr_eq(&p, q)).map_or([0; 3], |(_, _, l)| *l);
+            (name, p, last)
+        })
+        .collect()
+}
+
 /// Adds to three labelled counters what another component's own counters gained since
 /// `last`, and remembers `now`.
 fn carry<L>(counters: [&Family<L, Counter>; 3], labels: &L, now: [u64; 3], last: &mut [u64; 3])
@@ -314,64 +430,6 @@ where
         family.get_or_create(labels).inc_by(n.saturating_sub(*l));
     }
     *last = now;
-}
-
-/// Serves `/healthz` and `/metrics` on `addr` from a thread of its own, until the process
-/// ends. Returns the address bound (the port may be 0 in the configuration).
-pub fn serve(
-    metrics: std::sync::Arc<Metrics>,
-    addr: std::net::SocketAddr,
-    max_gap_secs: f64,
-    max_drop_ratio: f64,
-) -> anyhow::Result<std::net::SocketAddr> {
-    use anyhow::Context;
-    use axum::{Router, http::StatusCode, routing::get};
-    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("webserver: binding {addr}"))?;
-    listener.set_nonblocking(true)?;
-    let bound = listener.local_addr()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("lanner-web".into()).spawn(move || {
-        rt.block_on(async move {
-            let m1 = metrics.clone();
-            let app = Router::new()
-                .route(
-                    "/healthz",
-                    get(move || {
-                        let m = m1.clone();
-                        async move {
-                            match m.health(max_gap_secs, max_drop_ratio) {
-                                Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-                                Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
-                            }
-                        }
-                    }),
-                )
-                .route(
-                    "/metrics",
-                    get(move || {
-                        let m = metrics.clone();
-                        async move {
-                            (
-                                [(
-                                    "content-type",
-                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                                )],
-                                m.encode(),
-                            )
-                        }
-                    }),
-                );
-            match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => {
-                    if let Err(e) = axum::serve(l, app).await {
-                        tracing::error!(error = %e, "webserver stopped");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "webserver: listener"),
-            }
-        })
-    })?;
-    Ok(bound)
 }
 
 #[cfg(test)]
@@ -392,6 +450,11 @@ mod tests {
         let err = m.health(10.0, 0.01).unwrap_err();
         assert_eq!(err, "10.00% of recent records were dropped (limit 1.00%)");
         assert!(m.health(10.0, 0.5).is_ok());
+        // A drop storm is not a stuck loop: liveness holds while the loop turns.
+        m.loop_alive();
+        assert!(m.liveness(1.0).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(m.liveness(0.01).unwrap_err().starts_with("the event loop has not turned"));
     }
 
     #[test]

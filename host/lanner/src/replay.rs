@@ -31,7 +31,7 @@ pub(crate) fn replay_file(
             target: live::AlertTarget::Write(d.format),
             hostname: crate::node::hostname(),
         };
-        let bad = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics.clone())?;
+        let bad = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics.clone(), d.limits)?;
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
@@ -49,7 +49,8 @@ pub(crate) fn replay_file(
         .clone()
         .and_then(|map| crate::deferred::PluginSyscalls::new(&d.ruleset, &d.registry, map));
     let write_err: std::cell::RefCell<Option<std::io::Error>> = std::cell::RefCell::new(None);
-    let mut on_alert = |alert: lanner_event::Alert| {
+    let mut dedup = d.limits.dedup.map(crate::throttle::RuleDedup::new);
+    let mut on_alert = |mut alert: lanner_event::Alert| {
         if let Some(m) = &metrics {
             m.alerts
                 .get_or_create(&crate::metrics::AlertLabels {
@@ -57,6 +58,17 @@ pub(crate) fn replay_file(
                     priority: alert.priority.as_str().into(),
                 })
                 .inc();
+        }
+        if let Some(dd) = &mut dedup {
+            match dd.check(&alert) {
+                crate::throttle::Verdict::Hold => {
+                    if let Some(m) = &metrics {
+                        m.suppressed.get_or_create(&crate::metrics::RuleLabels { rule: alert.rule }).inc();
+                    }
+                    return;
+                }
+                crate::throttle::Verdict::Deliver(n) => crate::throttle::mark_suppressed(&mut alert, n),
+            }
         }
         if write_err.borrow().is_none()
             && let Err(e) = writeln!(out, "{}", d.format.line(&alert))

@@ -34,6 +34,8 @@ pub struct SinkOutput {
     pub priority: String,
     pub key: String,
     pub sink: Box<dyn AlertSink>,
+    /// The plugin behind it, watched for failures (a disabled sink raises an alert).
+    pub plugin: Arc<lanner_plugin_runtime::Plugin>,
 }
 
 /// Where the component of `plugin` is: a path as given, else `SINK_PLUGINS_DIR/PLUGIN.wasm`.
@@ -81,11 +83,13 @@ fn plugin_config(o: &PluginOutput) -> PluginConfig {
     }
 }
 
-fn load(runtime: &Arc<Runtime>, path: &Path, cfg: PluginConfig, what: &str) -> Result<Box<dyn AlertSink>> {
+type Loaded = (Box<dyn AlertSink>, Arc<lanner_plugin_runtime::Plugin>);
+
+fn load(runtime: &Arc<Runtime>, path: &Path, cfg: PluginConfig, what: &str) -> Result<Loaded> {
     let plugin =
-        runtime.load(path, cfg).with_context(|| format!("{what}: sink plugin {}", path.display()))?;
-    let sink = PluginSink::new(Arc::new(plugin)).with_context(|| what.to_string())?;
-    Ok(Box::new(Owned { sink, _runtime: runtime.clone() }))
+        Arc::new(runtime.load(path, cfg).with_context(|| format!("{what}: sink plugin {}", path.display()))?);
+    let sink = PluginSink::new(plugin.clone()).with_context(|| what.to_string())?;
+    Ok((Box::new(Owned { sink, _runtime: runtime.clone() }), plugin))
 }
 
 /// The enabled outputs of sink plugins, loaded and configured.
@@ -97,21 +101,25 @@ pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
     let mut out = Vec::new();
     if config.file_output.enabled {
         let path = component_path(config, "file");
+        let (sink, plugin) = load(&runtime, &path, file_output_config(config)?, "file_output")?;
         out.push(SinkOutput {
             name: "file".into(),
             priority: config.file_output.priority.clone(),
             key: "file_output.priority".into(),
-            sink: load(&runtime, &path, file_output_config(config)?, "file_output")?,
+            sink,
+            plugin,
         });
     }
     for o in &config.plugin_outputs {
         let path = component_path(config, &o.plugin);
         let what = format!("plugin_outputs: {}", o.name);
+        let (sink, plugin) = load(&runtime, &path, plugin_config(o), &what)?;
         out.push(SinkOutput {
             name: o.name.clone(),
             priority: o.priority.clone(),
             key: format!("plugin_outputs[{}].priority", o.name),
-            sink: load(&runtime, &path, plugin_config(o), &what)?,
+            sink,
+            plugin,
         });
     }
     Ok(out)

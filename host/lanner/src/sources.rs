@@ -38,6 +38,8 @@ pub enum SourceMsg {
 struct Running {
     plugin: Arc<Plugin>,
     stop: Arc<AtomicBool>,
+    /// Set when the source gave up (its plugin disabled): a reload opens it again.
+    failed: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -84,6 +86,16 @@ impl SourceRunner {
         // Streams being closed, by plugin name: a replacement opens its stream only once the
         // old one is closed, since it may hold what the new one needs (a listening port).
         let mut closing = BTreeMap::new();
+        // A source whose plugin was disabled: its plugin is enabled again by the reload that
+        // called this, and its stream is opened anew.
+        self.running.retain(|name, r| {
+            let failed =
+                r.failed.load(Ordering::Acquire) && r.thread.as_ref().is_none_or(|t| t.is_finished());
+            if failed {
+                tracing::info!(plugin = %name, "source reopened after its plugin was disabled");
+            }
+            !failed
+        });
         self.running.retain(|name, r| {
             let keep = wanted.get(name).is_some_and(|(p, _)| Arc::ptr_eq(p, &r.plugin));
             if !keep {
@@ -98,20 +110,21 @@ impl SourceRunner {
                 continue;
             }
             let stop = Arc::new(AtomicBool::new(false));
-            let (p, s, tx) = (plugin.clone(), stop.clone(), self.tx.clone());
+            let failed = Arc::new(AtomicBool::new(false));
+            let (p, s, f, tx) = (plugin.clone(), stop.clone(), failed.clone(), self.tx.clone());
             let previous = closing.remove(&name).flatten();
             let spawned =
                 std::thread::Builder::new().name(format!("lanner-source-{name}")).spawn(move || {
                     if let Some(previous) = previous {
                         let _ = previous.join();
                     }
-                    if !s.load(Ordering::Relaxed) {
-                        read_source(&p, &params, &s, &tx);
+                    if !s.load(Ordering::Relaxed) && read_source(&p, &params, &s, &tx).is_err() {
+                        f.store(true, Ordering::Release);
                     }
                 });
             match spawned {
                 Ok(thread) => {
-                    self.running.insert(name, Running { plugin, stop, thread: Some(thread) });
+                    self.running.insert(name, Running { plugin, stop, failed, thread: Some(thread) });
                 }
                 Err(e) => tracing::error!(plugin = %name, "cannot start the source's thread: {e}"),
             }
@@ -135,15 +148,21 @@ impl SourceRunner {
 }
 
 /// Reads one source until it ends, fails for good, is stopped, or the loop is gone.
-fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sender) {
+/// `Err` when its plugin was disabled: the daemon's plugin watch raises the alert for that
+/// (as for any plugin), and a reload opens the source again.
+fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sender) -> Result<(), ()> {
     let name = plugin.name().to_string();
     let ended = |failure: Option<String>| {
         tx.send(SourceMsg::Ended { plugin: name.clone(), failure });
+        Ok(())
     };
     let mut stream = match plugin.open(params) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(plugin = %name, "cannot open the source: {e}");
+            if plugin.state() == PluginState::Disabled {
+                return Err(());
+            }
             return ended(Some(format!("open failed: {e}")));
         }
     };
@@ -163,17 +182,19 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sende
             Ok(SourceBatch::Events(events)) => {
                 idle = IDLE_FIRST;
                 if !tx.send(SourceMsg::Events(events)) {
-                    return;
+                    return Ok(());
                 }
             }
             Err(e) => {
                 // Counted and restarted with backoff by the runtime, or disabled.
                 tracing::error!(plugin = %name, "source: {e}");
                 if plugin.state() == PluginState::Disabled {
-                    return ended(Some(format!("disabled after repeated failures ({e})")));
+                    tracing::error!(plugin = %name, "source stopped: its plugin is disabled until a reload");
+                    return Err(());
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
+    Ok(())
 }

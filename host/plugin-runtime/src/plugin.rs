@@ -540,11 +540,10 @@ impl Plugin {
                 self.name,
                 inner.consecutive
             );
-            inner.incidents.push(Incident {
-                plugin: self.name.to_string(),
-                disabled: true,
-                message: message.clone(),
-            });
+            push_incident(
+                &mut inner.incidents,
+                Incident { plugin: self.name.to_string(), disabled: true, message: message.clone() },
+            );
             return PluginError::Disabled {
                 plugin: self.name.to_string(),
                 failures: inner.consecutive,
@@ -555,11 +554,10 @@ impl Plugin {
         let wait = policy.backoff_ms.saturating_mul(1 << shift).min(policy.max_backoff_ms);
         inner.retry_at = Some(Instant::now() + Duration::from_millis(wait));
         log::warn!("plugin {}: {message}; restarting in {wait} ms", self.name);
-        inner.incidents.push(Incident {
-            plugin: self.name.to_string(),
-            disabled: false,
-            message: message.clone(),
-        });
+        push_incident(
+            &mut inner.incidents,
+            Incident { plugin: self.name.to_string(), disabled: false, message: message.clone() },
+        );
         PluginError::Failed { plugin: self.name.to_string(), message }
     }
 
@@ -743,6 +741,33 @@ impl Plugin {
     pub fn take_incidents(&self) -> Vec<Incident> {
         std::mem::take(&mut self.lock().incidents)
     }
+    /// Makes a disabled plugin callable again, from a fresh instance, with its failure count
+    /// reset: an operator's reload is the sign that the cause may have been fixed. Whether it
+    /// was disabled.
+    pub fn reenable(&self) -> bool {
+        let mut inner = self.lock();
+        if !inner.disabled {
+            return false;
+        }
+        inner.disabled = false;
+        inner.consecutive = 0;
+        inner.retry_at = None;
+        inner.live = None;
+        log::info!("plugin {}: re-enabled", self.name);
+        true
+    }
+}
+
+/// Failures kept for the host's next report at most: a host that never asks must not grow.
+/// The oldest failures that did not disable the plugin go first; each was logged already.
+const MAX_INCIDENTS: usize = 64;
+
+fn push_incident(incidents: &mut Vec<Incident>, incident: Incident) {
+    if incidents.len() >= MAX_INCIDENTS {
+        let oldest = incidents.iter().position(|i| !i.disabled).unwrap_or(0);
+        incidents.remove(oldest);
+    }
+    incidents.push(incident);
 }
 
 /// An open stream of a source plugin's events.
@@ -974,6 +999,20 @@ fn describe(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incidents_kept_for_the_host_are_bounded_and_disables_kept_first() {
+        let mut v = Vec::new();
+        let inc = |n: usize, disabled| Incident { plugin: "p".into(), disabled, message: n.to_string() };
+        push_incident(&mut v, inc(0, true));
+        for n in 1..1000 {
+            push_incident(&mut v, inc(n, false));
+        }
+        assert_eq!(v.len(), MAX_INCIDENTS);
+        assert!(v[0].disabled, "the disable is kept");
+        assert_eq!(v.last().unwrap().message, "999");
+        assert_eq!(v[1].message, (1000 - MAX_INCIDENTS + 1).to_string(), "the oldest failures went");
+    }
 
     #[test]
     fn packs_a_batch_with_its_sources_once() {

@@ -4,13 +4,17 @@
 //!
 //! `grants.tcp` lists `host:port` destinations. They are resolved when the plugin's store is
 //! made; `wasi:sockets` then lets the plugin connect to exactly those addresses and ports,
-//! never to a link-local or metadata address (also when a granted name resolves to one).
+//! checked again at every connect, never to a link-local or metadata address (also when a
+//! granted name resolves to one), and to a loopback address only when the grant names
+//! loopback itself (`localhost`, `127.0.0.1`, `[::1]`): a granted public name answered with
+//! 127.0.0.1 would otherwise reach the node's own services. What the plugin resolves itself
+//! changes nothing: it connects only to the addresses resolved here.
 //! `grants.listen` lists `IP:port` addresses the plugin may bind and listen on (and accept
 //! connections there); nothing else is bound. UDP is never allowed. Name lookup inside the
 //! plugin is on only when it has an outbound grant (it can then connect by name: the name
 //! must resolve to a granted address). A plugin without either grant has no sockets at all.
 
-use crate::http::is_always_denied;
+use crate::http::{is_always_denied, permitted};
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -23,7 +27,17 @@ pub fn resolve(grants: &[String]) -> Result<HashSet<SocketAddr>, String> {
     let mut out = HashSet::new();
     for g in grants {
         let addrs = g.to_socket_addrs().map_err(|e| format!("tcp {g}: {e} (expected host:port)"))?;
-        out.extend(addrs.filter(|a| !is_always_denied(a.ip())));
+        let host = g.rsplit_once(':').map_or(g.as_str(), |(h, _)| h);
+        for a in addrs {
+            if permitted(host, a.ip()) {
+                out.insert(a);
+            } else {
+                log::warn!(
+                    "tcp {g}: {} left out (link-local, metadata, or loopback for a name that is not)",
+                    a.ip()
+                );
+            }
+        }
     }
     Ok(out)
 }
@@ -67,4 +81,20 @@ pub fn install(
         Box::pin(async move { ok })
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn grants_keep_loopback_only_when_they_name_it_and_never_metadata() {
+        let lo = resolve(&["localhost:2525".into(), "127.0.0.1:2526".into()]).unwrap();
+        assert!(lo.contains(&"127.0.0.1:2525".parse().unwrap()), "{lo:?}");
+        assert!(lo.contains(&"127.0.0.1:2526".parse().unwrap()), "{lo:?}");
+        let meta =
+            resolve(&["169.254.169.254:80".into(), "[fe80::1]:80".into(), "100.100.100.200:80".into()])
+                .unwrap();
+        assert!(meta.is_empty(), "{meta:?}");
+    }
 }

@@ -55,6 +55,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
       "max_event_gap_seconds" .Values.webserver.health.maxEventGapSeconds
       "max_drop_ratio" .Values.webserver.health.maxDropRatio))
 -}}
+{{- if .Values.webserver.metricsTokenSecret -}}
+{{- $_ := set $c.webserver "metrics_token_file" "/etc/lanner/secrets/metrics-token/token" -}}
+{{- end -}}
+{{- if .Values.webserver.tlsSecret -}}
+{{- $_ := set $c.webserver "tls" (dict "enabled" true "cert_file" "/etc/lanner/secrets/tls/tls.crt" "key_file" "/etc/lanner/secrets/tls/tls.key") -}}
+{{- end -}}
 {{- if $o.file.enabled -}}
 {{- $_ := set $c "file_output" (dict "enabled" true "keep_alive" $o.file.keepAlive "filename" $o.file.filename) -}}
 {{- end -}}
