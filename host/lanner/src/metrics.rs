@@ -79,6 +79,8 @@ pub struct Metrics {
     pub plugin_calls: Family<PluginLabels, Counter>,
     pub plugin_failures: Family<PluginLabels, Counter>,
     pub plugin_restarts: Family<PluginLabels, Counter>,
+    /// Per source plugin: events dropped because the rules were behind it.
+    pub plugin_events_dropped: Family<PluginLabels, Counter>,
     /// The loaded plugins, read at each scrape, with what was read last.
     plugins: Mutex<Vec<WatchedPlugin>>,
     /// Whether live capture is running (health applies to it).
@@ -95,8 +97,8 @@ pub struct Metrics {
 /// dropped, failed attempts).
 type WatchedOutput = (String, Arc<OutputStats>, [u64; 3]);
 
-/// A plugin and its counters at the last scrape (calls, failures, restarts).
-type WatchedPlugin = (Arc<lanner_plugin_runtime::Plugin>, [u64; 3]);
+/// A plugin and its counters at the last scrape (calls, failures, restarts, events dropped).
+type WatchedPlugin = (Arc<lanner_plugin_runtime::Plugin>, [u64; 4]);
 
 /// Counts over which the drop ratio is computed.
 #[derive(Default)]
@@ -130,6 +132,7 @@ impl Metrics {
             plugin_calls: Family::default(),
             plugin_failures: Family::default(),
             plugin_restarts: Family::default(),
+            plugin_events_dropped: Family::default(),
             plugins: Mutex::new(Vec::new()),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
@@ -198,6 +201,11 @@ impl Metrics {
             "Re-instantiations after a failure, per plugin",
             m.plugin_restarts.clone(),
         );
+        registry.register(
+            "plugin_events_dropped",
+            "Events of a source plugin dropped because the rules were behind it",
+            m.plugin_events_dropped.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -257,7 +265,7 @@ impl Metrics {
     pub fn set_plugins(&self, plugins: Vec<Arc<lanner_plugin_runtime::Plugin>>) {
         self.sync_plugins();
         let mut p = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
-        *p = plugins.into_iter().map(|pl| (pl, [0; 3])).collect();
+        *p = plugins.into_iter().map(|pl| (pl, [0; 4])).collect();
     }
 
     fn sync_plugins(&self) {
@@ -269,8 +277,15 @@ impl Metrics {
                 s.calls.load(Ordering::Relaxed),
                 s.failures.load(Ordering::Relaxed),
                 s.restarts.load(Ordering::Relaxed),
+                s.events_dropped.load(Ordering::Relaxed),
             ];
-            carry([&self.plugin_calls, &self.plugin_failures, &self.plugin_restarts], &labels, now, last);
+            let counters = [
+                &self.plugin_calls,
+                &self.plugin_failures,
+                &self.plugin_restarts,
+                &self.plugin_events_dropped,
+            ];
+            carry(counters, &labels, now, last);
         }
     }
 
@@ -306,8 +321,12 @@ impl Metrics {
 
 /// Adds to three labelled counters what another component's own counters gained since
 /// `last`, and remembers `now`.
-fn carry<L>(counters: [&Family<L, Counter>; 3], labels: &L, now: [u64; 3], last: &mut [u64; 3])
-where
+fn carry<L, const N: usize>(
+    counters: [&Family<L, Counter>; N],
+    labels: &L,
+    now: [u64; N],
+    last: &mut [u64; N],
+) where
     L: Clone + std::hash::Hash + Eq,
 {
     for ((family, n), l) in counters.into_iter().zip(now).zip(last.iter()) {

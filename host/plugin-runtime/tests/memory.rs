@@ -144,7 +144,7 @@ fn memories_count_together_against_memory_mb() {
         )
         .expect("within its limit");
     let held = p.memory_bytes();
-    assert!(held >= 3 * 40 << 20, "{held} bytes counted");
+    assert!(held >= (3 * 40) << 20, "{held} bytes counted");
     assert!(held <= 200 << 20, "{held} bytes counted");
     eprintln!("plugin with 3 extra memories of 40 MiB: {held} bytes of linear memory and tables counted");
 }
