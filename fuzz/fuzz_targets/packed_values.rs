@@ -38,7 +38,7 @@ fn answer(u: &mut Unstructured<'_>) -> Result<(PackedValues, usize, usize, u64)>
     for _ in 0..n {
         raw_ends.push(u.arbitrary::<u32>()?);
     }
-    let text = u.take_rest().to_vec();
+    let text = u.bytes(u.len())?.to_vec();
     let ends = if shape & 4 != 0 {
         // Non-decreasing ends within the text: steps of 0 to 3 bytes.
         let mut at = 0u32;
