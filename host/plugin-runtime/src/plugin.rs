@@ -1011,3 +1011,30 @@ mod tests {
         assert_eq!(b.data_ends, [2, 2, 3]);
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// A schema is a plugin's answer too (`info`), read at load: self-references, a regex
+    /// bomb and deep nesting are a verdict or an error, never a hang or a crash.
+    #[test]
+    fn a_hostile_config_schema_is_an_error_or_a_verdict_never_a_crash() {
+        let cfg = PluginConfig::parse("config: {a: 1}\n").unwrap();
+        for schema in [
+            r##"{"$ref": "#"}"##,
+            r##"{"properties": {"a": {"$ref": "#"}}, "$ref": "#"}"##,
+            r##"{"allOf": [{"$ref": "#"}]}"##,
+            r##"{"definitions": {"x": {"$ref": "#/definitions/x"}}, "$ref": "#/definitions/x"}"##,
+            r#"{"pattern": "(a+)+$"}"#,
+        ] {
+            assert!(validate_config("p", schema, &cfg).is_ok(), "{schema}");
+        }
+        let bomb = r#"{"properties": {"a": {"pattern": "((((((((((x{1000}){1000}){1000})))))))))"}}}"#;
+        let err = validate_config("p", bomb, &cfg).unwrap_err().to_string();
+        assert!(err.contains("the plugin's schema is invalid"), "{err}");
+        let deep = format!("{}{{}}{}", r#"{"not": "#.repeat(10_000), "}".repeat(10_000));
+        let err = validate_config("p", &deep, &cfg).unwrap_err().to_string();
+        assert!(err.contains("the plugin's schema is not JSON: recursion limit exceeded"), "{err}");
+    }
+}
