@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes the condition parser and the rules loader with cargo-fuzz (libFuzzer, nightly), each
-# for a bounded time, one after the other, and prints a summary per target: runs, executions
+# Fuzzes the condition parser, the rules loader and the decoders of plugin answers (packed
+# values of packed-extractor 0.2.0, the values of a 0.1.0 extract) with cargo-fuzz (libFuzzer,
+# nightly), each for a bounded time, one after the other, and prints a summary per target: runs, executions
 # per second, and whether it crashed: each distinct failure (panic location or libFuzzer error),
 # with its smallest reproducer. Exits non-zero when a target crashed. Not run in CI.
 #
-#   bench/fuzz.sh [target...]        targets: condition rules_loader (default: both)
+#   bench/fuzz.sh [target...]        targets: condition rules_loader packed_values values_0_1_0
+#                                    (default: all)
 #
 # Environment:
 #   FUZZ_SECONDS=60       fuzzing time per target (the build is not counted)
@@ -26,7 +28,7 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-60}
 timeout=${FUZZ_TIMEOUT:-10}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(condition rules_loader)
+[ ${#targets[@]} -gt 0 ] || targets=(condition rules_loader packed_values values_0_1_0)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz"
@@ -166,7 +168,7 @@ for t in "${targets[@]}"; do
     done
     unset count smallest message
   fi
-  line=$(printf '%-12s %ss: %s runs in %ss, %s exec/s, cov %s, corpus %s -> %s inputs: %s' \
+  line=$(printf '%-13s %ss: %s runs in %ss, %s exec/s, cov %s, corpus %s -> %s inputs: %s' \
     "$t" "$seconds" "$runs" "$elapsed" "$eps" "${cov:-?}" "$nseeds" "$units" "$result")
   echo "$line"
   summaries+=("$line")

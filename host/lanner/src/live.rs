@@ -713,6 +713,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;
+    let source_wake = opts.wake.clone();
     if let Some(wake) = opts.wake {
         capture.wake_on(wake);
     }
@@ -739,10 +740,23 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
                 apply_control(msg, p, &mut capture, out)?;
             }
         }
-        // After the reloads: a source opened by a reload is sent its rules first.
+        // After the reloads: a source opened by a reload is sent its rules first. A bounded
+        // share per round, so that the ring buffer is drained between them however fast the
+        // sources send (a source that outruns the rules drops, and counts, its own batches).
         if let (Some(rx), Some(p)) = (&sources, &mut proc) {
-            while let Ok(msg) = rx.try_recv() {
+            let round = Instant::now();
+            let mut taken = 0;
+            let more = loop {
+                if taken == SOURCE_BATCHES_PER_ROUND || round.elapsed() >= SOURCE_TIME_PER_ROUND {
+                    break true;
+                }
+                let Ok(msg) = rx.try_recv() else { break false };
                 p.process_source(msg, out)?;
+                taken += 1;
+            };
+            // Batches left for the next round: it must not wait for syscall records first.
+            if more && let Some(w) = &source_wake {
+                w.store(true, Ordering::Release);
             }
         }
         let n = match (&mut proc, &mut raw_file) {
@@ -1097,6 +1111,12 @@ struct PendingContainer {
 /// How long a container event waits for the `container` plugin's metadata. Podman answers
 /// about a container only once its start has finished, 150-200 ms after its first process
 /// runs on this machine.
+/// Source plugins' batches (each of up to `sources::SOURCE_BATCH` events) the live loop runs
+/// through the rules per round, at most, and the time after which it takes no more: the rest
+/// wait in the bounded queue while the ring buffer is drained.
+const SOURCE_BATCHES_PER_ROUND: usize = 8;
+const SOURCE_TIME_PER_ROUND: Duration = Duration::from_millis(20);
+
 const CONTAINER_EVENT_WAIT: Duration = Duration::from_secs(2);
 
 /// Containers remembered; past it the set starts over (a container seen again then gets a

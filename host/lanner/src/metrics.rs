@@ -98,6 +98,8 @@ pub struct Metrics {
     pub plugin_restarts: Family<PluginLabels, Counter>,
     /// Per plugin: 1 for its state (running, backoff, disabled), 0 for the others.
     pub plugin_state: Family<PluginStateLabels, Gauge>,
+    /// Per source plugin: events dropped because the rules were behind it.
+    pub plugin_events_dropped: Family<PluginLabels, Counter>,
     /// The loaded plugins, read at each scrape, with what was read last.
     plugins: Mutex<Vec<WatchedPlugin>>,
     /// The sink plugins of the running outputs, likewise.
@@ -119,8 +121,8 @@ pub struct Metrics {
 type WatchedOutput = (String, Arc<OutputStats>, [u64; 3]);
 
 /// A plugin, the name it is shown by (a sink plugin's is its output's), and its counters at
-/// the last scrape (calls, failures, restarts).
-type WatchedPlugin = (String, Arc<lanner_plugin_runtime::Plugin>, [u64; 3]);
+/// the last scrape (calls, failures, restarts, events dropped).
+type WatchedPlugin = (String, Arc<lanner_plugin_runtime::Plugin>, [u64; 4]);
 
 /// Counts over which the drop ratio is computed.
 #[derive(Default)]
@@ -157,6 +159,7 @@ impl Metrics {
             plugin_failures: Family::default(),
             plugin_restarts: Family::default(),
             plugin_state: Family::default(),
+            plugin_events_dropped: Family::default(),
             plugins: Mutex::new(Vec::new()),
             sink_plugins: Mutex::new(Vec::new()),
             capture_on: AtomicBool::new(false),
@@ -241,6 +244,11 @@ impl Metrics {
             "plugin_state",
             "1 for each plugin's state (running, backoff, disabled), 0 for its other states",
             m.plugin_state.clone(),
+        );
+        registry.register(
+            "plugin_events_dropped",
+            "Events of a source plugin dropped because the rules were behind it",
+            m.plugin_events_dropped.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -370,8 +378,15 @@ impl Metrics {
                 s.calls.load(Ordering::Relaxed),
                 s.failures.load(Ordering::Relaxed),
                 s.restarts.load(Ordering::Relaxed),
+                s.events_dropped.load(Ordering::Relaxed),
             ];
-            carry([&self.plugin_calls, &self.plugin_failures, &self.plugin_restarts], &labels, now, last);
+            let counters = [
+                &self.plugin_calls,
+                &self.plugin_failures,
+                &self.plugin_restarts,
+                &self.plugin_events_dropped,
+            ];
+            carry(counters, &labels, now, last);
         }
     }
 
@@ -414,7 +429,7 @@ fn keep_last(
 ) -> Vec<WatchedPlugin> {
     now.into_iter()
         .map(|(name, p)| {
-            let last = before.iter().find(|(_, q, _)| Arc::ptr_eq(&p, q)).map_or([0; 3], |(_, _, l)| *l);
+            let last = before.iter().find(|(_, q, _)| Arc::ptr_eq(&p, q)).map_or([0; 4], |(_, _, l)| *l);
             (name, p, last)
         })
         .collect()
@@ -422,8 +437,12 @@ fn keep_last(
 
 /// Adds to three labelled counters what another component's own counters gained since
 /// `last`, and remembers `now`.
-fn carry<L>(counters: [&Family<L, Counter>; 3], labels: &L, now: [u64; 3], last: &mut [u64; 3])
-where
+fn carry<L, const N: usize>(
+    counters: [&Family<L, Counter>; N],
+    labels: &L,
+    now: [u64; N],
+    last: &mut [u64; N],
+) where
     L: Clone + std::hash::Hash + Eq,
 {
     for ((family, n), l) in counters.into_iter().zip(now).zip(last.iter()) {

@@ -3,8 +3,11 @@
 //! to the live loop, which runs them through the rules (those with `source: NAME`) beside the
 //! syscall events; each message also sets a flag that ends the loop's wait for syscall
 //! records. A source with no events yet (a followed file at its end) is asked again after a
-//! short pause. A bounded channel between them makes a source that outruns the rules wait,
-//! instead of growing memory. After a reload, sources whose plugin was removed or replaced
+//! short pause. A bounded channel between them makes a source that outruns the rules wait
+//! a little ([`SEND_WAIT`]), instead of growing memory; past that its batch is dropped and
+//! counted (`lanner_plugin_events_dropped_total`, a warning), so that a flooded source costs
+//! its own events, never the syscall capture (the live loop also takes only a bounded share
+//! of source batches per round, see `live::SOURCE_BATCHES_PER_ROUND`). After a reload, sources whose plugin was removed or replaced
 //! are stopped and new ones started (a replacement once the old stream is closed); an
 //! unchanged plugin keeps its open stream.
 
@@ -12,15 +15,21 @@ use lanner_plugin_runtime::{Plugin, PluginSet, PluginState, RawEvent, SourceBatc
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many events a source plugin is asked for at once.
 pub(crate) const SOURCE_BATCH: u32 = 256;
 
 /// Batches waiting for the live loop, per all sources: beyond this a source waits.
 pub(crate) const QUEUED_BATCHES: usize = 64;
+
+/// How long a source's batch waits for room in the queue before it is dropped.
+pub(crate) const SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// The least time between two warnings about a source's dropped events (each says how many).
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// The pause after a source first says it has no events yet, doubled while it stays idle up
 /// to [`IDLE_MAX`]: an event that arrives at an idle source waits at most that long.
@@ -57,11 +66,44 @@ struct Sender {
     wake: Arc<AtomicBool>,
 }
 
+/// What became of a batch handed to [`Sender::send_events`].
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Queued,
+    /// The queue stayed full for [`SEND_WAIT`]: the batch was dropped.
+    Dropped,
+    /// The live loop is gone.
+    Closed,
+}
+
 impl Sender {
     fn send(&self, msg: SourceMsg) -> bool {
         let sent = self.tx.send(msg).is_ok();
         self.wake.store(true, Ordering::Release);
         sent
+    }
+
+    /// Queues a batch, waiting at most [`SEND_WAIT`] for room.
+    fn send_events(&self, events: Vec<RawEvent>) -> Sent {
+        let until = Instant::now() + SEND_WAIT;
+        let mut msg = SourceMsg::Events(events);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => {
+                    self.wake.store(true, Ordering::Release);
+                    return Sent::Queued;
+                }
+                Err(TrySendError::Disconnected(_)) => return Sent::Closed,
+                Err(TrySendError::Full(back)) => {
+                    self.wake.store(true, Ordering::Release);
+                    if Instant::now() >= until {
+                        return Sent::Dropped;
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
     }
 }
 
@@ -168,6 +210,8 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sende
     };
     tracing::info!(plugin = %name, source = plugin.source_name().unwrap_or(""), "source opened");
     let mut idle = IDLE_FIRST;
+    // Dropped events not yet said in a warning, and when the last warning was.
+    let (mut unsaid, mut said_at) = (0u64, None::<Instant>);
     while !stop.load(Ordering::Relaxed) {
         match stream.next_batch(SOURCE_BATCH) {
             Ok(SourceBatch::Ended) => {
@@ -181,8 +225,22 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sende
             }
             Ok(SourceBatch::Events(events)) => {
                 idle = IDLE_FIRST;
-                if !tx.send(SourceMsg::Events(events)) {
-                    return Ok(());
+                let n = events.len() as u64;
+                match tx.send_events(events) {
+                    Sent::Queued => {}
+                    Sent::Closed => return Ok(()),
+                    Sent::Dropped => {
+                        plugin.stats.events_dropped.fetch_add(n, Ordering::Relaxed);
+                        unsaid += n;
+                        if said_at.is_none_or(|t| t.elapsed() >= DROP_WARNING_EVERY) {
+                            tracing::warn!(
+                                plugin = %name,
+                                dropped = unsaid,
+                                "source events dropped: the rules are behind this source (lanner_plugin_events_dropped_total)"
+                            );
+                            (unsaid, said_at) = (0, Some(Instant::now()));
+                        }
+                    }
                 }
             }
             Err(e) => {

@@ -651,3 +651,68 @@ fn user_names_come_from_the_host_root_etc() {
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_flooded_source_drops_and_counts_its_own_events_while_syscalls_are_still_seen() {
+    if !live_allowed() {
+        return;
+    }
+    use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+    // A source that answers every call with a full batch at once, and a rule over its field
+    // that costs 1 ms per event: the rules fall far behind the source.
+    let dir = temp_dir("flood");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("tests/plugins/floodsource"), plugins.join("floodsource.wasm")).unwrap();
+    std::fs::write(plugins.join("floodsource.yaml"), "open_params: all\nconfig: {us_per_event: 1000}\n")
+        .unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "{}- rule: Flood Rule\n  desc: reads the slow field\n  condition: flood.slow = never\n  output: '%flood.slow'\n  priority: WARNING\n  source: flood\n",
+            rule("Flood Syscall Rule", "flood-marker")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let cfg = dir.join("lanner.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwebserver:\n  listen_port: {port}\n",
+            rules.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    d.wait_log("source opened", Duration::from_secs(60));
+    // The source's batches wait a little for room, then are dropped, counted and said; those
+    // that found room go through the rules.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (dropped, processed) = loop {
+        let text = wait_for_metrics(port, Duration::from_secs(10));
+        let dropped =
+            metric(&text, r#"lanner_plugin_events_dropped_total{plugin="floodsource"}"#).unwrap_or(0.0);
+        let processed = metric(&text, r#"lanner_events_processed_total{source="flood"}"#).unwrap_or(0.0);
+        if dropped > 0.0 && processed > 0.0 {
+            break (dropped, processed);
+        }
+        assert!(Instant::now() < deadline, "no source events dropped, or none processed: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    d.wait_log("source events dropped", Duration::from_secs(10));
+    // Meanwhile the live loop still drains the ring buffer between source batches: syscall
+    // rules keep firing. (Before the loop bounded its share of source batches, it took them
+    // as long as the queue had any, and capture stopped.)
+    let m = dir.join("flood-marker");
+    std::fs::write(&m, "m").unwrap();
+    cat(&m);
+    d.wait_alert("Flood Syscall Rule", "flood-marker");
+    eprintln!("flooded source: {dropped} events dropped and counted, {processed} through the rules");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -4,9 +4,12 @@
 //! config: {sources: [k8s_audit]}   # handed to the plugin's init as JSON, after schema validation
 //! open_params: /logs/audit.jsonl   # a source plugin: `lanner run` opens its stream with these
 //! limits:
-//!   memory_mb: 64                  # linear memory and tables (StoreLimits)
-//!   call_timeout_ms: 1000          # CPU time per call (epoch deadline)
-//!   max_output_bytes: 16777216     # the most one call may return
+//!   memory_mb: 64                  # all linear memories and tables together, MiB
+//!   call_timeout_ms: 1000          # wall-clock time per call, WASI waits included
+//!   max_output_bytes: 16777216     # the most one call may return (or hand a host function)
+//!   memories: 4                    # linear memories the component may create
+//!   tables: 16                     # tables the component may create
+//!   instances: 64                  # core instances the component may create
 //! restart:
 //!   max_failures: 5                # consecutive failures before the plugin is disabled
 //!   backoff_ms: 100                # first wait before re-instantiation, doubled each failure
@@ -67,21 +70,42 @@ impl PluginConfig {
     }
 }
 
-/// Per-plugin resource limits.
+/// Per-plugin resource limits. A plugin instance holds at most `memory_mb` of linear memory
+/// and tables, plus what wasmtime keeps per instance (compiled code is shared), and a call
+/// hands the host at most `max_output_bytes`: together they bound what one plugin can make
+/// the host hold.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Linear memory, in MiB.
+    /// All linear memories and tables of an instance together, in MiB (a table element
+    /// counts as a pointer).
     pub memory_mb: u64,
-    /// CPU time per call, in milliseconds.
+    /// Wall-clock time per call, in milliseconds: computing (epoch deadline) and waiting in
+    /// WASI (sleep, sockets, files) alike.
     pub call_timeout_ms: u64,
-    /// The most bytes of values one call may return.
+    /// The most bytes one call may return, counted before the host copies them (wasmtime's
+    /// hostcall fuel: a list of many views of one buffer counts each view); also the most one
+    /// host-function call of the plugin may pass. At least 64 KiB is always allowed.
     pub max_output_bytes: u64,
+    /// How many linear memories the component may create. Plugins built with Rust, Python
+    /// (componentize-py) or JavaScript (jco) use one to three.
+    pub memories: usize,
+    /// How many tables the component may create.
+    pub tables: usize,
+    /// How many core instances the component may create.
+    pub instances: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mb: 64, call_timeout_ms: 1000, max_output_bytes: 16 << 20 }
+        Limits {
+            memory_mb: 64,
+            call_timeout_ms: 1000,
+            max_output_bytes: 16 << 20,
+            memories: 4,
+            tables: 16,
+            instances: 64,
+        }
     }
 }
 

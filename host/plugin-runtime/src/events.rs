@@ -10,10 +10,10 @@
 use crate::bindings::types;
 use crate::error::PluginError;
 use crate::plugin::Plugin;
-use crate::values::Extracted;
 use lanner_event::{
     Event, EventTypeId, FieldArg, FieldDef, FieldId, FieldRef, FieldRegistry, RegistryError, Value,
 };
+use lanner_plugin_answers::Extracted;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;

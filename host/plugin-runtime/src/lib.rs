@@ -18,6 +18,7 @@ mod deadline;
 mod error;
 pub mod events;
 pub mod http;
+mod limits;
 mod plugin;
 mod runtime;
 pub mod set;
@@ -27,12 +28,12 @@ pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
 mod unix;
-mod values;
 pub mod watch;
 
 pub use config::PluginConfig;
 pub use error::PluginError;
 pub use events::{DeferredBatch, DeferredEvent, EventBatch, FieldMap, PluginEvent, RawEvent, Snapshot};
+pub use lanner_plugin_answers::Extracted;
 pub use plugin::{
     API_VERSION, API_VERSIONS, Incident, Plugin, PluginField, PluginKind, PluginState, SourceBatch,
     SourceStream, Stats,
@@ -40,4 +41,3 @@ pub use plugin::{
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};
 pub use syscall::PayloadBuilder;
-pub use values::Extracted;

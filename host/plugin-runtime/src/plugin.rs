@@ -4,8 +4,8 @@ use crate::bindings::{extractor, field_hints, live_source, packed_extractor, sin
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
-use crate::values::Extracted;
 use lanner_event::{ArgSpec, FieldType, Value};
+use lanner_plugin_answers::{AnswerValue, Extracted, PackedValues};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -97,6 +97,9 @@ pub struct Stats {
     pub restarts: AtomicU64,
     /// Outbound HTTP requests refused.
     pub http_denied: Arc<AtomicU64>,
+    /// Events of a source plugin dropped by the host because its rules were behind (counted
+    /// by whoever reads the stream, as `lanner run` does).
+    pub events_dropped: AtomicU64,
 }
 
 /// A failure the host must report beyond the failing call: the binary turns these into log
@@ -206,18 +209,25 @@ fn arg_spec(a: types::ArgKind) -> ArgSpec {
     }
 }
 
-fn value_size(v: &Option<types::Value>) -> u64 {
-    16 + match v {
-        Some(types::Value::Str(s)) => s.len() as u64,
-        Some(types::Value::Bytes(b)) => b.len() as u64,
-        Some(types::Value::StrList(l)) => l.iter().map(|s| 16 + s.len() as u64).sum(),
-        _ => 0,
+/// A 0.1.0 value in the decoder's terms (moved, not copied).
+fn answer_value(v: types::Value) -> AnswerValue {
+    match v {
+        types::Value::Str(s) => AnswerValue::Str(s),
+        types::Value::Int(i) => AnswerValue::Int(i),
+        types::Value::Uint(u) => AnswerValue::UInt(u),
+        types::Value::Boolean(b) => AnswerValue::Bool(b),
+        types::Value::StrList(l) => AnswerValue::StrList(l),
+        types::Value::Bytes(b) => AnswerValue::Bytes(b),
     }
 }
 
 fn events_size(e: &[types::Event]) -> u64 {
     e.iter().map(|e| 32 + e.source.len() as u64 + e.data.len() as u64).sum()
 }
+
+/// The least a plugin may pass in one transfer, whatever its `max_output_bytes`: its log lines
+/// and host calls need some.
+const MIN_HOSTCALL_FUEL: usize = 64 << 10;
 
 /// What a call returned: a value, or the plugin's error value (it keeps running).
 type CallResult<R> = wasmtime::Result<Result<R, String>>;
@@ -230,6 +240,7 @@ impl Plugin {
         config: PluginConfig,
     ) -> Result<Self, PluginError> {
         let invalid = |message: String| PluginError::Invalid { path: path.to_path_buf(), message };
+        check_resources(&component, &config.limits).map_err(invalid)?;
         let exports = |name: &str| component.get_export_index(None, name).is_some();
         let linker = &rt.linker;
         let pre = linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
@@ -403,6 +414,10 @@ impl Plugin {
         crate::runtime::Runtime::set_denied_counter(&mut state, self.stats.http_denied.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        // What the host copies out of the plugin in one lift (a call's results, a host call's
+        // arguments) is counted before it is copied: a list of many views of one big string
+        // stops at the limit instead of growing the host.
+        store.set_hostcall_fuel(self.hostcall_fuel());
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.ticks());
         let failed = |e: wasmtime::Error| PluginError::Failed {
@@ -435,6 +450,16 @@ impl Plugin {
             None => None,
         };
         Ok(Live { store, inst, later: Later { packed, live_source, hints } })
+    }
+
+    /// The bytes one lift may copy out of the plugin: `max_output_bytes`, at least 64 KiB.
+    fn hostcall_fuel(&self) -> usize {
+        usize::try_from(self.config.limits.max_output_bytes).unwrap_or(usize::MAX).max(MIN_HOSTCALL_FUEL)
+    }
+
+    /// Bytes of linear memory and tables its live instance holds (0 when it has none).
+    pub fn memory_bytes(&self) -> u64 {
+        self.lock().live.as_ref().map_or(0, |l| l.store.data().limits.used())
     }
 
     /// When a call starting now must end: its WASI waits stop there too.
@@ -582,7 +607,6 @@ impl Plugin {
     ) -> Result<Extracted, PluginError> {
         let reqs: Vec<types::FieldRequest> =
             requests.iter().map(|(f, a)| types::FieldRequest { field: *f, arg: a.clone() }).collect();
-        let expected = events.len() * requests.len();
         let max = self.config.limits.max_output_bytes;
         // A single event goes through `extract`: the packed call lowers and lifts more lists,
         // a fixed cost only batches repay.
@@ -596,7 +620,11 @@ impl Plugin {
                         Some(px) => px.call_extract_packed(store, &batch, &reqs),
                         None => Ok(Err("the packed extraction is missing".into())),
                     },
-                    |vals| Extracted::from_packed(vals, events.len(), requests.len(), max),
+                    |v: packed_extractor::PackedValues| {
+                        let v =
+                            PackedValues { kinds: v.kinds, numbers: v.numbers, text: v.text, ends: v.ends };
+                        Extracted::from_packed(v, events.len(), requests.len(), max)
+                    },
                 );
             }
         }
@@ -608,19 +636,8 @@ impl Plugin {
                 Inst::Sink(_) => Ok(Err("a sink provides no fields".into())),
             },
             |vals: Vec<Option<types::Value>>| {
-                if vals.len() != expected {
-                    return Err(format!(
-                        "returned {} values for {} events x {} fields",
-                        vals.len(),
-                        events.len(),
-                        requests.len()
-                    ));
-                }
-                let size: u64 = vals.iter().map(value_size).sum();
-                if size > max {
-                    return Err(format!("returned {size} bytes, more than its limit of {max}"));
-                }
-                Extracted::from_values(vals)
+                let vals = vals.into_iter().map(|v| v.map(answer_value)).collect();
+                Extracted::from_values(vals, events.len(), requests.len(), max)
             },
         )
     }
@@ -980,9 +997,46 @@ fn validate_config(plugin: &str, schema: &str, config: &PluginConfig) -> Result<
     if errors.is_empty() { Ok(()) } else { Err(err(errors.join("; "))) }
 }
 
+/// Refuses, before anything is instantiated, a component that declares more memories or
+/// tables than its limits allow, or one memory or table larger than all of `memory_mb`. (What
+/// the component allocates at instantiation and later is counted by `crate::limits`; a
+/// component that imports core modules cannot be sized here, and is left to that.)
+fn check_resources(component: &Component, limits: &crate::config::Limits) -> Result<(), String> {
+    let Some(r) = component.resources_required() else { return Ok(()) };
+    if r.num_memories as usize > limits.memories {
+        return Err(format!(
+            "the component declares {} linear memories, more than limits.memories ({})",
+            r.num_memories, limits.memories
+        ));
+    }
+    if r.num_tables as usize > limits.tables {
+        return Err(format!(
+            "the component declares {} tables, more than limits.tables ({})",
+            r.num_tables, limits.tables
+        ));
+    }
+    let budget = limits.memory_mb.saturating_mul(1 << 20);
+    let memory = r.max_initial_memory_size.unwrap_or(0).saturating_mul(64 << 10);
+    let table = r.max_initial_table_size.unwrap_or(0).saturating_mul(std::mem::size_of::<usize>() as u64);
+    if memory > budget || table > budget {
+        return Err(format!(
+            "the component starts with a linear memory of {memory} bytes or a table of {table} bytes, \
+             more than limits.memory_mb ({} MiB)",
+            limits.memory_mb
+        ));
+    }
+    Ok(())
+}
+
 /// A failure's description: timeouts and memory breaches said plainly, other traps as
 /// wasmtime describes them.
 fn describe(e: &wasmtime::Error) -> String {
+    if let Some(m) = e.downcast_ref::<crate::limits::MemoryLimitExceeded>() {
+        return m.to_string();
+    }
+    if let Some(b) = e.downcast_ref::<crate::deadline::BlockedPastDeadline>() {
+        return b.to_string();
+    }
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::Interrupt => "call timed out (CPU time limit)".to_string(),
@@ -990,6 +1044,13 @@ fn describe(e: &wasmtime::Error) -> String {
         };
     }
     let text = format!("{e:#}");
+    // wasmtime's hostcall fuel (`Plugin::instantiate`), whose error type is private.
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
+        return format!(
+            "returned or passed more than its limit of max_output_bytes in one transfer, refused before \
+             the host copied it ({text})"
+        );
+    }
     if text.contains("forcing a memory growth failure") || text.contains("memory") && text.contains("limit") {
         return format!("memory limit exceeded: {text}");
     }
@@ -1026,5 +1087,32 @@ mod tests {
         assert_eq!(b.timestamps, [1, 2, 3]);
         assert_eq!(b.data, b"xyz");
         assert_eq!(b.data_ends, [2, 2, 3]);
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// A schema is a plugin's answer too (`info`), read at load: self-references, a regex
+    /// bomb and deep nesting are a verdict or an error, never a hang or a crash.
+    #[test]
+    fn a_hostile_config_schema_is_an_error_or_a_verdict_never_a_crash() {
+        let cfg = PluginConfig::parse("config: {a: 1}\n").unwrap();
+        for schema in [
+            r##"{"$ref": "#"}"##,
+            r##"{"properties": {"a": {"$ref": "#"}}, "$ref": "#"}"##,
+            r##"{"allOf": [{"$ref": "#"}]}"##,
+            r##"{"definitions": {"x": {"$ref": "#/definitions/x"}}, "$ref": "#/definitions/x"}"##,
+            r#"{"pattern": "(a+)+$"}"#,
+        ] {
+            assert!(validate_config("p", schema, &cfg).is_ok(), "{schema}");
+        }
+        let bomb = r#"{"properties": {"a": {"pattern": "((((((((((x{1000}){1000}){1000})))))))))"}}}"#;
+        let err = validate_config("p", bomb, &cfg).unwrap_err().to_string();
+        assert!(err.contains("the plugin's schema is invalid"), "{err}");
+        let deep = format!("{}{{}}{}", r#"{"not": "#.repeat(10_000), "}".repeat(10_000));
+        let err = validate_config("p", &deep, &cfg).unwrap_err().to_string();
+        assert!(err.contains("the plugin's schema is not JSON: recursion limit exceeded"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -27,7 +27,7 @@ pub(crate) struct State {
     http: WasiHttpCtx,
     hooks: HttpPolicy,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: crate::limits::Limiter,
     /// The unix sockets granted (`crate::unix`).
     pub(crate) unix: crate::unix::UnixGrant,
     /// When the running call's `call_timeout_ms` ends: blocking WASI waits stop there
@@ -230,14 +230,7 @@ impl Runtime {
                 b.env(name, v);
             }
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(
-                usize::try_from(config.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            )
-            .table_elements(1 << 20)
-            .instances(64)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = crate::limits::Limiter::new(&config.limits);
         Ok(State {
             plugin: plugin.clone(),
             wasi: b.build(),

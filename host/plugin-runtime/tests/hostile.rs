@@ -255,3 +255,57 @@ fn a_sleep_in_wasi_is_cut_off_at_the_call_timeout() {
     let v = short.extract(&events(), &req()).unwrap();
     assert_eq!(v[0], Some(lanner_event::Value::Str("slept".into())));
 }
+
+#[test]
+fn a_600_s_sleep_in_extract_is_cut_off_at_its_timeout_and_the_plugin_restarts() {
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(
+        &rt,
+        "config: {mode: sleep, ms: 600000}\nlimits: {call_timeout_ms: 500}\nrestart: {max_failures: 3, backoff_ms: 0}\n",
+    );
+    for round in 1..=2 {
+        let t = Instant::now();
+        let err = h.extract(&events(), &req()).unwrap_err();
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(10), "round {round}: the sleep was not cut off ({took:?})");
+        assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("plugin hostile: extract: call_timeout_ms reached while blocked in a WASI wait"),
+            "{err}"
+        );
+        // The instance that slept is gone (isolated); the next call makes a new one.
+        assert_eq!(h.state(), PluginState::Backoff);
+        assert_eq!(h.stats.failures.load(Ordering::Relaxed), round);
+        assert_eq!(h.stats.restarts.load(Ordering::Relaxed), round - 1);
+        others_work(&j);
+    }
+    assert_eq!(h.take_incidents().len(), 2);
+}
+
+#[test]
+fn a_socket_read_that_never_returns_is_cut_off_at_the_call_timeout() {
+    // A peer that accepts and never writes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let rt = runtime();
+    let j = json(&rt);
+    let h = hostile(
+        &rt,
+        &format!(
+            "config: {{mode: tcp-read, url: \"127.0.0.1:{port}\"}}\nlimits: {{call_timeout_ms: 500}}\ngrants: {{tcp: [\"127.0.0.1:{port}\"]}}\n"
+        ),
+    );
+    let t = Instant::now();
+    let err = h.extract(&events(), &req()).unwrap_err();
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(10), "the read was not cut off ({took:?})");
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    assert!(err.to_string().contains("call_timeout_ms reached while blocked in a WASI wait"), "{err}");
+    assert_eq!(h.state(), PluginState::Backoff);
+    others_work(&j);
+    // The peer did see the connection: the plugin was blocked reading it.
+    let _held = server.join().unwrap().expect("the plugin connected");
+}

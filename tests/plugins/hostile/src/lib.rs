@@ -7,7 +7,12 @@
 //! - `http`: `GET` the URL given as `url` and returns the status, or the error, as `hostile.out`.
 //! - `huge`: returns a 48 MiB string.
 //! - `wrong-count`: returns one value too few.
+//! - `tcp-read`: connects to `url` (`host:port`, granted) and reads until the peer answers,
+//!   then returns `read N bytes`.
 //! - `sleep`: sleeps in WASI for `ms` milliseconds (default 5000), then returns `slept`.
+//! - `views`: returns one string list of `count` strings (default 4Mi) that all point at the
+//!   same buffer of `mb` MiB (default 32): little guest memory, but copied one by one they
+//!   would be `count` x `mb` MiB on the host.
 //! - `ok`: returns `fine`.
 //!
 //! - `env`: returns the environment variable named by `url` (granted or not).
@@ -19,6 +24,8 @@ struct Hostile {
     mode: String,
     url: String,
     ms: u64,
+    count: usize,
+    mb: usize,
 }
 
 impl Plugin for Hostile {
@@ -32,6 +39,8 @@ impl Plugin for Hostile {
             mode: cfg.get("mode").and_then(Json::as_str).unwrap_or("ok").to_string(),
             url: cfg.get("url").and_then(Json::as_str).unwrap_or("").to_string(),
             ms: cfg.get("ms").and_then(Json::as_u64).unwrap_or(5000),
+            count: cfg.get("count").and_then(Json::as_u64).unwrap_or(4 << 20) as usize,
+            mb: cfg.get("mb").and_then(Json::as_u64).unwrap_or(32) as usize,
         })
     }
 }
@@ -47,6 +56,10 @@ impl Extractor for Hostile {
         requests: &[Request],
         out: &mut Vec<Option<Value>>,
     ) -> Result<(), String> {
+        if self.mode == "views" {
+            out.extend(requests.iter().map(|_| Some(Value::StrList(views(self.count, self.mb)))));
+            return Ok(());
+        }
         let v = match self.mode.as_str() {
             "loop" => {
                 let mut x: u64 = 0;
@@ -66,6 +79,13 @@ impl Extractor for Hostile {
                 std::thread::sleep(std::time::Duration::from_millis(self.ms));
                 "slept".to_string()
             }
+            "tcp-read" => {
+                use std::io::Read;
+                let mut s = std::net::TcpStream::connect(&self.url).map_err(|e| format!("connect: {e}"))?;
+                let mut buf = [0u8; 64];
+                let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+                format!("read {n} bytes")
+            }
             "shadow" => match std::fs::read_to_string("/etc/shadow") {
                 Ok(s) => s.lines().next().unwrap_or("").to_string(),
                 Err(e) => return Err(format!("cannot read /etc/shadow: {e}")),
@@ -82,6 +102,17 @@ impl Extractor for Hostile {
         out.extend(requests.iter().map(|_| Some(Value::Str(v.clone()))));
         Ok(())
     }
+}
+
+/// `count` strings over one leaked buffer of `mb` MiB. Hostile on purpose: the strings alias
+/// each other, so the guest frees the buffer many times if the host ever lets the call
+/// finish; a host that bounds what it copies fails the call before that.
+fn views(count: usize, mb: usize) -> Vec<String> {
+    let buf: &'static mut [u8] = Vec::leak(vec![b'v'; mb << 20]);
+    (0..count)
+        // SAFETY: none, by design (see above); the bytes are ASCII, so each view is UTF-8.
+        .map(|_| unsafe { String::from_raw_parts(buf.as_mut_ptr(), buf.len(), buf.len()) })
+        .collect()
 }
 
 lanner_plugin_sdk::export_extractor!(Hostile);

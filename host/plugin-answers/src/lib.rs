@@ -1,11 +1,109 @@
-//! The values a plugin extracted for a batch, kept the way a packed answer carries them: one
-//! text buffer and a small slot per value. Rules read them by borrowing from the buffer, so a
-//! batch's strings are not each allocated again on the host (with four fields per event, that
-//! allocation was a quarter of the host's cost per event).
+//! Decoders of plugin answers: the values a plugin extracted for a batch, kept the way a
+//! packed answer carries them: one text buffer and a small slot per value. Rules read them by
+//! borrowing from the buffer, so a batch's strings are not each allocated again on the host
+//! (with four fields per event, that allocation was a quarter of the host's cost per event).
+//!
+//! Everything here reads what a plugin returned, so it trusts nothing of it: a malformed
+//! answer is an error naming what is wrong, never a panic. It is its own crate, without
+//! wasmtime, so that `fuzz/` can run it under libFuzzer alone (`bench/fuzz.sh`).
+#![deny(missing_docs)]
 
-use crate::bindings::{packed_extractor, types};
 use lanner_event::Value;
 use std::borrow::Cow;
+
+/// A packed answer, as `packed-extractor` (`wit/v0.2.0/plugin.wit`) returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedValues {
+    /// One kind per value: 0 none, 1 string, 2 int, 3 uint, 4 bool, 5 string list, 6 bytes.
+    pub kinds: Vec<u8>,
+    /// The numbers of ints, uints, bools and list lengths, in order.
+    pub numbers: Vec<u64>,
+    /// The strings, list items and bytes, one after the other.
+    pub text: Vec<u8>,
+    /// Where each of them ends in `text`.
+    pub ends: Vec<u32>,
+}
+
+/// One value of a 0.1.0 `extract` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerValue {
+    /// Text.
+    Str(String),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A boolean.
+    Bool(bool),
+    /// A list of strings.
+    StrList(Vec<String>),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+}
+
+impl PackedValues {
+    /// Packs values as a plugin does (the SDK's encoding, for tests and the fuzz targets'
+    /// round trips); `None` for what the encoding cannot carry (an IP address, a list of
+    /// anything but strings).
+    pub fn pack(values: &[Option<Value<'_>>]) -> Option<Self> {
+        let mut out = PackedValues::default();
+        let push_text = |out: &mut PackedValues, b: &[u8]| -> Option<()> {
+            out.text.extend_from_slice(b);
+            out.ends.push(u32::try_from(out.text.len()).ok()?);
+            Some(())
+        };
+        for v in values {
+            let kind = match v {
+                None => 0,
+                Some(Value::Str(s)) => {
+                    push_text(&mut out, s.as_bytes())?;
+                    1
+                }
+                Some(Value::Int(i)) => {
+                    out.numbers.push(*i as u64);
+                    2
+                }
+                Some(Value::UInt(u)) => {
+                    out.numbers.push(*u);
+                    3
+                }
+                Some(Value::Bool(b)) => {
+                    out.numbers.push(u64::from(*b));
+                    4
+                }
+                Some(Value::List(items)) => {
+                    out.numbers.push(items.len() as u64);
+                    for item in items {
+                        let Value::Str(s) = item else { return None };
+                        push_text(&mut out, s.as_bytes())?;
+                    }
+                    5
+                }
+                Some(Value::Bytes(b)) => {
+                    push_text(&mut out, b)?;
+                    6
+                }
+                Some(Value::Ip(_)) => return None,
+            };
+            out.kinds.push(kind);
+        }
+        Some(out)
+    }
+}
+
+/// What a 0.1.0 answer costs the host, counted as the limit `max_output_bytes` counts it.
+pub fn answer_size(vals: &[Option<AnswerValue>]) -> u64 {
+    vals.iter()
+        .map(|v| {
+            16 + match v {
+                Some(AnswerValue::Str(s)) => s.len() as u64,
+                Some(AnswerValue::Bytes(b)) => b.len() as u64,
+                Some(AnswerValue::StrList(l)) => l.iter().map(|s| 16 + s.len() as u64).sum(),
+                _ => 0,
+            }
+        })
+        .sum()
+}
 
 /// One value: where its text is, or the number itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +161,10 @@ impl Extracted {
         Some(match *self.slots.get(i)? {
             Slot::None => return None,
             Slot::Str(s, e) => Value::Str(Cow::Borrowed(text(s, e))),
-            Slot::TextBytes(s, e) => Value::Bytes(Cow::Borrowed(text(s, e).as_bytes())),
+            // Bytes may end inside a character of the text: sliced as bytes, never as `str`.
+            Slot::TextBytes(s, e) => {
+                Value::Bytes(Cow::Borrowed(&self.text.as_bytes()[s as usize..e as usize]))
+            }
             Slot::Bytes(s, e) => Value::Bytes(Cow::Borrowed(&self.bytes[s as usize..e as usize])),
             Slot::Int(v) => Value::Int(v),
             Slot::UInt(v) => Value::UInt(v),
@@ -85,13 +186,8 @@ impl Extracted {
     /// Decodes a packed answer (the encoding is documented in `wit/v0.2.0/plugin.wit`),
     /// checking the count and the size limit first; anything malformed is the plugin's
     /// failure, described in the returned message.
-    pub(crate) fn from_packed(
-        v: packed_extractor::PackedValues,
-        events: usize,
-        requests: usize,
-        max: u64,
-    ) -> Result<Self, String> {
-        let expected = events * requests;
+    pub fn from_packed(v: PackedValues, events: usize, requests: usize, max: u64) -> Result<Self, String> {
+        let expected = events.saturating_mul(requests);
         if v.kinds.len() != expected {
             return Err(format!("returned {} values for {events} events x {requests} fields", v.kinds.len()));
         }
@@ -192,20 +288,32 @@ impl Extracted {
         Ok(out)
     }
 
-    /// Takes the values of a 0.1.0 `extract` answer (already counted and sized).
-    pub(crate) fn from_values(vals: Vec<Option<types::Value>>) -> Result<Self, String> {
+    /// Takes the values of a 0.1.0 `extract` answer, checking their count and size first.
+    pub fn from_values(
+        vals: Vec<Option<AnswerValue>>,
+        events: usize,
+        requests: usize,
+        max: u64,
+    ) -> Result<Self, String> {
+        if vals.len() != events.saturating_mul(requests) {
+            return Err(format!("returned {} values for {events} events x {requests} fields", vals.len()));
+        }
+        let size = answer_size(&vals);
+        if size > max {
+            return Err(format!("returned {size} bytes, more than its limit of {max}"));
+        }
         let mut out = Extracted { slots: Vec::with_capacity(vals.len()), ..Extracted::default() };
         for v in vals {
             let slot = match v {
                 None => Slot::None,
-                Some(types::Value::Str(s)) => {
+                Some(AnswerValue::Str(s)) => {
                     let (s, e) = out.push_text(&s)?;
                     Slot::Str(s, e)
                 }
-                Some(types::Value::Int(i)) => Slot::Int(i),
-                Some(types::Value::Uint(u)) => Slot::UInt(u),
-                Some(types::Value::Boolean(b)) => Slot::Bool(b),
-                Some(types::Value::StrList(l)) => {
+                Some(AnswerValue::Int(i)) => Slot::Int(i),
+                Some(AnswerValue::UInt(u)) => Slot::UInt(u),
+                Some(AnswerValue::Bool(b)) => Slot::Bool(b),
+                Some(AnswerValue::StrList(l)) => {
                     let first = out.items.len();
                     for s in &l {
                         let item = out.push_text(s)?;
@@ -214,7 +322,7 @@ impl Extracted {
                     let (first, count) = span(first, l.len())?;
                     Slot::List(first, count)
                 }
-                Some(types::Value::Bytes(b)) => {
+                Some(AnswerValue::Bytes(b)) => {
                     let at = out.bytes.len();
                     out.bytes.extend_from_slice(&b);
                     let (s, e) = span(at, out.bytes.len())?;
@@ -237,8 +345,8 @@ impl Extracted {
 mod tests {
     use super::*;
 
-    fn values(kinds: &[u8], numbers: &[u64], text: &[u8], ends: &[u32]) -> packed_extractor::PackedValues {
-        packed_extractor::PackedValues {
+    fn values(kinds: &[u8], numbers: &[u64], text: &[u8], ends: &[u32]) -> PackedValues {
+        PackedValues {
             kinds: kinds.to_vec(),
             numbers: numbers.to_vec(),
             text: text.to_vec(),
@@ -285,14 +393,47 @@ mod tests {
     fn takes_0_1_0_values() {
         let vals = vec![
             None,
-            Some(types::Value::Str("hi".into())),
-            Some(types::Value::Int(-2)),
-            Some(types::Value::Uint(7)),
-            Some(types::Value::Boolean(true)),
-            Some(types::Value::StrList(vec!["a".into(), "bc".into()])),
-            Some(types::Value::Bytes(b"de\x00".to_vec())),
+            Some(AnswerValue::Str("hi".into())),
+            Some(AnswerValue::Int(-2)),
+            Some(AnswerValue::UInt(7)),
+            Some(AnswerValue::Bool(true)),
+            Some(AnswerValue::StrList(vec!["a".into(), "bc".into()])),
+            Some(AnswerValue::Bytes(b"de\x00".to_vec())),
         ];
-        assert_eq!(Extracted::from_values(vals).unwrap().into_values(), every_kind());
+        assert_eq!(Extracted::from_values(vals, 1, 7, 1 << 20).unwrap().into_values(), every_kind());
+    }
+
+    #[test]
+    fn bytes_that_split_a_character_of_utf8_text_are_read_as_bytes() {
+        // The whole text is UTF-8 ("é€"), but the bytes values cut both characters: the
+        // first ends inside "é", the second starts there and ends inside "€".
+        let text = "\u{e9}\u{20ac}".as_bytes();
+        let v = values(&[6, 6, 6], &[], text, &[1, 3, 5]);
+        let out = Extracted::from_packed(v, 1, 3, 1 << 20).unwrap();
+        assert_eq!(
+            out.into_values(),
+            [
+                Some(Value::Bytes(Cow::Owned(text[..1].to_vec()))),
+                Some(Value::Bytes(Cow::Owned(text[1..3].to_vec()))),
+                Some(Value::Bytes(Cow::Owned(text[3..].to_vec()))),
+            ]
+        );
+    }
+
+    #[test]
+    fn packing_what_was_unpacked_gives_the_same_values() {
+        let packed = PackedValues::pack(&every_kind()).unwrap();
+        let out = Extracted::from_packed(packed, 1, 7, 1 << 20).unwrap();
+        assert_eq!(out.into_values(), every_kind());
+    }
+
+    #[test]
+    fn a_0_1_0_answer_of_the_wrong_count_or_size_is_refused() {
+        let err = Extracted::from_values(vec![None], 1, 2, 1 << 20).unwrap_err();
+        assert_eq!(err, "returned 1 values for 1 events x 2 fields");
+        let err =
+            Extracted::from_values(vec![Some(AnswerValue::Str("x".repeat(100)))], 1, 1, 64).unwrap_err();
+        assert_eq!(err, "returned 116 bytes, more than its limit of 64");
     }
 
     #[test]
