@@ -75,6 +75,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),
         wake: Some(source_wake),
         host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
+        state_limits: config.state_limits(),
+        reconcile_interval: config.reconcile_interval(),
     };
     let outputs = build_outputs(&config)?;
     metrics.set_outputs(outputs.stats());

@@ -1,7 +1,9 @@
 //! The thread table's starting point: every process in `/proc` when capture starts.
 
 use crate::container::of_cgroup_file;
+use crate::paths::Interner;
 use crate::table::{Fd, FdKind, Process, Table};
+use rustc_hash::FxHashSet;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,8 +32,14 @@ fn nul_list(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Reads one process from `/proc/<pid>`; `None` when it is gone.
-pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
+/// Reads one process from `/proc/<pid>`, with at most `max_fds` of its fds (their names
+/// shared through `paths`); `None` when it is gone. Also says how many fds were left out.
+pub fn read_process(
+    proc_root: &Path,
+    pid: u32,
+    max_fds: usize,
+    paths: &mut Interner,
+) -> Option<(Process, usize)> {
     let dir = proc_root.join(pid.to_string());
     let stat = fs::read_to_string(dir.join("stat")).ok()?;
     // `pid (comm) state ppid pgrp session tty_nr ...`: comm may hold spaces and parens.
@@ -110,11 +118,18 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
     if let Ok(cg) = fs::read_to_string(dir.join("cgroup")) {
         p.container_id = Arc::from(of_cgroup_file(&cg));
     }
+    let mut skipped = 0;
     if let Ok(entries) = fs::read_dir(dir.join("fd")) {
         for e in entries.flatten() {
             let Ok(fd) = e.file_name().to_string_lossy().parse::<i64>() else { continue };
+            // Capped as live capture caps the table, before anything is read: a process
+            // holding a million fds costs a directory walk, not a million names.
+            if p.fds.len() >= max_fds {
+                skipped += 1;
+                continue;
+            }
             let Ok(target) = fs::read_link(e.path()) else { continue };
-            let t = target.to_string_lossy().into_owned();
+            let t = paths.intern(&target.to_string_lossy());
             let kind = if t.starts_with("socket:") {
                 FdKind::OtherSocket
             } else if t.starts_with("pipe:") {
@@ -128,10 +143,27 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
             } else {
                 FdKind::File
             };
-            p.fds.insert(fd, Fd::path(kind, t.clone(), t, 0));
+            p.fds.insert(fd, Fd::path(kind, t.clone(), t, 0), 0, max_fds);
         }
     }
-    Some(p)
+    Some((p, skipped))
+}
+
+/// Every thread id `/proc` lists now (processes are their main threads).
+pub type Alive = FxHashSet<u32>;
+
+/// Every thread of every process in `/proc`, for reconciliation.
+pub fn alive_threads(proc_root: &Path) -> Alive {
+    let mut alive = Alive::default();
+    let Ok(entries) = fs::read_dir(proc_root) else { return alive };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        alive.insert(pid);
+        if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
+            alive.extend(tasks.flatten().filter_map(|t| t.file_name().to_string_lossy().parse::<u32>().ok()));
+        }
+    }
+    alive
 }
 
 /// A thread's id in its own pid namespace, from its `status`.
@@ -140,13 +172,20 @@ fn ns_tid(task_dir: &Path) -> Option<u32> {
     status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
 }
 
-/// Fills a table from every process and thread in `/proc`.
-pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
+/// Fills a table from every process and thread in `/proc`, within the table's limits (the
+/// processes and fds left out are counted in `table.removed`).
+pub fn seed(table: &mut Table, proc_root: &Path, paths: &mut Interner) -> usize {
     let Ok(entries) = fs::read_dir(proc_root) else { return 0 };
     let mut n = 0;
+    let limits = table.limits;
     for e in entries.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Some(p) = read_process(proc_root, pid) else { continue };
+        if table.threads.len() >= limits.max_threads {
+            table.removed.processes_not_seeded += 1;
+            continue;
+        }
+        let Some((p, skipped)) = read_process(proc_root, pid, limits.max_fds, paths) else { continue };
+        table.removed.fds_not_seeded += skipped as u64;
         if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
             for t in tasks.flatten() {
                 if let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() {
@@ -175,7 +214,7 @@ mod tests {
     #[test]
     fn seeds_this_process() {
         let mut t = Table::default();
-        assert!(seed(&mut t, Path::new("/proc")) > 1);
+        assert!(seed(&mut t, Path::new("/proc"), &mut Interner::default()) > 1);
         let me = t.procs.get(&std::process::id()).expect("this test process is in the table");
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert_eq!(me.cwd, std::env::current_dir().unwrap().to_string_lossy());
@@ -186,5 +225,27 @@ mod tests {
         assert!(me.fds.contains_key(&0));
         let init = t.procs.get(&1).unwrap();
         assert_eq!(init.pid, 1);
+        let alive = alive_threads(Path::new("/proc"));
+        assert!(alive.contains(&std::process::id()) && alive.contains(&1));
+    }
+
+    #[test]
+    fn seeding_is_capped_as_live_tables_are() {
+        // This process holds more fds than the cap; the rest are counted, not read.
+        let files: Vec<fs::File> = (0..40).map(|_| fs::File::open("/proc/self/status").unwrap()).collect();
+        let mut t = Table::default();
+        t.limits.max_fds = 16;
+        t.limits.max_threads = 1_000_000;
+        seed(&mut t, Path::new("/proc"), &mut Interner::default());
+        let me = t.procs.get(&std::process::id()).unwrap();
+        assert_eq!(me.fds.len(), 16);
+        assert!(t.removed.fds_not_seeded >= 40 - 16 + 3, "{:?}", t.removed);
+        // Processes beyond the thread table's size are left out and counted.
+        let mut t = Table::default();
+        t.limits.max_threads = 3;
+        seed(&mut t, Path::new("/proc"), &mut Interner::default());
+        assert!(t.threads.len() <= 3 + 64 && t.procs.len() <= 3, "{} processes", t.procs.len());
+        assert!(t.removed.processes_not_seeded > 0);
+        drop(files);
     }
 }
