@@ -345,7 +345,7 @@ impl State {
         // One comparison per record; the eviction itself runs once per sixteenth of the
         // table's size in new threads.
         if self.table.over_limit() {
-            self.table.evict(raw.tgid);
+            self.table.evict(raw.tgid, raw.tid);
         }
         prep
     }

@@ -657,9 +657,10 @@ impl Table {
 
     /// Brings the tables back under their bound: the least recently used sixteenth of the
     /// processes (at least as many as it takes) go, with their threads; `keep` (the process
-    /// of the record being applied) stays. Threads of processes that are left, if still too
-    /// many, go too: the next record of each brings its entry back.
-    pub fn evict(&mut self, keep: u32) {
+    /// of the record being applied) stays, and so does `keep_tid`, its thread. If threads are
+    /// still too many, every thread entry but the main threads' goes (it costs one pass per
+    /// `max / 16` new threads at most): the next record of each brings its entry back.
+    pub fn evict(&mut self, keep: u32, keep_tid: u32) {
         let max = self.limits.max_threads.max(1);
         let target = max - max / 16;
         if self.procs.len() > target {
@@ -679,7 +680,7 @@ impl Table {
         let procs = &self.procs;
         self.threads.retain(|_, pid| procs.contains_key(pid));
         if self.threads.len() > target {
-            self.threads.retain(|tid, pid| tid == pid || *pid == keep);
+            self.threads.retain(|tid, pid| tid == pid || *tid == keep_tid);
         }
         self.removed.threads_evicted += (before - self.threads.len()) as u64;
         let threads = &self.threads;

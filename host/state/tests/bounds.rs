@@ -188,3 +188,23 @@ fn reconciliation_drops_processes_proc_no_longer_lists() {
     assert!(!st.table.procs.contains_key(&late_ghost));
     assert!(st.table.procs.contains_key(&me));
 }
+
+#[test]
+fn a_thread_storm_in_one_process_stays_within_the_thread_table() {
+    let mut st = State::new(name_of);
+    st.set_limits(Limits { max_threads: 128, max_fds: 64 });
+    let pid = 7500;
+    st.apply(&raw(pid, sys(libc::SYS_openat), 3, at_cwd(), &[b"/etc/hosts"]));
+    for tid in 20_000..21_000u32 {
+        st.apply(&raw(pid, RecordKind::Fork { child_tgid: pid, child_tid: tid }, 0, [0; 6], &[]));
+        // Each new thread's own record names its process, whatever was evicted.
+        let own = RawEvent { tid, ..raw(pid, sys(libc::SYS_close), 0, [3, 0, 0, 0, 0, 0], &[]) };
+        st.apply(&own);
+        assert_eq!(st.table.process_of(tid).map(|p| p.pid), Some(pid));
+        st.apply(&raw(pid, sys(libc::SYS_openat), 3, at_cwd(), &[b"/etc/hosts"]));
+    }
+    let stats = st.stats();
+    assert!(stats.threads <= 128, "{stats:?}");
+    assert!(stats.removed.threads_evicted > 0, "{stats:?}");
+    assert_eq!(st.table.procs[&pid].fds.get(&3).map(|f| &*f.name), Some("/etc/hosts"));
+}
