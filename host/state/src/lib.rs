@@ -296,8 +296,7 @@ impl State {
                 p.cgroup_id = raw.cgroup_id;
             }
             if !pre_exec && !raw.comm.is_empty() && raw.comm != p.comm {
-                let args = std::mem::take(&mut p.args);
-                p.set_command(&raw.comm, args);
+                p.rename(&raw.comm);
             }
         }
         match raw.kind {
@@ -425,7 +424,7 @@ impl State {
         };
         let mut argv = argv.into_iter();
         p.exe = argv.next().unwrap_or_else(|| filename.clone());
-        p.env = env;
+        p.env = Arc::new(env);
         let comm = if raw.comm.is_empty() { p.comm.clone() } else { raw.comm.clone() };
         p.set_command(&comm, argv.collect());
         // Close-on-exec fds are gone in the new image.

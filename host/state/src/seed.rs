@@ -32,6 +32,19 @@ fn nul_list(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The most read of a process's arguments or environment: the probe's string limit.
+pub const MAX_PROC_STRING: usize = 4096;
+
+/// The first [`MAX_PROC_STRING`] bytes of a file (empty when unreadable).
+fn read_capped(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(MAX_PROC_STRING as u64).read_to_end(&mut out);
+    }
+    out
+}
+
 /// Reads one process from `/proc/<pid>`, with at most `max_fds` of its fds (their names
 /// shared through `paths`); `None` when it is gone. Also says how many fds were left out.
 pub fn read_process(
@@ -79,7 +92,9 @@ pub fn read_process(
             }
         }
     }
-    let argv = nul_list(&fs::read(dir.join("cmdline")).unwrap_or_default());
+    // Capped as the probe caps an exec's arguments and environment: a process with megabytes
+    // of them costs no more here than one seen exec'ing.
+    let argv = nul_list(&read_capped(&dir.join("cmdline")));
     if let Some((first, rest)) = argv.split_first() {
         p.exe = first.clone();
         let comm = p.comm.clone();
@@ -88,7 +103,7 @@ pub fn read_process(
         let comm = p.comm.clone();
         p.set_command(&comm, Vec::new());
     }
-    p.env = nul_list(&fs::read(dir.join("environ")).unwrap_or_default());
+    p.env = Arc::new(nul_list(&read_capped(&dir.join("environ"))));
     // The executable's inode, times and writability, as Falco's /proc scan reads them (its
     // overlayfs layer is not known from /proc).
     if let Ok(m) = fs::metadata(dir.join("exe")) {
@@ -247,5 +262,25 @@ mod tests {
         assert!(t.threads.len() <= 3 + 64 && t.procs.len() <= 3, "{} processes", t.procs.len());
         assert!(t.removed.processes_not_seeded > 0);
         drop(files);
+    }
+
+    #[test]
+    fn arguments_and_environment_from_proc_are_capped_as_the_probes() {
+        let big = "x".repeat(100_000);
+        // The shell stays (it has a command after the sleep), with its arguments.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; :", "sh"])
+            .arg(&big)
+            .env("LANNER_BIG", &big)
+            .spawn()
+            .unwrap();
+        let (p, _) = read_process(Path::new("/proc"), child.id(), 16, &mut Interner::default()).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(p.comm, "sh");
+        assert_eq!(p.args.first().map(String::as_str), Some("-c"));
+        assert!(p.args.last().is_some_and(|a| a.starts_with("xxx")), "{:?}", p.args);
+        assert!(p.args.iter().map(String::len).sum::<usize>() <= MAX_PROC_STRING);
+        assert!(p.env.iter().map(String::len).sum::<usize>() <= MAX_PROC_STRING);
     }
 }

@@ -360,14 +360,15 @@ pub struct Process {
     pub exe: String,
     /// The executable's full path (`proc.exepath`).
     pub exepath: String,
-    /// `argv[1..]`.
-    pub args: Vec<String>,
+    /// `argv[1..]`. This and the lines and environment below are shared with forked
+    /// children until one of them execs: a fork storm costs reference counts, not copies.
+    pub args: Arc<Vec<String>>,
     /// `proc.args`: the arguments joined, kept with them so rules read it without building it.
-    pub args_line: String,
+    pub args_line: Arc<str>,
     /// `proc.cmdline`: the comm and the arguments.
-    pub cmdline: String,
+    pub cmdline: Arc<str>,
     /// The environment, `NAME=value` each.
-    pub env: Vec<String>,
+    pub env: Arc<Vec<String>>,
     /// The working directory.
     pub cwd: String,
     /// Real uid.
@@ -425,10 +426,10 @@ impl Process {
             comm: String::new(),
             exe: String::new(),
             exepath: String::new(),
-            args: Vec::new(),
-            args_line: String::new(),
-            cmdline: String::new(),
-            env: Vec::new(),
+            args: Arc::default(),
+            args_line: Arc::from(""),
+            cmdline: Arc::from(""),
+            env: Arc::default(),
             cwd: String::new(),
             uid: u32::MAX,
             gid: u32::MAX,
@@ -463,13 +464,18 @@ impl Process {
 
     /// Sets the name and arguments, and the lines built from them.
     pub fn set_command(&mut self, comm: &str, args: Vec<String>) {
+        self.args = Arc::new(args);
+        self.args_line = Arc::from(self.args.join(" "));
+        self.rename(comm);
+    }
+
+    /// Sets the name (the arguments stay), and the command line built from it.
+    pub fn rename(&mut self, comm: &str) {
         comm.clone_into(&mut self.comm);
-        self.args = args;
-        self.args_line = self.args.join(" ");
         self.cmdline = if self.args.is_empty() {
-            self.comm.clone()
+            Arc::from(comm)
         } else {
-            format!("{} {}", self.comm, self.args_line)
+            Arc::from(format!("{} {}", self.comm, self.args_line))
         };
     }
 

@@ -115,6 +115,7 @@ fn an_fd_storm_inherited_by_forks_stays_within_the_fd_table_and_is_shared() {
     for child in 1..=8 {
         let c = &st.table.procs[&(ATTACKER + child)];
         assert!(c.fds.shares_with(&parent.fds), "child {child} copied the table at fork");
+        assert!(Arc::ptr_eq(&c.env, &parent.env) && Arc::ptr_eq(&c.cmdline, &parent.cmdline));
     }
     assert!(st.stats().fds <= 9 * 512);
 
