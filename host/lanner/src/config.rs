@@ -53,6 +53,7 @@ pub struct Config {
 pub struct FalcoLibs {
     pub thread_table_size: usize,
     pub fd_table_size: usize,
+    pub fd_total_size: usize,
     pub reconcile_interval_seconds: f64,
 }
 
@@ -279,6 +280,7 @@ struct Partial {
 struct PartialFalcoLibs {
     thread_table_size: Option<usize>,
     fd_table_size: Option<usize>,
+    fd_total_size: Option<usize>,
     reconcile_interval_seconds: Option<f64>,
 }
 
@@ -494,6 +496,13 @@ impl Config {
         if self.falco_libs.fd_table_size < 16 {
             bail!("falco_libs.fd_table_size: {} is below 16", self.falco_libs.fd_table_size);
         }
+        if self.falco_libs.fd_total_size < self.falco_libs.fd_table_size {
+            bail!(
+                "falco_libs.fd_total_size: {} is below fd_table_size ({})",
+                self.falco_libs.fd_total_size,
+                self.falco_libs.fd_table_size
+            );
+        }
         let r = self.falco_libs.reconcile_interval_seconds;
         if !r.is_finite() || r < 0.0 {
             bail!("falco_libs.reconcile_interval_seconds: {r} is not 0 (never) or a number of seconds");
@@ -506,6 +515,7 @@ impl Config {
         lanner_state::table::Limits {
             max_threads: self.falco_libs.thread_table_size,
             max_fds: self.falco_libs.fd_table_size,
+            max_fds_total: self.falco_libs.fd_total_size,
         }
     }
 

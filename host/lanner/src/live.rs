@@ -306,6 +306,7 @@ impl<'a> Processor<'a> {
                 ("processes", st.processes),
                 ("threads", st.threads),
                 ("fds", st.fds),
+                ("fds_held", st.fds_held),
                 ("paths", st.paths),
                 ("cgroups", st.cgroups),
                 ("containers_seen", self.containers.seen.len()),
@@ -349,10 +350,11 @@ impl<'a> Processor<'a> {
         self.bounds.alerted = counts;
         let limits = self.state.table.limits;
         let why = format!(
-            "Lanner internal: state tables full, least recently used entries evicted: {} (thread_table_size {}, fd_table_size {}); rules may miss what the evicted entries held",
+            "Lanner internal: state tables full, least recently used entries evicted: {} (thread_table_size {}, fd_table_size {}, fd_total_size {}); rules may miss what the evicted entries held",
             since.join(", "),
             limits.max_threads,
-            limits.max_fds
+            limits.max_fds,
+            limits.max_fds_total
         );
         tracing::warn!("{why}");
         self.internal_alert(crate::internal::STATE_FULL_RULE, Priority::Error, why, out)

@@ -148,6 +148,8 @@ pub struct Stats {
     pub threads: usize,
     /// Fds known, summed over processes (a table shared after a fork counts for each).
     pub fds: usize,
+    /// Fd entries held (a shared table counts once): what `max_fds_total` bounds.
+    pub fds_held: usize,
     /// Paths interned.
     pub paths: usize,
     /// Cgroup ids whose container is remembered.
@@ -176,6 +178,8 @@ pub struct State {
     /// Event type id by syscall number.
     types: Vec<Option<(EventTypeId, &'static str)>>,
     procexit_type: Option<(EventTypeId, &'static str)>,
+    /// Fd entries added or copied since the total was last checked.
+    fds_added: u64,
     /// Set by [`State::seed`]: a process first seen in a record (its fork was before the
     /// start, or lost) is then read from `/proc` rather than left unknown.
     live_proc: bool,
@@ -202,6 +206,7 @@ impl State {
             num: 0,
             types,
             procexit_type: lookup("procexit"),
+            fds_added: 0,
             live_proc: false,
         }
     }
@@ -237,6 +242,7 @@ impl State {
             processes: self.table.procs.len(),
             threads: self.table.threads.len(),
             fds: self.table.fd_entries(),
+            fds_held: self.table.fd_entries_held(),
             paths: self.paths.len(),
             cgroups: self.cgroups.known.len(),
             removed: self.table.removed,
@@ -321,7 +327,10 @@ impl State {
                     self.table.vtids.insert(child_tid, raw.vtid);
                 }
             }
-            RecordKind::Exec => self.exec(raw),
+            RecordKind::Exec => {
+                self.exec(raw);
+                self.after_fds(raw.tgid, &FdView::None, tick);
+            }
             RecordKind::Exit => {
                 prep.etype = self.procexit_type.map(|t| t.0);
                 prep.type_name = self.procexit_type.map_or("procexit", |t| t.1);
@@ -334,11 +343,7 @@ impl State {
                     prep.type_name = name;
                 }
                 prep.fd = self.syscall(raw, nr);
-                if let FdView::Table(fd) = prep.fd
-                    && let Some(p) = self.table.procs.get(&raw.tgid)
-                {
-                    p.fds.touch(fd, tick);
-                }
+                self.after_fds(raw.tgid, &prep.fd, tick);
             }
         }
         // One comparison per record; the eviction itself runs once per sixteenth of the
@@ -347,6 +352,24 @@ impl State {
             self.table.evict(raw.tgid, raw.tid);
         }
         prep
+    }
+
+    /// Marks the event's fd used, and checks the fd entries held in all once a sixteenth of
+    /// their bound has been added or copied since the last check (the walk over the
+    /// processes is then paid once per that many entries).
+    fn after_fds(&mut self, tgid: u32, view: &FdView, tick: u64) {
+        let Some(p) = self.table.procs.get_mut(&tgid) else { return };
+        if let FdView::Table(fd) = view {
+            p.fds.touch(*fd, tick);
+        }
+        let added = p.fds.take_added();
+        if added > 0 {
+            self.fds_added += added;
+            if self.fds_added > (self.table.limits.max_fds_total / 16) as u64 {
+                self.fds_added = 0;
+                self.table.enforce_fd_total(tgid);
+            }
+        }
     }
 
     /// Drops what an exit left behind, once rules have seen it.

@@ -12,6 +12,9 @@ pub const DEFAULT_MAX_THREADS: usize = 262_144;
 /// Falco's largest fd table per process (libsinsp's `MAX_FD_TABLE_SIZE`).
 pub const DEFAULT_MAX_FDS: usize = 4096;
 
+/// Fd entries held across all tables by default: about 75 MiB.
+pub const DEFAULT_MAX_FDS_TOTAL: usize = 1 << 20;
+
 /// What an fd refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FdKind {
@@ -238,12 +241,44 @@ impl Fd {
 /// A process's open fds. Threads of a process share it (it belongs to the process), and a
 /// forked child shares its parent's until one of them changes it (copy on write): a fork of
 /// a process with thousands of fds costs a reference count, not a copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct FdTable {
     map: Arc<FxHashMap<i64, Fd>>,
+    /// Entries added, or copied because the table was shared when changed, not yet
+    /// collected by [`FdTable::take_added`].
+    added: u64,
+}
+
+impl Clone for FdTable {
+    fn clone(&self) -> Self {
+        FdTable { map: self.map.clone(), added: 0 }
+    }
 }
 
 impl FdTable {
+    /// The map, to change it: copied first if shared, and the copy counted.
+    fn map_mut(&mut self) -> &mut FxHashMap<i64, Fd> {
+        if Arc::strong_count(&self.map) > 1 {
+            self.added += self.map.len() as u64;
+        }
+        Arc::make_mut(&mut self.map)
+    }
+
+    /// Entries added, or copied by changes to a shared table, since the last call.
+    pub fn take_added(&mut self) -> u64 {
+        std::mem::take(&mut self.added)
+    }
+
+    /// Whether other processes use this very table too.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.map) > 1
+    }
+
+    /// The table's identity, to count shared tables once.
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.map) as usize
+    }
+
     /// The fd numbered `fd`.
     pub fn get(&self, fd: &i64) -> Option<&Fd> {
         self.map.get(fd)
@@ -291,7 +326,7 @@ impl FdTable {
         if !self.map.contains_key(fd) {
             return None;
         }
-        Arc::make_mut(&mut self.map).get_mut(fd)
+        self.map_mut().get_mut(fd)
     }
 
     /// Forgets fd `fd` (the table is copied first if shared and the fd is known).
@@ -299,7 +334,7 @@ impl FdTable {
         if !self.map.contains_key(fd) {
             return None;
         }
-        Arc::make_mut(&mut self.map).remove(fd)
+        self.map_mut().remove(fd)
     }
 
     /// Keeps the fds for which `keep` holds (the table is copied only if one goes).
@@ -307,7 +342,7 @@ impl FdTable {
         if self.map.iter().all(|(k, f)| keep(k, f)) {
             return;
         }
-        Arc::make_mut(&mut self.map).retain(|k, f| keep(k, f));
+        self.map_mut().retain(|k, f| keep(k, f));
     }
 
     /// Adds or replaces fd `fd`, used at `tick`. When the table already holds `max` fds and
@@ -316,7 +351,9 @@ impl FdTable {
     /// how many were forgotten.
     pub fn insert(&mut self, fd: i64, f: Fd, tick: u64, max: usize) -> usize {
         f.used.set(tick);
-        let map = Arc::make_mut(&mut self.map);
+        let new = !self.map.contains_key(&fd);
+        self.added += new as u64;
+        let map = self.map_mut();
         let mut evicted = 0;
         if map.len() >= max.max(1) && !map.contains_key(&fd) {
             let n = (map.len() / 8).max(map.len() + 1 - max.max(1));
@@ -525,11 +562,18 @@ pub struct Limits {
     pub max_threads: usize,
     /// Fds known per process (Falco's `MAX_FD_TABLE_SIZE`).
     pub max_fds: usize,
+    /// Fd entries held in all (a table shared by several processes counts once): children
+    /// that each change an inherited table each get a copy of it.
+    pub max_fds_total: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_threads: DEFAULT_MAX_THREADS, max_fds: DEFAULT_MAX_FDS }
+        Limits {
+            max_threads: DEFAULT_MAX_THREADS,
+            max_fds: DEFAULT_MAX_FDS,
+            max_fds_total: DEFAULT_MAX_FDS_TOTAL,
+        }
     }
 }
 
@@ -711,6 +755,43 @@ impl Table {
         self.removed.processes_reconciled += gone as u64;
         self.removed.threads_reconciled += (before_threads - self.threads.len()) as u64;
         gone
+    }
+
+    /// Fd entries held, a shared table counted once.
+    pub fn fd_entries_held(&self) -> usize {
+        let mut seen = FxHashSet::default();
+        self.procs.values().filter(|p| seen.insert(p.fds.id())).map(|p| p.fds.len()).sum()
+    }
+
+    /// Brings the fd entries held in all back under their bound when over it: the fd tables
+    /// of the least recently used processes are emptied (a shared table is freed with its
+    /// last user) until a sixteenth of the bound is free; `keep`'s stays.
+    pub fn enforce_fd_total(&mut self, keep: u32) {
+        let max = self.limits.max_fds_total.max(1);
+        let mut held = self.fd_entries_held();
+        if held <= max {
+            return;
+        }
+        let target = max - max / 16;
+        let mut order: Vec<(u64, u32)> = self
+            .procs
+            .values()
+            .filter(|p| !p.fds.is_empty() && p.pid != keep)
+            .map(|p| (p.last_used, p.pid))
+            .collect();
+        order.sort_unstable();
+        for (_, pid) in order {
+            if held <= target {
+                break;
+            }
+            let Some(p) = self.procs.get_mut(&pid) else { continue };
+            let n = p.fds.len();
+            if !p.fds.is_shared() {
+                held -= n;
+            }
+            p.fds = FdTable::default();
+            self.removed.fds_evicted += n as u64;
+        }
     }
 
     /// Fds known across the processes (a table shared by several counts for each).

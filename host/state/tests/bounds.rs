@@ -90,7 +90,7 @@ fn child_raw(tgid: u32, kind: RecordKind, ret: i64, args: [u64; 6], strings: &[&
 #[test]
 fn an_fd_storm_inherited_by_forks_stays_within_the_fd_table_and_is_shared() {
     let mut st = State::new(name_of);
-    st.set_limits(Limits { max_threads: 10_000, max_fds: 512 });
+    st.set_limits(Limits { max_threads: 10_000, max_fds: 512, ..Limits::default() });
     let path = long_path();
     st.apply(&raw(ATTACKER, sys(libc::SYS_openat), 3, at_cwd(), &[path.as_bytes()]));
     for fd in 4..19_004i64 {
@@ -139,7 +139,7 @@ fn an_fd_storm_inherited_by_forks_stays_within_the_fd_table_and_is_shared() {
 #[test]
 fn a_fork_storm_evicts_the_least_recently_used_processes() {
     let mut st = State::new(name_of);
-    st.set_limits(Limits { max_threads: 256, max_fds: 64 });
+    st.set_limits(Limits { max_threads: 256, max_fds: 64, ..Limits::default() });
     let busy = 7300;
     st.apply(&raw(busy, sys(libc::SYS_openat), 3, at_cwd(), &[b"/etc/hosts"]));
     for n in 0..5_000u32 {
@@ -193,7 +193,7 @@ fn reconciliation_drops_processes_proc_no_longer_lists() {
 #[test]
 fn a_thread_storm_in_one_process_stays_within_the_thread_table() {
     let mut st = State::new(name_of);
-    st.set_limits(Limits { max_threads: 128, max_fds: 64 });
+    st.set_limits(Limits { max_threads: 128, max_fds: 64, ..Limits::default() });
     let pid = 7500;
     st.apply(&raw(pid, sys(libc::SYS_openat), 3, at_cwd(), &[b"/etc/hosts"]));
     for tid in 20_000..21_000u32 {
@@ -208,4 +208,32 @@ fn a_thread_storm_in_one_process_stays_within_the_thread_table() {
     assert!(stats.threads <= 128, "{stats:?}");
     assert!(stats.removed.threads_evicted > 0, "{stats:?}");
     assert_eq!(st.table.procs[&pid].fds.get(&3).map(|f| &*f.name), Some("/etc/hosts"));
+}
+
+#[test]
+fn children_that_each_change_an_inherited_table_stay_within_the_fd_total() {
+    let mut st = State::new(name_of);
+    st.set_limits(Limits { max_threads: 10_000, max_fds: 512, max_fds_total: 8192 });
+    let parent = 7600;
+    st.apply(&raw(parent, sys(libc::SYS_openat), 3, at_cwd(), &[long_path().as_bytes()]));
+    for fd in 4..512i64 {
+        st.apply(&raw(parent, sys(libc::SYS_dup), fd, [3, 0, 0, 0, 0, 0], &[]));
+    }
+    // 200 children, each opening one file: each gets its own copy of 512 entries.
+    for n in 0..200u32 {
+        let child = 30_000 + n;
+        st.apply(&fork(parent, child));
+        let open =
+            RawEvent { ppid: parent, ..raw(child, sys(libc::SYS_openat), 600, at_cwd(), &[b"/etc/hosts"]) };
+        st.apply(&open);
+        let held = st.table.fd_entries_held();
+        assert!(held <= 8192 + 8192 / 16 + 2 * 512, "{held} entries held after child {n}");
+    }
+    let stats = st.stats();
+    assert!(stats.removed.fds_evicted > 0, "{stats:?}");
+    assert!(stats.fds_held <= 8192 + 8192 / 16 + 2 * 512, "{stats:?}");
+    // The newest child's table is whole, with its own file.
+    let last = &st.table.procs[&30_199];
+    assert_eq!(last.fds.get(&600).map(|f| &*f.name), Some("/etc/hosts"));
+    assert_eq!(last.fds.len(), 510, "fds 3 to 511 inherited, and its own");
 }
