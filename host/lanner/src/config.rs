@@ -47,6 +47,7 @@ pub struct Config {
     pub webserver: Webserver,
     pub internal_alerts: InternalAlerts,
     pub alert_dedup: AlertDedup,
+    pub falco_libs: FalcoLibs,
 }
 
 /// Lanner's own alerts (drops, rejected reloads, disabled plugins).
@@ -107,6 +108,16 @@ impl AppendOutput {
             format,
         }
     }
+}
+
+/// The state tables' bounds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FalcoLibs {
+    pub thread_table_size: usize,
+    pub fd_table_size: usize,
+    pub fd_total_size: usize,
+    pub reconcile_interval_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -336,6 +347,7 @@ struct Partial {
     webserver: Option<PartialWebserver>,
     internal_alerts: Option<PartialInternalAlerts>,
     alert_dedup: Option<PartialAlertDedup>,
+    falco_libs: Option<PartialFalcoLibs>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +364,16 @@ struct PartialAlertDedup {
     enabled: Option<bool>,
     window_seconds: Option<f64>,
     max_keys: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialFalcoLibs {
+    thread_table_size: Option<usize>,
+    fd_table_size: Option<usize>,
+    fd_total_size: Option<usize>,
+    reconcile_interval_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -595,6 +617,24 @@ impl Config {
         if self.outputs_queue.capacity == 0 {
             bail!("outputs_queue.capacity: at least 1 (queues are bounded so that memory is)");
         }
+        // Tables smaller than this would evict what the rules are looking at.
+        if self.falco_libs.thread_table_size < 64 {
+            bail!("falco_libs.thread_table_size: {} is below 64", self.falco_libs.thread_table_size);
+        }
+        if self.falco_libs.fd_table_size < 16 {
+            bail!("falco_libs.fd_table_size: {} is below 16", self.falco_libs.fd_table_size);
+        }
+        if self.falco_libs.fd_total_size < self.falco_libs.fd_table_size {
+            bail!(
+                "falco_libs.fd_total_size: {} is below fd_table_size ({})",
+                self.falco_libs.fd_total_size,
+                self.falco_libs.fd_table_size
+            );
+        }
+        let r = self.falco_libs.reconcile_interval_seconds;
+        if !r.is_finite() || r < 0.0 {
+            bail!("falco_libs.reconcile_interval_seconds: {r} is not 0 (never) or a number of seconds");
+        }
         Ok(())
     }
 
@@ -608,6 +648,21 @@ impl Config {
                 max_keys: d.max_keys,
             }),
         }
+    }
+
+    /// The state tables' bounds.
+    pub fn state_limits(&self) -> lanner_state::table::Limits {
+        lanner_state::table::Limits {
+            max_threads: self.falco_libs.thread_table_size,
+            max_fds: self.falco_libs.fd_table_size,
+            max_fds_total: self.falco_libs.fd_total_size,
+        }
+    }
+
+    /// How often the state tables are reconciled with /proc; `None` for never.
+    pub fn reconcile_interval(&self) -> Option<Duration> {
+        let r = self.falco_libs.reconcile_interval_seconds;
+        (r > 0.0).then(|| Duration::from_secs_f64(r.max(0.1)))
     }
 
     /// The outputs' part of the configuration, to tell whether a reload changes them.

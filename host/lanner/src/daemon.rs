@@ -77,6 +77,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         wake: Some(source_wake),
         host_root: (config.host_root != Path::new("/")).then(|| config.host_root.clone()),
         limits: config.alert_limits(),
+        state_limits: config.state_limits(),
+        reconcile_interval: config.reconcile_interval(),
     };
     let (outputs, sink_plugins) = build_outputs(&config)?;
     metrics.set_outputs(outputs.stats());

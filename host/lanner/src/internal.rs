@@ -9,3 +9,6 @@ pub(crate) const RELOAD_RULE: &str = "Lanner internal: reload failed";
 
 /// A plugin disabled after repeated failures, or a source that stopped.
 pub(crate) const PLUGIN_DISABLED_RULE: &str = "Lanner internal: plugin disabled";
+
+/// State entries evicted because a table was full: rules may miss what they held.
+pub(crate) const STATE_FULL_RULE: &str = "Lanner internal: state tables full";

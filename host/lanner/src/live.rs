@@ -203,7 +203,36 @@ struct Processor<'a> {
     dedup: Option<RuleDedup>,
     /// Records dropped since the last drop alert sent.
     drops_unsaid: u64,
+    /// What the state's bounds removed, as last reported.
+    bounds: BoundsReport,
 }
+
+
+/// What the state's bounds removed, as last put in the metrics and as last alerted about.
+#[derive(Default)]
+struct BoundsReport {
+    metrics: [u64; EVICTION_KINDS.len()],
+    alerted: [u64; EVICTION_KINDS.len()],
+    reconciled: [u64; 2],
+    last_alert: Option<Instant>,
+}
+
+/// The tables whose entries the bounds remove, in the order of [`eviction_counts`].
+const EVICTION_KINDS: [&str; 9] = [
+    "processes",
+    "threads",
+    "fds",
+    "cgroups",
+    "paths",
+    "containers_seen",
+    "containers_pending",
+    "processes_not_seeded",
+    "fds_not_seeded",
+];
+
+/// At most one "state tables full" alert per this long; the next one counts what was
+/// evicted in between.
+const STATE_ALERT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// At most this many events wait for new containers' metadata; past it they are evaluated
 /// with what the plugins know (a storm of events from new containers cannot grow the queue).
@@ -295,6 +324,7 @@ impl<'a> Processor<'a> {
             internal: InternalLimiter::new(limits.internal_interval),
             dedup: limits.dedup.map(RuleDedup::new),
             drops_unsaid: 0,
+            bounds: BoundsReport::default(),
         }
     }
 
@@ -305,6 +335,89 @@ impl<'a> Processor<'a> {
         if self.dedup.as_ref().map(RuleDedup::settings) != limits.dedup {
             self.dedup = limits.dedup.map(RuleDedup::new);
         }
+    }
+
+    /// What the bounds removed so far, per [`EVICTION_KINDS`].
+    fn eviction_counts(&self) -> [u64; EVICTION_KINDS.len()] {
+        let st = self.state.stats();
+        let r = st.removed;
+        [
+            r.processes_evicted,
+            r.threads_evicted,
+            r.fds_evicted,
+            st.cgroups_evicted,
+            st.paths_reset,
+            self.containers.evicted,
+            self.containers.pending_evicted,
+            r.processes_not_seeded,
+            r.fds_not_seeded,
+        ]
+    }
+
+    /// Puts the tables' sizes and what their bounds removed in the metrics, and raises the
+    /// internal alert when entries were evicted (at most once per [`STATE_ALERT_INTERVAL`],
+    /// with the counts since the last one). Called once a second.
+    fn report_state(&mut self, out: &mut dyn Write) -> Result<()> {
+        let counts = self.eviction_counts();
+        if let Some(m) = &self.metrics {
+            let st = self.state.stats();
+            let (dns_names, dns_addresses) = self.state.dns.sizes();
+            for (table, n) in [
+                ("processes", st.processes),
+                ("threads", st.threads),
+                ("fds", st.fds),
+                ("fds_held", st.fds_held),
+                ("paths", st.paths),
+                ("cgroups", st.cgroups),
+                ("containers_seen", self.containers.seen.len()),
+                ("containers_pending", self.pending_containers.len()),
+                ("dns_names", dns_names),
+                ("dns_addresses", dns_addresses),
+            ] {
+                m.set_entries(table, n);
+            }
+            for (i, kind) in EVICTION_KINDS.iter().enumerate() {
+                let new = counts[i] - self.bounds.metrics[i];
+                // Touched even at 0, so that the series exist from the start.
+                let (family, table) = match kind.strip_suffix("_not_seeded") {
+                    Some(t) => (&m.state_not_seeded, t),
+                    None => (&m.state_evicted, *kind),
+                };
+                family.get_or_create(&crate::metrics::TableLabels { table: table.into() }).inc_by(new);
+            }
+            let r = st.removed;
+            for (i, (table, n)) in [("processes", r.processes_reconciled), ("threads", r.threads_reconciled)]
+                .into_iter()
+                .enumerate()
+            {
+                m.state_reconciled
+                    .get_or_create(&crate::metrics::TableLabels { table: table.into() })
+                    .inc_by(n - self.bounds.reconciled[i]);
+                self.bounds.reconciled[i] = n;
+            }
+        }
+        self.bounds.metrics = counts;
+        let since: Vec<String> = EVICTION_KINDS
+            .iter()
+            .zip(counts.iter().zip(self.bounds.alerted))
+            .filter(|(_, (now, before))| **now > *before)
+            .map(|(kind, (now, before))| format!("{} {kind}", now - before))
+            .collect();
+        if since.is_empty() || self.bounds.last_alert.is_some_and(|t| t.elapsed() < STATE_ALERT_INTERVAL) {
+            return Ok(());
+        }
+        self.bounds.last_alert = Some(Instant::now());
+        self.bounds.alerted = counts;
+        let limits = self.state.table.limits;
+        let why = format!(
+            "Lanner internal: state tables full, least recently used entries evicted: {} (thread_table_size {}, fd_table_size {}, fd_total_size {}); rules may miss what the evicted entries held",
+            since.join(", "),
+            limits.max_threads,
+            limits.max_fds,
+            limits.max_fds_total
+        );
+        tracing::warn!("{why}");
+        self.internal_alert(crate::internal::STATE_FULL_RULE, Priority::Error, why, out)
     }
 
     /// Sets the plugins' fields the rules were compiled with, and prepares the syscall
@@ -460,6 +573,15 @@ impl<'a> Processor<'a> {
         out: &mut dyn Write,
     ) -> Result<()> {
         tracing::debug!(container = %id, "new container: its container event waits for the container plugin");
+        if self.pending_containers.len() >= MAX_PENDING_CONTAINERS {
+            // A burst of containers: the oldest waiting event goes now, without metadata.
+            let c = self.pending_containers.remove(0);
+            self.containers.pending_evicted += 1;
+            tracing::warn!(container = %c.id, "{MAX_PENDING_CONTAINERS} container events waiting for metadata: this one goes without it");
+            if self.rules_in(&c.raw, &c.prep, Some(&c.id), out)? {
+                self.flush_deferred(out)?;
+            }
+        }
         self.pending_containers.push(PendingContainer { id, raw: raw.clone(), prep, since: Instant::now() });
         self.poll_containers(out, false)
     }
@@ -657,6 +779,10 @@ pub struct RunOptions {
     pub host_root: Option<std::path::PathBuf>,
     /// How repeated alerts are held back.
     pub limits: AlertLimits,
+    /// The state tables' bounds.
+    pub state_limits: lanner_state::table::Limits,
+    /// How often the state tables are reconciled with /proc (`None`: never).
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl RunOptions {
@@ -673,6 +799,57 @@ impl RunOptions {
             wake: None,
             host_root: None,
             limits: AlertLimits::default(),
+            state_limits: Default::default(),
+            reconcile_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Lists /proc on a thread of its own when asked, so that the event loop never waits on it,
+/// and hands the thread ids back for [`State::reconcile`].
+struct Reconciler {
+    ask: std::sync::mpsc::Sender<u64>,
+    answers: Receiver<(u64, lanner_state::seed::Alive)>,
+    interval: Duration,
+    asked: Option<Instant>,
+    /// The record count of the previous listing: a process must have been idle since then.
+    previous: Option<u64>,
+}
+
+impl Reconciler {
+    fn start(interval: Duration) -> Result<Self> {
+        let (ask, asks) = std::sync::mpsc::channel::<u64>();
+        let (tell, answers) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("lanner-reconcile".into())
+            .spawn(move || {
+                for mark in asks {
+                    let alive = lanner_state::seed::alive_threads(Path::new("/proc"));
+                    if tell.send((mark, alive)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting the /proc reconciliation thread")?;
+        Ok(Reconciler { ask, answers, interval, asked: None, previous: None })
+    }
+
+    /// Applies a listing that came back, and asks for the next one when it is time.
+    fn poll(&mut self, state: &mut State) {
+        if let Ok((mark, alive)) = self.answers.try_recv() {
+            if let Some(idle_since) = self.previous {
+                let gone = state.reconcile(&alive, idle_since);
+                if gone > 0 {
+                    tracing::info!(
+                        "{gone} processes no longer in /proc dropped from the tables (their exit was not seen)"
+                    );
+                }
+            }
+            self.previous = Some(mark);
+        }
+        let due = self.asked.is_none_or(|t| t.elapsed() >= self.interval);
+        if due && self.ask.send(state.records()).is_ok() {
+            self.asked = Some(Instant::now());
         }
     }
 }
@@ -694,7 +871,24 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     if let (Some(root), Some(p)) = (&opts.host_root, &mut proc) {
         p.state.users = lanner_state::users::Users::under(root);
     }
+    if let Some(p) = &mut proc {
+        p.state.set_limits(opts.state_limits);
+    }
     let seeded = proc.as_mut().map_or(0, |p| p.state.seed());
+    if let Some(p) = &proc {
+        let r = p.state.table.removed;
+        if r.processes_not_seeded + r.fds_not_seeded > 0 {
+            tracing::warn!(
+                "/proc held more than the tables' bounds: {} processes and {} fds left out",
+                r.processes_not_seeded,
+                r.fds_not_seeded
+            );
+        }
+    }
+    let mut reconciler = match (&proc, opts.reconcile_interval) {
+        (Some(_), Some(every)) => Some(Reconciler::start(every)?),
+        _ => None,
+    };
     proc.iter().for_each(watch_host_names);
     let sources = opts.sources.map(|(rx, fields)| {
         if let Some(p) = &mut proc {
@@ -807,6 +1001,10 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
             window_records = 0;
             if let Some(p) = &mut proc {
                 p.drop_alert(new_drops, out)?;
+                if let Some(r) = &mut reconciler {
+                    r.poll(&mut p.state);
+                }
+                p.report_state(out)?;
             }
         }
     }
@@ -1067,6 +1265,10 @@ fn ev_type_name(ev: &LiveEvent<'_>, reg: &FieldRegistry) -> String {
 /// with the container.
 struct NewContainers {
     seen: std::collections::HashSet<Arc<str>>,
+    /// Containers forgotten when the set started over.
+    evicted: u64,
+    /// Container events raised before their metadata came, to make room.
+    pending_evicted: u64,
     id_field: Option<lanner_event::FieldRef>,
     etype: Option<lanner_event::EventTypeId>,
 }
@@ -1123,10 +1325,15 @@ const CONTAINER_EVENT_WAIT: Duration = Duration::from_secs(2);
 /// second event).
 const MAX_CONTAINERS_SEEN: usize = 65_536;
 
+/// Container events waiting for metadata at most; past it the oldest goes without.
+const MAX_PENDING_CONTAINERS: usize = 1024;
+
 impl NewContainers {
     fn new(reg: &FieldRegistry) -> Self {
         NewContainers {
             seen: Default::default(),
+            evicted: 0,
+            pending_evicted: 0,
             id_field: reg
                 .get("container.id")
                 .map(|id| lanner_event::FieldRef { id, arg: lanner_event::FieldArg::None }),
@@ -1148,6 +1355,7 @@ impl NewContainers {
             return None;
         }
         if self.seen.len() >= MAX_CONTAINERS_SEEN {
+            self.evicted += self.seen.len() as u64;
             self.seen.clear();
         }
         let id: Arc<str> = Arc::from(id.as_ref());

@@ -58,6 +58,11 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub table: String,
+}
+
 /// The daemon's counters and health state.
 pub struct Metrics {
     registry: Registry,
@@ -104,6 +109,14 @@ pub struct Metrics {
     plugins: Mutex<Vec<WatchedPlugin>>,
     /// The sink plugins of the running outputs, likewise.
     sink_plugins: Mutex<Vec<WatchedPlugin>>,
+    /// Entries in each bounded table, map and queue of the state and the event loop.
+    pub state_entries: Family<TableLabels, Gauge>,
+    /// Entries evicted because their table was full, per table.
+    pub state_evicted: Family<TableLabels, Counter>,
+    /// Entries removed by the reconciliation with /proc (their exits were lost), per table.
+    pub state_reconciled: Family<TableLabels, Counter>,
+    /// Entries /proc had at the start beyond the tables' bounds, left out, per table.
+    pub state_not_seeded: Family<TableLabels, Counter>,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     started: Instant,
@@ -162,6 +175,10 @@ impl Metrics {
             plugin_events_dropped: Family::default(),
             plugins: Mutex::new(Vec::new()),
             sink_plugins: Mutex::new(Vec::new()),
+            state_entries: Family::default(),
+            state_evicted: Family::default(),
+            state_reconciled: Family::default(),
+            state_not_seeded: Family::default(),
             capture_on: AtomicBool::new(false),
             started: Instant::now(),
             last_event_us: AtomicU64::new(0),
@@ -250,7 +267,32 @@ impl Metrics {
             "Events of a source plugin dropped because the rules were behind it",
             m.plugin_events_dropped.clone(),
         );
+        registry.register(
+            "state_entries",
+            "Entries in each bounded table, map and queue of the state (processes, threads, fds, paths, cgroups, containers_seen, containers_pending, dns_names, dns_addresses)",
+            m.state_entries.clone(),
+        );
+        registry.register(
+            "state_evicted",
+            "Entries evicted because their table was full, per table",
+            m.state_evicted.clone(),
+        );
+        registry.register(
+            "state_reconciled",
+            "Entries removed by the reconciliation with /proc (their exit was not seen), per table",
+            m.state_reconciled.clone(),
+        );
+        registry.register(
+            "state_not_seeded",
+            "Entries /proc had at the start beyond the tables' bounds, left out, per table",
+            m.state_not_seeded.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Sets a table's size.
+    pub fn set_entries(&self, table: &str, n: usize) {
+        self.state_entries.get_or_create(&TableLabels { table: table.into() }).set(n as i64);
     }
 
     /// Notes that events arrived now.

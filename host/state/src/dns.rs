@@ -26,6 +26,12 @@ pub const BASE_REFRESH: Duration = Duration::from_secs(10);
 /// The longest wait between two resolutions of an unchanged name (`max_refresh_timeout`).
 pub const MAX_REFRESH: Duration = Duration::from_secs(320);
 
+/// Names watched at most (the rules' constants; a rules file with more is cut, and said).
+pub const MAX_NAMES: usize = 4096;
+
+/// Addresses kept per name at most.
+pub const MAX_ADDRESSES_PER_NAME: usize = 64;
+
 /// Watched names and their addresses; resolving happens on a background thread, started by
 /// the first [`Dns::watch`] with names and stopped when this is dropped.
 pub struct Dns {
@@ -78,6 +84,13 @@ impl Dns {
         let mut names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
         names.sort();
         names.dedup();
+        if names.len() > MAX_NAMES {
+            tracing::warn!(
+                "the rules compare fd.*ip.name with {} host names: only the first {MAX_NAMES} (in name order) are resolved",
+                names.len()
+            );
+            names.truncate(MAX_NAMES);
+        }
         let mut w = self.shared.wanted.lock().unwrap_or_else(|e| e.into_inner());
         if w.names == names {
             return;
@@ -109,6 +122,13 @@ impl Dns {
     /// How many of the watched names have been resolved (successfully or not) at least once.
     pub fn resolved(&self) -> usize {
         self.shared.wanted.lock().unwrap_or_else(|e| e.into_inner()).resolved
+    }
+
+    /// Names watched and addresses known now.
+    pub fn sizes(&self) -> (usize, usize) {
+        let names = self.shared.wanted.lock().unwrap_or_else(|e| e.into_inner()).names.len();
+        let addresses = self.shared.by_ip.read().unwrap_or_else(|e| e.into_inner()).len();
+        (names, addresses)
     }
 
     /// The watched names that resolve to this address. Addresses compare as they are: as in
@@ -229,7 +249,7 @@ fn resolve_loop(shared: &Shared, base: Duration, max: Duration) {
 /// resolve.
 fn lookup(name: &str) -> HashSet<IpAddr> {
     match (name, 0u16).to_socket_addrs() {
-        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+        Ok(addrs) => addrs.map(|a| a.ip()).take(MAX_ADDRESSES_PER_NAME).collect(),
         Err(_) => HashSet::new(),
     }
 }

@@ -23,10 +23,10 @@ use lanner_capture as capture;
 
 use capture::record::{RawEvent, RecordKind, SockAddr};
 use lanner_event::{EventTypeId, evttype};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::Arc;
-use table::{Fd, FdKind, L4, Process, Sock, Table};
+use table::{Fd, FdKind, L4, Limits, Process, Removed, Sock, Table};
 
 /// The syscalls these tables need, whatever the rules ask for: without them fd names, sockets,
 /// working directories and executables would be unknown to later events.
@@ -82,17 +82,26 @@ pub struct Prepared {
     pub remove: Option<(u32, u32)>,
 }
 
+/// Cgroup ids remembered at most; past it the map starts over (each id is then looked up
+/// again once), and the entries dropped are counted.
+pub const MAX_CGROUPS: usize = 16_384;
+
 /// Container ids of processes whose `/proc` entry is gone (short-lived ones), by their
 /// cgroup v2 id: the directory in the unified hierarchy whose inode is that id.
 #[derive(Debug, Default)]
 struct Cgroups {
-    known: HashMap<u64, Arc<str>>,
+    known: FxHashMap<u64, Arc<str>>,
+    evicted: u64,
 }
 
 impl Cgroups {
     fn by_id(&mut self, cgroup_id: u64) -> Arc<str> {
         if let Some(c) = self.known.get(&cgroup_id) {
             return c.clone();
+        }
+        if self.known.len() >= MAX_CGROUPS {
+            self.evicted += self.known.len() as u64;
+            self.known.clear();
         }
         let path = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
             .iter()
@@ -131,11 +140,36 @@ fn find_cgroup(root: &Path, dir: &Path, id: u64, depth: usize) -> Option<String>
     None
 }
 
+/// How big the state is now, and what its bounds removed: for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Processes known.
+    pub processes: usize,
+    /// Threads known.
+    pub threads: usize,
+    /// Fds known, summed over processes (a table shared after a fork counts for each).
+    pub fds: usize,
+    /// Fd entries held (a shared table counts once): what `max_fds_total` bounds.
+    pub fds_held: usize,
+    /// Paths interned.
+    pub paths: usize,
+    /// Cgroup ids whose container is remembered.
+    pub cgroups: usize,
+    /// What the tables' bounds and reconciliation removed.
+    pub removed: Removed,
+    /// Cgroup ids forgotten because the map was full.
+    pub cgroups_evicted: u64,
+    /// Times the path interner was full of paths in use and started over.
+    pub paths_reset: u64,
+}
+
 /// The host's view of every process, kept current from events.
 #[derive(Debug)]
 pub struct State {
     /// Threads and processes.
     pub table: Table,
+    /// Fd names, shared.
+    pub paths: paths::Interner,
     /// User and group names.
     pub users: users::Users,
     /// Host names the rules compare with `fd.*ip.name`, resolved in the background.
@@ -145,6 +179,8 @@ pub struct State {
     /// Event type id by syscall number.
     types: Vec<Option<(EventTypeId, &'static str)>>,
     procexit_type: Option<(EventTypeId, &'static str)>,
+    /// Fd entries added or copied since the total was last checked.
+    fds_added: u64,
     /// Set by [`State::seed`]: a process first seen in a record (its fork was before the
     /// start, or lost) is then read from `/proc` rather than left unknown.
     live_proc: bool,
@@ -164,20 +200,56 @@ impl State {
         let lookup = |n: &str| evttype::id_of(n).map(|id| (id, evttype::name_of(id)));
         State {
             table: Table::default(),
+            paths: paths::Interner::default(),
             users: users::Users::new(),
             dns: dns::Dns::default(),
             cgroups: Cgroups::default(),
             num: 0,
             types,
             procexit_type: lookup("procexit"),
+            fds_added: 0,
             live_proc: false,
         }
     }
 
-    /// Loads every process in `/proc`.
+    /// Sets the tables' bounds (before [`State::seed`]).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.table.limits = limits;
+    }
+
+    /// Loads every process in `/proc`, within the tables' bounds.
     pub fn seed(&mut self) -> usize {
         self.live_proc = true;
-        seed::seed(&mut self.table, Path::new("/proc"))
+        seed::seed(&mut self.table, Path::new("/proc"), &mut self.paths)
+    }
+
+    /// Records applied so far: the clock that [`State::reconcile`] takes.
+    pub fn records(&self) -> u64 {
+        self.num
+    }
+
+    /// Drops the processes `/proc` no longer lists (`alive`, from [`seed::alive_threads`])
+    /// that no record has named since the count of records was `idle_since` (take it from
+    /// [`State::records`] one reconciliation earlier): their exits were lost. Returns how
+    /// many processes went.
+    pub fn reconcile(&mut self, alive: &seed::Alive, idle_since: u64) -> usize {
+        self.table.reconcile(alive, idle_since)
+    }
+
+    /// The sizes of the tables and what their bounds removed. Walks the processes: call it
+    /// once a second or so, not per event.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            processes: self.table.procs.len(),
+            threads: self.table.threads.len(),
+            fds: self.table.fd_entries(),
+            fds_held: self.table.fd_entries_held(),
+            paths: self.paths.len(),
+            cgroups: self.cgroups.known.len(),
+            removed: self.table.removed,
+            cgroups_evicted: self.cgroups.evicted,
+            paths_reset: self.paths.resets,
+        }
     }
 
     /// Updates the tables from a record, and says how rules should see it. Call
@@ -199,15 +271,19 @@ impl State {
         let container = lookup.then(|| self.cgroups.of(raw.tgid, raw.cgroup_id));
         if self.live_proc
             && !self.table.procs.contains_key(&raw.tgid)
-            && let Some(p) = seed::read_process(Path::new("/proc"), raw.tgid)
+            && let Some((p, skipped)) =
+                seed::read_process(Path::new("/proc"), raw.tgid, self.table.limits.max_fds, &mut self.paths)
         {
             // What the records do not carry (terminal, session, namespace ids, executable)
             // comes from /proc once; the records keep the rest current.
+            self.table.removed.fds_not_seeded += skipped as u64;
             self.table.procs.insert(raw.tgid, p);
         }
+        let tick = self.num;
         {
             self.table.threads.insert(raw.tid, raw.tgid);
             let p = self.table.entry(raw.tgid);
+            p.last_used = tick;
             p.uid = raw.uid;
             p.gid = raw.gid;
             p.loginuid = raw.loginuid;
@@ -227,8 +303,7 @@ impl State {
                 p.cgroup_id = raw.cgroup_id;
             }
             if !pre_exec && !raw.comm.is_empty() && raw.comm != p.comm {
-                let args = std::mem::take(&mut p.args);
-                p.set_command(&raw.comm, args);
+                p.rename(&raw.comm);
             }
         }
         match raw.kind {
@@ -253,7 +328,10 @@ impl State {
                     self.table.vtids.insert(child_tid, raw.vtid);
                 }
             }
-            RecordKind::Exec => self.exec(raw),
+            RecordKind::Exec => {
+                self.exec(raw);
+                self.after_fds(raw.tgid, &FdView::None, tick);
+            }
             RecordKind::Exit => {
                 prep.etype = self.procexit_type.map(|t| t.0);
                 prep.type_name = self.procexit_type.map_or("procexit", |t| t.1);
@@ -266,9 +344,33 @@ impl State {
                     prep.type_name = name;
                 }
                 prep.fd = self.syscall(raw, nr);
+                self.after_fds(raw.tgid, &prep.fd, tick);
             }
         }
+        // One comparison per record; the eviction itself runs once per sixteenth of the
+        // table's size in new threads.
+        if self.table.over_limit() {
+            self.table.evict(raw.tgid, raw.tid);
+        }
         prep
+    }
+
+    /// Marks the event's fd used, and checks the fd entries held in all once a sixteenth of
+    /// their bound has been added or copied since the last check (the walk over the
+    /// processes is then paid once per that many entries).
+    fn after_fds(&mut self, tgid: u32, view: &FdView, tick: u64) {
+        let Some(p) = self.table.procs.get_mut(&tgid) else { return };
+        if let FdView::Table(fd) = view {
+            p.fds.touch(*fd, tick);
+        }
+        let added = p.fds.take_added();
+        if added > 0 {
+            self.fds_added += added;
+            if self.fds_added > (self.table.limits.max_fds_total / 16) as u64 {
+                self.fds_added = 0;
+                self.table.enforce_fd_total(tgid);
+            }
+        }
     }
 
     /// Drops what an exit left behind, once rules have seen it.
@@ -341,12 +443,12 @@ impl State {
             .and_then(|fd| p.fds.get(&fd));
         p.exe_from_memfd = via_fd.is_some_and(|f| f.kind == FdKind::Memfd);
         p.exepath = match via_fd {
-            Some(f) => f.name.clone(),
+            Some(f) => f.name.to_string(),
             None => p.resolve(None, &filename),
         };
         let mut argv = argv.into_iter();
         p.exe = argv.next().unwrap_or_else(|| filename.clone());
-        p.env = env;
+        p.env = Arc::new(env);
         let comm = if raw.comm.is_empty() { p.comm.clone() } else { raw.comm.clone() };
         p.set_command(&comm, argv.collect());
         // Close-on-exec fds are gone in the new image.
@@ -356,7 +458,10 @@ impl State {
     fn syscall(&mut self, raw: &RawEvent, nr: u32) -> FdView {
         let ret = raw.ret;
         let a = raw.args;
+        let (tick, max_fds) = (self.num, self.table.limits.max_fds);
         let Some(p) = self.table.procs.get_mut(&raw.tgid) else { return FdView::None };
+        let evicted = &mut self.table.removed.fds_evicted;
+        let interner = &mut self.paths;
         let path_of =
             |name: &str| args::string_arg(raw, nr, name).map(|b| String::from_utf8_lossy(b).into_owned());
         let dirfd = |i: usize| {
@@ -374,21 +479,21 @@ impl State {
                 let name = p.resolve(dir, &raw_path);
                 let kind =
                     if flags & libc::O_DIRECTORY as u32 != 0 { FdKind::Directory } else { FdKind::File };
+                let name = interner.intern(&name);
+                let raw_path = if *raw_path == *name { name.clone() } else { interner.intern(&raw_path) };
                 let fd = Fd::path(kind, name, raw_path, flags);
                 if ret >= 0 {
-                    p.fds.insert(ret, fd);
+                    *evicted += p.fds.insert(ret, fd, tick, max_fds) as u64;
                     FdView::Table(ret)
                 } else {
                     FdView::Owned(ret, Box::new(fd))
                 }
             }
             libc::SYS_memfd_create => {
-                let name = format!("memfd:{}", path_of("name").unwrap_or_default());
+                let name = interner.intern(&format!("memfd:{}", path_of("name").unwrap_or_default()));
                 if ret >= 0 {
-                    p.fds.insert(
-                        ret,
-                        Fd::path(FdKind::Memfd, name.clone(), name, a[1] as u32 & libc::MFD_CLOEXEC),
-                    );
+                    let fd = Fd::path(FdKind::Memfd, name.clone(), name, a[1] as u32 & libc::MFD_CLOEXEC);
+                    *evicted += p.fds.insert(ret, fd, tick, max_fds) as u64;
                     FdView::Table(ret)
                 } else {
                     FdView::None
@@ -400,13 +505,15 @@ impl State {
             },
             libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3 => {
                 let old = a[0] as i32 as i64;
+                // The fd dup'd from is in use: of a table full of its copies, it stays.
+                p.fds.touch(old, tick);
                 if ret >= 0 {
                     if let Some(mut f) = p.fds.get(&old).cloned() {
                         f.flags &= !(libc::O_CLOEXEC as u32);
                         if nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0 {
                             f.flags |= libc::O_CLOEXEC as u32;
                         }
-                        p.fds.insert(ret, f);
+                        *evicted += p.fds.insert(ret, f, tick, max_fds) as u64;
                     }
                     FdView::Table(ret)
                 } else {
@@ -440,10 +547,7 @@ impl State {
                         is_server: false,
                         name_changed: false,
                     };
-                    p.fds.insert(
-                        ret,
-                        Fd { kind, name: String::new(), nameraw: String::new(), flags, sock: Some(sock) },
-                    );
+                    *evicted += p.fds.insert(ret, Fd::socket(kind, flags, Some(sock)), tick, max_fds) as u64;
                     FdView::Table(ret)
                 } else {
                     FdView::None
@@ -491,21 +595,17 @@ impl State {
                 let listen = a[0] as i32 as i64;
                 if ret >= 0 {
                     let base = p.fds.get(&listen).cloned();
-                    let mut f = base.unwrap_or(Fd {
-                        kind: FdKind::OtherSocket,
-                        name: String::new(),
-                        nameraw: String::new(),
-                        flags: 0,
-                        sock: None,
-                    });
-                    let s = f.sock.get_or_insert(Sock {
-                        l4: L4::Tcp,
-                        local: None,
-                        remote: None,
-                        unix_path: None,
-                        connected: false,
-                        is_server: true,
-                        name_changed: false,
+                    let mut f = base.unwrap_or_else(|| Fd::socket(FdKind::OtherSocket, 0, None));
+                    let s = f.sock.get_or_insert_with(|| {
+                        Box::new(Sock {
+                            l4: L4::Tcp,
+                            local: None,
+                            remote: None,
+                            unix_path: None,
+                            connected: false,
+                            is_server: true,
+                            name_changed: false,
+                        })
                     });
                     s.connected = true;
                     s.is_server = true;
@@ -529,7 +629,7 @@ impl State {
                         0
                     };
                     f.rename_socket();
-                    p.fds.insert(ret, f);
+                    *evicted += p.fds.insert(ret, f, tick, max_fds) as u64;
                     FdView::Table(ret)
                 } else {
                     FdView::Table(listen)
@@ -574,7 +674,7 @@ impl State {
                 if ret == 0
                     && let Some(f) = p.fds.get(&fd)
                 {
-                    p.cwd = f.name.clone();
+                    p.cwd = f.name.to_string();
                 }
                 FdView::Table(fd)
             }

@@ -4,6 +4,72 @@
 //! kept apart (`fd.nameraw`). Symbolic links are not followed: the event does not say
 //! where they point, and reading the file system later would race with the attacker.
 
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
+
+/// Paths in use, each kept once: fds naming the same file share one string. Bounded in
+/// entries and bytes: when full, the strings no fd holds any more are let go, and if that is
+/// not enough the set starts over (the fds keep their strings; new opens of the same paths
+/// are then shared anew).
+#[derive(Debug)]
+pub struct Interner {
+    set: FxHashSet<Arc<str>>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+    /// Times the set was full with every string in use, and started over.
+    pub resets: u64,
+}
+
+/// Paths interned at most (most paths are short; a few thousand 4 KiB ones fill the bytes).
+pub const MAX_INTERNED: usize = 65_536;
+
+/// Bytes of interned paths at most.
+pub const MAX_INTERNED_BYTES: usize = 16 << 20;
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::new(MAX_INTERNED, MAX_INTERNED_BYTES)
+    }
+}
+
+impl Interner {
+    /// An empty set holding at most `max_entries` strings of `max_bytes` in all.
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        Interner { set: FxHashSet::default(), bytes: 0, max_entries, max_bytes, resets: 0 }
+    }
+
+    /// The shared copy of `s`.
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.set.get(s) {
+            return a.clone();
+        }
+        if self.set.len() >= self.max_entries || self.bytes + s.len() > self.max_bytes {
+            self.set.retain(|a| Arc::strong_count(a) > 1);
+            self.bytes = self.set.iter().map(|a| a.len()).sum();
+            if self.set.len() >= self.max_entries / 2 || self.bytes + s.len() > self.max_bytes / 2 {
+                self.set.clear();
+                self.bytes = 0;
+                self.resets += 1;
+            }
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.bytes += a.len();
+        self.set.insert(a.clone());
+        a
+    }
+
+    /// Strings held now.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
 /// Joins `path` to `base` when it is relative, then normalizes.
 pub fn resolve(base: Option<&str>, path: &str) -> String {
     if path.starts_with('/') {
@@ -93,5 +159,32 @@ mod tests {
         assert_eq!(dirname("/etc/shadow"), "/etc");
         assert_eq!(dirname("/etc"), "/");
         assert_eq!(basename("/etc/shadow"), "shadow");
+    }
+
+    #[test]
+    fn interned_paths_are_shared_and_bounded() {
+        let mut i = Interner::new(4, 1 << 20);
+        let a = i.intern("/etc/passwd");
+        let b = i.intern("/etc/passwd");
+        assert!(Arc::ptr_eq(&a, &b));
+        // Full: strings no longer held elsewhere go first; the held ones stay shared.
+        drop(b);
+        for n in 0..3 {
+            i.intern(&format!("/tmp/{n}"));
+        }
+        let c = i.intern("/tmp/new");
+        assert!(i.len() <= 4);
+        assert!(Arc::ptr_eq(&a, &i.intern("/etc/passwd")));
+        assert_eq!(&*c, "/tmp/new");
+        // Every string in use and the set full: it starts over, and says so.
+        let held: Vec<Arc<str>> = (0..8).map(|n| i.intern(&format!("/held/{n}"))).collect();
+        assert!(i.resets > 0 && i.len() <= 4, "{} entries, {} resets", i.len(), i.resets);
+        assert_eq!(&*held[7], "/held/7");
+        // Bytes bound the set too.
+        let mut i = Interner::new(1000, 8192);
+        let long = "x".repeat(4000);
+        let held: Vec<Arc<str>> = (0..4).map(|n| i.intern(&format!("{long}{n}"))).collect();
+        assert!(i.bytes <= 8192 && i.resets > 0);
+        drop(held);
     }
 }

@@ -12,6 +12,7 @@ use crate::table::{Fd, FdKind, L4, Sock};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What a socket table says about one inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +34,8 @@ pub enum ProcSocket {
 }
 
 impl ProcSocket {
-    /// The descriptor this socket is, named as Falco names it.
-    pub fn to_fd(&self, raw: &str) -> Fd {
+    /// The descriptor this socket is, named as Falco names it; `raw` is the `/proc` link.
+    pub fn to_fd(&self, raw: Arc<str>) -> Fd {
         let sock = |l4, local, remote: Option<SocketAddr>, unix_path| Sock {
             l4,
             local,
@@ -45,7 +46,7 @@ impl ProcSocket {
             is_server: local.is_some() && remote.is_none(),
             name_changed: false,
         };
-        match self {
+        let (kind, sock, name) = match self {
             ProcSocket::Inet { l4, local, remote } => {
                 // IPv4-mapped IPv6 ends are IPv4, as Falco reads them.
                 let (local, remote) = match (unmap(*local), remote.map(unmap)) {
@@ -54,28 +55,23 @@ impl ProcSocket {
                     _ => (*local, *remote),
                 };
                 let kind = if local.is_ipv4() { FdKind::Ipv4 } else { FdKind::Ipv6 };
-                let mut fd = Fd {
-                    kind,
-                    name: String::new(),
-                    nameraw: raw.to_string(),
-                    flags: 0,
-                    sock: Some(sock(*l4, Some(local), remote, None)),
-                };
-                match remote {
-                    Some(_) => fd.rename_socket(),
-                    // A server socket is named by its address alone.
-                    None => fd.name = format!("{}:{}", local.ip(), local.port()),
-                }
-                fd
+                // A server socket is named by its address alone; a connection by its tuple.
+                let name = remote.is_none().then(|| format!("{}:{}", local.ip(), local.port()));
+                (kind, sock(*l4, Some(local), remote, None), name)
             }
-            ProcSocket::Unix { path } => Fd {
-                kind: FdKind::Unix,
-                name: path.clone(),
-                nameraw: raw.to_string(),
-                flags: 0,
-                sock: Some(sock(L4::Unknown, None, None, (!path.is_empty()).then(|| path.clone()))),
-            },
+            ProcSocket::Unix { path } => (
+                FdKind::Unix,
+                sock(L4::Unknown, None, None, (!path.is_empty()).then(|| path.clone())),
+                Some(path.clone()),
+            ),
+        };
+        let mut fd = Fd::socket(kind, 0, Some(sock));
+        fd.nameraw = raw;
+        match name {
+            Some(n) => fd.name = Arc::from(n),
+            None => fd.rename_socket(),
         }
+        fd
     }
 }
 
@@ -207,17 +203,17 @@ mod tests {
 ",
             &mut out,
         );
-        let fd = |ino| out[&ino].to_fd("socket:[x]");
+        let fd = |ino| out[&ino].to_fd(Arc::from("socket:[x]"));
         let server = fd(1001);
-        assert_eq!((server.kind, server.name.as_str()), (FdKind::Ipv4, "127.0.0.1:8080"));
+        assert_eq!((server.kind, &*server.name), (FdKind::Ipv4, "127.0.0.1:8080"));
         assert!(server.sock.as_ref().unwrap().is_server);
         let conn = fd(1002);
-        assert_eq!(conn.name, "127.0.0.1:50000->127.0.0.1:8080");
+        assert_eq!(&*conn.name, "127.0.0.1:50000->127.0.0.1:8080");
         assert!(conn.sock.as_ref().unwrap().connected && !conn.sock.as_ref().unwrap().is_server);
         let v6 = fd(1003);
-        assert_eq!((v6.kind, v6.name.as_str()), (FdKind::Ipv6, "::1:22"));
-        assert_eq!(fd(1004).name, "/run/x.sock");
-        assert_eq!((fd(1005).kind, fd(1005).name.as_str()), (FdKind::Unix, ""));
+        assert_eq!((v6.kind, &*v6.name), (FdKind::Ipv6, "::1:22"));
+        assert_eq!(&*fd(1004).name, "/run/x.sock");
+        assert_eq!((fd(1005).kind, &*fd(1005).name), (FdKind::Unix, ""));
         assert_eq!(inode_of("socket:[1234]", "socket:"), Some(1234));
     }
 }

@@ -1,8 +1,10 @@
 //! The thread table's starting point: every process in `/proc` when capture starts.
 
 use crate::container::of_cgroup_file;
+use crate::paths::Interner;
 use crate::procnet::NetTables;
 use crate::table::{Fd, FdKind, Process, Table};
+use rustc_hash::FxHashSet;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,14 +33,39 @@ fn nul_list(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Reads one process from `/proc/<pid>`; `None` when it is gone.
-pub fn read_process(proc_root: &Path, pid: u32) -> Option<Process> {
-    read_process_with(proc_root, pid, &mut NetTables::default())
+/// The most read of a process's arguments or environment: the probe's string limit.
+pub const MAX_PROC_STRING: usize = 4096;
+
+/// The first [`MAX_PROC_STRING`] bytes of a file (empty when unreadable).
+fn read_capped(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(MAX_PROC_STRING as u64).read_to_end(&mut out);
+    }
+    out
 }
 
-/// [`read_process`], its sockets' addresses taken from `nets` (read once per network
-/// namespace for a whole scan).
-pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Option<Process> {
+/// Reads one process from `/proc/<pid>`, with at most `max_fds` of its fds (their names
+/// shared through `paths`); `None` when it is gone. Also says how many fds were left out.
+pub fn read_process(
+    proc_root: &Path,
+    pid: u32,
+    max_fds: usize,
+    paths: &mut Interner,
+) -> Option<(Process, usize)> {
+    read_process_with(proc_root, pid, max_fds, paths, &mut NetTables::default())
+}
+
+/// [`read_process`], its sockets' addresses taken from `nets`: the socket tables of each
+/// network namespace, read once for a whole scan.
+pub fn read_process_with(
+    proc_root: &Path,
+    pid: u32,
+    max_fds: usize,
+    paths: &mut Interner,
+    nets: &mut NetTables,
+) -> Option<(Process, usize)> {
     let dir = proc_root.join(pid.to_string());
     let stat = fs::read_to_string(dir.join("stat")).ok()?;
     // `pid (comm) state ppid pgrp session tty_nr ...`: comm may hold spaces and parens.
@@ -78,7 +105,9 @@ pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Op
             }
         }
     }
-    let argv = nul_list(&fs::read(dir.join("cmdline")).unwrap_or_default());
+    // Capped as the probe caps an exec's arguments and environment: a process with megabytes
+    // of them costs no more here than one seen exec'ing.
+    let argv = nul_list(&read_capped(&dir.join("cmdline")));
     if let Some((first, rest)) = argv.split_first() {
         p.exe = first.clone();
         let comm = p.comm.clone();
@@ -87,7 +116,7 @@ pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Op
         let comm = p.comm.clone();
         p.set_command(&comm, Vec::new());
     }
-    p.env = nul_list(&fs::read(dir.join("environ")).unwrap_or_default());
+    p.env = Arc::new(nul_list(&read_capped(&dir.join("environ"))));
     // The executable's inode, times and writability, as Falco's /proc scan reads them (its
     // overlayfs layer is not known from /proc).
     if let Ok(m) = fs::metadata(dir.join("exe")) {
@@ -117,15 +146,22 @@ pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Op
     if let Ok(cg) = fs::read_to_string(dir.join("cgroup")) {
         p.container_id = Arc::from(of_cgroup_file(&cg));
     }
+    let mut skipped = 0;
     if let Ok(entries) = fs::read_dir(dir.join("fd")) {
         for e in entries.flatten() {
             let Ok(fd) = e.file_name().to_string_lossy().parse::<i64>() else { continue };
+            // Capped as live capture caps the table, before anything is read: a process
+            // holding a million fds costs a directory walk, not a million names.
+            if p.fds.len() >= max_fds {
+                skipped += 1;
+                continue;
+            }
             let Ok(target) = fs::read_link(e.path()) else { continue };
-            let t = target.to_string_lossy().into_owned();
+            let t = paths.intern(&target.to_string_lossy());
             if let Some(ino) = crate::procnet::inode_of(&t, "socket:")
                 && let Some(sock) = nets.socket(proc_root, pid, ino)
             {
-                p.fds.insert(fd, sock.to_fd(&t));
+                p.fds.insert(fd, sock.to_fd(t), 0, max_fds);
                 continue;
             }
             let kind = if t.starts_with("socket:") {
@@ -141,10 +177,27 @@ pub fn read_process_with(proc_root: &Path, pid: u32, nets: &mut NetTables) -> Op
             } else {
                 FdKind::File
             };
-            p.fds.insert(fd, Fd::path(kind, t.clone(), t, 0));
+            p.fds.insert(fd, Fd::path(kind, t.clone(), t, 0), 0, max_fds);
         }
     }
-    Some(p)
+    Some((p, skipped))
+}
+
+/// Every thread id `/proc` lists now (processes are their main threads).
+pub type Alive = FxHashSet<u32>;
+
+/// Every thread of every process in `/proc`, for reconciliation.
+pub fn alive_threads(proc_root: &Path) -> Alive {
+    let mut alive = Alive::default();
+    let Ok(entries) = fs::read_dir(proc_root) else { return alive };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        alive.insert(pid);
+        if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
+            alive.extend(tasks.flatten().filter_map(|t| t.file_name().to_string_lossy().parse::<u32>().ok()));
+        }
+    }
+    alive
 }
 
 /// A thread's id in its own pid namespace, from its `status`.
@@ -153,14 +206,23 @@ fn ns_tid(task_dir: &Path) -> Option<u32> {
     status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
 }
 
-/// Fills a table from every process and thread in `/proc`.
-pub fn seed(table: &mut Table, proc_root: &Path) -> usize {
+/// Fills a table from every process and thread in `/proc`, within the table's limits (the
+/// processes and fds left out are counted in `table.removed`).
+pub fn seed(table: &mut Table, proc_root: &Path, paths: &mut Interner) -> usize {
     let Ok(entries) = fs::read_dir(proc_root) else { return 0 };
-    let mut nets = NetTables::default();
     let mut n = 0;
+    let limits = table.limits;
+    let mut nets = NetTables::default();
     for e in entries.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Some(p) = read_process_with(proc_root, pid, &mut nets) else { continue };
+        if table.threads.len() >= limits.max_threads {
+            table.removed.processes_not_seeded += 1;
+            continue;
+        }
+        let Some((p, skipped)) = read_process_with(proc_root, pid, limits.max_fds, paths, &mut nets) else {
+            continue;
+        };
+        table.removed.fds_not_seeded += skipped as u64;
         if let Ok(tasks) = fs::read_dir(e.path().join("task")) {
             for t in tasks.flatten() {
                 if let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() {
@@ -189,7 +251,7 @@ mod tests {
     #[test]
     fn seeds_this_process() {
         let mut t = Table::default();
-        assert!(seed(&mut t, Path::new("/proc")) > 1);
+        assert!(seed(&mut t, Path::new("/proc"), &mut Interner::default()) > 1);
         let me = t.procs.get(&std::process::id()).expect("this test process is in the table");
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
         assert_eq!(me.cwd, std::env::current_dir().unwrap().to_string_lossy());
@@ -200,5 +262,47 @@ mod tests {
         assert!(me.fds.contains_key(&0));
         let init = t.procs.get(&1).unwrap();
         assert_eq!(init.pid, 1);
+        let alive = alive_threads(Path::new("/proc"));
+        assert!(alive.contains(&std::process::id()) && alive.contains(&1));
+    }
+
+    #[test]
+    fn seeding_is_capped_as_live_tables_are() {
+        // This process holds more fds than the cap; the rest are counted, not read.
+        let files: Vec<fs::File> = (0..40).map(|_| fs::File::open("/proc/self/status").unwrap()).collect();
+        let mut t = Table::default();
+        t.limits.max_fds = 16;
+        t.limits.max_threads = 1_000_000;
+        seed(&mut t, Path::new("/proc"), &mut Interner::default());
+        let me = t.procs.get(&std::process::id()).unwrap();
+        assert_eq!(me.fds.len(), 16);
+        assert!(t.removed.fds_not_seeded >= 40 - 16 + 3, "{:?}", t.removed);
+        // Processes beyond the thread table's size are left out and counted.
+        let mut t = Table::default();
+        t.limits.max_threads = 3;
+        seed(&mut t, Path::new("/proc"), &mut Interner::default());
+        assert!(t.threads.len() <= 3 + 64 && t.procs.len() <= 3, "{} processes", t.procs.len());
+        assert!(t.removed.processes_not_seeded > 0);
+        drop(files);
+    }
+
+    #[test]
+    fn arguments_and_environment_from_proc_are_capped_as_the_probes() {
+        let big = "x".repeat(100_000);
+        // The shell stays (it has a command after the sleep), with its arguments.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; :", "sh"])
+            .arg(&big)
+            .env("LANNER_BIG", &big)
+            .spawn()
+            .unwrap();
+        let (p, _) = read_process(Path::new("/proc"), child.id(), 16, &mut Interner::default()).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(p.comm, "sh");
+        assert_eq!(p.args.first().map(String::as_str), Some("-c"));
+        assert!(p.args.last().is_some_and(|a| a.starts_with("xxx")), "{:?}", p.args);
+        assert!(p.args.iter().map(String::len).sum::<usize>() <= MAX_PROC_STRING);
+        assert!(p.env.iter().map(String::len).sum::<usize>() <= MAX_PROC_STRING);
     }
 }

@@ -5,19 +5,18 @@
 //! Needs root. When not root these tests fail, unless `LANNER_SKIP_LIVE=1` is set, in which
 //! case each says SKIPPED.
 
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
-use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
-use lanner_state::{FieldMap, LiveEvent, State};
+use lanner_capture::RawEvent;
+use lanner_event::{Event, FieldRegistry};
+use lanner_state::LiveEvent;
 
 mod live;
 
-use live::{Live, Seen, is_syscall, live, nr, temp_dir};
+use live::{Live, Seen, WAIT, field_ref, is_syscall, live, nr, temp_dir};
 
 fn opened(raw: &RawEvent, path: &Path) -> bool {
     is_syscall(raw, "openat")

@@ -140,6 +140,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal to it.
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child.
