@@ -417,7 +417,8 @@ impl<'a> Processor<'a> {
             limits.max_fds_total
         );
         tracing::warn!("{why}");
-        self.internal_alert(crate::internal::STATE_FULL_RULE, Priority::Error, why, out)
+        self.internal_alert_at(crate::internal::STATE_FULL_RULE, "", Priority::Error, why, out)?;
+        Ok(())
     }
 
     /// Sets the plugins' fields the rules were compiled with, and prepares the syscall
@@ -713,7 +714,18 @@ impl<'a> Processor<'a> {
         output: String,
         out: &mut dyn Write,
     ) -> Result<bool> {
-        let priority = Priority::Critical;
+        self.internal_alert_at(rule, subject, Priority::Critical, output, out)
+    }
+
+    /// [`Processor::internal_alert`] at another priority.
+    fn internal_alert_at(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        priority: Priority,
+        output: String,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
             if let Some(m) = &self.metrics {
                 m.alerts
