@@ -268,7 +268,7 @@ fn rule_alerts_deduplicated_in_a_replay_by_event_time_and_off_by_default() {
         std::fs::write(
             &cfg,
             format!(
-                "rules_files: [{}]\njson_output: true\nwebserver:\n  enabled: false\n{extra}",
+                "rules_files: [{}]\njson_output: true\nappend_output: []\nwebserver:\n  enabled: false\n{extra}",
                 rules.display()
             ),
         )
