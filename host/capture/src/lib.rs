@@ -22,6 +22,7 @@
 
 pub mod btf;
 pub mod decode;
+mod ia32_table;
 pub mod rawfile;
 pub mod record;
 mod syscall_table;
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use aya::maps::{Array, MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint};
 use aya::{Ebpf, EbpfError, EbpfLoader};
-use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, ProbeConfig, counter, names};
+use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, FILTER_SLOTS, ProbeConfig, counter, names};
 
 pub use decode::DecodeError;
 pub use record::{Captured, RawEvent, RecordKind, SockAddr};
@@ -222,6 +223,8 @@ pub struct CaptureStats {
     /// Syscall entries that could not be stashed until exit (their record was assembled at
     /// exit from what was still readable).
     pub stash_failures: u64,
+    /// Compat (32-bit) syscalls with no x86_64 equivalent, which the probe could not deliver.
+    pub compat_unmapped: u64,
     /// Records this side could not decode (logged and skipped).
     pub malformed: u64,
 }
@@ -232,6 +235,8 @@ pub struct Capture {
     ring: RingBuf<MapData>,
     filter: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
+    /// Held open: the programs refer to it by descriptor.
+    _ia32: Array<MapData, u32>,
     /// The filter values currently in the kernel map.
     filter_values: Vec<u32>,
     poll_interval: Duration,
@@ -321,11 +326,23 @@ impl Capture {
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, names::COUNTERS)?)
             .map_err(|source| CaptureError::Map { name: names::COUNTERS, source })?;
 
+        // 32-bit syscalls are delivered as their x86_64 equivalents: the map is in place
+        // before any program runs.
+        let mut ia32 = Array::<_, u32>::try_from(take_map(&mut ebpf, names::IA32_TO_64)?)
+            .map_err(|source| CaptureError::Map { name: names::IA32_TO_64, source })?;
+        for (index, value) in syscalls::ia32_map_values().into_iter().enumerate() {
+            if value != 0 {
+                ia32.set(index as u32, value, 0)
+                    .map_err(|source| CaptureError::Map { name: names::IA32_TO_64, source })?;
+            }
+        }
+
         let mut capture = Self {
             ring,
             filter,
             counters,
-            filter_values: vec![0; FILTER_ENTRIES as usize],
+            _ia32: ia32,
+            filter_values: vec![0; FILTER_SLOTS as usize],
             poll_interval: config.poll_interval.max(Duration::from_micros(100)),
             btf_sys_exit: false,
             btf_sys_enter: false,
@@ -618,6 +635,7 @@ impl Capture {
         Ok(CaptureStats {
             ring_drops: self.counter(counter::RING_DROPS)?.iter().sum(),
             stash_failures: self.counter(counter::STASH_FAILURES)?.iter().sum(),
+            compat_unmapped: self.counter(counter::COMPAT_UNMAPPED)?.iter().sum(),
             malformed: self.malformed,
         })
     }
@@ -680,6 +698,9 @@ fn filter_values(
             *slot |= lanner_probe_common::spec::ADDR_REQUIRED;
         }
     }
+    // The same syscalls called from a 32-bit ABI.
+    let compat: Vec<u32> = values.iter().map(|&v| syscalls::compat_filter_value(v)).collect();
+    values.extend(compat);
     Ok(values)
 }
 

@@ -609,6 +609,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let mut batch = Vec::with_capacity(4096);
     let mut per_cpu: Vec<u64> = Vec::new();
     let mut drops_seen = 0u64;
+    let mut compat_seen = 0u64;
     let mut drops_per_cpu: Vec<u64> = Vec::new();
     let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
@@ -666,6 +667,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
             let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+            report_compat(&capture, &mut compat_seen, metrics.as_deref())?;
             if let Some(m) = &metrics {
                 m.window_add(window_records, new_drops);
             }
@@ -680,6 +682,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+    report_compat(&capture, &mut compat_seen, metrics.as_deref())?;
     if let Some(p) = &mut proc {
         p.drop_alert(new_drops, out)?;
     }
@@ -810,6 +813,24 @@ pub fn replay_raw(
         proc.alerts
     );
     Ok(bad)
+}
+
+/// Logs and counts the 32-bit syscalls the probe could not deliver since the last report: a
+/// 32-bit call with no x86_64 equivalent is not seen by the rules, and operators are told.
+fn report_compat(capture: &Capture, seen: &mut u64, metrics: Option<&Metrics>) -> Result<()> {
+    let now = capture.stats()?.compat_unmapped;
+    if now > *seen {
+        let new = now - *seen;
+        *seen = now;
+        if let Some(m) = metrics {
+            m.compat_unmapped.inc_by(new);
+        }
+        tracing::warn!(
+            "{new} 32-bit syscalls with no x86_64 equivalent were not delivered to the rules \
+             (lanner_capture_compat_unmapped; see docs/limits.md)"
+        );
+    }
+    Ok(())
 }
 
 /// Logs records lost since the last report and counts them per CPU; returns how many.

@@ -73,8 +73,43 @@ pub const STASH_LARGE_LEN: usize = 16384;
 /// Mask that bounds a record length read back from the large stash.
 pub const STASH_LARGE_MASK: usize = STASH_LARGE_LEN - 1;
 
-/// Entries in the syscall filter map, indexed by x86_64 syscall number.
+/// Syscall numbers the filter map covers: x86_64 numbers below this.
 pub const FILTER_ENTRIES: u32 = 512;
+
+/// Index in the filter map of the compat (32-bit) values: x86_64 syscall `nr` called from
+/// a 32-bit ABI is at `COMPAT_FILTER_BASE + nr`.
+pub const COMPAT_FILTER_BASE: u32 = FILTER_ENTRIES;
+
+/// Entries in the filter map: the native values, then the compat values.
+pub const FILTER_SLOTS: u32 = 2 * FILTER_ENTRIES;
+
+/// Entries in the ia32 map: [`IA32_SYSCALLS`] ia32 syscall numbers, then one entry per
+/// `socketcall` call number from [`IA32_SOCKETCALL_BASE`].
+pub const IA32_ENTRIES: u32 = IA32_SOCKETCALL_BASE + 32;
+
+/// ia32 syscall numbers the map covers (the ia32 table ends below this).
+pub const IA32_SYSCALLS: u32 = 512;
+
+/// Index in the ia32 map of `socketcall` call 0 (call `n` is at this plus `n`).
+pub const IA32_SOCKETCALL_BASE: u32 = IA32_SYSCALLS;
+
+/// ia32 `socketcall`: every socket operation of a 32-bit program through one syscall, whose
+/// first argument says which, and whose second points to the operation's arguments.
+pub const IA32_NR_SOCKETCALL: u32 = 102;
+
+/// The encoding of the ia32 map's values.
+pub mod ia32_map {
+    /// Bits holding the x86_64 syscall number + 1 (0: no equivalent).
+    pub const NR_MASK: u32 = 0xffff;
+    /// Shift of the number of argument words a `socketcall` call takes.
+    pub const NARGS_SHIFT: u32 = 16;
+}
+
+/// x32 syscalls have this bit set in their number (`__X32_SYSCALL_BIT`).
+pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+
+/// The most bytes read of a struct argument ([`spec::SOCK_STRUCT`]).
+pub const MAX_STRUCT: usize = 64;
 
 /// Default size of the ring buffer, in bytes.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
@@ -85,6 +120,8 @@ pub mod names {
     pub const EVENTS: &str = "EVENTS";
     /// The syscall filter: an array of `u32` specs indexed by syscall number.
     pub const FILTER: &str = "FILTER";
+    /// ia32 syscall number (and `socketcall` call) to x86_64 syscall number + 1 (0: none).
+    pub const IA32_TO_64: &str = "IA32_TO_64";
     /// Per-CPU counters, indexed by [`crate::counter`].
     pub const COUNTERS: &str = "COUNTERS";
     /// Per-CPU scratch buffer.
@@ -126,8 +163,11 @@ pub mod counter {
     /// Syscall entries whose data could not be stashed until exit (the record is then
     /// assembled at exit, from what is still readable).
     pub const STASH_FAILURES: u32 = 1;
+    /// Compat syscalls (ia32, x32) with no x86_64 equivalent the probe could map them to:
+    /// not delivered, so counted.
+    pub const COMPAT_UNMAPPED: u32 = 2;
     /// How many counters there are.
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 3;
 }
 
 /// [`RecordHeader::kind`] values.
@@ -154,6 +194,8 @@ pub mod item {
     pub const SOCK_TUPLE: u8 = 4;
     /// The data a read or write moved, up to the snaplen.
     pub const DATA: u8 = 5;
+    /// A struct argument read at entry ([`crate::spec::SOCK_STRUCT`]): openat2's `open_how`.
+    pub const STRUCT: u8 = 6;
 }
 
 /// [`ExecInfo::flags`] bits.
@@ -287,7 +329,8 @@ pub struct RecordHeader {
     pub tty: u32,
     /// For [`kind::FORK`]: the child's tgid.
     pub child_tgid: u32,
-    /// For [`kind::FORK`]: the child's thread id.
+    /// For [`kind::FORK`]: the child's thread id. (Inside the probe, a syscall's entry
+    /// record marks here a string it could not read, to be read again at exit.)
     pub child_tid: u32,
     /// The thread id in its own pid namespace: the child's in [`kind::FORK`] records, the
     /// task's in [`kind::EXEC`] records, 0 in the others.
@@ -441,6 +484,8 @@ pub struct ProbeConfig {
     pub regs_args: [u32; 6],
     /// `pt_regs.orig_ax` (the syscall number).
     pub regs_orig_ax: u32,
+    /// `pt_regs` members holding an ia32 syscall's six arguments (bx, cx, dx, si, di, bp).
+    pub regs_compat_args: [u32; 6],
     /// Records are written without waking the reader until this many bytes wait in the ring
     /// buffer; the reader polls on a short timer instead. A wake-up per record costs the
     /// traced thread an inter-processor interrupt, so batching them is most of the probe's
@@ -512,6 +557,7 @@ impl ProbeConfig {
         snaplen: DEFAULT_SNAPLEN,
         regs_args: [OFFSET_NONE; 6],
         regs_orig_ax: OFFSET_NONE,
+        regs_compat_args: [OFFSET_NONE; 6],
         wakeup_bytes: 0,
     };
 }
@@ -553,6 +599,10 @@ pub mod spec {
     pub const SOCK_MSG_ENTRY: u32 = 3;
     /// At exit, when the syscall succeeded: as [`SOCK_MSG_ENTRY`].
     pub const SOCK_MSG_EXIT: u32 = 4;
+    /// At entry: a struct the pointer argument points to, as many bytes as the length
+    /// argument's value (at most [`crate::MAX_STRUCT`]), as an [`crate::item::STRUCT`] item:
+    /// openat2's `open_how`, which holds the flags the kernel uses.
+    pub const SOCK_STRUCT: u32 = 5;
     /// The syscall has strings or a socket address to read at entry.
     pub const ENTRY_DATA: u32 = 1 << 28;
     /// Deliver only the calls that pass a socket address at entry ([`SOCK_ENTRY`] with a
@@ -590,8 +640,9 @@ pub mod spec {
             s |= sock_mode << SOCK_MODE_SHIFT;
         }
         // Socket addresses are read at exit, as Falco's probe reads them: the record is then
-        // assembled in one place, where the kernel's own view of the socket is added.
-        if !strings.is_empty() {
+        // assembled in one place, where the kernel's own view of the socket is added. A struct
+        // argument is read at entry, next to the strings.
+        if !strings.is_empty() || sock_mode == SOCK_STRUCT {
             s |= ENTRY_DATA;
         }
         s
@@ -650,7 +701,7 @@ const _: () = {
     assert!(offset_of!(ItemHeader, len) == 0);
     assert!(offset_of!(ItemHeader, kind) == 2);
     assert!(offset_of!(ItemHeader, flags) == 3);
-    assert!(size_of::<ProbeConfig>() == 4 * 67);
+    assert!(size_of::<ProbeConfig>() == 4 * 73);
     assert!(EXEC_INFO_LEN == 64 && SOCK_TUPLE_LEN <= 64);
     assert!(SOCK_TUPLE_LEN == 40);
     // Every masked write stays inside the scratch buffer, and every record fits the payload
@@ -661,4 +712,5 @@ const _: () = {
     assert!(STASH_LARGE_LEN.is_power_of_two() && SCRATCH_LEN.is_power_of_two());
     assert!((PAYLOAD_MASK + 1).is_power_of_two());
     assert!(MAX_STR < u16::MAX as usize);
+    assert!(MAX_STRUCT <= MAX_SOCKADDR && MAX_STRUCT.is_power_of_two());
 };
