@@ -618,7 +618,7 @@ fn container_rules_fire_on_real_actions() {
     let s = Scratch::new("ctr");
     let d = s.path();
     sh(&format!(
-        "mkdir -p {d}/mnt {d}/mnt-host && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
+        "mkdir -p {d}/mnt {d}/mnt-host {d}/mnt-api && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
     ));
     let lanner = start_default_rules();
     // Each process joins the container before its exec. (A shell that moves itself there right
@@ -639,7 +639,11 @@ fn container_rules_fire_on_real_actions() {
         ),
         ctr(
             "Mount in Container",
-            vec![inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")])],
+            vec![
+                inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")]),
+                // The new mount API: fsopen, fsconfig, fsmount, move_mount.
+                inside(&[PY, "-c", &format!("import ctypes; l = ctypes.CDLL(None); fs = l.syscall(430, b'tmpfs', 0); l.syscall(431, fs, 6, None, None, 0); m = l.syscall(432, fs, 0, 0); assert l.syscall(429, m, b'', -100, b'{d}/mnt-api', 4) == 0"), "{m}"]),
+            ],
             vec![act(&format!("exec mount -t tmpfs lanner-test {d}/mnt-host"))],
         ),
         ctr(
@@ -655,7 +659,7 @@ fn container_rules_fire_on_real_actions() {
         ),
     ];
     let (alerts, _) = lanner.stop_with_alerts();
-    sh(&format!("umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; true"));
+    sh(&format!("umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; umount -l {d}/mnt-api 2>/dev/null; true"));
     std::fs::remove_dir(&cg).ok();
     std::fs::remove_dir(cg.parent().unwrap()).ok();
     for a in &alerts {
