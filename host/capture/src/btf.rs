@@ -402,6 +402,16 @@ impl Btf {
         for (slot, reg) in c.regs_compat_args.iter_mut().zip(["bx", "cx", "dx", "si", "di", "bp"]) {
             *slot = self.field_sized(regs, reg, 8)?;
         }
+        // io_uring requests (kernels without io_uring, or another layout: not read).
+        let maybe = |ty: &str, path: &str, size: u32| self.field_sized(ty, path, size).unwrap_or(OFFSET_NONE);
+        c.io_req_opcode = maybe("io_kiocb", "opcode", 1);
+        c.io_req_fd = maybe("io_kiocb", "cqe.fd", 4);
+        c.io_open_filename = maybe("io_open", "filename", 8);
+        c.io_open_dfd = maybe("io_open", "dfd", 4);
+        c.io_open_how = maybe("io_open", "how", 24);
+        c.filename_name = maybe("filename", "name", 8);
+        c.io_connect_addr = maybe("io_connect", "addr", 8);
+        c.io_connect_addr_len = maybe("io_connect", "addr_len", 4);
         // The probe copies PT_REGS_LEN bytes of pt_regs and indexes them by word.
         for &off in c.regs_args.iter().chain(&c.regs_compat_args) {
             if off % 8 != 0 || off as usize + 8 > lanner_probe_common::PT_REGS_LEN {

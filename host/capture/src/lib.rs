@@ -242,6 +242,7 @@ pub struct Capture {
     poll_interval: Duration,
     btf_sys_exit: bool,
     btf_sys_enter: bool,
+    io_uring: bool,
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
@@ -346,6 +347,7 @@ impl Capture {
             poll_interval: config.poll_interval.max(Duration::from_micros(100)),
             btf_sys_exit: false,
             btf_sys_enter: false,
+            io_uring: false,
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
@@ -391,6 +393,13 @@ impl Capture {
             })?;
             laps.lap(name, capture.verified_insns(name));
         }
+        // Operations submitted through io_uring rings make no syscall: their own tracepoint,
+        // when this kernel has io_uring and its request layout is known. Said when not.
+        let io_uring = capture.attach_io_uring();
+        if io_uring {
+            laps.lap(names::PROG_IO_URING, capture.verified_insns(names::PROG_IO_URING));
+        }
+        capture.io_uring = io_uring;
         for step in &laps.steps {
             tracing::debug!(
                 step = step.step,
@@ -423,6 +432,36 @@ impl Capture {
             _ => return None,
         };
         info.ok()?.verified_instruction_count()
+    }
+
+    /// Whether operations submitted through io_uring rings are seen (see
+    /// [`syscalls::IO_URING_SUBMIT`]).
+    pub fn io_uring_seen(&self) -> bool {
+        self.io_uring
+    }
+
+    fn attach_io_uring(&mut self) -> bool {
+        let name = names::PROG_IO_URING;
+        if self.probe_config.io_req_opcode == lanner_probe_common::OFFSET_NONE {
+            tracing::warn!(
+                "this kernel has no io_uring request layout in its BTF: operations submitted through io_uring rings are not seen"
+            );
+            return false;
+        }
+        let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+            let program: &mut RawTracePoint =
+                ebpf.program_mut(name).ok_or("missing")?.try_into().map_err(|e| format!("{e}"))?;
+            program.load().map_err(|e| format!("load: {e}"))?;
+            program.attach("io_uring_submit_req").map_err(|e| format!("attach: {e}"))?;
+            Ok(())
+        };
+        match attach(&mut self._ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "operations submitted through io_uring rings are not seen");
+                false
+            }
+        }
     }
 
     /// Whether `sys_enter` and `sys_exit` are attached as BTF-typed tracepoints.

@@ -89,19 +89,27 @@ pub const NEWER: &[(u32, &str)] = &[
     (462, "mseal"),
 ];
 
+/// The event of an operation submitted through an io_uring ring, under a number no x86_64
+/// syscall has ([`lanner_probe_common::IO_URING_SUBMIT_NR`]): delivered like a syscall, from
+/// the `io_uring_submit_req` tracepoint, for the opcodes that open, create, remove, connect
+/// or write. Its arguments: opcode, fd, and for opens flags, mode, resolve; for opens the
+/// path as its string, for connects the address. Its return value is 0: the operation had
+/// not run yet.
+pub const IO_URING_SUBMIT: (u32, &str) = (lanner_probe_common::IO_URING_SUBMIT_NR, "io_uring_submit");
+
 /// The name of x86_64 syscall `nr`.
 pub fn name(nr: u32) -> Option<&'static str> {
-    SYSCALLS.iter().chain(NEWER).find(|(n, _)| *n == nr).map(|(_, name)| *name)
+    all().find(|(n, _)| *n == nr).map(|(_, name)| name)
 }
 
 /// The x86_64 number of syscall `name`.
 pub fn number(name: &str) -> Option<u32> {
-    SYSCALLS.iter().chain(NEWER).find(|(_, n)| *n == name).map(|(nr, _)| *nr)
+    all().find(|(_, n)| *n == name).map(|(nr, _)| nr)
 }
 
-/// Every `(number, name)` known.
+/// Every `(number, name)` known (with [`IO_URING_SUBMIT`]).
 pub fn all() -> impl Iterator<Item = (u32, &'static str)> {
-    SYSCALLS.iter().chain(NEWER).copied()
+    SYSCALLS.iter().chain(NEWER).copied().chain([IO_URING_SUBMIT])
 }
 
 /// The Lanner event type of syscall `nr` (same name), if it has one.
@@ -356,6 +364,8 @@ pub const CAPTURED: &[SyscallSpec] = &[
     s(425, "io_uring_setup", NONE),
     s(426, "io_uring_enter", NONE),
     s(427, "io_uring_register", NONE),
+    // Not a syscall: operations submitted through io_uring rings (see IO_URING_SUBMIT).
+    s(IO_URING_SUBMIT.0, IO_URING_SUBMIT.1, NONE),
 ];
 
 /// The spec of captured syscall `nr`.

@@ -393,6 +393,8 @@ pub const NAMES: &[&str] = &[
     "lsm_set_self_attr",
     "lsm_list_modules",
     "mseal",
+    // An operation submitted through an io_uring ring (Lanner's own event).
+    "io_uring_submit",
 ];
 
 /// The id of an event type name.

@@ -418,7 +418,10 @@ fn evasion_rules_fire_on_real_actions() {
                 &format!("exec {PY} {d}/take.py write {{m}}"),
                 &format!("exec {PY} {d}/take.py getfd {{m}}"),
             ],
-            &[&format!("exec {PY} {d}/take.py missing {{m}}"), &format!("exec {d}/gdb {d}/take.py read {{m}}")],
+            &[
+                &format!("exec {PY} {d}/take.py missing {{m}}"),
+                &format!("exec {d}/gdb {d}/take.py read {{m}}"),
+            ],
         ),
         case(
             "io_uring Used by Unexpected Program",
@@ -642,7 +645,14 @@ fn container_rules_fire_on_real_actions() {
             vec![
                 inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")]),
                 // The new mount API: fsopen, fsconfig, fsmount, move_mount.
-                inside(&[PY, "-c", &format!("import ctypes; l = ctypes.CDLL(None); fs = l.syscall(430, b'tmpfs', 0); l.syscall(431, fs, 6, None, None, 0); m = l.syscall(432, fs, 0, 0); assert l.syscall(429, m, b'', -100, b'{d}/mnt-api', 4) == 0"), "{m}"]),
+                inside(&[
+                    PY,
+                    "-c",
+                    &format!(
+                        "import ctypes; l = ctypes.CDLL(None); fs = l.syscall(430, b'tmpfs', 0); l.syscall(431, fs, 6, None, None, 0); m = l.syscall(432, fs, 0, 0); assert l.syscall(429, m, b'', -100, b'{d}/mnt-api', 4) == 0"
+                    ),
+                    "{m}",
+                ]),
             ],
             vec![act(&format!("exec mount -t tmpfs lanner-test {d}/mnt-host"))],
         ),
@@ -659,7 +669,9 @@ fn container_rules_fire_on_real_actions() {
         ),
     ];
     let (alerts, _) = lanner.stop_with_alerts();
-    sh(&format!("umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; umount -l {d}/mnt-api 2>/dev/null; true"));
+    sh(&format!(
+        "umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; umount -l {d}/mnt-api 2>/dev/null; true"
+    ));
     std::fs::remove_dir(&cg).ok();
     std::fs::remove_dir(cg.parent().unwrap()).ok();
     for a in &alerts {

@@ -84,7 +84,9 @@ fn build_static(dir: &Path, name: &str, source: &str, m32: bool) -> PathBuf {
         .arg(&out)
         .arg(&src)
         .output()
-        .unwrap_or_else(|e| panic!("gcc is needed to build the 32-bit syscall programs (scripts/setup.sh): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("gcc is needed to build the 32-bit syscall programs (scripts/setup.sh): {e}")
+        });
     assert!(o.status.success(), "gcc {name}: {}", String::from_utf8_lossy(&o.stderr));
     out
 }
@@ -360,5 +362,28 @@ assert libc.umount2(b"{mnt}", 2) == 0, ctypes.get_errno()
     wait_for(&lanner, "Test mount API", &["type=fsmount", "res=SUCCESS"]);
     wait_for(&lanner, "Test mount API", &["type=move_mount", &format!("to={mnt} ")]);
     wait_for(&lanner, "Test mount API", &["type=open_tree", &format!("tree={mnt}")]);
+    lanner.stop();
+}
+
+#[test]
+fn opens_submitted_through_io_uring_raise_the_open_rules() {
+    if !live_allowed() {
+        return;
+    }
+    let marker = format!("lanner-uring-{}", std::process::id());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../capture/tests/data/uring_open.py");
+    let lanner = start(None);
+    let ring_open = |path: &str, flags: i32| {
+        let o = Command::new(PY).arg(&script).args([path, &flags.to_string(), &marker]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    // No open, openat or openat2 syscall: IORING_OP_OPENAT through a ring.
+    ring_open("/etc/shadow", libc::O_RDONLY);
+    let written = format!("/etc/{marker}");
+    ring_open(&written, libc::O_WRONLY | libc::O_CREAT);
+    let _ = std::fs::remove_file(&written);
+    wait_for(&lanner, "Read Sensitive File by Untrusted Program", &["file=/etc/shadow", &marker]);
+    wait_for(&lanner, "Write Below Etc", &[&format!("file={written} ")]);
+    wait_for(&lanner, "io_uring Used by Unexpected Program", &[&marker]);
     lanner.stop();
 }

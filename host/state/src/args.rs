@@ -573,6 +573,15 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
             ("arg", K::Hex, S::Arg(2)),
             ("nr_args", K::UDec, S::Conv(3, low_u32)),
         ],
+        IO_URING_SUBMIT_NR => &[
+            ("opcode", K::Enum(IO_URING_OPS), S::Arg(0)),
+            ("fd", K::Fd, S::Int(1)),
+            ("name", K::FsRelPath(1), S::Str(0)),
+            ("flags", K::Flags(FILE_FLAGS), S::Conv(2, open_to_ppm)),
+            ("mode", K::Oct, S::OpenMode { flags: 2, mode: 3 }),
+            ("resolve", K::Flags(RESOLVE_FLAGS), S::Conv(4, resolve_to_ppm)),
+            ("addr", K::SockAddr, S::Addr),
+        ],
         // Falco has no events for these (its generic event): Lanner names their arguments.
         libc::SYS_name_to_handle_at => &[
             RES,
@@ -1278,6 +1287,66 @@ pub fn open_how(raw: &RawEvent) -> Option<[u64; 3]> {
 
 /// fchmodat2 (Linux 6.6), newer than the libc crate's tables.
 pub const SYS_FCHMODAT2: i64 = 452;
+
+/// Lanner's event of an operation submitted through an io_uring ring (a number no syscall
+/// has).
+pub const IO_URING_SUBMIT_NR: i64 = lanner_capture::syscalls::IO_URING_SUBMIT.0 as i64;
+
+/// `IORING_OP_OPENAT` and `IORING_OP_OPENAT2`.
+pub const IORING_OP_OPENS: [u64; 2] = [18, 28];
+
+/// The `IORING_OP_*` names (`linux/io_uring.h`), by value.
+const IO_URING_OPS: &[(&str, u32)] = &[
+    ("IORING_OP_NOP", 0),
+    ("IORING_OP_READV", 1),
+    ("IORING_OP_WRITEV", 2),
+    ("IORING_OP_FSYNC", 3),
+    ("IORING_OP_READ_FIXED", 4),
+    ("IORING_OP_WRITE_FIXED", 5),
+    ("IORING_OP_POLL_ADD", 6),
+    ("IORING_OP_POLL_REMOVE", 7),
+    ("IORING_OP_SYNC_FILE_RANGE", 8),
+    ("IORING_OP_SENDMSG", 9),
+    ("IORING_OP_RECVMSG", 10),
+    ("IORING_OP_TIMEOUT", 11),
+    ("IORING_OP_TIMEOUT_REMOVE", 12),
+    ("IORING_OP_ACCEPT", 13),
+    ("IORING_OP_ASYNC_CANCEL", 14),
+    ("IORING_OP_LINK_TIMEOUT", 15),
+    ("IORING_OP_CONNECT", 16),
+    ("IORING_OP_FALLOCATE", 17),
+    ("IORING_OP_OPENAT", 18),
+    ("IORING_OP_CLOSE", 19),
+    ("IORING_OP_FILES_UPDATE", 20),
+    ("IORING_OP_STATX", 21),
+    ("IORING_OP_READ", 22),
+    ("IORING_OP_WRITE", 23),
+    ("IORING_OP_FADVISE", 24),
+    ("IORING_OP_MADVISE", 25),
+    ("IORING_OP_SEND", 26),
+    ("IORING_OP_RECV", 27),
+    ("IORING_OP_OPENAT2", 28),
+    ("IORING_OP_EPOLL_CTL", 29),
+    ("IORING_OP_SPLICE", 30),
+    ("IORING_OP_PROVIDE_BUFFERS", 31),
+    ("IORING_OP_REMOVE_BUFFERS", 32),
+    ("IORING_OP_TEE", 33),
+    ("IORING_OP_SHUTDOWN", 34),
+    ("IORING_OP_RENAMEAT", 35),
+    ("IORING_OP_UNLINKAT", 36),
+    ("IORING_OP_MKDIRAT", 37),
+    ("IORING_OP_SYMLINKAT", 38),
+    ("IORING_OP_LINKAT", 39),
+    ("IORING_OP_MSG_RING", 40),
+    ("IORING_OP_FSETXATTR", 41),
+    ("IORING_OP_SETXATTR", 42),
+    ("IORING_OP_FGETXATTR", 43),
+    ("IORING_OP_GETXATTR", 44),
+    ("IORING_OP_SOCKET", 45),
+    ("IORING_OP_URING_CMD", 46),
+    ("IORING_OP_SEND_ZC", 47),
+    ("IORING_OP_SENDMSG_ZC", 48),
+];
 
 fn low_u32(v: u64) -> u64 {
     v & 0xffff_ffff

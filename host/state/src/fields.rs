@@ -351,6 +351,9 @@ impl<'a> LiveEvent<'a> {
             libc::SYS_openat2 => crate::args::open_how(self.raw).map(|h| h[0] as u32),
             libc::SYS_creat => Some((libc::O_CREAT | libc::O_WRONLY) as u32),
             libc::SYS_open_by_handle_at => Some(self.raw.args[2] as u32),
+            crate::args::IO_URING_SUBMIT_NR if crate::args::IORING_OP_OPENS.contains(&self.raw.args[0]) => {
+                Some(self.raw.args[2] as u32)
+            }
             _ => None,
         }
     }

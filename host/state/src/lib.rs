@@ -393,6 +393,15 @@ impl State {
                 p.fds.insert(ret, fd_from_proc(raw.tgid, ret, flags));
                 FdView::Table(ret)
             }
+            // An open submitted through io_uring: the file it names, not in the table (its
+            // descriptor comes with the completion, which is not seen).
+            args::IO_URING_SUBMIT_NR if args::IORING_OP_OPENS.contains(&a[0]) => {
+                let raw_path = path_of("name").unwrap_or_default();
+                let name = p.resolve(dirfd(1), &raw_path);
+                FdView::Owned(-1, Box::new(Fd::path(FdKind::File, name, raw_path, a[2] as u32)))
+            }
+            // Other submissions act on their descriptor (a socket to connect, a file to write).
+            args::IO_URING_SUBMIT_NR => FdView::Table(a[1] as i32 as i64),
             libc::SYS_memfd_create => {
                 let name = format!("memfd:{}", path_of("name").unwrap_or_default());
                 if ret >= 0 {

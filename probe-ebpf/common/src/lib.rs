@@ -97,6 +97,69 @@ pub const IA32_SOCKETCALL_BASE: u32 = IA32_SYSCALLS;
 /// first argument says which, and whose second points to the operation's arguments.
 pub const IA32_NR_SOCKETCALL: u32 = 102;
 
+/// The pseudo syscall number of io_uring submissions: a record of this number is an operation
+/// submitted through a ring (`io_uring_submit_req`), delivered when the filter says so. Its
+/// arguments: the opcode, the submission's fd, and for opens the `open_how` flags, mode and
+/// resolve; for opens the path (a string item), for connects the address.
+pub const IO_URING_SUBMIT_NR: u32 = FILTER_ENTRIES - 1;
+
+/// `IORING_OP_*` opcodes (`linux/io_uring.h`) of which a submission is delivered: those that
+/// open, create, rename or remove files, make or connect sockets, or write.
+pub mod io_uring_op {
+    /// `IORING_OP_WRITEV`.
+    pub const WRITEV: u32 = 2;
+    /// `IORING_OP_WRITE_FIXED`.
+    pub const WRITE_FIXED: u32 = 5;
+    /// `IORING_OP_SENDMSG`.
+    pub const SENDMSG: u32 = 9;
+    /// `IORING_OP_ACCEPT`.
+    pub const ACCEPT: u32 = 13;
+    /// `IORING_OP_CONNECT`.
+    pub const CONNECT: u32 = 16;
+    /// `IORING_OP_OPENAT`.
+    pub const OPENAT: u32 = 18;
+    /// `IORING_OP_WRITE`.
+    pub const WRITE: u32 = 23;
+    /// `IORING_OP_SEND`.
+    pub const SEND: u32 = 26;
+    /// `IORING_OP_OPENAT2`.
+    pub const OPENAT2: u32 = 28;
+    /// `IORING_OP_RENAMEAT`.
+    pub const RENAMEAT: u32 = 35;
+    /// `IORING_OP_UNLINKAT`.
+    pub const UNLINKAT: u32 = 36;
+    /// `IORING_OP_MKDIRAT`.
+    pub const MKDIRAT: u32 = 37;
+    /// `IORING_OP_SYMLINKAT`.
+    pub const SYMLINKAT: u32 = 38;
+    /// `IORING_OP_LINKAT`.
+    pub const LINKAT: u32 = 39;
+    /// `IORING_OP_SOCKET`.
+    pub const SOCKET: u32 = 45;
+    /// `IORING_OP_SEND_ZC`.
+    pub const SEND_ZC: u32 = 47;
+    /// `IORING_OP_SENDMSG_ZC`.
+    pub const SENDMSG_ZC: u32 = 48;
+    /// The delivered opcodes as a bit mask.
+    pub const DELIVERED: u64 = 1 << WRITEV
+        | 1 << WRITE_FIXED
+        | 1 << SENDMSG
+        | 1 << ACCEPT
+        | 1 << CONNECT
+        | 1 << OPENAT
+        | 1 << WRITE
+        | 1 << SEND
+        | 1 << OPENAT2
+        | 1 << RENAMEAT
+        | 1 << UNLINKAT
+        | 1 << MKDIRAT
+        | 1 << SYMLINKAT
+        | 1 << LINKAT
+        | 1 << SOCKET
+        | 1 << SEND_ZC
+        | 1 << SENDMSG_ZC;
+}
+
 /// The encoding of the ia32 map's values.
 pub mod ia32_map {
     /// Bits holding the x86_64 syscall number + 1 (0: no equivalent).
@@ -152,6 +215,8 @@ pub mod names {
     pub const PROG_EXIT: &str = "lanner_sched_exit";
     /// Raw tracepoint program for `sched_switch`.
     pub const PROG_SWITCH: &str = "lanner_sched_switch";
+    /// Raw tracepoint program for `io_uring_submit_req`.
+    pub const PROG_IO_URING: &str = "lanner_io_uring_submit";
     /// An empty raw tracepoint program, for measuring the tracepoints' own cost.
     pub const PROG_EMPTY: &str = "lanner_empty";
 }
@@ -486,6 +551,22 @@ pub struct ProbeConfig {
     pub regs_orig_ax: u32,
     /// `pt_regs` members holding an ia32 syscall's six arguments (bx, cx, dx, si, di, bp).
     pub regs_compat_args: [u32; 6],
+    /// `io_kiocb.opcode` (a `u8`), or [`OFFSET_NONE`] without io_uring.
+    pub io_req_opcode: u32,
+    /// `io_kiocb.cqe.fd`: the submission's file descriptor (for the operations on a file).
+    pub io_req_fd: u32,
+    /// `io_open.dfd`: an open's directory descriptor.
+    pub io_open_dfd: u32,
+    /// `io_open.filename` (`struct filename *`), at the start of the request.
+    pub io_open_filename: u32,
+    /// `io_open.how` (`struct open_how`).
+    pub io_open_how: u32,
+    /// `filename.name`.
+    pub filename_name: u32,
+    /// `io_connect.addr` (a user pointer).
+    pub io_connect_addr: u32,
+    /// `io_connect.addr_len`.
+    pub io_connect_addr_len: u32,
     /// Records are written without waking the reader until this many bytes wait in the ring
     /// buffer; the reader polls on a short timer instead. A wake-up per record costs the
     /// traced thread an inter-processor interrupt, so batching them is most of the probe's
@@ -558,6 +639,14 @@ impl ProbeConfig {
         regs_args: [OFFSET_NONE; 6],
         regs_orig_ax: OFFSET_NONE,
         regs_compat_args: [OFFSET_NONE; 6],
+        io_req_opcode: OFFSET_NONE,
+        io_req_fd: OFFSET_NONE,
+        io_open_dfd: OFFSET_NONE,
+        io_open_filename: OFFSET_NONE,
+        io_open_how: OFFSET_NONE,
+        filename_name: OFFSET_NONE,
+        io_connect_addr: OFFSET_NONE,
+        io_connect_addr_len: OFFSET_NONE,
         wakeup_bytes: 0,
     };
 }
@@ -701,7 +790,7 @@ const _: () = {
     assert!(offset_of!(ItemHeader, len) == 0);
     assert!(offset_of!(ItemHeader, kind) == 2);
     assert!(offset_of!(ItemHeader, flags) == 3);
-    assert!(size_of::<ProbeConfig>() == 4 * 73);
+    assert!(size_of::<ProbeConfig>() == 4 * 81);
     assert!(EXEC_INFO_LEN == 64 && SOCK_TUPLE_LEN <= 64);
     assert!(SOCK_TUPLE_LEN == 40);
     // Every masked write stays inside the scratch buffer, and every record fits the payload

@@ -30,10 +30,10 @@ use aya_ebpf::{
 use lanner_probe_common::MAX_SNAPLEN;
 use lanner_probe_common::{
     COMM_LEN, COMPAT_FILTER_BASE, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, FILTER_SLOTS,
-    HEADER_LEN, IA32_ENTRIES, IA32_NR_SOCKETCALL, IA32_SOCKETCALL_BASE, ITEM_HEADER_LEN, ItemHeader,
-    MAX_SOCKADDR, MAX_STR, MAX_STRUCT, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader,
-    SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, SockTuple,
-    UPID_LEN, X32_SYSCALL_BIT, counter, exe, flags, ia32_map, item, kind, spec,
+    HEADER_LEN, IA32_ENTRIES, IA32_NR_SOCKETCALL, IA32_SOCKETCALL_BASE, IO_URING_SUBMIT_NR, ITEM_HEADER_LEN,
+    ItemHeader, MAX_SOCKADDR, MAX_STR, MAX_STRUCT, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK,
+    RecordHeader, SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ,
+    SockTuple, UPID_LEN, X32_SYSCALL_BIT, counter, exe, flags, ia32_map, io_uring_op, item, kind, spec,
 };
 
 /// The records, to user space.
@@ -1143,6 +1143,53 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
         (*buf.cast::<RecordHeader>()).vtid = vtid_of(child);
     }
     emit(buf, HEADER_LEN);
+    0
+}
+
+/// An operation submitted through an io_uring ring: it makes no syscall of its own, so the
+/// syscall tracepoints never see it. Delivered as a record of [`IO_URING_SUBMIT_NR`] for
+/// the opcodes that open, create, remove, connect or write ([`io_uring_op::DELIVERED`]), at
+/// submission (its result is not known yet).
+#[raw_tracepoint(tracepoint = "io_uring_submit_req")]
+pub fn lanner_io_uring_submit(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(struct io_kiocb *req)
+    let req: u64 = ctx.arg(0);
+    if delivered(u64::from(IO_URING_SUBMIT_NR), Abi::Native).is_none() {
+        return 0;
+    }
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    if ignored(pid_tgid) {
+        return 0;
+    }
+    let opcode = u32::from(read_kernel::<u8>(req, config!(io_req_opcode)));
+    if opcode >= 64 || io_uring_op::DELIVERED & (1 << opcode) == 0 {
+        return 0;
+    }
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    fill_header::<false>(buf, kind::SYSCALL, IO_URING_SUBMIT_NR, unsafe { bpf_get_current_task() });
+    let fd = read_kernel::<i32>(req, config!(io_req_fd));
+    let mut args = [u64::from(opcode), fd as u32 as u64, 0, 0, 0, 0];
+    let mut off = 0;
+    if opcode == io_uring_op::OPENAT || opcode == io_uring_op::OPENAT2 {
+        // The request's command data starts it: `struct io_open`, prepared (path copied in,
+        // `open_how` filled) before the submission.
+        args[1] = read_kernel::<i32>(req, config!(io_open_dfd)) as u32 as u64;
+        let how = read_kernel::<[u64; 3]>(req, config!(io_open_how));
+        args[2] = how[0];
+        args[3] = how[1];
+        args[4] = how[2];
+        let name =
+            read_kernel::<u64>(read_kernel::<u64>(req, config!(io_open_filename)), config!(filename_name));
+        off = push_str(buf, off, name, true);
+    } else if opcode == io_uring_op::CONNECT {
+        let addr = read_kernel::<u64>(req, config!(io_connect_addr));
+        let len = read_kernel::<u32>(req, config!(io_connect_addr_len));
+        off = push_sockaddr(buf, off, addr, u64::from(len), item::SOCKADDR);
+    }
+    set_args(buf.cast(), &args);
+    let len = finish(buf, off);
+    emit(buf, len);
     0
 }
 
