@@ -598,6 +598,23 @@ mod tests {
     }
 
     #[test]
+    fn compat_values_leave_out_32_bit_layouts() {
+        use lanner_probe_common::spec::{DATA_BUF, DATA_IOV};
+        let readv = filter_value(number("readv").unwrap()) | DATA_IOV;
+        assert_eq!(compat_filter_value(readv) & (DATA_IOV | DATA_BUF), 0);
+        let read = filter_value(number("read").unwrap()) | DATA_BUF;
+        assert_eq!(compat_filter_value(read), read, "a plain buffer is the same in 32 bits");
+        let sendmsg = filter_value(number("sendmsg").unwrap()) | spec::ADDR_REQUIRED;
+        let c = compat_filter_value(sendmsg);
+        assert_eq!(spec::sock_mode(c), SOCK_NONE);
+        assert_eq!(c & spec::ADDR_REQUIRED, 0, "delivered with or without an address");
+        assert_ne!(c & spec::DELIVER, 0);
+        let openat2 = filter_value(number("openat2").unwrap());
+        assert_eq!(spec::sock_mode(openat2), spec::SOCK_STRUCT);
+        assert_ne!(openat2 & spec::ENTRY_DATA, 0, "open_how is read at entry");
+    }
+
+    #[test]
     fn ia32_table_matches_header() {
         let header = "/usr/include/x86_64-linux-gnu/asm/unistd_32.h";
         let Ok(text) = std::fs::read_to_string(header) else {
