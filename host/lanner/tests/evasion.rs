@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Daemon, live_allowed};
+use common::{Daemon, free_port, live_allowed};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,15 +44,37 @@ impl Drop for Scratch {
     }
 }
 
-/// `lanner run` with the default rules, and `extra` rules, JSON alerts, every matching rule.
-fn start(extra: Option<&Path>) -> Daemon {
+/// `lanner run` with the default rules, and `extra` rules, JSON alerts, every matching rule,
+/// its webserver on `port` (or none).
+fn start_on(extra: Option<&Path>, port: Option<u16>) -> Daemon {
     let rules = rules_path("lanner_rules.yaml");
-    let mut args = vec!["-r", rules.to_str().unwrap()];
+    let mut args = vec!["-r".to_string(), rules.display().to_string()];
     if let Some(e) = extra {
-        args.extend(["-r", e.to_str().unwrap()]);
+        args.extend(["-r".to_string(), e.display().to_string()]);
     }
-    args.extend(["-o", "json_output=true", "-o", "rule_matching=all"]);
-    Daemon::start(&args)
+    args.extend(["-o", "json_output=true", "-o", "rule_matching=all"].map(String::from));
+    match port {
+        Some(p) => args.extend(["-o".to_string(), format!("webserver.listen_port={p}")]),
+        None => args.extend(["-o", "webserver.enabled=false"].map(String::from)),
+    }
+    Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn start(extra: Option<&Path>) -> Daemon {
+    start_on(extra, None)
+}
+
+/// The value of metric `name` on `/metrics`.
+fn metric(port: u16, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
 }
 
 /// Waits for an alert of `rule` whose output contains every one of `texts`.
@@ -158,7 +180,8 @@ fn a_32_bit_open_of_shadow_raises_the_sensitive_file_rule() {
     let p64 = build_static(&s.0, &format!("i80-{tag}"), INT80_64, false);
     let p32 = build_static(&s.0, &format!("m32-{tag}"), OPENAT_32, true);
     let unmapped = build_static(&s.0, &format!("wp32-{tag}"), WAITPID_32, true);
-    let lanner = start(None);
+    let port = free_port();
+    let lanner = start_on(None, Some(port));
     run(&p64);
     run(&p32);
     for p in [&p64, &p32] {
@@ -172,6 +195,7 @@ fn a_32_bit_open_of_shadow_raises_the_sensitive_file_rule() {
     // A 32-bit call with no x86_64 equivalent is counted and said.
     run(&unmapped);
     lanner.wait_log("32-bit syscalls with no x86_64 equivalent were not delivered", Duration::from_secs(20));
+    assert!(metric(port, "lanner_capture_compat_unmapped_total") >= 1.0);
     lanner.stop();
 }
 
