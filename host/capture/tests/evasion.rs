@@ -35,9 +35,16 @@ struct Collector {
 
 impl Collector {
     fn start(names: &[&str]) -> Self {
+        Self::start_with(names, true)
+    }
+
+    /// With `btf` false, the raw tracepoint programs (kernels that refuse the BTF ones).
+    fn start_with(names: &[&str], btf: bool) -> Self {
         let syscalls = names.iter().map(|n| nr(n)).collect();
-        let capture = Capture::start(CaptureConfig { syscalls, ..CaptureConfig::default() })
-            .unwrap_or_else(|e| panic!("capture starts: {e}"));
+        let capture =
+            Capture::start(CaptureConfig { syscalls, btf_sys_exit: btf, ..CaptureConfig::default() })
+                .unwrap_or_else(|e| panic!("capture starts: {e}"));
+        assert_eq!(capture.btf_tracepoints(), (btf, btf));
         Collector { capture, events: Vec::new() }
     }
 
@@ -180,6 +187,23 @@ fn int80_open_is_an_open_with_its_path() {
         Some(lanner_capture::SockAddr::Inet(std::net::SocketAddr::from(([127, 0, 0, 1], port))))
     );
     int80(6, sock as u64, 0, 0);
+}
+
+#[test]
+fn int80_open_is_seen_by_the_raw_tracepoint_programs_too() {
+    if !live() {
+        return;
+    }
+    let mut c = Collector::start_with(&["openat"], false);
+    let page = LowPage::new();
+    let path = page.put(0, b"/etc/hostname\0");
+    // ia32 openat = 295, close = 6.
+    let fd = int80(295, libc::AT_FDCWD as u32 as u64, path, libc::O_RDONLY as u64);
+    assert!(fd >= 0, "{fd}");
+    int80(6, fd as u64, 0, 0);
+    let ev = c.find("the raw programs' openat", |e| is(e, "openat") && e.ret == fd);
+    assert_eq!(ev.strings[0].bytes, b"/etc/hostname");
+    assert_eq!(ev.args[0] as u32 as i32, libc::AT_FDCWD);
 }
 
 #[test]
