@@ -7,6 +7,12 @@
 //! - `sys_exit`: the stashed record gets its return value and is emitted; a syscall with nothing
 //!   to read at entry is assembled here (its arguments are still in `pt_regs`).
 //! - `sched_process_exec`, `sched_process_fork`, `sched_process_exit`: always delivered.
+//! - `io_uring_submit_req`: operations submitted through io_uring rings, which make no
+//!   syscall of their own, as records of a pseudo syscall number.
+//!
+//! A 32-bit syscall (ia32, x32) is delivered as its x86_64 equivalent, its arguments read
+//! from the 32-bit ABI's registers (the `IA32_TO_64` map, filled by the loader, gives the
+//! equivalent); one without an equivalent is counted.
 //!
 //! Which syscalls are delivered, and which of their arguments are read, comes from the
 //! `FILTER` array the loader fills. Kernel struct offsets come from the `CONFIG` global the
