@@ -609,7 +609,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let mut batch = Vec::with_capacity(4096);
     let mut per_cpu: Vec<u64> = Vec::new();
     let mut drops_seen = 0u64;
-    let mut compat_seen = 0u64;
+    let mut compat = CompatReport::default();
     let mut drops_per_cpu: Vec<u64> = Vec::new();
     let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
@@ -667,7 +667,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
             let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
-            report_compat(&capture, &mut compat_seen, metrics.as_deref())?;
+            report_compat(&capture, &mut compat, metrics.as_deref())?;
             if let Some(m) = &metrics {
                 m.window_add(window_records, new_drops);
             }
@@ -682,7 +682,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
-    report_compat(&capture, &mut compat_seen, metrics.as_deref())?;
+    report_compat(&capture, &mut compat, metrics.as_deref())?;
     if let Some(p) = &mut proc {
         p.drop_alert(new_drops, out)?;
     }
@@ -815,20 +815,36 @@ pub fn replay_raw(
     Ok(bad)
 }
 
-/// Logs and counts the 32-bit syscalls the probe could not deliver since the last report: a
-/// 32-bit call with no x86_64 equivalent is not seen by the rules, and operators are told.
-fn report_compat(capture: &Capture, seen: &mut u64, metrics: Option<&Metrics>) -> Result<()> {
+/// The 32-bit syscalls the probe could not deliver: counted, and logged at most once a minute
+/// (an old 32-bit program may make them all the time).
+#[derive(Default)]
+struct CompatReport {
+    seen: u64,
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+/// Counts the 32-bit syscalls the probe could not deliver since the last report, and logs
+/// them: a 32-bit call with no x86_64 equivalent is not seen by the rules, and operators are
+/// told.
+fn report_compat(capture: &Capture, r: &mut CompatReport, metrics: Option<&Metrics>) -> Result<()> {
     let now = capture.stats()?.compat_unmapped;
-    if now > *seen {
-        let new = now - *seen;
-        *seen = now;
+    if now > r.seen {
+        let new = now - r.seen;
+        r.seen = now;
+        r.unlogged += new;
         if let Some(m) = metrics {
             m.compat_unmapped.inc_by(new);
         }
+    }
+    if r.unlogged > 0 && r.logged_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
         tracing::warn!(
-            "{new} 32-bit syscalls with no x86_64 equivalent were not delivered to the rules \
-             (lanner_capture_compat_unmapped; see docs/limits.md)"
+            "{} 32-bit syscalls with no x86_64 equivalent were not delivered to the rules \
+             (lanner_capture_compat_unmapped; see docs/limits.md)",
+            r.unlogged
         );
+        r.unlogged = 0;
+        r.logged_at = Some(Instant::now());
     }
     Ok(())
 }
