@@ -30,6 +30,9 @@ dpkg -s libpolly-22-dev >/dev/null 2>&1 || need_apt+=(libpolly-22-dev)
 # plugins/email/.cargo/config.toml); openssl makes the certificates of its TLS tests.
 dpkg -s clang-22 >/dev/null 2>&1 || need_apt+=(clang-22)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# gcc builds the static 32-bit syscall programs of host/lanner/tests/evasion.rs (no libc:
+# -nostdlib, so no multilib packages are needed for -m32).
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq

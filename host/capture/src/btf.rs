@@ -398,8 +398,22 @@ impl Btf {
             *slot = self.field_sized(regs, reg, 8)?;
         }
         c.regs_orig_ax = self.field_sized(regs, "orig_ax", 8)?;
+        // ia32 syscall arguments: ebx, ecx, edx, esi, edi, ebp (their 64-bit registers).
+        for (slot, reg) in c.regs_compat_args.iter_mut().zip(["bx", "cx", "dx", "si", "di", "bp"]) {
+            *slot = self.field_sized(regs, reg, 8)?;
+        }
+        // io_uring requests (kernels without io_uring, or another layout: not read).
+        let maybe = |ty: &str, path: &str, size: u32| self.field_sized(ty, path, size).unwrap_or(OFFSET_NONE);
+        c.io_req_opcode = maybe("io_kiocb", "opcode", 1);
+        c.io_req_fd = maybe("io_kiocb", "cqe.fd", 4);
+        c.io_open_filename = maybe("io_open", "filename", 8);
+        c.io_open_dfd = maybe("io_open", "dfd", 4);
+        c.io_open_how = maybe("io_open", "how", 24);
+        c.filename_name = maybe("filename", "name", 8);
+        c.io_connect_addr = maybe("io_connect", "addr", 8);
+        c.io_connect_addr_len = maybe("io_connect", "addr_len", 4);
         // The probe copies PT_REGS_LEN bytes of pt_regs and indexes them by word.
-        for &off in c.regs_args.iter() {
+        for &off in c.regs_args.iter().chain(&c.regs_compat_args) {
             if off % 8 != 0 || off as usize + 8 > lanner_probe_common::PT_REGS_LEN {
                 return Err(CaptureError::BtfParse(format!(
                     "{regs}: argument register at offset {off} lies outside the {} bytes the probe copies",
@@ -427,6 +441,7 @@ mod tests {
         // pt_regs is the x86_64 ABI: fixed since forever.
         assert_eq!(c.regs_args, [112, 104, 96, 56, 72, 64]);
         assert_eq!(c.regs_orig_ax, 120);
+        assert_eq!(c.regs_compat_args, [40, 88, 96, 104, 112, 32]);
         for (name, off) in [
             ("task_struct.real_parent", c.task_real_parent),
             ("task_struct.tgid", c.task_tgid),

@@ -131,7 +131,7 @@ pub fn decode(bytes: &[u8], boot_to_wall_ns: i64) -> Result<RawEvent, DecodeErro
                 exec = Some(unsafe { std::ptr::read_unaligned(data.as_ptr().cast::<ExecInfo>()) });
             }
             item::SOCK_TUPLE => tuple = decode_tuple(data),
-            item::DATA => {
+            item::DATA | item::STRUCT => {
                 captured =
                     Some(Captured { bytes: data.to_vec(), truncated: item_flags & flags::TRUNCATED != 0 })
             }

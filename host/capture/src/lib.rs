@@ -22,6 +22,7 @@
 
 pub mod btf;
 pub mod decode;
+mod ia32_table;
 pub mod rawfile;
 pub mod record;
 mod syscall_table;
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use aya::maps::{Array, MapData, MapError, PerCpuArray, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint};
 use aya::{Ebpf, EbpfError, EbpfLoader};
-use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, ProbeConfig, counter, names};
+use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, FILTER_SLOTS, ProbeConfig, counter, names};
 
 pub use decode::DecodeError;
 pub use record::{Captured, RawEvent, RecordKind, SockAddr};
@@ -222,6 +223,8 @@ pub struct CaptureStats {
     /// Syscall entries that could not be stashed until exit (their record was assembled at
     /// exit from what was still readable).
     pub stash_failures: u64,
+    /// Compat (32-bit) syscalls with no x86_64 equivalent, which the probe could not deliver.
+    pub compat_unmapped: u64,
     /// Records this side could not decode (logged and skipped).
     pub malformed: u64,
 }
@@ -232,11 +235,14 @@ pub struct Capture {
     ring: RingBuf<MapData>,
     filter: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
+    /// Held open: the programs refer to it by descriptor.
+    _ia32: Array<MapData, u32>,
     /// The filter values currently in the kernel map.
     filter_values: Vec<u32>,
     poll_interval: Duration,
     btf_sys_exit: bool,
     btf_sys_enter: bool,
+    io_uring: bool,
     boot_to_wall_ns: i64,
     malformed: u64,
     probe_config: ProbeConfig,
@@ -321,14 +327,27 @@ impl Capture {
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, names::COUNTERS)?)
             .map_err(|source| CaptureError::Map { name: names::COUNTERS, source })?;
 
+        // 32-bit syscalls are delivered as their x86_64 equivalents: the map is in place
+        // before any program runs.
+        let mut ia32 = Array::<_, u32>::try_from(take_map(&mut ebpf, names::IA32_TO_64)?)
+            .map_err(|source| CaptureError::Map { name: names::IA32_TO_64, source })?;
+        for (index, value) in syscalls::ia32_map_values().into_iter().enumerate() {
+            if value != 0 {
+                ia32.set(index as u32, value, 0)
+                    .map_err(|source| CaptureError::Map { name: names::IA32_TO_64, source })?;
+            }
+        }
+
         let mut capture = Self {
             ring,
             filter,
             counters,
-            filter_values: vec![0; FILTER_ENTRIES as usize],
+            _ia32: ia32,
+            filter_values: vec![0; FILTER_SLOTS as usize],
             poll_interval: config.poll_interval.max(Duration::from_micros(100)),
             btf_sys_exit: false,
             btf_sys_enter: false,
+            io_uring: false,
             boot_to_wall_ns: boot_to_wall_ns(),
             malformed: 0,
             probe_config,
@@ -374,6 +393,13 @@ impl Capture {
             })?;
             laps.lap(name, capture.verified_insns(name));
         }
+        // Operations submitted through io_uring rings make no syscall: their own tracepoint,
+        // when this kernel has io_uring and its request layout is known. Said when not.
+        let io_uring = capture.attach_io_uring();
+        if io_uring {
+            laps.lap(names::PROG_IO_URING, capture.verified_insns(names::PROG_IO_URING));
+        }
+        capture.io_uring = io_uring;
         for step in &laps.steps {
             tracing::debug!(
                 step = step.step,
@@ -406,6 +432,36 @@ impl Capture {
             _ => return None,
         };
         info.ok()?.verified_instruction_count()
+    }
+
+    /// Whether operations submitted through io_uring rings are seen (see
+    /// [`syscalls::IO_URING_SUBMIT`]).
+    pub fn io_uring_seen(&self) -> bool {
+        self.io_uring
+    }
+
+    fn attach_io_uring(&mut self) -> bool {
+        let name = names::PROG_IO_URING;
+        if self.probe_config.io_req_opcode == lanner_probe_common::OFFSET_NONE {
+            tracing::warn!(
+                "this kernel has no io_uring request layout in its BTF: operations submitted through io_uring rings are not seen"
+            );
+            return false;
+        }
+        let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+            let program: &mut RawTracePoint =
+                ebpf.program_mut(name).ok_or("missing")?.try_into().map_err(|e| format!("{e}"))?;
+            program.load().map_err(|e| format!("load: {e}"))?;
+            program.attach("io_uring_submit_req").map_err(|e| format!("attach: {e}"))?;
+            Ok(())
+        };
+        match attach(&mut self._ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "operations submitted through io_uring rings are not seen");
+                false
+            }
+        }
     }
 
     /// Whether `sys_enter` and `sys_exit` are attached as BTF-typed tracepoints.
@@ -618,6 +674,7 @@ impl Capture {
         Ok(CaptureStats {
             ring_drops: self.counter(counter::RING_DROPS)?.iter().sum(),
             stash_failures: self.counter(counter::STASH_FAILURES)?.iter().sum(),
+            compat_unmapped: self.counter(counter::COMPAT_UNMAPPED)?.iter().sum(),
             malformed: self.malformed,
         })
     }
@@ -680,6 +737,9 @@ fn filter_values(
             *slot |= lanner_probe_common::spec::ADDR_REQUIRED;
         }
     }
+    // The same syscalls called from a 32-bit ABI.
+    let compat: Vec<u32> = values.iter().map(|&v| syscalls::compat_filter_value(v)).collect();
+    values.extend(compat);
     Ok(values)
 }
 
@@ -693,7 +753,12 @@ mod tests {
         let v = filter_values(&[257, 3], &[], &[]).unwrap();
         assert_ne!(v[257], 0);
         assert_ne!(v[3], 0);
-        assert_eq!(v.iter().filter(|&&x| x != 0).count(), 2);
+        let (native, compat) = v.split_at(FILTER_ENTRIES as usize);
+        assert_eq!(native.iter().filter(|&&x| x != 0).count(), 2);
+        // The same syscalls from 32-bit programs.
+        assert_eq!(compat[257], native[257]);
+        assert_eq!(compat[3], native[3]);
+        assert_eq!(compat.iter().filter(|&&x| x != 0).count(), 2);
     }
 
     #[test]

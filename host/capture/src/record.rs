@@ -107,6 +107,7 @@ pub struct RawEvent {
     /// The socket's kernel addresses, for the syscalls whose spec asks for them (connect,
     /// accept, recvfrom, recvmsg).
     pub tuple: Option<SockTuple>,
-    /// The data the syscall read or wrote, up to the snaplen, when its capture was asked for.
+    /// The data the syscall read or wrote, up to the snaplen, when its capture was asked for;
+    /// for openat2, the `struct open_how` it was passed (flags, mode, resolve), read at entry.
     pub data: Option<Captured>,
 }

@@ -24,6 +24,10 @@
 //! | init_module | param_values (arg 2) | |
 //! | finit_module | param_values (arg 1) | |
 //! | memfd_create | name (arg 0) | |
+//! | name_to_handle_at | pathname (arg 1) | |
+//! | fsopen | fs_name (arg 0) | |
+//! | move_mount | from_pathname (arg 1), to_pathname (arg 3) | |
+//! | open_tree | filename (arg 1) | |
 //! | connect, bind | | addr (arg 1, length arg 2), at exit |
 //! | sendto | | dest_addr (arg 4, length arg 5), at exit; none when NULL |
 //! | sendmsg | | `msg->msg_name` (arg 1), at exit; none when NULL |
@@ -33,6 +37,14 @@
 //!
 //! connect, recvfrom and recvmsg (the fd in arg 0) and accept, accept4 (the fd returned) also
 //! carry the socket's addresses as the kernel keeps them ([`RawEvent::tuple`](crate::record::RawEvent::tuple)).
+//! openat2 also carries the `struct open_how` it was passed, read at entry
+//! ([`RawEvent::data`](crate::record::RawEvent::data)).
+//!
+//! A 32-bit syscall (ia32: `int $0x80`, `sysenter`, a `-m32` program; x32) is delivered as
+//! its x86_64 equivalent ([`ia32_map_values`]), its arguments in the x86_64 call's order;
+//! `socketcall` as the socket call it makes. The data and the `msghdr` address of a 32-bit
+//! iovec or `msghdr` call are not read (their layouts differ). A 32-bit syscall with no
+//! x86_64 equivalent is counted ([`crate::CaptureStats::compat_unmapped`]).
 //!
 //! Strings are read at syscall entry (so what the process passed, not what a later change of
 //! its memory says), bounded to [`MAX_STR`](lanner_probe_common::MAX_STR) bytes with
@@ -77,19 +89,27 @@ pub const NEWER: &[(u32, &str)] = &[
     (462, "mseal"),
 ];
 
+/// The event of an operation submitted through an io_uring ring, under a number no x86_64
+/// syscall has ([`lanner_probe_common::IO_URING_SUBMIT_NR`]): delivered like a syscall, from
+/// the `io_uring_submit_req` tracepoint, for the opcodes that open, create, remove, connect
+/// or write. Its arguments: opcode, fd, and for opens flags, mode, resolve; for opens the
+/// path as its string, for connects the address. Its return value is 0: the operation had
+/// not run yet.
+pub const IO_URING_SUBMIT: (u32, &str) = (lanner_probe_common::IO_URING_SUBMIT_NR, "io_uring_submit");
+
 /// The name of x86_64 syscall `nr`.
 pub fn name(nr: u32) -> Option<&'static str> {
-    SYSCALLS.iter().chain(NEWER).find(|(n, _)| *n == nr).map(|(_, name)| *name)
+    all().find(|(n, _)| *n == nr).map(|(_, name)| name)
 }
 
 /// The x86_64 number of syscall `name`.
 pub fn number(name: &str) -> Option<u32> {
-    SYSCALLS.iter().chain(NEWER).find(|(_, n)| *n == name).map(|(nr, _)| *nr)
+    all().find(|(_, n)| *n == name).map(|(nr, _)| nr)
 }
 
-/// Every `(number, name)` known.
+/// Every `(number, name)` known (with [`IO_URING_SUBMIT`]).
 pub fn all() -> impl Iterator<Item = (u32, &'static str)> {
-    SYSCALLS.iter().chain(NEWER).copied()
+    SYSCALLS.iter().chain(NEWER).copied().chain([IO_URING_SUBMIT])
 }
 
 /// The Lanner event type of syscall `nr` (same name), if it has one.
@@ -104,6 +124,84 @@ pub fn numbers_for_event_types(types: impl IntoIterator<Item = EventTypeId>) -> 
     nrs.sort_unstable();
     nrs.dedup();
     nrs
+}
+
+/// ia32 syscalls whose x86_64 equivalent has another name: the 16- and 32-bit uid calls,
+/// the 64-bit file offset and `time64` variants, and calls x86_64 only has in a newer form.
+const IA32_ALIASES: &[(&str, &str)] = &[
+    ("fstatat64", "newfstatat"),
+    ("mmap2", "mmap"),
+    ("_llseek", "lseek"),
+    ("_newselect", "select"),
+    ("ugetrlimit", "getrlimit"),
+    ("umount", "umount2"),
+    ("fadvise64_64", "fadvise64"),
+];
+
+/// ia32 syscalls that share a name with an x86_64 one but take other arguments (a pointer to
+/// a struct of them): left unmapped, and counted, rather than delivered with wrong arguments.
+const IA32_DIFFERENT: &[&str] = &["select", "mmap"];
+
+/// The `socketcall` calls (`SYS_SOCKET` = 1, ...) as x86_64 syscalls, with the number of
+/// argument words each takes (`linux/net.h`).
+const SOCKETCALLS: &[(u32, &str, u32)] = &[
+    (1, "socket", 3),
+    (2, "bind", 3),
+    (3, "connect", 3),
+    (4, "listen", 2),
+    (5, "accept", 3),
+    (6, "getsockname", 3),
+    (7, "getpeername", 3),
+    (8, "socketpair", 4),
+    (9, "sendto", 4),
+    (10, "recvfrom", 4),
+    (11, "sendto", 6),
+    (12, "recvfrom", 6),
+    (13, "shutdown", 2),
+    (14, "setsockopt", 5),
+    (15, "getsockopt", 5),
+    (16, "sendmsg", 3),
+    (17, "recvmsg", 3),
+    (18, "accept4", 4),
+    (19, "recvmmsg", 5),
+    (20, "sendmmsg", 4),
+];
+
+/// The x86_64 equivalent of ia32 syscall `name`, if it has one.
+pub fn ia32_equivalent(name: &str) -> Option<u32> {
+    if IA32_DIFFERENT.contains(&name) {
+        return None;
+    }
+    let alias = IA32_ALIASES.iter().find(|(a, _)| *a == name).map(|(_, n)| *n);
+    // The 32-bit uid calls (chown32, setuid32, ...), the 64-bit offset calls (stat64,
+    // truncate64, ...) and the time64 calls are the x86_64 calls of the plain name.
+    let stripped = [name.strip_suffix("32"), name.strip_suffix("_time64"), name.strip_suffix("64")];
+    std::iter::once(Some(name)).chain([alias]).chain(stripped).flatten().find_map(number)
+}
+
+/// The name of ia32 syscall `nr`.
+pub fn ia32_name(nr: u32) -> Option<&'static str> {
+    // Since 424 the two tables share their numbers.
+    crate::ia32_table::IA32_SYSCALLS.iter().chain(NEWER).find(|(n, _)| *n == nr).map(|(_, name)| *name)
+}
+
+/// The probe's ia32 map (see `lanner_probe_common::ia32_map`): for each ia32 syscall number,
+/// then each `socketcall` call, its x86_64 equivalent.
+pub fn ia32_map_values() -> Vec<u32> {
+    use lanner_probe_common::{IA32_ENTRIES, IA32_SOCKETCALL_BASE, ia32_map};
+    let mut values = vec![0u32; IA32_ENTRIES as usize];
+    let ia32 = crate::ia32_table::IA32_SYSCALLS.iter().chain(NEWER.iter().filter(|(n, _)| *n >= 424));
+    for &(nr, name) in ia32 {
+        if let (Some(v), Some(native)) = (values.get_mut(nr as usize), ia32_equivalent(name)) {
+            *v = (native + 1) | (6 << ia32_map::NARGS_SHIFT);
+        }
+    }
+    for &(call, name, nargs) in SOCKETCALLS {
+        if let Some(native) = number(name) {
+            values[(IA32_SOCKETCALL_BASE + call) as usize] = (native + 1) | (nargs << ia32_map::NARGS_SHIFT);
+        }
+    }
+    values
 }
 
 /// How a socket address argument is read.
@@ -132,6 +230,15 @@ pub enum SockArg {
     MsgExit {
         /// Index of the `struct msghdr *` argument.
         msg: u8,
+    },
+    /// Not a socket address: at entry, a struct a pointer argument points to, of the size a
+    /// length argument gives (openat2's `open_how`), in
+    /// [`RawEvent::data`](crate::record::RawEvent::data).
+    Struct {
+        /// Index of the pointer argument.
+        ptr: u8,
+        /// Index of the size argument.
+        len: u8,
     },
 }
 
@@ -169,7 +276,12 @@ pub const CAPTURED: &[SyscallSpec] = &[
     s(322, "execveat", PATH1),
     s(2, "open", PATH0),
     s(257, "openat", PATH1),
-    s(437, "openat2", PATH1),
+    SyscallSpec {
+        nr: 437,
+        name: "openat2",
+        strings: PATH1,
+        sockaddr: Some(SockArg::Struct { ptr: 2, len: 3 }),
+    },
     s(85, "creat", PATH0),
     s(3, "close", NONE),
     s(32, "dup", NONE),
@@ -237,6 +349,23 @@ pub const CAPTURED: &[SyscallSpec] = &[
     s(296, "pwritev", NONE),
     s(109, "setpgid", NONE),
     s(112, "setsid", NONE),
+    // Calls that do what the ones above do by another way: another process's memory, a file
+    // by handle or by another process's descriptor, the new mount API, io_uring.
+    s(310, "process_vm_readv", NONE),
+    s(311, "process_vm_writev", NONE),
+    s(303, "name_to_handle_at", PATH1),
+    s(304, "open_by_handle_at", NONE),
+    s(434, "pidfd_open", NONE),
+    s(438, "pidfd_getfd", NONE),
+    s(430, "fsopen", &[(0, "fs_name")]),
+    s(432, "fsmount", NONE),
+    s(429, "move_mount", &[(1, "from_pathname"), (3, "to_pathname")]),
+    s(428, "open_tree", &[(1, "filename")]),
+    s(425, "io_uring_setup", NONE),
+    s(426, "io_uring_enter", NONE),
+    s(427, "io_uring_register", NONE),
+    // Not a syscall: operations submitted through io_uring rings (see IO_URING_SUBMIT).
+    s(IO_URING_SUBMIT.0, IO_URING_SUBMIT.1, NONE),
 ];
 
 /// The spec of captured syscall `nr`.
@@ -267,6 +396,20 @@ pub fn data_bits(nr: u32) -> u32 {
     }
 }
 
+/// The filter value of a syscall called from a 32-bit ABI, from its x86_64 value: 32-bit
+/// `iovec` and `msghdr` layouts differ from x86_64's, so their data and address are not read
+/// (the record is still delivered, with its arguments and return value).
+pub fn compat_filter_value(v: u32) -> u32 {
+    let mut s = v;
+    if s & spec::DATA_IOV != 0 {
+        s &= !(spec::DATA_IOV | spec::DATA_BUF);
+    }
+    if matches!(spec::sock_mode(s), SOCK_MSG_ENTRY | SOCK_MSG_EXIT) {
+        s &= !((0xf << spec::SOCK_MODE_SHIFT) | spec::ADDR_REQUIRED);
+    }
+    s
+}
+
 /// Nothing after execve/execveat succeeded is left of the old image to read.
 fn replaces_image(nr: u32) -> bool {
     nr == 59 || nr == 322
@@ -286,6 +429,7 @@ pub fn filter_value(nr: u32) -> u32 {
         Some(SockArg::ExitLenPtr { addr, len_ptr }) => (SOCK_EXIT_LENPTR, addr, len_ptr),
         Some(SockArg::MsgEntry { msg }) => (SOCK_MSG_ENTRY, msg, 0),
         Some(SockArg::MsgExit { msg }) => (SOCK_MSG_EXIT, msg, 0),
+        Some(SockArg::Struct { ptr, len }) => (spec::SOCK_STRUCT, ptr, len),
     };
     let mut v = spec::build(strings, mode, ptr, len) | spec::DELIVER;
     // The kernel's view of the socket: connect's local end, accept's new socket, the local
@@ -417,6 +561,69 @@ mod tests {
         let procexit = evttype::id_of("procexit");
         let types = [openat, evttype::id_of("connect").unwrap(), openat].into_iter().chain(procexit);
         assert_eq!(numbers_for_event_types(types), vec![42, 257]);
+    }
+
+    #[test]
+    fn ia32_syscalls_map_to_their_x86_64_equivalents() {
+        let values = ia32_map_values();
+        let native = |ia32: u32| {
+            let v = values[ia32 as usize] & lanner_probe_common::ia32_map::NR_MASK;
+            (v != 0).then(|| name(v - 1).unwrap())
+        };
+        for (ia32, x86_64) in [
+            (5, "open"),
+            (11, "execve"),
+            (295, "openat"),
+            (437, "openat2"),
+            (212, "chown"),
+            (213, "setuid"),
+            (300, "newfstatat"),
+            (195, "stat"),
+            (120, "clone"),
+            (358, "execveat"),
+            (452, "fchmodat2"),
+            (362, "connect"),
+        ] {
+            assert_eq!(ia32_name(ia32).map(|_| native(ia32)), Some(Some(x86_64)), "ia32 {ia32}");
+        }
+        // No equivalent: counted by the probe, never delivered under a wrong name.
+        for ia32 in [7, 82, 90, 102, 117] {
+            assert_eq!(native(ia32), None, "ia32 {ia32} ({:?})", ia32_name(ia32));
+        }
+        let base = lanner_probe_common::IA32_SOCKETCALL_BASE as usize;
+        let connect = values[base + 3];
+        assert_eq!(name((connect & 0xffff) - 1), Some("connect"));
+        assert_eq!(connect >> lanner_probe_common::ia32_map::NARGS_SHIFT, 3);
+        assert_eq!(values[base + 9] >> lanner_probe_common::ia32_map::NARGS_SHIFT, 4, "send: no address");
+    }
+
+    #[test]
+    fn compat_values_leave_out_32_bit_layouts() {
+        use lanner_probe_common::spec::{DATA_BUF, DATA_IOV};
+        let readv = filter_value(number("readv").unwrap()) | DATA_IOV;
+        assert_eq!(compat_filter_value(readv) & (DATA_IOV | DATA_BUF), 0);
+        let read = filter_value(number("read").unwrap()) | DATA_BUF;
+        assert_eq!(compat_filter_value(read), read, "a plain buffer is the same in 32 bits");
+        let sendmsg = filter_value(number("sendmsg").unwrap()) | spec::ADDR_REQUIRED;
+        let c = compat_filter_value(sendmsg);
+        assert_eq!(spec::sock_mode(c), SOCK_NONE);
+        assert_eq!(c & spec::ADDR_REQUIRED, 0, "delivered with or without an address");
+        assert_ne!(c & spec::DELIVER, 0);
+        let openat2 = filter_value(number("openat2").unwrap());
+        assert_eq!(spec::sock_mode(openat2), spec::SOCK_STRUCT);
+        assert_ne!(openat2 & spec::ENTRY_DATA, 0, "open_how is read at entry");
+    }
+
+    #[test]
+    fn ia32_table_matches_header() {
+        let header = "/usr/include/x86_64-linux-gnu/asm/unistd_32.h";
+        let Ok(text) = std::fs::read_to_string(header) else {
+            eprintln!("SKIPPED: {header} is absent");
+            return;
+        };
+        let n = text.lines().filter(|l| l.starts_with("#define __NR_")).count();
+        assert_eq!(n, crate::ia32_table::IA32_SYSCALLS.len());
+        assert!(text.contains("#define __NR_open 5\n"));
     }
 
     #[test]

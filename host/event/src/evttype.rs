@@ -379,6 +379,22 @@ pub const NAMES: &[&str] = &[
     "notification",
     "k8s",
     "mesos",
+    // Syscalls newer than the table's header (Linux 6.5 to 6.10), after the others so that
+    // no id changes.
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+    // An operation submitted through an io_uring ring (Lanner's own event).
+    "io_uring_submit",
 ];
 
 /// The id of an event type name.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 const PLUGIN_EVENT_FIELDS: &[&str] = &["evt.source", "evt.pluginname", "evt.rawtime"];
 
 /// Event types that are not syscalls but are delivered all the same.
-const NON_SYSCALL_TYPES: &[&str] = &["procexit", "container"];
+/// (`io_uring_submit`: operations submitted through io_uring rings, from their own tracepoint.)
+const NON_SYSCALL_TYPES: &[&str] = &["procexit", "container", "io_uring_submit"];
 
 /// Who fills what, for `registry` (the syscall fields and `plugins`' fields).
 pub fn build(registry: &FieldRegistry, plugins: &[Arc<Plugin>]) -> Availability {

@@ -934,6 +934,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     let mut batch = Vec::with_capacity(4096);
     let mut per_cpu: Vec<u64> = Vec::new();
     let mut drops_seen = 0u64;
+    let mut compat = CompatReport::default();
     let mut drops_per_cpu: Vec<u64> = Vec::new();
     let (mut raw_records, mut window_records) = (0u64, 0u64);
     let mut last_drop_check = Instant::now();
@@ -1007,6 +1008,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         if last_drop_check.elapsed() >= Duration::from_secs(1) {
             last_drop_check = Instant::now();
             let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+            report_compat(&capture, &mut compat, metrics.as_deref())?;
             if let Some(m) = &metrics {
                 m.window_add(window_records, new_drops);
             }
@@ -1026,6 +1028,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     }
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
+    report_compat(&capture, &mut compat, metrics.as_deref())?;
     if let Some(p) = &mut proc {
         p.drop_alert(new_drops, out)?;
         for (rule, subject, n) in p.internal.pending() {
@@ -1168,6 +1171,40 @@ pub fn replay_raw(
         proc.alerts
     );
     Ok(bad)
+}
+
+/// The 32-bit syscalls the probe could not deliver: counted, and logged at most once a minute
+/// (an old 32-bit program may make them all the time).
+#[derive(Default)]
+struct CompatReport {
+    seen: u64,
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+/// Counts the 32-bit syscalls the probe could not deliver since the last report, and logs
+/// them: a 32-bit call with no x86_64 equivalent is not seen by the rules, and operators are
+/// told.
+fn report_compat(capture: &Capture, r: &mut CompatReport, metrics: Option<&Metrics>) -> Result<()> {
+    let now = capture.stats()?.compat_unmapped;
+    if now > r.seen {
+        let new = now - r.seen;
+        r.seen = now;
+        r.unlogged += new;
+        if let Some(m) = metrics {
+            m.compat_unmapped.inc_by(new);
+        }
+    }
+    if r.unlogged > 0 && r.logged_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        tracing::warn!(
+            "{} 32-bit syscalls with no x86_64 equivalent were not delivered to the rules \
+             (lanner_capture_compat_unmapped; see docs/limits.md)",
+            r.unlogged
+        );
+        r.unlogged = 0;
+        r.logged_at = Some(Instant::now());
+    }
+    Ok(())
 }
 
 /// Logs records lost since the last report and counts them per CPU; returns how many.

@@ -70,6 +70,8 @@ pub struct Metrics {
     pub captured: Family<CpuLabels, Counter>,
     /// Records the kernel could not write (ring buffer full), per CPU.
     pub dropped: Family<CpuLabels, Counter>,
+    /// 32-bit syscalls the probe could not deliver (no x86_64 equivalent).
+    pub compat_unmapped: Counter,
     /// Events evaluated against the rules, per source.
     pub processed: Family<SourceLabels, Counter>,
     /// Alerts raised, per rule and priority.
@@ -154,6 +156,7 @@ impl Metrics {
         let m = Metrics {
             captured: Family::default(),
             dropped: Family::default(),
+            compat_unmapped: Counter::default(),
             processed: Family::default(),
             alerts: Family::default(),
             suppressed: Family::default(),
@@ -196,6 +199,11 @@ impl Metrics {
             "capture_drops",
             "Records lost because the ring buffer was full, per CPU",
             m.dropped.clone(),
+        );
+        registry.register(
+            "capture_compat_unmapped",
+            "32-bit (ia32, x32) syscalls with no x86_64 equivalent, which the probe did not deliver",
+            m.compat_unmapped.clone(),
         );
         registry.register(
             "events_processed",

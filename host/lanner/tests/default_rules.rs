@@ -357,6 +357,82 @@ fn process_rules_fire_on_real_actions() {
     check(&cases, &alerts);
 }
 
+/// Reads a child's memory with process_vm_readv, writes it with process_vm_writev, or takes
+/// one of its descriptors with pidfd_getfd (`argv[1]`: read, write, getfd, or absent, a read
+/// of a process that does not exist, which fails).
+const TAKE_FROM_CHILD: &str = r#"
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+what = sys.argv[1]
+buf = ctypes.create_string_buffer(b"lanner-test-data", 32)
+class Iov(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+local = Iov(ctypes.cast(buf, ctypes.c_void_p), 16)
+remote = Iov(ctypes.cast(buf, ctypes.c_void_p), 16)
+if what == "missing":
+    assert libc.syscall(310, 4194303, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) < 0
+    sys.exit(0)
+fd = os.open("/dev/null", os.O_RDONLY)
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+if what == "read":
+    r = libc.syscall(310, child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+elif what == "write":
+    r = libc.syscall(311, child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+else:
+    pidfd = libc.syscall(434, child, 0)
+    r = libc.syscall(438, pidfd, fd, 0)
+assert r >= 0, ctypes.get_errno()
+os.kill(child, 9)
+os.waitpid(child, 0)
+"#;
+
+/// io_uring_setup with `argv[1]` entries (0 is refused).
+const IO_URING_SETUP: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)
+fd = libc.syscall(425, int(sys.argv[1]), params)
+assert (fd >= 0) == (sys.argv[1] != "0"), ctypes.get_errno()
+"#;
+
+#[test]
+fn evasion_rules_fire_on_real_actions() {
+    if !live_allowed() {
+        return;
+    }
+    let s = Scratch::new("evasion");
+    let d = s.path();
+    std::fs::write(s.dir.join("take.py"), TAKE_FROM_CHILD).unwrap();
+    std::fs::write(s.dir.join("uring.py"), IO_URING_SETUP).unwrap();
+    s.alias("fio", PY);
+    s.alias("gdb", PY);
+    let lanner = start_default_rules();
+    let cases = vec![
+        case(
+            "Another Process's Memory or Descriptor Taken",
+            &[
+                &format!("exec {PY} {d}/take.py read {{m}}"),
+                &format!("exec {PY} {d}/take.py write {{m}}"),
+                &format!("exec {PY} {d}/take.py getfd {{m}}"),
+            ],
+            &[
+                &format!("exec {PY} {d}/take.py missing {{m}}"),
+                &format!("exec {d}/gdb {d}/take.py read {{m}}"),
+            ],
+        ),
+        case(
+            "io_uring Used by Unexpected Program",
+            &[&format!("exec {PY} {d}/uring.py 8 {{m}}")],
+            &[&format!("exec {PY} {d}/uring.py 0 {{m}}"), &format!("exec {d}/fio {d}/uring.py 8 {{m}}")],
+        ),
+    ];
+    let (alerts, _) = lanner.stop_with_alerts();
+    check(&cases, &alerts);
+}
+
 #[test]
 fn file_rules_fire_on_real_actions() {
     if !live_allowed() {
@@ -545,7 +621,7 @@ fn container_rules_fire_on_real_actions() {
     let s = Scratch::new("ctr");
     let d = s.path();
     sh(&format!(
-        "mkdir -p {d}/mnt {d}/mnt-host && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
+        "mkdir -p {d}/mnt {d}/mnt-host {d}/mnt-api && echo 'echo hi' > {d}/script && chmod 0644 {d}/script && echo data > {d}/data && chmod 0644 {d}/data"
     ));
     let lanner = start_default_rules();
     // Each process joins the container before its exec. (A shell that moves itself there right
@@ -566,7 +642,18 @@ fn container_rules_fire_on_real_actions() {
         ),
         ctr(
             "Mount in Container",
-            vec![inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")])],
+            vec![
+                inside(&["mount", "-t", "tmpfs", "lanner-test", &format!("{d}/mnt")]),
+                // The new mount API: fsopen, fsconfig, fsmount, move_mount.
+                inside(&[
+                    PY,
+                    "-c",
+                    &format!(
+                        "import ctypes; l = ctypes.CDLL(None); fs = l.syscall(430, b'tmpfs', 0); l.syscall(431, fs, 6, None, None, 0); m = l.syscall(432, fs, 0, 0); assert l.syscall(429, m, b'', -100, b'{d}/mnt-api', 4) == 0"
+                    ),
+                    "{m}",
+                ]),
+            ],
             vec![act(&format!("exec mount -t tmpfs lanner-test {d}/mnt-host"))],
         ),
         ctr(
@@ -582,7 +669,9 @@ fn container_rules_fire_on_real_actions() {
         ),
     ];
     let (alerts, _) = lanner.stop_with_alerts();
-    sh(&format!("umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; true"));
+    sh(&format!(
+        "umount {d}/mnt 2>/dev/null; umount {d}/mnt-host 2>/dev/null; umount -l {d}/mnt-api 2>/dev/null; true"
+    ));
     std::fs::remove_dir(&cg).ok();
     std::fs::remove_dir(cg.parent().unwrap()).ok();
     for a in &alerts {

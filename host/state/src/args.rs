@@ -9,8 +9,7 @@
 //! its drivers do, so that names come out in the order of Falco's flag tables.
 //!
 //! Some parameters of Falco's lists are not captured (page-fault counters, memory sizes,
-//! the cgroups of an execve, queue sizes of an accept, the `open_how` of openat2, `dev` and
-//! `ino` of an open): they are [`Src::Missing`], so the field is missing
+//! the cgroups of an execve, queue sizes of an accept, `dev` and `ino` of an open): they are [`Src::Missing`], so the field is missing
 //! (`<NA>`), and [`missing`] names them, for diagnostics. Two flags of Falco's open events are
 //! not known either: `O_F_CREATED` (the open created the file) and `FD_UPPER_LAYER` /
 //! `FD_LOWER_LAYER` (the opened file's overlayfs layer); the rest of those flags is exact.
@@ -87,6 +86,13 @@ pub enum Src {
     Data,
     /// The open flags kept with the event's fd (syscalls whose flags are not an argument).
     FdFlags,
+    /// A member of openat2's `struct open_how` (0: flags, 1: mode, 2: resolve), read by the
+    /// probe at entry, converted to Falco's layout.
+    How(usize, fn(u64) -> u64),
+    /// openat2's mode, kept only when its flags may create a file.
+    HowMode,
+    /// The name of the event's fd, as the tables know it (a file opened by handle).
+    FdName,
     /// From the calling process.
     Proc(P),
     /// The mode of an open, kept only when the flags (argument `flags`) may create a file.
@@ -261,9 +267,9 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
             FD_RET,
             ("dirfd", K::Fd, S::Int(0)),
             ("name", K::FsRelPath(1), S::Str(0)),
-            ("flags", K::Flags(FILE_FLAGS), S::FdFlags),
-            ("mode", K::Oct, S::Missing),
-            ("resolve", K::Flags(&[]), S::Missing),
+            ("flags", K::Flags(FILE_FLAGS), S::How(0, open_to_ppm)),
+            ("mode", K::Oct, S::HowMode),
+            ("resolve", K::Flags(RESOLVE_FLAGS), S::How(2, resolve_to_ppm)),
             ("dev", K::Hex, S::Missing),
             ("ino", K::UDec, S::Missing),
         ],
@@ -511,6 +517,99 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         }
         libc::SYS_chdir => &[RES, ("path", K::CharBuf, S::Str(0))],
         libc::SYS_fchdir => &[RES, ("fd", K::Fd, S::Int(0))],
+        // Falco has no fchmodat2 event: Lanner gives it fchmodat's, whose work it does (with
+        // AT_SYMLINK_NOFOLLOW), so that chmod rules read the same parameters.
+        SYS_FCHMODAT2 => &[
+            RES,
+            ("dirfd", K::Fd, S::Int(0)),
+            ("filename", K::FsRelPath(1), S::Str(0)),
+            ("mode", K::Mode, S::Conv(2, mode_to_ppm)),
+            ("flags", K::Hex, S::Arg(3)),
+        ],
+        libc::SYS_process_vm_readv | libc::SYS_process_vm_writev => {
+            &[("res", K::Dec, S::Ret), ("pid", K::Pid, S::Int(0)), ("data", K::ByteBuf, S::Missing)]
+        }
+        libc::SYS_open_by_handle_at => &[
+            FD_RET,
+            ("mountfd", K::Fd, S::Int(0)),
+            ("flags", K::Flags(FILE_FLAGS), S::Conv(2, open_to_ppm)),
+            ("path", K::FsPath, S::FdName),
+            ("dev", K::Hex, S::Missing),
+            ("ino", K::UDec, S::Missing),
+        ],
+        libc::SYS_pidfd_open => &[
+            FD_RET,
+            ("pid", K::Pid, S::Int(0)),
+            ("flags", K::Flags(PIDFD_OPEN_FLAGS), S::Conv(1, pidfd_open_to_ppm)),
+        ],
+        libc::SYS_pidfd_getfd => &[
+            FD_RET,
+            ("pid_fd", K::Fd, S::Int(0)),
+            ("target_fd", K::Dec, S::Int(1)),
+            ("flags", K::Hex, S::Arg(2)),
+        ],
+        libc::SYS_io_uring_setup => &[
+            RES,
+            ("entries", K::UDec, S::Arg(0)),
+            ("sq_entries", K::UDec, S::Missing),
+            ("cq_entries", K::UDec, S::Missing),
+            ("flags", K::Hex, S::Missing),
+            ("sq_thread_cpu", K::UDec, S::Missing),
+            ("sq_thread_idle", K::UDec, S::Missing),
+            ("features", K::Hex, S::Missing),
+        ],
+        libc::SYS_io_uring_enter => &[
+            RES,
+            ("fd", K::Fd, S::Int(0)),
+            ("to_submit", K::UDec, S::Conv(1, low_u32)),
+            ("min_complete", K::UDec, S::Conv(2, low_u32)),
+            ("flags", K::Flags(IO_URING_ENTER_FLAGS), S::Conv(3, low_u32)),
+            ("sig", K::Hex, S::Arg(4)),
+        ],
+        libc::SYS_io_uring_register => &[
+            RES,
+            ("fd", K::Fd, S::Int(0)),
+            ("opcode", K::UDec, S::Conv(1, low_u32)),
+            ("arg", K::Hex, S::Arg(2)),
+            ("nr_args", K::UDec, S::Conv(3, low_u32)),
+        ],
+        IO_URING_SUBMIT_NR => &[
+            ("opcode", K::Enum(IO_URING_OPS), S::Arg(0)),
+            ("fd", K::Fd, S::Int(1)),
+            ("name", K::FsRelPath(1), S::Str(0)),
+            ("flags", K::Flags(FILE_FLAGS), S::Conv(2, open_to_ppm)),
+            ("mode", K::Oct, S::OpenMode { flags: 2, mode: 3 }),
+            ("resolve", K::Flags(RESOLVE_FLAGS), S::Conv(4, resolve_to_ppm)),
+            ("addr", K::SockAddr, S::Addr),
+        ],
+        // Falco has no events for these (its generic event): Lanner names their arguments.
+        libc::SYS_name_to_handle_at => &[
+            RES,
+            ("dirfd", K::Fd, S::Int(0)),
+            ("pathname", K::FsRelPath(1), S::Str(0)),
+            ("flags", K::Hex, S::Arg(4)),
+        ],
+        libc::SYS_fsopen => &[RES, ("fs_name", K::CharBuf, S::Str(0)), ("flags", K::Hex, S::Arg(1))],
+        libc::SYS_fsmount => &[
+            FD_RET,
+            ("fs_fd", K::Fd, S::Int(0)),
+            ("flags", K::Hex, S::Arg(1)),
+            ("attr_flags", K::Hex, S::Arg(2)),
+        ],
+        libc::SYS_move_mount => &[
+            RES,
+            ("from_dirfd", K::Fd, S::Int(0)),
+            ("from_pathname", K::FsRelPath(1), S::Str(0)),
+            ("to_dirfd", K::Fd, S::Int(2)),
+            ("to_pathname", K::FsRelPath(3), S::Str(1)),
+            ("flags", K::Hex, S::Arg(4)),
+        ],
+        libc::SYS_open_tree => &[
+            FD_RET,
+            ("dirfd", K::Fd, S::Int(0)),
+            ("filename", K::FsRelPath(1), S::Str(0)),
+            ("flags", K::Hex, S::Arg(2)),
+        ],
         _ => &GENERIC,
     }
 }
@@ -680,6 +779,12 @@ fn source<'a>(ctx: &Ctx<'a>, src: Src) -> Option<V<'a>> {
         }
         Src::Data => V::Bytes(raw.data.as_ref()?.bytes.clone()),
         Src::FdFlags => V::Num(open_to_ppm(ctx.event_fd()?.flags as u64) as i64),
+        Src::How(i, f) => V::Num(f(open_how(raw)?[i]) as i64),
+        Src::FdName => V::Text(Cow::Borrowed(ctx.event_fd()?.name.as_str())),
+        Src::HowMode => {
+            let how = open_how(raw)?;
+            V::Num(open_mode(how[0], how[1]) as i64)
+        }
         Src::Missing => return None,
         Src::Proc(what) => match what {
             P::Tid => V::Num(raw.tid as i64),
@@ -1171,6 +1276,117 @@ pub fn open_to_ppm(f: u64) -> u64 {
 }
 
 /// The mode of an open: Falco keeps it only when the open may create a file.
+/// openat2's `struct open_how` (flags, mode, resolve) as the probe read it at entry: the
+/// flags the kernel acts on, which the syscall's arguments only point to. `None` when the
+/// pointer could not be read (the kernel then fails the call with EFAULT).
+pub fn open_how(raw: &RawEvent) -> Option<[u64; 3]> {
+    let b = &raw.data.as_ref()?.bytes;
+    let word = |i: usize| Some(u64::from_ne_bytes(b.get(i * 8..i * 8 + 8)?.try_into().ok()?));
+    Some([word(0)?, word(1).unwrap_or(0), word(2).unwrap_or(0)])
+}
+
+/// fchmodat2 (Linux 6.6), newer than the libc crate's tables.
+pub const SYS_FCHMODAT2: i64 = 452;
+
+/// Lanner's event of an operation submitted through an io_uring ring (a number no syscall
+/// has).
+pub const IO_URING_SUBMIT_NR: i64 = lanner_capture::syscalls::IO_URING_SUBMIT.0 as i64;
+
+/// `IORING_OP_OPENAT` and `IORING_OP_OPENAT2`.
+pub const IORING_OP_OPENS: [u64; 2] = [18, 28];
+
+/// The `IORING_OP_*` names (`linux/io_uring.h`), by value.
+const IO_URING_OPS: &[(&str, u32)] = &[
+    ("IORING_OP_NOP", 0),
+    ("IORING_OP_READV", 1),
+    ("IORING_OP_WRITEV", 2),
+    ("IORING_OP_FSYNC", 3),
+    ("IORING_OP_READ_FIXED", 4),
+    ("IORING_OP_WRITE_FIXED", 5),
+    ("IORING_OP_POLL_ADD", 6),
+    ("IORING_OP_POLL_REMOVE", 7),
+    ("IORING_OP_SYNC_FILE_RANGE", 8),
+    ("IORING_OP_SENDMSG", 9),
+    ("IORING_OP_RECVMSG", 10),
+    ("IORING_OP_TIMEOUT", 11),
+    ("IORING_OP_TIMEOUT_REMOVE", 12),
+    ("IORING_OP_ACCEPT", 13),
+    ("IORING_OP_ASYNC_CANCEL", 14),
+    ("IORING_OP_LINK_TIMEOUT", 15),
+    ("IORING_OP_CONNECT", 16),
+    ("IORING_OP_FALLOCATE", 17),
+    ("IORING_OP_OPENAT", 18),
+    ("IORING_OP_CLOSE", 19),
+    ("IORING_OP_FILES_UPDATE", 20),
+    ("IORING_OP_STATX", 21),
+    ("IORING_OP_READ", 22),
+    ("IORING_OP_WRITE", 23),
+    ("IORING_OP_FADVISE", 24),
+    ("IORING_OP_MADVISE", 25),
+    ("IORING_OP_SEND", 26),
+    ("IORING_OP_RECV", 27),
+    ("IORING_OP_OPENAT2", 28),
+    ("IORING_OP_EPOLL_CTL", 29),
+    ("IORING_OP_SPLICE", 30),
+    ("IORING_OP_PROVIDE_BUFFERS", 31),
+    ("IORING_OP_REMOVE_BUFFERS", 32),
+    ("IORING_OP_TEE", 33),
+    ("IORING_OP_SHUTDOWN", 34),
+    ("IORING_OP_RENAMEAT", 35),
+    ("IORING_OP_UNLINKAT", 36),
+    ("IORING_OP_MKDIRAT", 37),
+    ("IORING_OP_SYMLINKAT", 38),
+    ("IORING_OP_LINKAT", 39),
+    ("IORING_OP_MSG_RING", 40),
+    ("IORING_OP_FSETXATTR", 41),
+    ("IORING_OP_SETXATTR", 42),
+    ("IORING_OP_FGETXATTR", 43),
+    ("IORING_OP_GETXATTR", 44),
+    ("IORING_OP_SOCKET", 45),
+    ("IORING_OP_URING_CMD", 46),
+    ("IORING_OP_SEND_ZC", 47),
+    ("IORING_OP_SENDMSG_ZC", 48),
+];
+
+fn low_u32(v: u64) -> u64 {
+    v & 0xffff_ffff
+}
+
+/// pidfd_open's `PIDFD_NONBLOCK` (`O_NONBLOCK`) as Falco's `PPM_PIDFD_NONBLOCK`.
+fn pidfd_open_to_ppm(f: u64) -> u64 {
+    u64::from(f as i32 & libc::O_NONBLOCK != 0)
+}
+
+const PIDFD_OPEN_FLAGS: &[(&str, u32)] = &[("PIDFD_NONBLOCK", 1)];
+
+/// Falco's names of io_uring_enter's flags (the kernel's bits).
+const IO_URING_ENTER_FLAGS: &[(&str, u32)] = &[
+    ("IORING_ENTER_GETEVENTS", 1),
+    ("IORING_ENTER_SQ_WAKEUP", 2),
+    ("IORING_ENTER_SQ_WAIT", 4),
+    ("IORING_ENTER_EXT_ARG", 8),
+];
+
+/// openat2's `RESOLVE_*` bits in Falco's layout (`PPM_RESOLVE_*`).
+fn resolve_to_ppm(r: u64) -> u64 {
+    // Kernel: NO_XDEV 0x01, NO_MAGICLINKS 0x02, NO_SYMLINKS 0x04, BENEATH 0x08, IN_ROOT 0x10,
+    // CACHED 0x20.
+    [(0x08, 1), (0x10, 2), (0x02, 4), (0x04, 8), (0x01, 16), (0x20, 32)]
+        .iter()
+        .filter(|(native, _)| r & native != 0)
+        .fold(0, |acc, (_, ppm)| acc | ppm)
+}
+
+/// Falco's names of openat2's resolve flags.
+const RESOLVE_FLAGS: &[(&str, u32)] = &[
+    ("RESOLVE_BENEATH", 1),
+    ("RESOLVE_IN_ROOT", 2),
+    ("RESOLVE_NO_MAGICLINKS", 4),
+    ("RESOLVE_NO_SYMLINKS", 8),
+    ("RESOLVE_NO_XDEV", 16),
+    ("RESOLVE_CACHED", 32),
+];
+
 fn open_mode(flags: u64, mode: u64) -> u64 {
     if flags as i32 & (libc::O_CREAT | libc::O_TMPFILE) == 0 { 0 } else { mode_to_ppm(mode) }
 }

@@ -348,8 +348,12 @@ impl<'a> LiveEvent<'a> {
         match nr {
             libc::SYS_open => Some(self.raw.args[1] as u32),
             libc::SYS_openat => Some(self.raw.args[2] as u32),
-            libc::SYS_openat2 => self.fd().map(|(_, f)| f.flags),
+            libc::SYS_openat2 => crate::args::open_how(self.raw).map(|h| h[0] as u32),
             libc::SYS_creat => Some((libc::O_CREAT | libc::O_WRONLY) as u32),
+            libc::SYS_open_by_handle_at => Some(self.raw.args[2] as u32),
+            crate::args::IO_URING_SUBMIT_NR if crate::args::IORING_OP_OPENS.contains(&self.raw.args[0]) => {
+                Some(self.raw.args[2] as u32)
+            }
             _ => None,
         }
     }
@@ -382,6 +386,8 @@ impl<'a> LiveEvent<'a> {
                 owned(args::value(&self.args(), which)?)
             }
             // Kept by the probe only when a loaded rule reads it (the data syscalls' filter).
+            // (openat2's record carries its `open_how` there: not a buffer.)
+            F::EvtBuffer if self.prep.nr == Some(libc::SYS_openat2 as u32) => None,
             F::EvtBuffer => Some(Value::Bytes(Cow::Borrowed(&raw.data.as_ref()?.bytes))),
             F::EvtIsOpenRead => {
                 let fl = self.open_flags()? as i32 & libc::O_ACCMODE;
@@ -400,6 +406,7 @@ impl<'a> LiveEvent<'a> {
                     libc::SYS_open | libc::SYS_creat => {
                         raw.args[if self.prep.nr? as i64 == libc::SYS_open { 2 } else { 1 }]
                     }
+                    libc::SYS_openat2 => crate::args::open_how(raw).map_or(0, |h| h[1]),
                     _ => raw.args[3],
                 };
                 Some(Value::Bool(fl & libc::O_CREAT != 0 && mode & 0o111 != 0))

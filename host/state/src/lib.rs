@@ -48,6 +48,8 @@ pub const NEEDED_SYSCALLS: &[&str] = &[
     "chdir",
     "fchdir",
     "memfd_create",
+    "open_by_handle_at",
+    "pidfd_getfd",
     "execve",
     "execveat",
     "setsid",
@@ -473,6 +475,9 @@ impl State {
                 let (dir, flags) = match nr as i64 {
                     libc::SYS_open => (None, a[1] as u32),
                     libc::SYS_creat => (None, (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u32),
+                    // The flags the kernel used are in the `open_how` the third argument
+                    // points to.
+                    libc::SYS_openat2 => (dirfd(0), args::open_how(raw).map_or(0, |h| h[0] as u32)),
                     _ => (dirfd(0), a[2] as u32),
                 };
                 let raw_path = path_of("name").unwrap_or_default();
@@ -489,6 +494,22 @@ impl State {
                     FdView::Owned(ret, Box::new(fd))
                 }
             }
+            // A file opened by handle, or taken from another process: no path is passed. The
+            // kernel's name of the new descriptor is read while the process still holds it.
+            libc::SYS_open_by_handle_at | libc::SYS_pidfd_getfd if ret >= 0 => {
+                let flags = if nr as i64 == libc::SYS_open_by_handle_at { a[2] as u32 } else { 0 };
+                p.fds.insert(ret, fd_from_proc(raw.tgid, ret, flags));
+                FdView::Table(ret)
+            }
+            // An open submitted through io_uring: the file it names, not in the table (its
+            // descriptor comes with the completion, which is not seen).
+            args::IO_URING_SUBMIT_NR if args::IORING_OP_OPENS.contains(&a[0]) => {
+                let raw_path = path_of("name").unwrap_or_default();
+                let name = p.resolve(dirfd(1), &raw_path);
+                FdView::Owned(-1, Box::new(Fd::path(FdKind::File, name, raw_path, a[2] as u32)))
+            }
+            // Other submissions act on their descriptor (a socket to connect, a file to write).
+            args::IO_URING_SUBMIT_NR => FdView::Table(a[1] as i32 as i64),
             libc::SYS_memfd_create => {
                 let name = interner.intern(&format!("memfd:{}", path_of("name").unwrap_or_default()));
                 if ret >= 0 {
@@ -697,4 +718,28 @@ impl State {
             _ => FdView::None,
         }
     }
+}
+
+/// Descriptor `fd` of process `tgid` as `/proc/PID/fd` names it, for descriptors no argument
+/// names: `<unknown>` (a plain file) when the process closed it or exited first.
+fn fd_from_proc(tgid: u32, fd: i64, flags: u32) -> Fd {
+    let link = std::path::PathBuf::from(format!("/proc/{tgid}/fd/{fd}"));
+    let Ok(target) = std::fs::read_link(&link) else {
+        return Fd::path(FdKind::File, "<unknown>".into(), "<unknown>".into(), flags);
+    };
+    let t = target.to_string_lossy().into_owned();
+    let kind = if t.starts_with("socket:") {
+        FdKind::OtherSocket
+    } else if t.starts_with("pipe:") {
+        FdKind::Pipe
+    } else if t.starts_with("/memfd:") {
+        FdKind::Memfd
+    } else if t.starts_with("anon_inode:") {
+        FdKind::Unknown
+    } else if link.metadata().is_ok_and(|m| m.is_dir()) {
+        FdKind::Directory
+    } else {
+        FdKind::File
+    };
+    Fd::path(kind, t.clone(), t, flags)
 }

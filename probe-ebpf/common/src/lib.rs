@@ -73,8 +73,106 @@ pub const STASH_LARGE_LEN: usize = 16384;
 /// Mask that bounds a record length read back from the large stash.
 pub const STASH_LARGE_MASK: usize = STASH_LARGE_LEN - 1;
 
-/// Entries in the syscall filter map, indexed by x86_64 syscall number.
+/// Syscall numbers the filter map covers: x86_64 numbers below this.
 pub const FILTER_ENTRIES: u32 = 512;
+
+/// Index in the filter map of the compat (32-bit) values: x86_64 syscall `nr` called from
+/// a 32-bit ABI is at `COMPAT_FILTER_BASE + nr`.
+pub const COMPAT_FILTER_BASE: u32 = FILTER_ENTRIES;
+
+/// Entries in the filter map: the native values, then the compat values.
+pub const FILTER_SLOTS: u32 = 2 * FILTER_ENTRIES;
+
+/// Entries in the ia32 map: [`IA32_SYSCALLS`] ia32 syscall numbers, then one entry per
+/// `socketcall` call number from [`IA32_SOCKETCALL_BASE`].
+pub const IA32_ENTRIES: u32 = IA32_SOCKETCALL_BASE + 32;
+
+/// ia32 syscall numbers the map covers (the ia32 table ends below this).
+pub const IA32_SYSCALLS: u32 = 512;
+
+/// Index in the ia32 map of `socketcall` call 0 (call `n` is at this plus `n`).
+pub const IA32_SOCKETCALL_BASE: u32 = IA32_SYSCALLS;
+
+/// ia32 `socketcall`: every socket operation of a 32-bit program through one syscall, whose
+/// first argument says which, and whose second points to the operation's arguments.
+pub const IA32_NR_SOCKETCALL: u32 = 102;
+
+/// The pseudo syscall number of io_uring submissions: a record of this number is an operation
+/// submitted through a ring (`io_uring_submit_req`), delivered when the filter says so. Its
+/// arguments: the opcode, the submission's fd, and for opens the `open_how` flags, mode and
+/// resolve; for opens the path (a string item), for connects the address.
+pub const IO_URING_SUBMIT_NR: u32 = FILTER_ENTRIES - 1;
+
+/// `IORING_OP_*` opcodes (`linux/io_uring.h`) of which a submission is delivered: those that
+/// open, create, rename or remove files, make or connect sockets, or write.
+pub mod io_uring_op {
+    /// `IORING_OP_WRITEV`.
+    pub const WRITEV: u32 = 2;
+    /// `IORING_OP_WRITE_FIXED`.
+    pub const WRITE_FIXED: u32 = 5;
+    /// `IORING_OP_SENDMSG`.
+    pub const SENDMSG: u32 = 9;
+    /// `IORING_OP_ACCEPT`.
+    pub const ACCEPT: u32 = 13;
+    /// `IORING_OP_CONNECT`.
+    pub const CONNECT: u32 = 16;
+    /// `IORING_OP_OPENAT`.
+    pub const OPENAT: u32 = 18;
+    /// `IORING_OP_WRITE`.
+    pub const WRITE: u32 = 23;
+    /// `IORING_OP_SEND`.
+    pub const SEND: u32 = 26;
+    /// `IORING_OP_OPENAT2`.
+    pub const OPENAT2: u32 = 28;
+    /// `IORING_OP_RENAMEAT`.
+    pub const RENAMEAT: u32 = 35;
+    /// `IORING_OP_UNLINKAT`.
+    pub const UNLINKAT: u32 = 36;
+    /// `IORING_OP_MKDIRAT`.
+    pub const MKDIRAT: u32 = 37;
+    /// `IORING_OP_SYMLINKAT`.
+    pub const SYMLINKAT: u32 = 38;
+    /// `IORING_OP_LINKAT`.
+    pub const LINKAT: u32 = 39;
+    /// `IORING_OP_SOCKET`.
+    pub const SOCKET: u32 = 45;
+    /// `IORING_OP_SEND_ZC`.
+    pub const SEND_ZC: u32 = 47;
+    /// `IORING_OP_SENDMSG_ZC`.
+    pub const SENDMSG_ZC: u32 = 48;
+    /// The delivered opcodes as a bit mask.
+    pub const DELIVERED: u64 = 1 << WRITEV
+        | 1 << WRITE_FIXED
+        | 1 << SENDMSG
+        | 1 << ACCEPT
+        | 1 << CONNECT
+        | 1 << OPENAT
+        | 1 << WRITE
+        | 1 << SEND
+        | 1 << OPENAT2
+        | 1 << RENAMEAT
+        | 1 << UNLINKAT
+        | 1 << MKDIRAT
+        | 1 << SYMLINKAT
+        | 1 << LINKAT
+        | 1 << SOCKET
+        | 1 << SEND_ZC
+        | 1 << SENDMSG_ZC;
+}
+
+/// The encoding of the ia32 map's values.
+pub mod ia32_map {
+    /// Bits holding the x86_64 syscall number + 1 (0: no equivalent).
+    pub const NR_MASK: u32 = 0xffff;
+    /// Shift of the number of argument words a `socketcall` call takes.
+    pub const NARGS_SHIFT: u32 = 16;
+}
+
+/// x32 syscalls have this bit set in their number (`__X32_SYSCALL_BIT`).
+pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+
+/// The most bytes read of a struct argument ([`spec::SOCK_STRUCT`]).
+pub const MAX_STRUCT: usize = 64;
 
 /// Default size of the ring buffer, in bytes.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
@@ -85,6 +183,8 @@ pub mod names {
     pub const EVENTS: &str = "EVENTS";
     /// The syscall filter: an array of `u32` specs indexed by syscall number.
     pub const FILTER: &str = "FILTER";
+    /// ia32 syscall number (and `socketcall` call) to x86_64 syscall number + 1 (0: none).
+    pub const IA32_TO_64: &str = "IA32_TO_64";
     /// Per-CPU counters, indexed by [`crate::counter`].
     pub const COUNTERS: &str = "COUNTERS";
     /// Per-CPU scratch buffer.
@@ -115,6 +215,8 @@ pub mod names {
     pub const PROG_EXIT: &str = "lanner_sched_exit";
     /// Raw tracepoint program for `sched_switch`.
     pub const PROG_SWITCH: &str = "lanner_sched_switch";
+    /// Raw tracepoint program for `io_uring_submit_req`.
+    pub const PROG_IO_URING: &str = "lanner_io_uring_submit";
     /// An empty raw tracepoint program, for measuring the tracepoints' own cost.
     pub const PROG_EMPTY: &str = "lanner_empty";
 }
@@ -126,8 +228,11 @@ pub mod counter {
     /// Syscall entries whose data could not be stashed until exit (the record is then
     /// assembled at exit, from what is still readable).
     pub const STASH_FAILURES: u32 = 1;
+    /// Compat syscalls (ia32, x32) with no x86_64 equivalent the probe could map them to:
+    /// not delivered, so counted.
+    pub const COMPAT_UNMAPPED: u32 = 2;
     /// How many counters there are.
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 3;
 }
 
 /// [`RecordHeader::kind`] values.
@@ -154,6 +259,8 @@ pub mod item {
     pub const SOCK_TUPLE: u8 = 4;
     /// The data a read or write moved, up to the snaplen.
     pub const DATA: u8 = 5;
+    /// A struct argument read at entry ([`crate::spec::SOCK_STRUCT`]): openat2's `open_how`.
+    pub const STRUCT: u8 = 6;
 }
 
 /// [`ExecInfo::flags`] bits.
@@ -287,7 +394,8 @@ pub struct RecordHeader {
     pub tty: u32,
     /// For [`kind::FORK`]: the child's tgid.
     pub child_tgid: u32,
-    /// For [`kind::FORK`]: the child's thread id.
+    /// For [`kind::FORK`]: the child's thread id. (Inside the probe, a syscall's entry
+    /// record marks here a string it could not read, to be read again at exit.)
     pub child_tid: u32,
     /// The thread id in its own pid namespace: the child's in [`kind::FORK`] records, the
     /// task's in [`kind::EXEC`] records, 0 in the others.
@@ -441,6 +549,24 @@ pub struct ProbeConfig {
     pub regs_args: [u32; 6],
     /// `pt_regs.orig_ax` (the syscall number).
     pub regs_orig_ax: u32,
+    /// `pt_regs` members holding an ia32 syscall's six arguments (bx, cx, dx, si, di, bp).
+    pub regs_compat_args: [u32; 6],
+    /// `io_kiocb.opcode` (a `u8`), or [`OFFSET_NONE`] without io_uring.
+    pub io_req_opcode: u32,
+    /// `io_kiocb.cqe.fd`: the submission's file descriptor (for the operations on a file).
+    pub io_req_fd: u32,
+    /// `io_open.dfd`: an open's directory descriptor.
+    pub io_open_dfd: u32,
+    /// `io_open.filename` (`struct filename *`), at the start of the request.
+    pub io_open_filename: u32,
+    /// `io_open.how` (`struct open_how`).
+    pub io_open_how: u32,
+    /// `filename.name`.
+    pub filename_name: u32,
+    /// `io_connect.addr` (a user pointer).
+    pub io_connect_addr: u32,
+    /// `io_connect.addr_len`.
+    pub io_connect_addr_len: u32,
     /// Records are written without waking the reader until this many bytes wait in the ring
     /// buffer; the reader polls on a short timer instead. A wake-up per record costs the
     /// traced thread an inter-processor interrupt, so batching them is most of the probe's
@@ -512,6 +638,15 @@ impl ProbeConfig {
         snaplen: DEFAULT_SNAPLEN,
         regs_args: [OFFSET_NONE; 6],
         regs_orig_ax: OFFSET_NONE,
+        regs_compat_args: [OFFSET_NONE; 6],
+        io_req_opcode: OFFSET_NONE,
+        io_req_fd: OFFSET_NONE,
+        io_open_dfd: OFFSET_NONE,
+        io_open_filename: OFFSET_NONE,
+        io_open_how: OFFSET_NONE,
+        filename_name: OFFSET_NONE,
+        io_connect_addr: OFFSET_NONE,
+        io_connect_addr_len: OFFSET_NONE,
         wakeup_bytes: 0,
     };
 }
@@ -553,6 +688,10 @@ pub mod spec {
     pub const SOCK_MSG_ENTRY: u32 = 3;
     /// At exit, when the syscall succeeded: as [`SOCK_MSG_ENTRY`].
     pub const SOCK_MSG_EXIT: u32 = 4;
+    /// At entry: a struct the pointer argument points to, as many bytes as the length
+    /// argument's value (at most [`crate::MAX_STRUCT`]), as an [`crate::item::STRUCT`] item:
+    /// openat2's `open_how`, which holds the flags the kernel uses.
+    pub const SOCK_STRUCT: u32 = 5;
     /// The syscall has strings or a socket address to read at entry.
     pub const ENTRY_DATA: u32 = 1 << 28;
     /// Deliver only the calls that pass a socket address at entry ([`SOCK_ENTRY`] with a
@@ -590,8 +729,9 @@ pub mod spec {
             s |= sock_mode << SOCK_MODE_SHIFT;
         }
         // Socket addresses are read at exit, as Falco's probe reads them: the record is then
-        // assembled in one place, where the kernel's own view of the socket is added.
-        if !strings.is_empty() {
+        // assembled in one place, where the kernel's own view of the socket is added. A struct
+        // argument is read at entry, next to the strings.
+        if !strings.is_empty() || sock_mode == SOCK_STRUCT {
             s |= ENTRY_DATA;
         }
         s
@@ -650,7 +790,7 @@ const _: () = {
     assert!(offset_of!(ItemHeader, len) == 0);
     assert!(offset_of!(ItemHeader, kind) == 2);
     assert!(offset_of!(ItemHeader, flags) == 3);
-    assert!(size_of::<ProbeConfig>() == 4 * 67);
+    assert!(size_of::<ProbeConfig>() == 4 * 81);
     assert!(EXEC_INFO_LEN == 64 && SOCK_TUPLE_LEN <= 64);
     assert!(SOCK_TUPLE_LEN == 40);
     // Every masked write stays inside the scratch buffer, and every record fits the payload
@@ -661,4 +801,5 @@ const _: () = {
     assert!(STASH_LARGE_LEN.is_power_of_two() && SCRATCH_LEN.is_power_of_two());
     assert!((PAYLOAD_MASK + 1).is_power_of_two());
     assert!(MAX_STR < u16::MAX as usize);
+    assert!(MAX_STRUCT <= MAX_SOCKADDR && MAX_STRUCT.is_power_of_two());
 };

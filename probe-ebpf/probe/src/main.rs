@@ -7,6 +7,12 @@
 //! - `sys_exit`: the stashed record gets its return value and is emitted; a syscall with nothing
 //!   to read at entry is assembled here (its arguments are still in `pt_regs`).
 //! - `sched_process_exec`, `sched_process_fork`, `sched_process_exit`: always delivered.
+//! - `io_uring_submit_req`: operations submitted through io_uring rings, which make no
+//!   syscall of their own, as records of a pseudo syscall number.
+//!
+//! A 32-bit syscall (ia32, x32) is delivered as its x86_64 equivalent, its arguments read
+//! from the 32-bit ABI's registers (the `IA32_TO_64` map, filled by the loader, gives the
+//! equivalent); one without an equivalent is counted.
 //!
 //! Which syscalls are delivered, and which of their arguments are read, comes from the
 //! `FILTER` array the loader fills. Kernel struct offsets come from the `CONFIG` global the
@@ -29,19 +35,26 @@ use aya_ebpf::{
 };
 use lanner_probe_common::MAX_SNAPLEN;
 use lanner_probe_common::{
-    COMM_LEN, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, HEADER_LEN, ITEM_HEADER_LEN,
-    ItemHeader, MAX_SOCKADDR, MAX_STR, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK, RecordHeader,
-    SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ, SockTuple,
-    UPID_LEN, counter, exe, flags, item, kind, spec,
+    COMM_LEN, COMPAT_FILTER_BASE, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, FILTER_SLOTS,
+    HEADER_LEN, IA32_ENTRIES, IA32_NR_SOCKETCALL, IA32_SOCKETCALL_BASE, IO_URING_SUBMIT_NR, ITEM_HEADER_LEN,
+    ItemHeader, MAX_SOCKADDR, MAX_STR, MAX_STRUCT, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK,
+    RecordHeader, SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ,
+    SockTuple, UPID_LEN, X32_SYSCALL_BIT, counter, exe, flags, ia32_map, io_uring_op, item, kind, spec,
 };
 
 /// The records, to user space.
 #[map(name = "EVENTS")]
 static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
-/// Per syscall number: a `spec` value (0: not delivered).
+/// Per syscall number: a `spec` value (0: not delivered); from `COMPAT_FILTER_BASE`, the
+/// values for compat syscalls, which leave out what 32-bit layouts make unreadable (so that
+/// the difference is a map value, not paths for the verifier to walk).
 #[map(name = "FILTER")]
-static FILTER: Array<u32> = Array::with_max_entries(FILTER_ENTRIES, 0);
+static FILTER: Array<u32> = Array::with_max_entries(FILTER_SLOTS, 0);
+
+/// ia32 syscall numbers (then `socketcall` calls) to x86_64 numbers + 1; 0: no equivalent.
+#[map(name = "IA32_TO_64")]
+static IA32_TO_64: Array<u32> = Array::with_max_entries(IA32_ENTRIES, 0);
 
 /// Per-CPU counters, indexed by `counter::*`.
 #[map(name = "COUNTERS")]
@@ -168,6 +181,59 @@ fn count(index: u32) {
 fn in_compat_syscall<const BTF: bool>(task: u64) -> bool {
     let off = config!(task_ti_status);
     off != OFFSET_NONE && load::<BTF, u32>(task, off) & TS_COMPAT != 0
+}
+
+/// How the syscall in flight passes its arguments.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Abi {
+    /// x86_64: six registers, 64-bit pointers.
+    Native,
+    /// ia32 (`int $0x80`, `sysenter`, 32-bit programs): six other registers, 32 bits each.
+    Ia32,
+    /// ia32 `socketcall`: as many 32-bit words as the call takes (the value), in user memory
+    /// at the second register.
+    SocketCall(u32),
+    /// x32: x86_64's registers, 32-bit pointers and structs.
+    X32,
+}
+
+/// The x86_64 number of the syscall in flight, and how it passes its arguments: a compat
+/// syscall is delivered as its x86_64 equivalent, as Falco's modern probe does, so that a
+/// 32-bit `open` is an `open`. `None` for a compat syscall with no x86_64 equivalent.
+#[inline(always)]
+fn native_nr<const BTF: bool>(task: u64, regs: u64, nr: u64) -> Option<(u64, Abi)> {
+    if nr >= X32_SYSCALL_BIT {
+        // x32's own numbers (512 and up: the calls whose structs differ) are not mapped.
+        let n = nr - X32_SYSCALL_BIT;
+        return if n < u64::from(FILTER_ENTRIES) {
+            Some((n, Abi::X32))
+        } else if n < 2 * u64::from(FILTER_ENTRIES) {
+            None
+        } else {
+            // Not a syscall (-1: one that ptrace or seccomp skipped): never delivered.
+            Some((nr, Abi::Native))
+        };
+    }
+    if !in_compat_syscall::<BTF>(task) {
+        return Some((nr, Abi::Native));
+    }
+    let socketcall = nr == u64::from(IA32_NR_SOCKETCALL);
+    let index = if socketcall {
+        let call = load::<BTF, u64>(regs, config!(regs_compat_args[0])) & 0xffff_ffff;
+        u64::from(IA32_SOCKETCALL_BASE) + call
+    } else {
+        nr
+    };
+    if index >= u64::from(IA32_ENTRIES) {
+        return None;
+    }
+    let mapped = *IA32_TO_64.get(index as u32)?;
+    let native = mapped & ia32_map::NR_MASK;
+    if native == 0 {
+        return None;
+    }
+    let abi = if socketcall { Abi::SocketCall(mapped >> ia32_map::NARGS_SHIFT) } else { Abi::Ia32 };
+    Some((u64::from(native - 1), abi))
 }
 
 /// The controlling terminal of `task` as `new_encode_dev(MKDEV(major, minor_start + index))`,
@@ -374,10 +440,54 @@ fn reg(words: &[u64; REGS_WORDS], off: u32) -> u64 {
     if i < REGS_WORDS { words[i] } else { 0 }
 }
 
-/// The six syscall arguments from `pt_regs`: direct loads with `BTF`, else copied in one
-/// read.
+/// The six syscall arguments of the syscall in flight, laid out as its x86_64 equivalent
+/// takes them.
 #[inline(always)]
-fn syscall_args<const BTF: bool>(regs: u64) -> [u64; 6] {
+fn syscall_args<const BTF: bool>(regs: u64, abi: Abi) -> [u64; 6] {
+    match abi {
+        Abi::Native | Abi::X32 => native_args::<BTF>(regs),
+        Abi::Ia32 => {
+            // The kernel reads 32 bits of each register: the upper halves are whatever a
+            // 64-bit program left there, and must not hide a pointer.
+            let m = 0xffff_ffff;
+            // (ia32 clone passes tls before child_tid, x86_64 after: no parameter of Lanner's
+            // clone event reads either, and a branch here would cost the verifier more than
+            // the swap is worth.)
+            [
+                load::<BTF, u64>(regs, config!(regs_compat_args[0])) & m,
+                load::<BTF, u64>(regs, config!(regs_compat_args[1])) & m,
+                load::<BTF, u64>(regs, config!(regs_compat_args[2])) & m,
+                load::<BTF, u64>(regs, config!(regs_compat_args[3])) & m,
+                load::<BTF, u64>(regs, config!(regs_compat_args[4])) & m,
+                load::<BTF, u64>(regs, config!(regs_compat_args[5])) & m,
+            ]
+        }
+        Abi::SocketCall(nargs) => {
+            let ptr = load::<BTF, u64>(regs, config!(regs_compat_args[1])) & 0xffff_ffff;
+            // Only the call's own words: those past them are not its arguments (send is
+            // sendto without an address), and stay zero, as the kernel passes them. One read
+            // of a bounded size, no branch per word.
+            let mut w = [0u32; 8];
+            // SAFETY: the helper writes at most 28 bytes of the 32.
+            unsafe {
+                bpf_probe_read_user(w.as_mut_ptr().cast(), (nargs & 7) * 4, ptr as *const c_void);
+            }
+            [
+                u64::from(w[0]),
+                u64::from(w[1]),
+                u64::from(w[2]),
+                u64::from(w[3]),
+                u64::from(w[4]),
+                u64::from(w[5]),
+            ]
+        }
+    }
+}
+
+/// The six x86_64 syscall arguments from `pt_regs`: direct loads with `BTF`, else copied in
+/// one read.
+#[inline(always)]
+fn native_args<const BTF: bool>(regs: u64) -> [u64; 6] {
     if BTF {
         return [
             load::<true, u64>(regs, config!(regs_args[0])),
@@ -465,6 +575,12 @@ fn push_str(buf: *mut u8, off: usize, src: u64, kernel: bool) -> usize {
         unsafe { bpf_probe_read_user_str(dst.cast(), STR_READ as u32, src as *const c_void) }
     };
     let (len, item_flags) = if got <= 0 {
+        if src != 0 {
+            // A pointer the kernel may still read: a page not yet faulted in (a fresh
+            // program's own data), which a probe cannot fault in. Read again at exit.
+            // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
+            unsafe { (*buf.cast::<RecordHeader>()).child_tid = ENTRY_FAULT };
+        }
         (0, flags::FAULT)
     } else {
         // `got` counts the NUL; STR_READ leaves room to tell "longer than MAX_STR".
@@ -475,6 +591,10 @@ fn push_str(buf: *mut u8, off: usize, src: u64, kernel: bool) -> usize {
     put_item_header(buf, off, len, item::STRING, item_flags);
     off + ITEM_HEADER_LEN + len
 }
+
+/// Set in a syscall entry record's `child_tid` (otherwise unused in syscall records) when a
+/// string could not be read at entry: the record is then assembled again at exit.
+const ENTRY_FAULT: u32 = 1;
 
 /// Appends `total` bytes read from user memory at `src` (bounded to MAX_STR) as an item.
 #[inline(never)]
@@ -498,9 +618,10 @@ fn push_user_buf(buf: *mut u8, off: usize, src: u64, total: u64) -> usize {
     off + ITEM_HEADER_LEN + len
 }
 
-/// Appends a socket address of `addrlen` bytes read from user memory at `src`.
+/// Appends a socket address (or, as `item_kind` says, a struct) of `addrlen` bytes read from
+/// user memory at `src`.
 #[inline(never)]
-fn push_sockaddr(buf: *mut u8, off: usize, src: u64, addrlen: u64) -> usize {
+fn push_sockaddr(buf: *mut u8, off: usize, src: u64, addrlen: u64, item_kind: u8) -> usize {
     if src == 0 || addrlen == 0 {
         return off;
     }
@@ -514,7 +635,7 @@ fn push_sockaddr(buf: *mut u8, off: usize, src: u64, addrlen: u64) -> usize {
     if unsafe { bpf_probe_read_user(dst.cast(), len as u32, src as *const c_void) } < 0 {
         return off;
     }
-    put_item_header(buf, off, len, item::SOCKADDR, item_flags);
+    put_item_header(buf, off, len, item_kind, item_flags);
     off + ITEM_HEADER_LEN + len
 }
 
@@ -526,7 +647,7 @@ fn push_msg_name(buf: *mut u8, off: usize, msghdr: u64) -> usize {
     }
     let name = read_user::<u64>(msghdr);
     let namelen = read_user::<u32>(msghdr + 8);
-    push_sockaddr(buf, off, name, u64::from(namelen))
+    push_sockaddr(buf, off, name, u64::from(namelen), item::SOCKADDR)
 }
 
 /// Appends what `spec` says to read at entry: the string slots, then an entry socket address.
@@ -544,8 +665,12 @@ fn push_entry_items(buf: *mut u8, mut off: usize, s: u32, strings_faulted: bool)
     }
     let (ptr_arg, len_arg) = (sock_ptr_arg(s), sock_len_arg(s));
     match spec::sock_mode(s) {
-        spec::SOCK_ENTRY => push_sockaddr(buf, off, arg(buf, ptr_arg), arg(buf, len_arg)),
+        spec::SOCK_ENTRY => push_sockaddr(buf, off, arg(buf, ptr_arg), arg(buf, len_arg), item::SOCKADDR),
         spec::SOCK_MSG_ENTRY => push_msg_name(buf, off, arg(buf, ptr_arg)),
+        spec::SOCK_STRUCT => {
+            let len = arg(buf, len_arg).min(MAX_STRUCT as u64);
+            push_sockaddr(buf, off, arg(buf, ptr_arg), len, item::STRUCT)
+        }
         _ => off,
     }
 }
@@ -588,7 +713,7 @@ fn push_exit_items(buf: *mut u8, off: usize, s: u32, ret: i64) -> usize {
                 return off;
             }
             let addrlen = read_user::<u32>(len_ptr);
-            push_sockaddr(buf, off, arg(buf, ptr_arg), u64::from(addrlen))
+            push_sockaddr(buf, off, arg(buf, ptr_arg), u64::from(addrlen), item::SOCKADDR)
         }
         spec::SOCK_MSG_EXIT => push_msg_name(buf, off, arg(buf, ptr_arg)),
         _ => off,
@@ -757,13 +882,18 @@ fn finish(buf: *mut u8, off: usize) -> usize {
     len
 }
 
-/// The filter spec of syscall `nr`, when it is delivered.
+/// The filter spec of syscall `nr` (its x86_64 number) called through `abi`, when it is
+/// delivered.
 #[inline(always)]
-fn delivered(nr: u64) -> Option<u32> {
+fn delivered(nr: u64, abi: Abi) -> Option<u32> {
     if nr >= u64::from(FILTER_ENTRIES) {
         return None;
     }
-    let s = *FILTER.get(nr as u32)?;
+    let slot = if abi == Abi::Native { nr } else { nr + u64::from(COMPAT_FILTER_BASE) };
+    if slot >= u64::from(FILTER_SLOTS) {
+        return None;
+    }
+    let s = *FILTER.get(slot as u32)?;
     if s & spec::DELIVER == 0 { None } else { Some(s) }
 }
 
@@ -789,17 +919,19 @@ pub fn lanner_sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
 
 #[inline(always)]
 fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
-    let Some(s) = delivered(nr) else { return 0 };
+    let task = current_task::<BTF>();
+    // An unmapped compat syscall is counted at exit.
+    let Some((nr, abi)) = native_nr::<BTF>(task, regs, nr) else { return 0 };
+    let Some(s) = delivered(nr, abi) else { return 0 };
     if s & spec::ENTRY_DATA == 0 {
         // Everything is read at exit.
         return 0;
     }
+    // Read here, so that what differs between ABIs ends here, before the paths the verifier
+    // walks multiply.
+    let args = syscall_args::<BTF>(regs, abi);
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     if ignored(pid_tgid) {
-        return 0;
-    }
-    let task = current_task::<BTF>();
-    if in_compat_syscall::<BTF>(task) {
         return 0;
     }
     let (Some(pending), Some(owner)) = (PENDING.get_ptr_mut(0), PENDING_OWNER.get_ptr_mut(0)) else {
@@ -810,7 +942,7 @@ fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
     // SAFETY: a per-CPU slot of this map. The record is being rewritten: no owner meanwhile.
     unsafe { *owner = 0 };
     fill_header::<BTF>(buf, kind::SYSCALL, nr as u32, task);
-    set_args(buf.cast(), &syscall_args::<BTF>(regs));
+    set_args(buf.cast(), &args);
     if address_missing(s, arg(buf, sock_ptr_arg(s)), arg(buf, sock_len_arg(s))) {
         return 0;
     }
@@ -867,7 +999,7 @@ fn emit_pending(tid: u32, nr: u32, ret: i64) -> bool {
     let buf = pending.cast::<u8>();
     let hdr = buf.cast::<RecordHeader>();
     // SAFETY: a pending value holds a whole header.
-    if unsafe { (*hdr).nr } != nr {
+    if unsafe { (*hdr).nr } != nr || unsafe { (*hdr).child_tid } == ENTRY_FAULT {
         return false;
     }
     unsafe { (*hdr).ret = ret };
@@ -883,6 +1015,10 @@ fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
         let hdr = buf.cast::<RecordHeader>();
         // SAFETY: a stash value holds a whole header.
         if unsafe { (*hdr).nr } == nr {
+            if unsafe { (*hdr).child_tid } == ENTRY_FAULT {
+                let _ = STASH_SMALL.remove(tid);
+                return false;
+            }
             unsafe { (*hdr).ret = ret };
             // Only records shorter than the value were stashed here.
             output(buf, unsafe { (*hdr).len } as usize & (STASH_SMALL_LEN - 1));
@@ -895,6 +1031,10 @@ fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
         let hdr = buf.cast::<RecordHeader>();
         // SAFETY: a stash value holds a whole header.
         if unsafe { (*hdr).nr } == nr {
+            if unsafe { (*hdr).child_tid } == ENTRY_FAULT {
+                let _ = STASH_LARGE.remove(tid);
+                return false;
+            }
             unsafe { (*hdr).ret = ret };
             output(buf, unsafe { (*hdr).len } as usize & STASH_LARGE_MASK);
             let _ = STASH_LARGE.remove(tid);
@@ -924,8 +1064,16 @@ pub fn lanner_sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
 
 #[inline(always)]
 fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
-    // The filter first: it rules out most syscalls, for the price of an array lookup.
-    let Some(s) = delivered(nr) else { return 0 };
+    let task = current_task::<BTF>();
+    let Some((nr, abi)) = native_nr::<BTF>(task, regs, nr) else {
+        // Never silently: a 32-bit call the probe cannot deliver is counted, and reported.
+        count(counter::COMPAT_UNMAPPED);
+        return 0;
+    };
+    // The filter next: it rules out most syscalls, for the price of an array lookup.
+    let Some(s) = delivered(nr, abi) else { return 0 };
+    // See sys_enter.
+    let args = syscall_args::<BTF>(regs, abi);
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     if ignored(pid_tgid) {
         return 0;
@@ -933,14 +1081,10 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
     let buf = scratch.cast::<u8>();
     if s & spec::ADDR_REQUIRED != 0 {
-        set_args(buf.cast(), &syscall_args::<BTF>(regs));
+        set_args(buf.cast(), &args);
         if address_missing(s, arg(buf, sock_ptr_arg(s)), arg(buf, sock_len_arg(s))) {
             return 0;
         }
-    }
-    let task = current_task::<BTF>();
-    if in_compat_syscall::<BTF>(task) {
-        return 0;
     }
     let nr = nr as u32;
     let tid = pid_tgid as u32;
@@ -950,7 +1094,7 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     // Nothing stashed: a syscall read entirely at exit, or an entry record that was lost (the
     // filter changed mid-syscall, the stash was full). Assemble the record now.
     fill_header::<BTF>(buf, kind::SYSCALL, nr, task);
-    set_args(buf.cast(), &syscall_args::<BTF>(regs));
+    set_args(buf.cast(), &args);
     // SAFETY: `buf` is a map value of at least HEADER_LEN bytes.
     unsafe { (*buf.cast::<RecordHeader>()).ret = ret };
     // The strings of a lost entry record, and the socket addresses, read now.
@@ -1005,6 +1149,53 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
         (*buf.cast::<RecordHeader>()).vtid = vtid_of(child);
     }
     emit(buf, HEADER_LEN);
+    0
+}
+
+/// An operation submitted through an io_uring ring: it makes no syscall of its own, so the
+/// syscall tracepoints never see it. Delivered as a record of [`IO_URING_SUBMIT_NR`] for
+/// the opcodes that open, create, remove, connect or write ([`io_uring_op::DELIVERED`]), at
+/// submission (its result is not known yet).
+#[raw_tracepoint(tracepoint = "io_uring_submit_req")]
+pub fn lanner_io_uring_submit(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(struct io_kiocb *req)
+    let req: u64 = ctx.arg(0);
+    if delivered(u64::from(IO_URING_SUBMIT_NR), Abi::Native).is_none() {
+        return 0;
+    }
+    let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+    if ignored(pid_tgid) {
+        return 0;
+    }
+    let opcode = u32::from(read_kernel::<u8>(req, config!(io_req_opcode)));
+    if opcode >= 64 || io_uring_op::DELIVERED & (1 << opcode) == 0 {
+        return 0;
+    }
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 0 };
+    let buf = scratch.cast::<u8>();
+    fill_header::<false>(buf, kind::SYSCALL, IO_URING_SUBMIT_NR, unsafe { bpf_get_current_task() });
+    let fd = read_kernel::<i32>(req, config!(io_req_fd));
+    let mut args = [u64::from(opcode), fd as u32 as u64, 0, 0, 0, 0];
+    let mut off = 0;
+    if opcode == io_uring_op::OPENAT || opcode == io_uring_op::OPENAT2 {
+        // The request's command data starts it: `struct io_open`, prepared (path copied in,
+        // `open_how` filled) before the submission.
+        args[1] = read_kernel::<i32>(req, config!(io_open_dfd)) as u32 as u64;
+        let how = read_kernel::<[u64; 3]>(req, config!(io_open_how));
+        args[2] = how[0];
+        args[3] = how[1];
+        args[4] = how[2];
+        let name =
+            read_kernel::<u64>(read_kernel::<u64>(req, config!(io_open_filename)), config!(filename_name));
+        off = push_str(buf, off, name, true);
+    } else if opcode == io_uring_op::CONNECT {
+        let addr = read_kernel::<u64>(req, config!(io_connect_addr));
+        let len = read_kernel::<u32>(req, config!(io_connect_addr_len));
+        off = push_sockaddr(buf, off, addr, u64::from(len), item::SOCKADDR);
+    }
+    set_args(buf.cast(), &args);
+    let len = finish(buf, off);
+    emit(buf, len);
     0
 }
 
