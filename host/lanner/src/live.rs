@@ -207,7 +207,6 @@ struct Processor<'a> {
     bounds: BoundsReport,
 }
 
-
 /// What the state's bounds removed, as last put in the metrics and as last alerted about.
 #[derive(Default)]
 struct BoundsReport {

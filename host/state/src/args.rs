@@ -780,7 +780,7 @@ fn source<'a>(ctx: &Ctx<'a>, src: Src) -> Option<V<'a>> {
         Src::Data => V::Bytes(raw.data.as_ref()?.bytes.clone()),
         Src::FdFlags => V::Num(open_to_ppm(ctx.event_fd()?.flags as u64) as i64),
         Src::How(i, f) => V::Num(f(open_how(raw)?[i]) as i64),
-        Src::FdName => V::Text(Cow::Borrowed(ctx.event_fd()?.name.as_str())),
+        Src::FdName => V::Text(Cow::Borrowed(&ctx.event_fd()?.name)),
         Src::HowMode => {
             let how = open_how(raw)?;
             V::Num(open_mode(how[0], how[1]) as i64)

@@ -498,7 +498,8 @@ impl State {
             // kernel's name of the new descriptor is read while the process still holds it.
             libc::SYS_open_by_handle_at | libc::SYS_pidfd_getfd if ret >= 0 => {
                 let flags = if nr as i64 == libc::SYS_open_by_handle_at { a[2] as u32 } else { 0 };
-                p.fds.insert(ret, fd_from_proc(raw.tgid, ret, flags));
+                *evicted +=
+                    p.fds.insert(ret, fd_from_proc(raw.tgid, ret, flags, interner), tick, max_fds) as u64;
                 FdView::Table(ret)
             }
             // An open submitted through io_uring: the file it names, not in the table (its
@@ -506,6 +507,7 @@ impl State {
             args::IO_URING_SUBMIT_NR if args::IORING_OP_OPENS.contains(&a[0]) => {
                 let raw_path = path_of("name").unwrap_or_default();
                 let name = p.resolve(dirfd(1), &raw_path);
+                let (name, raw_path) = (interner.intern(&name), interner.intern(&raw_path));
                 FdView::Owned(-1, Box::new(Fd::path(FdKind::File, name, raw_path, a[2] as u32)))
             }
             // Other submissions act on their descriptor (a socket to connect, a file to write).
@@ -722,12 +724,12 @@ impl State {
 
 /// Descriptor `fd` of process `tgid` as `/proc/PID/fd` names it, for descriptors no argument
 /// names: `<unknown>` (a plain file) when the process closed it or exited first.
-fn fd_from_proc(tgid: u32, fd: i64, flags: u32) -> Fd {
+fn fd_from_proc(tgid: u32, fd: i64, flags: u32, paths: &mut paths::Interner) -> Fd {
     let link = std::path::PathBuf::from(format!("/proc/{tgid}/fd/{fd}"));
     let Ok(target) = std::fs::read_link(&link) else {
         return Fd::path(FdKind::File, "<unknown>".into(), "<unknown>".into(), flags);
     };
-    let t = target.to_string_lossy().into_owned();
+    let t = paths.intern(&target.to_string_lossy());
     let kind = if t.starts_with("socket:") {
         FdKind::OtherSocket
     } else if t.starts_with("pipe:") {

@@ -23,7 +23,6 @@ fn opened(raw: &RawEvent, path: &Path) -> bool {
         && raw.strings.first().is_some_and(|s| s.bytes == path.as_os_str().as_encoded_bytes())
 }
 
-
 /// A pseudo-terminal: the master fd and the slave's path.
 fn pty() -> (i32, std::ffi::CString) {
     // SAFETY: plain libc calls on a descriptor this test owns; ptsname_r gets a valid buffer.

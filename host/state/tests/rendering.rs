@@ -22,27 +22,36 @@ use live::{Live, Seen, is_syscall, live, temp_dir};
 /// This test file's searches: one process's calls of one of `syscall`.
 trait Calls {
     /// The first call of `syscall` by process `pid` satisfying `pred`, with `fields` read.
-    fn call(&mut self, pid: u32, syscall: &[&str], fields: &[&str], pred: impl Fn(&RawEvent) -> bool) -> Seen;
+    fn call(&mut self, pid: u32, syscall: &[&str], fields: &[&str], pred: impl Fn(&RawEvent) -> bool)
+    -> Seen;
     /// The first call of `syscall` of any process satisfying `pred`: its pid and the socket
     /// call's fields.
     fn call_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen);
 }
 
 impl Calls for Live {
-    fn call(&mut self, pid: u32, syscall: &[&str], fields: &[&str], pred: impl Fn(&RawEvent) -> bool) -> Seen {
+    fn call(
+        &mut self,
+        pid: u32,
+        syscall: &[&str],
+        fields: &[&str],
+        pred: impl Fn(&RawEvent) -> bool,
+    ) -> Seen {
         let what = format!("{syscall:?} of process {pid}");
-        self.find(&what, fields, |raw, _| raw.tgid == pid && syscall.iter().any(|s| is_syscall(raw, s)) && pred(raw))
+        self.find(&what, fields, |raw, _| {
+            raw.tgid == pid && syscall.iter().any(|s| is_syscall(raw, s)) && pred(raw)
+        })
     }
 
     fn call_any(&mut self, syscall: &[&str], pred: impl Fn(&RawEvent) -> bool + Copy) -> (u32, Seen) {
         let pid = self.peek(syscall, pred).tgid;
-        let fields = ["evt.arg.domain", "evt.arg.type", "evt.arg.proto", "evt.arg.flags", "evt.arg[0]", "evt.arg.fd"];
+        let fields =
+            ["evt.arg.domain", "evt.arg.type", "evt.arg.proto", "evt.arg.flags", "evt.arg[0]", "evt.arg.fd"];
         // The same predicate again: the process may have made other such calls first (an
         // AF_UNIX socket to a name service before the AF_INET one).
         (pid, self.call(pid, syscall, &fields, pred))
     }
 }
-
 
 /// Runs a Python script (its process is the one whose records are read); returns its pid.
 fn python(script: &str) -> u32 {
