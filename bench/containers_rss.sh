@@ -55,7 +55,7 @@ cat > "$dir/started.yaml" <<'YAML'
   output: started %container.id %container.name %container.image.repository
   priority: INFO
 YAML
-./target/release/lanner run -r rules/lanner_rules.yaml -r "$dir/started.yaml" \
+${CARGO_TARGET_DIR:-target}/release/lanner run -r rules/lanner_rules.yaml -r "$dir/started.yaml" \
   -o "plugins_dir=$dir/plugins" -o webserver.enabled=false > "$dir/alerts.txt" 2> "$dir/lanner.log" &
 lanner_pid=$!
 for _ in $(seq 1 200); do grep -q capturing "$dir/lanner.log" && break; sleep 0.1; done

@@ -13,7 +13,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 cargo build --release -q -p lanner --bin lanner
-lanner=./target/release/lanner
+lanner=${CARGO_TARGET_DIR:-target}/release/lanner
 echo "command: bench/replay.sh (capture ${SECONDS_CAPTURED}s of a file/process/network workload with -r $RULES, replay on CPU 0)"
 
 # The workload: file walks and reads, short-lived processes, sockets.

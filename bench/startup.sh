@@ -9,5 +9,5 @@ IDLE=${IDLE:-10}
 cargo build --release -q -p lanner --bin lanner
 packaging/build-plugins.sh > /dev/null
 echo "command: bench/startup.sh (IDLE=$IDLE)"
-python3 bench/startup.py ./target/release/lanner "$PWD/target/lanner-plugins/sinks" \
+python3 bench/startup.py ${CARGO_TARGET_DIR:-target}/release/lanner "$PWD/target/lanner-plugins/sinks" \
   "$PWD/target/lanner-plugins/plugins" "$IDLE"

@@ -6,14 +6,10 @@
 //! Needs root. When not root these tests fail, unless `LANNER_SKIP_LIVE=1` is set, in which
 //! case each says SKIPPED.
 
-use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use lanner_capture::{Capture, CaptureConfig, RawEvent, RecordKind, syscalls};
-use lanner_event::{Event, FieldArg, FieldRef, FieldRegistry};
-use lanner_state::{FieldMap, State};
+use lanner_capture::RawEvent;
 
 mod live;
 
