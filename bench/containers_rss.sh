@@ -69,13 +69,17 @@ for i in $(seq 1 "$N"); do
 done
 # Every container's event raised (its metadata known), then settle.
 for _ in $(seq 1 300); do
-  [ "$(grep -c 'lanner-bench-' "$dir/alerts.txt" || true)" -ge "$N" ] && break
+  [ "$(grep -c " started [0-9a-f]\{12\} lanner-bench-$$-" "$dir/alerts.txt" || true)" -ge "$N" ] && break
   sleep 0.2
 done
-known=$(grep -c "lanner-bench-$$-" "$dir/alerts.txt" || true)
+known=$(grep -c " started [0-9a-f]\{12\} lanner-bench-$$-" "$dir/alerts.txt" || true)
+alerts=$(wc -l < "$dir/alerts.txt")
+cut -d" " -f3- "$dir/alerts.txt" | sed "s/ (.*//; s/ | .*//" | sort | uniq -c | sort -rn | awk 'NR <= 8' > "$dir/rules.txt"
 sleep 5
 with=$(rss VmRSS)
 peak=$(rss VmHWM)
+echo "alerts of the default rules and the bench's rule while they started: $alerts; the most frequent:"
+cat "$dir/rules.txt"
 awk -v n="$N" -v k="$known" -v i="$idle" -v w="$with" -v p="$peak" 'BEGIN {
   printf "containers started: %d, container events with their name: %d\n", n, k
   printf "RSS idle: %.1f MiB, with %d containers known: %.1f MiB (+%.1f MiB, %.1f KiB per container), peak %.1f MiB\n",

@@ -267,3 +267,53 @@ fn upstream_container_rules_fire_on_real_containers_and_name_them() {
         podman::remove(id);
     }
 }
+
+#[test]
+fn a_container_starting_fires_none_of_the_default_rules() {
+    if !live_allowed() {
+        return;
+    }
+    let image = podman::image();
+    let dir = common::temp_dir("quiet-start");
+    let svc = podman::Service::start(&dir.join("podman.sock"));
+    let plugins = plugins_dir(&dir, &svc.socket);
+    let marker = format!("lanner-quiet-marker-{}", std::process::id());
+    let own = dir.join("marker.yaml");
+    std::fs::write(
+        &own,
+        format!("- rule: Marker (quiet)\n  desc: d\n  condition: evt.type = execve and proc.args contains \"{marker}\"\n  output: marker\n  priority: INFO\n"),
+    )
+    .unwrap();
+    let defaults = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/lanner_rules.yaml");
+    let plugins_opt = format!("plugins_dir={}", plugins.display());
+    let lanner = Daemon::start(&[
+        "-r",
+        defaults.to_str().unwrap(),
+        "-r",
+        own.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        &plugins_opt,
+    ]);
+    // runc's stages mount the container's file systems, enter its namespaces and set its
+    // root up; Podman's netavark enters the network namespace and locks its files below
+    // /etc/containers: none of it is the container's doing.
+    let id = podman::run_detached(&[image, "true"]);
+    podman::wait(&id);
+    Command::new("true").arg(&marker).status().unwrap();
+    wait_for(&lanner, "the marker", |a| a["rule"] == "Marker (quiet)");
+    let (alerts, _) = lanner.stop_with_alerts();
+    let setup =
+        ["runc:[0:PARENT]", "runc:[1:CHILD]", "runc:[2:INIT]", "runc", "exe", "netavark", "podman", "conmon"];
+    let noisy: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule"] != "Marker (quiet)")
+        .filter(|a| {
+            let f = &a["output_fields"];
+            f["container.id"] == id[..12] || setup.contains(&f["proc.name"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(noisy.is_empty(), "a container's start raised alerts: {noisy:#?}");
+    podman::remove(&id);
+}
