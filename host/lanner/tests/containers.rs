@@ -269,7 +269,7 @@ fn upstream_container_rules_fire_on_real_containers_and_name_them() {
 }
 
 #[test]
-fn a_container_starting_fires_none_of_the_default_rules() {
+fn a_container_starting_fires_none_of_the_default_rules_and_a_mount_in_one_does() {
     if !live_allowed() {
         return;
     }
@@ -301,6 +301,11 @@ fn a_container_starting_fires_none_of_the_default_rules() {
     // /etc/containers: none of it is the container's doing.
     let id = podman::run_detached(&[image, "true"]);
     podman::wait(&id);
+    // What a container does itself still fires: a mount in a privileged container.
+    let mounter = podman::run_detached(&["--privileged", image, "mount", "-t", "tmpfs", "lanner", "/tmp"]);
+    wait_for(&lanner, "the privileged container's mount", |a| {
+        a["rule"] == "Mount in Container" && a["output_fields"]["container.id"] == mounter[..12]
+    });
     Command::new("true").arg(&marker).status().unwrap();
     wait_for(&lanner, "the marker", |a| a["rule"] == "Marker (quiet)");
     let (alerts, _) = lanner.stop_with_alerts();
@@ -316,4 +321,5 @@ fn a_container_starting_fires_none_of_the_default_rules() {
         .collect();
     assert!(noisy.is_empty(), "a container's start raised alerts: {noisy:#?}");
     podman::remove(&id);
+    podman::remove(&mounter);
 }
