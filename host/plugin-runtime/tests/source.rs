@@ -650,3 +650,30 @@ fn k8saudit_webhook_answers_200_only_once_the_host_has_the_events() {
     assert_eq!(a.map(|a| a.0), Some(200));
     assert!(more.is_empty());
 }
+
+#[test]
+fn k8saudit_webhook_closes_the_oldest_idle_connection_over_its_global_limit() {
+    use std::time::Duration;
+    let port = free_port();
+    let p = k8saudit(&format!(
+        "grants: {{listen: [\"127.0.0.1:{port}\"]}}\nconfig: {{max_connections_per_peer: 16, max_connections: 8}}\n"
+    ));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let client = std::thread::spawn(move || {
+        let mut idle: Vec<_> = (0..20)
+            .map(|_| {
+                let c = connect(port);
+                std::thread::sleep(Duration::from_millis(5));
+                c
+            })
+            .collect();
+        let answer = post_once(port, &post("/k8s-audit", audit_line("real").trim_end()));
+        let open: Vec<bool> = idle.iter_mut().map(|(_, r)| !closed(r, Duration::from_millis(300))).collect();
+        (answer, open)
+    });
+    let ((answer, open), events) = drive(&mut s, client);
+    assert_eq!(answer.map(|a| a.0), Some(200));
+    assert_eq!(ids(&events), ["real"]);
+    let kept: Vec<usize> = open.iter().enumerate().filter(|(_, o)| **o).map(|(i, _)| i).collect();
+    assert_eq!(kept, (13..20).collect::<Vec<_>>(), "the oldest idle ones are closed");
+}
