@@ -331,3 +331,349 @@ fn k8saudit_reads_records_with_members_of_unexpected_types() {
     assert_eq!(batch.event(2).field(&f("ka.auditid")), Some(Value::Str("i2".into())));
     assert!(batch.take_errors().is_empty());
 }
+
+/// Polls `s` while `client` runs; returns what the client returned and the events given.
+fn drive<T>(s: &mut SourceStream, client: std::thread::JoinHandle<T>) -> (T, Vec<RawEvent>) {
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !client.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the clients did not finish");
+        match s.next_batch(100).unwrap() {
+            SourceBatch::Events(ev) => events.extend(ev),
+            SourceBatch::Idle => std::thread::sleep(std::time::Duration::from_millis(5)),
+            SourceBatch::Ended => panic!("a webhook stream does not end"),
+        }
+    }
+    (client.join().unwrap(), events)
+}
+
+/// Reads one answer: its status and body; `None` when the connection was closed first.
+fn answer(reader: &mut impl std::io::BufRead) -> Option<(u16, String)> {
+    let mut status = String::new();
+    if reader.read_line(&mut status).ok()? == 0 {
+        return None;
+    }
+    let code: u16 = status.split(' ').nth(1)?.parse().ok()?;
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((code, String::from_utf8(body).unwrap()))
+}
+
+/// A connection to the webhook at `port`, with a reader of its answers.
+fn connect(port: u16) -> (std::net::TcpStream, std::io::BufReader<std::net::TcpStream>) {
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    (conn, reader)
+}
+
+/// Whether the server closed `reader`'s connection: end of stream or reset, before `wait`.
+fn closed(reader: &mut std::io::BufReader<std::net::TcpStream>, wait: std::time::Duration) -> bool {
+    use std::io::Read;
+    reader.get_ref().set_read_timeout(Some(wait)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match reader.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// One post on a new connection: its answer.
+fn post_once(port: u16, request: &[u8]) -> Option<(u16, String)> {
+    use std::io::Write;
+    let (mut conn, mut reader) = connect(port);
+    conn.write_all(request).unwrap();
+    answer(&mut reader)
+}
+
+#[test]
+fn k8saudit_webhook_answers_413_to_an_over_size_body_and_takes_the_next_post() {
+    use std::io::Write;
+    let port = free_port();
+    // The default body limit (8 MiB), below the default max_output_bytes (16 MiB).
+    let p = k8saudit(&format!("grants: {{listen: [\"127.0.0.1:{port}\"]}}\n"));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let client = std::thread::spawn(move || {
+        let (mut conn, mut reader) = connect(port);
+        let size = 16usize << 20;
+        let head = format!(
+            "POST /k8s-audit HTTP/1.1\r\nHost: lanner\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        // Answered from the head, before the body is read, and closed.
+        let refused = answer(&mut reader);
+        let was_closed = closed(&mut reader, std::time::Duration::from_secs(10));
+        let mut body = vec![b' '; size];
+        body[0] = b'[';
+        let sent = conn.write_all(&body).and_then(|_| conn.write_all(&body));
+        let next = post_once(port, &post("/k8s-audit", audit_line("after-big").trim_end()));
+        // A batch near the limit (7.5 MiB) is taken whole.
+        let pad = "x".repeat(2000);
+        let items: Vec<String> = (0..3900)
+            .map(|i| format!(r#"{{"kind":"Event","auditID":"n{i}","verb":"get","pad":"{pad}"}}"#))
+            .collect();
+        let list = format!(r#"{{"kind":"EventList","items":[{}]}}"#, items.join(","));
+        assert!(list.len() > 7_500_000 && list.len() < 8 << 20);
+        let near = post_once(port, &post("/k8s-audit", &list));
+        (refused, was_closed, sent.is_err(), next, near)
+    });
+    let ((refused, was_closed, send_failed, next, near), events) = drive(&mut s, client);
+    let (code, reason) = refused.expect("an answer");
+    assert_eq!(code, 413);
+    assert!(reason.contains("body over 8388608 bytes"), "{reason}");
+    assert!(was_closed, "the connection is closed after the 413");
+    assert!(send_failed, "the 16 MiB body is not taken");
+    assert_eq!(next.map(|a| a.0), Some(200));
+    assert_eq!(near.map(|a| a.0), Some(200));
+    let got = ids(&events);
+    assert_eq!(got.len(), 3901);
+    assert_eq!(got[0], "after-big");
+    assert!(got[1..].iter().enumerate().all(|(i, id)| *id == format!("n{i}")));
+    assert_eq!(p.state(), lanner_plugin_runtime::PluginState::Running, "no plugin failure");
+}
+
+#[test]
+fn k8saudit_webhook_closes_slow_heads_and_bodies_and_idle_connections() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let port = free_port();
+    let p = k8saudit(&format!(
+        "grants: {{listen: [\"127.0.0.1:{port}\"]}}\nconfig: {{header_timeout_ms: 300, body_timeout_ms: 300, idle_timeout_ms: 800}}\n"
+    ));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let slack = Duration::from_secs(5);
+    // Slowloris: a head one byte every 50 ms, slower than the 300 ms allowed for the head.
+    let slowloris = std::thread::spawn(move || {
+        let (mut conn, mut reader) = connect(port);
+        let head = b"POST /k8s-audit HTTP/1.1\r\nHost: lanner\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n";
+        conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let mut sent = 0;
+        loop {
+            if sent < head.len() && conn.write_all(&head[sent..sent + 1]).is_ok() {
+                sent += 1;
+            }
+            let mut b = [0u8; 512];
+            match reader.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "never closed");
+        }
+        (start.elapsed(), sent, String::from_utf8_lossy(&got).into_owned())
+    });
+    // A body trickled slower than allowed.
+    let slow_body = std::thread::spawn(move || {
+        let (mut conn, mut reader) = connect(port);
+        conn.write_all(b"POST /k8s-audit HTTP/1.1\r\nHost: lanner\r\nContent-Length: 100\r\n\r\n{").unwrap();
+        let start = Instant::now();
+        let a = answer(&mut reader);
+        (start.elapsed(), a, closed(&mut reader, Duration::from_secs(10)))
+    });
+    // A connection that never sends anything.
+    let silent = std::thread::spawn(move || {
+        let (_conn, mut reader) = connect(port);
+        let start = Instant::now();
+        (closed(&mut reader, Duration::from_secs(20)), start.elapsed())
+    });
+    // The API server: posts while the attacks run, then keeps its connection idle.
+    let legit = std::thread::spawn(move || {
+        let (mut conn, mut reader) = connect(port);
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            conn.write_all(&post("/k8s-audit", audit_line(&format!("ok{i}")).trim_end())).unwrap();
+            codes.push(answer(&mut reader).map(|a| a.0));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let start = Instant::now();
+        (codes, closed(&mut reader, Duration::from_secs(20)), start.elapsed())
+    });
+    let all = std::thread::spawn(move || {
+        (slowloris.join().unwrap(), slow_body.join().unwrap(), silent.join().unwrap(), legit.join().unwrap())
+    });
+    let ((loris, body, silent, legit), events) = drive(&mut s, all);
+
+    let (elapsed, sent, got) = loris;
+    assert!(sent < 94, "closed before the head was complete ({sent} of 94 bytes sent)");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(300) + slack,
+        "{elapsed:?}"
+    );
+    assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+    let (elapsed, a, was_closed) = body;
+    assert_eq!(a.map(|a| a.0), Some(408));
+    assert!(was_closed);
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_millis(300) + slack,
+        "{elapsed:?}"
+    );
+    let (was_closed, elapsed) = silent;
+    assert!(was_closed, "an idle connection is closed");
+    assert!(
+        elapsed >= Duration::from_millis(750) && elapsed < Duration::from_millis(800) + slack,
+        "{elapsed:?}"
+    );
+    let (codes, was_closed, elapsed) = legit;
+    assert_eq!(codes, [Some(200); 4]);
+    assert!(was_closed, "an idle keep-alive connection is closed");
+    assert!(
+        elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(800) + slack,
+        "{elapsed:?}"
+    );
+    assert_eq!(ids(&events), ["ok0", "ok1", "ok2", "ok3"]);
+}
+
+#[test]
+fn k8saudit_webhook_closes_the_oldest_idle_connection_of_a_peer_over_its_limit() {
+    use std::time::Duration;
+    let port = free_port();
+    let p = k8saudit(&format!(
+        "grants: {{listen: [\"127.0.0.1:{port}\"]}}\nconfig: {{max_connections_per_peer: 16, max_connections: 32}}\n"
+    ));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let client = std::thread::spawn(move || {
+        // 64 idle connections from one peer, opened one after the other.
+        let mut idle: Vec<_> = (0..64)
+            .map(|_| {
+                let c = connect(port);
+                std::thread::sleep(Duration::from_millis(5));
+                c
+            })
+            .collect();
+        let answer = post_once(port, &post("/k8s-audit", audit_line("real").trim_end()));
+        // The oldest were closed; the 15 newest (and the post's) were kept.
+        let open: Vec<bool> = idle.iter_mut().map(|(_, r)| !closed(r, Duration::from_millis(300))).collect();
+        (answer, open)
+    });
+    let ((answer, open), events) = drive(&mut s, client);
+    assert_eq!(answer.map(|a| a.0), Some(200));
+    assert_eq!(ids(&events), ["real"]);
+    let kept: Vec<usize> = open.iter().enumerate().filter(|(_, o)| **o).map(|(i, _)| i).collect();
+    assert_eq!(kept, (49..64).collect::<Vec<_>>(), "the oldest idle ones are closed");
+}
+
+#[test]
+fn k8saudit_webhook_refuses_posts_without_the_bearer_token() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cret-token\n").unwrap();
+    let port = free_port();
+    let p = k8saudit(&format!(
+        "grants: {{listen: [\"127.0.0.1:{port}\"], dirs: [{{host: {}, guest: /secret, mode: ro}}]}}\nconfig: {{token_file: /secret/token}}\n",
+        dir.path().display()
+    ));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let with = |auth: &str, id: &str| {
+        let body = audit_line(id);
+        let body = body.trim_end();
+        format!(
+            "POST /k8s-audit HTTP/1.1\r\nHost: lanner\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let requests = vec![
+        with("", "forged-none"),
+        with("Authorization: Bearer wrong-token!\r\n", "forged-wrong"),
+        with("Authorization: Bearer s3cret-tok\r\n", "forged-prefix"),
+        with("Authorization: Basic s3cret-token\r\n", "forged-basic"),
+        with("Authorization: Bearer s3cret-token\r\n", "real"),
+    ];
+    let client = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for r in requests {
+            let (mut conn, mut reader) = connect(port);
+            conn.write_all(&r).unwrap();
+            let a = answer(&mut reader);
+            out.push((a.map(|a| a.0), closed(&mut reader, std::time::Duration::from_secs(10))));
+        }
+        out
+    });
+    let (answers, events) = drive(&mut s, client);
+    let codes: Vec<_> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(codes, [Some(401), Some(401), Some(401), Some(401), Some(200)]);
+    assert!(answers[..4].iter().all(|a| a.1), "refused connections are closed");
+    assert_eq!(ids(&events), ["real"]);
+}
+
+#[test]
+fn k8saudit_webhook_answers_200_only_once_the_host_has_the_events() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let port = free_port();
+    let p = k8saudit(&format!("grants: {{listen: [\"127.0.0.1:{port}\"]}}\n"));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let answered = Arc::new(AtomicBool::new(false));
+    let flag = answered.clone();
+    let client = std::thread::spawn(move || {
+        let (mut conn, mut reader) = connect(port);
+        conn.write_all(&post("/k8s-audit", audit_line("h1").trim_end())).unwrap();
+        let a = answer(&mut reader);
+        flag.store(true, Ordering::SeqCst);
+        a
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let events = loop {
+        assert!(std::time::Instant::now() < deadline, "no events");
+        match s.next_batch(100).unwrap() {
+            SourceBatch::Events(ev) => break ev,
+            _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    };
+    assert_eq!(ids(&events), ["h1"]);
+    // The host has the batch but has not called again: not answered yet (nothing runs in the
+    // plugin between calls).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!answered.load(Ordering::SeqCst), "answered before the events were handed over");
+    let (a, more) = drive(&mut s, client);
+    assert_eq!(a.map(|a| a.0), Some(200));
+    assert!(more.is_empty());
+}
+
+#[test]
+fn k8saudit_webhook_closes_the_oldest_idle_connection_over_its_global_limit() {
+    use std::time::Duration;
+    let port = free_port();
+    let p = k8saudit(&format!(
+        "grants: {{listen: [\"127.0.0.1:{port}\"]}}\nconfig: {{max_connections_per_peer: 16, max_connections: 8}}\n"
+    ));
+    let mut s = p.open(&format!("http://127.0.0.1:{port}/k8s-audit")).unwrap();
+    let client = std::thread::spawn(move || {
+        let mut idle: Vec<_> = (0..20)
+            .map(|_| {
+                let c = connect(port);
+                std::thread::sleep(Duration::from_millis(5));
+                c
+            })
+            .collect();
+        let answer = post_once(port, &post("/k8s-audit", audit_line("real").trim_end()));
+        let open: Vec<bool> = idle.iter_mut().map(|(_, r)| !closed(r, Duration::from_millis(300))).collect();
+        (answer, open)
+    });
+    let ((answer, open), events) = drive(&mut s, client);
+    assert_eq!(answer.map(|a| a.0), Some(200));
+    assert_eq!(ids(&events), ["real"]);
+    let kept: Vec<usize> = open.iter().enumerate().filter(|(_, o)| **o).map(|(i, _)| i).collect();
+    assert_eq!(kept, (13..20).collect::<Vec<_>>(), "the oldest idle ones are closed");
+}

@@ -26,7 +26,65 @@ mod webhook;
 /// The event source name rules use.
 const SOURCE: &str = "k8s_audit";
 
-struct K8sAudit;
+struct K8sAudit {
+    webhook: webhook::Settings,
+}
+
+/// The plugin's configuration: the webhook's bounds (see the README).
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    max_body_bytes: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_peer: Option<u64>,
+    token: Option<String>,
+    token_file: Option<String>,
+}
+
+const SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "properties": {
+  "max_body_bytes": {"type": "integer", "minimum": 1024},
+  "header_timeout_ms": {"type": "integer", "minimum": 1},
+  "body_timeout_ms": {"type": "integer", "minimum": 1},
+  "idle_timeout_ms": {"type": "integer", "minimum": 1},
+  "max_connections": {"type": "integer", "minimum": 1},
+  "max_connections_per_peer": {"type": "integer", "minimum": 1},
+  "token": {"type": "string", "minLength": 1},
+  "token_file": {"type": "string", "minLength": 1}
+}}"#;
+
+impl Config {
+    fn settings(self) -> Result<webhook::Settings, String> {
+        use std::time::Duration;
+        let d = webhook::Settings::default();
+        let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
+        let token = match (self.token, self.token_file) {
+            (Some(_), Some(_)) => return Err("give token or token_file, not both".into()),
+            (Some(t), None) => Some(t.into_bytes()),
+            (None, Some(f)) => {
+                let t = std::fs::read_to_string(&f).map_err(|e| format!("token_file {f}: {e}"))?;
+                let t = t.trim();
+                if t.is_empty() {
+                    return Err(format!("token_file {f} is empty"));
+                }
+                Some(t.as_bytes().to_vec())
+            }
+            (None, None) => None,
+        };
+        let count = |v: Option<u64>, d: usize| v.map_or(d, |v| usize::try_from(v).unwrap_or(usize::MAX));
+        Ok(webhook::Settings {
+            max_body: count(self.max_body_bytes, d.max_body),
+            header_timeout: ms(self.header_timeout_ms, d.header_timeout),
+            body_timeout: ms(self.body_timeout_ms, d.body_timeout),
+            idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout),
+            max_conns: count(self.max_connections, d.max_conns),
+            max_per_peer: count(self.max_connections_per_peer, d.max_per_peer),
+            token,
+        })
+    }
+}
 
 impl Plugin for K8sAudit {
     fn info() -> Info {
@@ -35,11 +93,16 @@ impl Plugin for K8sAudit {
             "0.2.0",
             "Kubernetes audit events: a file of JSON records, read or followed, or a webhook",
         )
-        .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
+        .with_schema(SCHEMA)
     }
 
-    fn init(_config: &str) -> Result<Self, String> {
-        Ok(K8sAudit)
+    fn init(config: &str) -> Result<Self, String> {
+        let config: Config = if config.trim().is_empty() {
+            Config::default()
+        } else {
+            json::from_str(config).map_err(|e| format!("configuration: {e}"))?
+        };
+        Ok(K8sAudit { webhook: config.settings()? })
     }
 }
 
@@ -230,24 +293,14 @@ fn records(text: &[u8], out: &mut VecDeque<Event>) -> Result<(), String> {
 /// An open stream: a file, or a webhook.
 enum AuditStream {
     File(FileStream),
-    Webhook { hook: webhook::Webhook, pending: VecDeque<Event> },
+    Webhook(webhook::Webhook),
 }
 
 impl EventStream for AuditStream {
     fn next(&mut self, max: u32) -> Result<Batch, String> {
         match self {
             AuditStream::File(f) => f.next(max),
-            AuditStream::Webhook { hook, pending } => {
-                let max = max.max(1) as usize;
-                if pending.len() < max {
-                    hook.poll(pending, records);
-                }
-                if pending.is_empty() {
-                    return Ok(Batch::Idle);
-                }
-                let n = pending.len().min(max);
-                Ok(Batch::Events(pending.drain(..n).collect()))
-            }
+            AuditStream::Webhook(hook) => Ok(hook.next(max)),
         }
     }
 }
@@ -365,8 +418,8 @@ impl Source for K8sAudit {
 
     fn open(&mut self, params: &str) -> Result<AuditStream, String> {
         if params.starts_with("http://") {
-            let hook = webhook::Webhook::open(params)?;
-            return Ok(AuditStream::Webhook { hook, pending: VecDeque::new() });
+            let hook = webhook::Webhook::open(params, self.webhook.clone(), records)?;
+            return Ok(AuditStream::Webhook(hook));
         }
         let (follow, path) = match params.strip_prefix("follow:") {
             Some(path) => (true, path),
