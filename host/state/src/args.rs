@@ -287,6 +287,11 @@ pub fn defs(nr: u32) -> &'static [ArgDef] {
         libc::SYS_clone3 | libc::SYS_fork | libc::SYS_vfork => &CLONE_UNKNOWN_FLAGS,
         libc::SYS_close => &[RES, ("fd", K::Fd, S::Int(0))],
         libc::SYS_dup => &[("res", K::Fd, S::Ret), ("oldfd", K::Fd, S::Int(0))],
+        libc::SYS_fcntl => &[
+            ("res", K::Fd, S::Ret),
+            ("fd", K::Fd, S::Int(0)),
+            ("cmd", K::Enum(FCNTL_CMDS), S::Conv(1, fcntl_to_ppm)),
+        ],
         libc::SYS_dup2 => &[("res", K::Fd, S::Ret), ("oldfd", K::Fd, S::Int(0)), ("newfd", K::Fd, S::Int(1))],
         libc::SYS_dup3 => &[
             ("res", K::Fd, S::Ret),
@@ -1243,6 +1248,66 @@ const FILE_FLAGS: &[(&str, u32)] = &[
     ("FD_UPPER_LAYER", 1 << 15),
     ("FD_LOWER_LAYER", 1 << 16),
 ];
+
+/// Falco's `fcntl_commands`, by its PPM values.
+const FCNTL_CMDS: &[(&str, u32)] = &[
+    ("F_GETPIPE_SZ", 29),
+    ("F_SETPIPE_SZ", 28),
+    ("F_NOTIFY", 27),
+    ("F_DUPFD_CLOEXEC", 26),
+    ("F_CANCELLK", 25),
+    ("F_GETLEASE", 24),
+    ("F_SETLEASE", 23),
+    ("F_GETOWN_EX", 22),
+    ("F_SETOWN_EX", 21),
+    ("F_GETSIG", 15),
+    ("F_SETSIG", 13),
+    ("F_GETOWN", 12),
+    ("F_SETOWN", 10),
+    ("F_SETLKW", 9),
+    ("F_SETLK", 8),
+    ("F_GETLK", 6),
+    ("F_SETFL", 5),
+    ("F_GETFL", 4),
+    ("F_SETFD", 3),
+    ("F_GETFD", 2),
+    ("F_DUPFD", 1),
+    ("F_OFD_GETLK", 30),
+    ("F_OFD_SETLK", 31),
+    ("F_OFD_SETLKW", 32),
+];
+
+/// An `fcntl` command as the PPM value Falco's tables name (0: unknown).
+pub fn fcntl_to_ppm(cmd: u64) -> u64 {
+    match cmd as i32 {
+        libc::F_DUPFD => 1,
+        libc::F_GETFD => 2,
+        libc::F_SETFD => 3,
+        libc::F_GETFL => 4,
+        libc::F_SETFL => 5,
+        libc::F_GETLK => 6,
+        libc::F_SETLK => 8,
+        libc::F_SETLKW => 9,
+        libc::F_SETOWN => 10,
+        libc::F_GETOWN => 12,
+        // F_SETSIG, F_GETSIG, F_SETOWN_EX, F_GETOWN_EX (not in the libc crate).
+        10 => 13,
+        11 => 15,
+        15 => 21,
+        16 => 22,
+        libc::F_SETLEASE => 23,
+        libc::F_GETLEASE => 24,
+        libc::F_CANCELLK => 25,
+        libc::F_DUPFD_CLOEXEC => 26,
+        libc::F_NOTIFY => 27,
+        libc::F_SETPIPE_SZ => 28,
+        libc::F_GETPIPE_SZ => 29,
+        libc::F_OFD_GETLK => 30,
+        libc::F_OFD_SETLK => 31,
+        libc::F_OFD_SETLKW => 32,
+        _ => 0,
+    }
+}
 
 /// Open flags in Falco's layout (the drivers' `open_flags_to_scap`).
 pub fn open_to_ppm(f: u64) -> u64 {

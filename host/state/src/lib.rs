@@ -39,6 +39,8 @@ pub const NEEDED_SYSCALLS: &[&str] = &[
     "dup",
     "dup2",
     "dup3",
+    // F_DUPFD and F_DUPFD_CLOEXEC duplicate a descriptor too (Python's os.dup uses it).
+    "fcntl",
     "socket",
     "connect",
     "accept",
@@ -526,14 +528,22 @@ impl State {
                 Some(f) => FdView::Owned(a[0] as i32 as i64, Box::new(f)),
                 None => FdView::None,
             },
-            libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3 => {
+            libc::SYS_fcntl if !matches!(a[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
+                FdView::Table(a[0] as i32 as i64)
+            }
+            libc::SYS_dup | libc::SYS_dup2 | libc::SYS_dup3 | libc::SYS_fcntl => {
                 let old = a[0] as i32 as i64;
                 // The fd dup'd from is in use: of a table full of its copies, it stays.
                 p.fds.touch(old, tick);
                 if ret >= 0 {
                     if let Some(mut f) = p.fds.get(&old).cloned() {
                         f.flags &= !(libc::O_CLOEXEC as u32);
-                        if nr as i64 == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0 {
+                        let cloexec = match nr as i64 {
+                            libc::SYS_dup3 => a[2] as i32 & libc::O_CLOEXEC != 0,
+                            libc::SYS_fcntl => a[1] as i32 == libc::F_DUPFD_CLOEXEC,
+                            _ => false,
+                        };
+                        if cloexec {
                             f.flags |= libc::O_CLOEXEC as u32;
                         }
                         *evicted += p.fds.insert(ret, f, tick, max_fds) as u64;
@@ -716,6 +726,14 @@ impl State {
                     self.table.set_pgid(raw.tgid, a[0] as i32, a[1] as i32);
                 }
                 FdView::None
+            }
+            // Any other call on a descriptor (read, write, pread, fstat, ...): the event's fd is
+            // its `fd` parameter, as Falco sets the event's fd for every such call.
+            _ if args::defs(nr).iter().any(|(n, k, src)| {
+                *n == "fd" && matches!(k, args::Kind::Fd) && matches!(src, args::Src::Int(0))
+            }) =>
+            {
+                FdView::Table(a[0] as i32 as i64)
             }
             _ => FdView::None,
         }

@@ -434,3 +434,31 @@ fn sockets_open_before_start_have_their_tuples_from_proc_net() {
     assert_eq!(recv.text("fd.name"), format!("127.0.0.1:{server}->127.0.0.1:{client}"));
     assert!(py.wait().unwrap().success());
 }
+
+#[test]
+fn a_descriptor_duplicated_by_fcntl_keeps_its_name() {
+    if !live() {
+        return;
+    }
+    let dir = temp_dir("fcntl");
+    let file = dir.join("dup-target");
+    std::fs::write(&file, "x").unwrap();
+    let mut live = Live::start(&["read"]);
+    // os.dup is fcntl(F_DUPFD_CLOEXEC); the copy is read, and closed, as any other fd.
+    let pid = python(&format!(
+        "import os, fcntl\nfd = os.open({:?}, os.O_RDONLY)\nd = os.dup(fd)\nos.close(fd)\nos.read(d, 1)\n\
+         e = fcntl.fcntl(d, fcntl.F_DUPFD, 100)\nos.lseek(e, 0, 0)\nos.read(e, 1)\n",
+        file.display().to_string()
+    ));
+    let dup = live.call(pid, &["fcntl"], &["evt.arg.cmd", "evt.arg.fd", "fd.num", "fd.name"], |r| {
+        r.args[1] as i32 == libc::F_DUPFD_CLOEXEC
+    });
+    assert_eq!(dup.text("evt.arg.cmd"), "F_DUPFD_CLOEXEC");
+    let path = file.display().to_string();
+    assert_eq!(dup.text("fd.name"), path);
+    let d: u64 = dup.text("fd.num").parse().unwrap();
+    let read = live.call(pid, &["read"], &["fd.name", "fd.num"], |r| r.args[0] == d);
+    assert_eq!(read.text("fd.name"), path, "the copy is named after its original was closed");
+    let again = live.call(pid, &["read"], &["fd.name", "fd.num"], |r| r.args[0] == 100);
+    assert_eq!((again.text("fd.name"), again.text("fd.num")), (path.as_str(), "100"));
+}
