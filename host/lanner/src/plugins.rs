@@ -382,9 +382,14 @@ pub(crate) fn list_daemon(url: &str, token_file: Option<&Path>, json: bool) -> R
                 None => writeln!(out, "  source: {s} (not opened: no open_params)")?,
             }
         }
+        // The first line: a trap's message goes on with its wasm backtrace (all of it in
+        // --json).
+        let first = |s: &String| s.lines().next().unwrap_or_default().to_string();
         match (&p.disabled_reason, &p.last_error) {
-            (Some(why), _) => writeln!(out, "  disabled: {why}; a reload (SIGHUP) enables it again")?,
-            (None, Some(e)) => writeln!(out, "  last failure: {e}")?,
+            (Some(why), _) => {
+                writeln!(out, "  disabled: {}; a reload (SIGHUP) enables it again", first(why))?
+            }
+            (None, Some(e)) => writeln!(out, "  last failure: {}", first(e))?,
             (None, None) => {}
         }
     }
