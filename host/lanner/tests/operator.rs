@@ -175,16 +175,16 @@ fn a_replay_that_cannot_reach_its_webhook_says_so_and_fails() {
     std::fs::write(
         &cfg,
         format!(
-            "json_output: true\nwebserver: {{enabled: false}}\nsink_plugins_dir: {}\noutputs_queue: {{capacity: 100, retry_attempts: 2, shutdown_deadline_seconds: 10}}\nplugin_outputs:\n  - name: hook\n    plugin: webhook\n    init_config: {{url: \"http://127.0.0.1:{port}/in\"}}\n    grants: {{http: [\"127.0.0.1:{port}\"]}}\n    limits: {{call_timeout_ms: 20000}}\n",
+            "json_output: true\nengine: {{kind: replay, replay: {{capture_file: {}}}}}\nwebserver: {{enabled: false}}\nsink_plugins_dir: {}\noutputs_queue: {{capacity: 100, retry_attempts: 2, shutdown_deadline_seconds: 10}}\nplugin_outputs:\n  - name: hook\n    plugin: webhook\n    init_config: {{url: \"http://127.0.0.1:{port}/in\"}}\n    grants: {{http: [\"127.0.0.1:{port}\"]}}\n    limits: {{call_timeout_ms: 20000}}\n",
+            repo("tests/events/golden.jsonl").display(),
             sinks.display(),
         ),
     )
     .unwrap();
+    // The replay set by the configuration (engine.kind), not --events.
     let o = lanner_cached()
         .args(["run", "-c"])
         .arg(&cfg)
-        .arg("--events")
-        .arg(repo("tests/events/golden.jsonl"))
         .arg("-r")
         .arg(repo("tests/rules/golden.yaml"))
         .output()
