@@ -271,7 +271,29 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::authorized;
+    use super::{authorized, bind_error, listen_addr};
+
+    #[test]
+    fn listen_addresses_are_ip_addresses_with_or_without_brackets() {
+        assert_eq!(listen_addr("127.0.0.1", 8765).unwrap().to_string(), "127.0.0.1:8765");
+        assert_eq!(listen_addr("::", 9).unwrap().to_string(), "[::]:9");
+        assert_eq!(listen_addr("[::1]", 9).unwrap().to_string(), "[::1]:9");
+        let e = listen_addr("localhost", 9).unwrap_err().to_string();
+        assert!(e.starts_with("webserver.listen_address \"localhost\": not an IP address"), "{e}");
+    }
+
+    #[test]
+    fn a_taken_port_is_told_with_its_address_cause_and_remedy() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        let msg = bind_error(addr, &e).to_string();
+        assert!(
+            msg.starts_with(&format!("webserver: cannot listen on {addr}: the port is already in use")),
+            "{msg}"
+        );
+        assert!(msg.contains("webserver.listen_port") && msg.contains("webserver.enabled: false"), "{msg}");
+    }
 
     #[test]
     fn only_the_exact_bearer_token_is_let_in() {
