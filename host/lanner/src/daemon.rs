@@ -85,7 +85,8 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
 /// through the rules to every configured output, as a live run delivers them. With a
 /// duration, it runs until that has passed (serving its endpoint), else until the sources
 /// are done; a signal ends it sooner. The outputs then get their shutdown deadline, and
-/// alerts they could not deliver make the exit status 3, as in a live run.
+/// alerts they could not deliver make the exit status 3, as in a live run; otherwise a
+/// plugin that failed (or a bad line of the file) makes it 1, as `lanner replay` does.
 fn replay(
     config: &Config,
     plugins: &PluginSet,
@@ -118,18 +119,24 @@ fn replay(
     let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
     let mut runner = SourceRunner::new(source_tx, wake);
     runner.sync(plugins);
+    // Whether a plugin failed: a disabled one (its alert), a source that gave up, an
+    // extractor's failed call.
+    let mut failed = false;
     let internal = |delivery: &mut Delivery, out: &mut std::io::Sink, msg: Control| {
         if let Control::Internal { rule, output, .. } = msg {
             delivery.internal(rule, output, &host, out);
+            true
+        } else {
+            false
         }
     };
     while !stop.load(Ordering::Relaxed) && !delivery.stopped() {
         while let Ok(msg) = control.try_recv() {
-            internal(&mut delivery, &mut out, msg);
+            failed |= internal(&mut delivery, &mut out, msg);
         }
         match source_rx.recv_timeout(Duration::from_millis(50)) {
             Ok(msg) => {
-                crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
+                failed |= crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
                 continue;
             }
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
@@ -137,7 +144,7 @@ fn replay(
         if runner.finished() {
             // What a source sent between the last wait and its end.
             while let Ok(msg) = source_rx.try_recv() {
-                crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
+                failed |= crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
             }
             if until.is_none_or(|u| std::time::Instant::now() >= u) {
                 break;
@@ -147,7 +154,7 @@ fn replay(
     runner.stop_all();
     // A plugin disabled in the last moments is still told, on the outputs still running.
     for msg in plugin_incidents(&metrics).into_iter().chain(control.try_iter()) {
-        internal(&mut delivery, &mut out, msg);
+        failed |= internal(&mut delivery, &mut out, msg);
     }
     delivery.finish()?;
     let lost = match delivery.target {
@@ -156,7 +163,13 @@ fn replay(
         }
         AlertTarget::Write(_) => 0,
     };
-    Ok(if lost > 0 { ExitCode::from(3) } else { code })
+    Ok(if lost > 0 {
+        ExitCode::from(3)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        code
+    })
 }
 
 /// Gives the outputs the shutdown deadline to deliver what is queued, and says which lost

@@ -194,25 +194,26 @@ pub(crate) fn replay_file(
 
 /// Runs what a source plugin sent through the rules of its source, in a replay (the daemon
 /// opens the configured source plugins in a replay as in a live run). A source that gave up
-/// raises Lanner's plugin alert, as live.
+/// raises Lanner's plugin alert, as live. Whether a plugin failed (the source, or an
+/// extractor on its events).
 pub(crate) fn source_message(
     msg: crate::sources::SourceMsg,
     d: &live::Detection,
     delivery: &mut Delivery,
     host: &str,
     out: &mut dyn Write,
-) {
+) -> bool {
     use crate::sources::SourceMsg;
     let events = match msg {
         SourceMsg::Events(events) => events,
-        SourceMsg::Ended { failure: None, .. } => return,
+        SourceMsg::Ended { failure: None, .. } => return false,
         SourceMsg::Ended { plugin, failure: Some(why) } => {
             let output = format!("Lanner internal: source plugin {plugin} stopped: {why}");
             delivery.internal(crate::internal::PLUGIN_DISABLED_RULE, output, host, out);
-            return;
+            return true;
         }
     };
-    let Some(map) = &d.plugin_fields else { return };
+    let Some(map) = &d.plugin_fields else { return false };
     let source = events.first().map(|e| e.source.clone()).unwrap_or_default();
     let batch = lanner_plugin_runtime::EventBatch::new(map, events);
     let mut n = 0;
@@ -223,9 +224,11 @@ pub(crate) fn source_message(
     if let Some(m) = &delivery.metrics {
         m.processed.get_or_create(&crate::metrics::SourceLabels { source }).inc_by(n);
     }
-    for e in batch.take_errors() {
+    let errors = batch.take_errors();
+    for e in &errors {
         tracing::warn!("{e}");
     }
+    !errors.is_empty()
 }
 
 pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {

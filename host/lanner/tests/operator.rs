@@ -409,6 +409,12 @@ fn the_daemon_serves_its_own_plugin_state_and_plugins_list_daemon_shows_it() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("requires a bearer token") && err.contains("--token-file"), "{err}");
+    // SIGTERM ends the replay's wait; a plugin failed in it: exit status 1, as `lanner
+    // replay`'s.
+    let mut d = d;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(d.child.wait().unwrap().code(), Some(1), "{}", d.stderr.lock().unwrap());
     drop(d);
     // Nobody there: the error names the address.
     let o = lanner().args(["plugins", "list", "--daemon", &url]).output().unwrap();
