@@ -1112,3 +1112,92 @@ fn bench_file_sink_throughput() {
         }
     }
 }
+
+/// An alert whose fields hold every kind of value a rule's output can show: numbers signed
+/// and unsigned, booleans, text that looks like a number, an address, bytes, a list and a
+/// missing value.
+fn typed_alert() -> Alert {
+    let fields: Vec<(&str, Option<Value<'static>>)> = vec![
+        ("proc.pid", Some(Value::Int(4242))),
+        ("evt.rawres", Some(Value::Int(-2))),
+        ("user.uid", Some(Value::UInt(0))),
+        ("fd.sport", Some(Value::UInt(443))),
+        ("evt.is_open_read", Some(Value::Bool(true))),
+        ("proc.is_exe_writable", Some(Value::Bool(false))),
+        ("proc.name", Some(Value::Str(Cow::Borrowed("42")))),
+        ("fd.sip", Some(Value::Ip("10.0.0.1".parse().unwrap()))),
+        ("evt.buffer", Some(Value::Bytes(Cow::Borrowed(b"ab\n")))),
+        ("proc.aname", Some(Value::List(vec![Value::Str("bash".into()), Value::Str("sshd".into())]))),
+        ("fd.num", None),
+    ];
+    let mut a = alert("Typed", "typed output", &[]);
+    a.output_fields = fields.into_iter().map(|(k, v)| OutputField { name: k.into(), value: v }).collect();
+    a
+}
+
+/// The `output_fields` Lanner writes on stdout with `json_output: true`.
+fn stdout_output_fields(a: &Alert) -> serde_json::Value {
+    let mut out = Vec::new();
+    let mut stdout = lanner_outputs::StdoutSink::to(&mut out, lanner_outputs::AlertFormat::plain(true));
+    stdout.deliver(std::slice::from_ref(a)).unwrap();
+    stdout.flush().unwrap();
+    drop(stdout);
+    let line: serde_json::Value = serde_json::from_slice(&out).expect("one JSON line on stdout");
+    line["output_fields"].clone()
+}
+
+#[test]
+fn file_and_webhook_json_keep_value_types_as_on_stdout() {
+    let a = typed_alert();
+    let stdout = stdout_output_fields(&a);
+    // What stdout writes (and Falco: numbers, booleans, null when missing) is the reference.
+    assert_eq!(
+        stdout,
+        serde_json::json!({
+            "proc.pid": 4242, "evt.rawres": -2, "user.uid": 0, "fd.sport": 443,
+            "evt.is_open_read": true, "proc.is_exe_writable": false, "proc.name": "42",
+            "fd.sip": "10.0.0.1", "evt.buffer": "ab\n", "proc.aname": ["bash", "sshd"],
+            "fd.num": null,
+        })
+    );
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let file = load(&rt, "plugins/file", &file_yaml(dir.path(), "{filename: /out/alerts.json}"));
+    assert!(file.typed_alerts() && file.api_version() == "0.6.0", "{}", file.api_version());
+    PluginSink::new(file).unwrap().deliver(std::slice::from_ref(&a)).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(dir.path().join("alerts.json")).unwrap().trim())
+            .unwrap();
+    assert_eq!(line["output_fields"], stdout, "file sink");
+    // Same types, not only equal-looking values: 4242 is a number, "42" a string.
+    assert!(line["output_fields"]["proc.pid"].is_i64() && line["output_fields"]["proc.name"].is_string());
+
+    let server = Server::start();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\"}}", server.port);
+    let mut hook = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    hook.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].json()["output_fields"], stdout, "webhook sink");
+}
+
+#[test]
+fn a_sink_of_the_text_interface_still_gets_every_value_as_text() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "config: {{path: /out/old.txt}}\ngrants: {{dirs: [{{host: {}, guest: /out, mode: rw}}]}}\n",
+        dir.path().display()
+    );
+    let old = load(&rt, "tests/plugins/oldsink", &yaml);
+    assert!(!old.typed_alerts() && old.api_version() == "0.5.0");
+    PluginSink::new(old).unwrap().deliver(&[typed_alert()]).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("old.txt")).unwrap();
+    assert_eq!(
+        text,
+        "Typed|proc.pid=4242|evt.rawres=-2|user.uid=0|fd.sport=443|evt.is_open_read=true|\
+         proc.is_exe_writable=false|proc.name=42|fd.sip=10.0.0.1|evt.buffer=ab\n|proc.aname=(bash,sshd)|fd.num=<NA>\n"
+    );
+}
+
