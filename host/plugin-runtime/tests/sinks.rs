@@ -1201,3 +1201,39 @@ fn a_sink_of_the_text_interface_still_gets_every_value_as_text() {
     );
 }
 
+#[test]
+fn webhook_sends_content_length_and_chunks_only_when_asked() {
+    let rt = runtime();
+    let server = Server::start();
+    let a = typed_alert();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\"}}", server.port);
+    let mut sink = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    sink.deliver(std::slice::from_ref(&a)).unwrap();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\", chunked: true}}", server.port);
+    let mut chunked = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    chunked.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let (plain, chunk) = (&reqs[0], &reqs[1]);
+    assert_eq!(
+        plain.header("content-length"),
+        Some(plain.body.len().to_string().as_str()),
+        "{:?}",
+        plain.headers
+    );
+    assert_eq!(plain.header("transfer-encoding"), None, "{:?}", plain.headers);
+    assert_eq!(chunk.header("transfer-encoding"), Some("chunked"), "{:?}", chunk.headers);
+    assert_eq!(chunk.header("content-length"), None, "{:?}", chunk.headers);
+    // The same alert either way.
+    assert_eq!(plain.json(), chunk.json());
+
+    // Framing headers in the configuration would be dropped or break every request: refused
+    // at load, naming the header.
+    for h in ["Content-Length: \"10\"", "Transfer-Encoding: chunked"] {
+        let cfg = format!("{{url: \"http://127.0.0.1:{}/in\", headers: {{{h}}}}}", server.port);
+        let cfg = PluginConfig::parse(&http_yaml(&server, &cfg)).unwrap();
+        let e = rt.load(&build_component("plugins/webhook"), cfg).unwrap_err().to_string();
+        let name = h.split(':').next().unwrap();
+        assert!(e.contains(&format!("header {name} cannot be set")), "{e}");
+    }
+}
