@@ -1237,3 +1237,28 @@ fn webhook_sends_content_length_and_chunks_only_when_asked() {
         assert!(e.contains(&format!("header {name} cannot be set")), "{e}");
     }
 }
+
+#[test]
+fn slack_shows_typed_values_as_the_output_text_does() {
+    let rt = runtime();
+    let server = Server::start();
+    let cfg = format!("{{webhook_url: \"http://127.0.0.1:{}/services/T/B/X\"}}", server.port);
+    let mut sink = PluginSink::new(load(&rt, "plugins/slack", &http_yaml(&server, &cfg))).unwrap();
+    let a = typed_alert();
+    sink.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    let j = reqs[0].json();
+    let shown: Vec<(String, String)> = j["attachments"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["title"].as_str().unwrap().to_string(), f["value"].as_str().unwrap().to_string()))
+        .collect();
+    // As a sink of the text interface gets them: the host's rendering, `<NA>` when missing
+    // (escaped for Slack's markup).
+    for f in &a.output_fields {
+        let text = f.value.as_ref().map_or_else(|| "<NA>".to_string(), |v| v.to_string());
+        let text = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(shown.contains(&(f.name.clone(), text.clone())), "{}={text} not in {shown:?}", f.name);
+    }
+}
