@@ -6,7 +6,9 @@
 //! [`export_sink!`]. `cargo build --target wasm32-wasip2 --release` then produces the component
 //! Lanner loads. The generated bindings of the `lanner:plugin@0.3.0` WIT package (the 0.1.0
 //! interfaces, packed extraction from 0.2.0 for extractors and sources, and live streams from
-//! 0.3.0 for sources) stay private: authors see the plain types of this crate only.
+//! 0.3.0 for sources) stay private: authors see the plain types of this crate only. Sinks are
+//! built on the sink world of `lanner:plugin@0.6.0`, whose alerts carry typed field values
+//! ([`Alert::typed_fields`]).
 //!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
