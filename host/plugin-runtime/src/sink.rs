@@ -1,6 +1,7 @@
 //! A sink plugin as an output of the alert pipeline: [`PluginSink`] implements
 //! [`lanner_event::AlertSink`] over a loaded plugin of a `sink` world: 0.6.0's, whose alerts
-//! carry typed field values, or 0.1.0's (reused unchanged up to 0.5.0), whose carry text.
+//! carry typed field values, or 0.1.0's (reused unchanged up to 0.5.0), whose alerts carry
+//! text.
 //!
 //! Errors map to [`SinkError`]: an error value from the plugin is retryable (sinks report
 //! network and I/O failures that way) unless its message starts with `permanent:` (a request
