@@ -1,7 +1,7 @@
 //! Alert formatting shared by sink plugins: RFC 3339 times, Falco's text line and the
 //! falcosidekick-compatible JSON object, with user-controlled text escaped.
 
-use crate::Alert;
+use crate::{Alert, FieldValue};
 use serde_json::{Map, Value};
 
 /// `2024-05-01T12:00:00.123456789Z` for nanoseconds since the Unix epoch.
@@ -49,10 +49,14 @@ pub fn text_line(a: &Alert) -> String {
 }
 
 /// The JSON alert falcosidekick accepts: `output`, `priority`, `rule`, `time`, `source`,
-/// `tags`, `hostname` and always `output_fields` (an object, possibly empty).
+/// `tags`, `hostname` and always `output_fields` (an object, possibly empty), whose values
+/// keep their types (numbers, booleans, `null` when missing), as in Lanner's JSON output.
 pub fn alert_json(a: &Alert) -> Value {
-    let fields: Map<String, Value> =
-        a.output_fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let fields: Map<String, Value> = a
+        .typed_fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_ref().map_or(Value::Null, FieldValue::to_json)))
+        .collect();
     serde_json::json!({
         "hostname": a.hostname,
         "output": a.output,

@@ -67,12 +67,42 @@ pub fn get(url: &str) -> Result<Response, String> {
 }
 
 /// `POST` `body` to `url` (`http://` or `https://`) with `headers`, waiting at most
-/// `timeout_ms` to connect and again for the first byte of the response. The caller decides
-/// what a status means; an error is a transport failure (refused, denied, timed out).
+/// `timeout_ms` to connect and again for the first byte of the response. The request carries
+/// `Content-Length` (any `content-length` in `headers` is replaced): many receivers refuse or
+/// mishandle a chunked body. The caller decides what a status means; an error is a transport
+/// failure (refused, denied, timed out).
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Result<Response, String> {
+    send_post(url, headers, body, timeout_ms, true)
+}
+
+/// [`post`] without `Content-Length`: the body goes out chunked (`Transfer-Encoding:
+/// chunked`), for a receiver that asks for it.
+pub fn post_chunked(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<Response, String> {
+    send_post(url, headers, body, timeout_ms, false)
+}
+
+fn send_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+    with_length: bool,
+) -> Result<Response, String> {
     let (scheme, authority, path) = split_url(url).ok_or("unsupported URL: only http and https")?;
-    let list: Vec<(String, Vec<u8>)> =
-        headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+    let mut list: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    // The host frames the body by this header; without it, it sends the body chunked.
+    if with_length {
+        list.push(("content-length".to_string(), body.len().to_string().into_bytes()));
+    }
     let fields = Fields::from_list(&list).map_err(|e| format!("invalid header: {e:?}"))?;
     let req = OutgoingRequest::new(fields);
     req.set_method(&Method::Post).map_err(|()| "invalid method".to_string())?;

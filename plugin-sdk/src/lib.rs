@@ -6,7 +6,9 @@
 //! [`export_sink!`]. `cargo build --target wasm32-wasip2 --release` then produces the component
 //! Lanner loads. The generated bindings of the `lanner:plugin@0.3.0` WIT package (the 0.1.0
 //! interfaces, packed extraction from 0.2.0 for extractors and sources, and live streams from
-//! 0.3.0 for sources) stay private: authors see the plain types of this crate only.
+//! 0.3.0 for sources) stay private: authors see the plain types of this crate only. Sinks are
+//! built on the sink world of `lanner:plugin@0.6.0`, whose alerts carry typed field values
+//! ([`Alert::typed_fields`]).
 //!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
@@ -38,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alert;
 pub mod format;
 pub mod http;
 pub mod syscall;
@@ -46,14 +49,19 @@ pub mod unix;
 
 /// The version of the WIT interface this SDK implements: 0.5.0 with the `unix` feature (its
 /// worlds import unix sockets and export field hints, which only hosts of 0.5.0 or later
-/// serve), 0.3.0 without.
-#[cfg(not(feature = "unix"))]
+/// serve), 0.3.0 without; 0.6.0 for sinks (typed alert values).
+#[cfg(not(any(feature = "unix", feature = "sink")))]
 pub const API_VERSION: &str = "0.3.0";
 /// The version of the WIT interface this SDK implements: 0.5.0 with the `unix` feature (its
 /// worlds import unix sockets and export field hints, which only hosts of 0.5.0 or later
-/// serve), 0.3.0 without.
-#[cfg(feature = "unix")]
+/// serve), 0.3.0 without; 0.6.0 for sinks (typed alert values).
+#[cfg(all(feature = "unix", not(feature = "sink")))]
 pub const API_VERSION: &str = "0.5.0";
+/// The version of the WIT interface this SDK implements: 0.5.0 with the `unix` feature (its
+/// worlds import unix sockets and export field hints, which only hosts of 0.5.0 or later
+/// serve), 0.3.0 without; 0.6.0 for sinks (typed alert values).
+#[cfg(feature = "sink")]
+pub const API_VERSION: &str = "0.6.0";
 
 /// JSON, for configurations and payloads.
 pub use serde_json as json;
@@ -109,19 +117,12 @@ pub mod bindings {
         export_macro_name: "__export_world",
         default_bindings_module: "lanner_plugin_sdk::bindings",
     });
-    #[cfg(all(feature = "sink", not(feature = "unix")))]
+    // Sinks, with or without `unix`: the 0.6.0 world (typed alert values), which imports
+    // unix sockets.
+    #[cfg(feature = "sink")]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
-        world: "lanner:plugin/sink@0.3.0",
-        generate_all,
-        pub_export_macro: true,
-        export_macro_name: "__export_world",
-        default_bindings_module: "lanner_plugin_sdk::bindings",
-    });
-    #[cfg(all(feature = "sink", feature = "unix"))]
-    wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
-        world: "lanner:plugin/sink@0.5.0",
+        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0", "../wit/v0.6.0"],
+        world: "lanner:plugin/sink@0.6.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_world",
@@ -255,26 +256,7 @@ impl Info {
     }
 }
 
-/// An alert, as a sink receives it.
-#[derive(Debug, Clone)]
-pub struct Alert {
-    /// Nanoseconds since the Unix epoch.
-    pub time_ns: u64,
-    /// The rule's name.
-    pub rule: String,
-    /// Its priority (`Warning`, ...).
-    pub priority: String,
-    /// The formatted output.
-    pub output: String,
-    /// The event source.
-    pub source: String,
-    /// The rule's tags.
-    pub tags: Vec<String>,
-    /// The host it was raised on.
-    pub hostname: String,
-    /// `%field` values of the output.
-    pub output_fields: Vec<(String, String)>,
-}
+pub use alert::{Alert, FieldValue};
 
 /// Log levels of [`log`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -616,18 +598,8 @@ pub mod __private {
         }
     }
 
-    pub fn alert_in(a: wit::Alert) -> Alert {
-        Alert {
-            time_ns: a.time_ns,
-            rule: a.rule,
-            priority: a.priority,
-            output: a.output,
-            source: a.source,
-            tags: a.tags,
-            hostname: a.hostname,
-            output_fields: a.output_fields,
-        }
-    }
+    #[cfg(feature = "sink")]
+    pub use crate::alert::alert_in;
 }
 
 /// What every export macro declares: the plugin slot, the exports type and the `plugin`
@@ -765,25 +737,6 @@ macro_rules! export_source {
                 fn open_live(params: String) -> Result<__live::LiveStream, String> {
                     let s = SLOT.with(|p| <$t as $crate::Source>::open(p, &params))?;
                     Ok(__live::LiveStream::new(__LiveStream(::std::cell::RefCell::new(s))))
-                }
-            }
-            $crate::__private::bindings::__export_world!(
-                __Exports with_types_in $crate::__private::bindings
-            );
-        };
-    };
-}
-
-/// Exports a type implementing [`Sink`] as the plugin's component.
-#[macro_export]
-macro_rules! export_sink {
-    ($t:ty) => {
-        const _: () = {
-            $crate::__export_plugin!($t);
-            impl __e::alert_sink::Guest for __Exports {
-                fn deliver(alerts: Vec<__w::Alert>) -> Result<(), String> {
-                    let alerts = alerts.into_iter().map(__p::alert_in).collect();
-                    SLOT.with(|p| <$t as $crate::Sink>::deliver(p, alerts))
                 }
             }
             $crate::__private::bindings::__export_world!(

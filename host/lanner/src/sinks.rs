@@ -8,7 +8,7 @@
 //! then loaded from the same precompiled cache as the other plugins.
 
 use crate::config::{Config, PluginOutput};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use lanner_event::{Alert, AlertSink, SinkError};
 use lanner_plugin_runtime::config::{DirGrant, DirMode, Grants};
 use lanner_plugin_runtime::sink::PluginSink;
@@ -85,6 +85,28 @@ fn plugin_config(o: &PluginOutput) -> PluginConfig {
 
 type Loaded = (Box<dyn AlertSink>, Arc<lanner_plugin_runtime::Plugin>);
 
+/// The sinks `packaging/build-plugins.sh` builds.
+const SHIPPED_SINKS: &[&str] = &["file", "webhook", "slack", "email"];
+
+/// Why `plugin`'s component at `path` is missing, and how to get it there: an operator who
+/// built Lanner from a checkout has no sinks in `sink_plugins_dir` until they install them.
+fn not_found(config: &Config, plugin: &str, path: &Path) -> String {
+    if component_path(config, plugin) != config.sink_plugins_dir.join(format!("{plugin}.wasm")) {
+        return format!("sink plugin {} not found", path.display());
+    }
+    let dir = config.sink_plugins_dir.display();
+    let how = if SHIPPED_SINKS.contains(&plugin) {
+        format!(
+            "the lanner package installs the shipped sinks there; from a source checkout, \
+             `packaging/build-plugins.sh --sinks-only --install-sinks {dir}` builds and installs them \
+             (docs/sinks.md)"
+        )
+    } else {
+        format!("put {plugin}.wasm there, or give `plugin` the path of its .wasm")
+    };
+    format!("sink plugin {plugin} not found: searched sink_plugins_dir {dir} for {plugin}.wasm; {how}")
+}
+
 fn load(runtime: &Arc<Runtime>, path: &Path, cfg: PluginConfig, what: &str) -> Result<Loaded> {
     let plugin =
         Arc::new(runtime.load(path, cfg).with_context(|| format!("{what}: sink plugin {}", path.display()))?);
@@ -101,6 +123,9 @@ pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
     let mut out = Vec::new();
     if config.file_output.enabled {
         let path = component_path(config, "file");
+        if !path.is_file() {
+            bail!("file_output: {}", not_found(config, "file", &path));
+        }
         let (sink, plugin) = load(&runtime, &path, file_output_config(config)?, "file_output")?;
         out.push(SinkOutput {
             name: "file".into(),
@@ -113,6 +138,9 @@ pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
     for o in &config.plugin_outputs {
         let path = component_path(config, &o.plugin);
         let what = format!("plugin_outputs: {}", o.name);
+        if !path.is_file() {
+            bail!("{what}: {}", not_found(config, &o.plugin, &path));
+        }
         let (sink, plugin) = load(&runtime, &path, plugin_config(o), &what)?;
         out.push(SinkOutput {
             name: o.name.clone(),

@@ -1,6 +1,6 @@
 //! Host bindings of the `lanner:plugin@0.1.0` WIT package, one module per world, of the
-//! packed extraction of 0.2.0, of the live sources of 0.3.0, of the unix sockets of 0.4.0 and
-//! of the field hints of 0.5.0. The shared
+//! packed extraction of 0.2.0, of the live sources of 0.3.0, of the unix sockets of 0.4.0, of
+//! the field hints of 0.5.0 and of the typed sink world of 0.6.0. The shared
 //! `types` and `host` interfaces are generated once (by the extractor world) and reused.
 
 pub mod extractor {
@@ -93,3 +93,27 @@ pub mod v0_5 {
 }
 
 pub use v0_5::exports::lanner::plugin0_5_0::field_hints;
+
+/// Host bindings of `lanner:plugin@0.6.0` (`wit/v0.6.0`): its sink world, whose alerts carry
+/// typed field values. It exports no 0.1.0 `alert-sink`, so it is a world of its own here
+/// rather than an extra export looked up beside [`sink`].
+pub mod v0_6 {
+    wasmtime::component::bindgen!({
+        path: [
+            "../../wit",
+            "../../wit/v0.2.0",
+            "../../wit/v0.3.0",
+            "../../wit/v0.4.0",
+            "../../wit/v0.5.0",
+            "../../wit/v0.6.0",
+        ],
+        world: "lanner:plugin/sink@0.6.0",
+        with: {
+            "lanner:plugin/types@0.1.0": crate::bindings::extractor::lanner::plugin::types,
+            "lanner:plugin/host@0.1.0": crate::bindings::extractor::lanner::plugin::host,
+            "lanner:plugin/unix-socket@0.4.0": crate::bindings::v0_4::lanner::plugin0_4_0::unix_socket,
+        },
+    });
+}
+
+pub use v0_6::exports::lanner::plugin0_6_0::typed_alert_sink;

@@ -2,7 +2,7 @@
 //!
 //! It owns wasmtime: the engine (Cranelift, component model, epoch interruption), the
 //! bindings of the `lanner:plugin` WIT packages (0.1.0 in `wit/` at the repository root, 0.2.0
-//! and 0.3.0 beside it), one
+//! to 0.6.0 beside it), one
 //! store per plugin instance with its memory limit and per-call CPU deadline, the capability
 //! grants (WASI preopens, an outbound HTTP allow-list, named environment variables), restart
 //! with exponential backoff and disabling after repeated failures, the precompiled-component

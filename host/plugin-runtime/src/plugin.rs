@@ -1,6 +1,8 @@
 //! One loaded plugin: its component, its live instance, and what happens when it fails.
 
-use crate::bindings::{extractor, field_hints, live_source, packed_extractor, sink, source, types};
+use crate::bindings::{
+    extractor, field_hints, live_source, packed_extractor, sink, source, typed_alert_sink, types, v0_6,
+};
 use crate::config::PluginConfig;
 use crate::error::PluginError;
 use crate::runtime::{EPOCH_TICK, Runtime, State};
@@ -14,11 +16,11 @@ use wasmtime::Store;
 use wasmtime::component::{Component, ResourceAny};
 
 /// The newest interface version this host serves.
-pub const API_VERSION: &str = "0.5.0";
+pub const API_VERSION: &str = "0.6.0";
 
 /// Every interface version this host serves: a plugin's major.minor must match one (as WIT
 /// semver does for 0.x versions).
-pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0"];
+pub const API_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0"];
 
 /// The export of `lanner:plugin@0.2.0` the host calls instead of `extract` when present.
 const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
@@ -28,6 +30,8 @@ const PACKED_EXTRACTOR: &str = "lanner:plugin/packed-extractor@0.2.0";
 const LIVE_SOURCE: &str = "lanner:plugin/live-source@0.3.0";
 /// The export of `lanner:plugin@0.5.0` that names the fields suggested for every output.
 const FIELD_HINTS: &str = "lanner:plugin/field-hints@0.5.0";
+/// The export of the `lanner:plugin@0.6.0` sink world, whose alerts carry typed values.
+const TYPED_ALERT_SINK: &str = "lanner:plugin/typed-alert-sink@0.6.0";
 
 /// Which world a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +122,14 @@ enum Pre {
     Extractor(extractor::ExtractorPre<State>),
     Source(source::SourcePre<State>),
     Sink(sink::SinkPre<State>),
+    TypedSink(v0_6::SinkPre<State>),
 }
 
 enum Inst {
     Extractor(extractor::Extractor),
     Source(source::Source),
     Sink(sink::Sink),
+    TypedSink(v0_6::Sink),
 }
 
 struct Live {
@@ -261,6 +267,8 @@ impl Plugin {
         };
         let pre = if exports("lanner:plugin/event-source@0.1.0") {
             Pre::Source(source::SourcePre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
+        } else if exports(TYPED_ALERT_SINK) {
+            Pre::TypedSink(v0_6::SinkPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports("lanner:plugin/alert-sink@0.1.0") {
             Pre::Sink(sink::SinkPre::new(pre).map_err(|e| invalid(format!("{e:#}")))?)
         } else if exports("lanner:plugin/field-extractor@0.1.0") {
@@ -273,7 +281,7 @@ impl Plugin {
         let kind = match pre {
             Pre::Extractor(_) => PluginKind::Extractor,
             Pre::Source(_) => PluginKind::Source,
-            Pre::Sink(_) => PluginKind::Sink,
+            Pre::Sink(_) | Pre::TypedSink(_) => PluginKind::Sink,
         };
         // Until `info` names it, the plugin is known by its file.
         let file_name: Arc<str> =
@@ -322,6 +330,7 @@ impl Plugin {
             Inst::Extractor(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
             Inst::Source(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
             Inst::Sink(i) => i.lanner_plugin_plugin().call_info(&mut live.store),
+            Inst::TypedSink(i) => i.lanner_plugin0_1_0_plugin().call_info(&mut live.store),
         }
         .map_err(|e| PluginError::Failed {
             plugin: self.name.to_string(),
@@ -368,7 +377,7 @@ impl Plugin {
                 })?;
                 (f, es, Some(n))
             }
-            Inst::Sink(_) => (Ok(Vec::new()), Vec::new(), None),
+            Inst::Sink(_) | Inst::TypedSink(_) => (Ok(Vec::new()), Vec::new(), None),
         };
         let fields = fields
             .map_err(|e| PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) })?;
@@ -428,6 +437,7 @@ impl Plugin {
             Pre::Extractor(p) => p.instance_pre().instantiate(&mut store),
             Pre::Source(p) => p.instance_pre().instantiate(&mut store),
             Pre::Sink(p) => p.instance_pre().instantiate(&mut store),
+            Pre::TypedSink(p) => p.instance_pre().instantiate(&mut store),
         }
         .map_err(failed)?;
         let inst = match &self.pre {
@@ -436,6 +446,7 @@ impl Plugin {
             }
             Pre::Source(_) => Inst::Source(source::Source::new(&mut store, &instance).map_err(failed)?),
             Pre::Sink(_) => Inst::Sink(sink::Sink::new(&mut store, &instance).map_err(failed)?),
+            Pre::TypedSink(_) => Inst::TypedSink(v0_6::Sink::new(&mut store, &instance).map_err(failed)?),
         };
         let packed = match &self.packed {
             Some(ix) => Some(ix.load(&mut store, &instance).map_err(failed)?),
@@ -475,6 +486,7 @@ impl Plugin {
             Inst::Extractor(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
             Inst::Source(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
             Inst::Sink(i) => i.lanner_plugin_plugin().call_init(&mut live.store, cfg),
+            Inst::TypedSink(i) => i.lanner_plugin0_1_0_plugin().call_init(&mut live.store, cfg),
         };
         match r {
             Ok(Ok(())) => Ok(()),
@@ -633,7 +645,7 @@ impl Plugin {
             |store, inst, _, _| match inst {
                 Inst::Extractor(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
                 Inst::Source(i) => i.lanner_plugin_field_extractor().call_extract(store, events, &reqs),
-                Inst::Sink(_) => Ok(Err("a sink provides no fields".into())),
+                Inst::Sink(_) | Inst::TypedSink(_) => Ok(Err("a sink provides no fields".into())),
             },
             |vals: Vec<Option<types::Value>>| {
                 let vals = vals.into_iter().map(|v| v.map(answer_value)).collect();
@@ -672,16 +684,34 @@ impl Plugin {
         self.live_source.is_some()
     }
 
-    /// Delivers alerts to a sink plugin.
-    pub fn deliver(&self, alerts: &[types::Alert]) -> Result<(), PluginError> {
+    /// Delivers alerts to a sink plugin, as its world carries them: with typed field values
+    /// (0.6.0), or with every value as text (0.1.0 to 0.5.0).
+    pub fn deliver(&self, alerts: &[lanner_event::Alert]) -> Result<(), PluginError> {
+        if let Pre::TypedSink(_) = self.pre {
+            let batch: Vec<typed_alert_sink::Alert> = alerts.iter().map(crate::sink::to_typed).collect();
+            return self.call(
+                "deliver",
+                |store, inst, _, _| match inst {
+                    Inst::TypedSink(i) => i.lanner_plugin0_6_0_typed_alert_sink().call_deliver(store, &batch),
+                    _ => Ok(Err("not a sink".into())),
+                },
+                Ok,
+            );
+        }
+        let batch: Vec<types::Alert> = alerts.iter().map(crate::sink::to_wit).collect();
         self.call(
             "deliver",
             |store, inst, _, _| match inst {
-                Inst::Sink(i) => i.lanner_plugin_alert_sink().call_deliver(store, alerts),
+                Inst::Sink(i) => i.lanner_plugin_alert_sink().call_deliver(store, &batch),
                 _ => Ok(Err("not a sink".into())),
             },
             Ok,
         )
+    }
+
+    /// Whether its alerts carry typed field values (it implements the 0.6.0 sink world).
+    pub fn typed_alerts(&self) -> bool {
+        matches!(self.pre, Pre::TypedSink(_))
     }
 
     /// The plugin's name.

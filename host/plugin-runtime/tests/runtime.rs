@@ -253,16 +253,19 @@ fn python_plugin_built_with_componentize_py_extracts_fields() {
     assert!(err.to_string().starts_with("plugin jsonkeys: configuration"), "{err}");
 }
 
-fn alert(rule: &str) -> lanner_plugin_runtime::bindings::types::Alert {
-    lanner_plugin_runtime::bindings::types::Alert {
+fn alert(rule: &str) -> lanner_event::Alert {
+    lanner_event::Alert {
         time_ns: 1,
         rule: rule.into(),
-        priority: "Warning".into(),
+        priority: lanner_event::Priority::Warning,
         output: "something happened".into(),
+        output_fields: vec![lanner_event::OutputField {
+            name: "proc.name".into(),
+            value: Some(lanner_event::Value::Str("cat".into())),
+        }],
         source: "syscall".into(),
         tags: vec!["t".into()],
         hostname: "h".into(),
-        output_fields: vec![("proc.name".into(), "cat".into())],
     }
 }
 

@@ -1112,3 +1112,153 @@ fn bench_file_sink_throughput() {
         }
     }
 }
+
+/// An alert whose fields hold every kind of value a rule's output can show: numbers signed
+/// and unsigned, booleans, text that looks like a number, an address, bytes, a list and a
+/// missing value.
+fn typed_alert() -> Alert {
+    let fields: Vec<(&str, Option<Value<'static>>)> = vec![
+        ("proc.pid", Some(Value::Int(4242))),
+        ("evt.rawres", Some(Value::Int(-2))),
+        ("user.uid", Some(Value::UInt(0))),
+        ("fd.sport", Some(Value::UInt(443))),
+        ("evt.is_open_read", Some(Value::Bool(true))),
+        ("proc.is_exe_writable", Some(Value::Bool(false))),
+        ("proc.name", Some(Value::Str(Cow::Borrowed("42")))),
+        ("fd.sip", Some(Value::Ip("10.0.0.1".parse().unwrap()))),
+        ("evt.buffer", Some(Value::Bytes(Cow::Borrowed(b"ab\n")))),
+        ("proc.aname", Some(Value::List(vec![Value::Str("bash".into()), Value::Str("sshd".into())]))),
+        ("fd.num", None),
+    ];
+    let mut a = alert("Typed", "typed output", &[]);
+    a.output_fields = fields.into_iter().map(|(k, v)| OutputField { name: k.into(), value: v }).collect();
+    a
+}
+
+/// The `output_fields` Lanner writes on stdout with `json_output: true`.
+fn stdout_output_fields(a: &Alert) -> serde_json::Value {
+    let mut out = Vec::new();
+    let mut stdout = lanner_outputs::StdoutSink::to(&mut out, lanner_outputs::AlertFormat::plain(true));
+    stdout.deliver(std::slice::from_ref(a)).unwrap();
+    stdout.flush().unwrap();
+    drop(stdout);
+    let line: serde_json::Value = serde_json::from_slice(&out).expect("one JSON line on stdout");
+    line["output_fields"].clone()
+}
+
+#[test]
+fn file_and_webhook_json_keep_value_types_as_on_stdout() {
+    let a = typed_alert();
+    let stdout = stdout_output_fields(&a);
+    // What stdout writes (and Falco: numbers, booleans, null when missing) is the reference.
+    assert_eq!(
+        stdout,
+        serde_json::json!({
+            "proc.pid": 4242, "evt.rawres": -2, "user.uid": 0, "fd.sport": 443,
+            "evt.is_open_read": true, "proc.is_exe_writable": false, "proc.name": "42",
+            "fd.sip": "10.0.0.1", "evt.buffer": "ab\n", "proc.aname": ["bash", "sshd"],
+            "fd.num": null,
+        })
+    );
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let file = load(&rt, "plugins/file", &file_yaml(dir.path(), "{filename: /out/alerts.json}"));
+    assert!(file.typed_alerts() && file.api_version() == "0.6.0", "{}", file.api_version());
+    PluginSink::new(file).unwrap().deliver(std::slice::from_ref(&a)).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(dir.path().join("alerts.json")).unwrap().trim())
+            .unwrap();
+    assert_eq!(line["output_fields"], stdout, "file sink");
+    // Same types, not only equal-looking values: 4242 is a number, "42" a string.
+    assert!(line["output_fields"]["proc.pid"].is_i64() && line["output_fields"]["proc.name"].is_string());
+
+    let server = Server::start();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\"}}", server.port);
+    let mut hook = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    hook.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].json()["output_fields"], stdout, "webhook sink");
+}
+
+#[test]
+fn a_sink_of_the_text_interface_still_gets_every_value_as_text() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "config: {{path: /out/old.txt}}\ngrants: {{dirs: [{{host: {}, guest: /out, mode: rw}}]}}\n",
+        dir.path().display()
+    );
+    let old = load(&rt, "tests/plugins/oldsink", &yaml);
+    assert!(!old.typed_alerts() && old.api_version() == "0.5.0");
+    PluginSink::new(old).unwrap().deliver(&[typed_alert()]).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("old.txt")).unwrap();
+    assert_eq!(
+        text,
+        "Typed|proc.pid=4242|evt.rawres=-2|user.uid=0|fd.sport=443|evt.is_open_read=true|\
+         proc.is_exe_writable=false|proc.name=42|fd.sip=10.0.0.1|evt.buffer=ab\n|proc.aname=(bash,sshd)|fd.num=<NA>\n"
+    );
+}
+
+#[test]
+fn webhook_sends_content_length_and_chunks_only_when_asked() {
+    let rt = runtime();
+    let server = Server::start();
+    let a = typed_alert();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\"}}", server.port);
+    let mut sink = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    sink.deliver(std::slice::from_ref(&a)).unwrap();
+    let cfg = format!("{{url: \"http://127.0.0.1:{}/in\", chunked: true}}", server.port);
+    let mut chunked = PluginSink::new(load(&rt, "plugins/webhook", &http_yaml(&server, &cfg))).unwrap();
+    chunked.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    let (plain, chunk) = (&reqs[0], &reqs[1]);
+    assert_eq!(
+        plain.header("content-length"),
+        Some(plain.body.len().to_string().as_str()),
+        "{:?}",
+        plain.headers
+    );
+    assert_eq!(plain.header("transfer-encoding"), None, "{:?}", plain.headers);
+    assert_eq!(chunk.header("transfer-encoding"), Some("chunked"), "{:?}", chunk.headers);
+    assert_eq!(chunk.header("content-length"), None, "{:?}", chunk.headers);
+    // The same alert either way.
+    assert_eq!(plain.json(), chunk.json());
+
+    // Framing headers in the configuration would be dropped or break every request: refused
+    // at load, naming the header.
+    for h in ["Content-Length: \"10\"", "Transfer-Encoding: chunked"] {
+        let cfg = format!("{{url: \"http://127.0.0.1:{}/in\", headers: {{{h}}}}}", server.port);
+        let cfg = PluginConfig::parse(&http_yaml(&server, &cfg)).unwrap();
+        let e = rt.load(&build_component("plugins/webhook"), cfg).unwrap_err().to_string();
+        let name = h.split(':').next().unwrap();
+        assert!(e.contains(&format!("header {name} cannot be set")), "{e}");
+    }
+}
+
+#[test]
+fn slack_shows_typed_values_as_the_output_text_does() {
+    let rt = runtime();
+    let server = Server::start();
+    let cfg = format!("{{webhook_url: \"http://127.0.0.1:{}/services/T/B/X\"}}", server.port);
+    let mut sink = PluginSink::new(load(&rt, "plugins/slack", &http_yaml(&server, &cfg))).unwrap();
+    let a = typed_alert();
+    sink.deliver(std::slice::from_ref(&a)).unwrap();
+    let reqs = server.requests();
+    let j = reqs[0].json();
+    let shown: Vec<(String, String)> = j["attachments"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["title"].as_str().unwrap().to_string(), f["value"].as_str().unwrap().to_string()))
+        .collect();
+    // As a sink of the text interface gets them: the host's rendering, `<NA>` when missing
+    // (escaped for Slack's markup).
+    for f in &a.output_fields {
+        let text = f.value.as_ref().map_or_else(|| "<NA>".to_string(), |v| v.to_string());
+        let text = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(shown.contains(&(f.name.clone(), text.clone())), "{}={text} not in {shown:?}", f.name);
+    }
+}

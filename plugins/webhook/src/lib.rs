@@ -1,9 +1,12 @@
 //! `webhook`: POSTs each alert as the JSON object falcosidekick accepts (always with
 //! `output_fields`) to a URL, with optional headers. A 5xx, 408 or 429 answer or a transport
 //! failure is retryable (the host retries with backoff); another non-2xx answer is permanent.
-//! Error messages never hold the URL (it may carry a token).
+//! Error messages never hold the URL (it may carry a token). Each request carries
+//! `Content-Length`; with `chunked: true` the body goes out chunked instead. Field values
+//! keep their JSON types, as in Lanner's JSON output.
 
 use lanner_plugin_sdk::format::alert_json;
+use lanner_plugin_sdk::http;
 use lanner_plugin_sdk::json::{self, Value as Json};
 use lanner_plugin_sdk::{Alert, Info, Plugin, Sink};
 
@@ -13,7 +16,8 @@ const SCHEMA: &str = r#"{
   "properties": {
     "url": {"type": "string", "pattern": "^https?://"},
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-    "timeout_ms": {"type": "integer", "minimum": 1}
+    "timeout_ms": {"type": "integer", "minimum": 1},
+    "chunked": {"type": "boolean", "description": "Send the body chunked instead of with a Content-Length (default false)"}
   },
   "additionalProperties": false
 }"#;
@@ -22,6 +26,7 @@ struct Webhook {
     url: String,
     headers: Vec<(String, String)>,
     timeout_ms: u64,
+    chunked: bool,
 }
 
 impl Plugin for Webhook {
@@ -39,12 +44,20 @@ impl Plugin for Webhook {
                 if k.chars().chain(v.chars()).any(|c| c == '\r' || c == '\n') {
                     return Err(format!("header {k} holds a line break"));
                 }
+                // The body's framing is the plugin's (and `chunked`'s) to set: a header saying
+                // otherwise would be dropped or make every request fail.
+                if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") {
+                    return Err(format!(
+                        "header {k} cannot be set: the plugin frames the body (see `chunked`)"
+                    ));
+                }
                 headers.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
                 headers.push((k.clone(), v.to_string()));
             }
         }
         let timeout_ms = cfg.get("timeout_ms").and_then(Json::as_u64).unwrap_or(5000);
-        Ok(Webhook { url, headers, timeout_ms })
+        let chunked = cfg.get("chunked").and_then(Json::as_bool).unwrap_or(false);
+        Ok(Webhook { url, headers, timeout_ms, chunked })
     }
 }
 
@@ -53,7 +66,8 @@ impl Sink for Webhook {
         let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         for a in &alerts {
             let body = json::to_vec(&alert_json(a)).map_err(|e| e.to_string())?;
-            let resp = lanner_plugin_sdk::http::post(&self.url, &headers, &body, self.timeout_ms)?;
+            let send = if self.chunked { http::post_chunked } else { http::post };
+            let resp = send(&self.url, &headers, &body, self.timeout_ms)?;
             match resp.status {
                 200..=299 => {}
                 408 | 429 | 500..=599 => return Err(format!("webhook answered {}", resp.status)),
