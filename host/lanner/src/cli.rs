@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Plugin authoring: `lanner plugin new`.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
     /// capture --raw`) and print the alerts they raise.
     Replay {
@@ -147,6 +152,13 @@ enum PluginsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Write a plugin project that builds as it is (Rust, Python or JavaScript), with its
+    /// NAME.yaml and a rule to try it.
+    New(crate::scaffold::NewArgs),
+}
+
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
@@ -155,6 +167,9 @@ pub fn main() -> Result<ExitCode> {
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
         Command::Plugins { command: PluginsCommand::List { plugins_dir, json } } => {
             plugins::list(plugins_dir.as_deref(), json).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::New(args) } => {
+            crate::scaffold::new(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)

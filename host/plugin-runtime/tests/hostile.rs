@@ -143,11 +143,7 @@ fn a_panic_message_with_its_location_reaches_the_host_log_at_error_level_before_
         .unwrap_or_else(|| panic!("no panic line from the plugin in the log: {logged:?}"));
     assert_eq!(panic.0, log::Level::Error, "{panic:?}");
     // The payload of events() is 18 bytes; the location is the panic! in the plugin's source.
-    assert!(
-        panic.1.ends_with(": hostile panics on purpose over a payload of 18 bytes"),
-        "{}",
-        panic.1
-    );
+    assert!(panic.1.ends_with(": hostile panics on purpose over a payload of 18 bytes"), "{}", panic.1);
     assert!(panic.1.contains("src/lib.rs:"), "the location is given: {}", panic.1);
 }
 
