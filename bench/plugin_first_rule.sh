@@ -6,8 +6,10 @@
 #   bench/plugin_first_rule.sh            # with target/release/lanner, else target/debug/lanner
 #   LANNER=/usr/bin/lanner bench/plugin_first_rule.sh
 #
-# Rust, cold: a fresh cargo target folder (the crates themselves already downloaded in
-#   ~/.cargo, as after any build of Lanner's plugins), so the SDK and its dependencies compile.
+# Rust, cold: an empty CARGO_HOME and target folder: the SDK's dependencies are downloaded
+#   from crates.io and compiled, as on a machine that never built a plugin.
+# Rust, fresh target: the crates already in ~/.cargo (as after any build of Lanner's
+#   plugins), a fresh target folder: the SDK and its dependencies compile.
 # Rust, warm: a second project into the same target folder: the dependencies are reused.
 # Python: componentize-py (scripts/setup.sh installs it).
 # Each run starts with an empty plugin cache, so Lanner's first compile of the component is
@@ -23,7 +25,6 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export CARGO_TARGET_DIR="$work/target"
 
 now() { date +%s.%N; }
 
@@ -49,6 +50,9 @@ first_rule() {
 }
 
 echo "lanner: $LANNER ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "rust extractor, cold cargo target: $(first_rule firstrule_cold rust)"
-echo "rust extractor, warm cargo target: $(first_rule firstrule_warm rust)"
-echo "python extractor:                  $(first_rule firstrule_py python)"
+echo "rust extractor, cold (empty CARGO_HOME and target): $(CARGO_HOME="$work/cargo-home" \
+  CARGO_TARGET_DIR="$work/target-cold" first_rule firstrule_cold rust)"
+export CARGO_TARGET_DIR="$work/target"
+echo "rust extractor, crates cached, fresh target:        $(first_rule firstrule_fresh rust)"
+echo "rust extractor, warm target:                        $(first_rule firstrule_warm rust)"
+echo "python extractor:                                   $(first_rule firstrule_py python)"
