@@ -6,7 +6,9 @@
 //!   the first), for syscall events;
 //! - `{{name}}.size`: the payload's size in bytes, for events of every source.
 
-use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Level, Plugin, Request, Value, log};
+use lanner_plugin_sdk::{
+    Event, Extractor, Field, FieldType, Info, Level, Plugin, Request, Value, log,
+};
 
 const ARGC: u32 = 0;
 const SIZE: u32 = 1;
@@ -15,8 +17,12 @@ struct Scaffold;
 
 impl Plugin for Scaffold {
     fn info() -> Info {
-        Info::new("{{name}}", "0.1.0", "{{description}}")
-            .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
+        Info::new(
+            "{{name}}",
+            "0.1.0",
+            "{{description}}",
+        )
+        .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
     }
 
     fn init(_config: &str) -> Result<Self, String> {
@@ -33,11 +39,20 @@ impl Extractor for Scaffold {
                 FieldType::UInt64,
                 "How many arguments the process's command line has (syscall events)",
             ),
-            Field::new("{{name}}.size", FieldType::UInt64, "The event payload's size in bytes"),
+            Field::new(
+                "{{name}}.size",
+                FieldType::UInt64,
+                "The event payload's size in bytes",
+            ),
         ]
     }
 
-    fn extract(&mut self, event: &Event, requests: &[Request], out: &mut Vec<Option<Value>>) -> Result<(), String> {
+    fn extract(
+        &mut self,
+        event: &Event,
+        requests: &[Request],
+        out: &mut Vec<Option<Value>>,
+    ) -> Result<(), String> {
         // Parsed only when asked for: the host sends the fields the loaded rules use.
         let argc = if requests.iter().any(|r| r.field == ARGC) {
             event

@@ -20,8 +20,13 @@ impl Plugin for Scaffold {
 
     fn init(config: &str) -> Result<Self, String> {
         let cfg: Json = json::from_str(config).map_err(|e| format!("configuration: {e}"))?;
-        let path = cfg.get("path").and_then(Json::as_str).ok_or("configuration: no path")?;
-        Ok(Scaffold { path: path.to_string() })
+        let path = cfg
+            .get("path")
+            .and_then(Json::as_str)
+            .ok_or("configuration: no path")?;
+        Ok(Scaffold {
+            path: path.to_string(),
+        })
     }
 }
 
@@ -30,7 +35,10 @@ impl Sink for Scaffold {
         let mut text = String::new();
         for a in &alerts {
             let output = a.output.replace('\\', "\\\\").replace('\n', "\\n");
-            text.push_str(&format!("{} {} {}: {}\n", a.time_ns, a.priority, a.rule, output));
+            text.push_str(&format!(
+                "{} {} {}: {}\n",
+                a.time_ns, a.priority, a.rule, output
+            ));
         }
         // Opened per batch: a file removed or rotated in between is made again.
         let mut f = std::fs::OpenOptions::new()
@@ -38,7 +46,8 @@ impl Sink for Scaffold {
             .append(true)
             .open(&self.path)
             .map_err(|e| format!("opening {}: {e}", self.path))?;
-        f.write_all(text.as_bytes()).map_err(|e| format!("writing {}: {e}", self.path))
+        f.write_all(text.as_bytes())
+            .map_err(|e| format!("writing {}: {e}", self.path))
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! - `{{name}}.message`: the event's message.
 
-use lanner_plugin_sdk::{Batch, Event, EventStream, Extractor, Field, FieldType, Info, Plugin, Request, Source, Value};
+use lanner_plugin_sdk::{
+    Batch, Event, EventStream, Extractor, Field, FieldType, Info, Plugin, Request, Source, Value,
+};
 use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,8 +16,12 @@ struct Scaffold;
 
 impl Plugin for Scaffold {
     fn info() -> Info {
-        Info::new("{{name}}", "0.1.0", "{{description}}")
-            .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
+        Info::new(
+            "{{name}}",
+            "0.1.0",
+            "{{description}}",
+        )
+        .with_schema(r#"{"type": "object", "additionalProperties": false}"#)
     }
 
     fn init(_config: &str) -> Result<Self, String> {
@@ -25,7 +31,11 @@ impl Plugin for Scaffold {
 
 impl Extractor for Scaffold {
     fn fields() -> Vec<Field> {
-        vec![Field::new("{{name}}.message", FieldType::String, "The event's message")]
+        vec![Field::new(
+            "{{name}}.message",
+            FieldType::String,
+            "The event's message",
+        )]
     }
 
     /// Only its own events: an empty list would mean every source, syscall events included.
@@ -33,10 +43,17 @@ impl Extractor for Scaffold {
         vec!["{{name}}".into()]
     }
 
-    fn extract(&mut self, event: &Event, requests: &[Request], out: &mut Vec<Option<Value>>) -> Result<(), String> {
+    fn extract(
+        &mut self,
+        event: &Event,
+        requests: &[Request],
+        out: &mut Vec<Option<Value>>,
+    ) -> Result<(), String> {
         for r in requests {
             out.push(match r.field {
-                MESSAGE => Some(Value::Str(String::from_utf8_lossy(&event.data).into_owned())),
+                MESSAGE => Some(Value::Str(
+                    String::from_utf8_lossy(&event.data).into_owned(),
+                )),
                 other => return Err(format!("no field with index {other}")),
             });
         }
@@ -52,10 +69,16 @@ impl Source for Scaffold {
     }
 
     fn open(&mut self, params: &str) -> Result<Messages, String> {
-        let messages: VecDeque<String> =
-            params.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect();
+        let messages: VecDeque<String> = params
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect();
         if messages.is_empty() {
-            return Err(format!("open parameters {params:?}: give messages separated by commas, such as hello,world"));
+            return Err(format!(
+                "open parameters {params:?}: give messages separated by commas, such as hello,world"
+            ));
         }
         Ok(Messages(messages))
     }
@@ -69,12 +92,19 @@ impl EventStream for Messages {
         if self.0.is_empty() {
             return Ok(Batch::Ended);
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         let n = self.0.len().min(max as usize);
         let events = self
             .0
             .drain(..n)
-            .map(|m| Event { source: "{{name}}".into(), timestamp_ns: now, data: m.into_bytes() })
+            .map(|m| Event {
+                source: "{{name}}".into(),
+                timestamp_ns: now,
+                data: m.into_bytes(),
+            })
             .collect();
         Ok(Batch::Events(events))
     }
