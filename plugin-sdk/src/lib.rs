@@ -8,6 +8,11 @@
 //! interfaces, packed extraction from 0.2.0 for extractors and sources, and live streams from
 //! 0.3.0 for sources) stay private: authors see the plain types of this crate only.
 //!
+//! The crate carries the WIT it is generated from (`wit/`, a link to the repository's `wit/`
+//! that `cargo package` follows), so it builds from a git or path dependency anywhere. A panic
+//! in the plugin reaches the host's log at error level, with its message and location, before
+//! the trap ends the call (the host counts it as a failure).
+//!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
 //!

@@ -275,3 +275,44 @@ fn a_non_empty_folder_and_an_invalid_name_are_refused_with_a_clear_message() {
     assert!(dir.join("empty/plugin.js").is_file() && dir.join("empty/fresh.yaml").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The SDK as `cargo package` makes it (what a registry or a git dependency gets) carries
+/// every WIT file it is generated from, and builds on its own.
+#[test]
+fn the_packaged_sdk_carries_its_wit_and_builds() {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugin-sdk");
+    let cargo = |args: &[&str]| {
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&sdk)
+            .args(args)
+            .args(["--allow-dirty", "--features", "extractor", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(wasm_target_dir().join("sdk-package"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .unwrap()
+    };
+    // cargo package writes a lock file into the SDK's folder: removed again if it was not there.
+    let had_lock = sdk.join("Cargo.lock").exists();
+    let list = cargo(&["package", "--list"]);
+    assert!(list.status.success(), "{}", text(&list));
+    let files = String::from_utf8_lossy(&list.stdout).into_owned();
+    let repo_wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+    let mut expected = vec!["wit/plugin.wit".to_string()];
+    for v in std::fs::read_dir(&repo_wit).unwrap() {
+        let v = v.unwrap().path();
+        if v.is_dir() {
+            expected.push(format!("wit/{}/plugin.wit", v.file_name().unwrap().to_string_lossy()));
+        }
+    }
+    assert!(expected.len() >= 5, "{expected:?}");
+    for f in &expected {
+        assert!(files.lines().any(|l| l == f), "{f} is packaged: {files}");
+    }
+    let package = cargo(&["package"]);
+    assert!(package.status.success(), "cargo package (which builds the packaged crate): {}", text(&package));
+    if !had_lock {
+        let _ = std::fs::remove_file(sdk.join("Cargo.lock"));
+    }
+}
