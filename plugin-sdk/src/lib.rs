@@ -10,6 +10,11 @@
 //! built on the sink world of `lanner:plugin@0.6.0`, whose alerts carry typed field values
 //! ([`Alert::typed_fields`]).
 //!
+//! The crate carries the WIT it is generated from (`wit/`, a link to the repository's `wit/`
+//! that `cargo package` follows), so it builds from a git or path dependency anywhere. A panic
+//! in the plugin reaches the host's log at error level, with its message and location, before
+//! the trap ends the call (the host counts it as a failure).
+//!
 //! ```ignore
 //! use lanner_plugin_sdk::{Event, Extractor, Field, FieldType, Info, Plugin, Request, Value};
 //!
@@ -83,7 +88,7 @@ compile_error!("enable exactly one of the features `extractor`, `source`, `sink`
 pub mod bindings {
     #[cfg(all(feature = "extractor", not(feature = "unix")))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
+        path: ["wit", "wit/v0.2.0", "wit/v0.3.0"],
         world: "lanner:plugin/extractor@0.3.0",
         generate_all,
         pub_export_macro: true,
@@ -92,7 +97,7 @@ pub mod bindings {
     });
     #[cfg(all(feature = "extractor", feature = "unix"))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
+        path: ["wit", "wit/v0.2.0", "wit/v0.3.0", "wit/v0.4.0", "wit/v0.5.0"],
         world: "lanner:plugin/extractor@0.5.0",
         generate_all,
         pub_export_macro: true,
@@ -101,7 +106,7 @@ pub mod bindings {
     });
     #[cfg(all(feature = "source", not(feature = "unix")))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0"],
+        path: ["wit", "wit/v0.2.0", "wit/v0.3.0"],
         world: "lanner:plugin/source@0.3.0",
         generate_all,
         pub_export_macro: true,
@@ -110,7 +115,7 @@ pub mod bindings {
     });
     #[cfg(all(feature = "source", feature = "unix"))]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0"],
+        path: ["wit", "wit/v0.2.0", "wit/v0.3.0", "wit/v0.4.0", "wit/v0.5.0"],
         world: "lanner:plugin/source@0.5.0",
         generate_all,
         pub_export_macro: true,
@@ -121,7 +126,7 @@ pub mod bindings {
     // unix sockets.
     #[cfg(feature = "sink")]
     wit_bindgen::generate!({
-        path: ["../wit", "../wit/v0.2.0", "../wit/v0.3.0", "../wit/v0.4.0", "../wit/v0.5.0", "../wit/v0.6.0"],
+        path: ["wit", "wit/v0.2.0", "wit/v0.3.0", "wit/v0.4.0", "wit/v0.5.0", "wit/v0.6.0"],
         world: "lanner:plugin/sink@0.6.0",
         generate_all,
         pub_export_macro: true,
@@ -300,7 +305,9 @@ pub trait Extractor: Plugin {
     fn fields() -> Vec<Field> {
         Vec::new()
     }
-    /// The event sources it can read; empty means any.
+    /// The event sources it can read. Empty (the default) means every source, `syscall`
+    /// included, as in Falco: syscall events then reach [`Extractor::extract`] too, with the
+    /// JSON payload of [`syscall`]. Name the sources to be called for those only.
     fn event_sources() -> Vec<String> {
         Vec::new()
     }
@@ -394,7 +401,29 @@ pub mod __private {
         }
     }
 
+    /// Sends a panic's message and location to the host's log at error level before the
+    /// trap: the host only sees "wasm trap: unreachable", and a panic's own message written
+    /// to stderr goes nowhere, so without it the author learns nothing of what failed. Set
+    /// at the first call into the plugin (the host calls `info` or `init` first on every
+    /// instance); the hook set before it (the default one, printing to stderr) still runs.
+    pub fn install_panic_hook() {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |panic| {
+                let message = panic.payload_as_str().unwrap_or("(a panic payload that is not text)");
+                let line = match panic.location() {
+                    Some(at) => format!("panicked at {}:{}:{}: {message}", at.file(), at.line(), at.column()),
+                    None => format!("panicked: {message}"),
+                };
+                wit_host::log(wit::LogLevel::Error, &line);
+                previous(panic);
+            }));
+        });
+    }
+
     pub fn info<T: Plugin>() -> wit::PluginInfo {
+        install_panic_hook();
         let i = T::info();
         wit::PluginInfo {
             name: i.name,
@@ -406,6 +435,7 @@ pub mod __private {
     }
 
     pub fn init<T: Plugin>(slot: &Slot<T>, config: String) -> Result<(), String> {
+        install_panic_hook();
         let p = T::init(&config)?;
         *slot.0.borrow_mut() = Some(p);
         Ok(())

@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Plugin authoring: `lanner plugin new`.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
     /// capture --raw`) and print the alerts they raise.
     Replay {
@@ -161,6 +166,13 @@ enum PluginsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Write a plugin project that builds as it is (Rust, Python or JavaScript), with its
+    /// NAME.yaml and a rule to try it.
+    New(crate::scaffold::NewArgs),
+}
+
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
@@ -173,6 +185,9 @@ pub fn main() -> Result<ExitCode> {
                 None => plugins::list(plugins_dir.as_deref(), json),
             }
             .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::New(args) } => {
+            crate::scaffold::new(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)

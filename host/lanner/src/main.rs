@@ -13,6 +13,7 @@ mod node;
 mod plugins;
 mod replay;
 mod rules;
+mod scaffold;
 mod sinks;
 mod sources;
 mod throttle;

@@ -8,6 +8,7 @@ use lanner_plugin_runtime::{
     Plugin, PluginConfig, PluginError, PluginState, RawEvent, Runtime, RuntimeOptions,
 };
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 fn runtime() -> Runtime {
@@ -103,6 +104,47 @@ fn trap_inside_extract_drops_the_instance_and_the_next_call_restarts_it() {
     assert!(h.extract(&events(), &req()).is_err());
     assert_eq!(h.stats.restarts.load(Ordering::Relaxed), 1);
     assert_eq!(h.stats.failures.load(Ordering::Relaxed), 2);
+}
+
+/// Every log record of this test binary, so that a test can look for what a plugin logged.
+struct Recorder(Mutex<Vec<(log::Level, String)>>);
+
+impl log::Log for Recorder {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        self.0.lock().unwrap().push((record.level(), record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+fn recorder() -> &'static Recorder {
+    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let r: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
+        log::set_logger(r).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        r
+    })
+}
+
+#[test]
+fn a_panic_message_with_its_location_reaches_the_host_log_at_error_level_before_the_trap() {
+    let records = recorder();
+    let rt = runtime();
+    let h = hostile(&rt, "config: {mode: panic}\nrestart: {backoff_ms: 0}\n");
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(matches!(err, PluginError::Failed { .. }), "{err}");
+    let logged: Vec<_> = records.0.lock().unwrap().clone();
+    let panic = logged
+        .iter()
+        .find(|(_, m)| m.starts_with("plugin hostile: panicked at "))
+        .unwrap_or_else(|| panic!("no panic line from the plugin in the log: {logged:?}"));
+    assert_eq!(panic.0, log::Level::Error, "{panic:?}");
+    // The payload of events() is 18 bytes; the location is the panic! in the plugin's source.
+    assert!(panic.1.ends_with(": hostile panics on purpose over a payload of 18 bytes"), "{}", panic.1);
+    assert!(panic.1.contains("src/lib.rs:"), "the location is given: {}", panic.1);
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //! - `views`: returns one string list of `count` strings (default 4Mi) that all point at the
 //!   same buffer of `mb` MiB (default 32): little guest memory, but copied one by one they
 //!   would be `count` x `mb` MiB on the host.
+//! - `panic`: panics with a message naming the payload's length (the SDK's panic hook sends
+//!   it to the host's log before the trap).
 //! - `ok`: returns `fine`.
 //!
 //! - `env`: returns the environment variable named by `url` (granted or not).
@@ -97,6 +99,7 @@ impl Extractor for Hostile {
             "env" => std::env::var(&self.url).map_err(|e| format!("{}: {e}", self.url))?,
             "huge" => "x".repeat(48 << 20),
             "wrong-count" => return Ok(()),
+            "panic" => panic!("hostile panics on purpose over a payload of {} bytes", _event.data.len()),
             _ => "fine".to_string(),
         };
         out.extend(requests.iter().map(|_| Some(Value::Str(v.clone()))));
