@@ -17,7 +17,12 @@
 //!   first on PATH. Plugin projects of the copy build into the tests' shared WASM target
 //!   directory (their `target/` is a link to it), so a doc's `cargo build` is quick after the
 //!   tests' own builds.
-//! - `yaml`, `json` and `toml` blocks are not run but must parse.
+//! - `yaml`, `json` and `toml` blocks are not run but must parse, and a YAML block is checked
+//!   as what it is: a plugin's `NAME.yaml` (only its keys: `config`, `limits`, `restart`,
+//!   `grants`, `open_params`) must be accepted by `PluginConfig::parse`; a rules file (a list
+//!   of `rule`, `macro`, `list`, `required_*` items) by `lanner validate`; any other mapping is
+//!   a `lanner.yaml` and must be accepted by `lanner run -c FILE --events /dev/null` (the
+//!   configuration checked, the webserver off).
 //! - `<!-- docs-test: skip: REASON -->` on the line before a block leaves it out; the test
 //!   prints every block left out, with its reason.
 //!
@@ -388,6 +393,46 @@ impl Drop for Terminal {
     }
 }
 
+/// The keys of a plugin's `NAME.yaml`.
+const PLUGIN_CONFIG_KEYS: [&str; 5] = ["config", "limits", "restart", "grants", "open_params"];
+
+/// The keys of the items of a rules file.
+const RULES_ITEM_KEYS: [&str; 5] =
+    ["rule", "macro", "list", "required_engine_version", "required_plugin_versions"];
+
+/// Checks a YAML block as what it is (see the module's comment); `Some(why)` when refused.
+fn check_yaml(t: &mut Terminal, body: &str, line: usize) -> Option<String> {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(body).ok()?;
+    let key_of = |k: &serde_yaml_ng::Value| k.as_str().unwrap_or("").to_string();
+    let file = t.state.join(format!("block-{line}.yaml"));
+    std::fs::write(&file, body).unwrap();
+    let command = match &value {
+        serde_yaml_ng::Value::Mapping(m)
+            if m.keys().all(|k| PLUGIN_CONFIG_KEYS.contains(&key_of(k).as_str())) =>
+        {
+            return lanner_plugin_runtime::PluginConfig::parse(body)
+                .err()
+                .map(|e| format!("as a NAME.yaml: {e}"));
+        }
+        serde_yaml_ng::Value::Mapping(_) => {
+            format!("lanner run -c '{}' --events /dev/null -o webserver.enabled=false", file.display())
+        }
+        serde_yaml_ng::Value::Sequence(items)
+            if items.iter().all(|i| {
+                i.as_mapping()
+                    .is_some_and(|m| m.keys().any(|k| RULES_ITEM_KEYS.contains(&key_of(k).as_str())))
+            }) =>
+        {
+            format!("lanner validate -r '{}'", file.display())
+        }
+        _ => return None,
+    };
+    let r = t.run(&command);
+    (r.status != Some(0)).then(|| {
+        format!("`{command}` exited with status {:?}:\n{}{}", r.status, tail(&r.stdout), tail(&r.stderr))
+    })
+}
+
 /// The last lines of a command's output, for a failure message.
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -430,6 +475,13 @@ fn check_doc(doc: &str) {
         };
         if let Some(e) = parsed {
             failures.push(format!("{doc}:{}: the ```{} block does not parse: {e}", b.line, b.lang));
+            continue;
+        }
+        if b.lang == "yaml" || b.lang == "yml" {
+            let t = terminal.get_or_insert_with(|| Terminal::new(doc));
+            if let Some(e) = check_yaml(t, &body, b.line) {
+                failures.push(format!("{doc}:{}: the ```{} block is refused: {e}", b.line, b.lang));
+            }
             continue;
         }
         if b.lang != "sh" && b.lang != "console" {
