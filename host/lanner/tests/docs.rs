@@ -378,16 +378,31 @@ impl Terminal {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        // A group with no process left is forgotten: its id may be given to someone else's.
+        self.groups.retain(|g| group_alive(*g));
         let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
         Ran { status, stdout: read(&out_path), stderr: read(&err_path), took: started.elapsed() }
     }
 }
 
+/// Whether a process of the process group `pgid` is still there (while one is, the id cannot
+/// be reused).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // After the command name: state, parent, process group.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok())
+            .is_some_and(|g| g == pgid)
+    })
+}
+
 impl Drop for Terminal {
     fn drop(&mut self) {
         // What a command left running in the background (a daemon, a server) stops here.
-        for g in &self.groups {
-            // SAFETY: signals a process group this test started.
+        for g in self.groups.iter().filter(|g| group_alive(**g)) {
+            // SAFETY: signals a process group this test started, which still has processes.
             unsafe { libc::kill(-(*g as i32), libc::SIGKILL) };
         }
     }
