@@ -24,7 +24,7 @@ printf '%12s %14s %10s %12s %10s\n' "asked ev/s" "reached ev/s" "drops" "lanner 
 best=0; best_rss=0
 for rate in $RATES; do
   log=$(mktemp)
-  ./target/release/lanner run -r "$RULES" > /dev/null 2> "$log" &
+  ./target/release/lanner run -r "$RULES" -o webserver.enabled=false > /dev/null 2> "$log" &
   pid=$!
   for _ in $(seq 1 100); do grep -q capturing "$log" && break; sleep 0.1; done
   out=$("$storm" "$rate" "$SECONDS_PER_STEP" "$THREADS" "$KIND")

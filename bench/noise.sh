@@ -37,7 +37,7 @@ for r in json.load(open(sys.argv[1]))["rules"]:
 PY
 
 rm -rf "$work_target"
-"$lanner" run -r rules/lanner_rules.yaml -r "$out/ancestors.yaml" -o json_output=true -o rule_matching=all \
+"$lanner" run -r rules/lanner_rules.yaml -r "$out/ancestors.yaml" -o json_output=true -o rule_matching=all -o webserver.enabled=false \
   > "$out/alerts.jsonl" 2> "$out/lanner.log" &
 lanner_pid=$!
 for _ in $(seq 1 600); do grep -qs capturing "$out/lanner.log" && break; sleep 0.1; done

@@ -22,7 +22,7 @@ echo "command: bench/overhead.sh (N=$N: $N getpid calls, $((N / 4)) open/close p
 
 with_lanner() {
   local log; log=$(mktemp)
-  taskset -c 0 ./target/release/lanner run -r "$RULES" > /dev/null 2> "$log" &
+  taskset -c 0 ./target/release/lanner run -r "$RULES" -o webserver.enabled=false > /dev/null 2> "$log" &
   local pid=$!
   for _ in $(seq 1 100); do grep -q capturing "$log" && break; sleep 0.1; done
   "$loop" "$N" none

@@ -29,7 +29,7 @@ bench() {
 
 without=$(bench)
 log=$(mktemp)
-./target/release/lanner run -r "$RULES" > /dev/null 2> "$log" &
+./target/release/lanner run -r "$RULES" -o webserver.enabled=false > /dev/null 2> "$log" &
 LANNER=$!
 for _ in $(seq 1 100); do grep -q capturing "$log" && break; sleep 0.1; done
 grep -q capturing "$log" || { cat "$log"; echo "lanner did not start" >&2; exit 1; }

@@ -47,7 +47,7 @@ fn main() {
 
     let stderr_path = dir.join("lanner.log");
     let mut cmd = Command::new(lanner);
-    cmd.arg("run").arg("--json").args(["-o", "watch_config_files=false"]);
+    cmd.arg("run").arg("--json").args(["-o", "watch_config_files=false", "-o", "webserver.enabled=false"]);
     for r in extra_rules {
         cmd.arg("-r").arg(r);
     }

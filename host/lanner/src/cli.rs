@@ -94,9 +94,14 @@ enum Command {
         /// configuration's rules_files; the embedded default rules when neither names any.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
-        /// Read events from an event file (or - for standard input) instead of the kernel.
+        /// Read events from an event file (or - for standard input) instead of the kernel;
+        /// alerts go to every configured output and the configured source plugins are
+        /// opened, as in a live run.
         #[arg(long)]
         events: Option<PathBuf>,
+        /// The plugins folder, instead of the configuration's plugins_dir.
+        #[arg(long = "plugins-dir", value_name = "DIR")]
+        plugins_dir: Option<PathBuf>,
         /// Print alerts as JSON lines.
         #[arg(long)]
         json: bool,
@@ -136,14 +141,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginsCommand {
-    /// Show each plugin with its capabilities, fields, grants and state.
+    /// Show each plugin with its capabilities, fields, grants and state; with --daemon, the
+    /// plugins a running daemon runs, with their state and counts.
     List {
         /// The plugins folder (default /etc/lanner/plugins.d).
-        #[arg(long = "plugins-dir", value_name = "DIR")]
+        #[arg(long = "plugins-dir", value_name = "DIR", conflicts_with = "daemon")]
         plugins_dir: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// A running daemon's endpoint, such as http://127.0.0.1:8765: its plugins' state
+        /// (running, backoff, disabled) and counts, from its /plugins.
+        #[arg(long, value_name = "URL")]
+        daemon: Option<String>,
+        /// A file holding the bearer token the daemon's endpoint requires
+        /// (webserver.metrics_token_file).
+        #[arg(long = "token-file", value_name = "FILE", requires = "daemon")]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -153,14 +167,20 @@ pub fn main() -> Result<ExitCode> {
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
-        Command::Plugins { command: PluginsCommand::List { plugins_dir, json } } => {
-            plugins::list(plugins_dir.as_deref(), json).map(|()| ExitCode::SUCCESS)
+        Command::Plugins { command: PluginsCommand::List { plugins_dir, json, daemon, token_file } } => {
+            match daemon {
+                Some(url) => plugins::list_daemon(&url, token_file.as_deref(), json),
+                None => plugins::list(plugins_dir.as_deref(), json),
+            }
+            .map(|()| ExitCode::SUCCESS)
         }
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)
         }
-        Command::Run { config, rules, events, json, options, duration } => {
-            run(config, rules, events, json, options, duration)
+        Command::Run { config, rules, events, json, options, duration, plugins_dir } => {
+            let sources =
+                crate::config::Sources { file: config, overrides: options, rules, events, plugins_dir };
+            run(sources, json, duration)
         }
         Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
         Command::Completions { shell } => {
@@ -316,7 +336,9 @@ fn replay(
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut code = ExitCode::SUCCESS;
     if let Some(events) = events {
-        code = crate::replay::replay_file(events, &detection, &mut out, None)?;
+        let target = live::AlertTarget::Write(detection.format);
+        let mut delivery = crate::replay::Delivery::new(target, detection.limits, None);
+        code = crate::replay::replay_file(events, &detection, &mut delivery, &mut out)?;
     }
     let errors = plugins::replay_sources(
         &plugin_set,
@@ -329,19 +351,11 @@ fn replay(
     Ok(if errors > 0 { ExitCode::from(1) } else { code })
 }
 
-fn run(
-    config: Option<PathBuf>,
-    rules: Vec<PathBuf>,
-    events: Option<PathBuf>,
-    json: bool,
-    mut options: Vec<String>,
-    duration: Option<f64>,
-) -> Result<ExitCode> {
-    // The flags are shorthands for settings, applied after the other -o options.
+fn run(mut sources: crate::config::Sources, json: bool, duration: Option<f64>) -> Result<ExitCode> {
+    // The flag is a shorthand for a setting, applied after the other -o options.
     if json {
-        options.push("json_output=true".into());
+        sources.overrides.push("json_output=true".into());
     }
-    let sources = crate::config::Sources { file: config, overrides: options, rules, events };
     crate::daemon::run(sources, duration.map(std::time::Duration::from_secs_f64))
 }
 

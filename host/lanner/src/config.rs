@@ -249,6 +249,8 @@ pub struct Sources {
     pub rules: Vec<PathBuf>,
     /// `--events FILE`: replay this file (`-` for standard input) instead of live capture.
     pub events: Option<PathBuf>,
+    /// `--plugins-dir DIR`: replaces `plugins_dir`; it must exist.
+    pub plugins_dir: Option<PathBuf>,
 }
 
 /// A loaded configuration and the files it was read from (to watch them).
@@ -295,6 +297,13 @@ impl Sources {
             serde_yaml_ng::from_value(merged).context("the configuration after -o options")?;
         if !self.rules.is_empty() {
             config.rules_files = self.rules.clone();
+        }
+        if let Some(dir) = &self.plugins_dir {
+            // Named on the command line: a typo must not run without the plugins.
+            if !dir.is_dir() {
+                bail!("--plugins-dir {}: no such folder", dir.display());
+            }
+            config.plugins_dir = dir.clone();
         }
         if let Some(events) = &self.events {
             config.engine.kind = EngineKind::Replay;
@@ -755,6 +764,7 @@ mod tests {
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             rules: Vec::new(),
             events: None,
+            plugins_dir: None,
         }
     }
 

@@ -12,7 +12,6 @@ use anyhow::{Context, Result, bail};
 use lanner_outputs::{OutputSpec, Outputs, ProgramSink, RetryPolicy, StdoutSink};
 use lanner_plugin_runtime::PluginSet;
 use std::collections::BTreeSet;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,26 +36,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         start_webserver(&config, metrics.clone())?;
     }
     if config.engine.kind == EngineKind::Replay {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        // A file has an end: no reloads. The same processing as live capture. With a
-        // duration, the daemon stays up until it passes (or a signal), serving /metrics.
-        let code = crate::replay::replay_file(
-            &config.engine.replay.capture_file,
-            &detection,
-            &mut out,
-            Some(metrics),
-        )?;
-        out.flush()?;
-        if let Some(d) = duration {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
-            signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
-            let until = std::time::Instant::now() + d;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        return Ok(code);
+        return replay(&config, &plugins, &detection, metrics, duration);
     }
     let (tx, rx) = channel();
     let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
@@ -90,14 +70,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     };
     let finished = live::run(opts, Output::Process(sink), &mut std::io::sink())?;
     // Capture has stopped; the outputs get the deadline to deliver what is queued.
-    let report = finished.outputs.map(|o| o.shutdown(config.shutdown_deadline())).unwrap_or_default();
-    for name in &report.unfinished {
-        tracing::warn!(output = %name, "output still had alerts queued at the shutdown deadline");
-    }
-    let lost_alerts = report.total_dropped();
-    if lost_alerts > 0 {
-        tracing::warn!("{lost_alerts} alerts were dropped by outputs in all");
-    }
+    let lost_alerts = finished.outputs.map_or(0, |o| shut_down_outputs(o, &config));
     if finished.dropped > 0 {
         tracing::warn!("{} syscall records were dropped in all", finished.dropped);
     }
@@ -105,6 +78,118 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `engine.kind: replay` (`lanner run --events FILE`): the file's events, then those of the
+/// configured source plugins (opened as a live run opens them) until every one has ended,
+/// through the rules to every configured output, as a live run delivers them. With a
+/// duration, it runs until that has passed (serving its endpoint), else until the sources
+/// are done; a signal ends it sooner. The outputs then get their shutdown deadline, and
+/// alerts they could not deliver make the exit status 3, as in a live run; otherwise a
+/// plugin that failed (or a bad line of the file) makes it 1, as `lanner replay` does.
+fn replay(
+    config: &Config,
+    plugins: &PluginSet,
+    detection: &Detection,
+    metrics: Arc<Metrics>,
+    duration: Option<Duration>,
+) -> Result<ExitCode> {
+    use crate::replay::Delivery;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::RecvTimeoutError;
+    let (outputs, sink_plugins) = build_outputs(config)?;
+    metrics.set_outputs(outputs.stats());
+    metrics.set_sink_plugins(sink_plugins);
+    metrics.update_plugin_states();
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    let until = duration.map(|d| std::time::Instant::now() + d);
+    let (control_tx, control) = channel();
+    let wake = Arc::new(AtomicBool::new(false));
+    start_plugin_watch(metrics.clone(), control_tx, wake.clone())?;
+    // A file can wait for its outputs (live capture cannot): a full queue holds the replay
+    // back, up to the shutdown deadline per alert, instead of dropping what came too fast.
+    let target = AlertTarget::Waiting(outputs, config.shutdown_deadline());
+    let mut delivery = Delivery::new(target, detection.limits, Some(metrics.clone()));
+    let mut out = std::io::sink();
+    let host = crate::node::hostname();
+    let code =
+        crate::replay::replay_file(&config.engine.replay.capture_file, detection, &mut delivery, &mut out)?;
+    let (source_tx, source_rx) = std::sync::mpsc::sync_channel(crate::sources::QUEUED_BATCHES);
+    let mut runner = SourceRunner::new(source_tx, wake);
+    runner.sync(plugins);
+    // Whether a plugin failed: a disabled one (its alert), a source that gave up, an
+    // extractor's failed call.
+    let mut failed = false;
+    let internal = |delivery: &mut Delivery, out: &mut std::io::Sink, msg: Control| {
+        if let Control::Internal { rule, output, .. } = msg {
+            delivery.internal(rule, output, &host, out);
+            true
+        } else {
+            false
+        }
+    };
+    while !stop.load(Ordering::Relaxed) && !delivery.stopped() {
+        while let Ok(msg) = control.try_recv() {
+            failed |= internal(&mut delivery, &mut out, msg);
+        }
+        match source_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(msg) => {
+                failed |= crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
+                continue;
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
+        }
+        if runner.finished() {
+            // What a source sent between the last wait and its end.
+            while let Ok(msg) = source_rx.try_recv() {
+                failed |= crate::replay::source_message(msg, detection, &mut delivery, &host, &mut out);
+            }
+            if until.is_none_or(|u| std::time::Instant::now() >= u) {
+                break;
+            }
+        }
+    }
+    runner.stop_all();
+    // A plugin disabled in the last moments is still told, on the outputs still running.
+    for msg in plugin_incidents(&metrics).into_iter().chain(control.try_iter()) {
+        failed |= internal(&mut delivery, &mut out, msg);
+    }
+    delivery.finish()?;
+    let lost = match delivery.target {
+        AlertTarget::Waiting(outputs, _) | AlertTarget::Outputs(outputs) => {
+            shut_down_outputs(outputs, config)
+        }
+        AlertTarget::Write(_) => 0,
+    };
+    Ok(if lost > 0 {
+        ExitCode::from(3)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        code
+    })
+}
+
+/// Gives the outputs the shutdown deadline to deliver what is queued, and says which lost
+/// alerts (delivery failures, full queues, the deadline): how many in all.
+fn shut_down_outputs(outputs: lanner_outputs::Outputs, config: &Config) -> u64 {
+    let report = outputs.shutdown(config.shutdown_deadline());
+    for name in &report.unfinished {
+        tracing::warn!(output = %name, "output still had alerts queued at the shutdown deadline");
+    }
+    for (name, n) in report.dropped.iter().filter(|(_, n)| *n > 0) {
+        tracing::error!(
+            output = %name,
+            "output {name}: {n} alerts were not delivered (lanner_output_dropped_total; the delivery errors are logged above)"
+        );
+    }
+    let lost = report.total_dropped();
+    if lost > 0 {
+        tracing::warn!("{lost} alerts were dropped by outputs in all");
+    }
+    lost
 }
 
 /// A sink plugin of a running output, by the output's name.
@@ -213,19 +298,13 @@ fn init_logging(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Starts the HTTP endpoint (health and metrics). A failure to bind is logged, and
-/// detection goes on without the endpoint: losing the metrics must not stop detection. A
-/// token or TLS file that cannot be read stops the start: serving metrics openly, or over
-/// plain HTTP, when the operator asked otherwise would be worse.
+/// Starts the HTTP endpoint (health, metrics, plugins). Any failure stops the start: an
+/// endpoint that did not bind would leave the probes and the scrapes to whatever else holds
+/// the port, and serving metrics openly, or over plain HTTP, when the operator asked
+/// otherwise would be worse. `webserver.enabled: false` is the way to run without it.
 fn start_webserver(config: &Config, metrics: Arc<Metrics>) -> Result<()> {
     let w = &config.webserver;
-    let addr = match format!("{}:{}", w.listen_address, w.listen_port).parse() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!("webserver: listen address {}:{}: {e}", w.listen_address, w.listen_port);
-            return Ok(());
-        }
-    };
+    let addr = crate::web::listen_addr(&w.listen_address, w.listen_port)?;
     let token = (!w.metrics_token_file.as_os_str().is_empty())
         .then(|| crate::web::read_token(&w.metrics_token_file))
         .transpose()?;
@@ -238,13 +317,11 @@ fn start_webserver(config: &Config, metrics: Arc<Metrics>) -> Result<()> {
         token,
         tls,
     };
-    match crate::web::serve(metrics, opts) {
-        Ok(bound) => tracing::info!(
-            "webserver listening on {scheme}://{bound} (/healthz/live, /healthz/ready, /metrics{})",
-            if w.metrics_token_file.as_os_str().is_empty() { "" } else { " with a bearer token" }
-        ),
-        Err(e) => tracing::error!("{e:#}; going on without /healthz and /metrics"),
-    }
+    let bound = crate::web::serve(metrics, opts)?;
+    tracing::info!(
+        "webserver listening on {scheme}://{bound} (/healthz/live, /healthz/ready, /metrics, /plugins{})",
+        if w.metrics_token_file.as_os_str().is_empty() { "" } else { " with a bearer token" }
+    );
     Ok(())
 }
 
@@ -328,32 +405,41 @@ fn start_plugin_watch(
     std::thread::Builder::new().name("lanner-plugin-watch".into()).spawn(move || {
         loop {
             metrics.update_plugin_states();
-            for (name, plugin, sink) in metrics.watched_plugins() {
-                for i in plugin.take_incidents().into_iter().filter(|i| i.disabled) {
-                    let what = if sink {
-                        format!("sink plugin {} of output {name}", plugin.name())
-                    } else {
-                        format!("plugin {name}")
-                    };
-                    let output = format!(
-                        "Lanner internal: {what} disabled after repeated failures ({}); a reload enables it again",
-                        i.message
-                    );
-                    let msg = Control::Internal {
-                        rule: crate::internal::PLUGIN_DISABLED_RULE,
-                        subject: name.clone(),
-                        output,
-                    };
-                    if tx.send(msg).is_err() {
-                        return;
-                    }
-                    wake.store(true, std::sync::atomic::Ordering::Release);
+            for msg in plugin_incidents(&metrics) {
+                if tx.send(msg).is_err() {
+                    return;
                 }
+                wake.store(true, std::sync::atomic::Ordering::Release);
             }
             std::thread::sleep(Duration::from_secs(1));
         }
     })?;
     Ok(())
+}
+
+/// The internal alerts for the watched plugins disabled since the last call; every other
+/// failure the runtime kept for the host is taken too (each was logged when it happened).
+fn plugin_incidents(metrics: &Metrics) -> Vec<Control> {
+    let mut alerts = Vec::new();
+    for (name, plugin, sink) in metrics.watched_plugins() {
+        for i in plugin.take_incidents().into_iter().filter(|i| i.disabled) {
+            let what = if sink {
+                format!("sink plugin {} of output {name}", plugin.name())
+            } else {
+                format!("plugin {name}")
+            };
+            let output = format!(
+                "Lanner internal: {what} disabled after repeated failures ({}); a reload enables it again",
+                i.message
+            );
+            alerts.push(Control::Internal {
+                rule: crate::internal::PLUGIN_DISABLED_RULE,
+                subject: name.clone(),
+                output,
+            });
+        }
+    }
+    alerts
 }
 
 /// Reloads on SIGHUP, and on changes to the configuration and rules when

@@ -122,14 +122,21 @@ pub enum AlertTarget {
     Write(AlertFormat),
     /// Handed to the outputs, each with its own queue (the daemon).
     Outputs(Outputs),
+    /// Handed to the outputs, waiting up to this long for room in a full queue: a replayed
+    /// file can wait for its outputs, live capture cannot.
+    Waiting(Outputs, Duration),
 }
 
 impl AlertTarget {
-    fn emit(&self, alert: &Alert, out: &mut dyn Write) -> std::io::Result<()> {
+    pub(crate) fn emit(&self, alert: &Alert, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
             AlertTarget::Write(format) => writeln!(out, "{}", format.line(alert)),
             AlertTarget::Outputs(outputs) => {
                 outputs.send(alert);
+                Ok(())
+            }
+            AlertTarget::Waiting(outputs, wait) => {
+                outputs.send_waiting(alert, *wait);
                 Ok(())
             }
         }
@@ -1126,15 +1133,16 @@ fn apply_control(
 
 /// Replays a raw capture file through decoding, the state tables and the sink, as a live
 /// run would have processed it. Prints the records per second to stderr. Returns how many
-/// records could not be read (the file's end may be cut: what came before still counts).
-pub fn replay_raw(
+/// records could not be read (the file's end may be cut: what came before still counts), and
+/// the sink, whose outputs the caller drains.
+pub fn replay_raw<'a>(
     path: &Path,
-    sink: Sink<'_>,
+    sink: Sink<'a>,
     plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
     out: &mut dyn Write,
     metrics: Option<Arc<Metrics>>,
     limits: AlertLimits,
-) -> Result<u64> {
+) -> Result<(u64, Sink<'a>)> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = rawfile::Reader::new(std::io::BufReader::with_capacity(1 << 20, file))
         .with_context(|| format!("reading {}", path.display()))?;
@@ -1169,7 +1177,7 @@ pub fn replay_raw(
         proc.records as f64 / secs.max(1e-9),
         proc.alerts
     );
-    Ok(bad)
+    Ok((bad, proc.sink))
 }
 
 /// The 32-bit syscalls the probe could not deliver: counted, and logged at most once a minute

@@ -1,7 +1,10 @@
-//! What the daemon counts, shown by the HTTP endpoint (`crate::web`) as `/metrics` in
-//! Prometheus text format, and the health verdicts: readiness, which fails with the reason
-//! when capture has gone quiet or drops too much, and liveness, which fails only when the
-//! event loop has stopped.
+//! What the daemon counts, in Prometheus text format, the state of its plugins, and the
+//! health verdicts: readiness, which fails with the reason when capture has gone quiet or
+//! drops too much, and liveness, which fails only when the event loop has stopped.
+//!
+//! This module knows nothing of HTTP: the endpoint depends on it, never the reverse, so
+//! that what is counted can be tested and reused (`lanner plugins list --daemon` reads
+//! [`PluginStatus`] back) without the server.
 //!
 //! The event loop only touches atomics (prometheus-client's counters are atomics); labelled
 //! families are used where the label set is small or the event rare (alerts, reloads).
@@ -111,6 +114,10 @@ pub struct Metrics {
     plugins: Mutex<Vec<WatchedPlugin>>,
     /// The sink plugins of the running outputs, likewise.
     sink_plugins: Mutex<Vec<WatchedPlugin>>,
+    /// Every watched plugin's state and counts as last taken by
+    /// [`Metrics::update_plugin_states`]: served as is, since reading a plugin's state
+    /// waits for its running call.
+    plugin_status: Mutex<Vec<PluginStatus>>,
     /// Entries in each bounded table, map and queue of the state and the event loop.
     pub state_entries: Family<TableLabels, Gauge>,
     /// Entries evicted because their table was full, per table.
@@ -178,6 +185,7 @@ impl Metrics {
             plugin_events_dropped: Family::default(),
             plugins: Mutex::new(Vec::new()),
             sink_plugins: Mutex::new(Vec::new()),
+            plugin_status: Mutex::new(Vec::new()),
             state_entries: Family::default(),
             state_evicted: Family::default(),
             state_reconciled: Family::default(),
@@ -407,15 +415,21 @@ impl Metrics {
     /// the last call disappear from it. Not at scrape time: a plugin's state waits for its
     /// running call, and a scrape must not.
     pub fn update_plugin_states(&self) {
-        let states: Vec<(String, &'static str)> =
-            self.watched_plugins().into_iter().map(|(n, p, _)| (n, p.state().as_str())).collect();
+        let status: Vec<PluginStatus> =
+            self.watched_plugins().into_iter().map(|(n, p, sink)| PluginStatus::of(n, &p, sink)).collect();
         self.plugin_state.clear();
-        for (plugin, state) in states {
+        for st in &status {
             for s in ["running", "backoff", "disabled"] {
-                let labels = PluginStateLabels { plugin: plugin.clone(), state: s.into() };
-                self.plugin_state.get_or_create(&labels).set(i64::from(s == state));
+                let labels = PluginStateLabels { plugin: st.name.clone(), state: s.into() };
+                self.plugin_state.get_or_create(&labels).set(i64::from(s == st.state));
             }
         }
+        *self.plugin_status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// The plugins' state and counts as last taken (at most about a second old).
+    pub fn plugin_status(&self) -> Vec<PluginStatus> {
+        self.plugin_status.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn sync_plugins(&self) {
@@ -467,6 +481,70 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
+    }
+}
+
+/// One plugin as the running daemon sees it (`/plugins`): its state, its counts since the
+/// daemon started, and why it was disabled.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PluginStatus {
+    /// The name it is shown by: the plugin's, or for a sink plugin its output's.
+    pub name: String,
+    /// The plugin's own name.
+    pub plugin: String,
+    /// For a sink plugin, the output it delivers for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// extractor, source or sink.
+    pub kind: String,
+    pub version: String,
+    pub file: String,
+    /// running, backoff or disabled.
+    pub state: String,
+    pub calls: u64,
+    pub failures: u64,
+    pub restarts: u64,
+    /// Source events dropped because the rules were behind.
+    pub events_dropped: u64,
+    /// Outbound HTTP requests the grants refused.
+    pub http_denied: u64,
+    /// The last failure, whatever the state now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Why it is disabled (its last failure), while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// For a source plugin, its event source, and what it is opened with (none: not opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_params: Option<String>,
+}
+
+impl PluginStatus {
+    fn of(name: String, p: &lanner_plugin_runtime::Plugin, sink: bool) -> Self {
+        let state = p.state();
+        let last_error = p.last_error();
+        let disabled = state == lanner_plugin_runtime::PluginState::Disabled;
+        let s = &p.stats;
+        PluginStatus {
+            output: sink.then(|| name.clone()),
+            name,
+            plugin: p.name().to_string(),
+            kind: p.kind().as_str().to_string(),
+            version: p.version().to_string(),
+            file: p.path().display().to_string(),
+            state: state.as_str().to_string(),
+            calls: s.calls.load(Ordering::Relaxed),
+            failures: s.failures.load(Ordering::Relaxed),
+            restarts: s.restarts.load(Ordering::Relaxed),
+            events_dropped: s.events_dropped.load(Ordering::Relaxed),
+            http_denied: s.http_denied.load(Ordering::Relaxed),
+            disabled_reason: if disabled { last_error.clone() } else { None },
+            last_error,
+            source: p.source_name().map(str::to_string),
+            open_params: if sink { None } else { p.config().open_params.clone() },
+        }
     }
 }
 

@@ -311,6 +311,94 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `lanner plugins list --daemon URL`: the plugins a running daemon runs, as its `/plugins`
+/// says (not a fresh load in this process, whose plugins have never failed).
+pub(crate) fn list_daemon(url: &str, token_file: Option<&Path>, json: bool) -> Result<()> {
+    use crate::metrics::PluginStatus;
+    let endpoint = format!("{}/plugins", url.trim_end_matches('/'));
+    let token = token_file
+        .map(|f| {
+            let t = std::fs::read_to_string(f).with_context(|| format!("--token-file {}", f.display()))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                bail!("--token-file {}: empty", f.display());
+            }
+            Ok(t)
+        })
+        .transpose()?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut req = agent.get(&endpoint);
+    if let Some(t) = &token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.call().with_context(|| format!("asking the daemon at {endpoint}"))?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().with_context(|| format!("reading {endpoint}"))?;
+    match status {
+        200 => {}
+        401 if token.is_none() => {
+            bail!(
+                "{endpoint}: the daemon requires a bearer token: give its webserver.metrics_token_file with --token-file"
+            )
+        }
+        401 => bail!("{endpoint}: the daemon refused the token of --token-file"),
+        404 => bail!("{endpoint}: not found: is that a lanner daemon (one of this version)?"),
+        s => bail!("{endpoint}: HTTP {s}: {}", body.trim()),
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        plugins: Vec<PluginStatus>,
+    }
+    let answer: Answer = serde_json::from_str(&body)
+        .with_context(|| format!("{endpoint}: not the plugin list of a lanner daemon"))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "plugins": answer.plugins }))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for p in &answer.plugins {
+        let plugin = if p.plugin == p.name { String::new() } else { format!(" {}", p.plugin) };
+        writeln!(out, "{} ({}{plugin} {}) [{}]", p.name, p.kind, p.version, p.state)?;
+        let mut counts = format!("  calls {}, failures {}, restarts {}", p.calls, p.failures, p.restarts);
+        if p.events_dropped > 0 {
+            counts.push_str(&format!(", events dropped {}", p.events_dropped));
+        }
+        if p.http_denied > 0 {
+            counts.push_str(&format!(", http requests refused {}", p.http_denied));
+        }
+        writeln!(out, "{counts}")?;
+        writeln!(out, "  file: {}", p.file)?;
+        if let Some(o) = &p.output {
+            writeln!(out, "  output: {o}")?;
+        }
+        if let Some(s) = &p.source {
+            match &p.open_params {
+                Some(params) => writeln!(out, "  source: {s} (opened with {params:?})")?,
+                None => writeln!(out, "  source: {s} (not opened: no open_params)")?,
+            }
+        }
+        // The first line: a trap's message goes on with its wasm backtrace (all of it in
+        // --json).
+        let first = |s: &String| s.lines().next().unwrap_or_default().to_string();
+        match (&p.disabled_reason, &p.last_error) {
+            (Some(why), _) => {
+                writeln!(out, "  disabled: {}; a reload (SIGHUP) enables it again", first(why))?
+            }
+            (None, Some(e)) => writeln!(out, "  last failure: {}", first(e))?,
+            (None, None) => {}
+        }
+    }
+    if answer.plugins.is_empty() {
+        writeln!(out, "no plugins")?;
+    }
+    Ok(())
+}
+
 fn capabilities(p: &lanner_plugin_runtime::Plugin) -> Vec<&'static str> {
     use lanner_plugin_runtime::PluginKind::*;
     match p.kind() {

@@ -17,21 +17,121 @@ fn is_raw_capture(path: &Path) -> Result<bool> {
     Ok(lanner_capture::rawfile::is_raw(&magic[..n]))
 }
 
+/// Where a replay's alerts go, counted and held back by the deduplication as a live run's
+/// are.
+pub(crate) struct Delivery {
+    pub target: live::AlertTarget,
+    dedup: Option<crate::throttle::RuleDedup>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// The first failure to write (standard output closed): the replay stops there.
+    failed: Option<std::io::Error>,
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        target: live::AlertTarget,
+        limits: crate::throttle::AlertLimits,
+        metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    ) -> Self {
+        Delivery { target, dedup: limits.dedup.map(crate::throttle::RuleDedup::new), metrics, failed: None }
+    }
+
+    /// A rule's alert.
+    pub(crate) fn alert(&mut self, mut alert: lanner_event::Alert, out: &mut dyn Write) {
+        if let Some(m) = &self.metrics {
+            m.alerts
+                .get_or_create(&crate::metrics::AlertLabels {
+                    rule: alert.rule.clone(),
+                    priority: alert.priority.as_str().into(),
+                })
+                .inc();
+        }
+        if let Some(dd) = &mut self.dedup {
+            match dd.check(&alert) {
+                crate::throttle::Verdict::Hold => {
+                    if let Some(m) = &self.metrics {
+                        m.suppressed.get_or_create(&crate::metrics::RuleLabels { rule: alert.rule }).inc();
+                    }
+                    return;
+                }
+                crate::throttle::Verdict::Deliver(n) => crate::throttle::mark_suppressed(&mut alert, n),
+            }
+        }
+        self.emit(&alert, out);
+    }
+
+    /// One of Lanner's own alerts (CRITICAL, source `internal`), never held back: a replay
+    /// raises few.
+    pub(crate) fn internal(&mut self, rule: &str, output: String, hostname: &str, out: &mut dyn Write) {
+        let alert = lanner_event::Alert {
+            time_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            rule: rule.into(),
+            priority: lanner_event::Priority::Critical,
+            output,
+            output_fields: Vec::new(),
+            source: "internal".into(),
+            tags: Vec::new(),
+            hostname: hostname.to_string(),
+        };
+        if let Some(m) = &self.metrics {
+            m.alerts
+                .get_or_create(&crate::metrics::AlertLabels {
+                    rule: alert.rule.clone(),
+                    priority: alert.priority.as_str().into(),
+                })
+                .inc();
+        }
+        self.emit(&alert, out);
+    }
+
+    fn emit(&mut self, alert: &lanner_event::Alert, out: &mut dyn Write) {
+        if self.failed.is_none()
+            && let Err(e) = self.target.emit(alert, out)
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Whether writing failed (the replay stops).
+    pub(crate) fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// The failure to write, unless it was a closed pipe (`| head`), which ends a replay
+    /// quietly.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        match self.failed.take() {
+            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Evaluates a recorded session: a raw capture file (through decoding and state, as live
-/// capture) or an event file (JSON lines; `-` for standard input).
+/// capture) or an event file (JSON lines; `-` for standard input). Alerts go to
+/// `delivery`'s target (written to `out`, or handed to the outputs).
 pub(crate) fn replay_file(
     events: &Path,
     d: &live::Detection,
+    delivery: &mut Delivery,
     out: &mut dyn Write,
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Result<ExitCode> {
+    let metrics = delivery.metrics.clone();
     if events != Path::new("-") && is_raw_capture(events)? {
+        // The raw path applies the deduplication itself, as live capture does.
+        let placeholder = live::AlertTarget::Write(d.format);
         let sink = live::Sink::Alerts {
             ruleset: d.ruleset.clone(),
-            target: live::AlertTarget::Write(d.format),
+            target: std::mem::replace(&mut delivery.target, placeholder),
             hostname: crate::node::hostname(),
         };
-        let bad = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics.clone(), d.limits)?;
+        let replayed = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics, d.limits);
+        let (bad, sink) = replayed?;
+        if let live::Sink::Alerts { target, .. } = sink {
+            delivery.target = target;
+        }
         return Ok(if bad > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
     let input: Box<dyn BufRead> = if events == Path::new("-") {
@@ -48,33 +148,10 @@ pub(crate) fn replay_file(
         .plugin_fields
         .clone()
         .and_then(|map| crate::deferred::PluginSyscalls::new(&d.ruleset, &d.registry, map));
-    let write_err: std::cell::RefCell<Option<std::io::Error>> = std::cell::RefCell::new(None);
-    let mut dedup = d.limits.dedup.map(crate::throttle::RuleDedup::new);
-    let mut on_alert = |mut alert: lanner_event::Alert| {
-        if let Some(m) = &metrics {
-            m.alerts
-                .get_or_create(&crate::metrics::AlertLabels {
-                    rule: alert.rule.clone(),
-                    priority: alert.priority.as_str().into(),
-                })
-                .inc();
-        }
-        if let Some(dd) = &mut dedup {
-            match dd.check(&alert) {
-                crate::throttle::Verdict::Hold => {
-                    if let Some(m) = &metrics {
-                        m.suppressed.get_or_create(&crate::metrics::RuleLabels { rule: alert.rule }).inc();
-                    }
-                    return;
-                }
-                crate::throttle::Verdict::Deliver(n) => crate::throttle::mark_suppressed(&mut alert, n),
-            }
-        }
-        if write_err.borrow().is_none()
-            && let Err(e) = writeln!(out, "{}", d.format.line(&alert))
-        {
-            *write_err.borrow_mut() = Some(e);
-        }
+    let shared = std::cell::RefCell::new((delivery, out));
+    let mut on_alert = |alert: lanner_event::Alert| {
+        let (delivery, out) = &mut *shared.borrow_mut();
+        delivery.alert(alert, &mut **out);
     };
     for ev in reader {
         let ev = match ev {
@@ -99,21 +176,59 @@ pub(crate) fn replay_file(
             }
             None => d.ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, &host))),
         }
-        if write_err.borrow().is_some() {
+        if shared.borrow().0.stopped() {
             break;
         }
     }
     if let Some(ps) = &mut deferred {
         report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
     }
-    if let Some(e) = write_err.into_inner() {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(ExitCode::SUCCESS);
-        }
-        return Err(e.into());
+    let (delivery, out) = shared.into_inner();
+    if delivery.stopped() {
+        delivery.finish()?;
+        return Ok(ExitCode::SUCCESS);
     }
     out.flush()?;
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Runs what a source plugin sent through the rules of its source, in a replay (the daemon
+/// opens the configured source plugins in a replay as in a live run). A source that gave up
+/// raises Lanner's plugin alert, as live. Whether a plugin failed (the source, or an
+/// extractor on its events).
+pub(crate) fn source_message(
+    msg: crate::sources::SourceMsg,
+    d: &live::Detection,
+    delivery: &mut Delivery,
+    host: &str,
+    out: &mut dyn Write,
+) -> bool {
+    use crate::sources::SourceMsg;
+    let events = match msg {
+        SourceMsg::Events(events) => events,
+        SourceMsg::Ended { failure: None, .. } => return false,
+        SourceMsg::Ended { plugin, failure: Some(why) } => {
+            let output = format!("Lanner internal: source plugin {plugin} stopped: {why}");
+            delivery.internal(crate::internal::PLUGIN_DISABLED_RULE, output, host, out);
+            return true;
+        }
+    };
+    let Some(map) = &d.plugin_fields else { return false };
+    let source = events.first().map(|e| e.source.clone()).unwrap_or_default();
+    let batch = lanner_plugin_runtime::EventBatch::new(map, events);
+    let mut n = 0;
+    for ev in batch.iter() {
+        n += 1;
+        d.ruleset.evaluate(&ev, |rule| delivery.alert(rule.alert(&ev, host), out));
+    }
+    if let Some(m) = &delivery.metrics {
+        m.processed.get_or_create(&crate::metrics::SourceLabels { source }).inc_by(n);
+    }
+    let errors = batch.take_errors();
+    for e in &errors {
+        tracing::warn!("{e}");
+    }
+    !errors.is_empty()
 }
 
 pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {

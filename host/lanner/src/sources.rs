@@ -180,6 +180,12 @@ impl SourceRunner {
         self.tx.wake.store(true, Ordering::Release);
     }
 
+    /// Whether every open source has stopped reading (its stream ended, it gave up, or its
+    /// plugin was disabled): a replay's sources are done then.
+    pub fn finished(&self) -> bool {
+        self.running.values().all(|r| r.thread.as_ref().is_none_or(|t| t.is_finished()))
+    }
+
     /// Stops every source.
     pub fn stop_all(&mut self) {
         for r in self.running.values() {

@@ -2,8 +2,12 @@
 //! only when the event loop has stopped turning, so that a restart can help; readiness
 //! (`/healthz/ready`) fails when capture is blind (quiet too long, or dropping too much),
 //! which a restart does not cure: a drop storm must not make the kubelet kill the agent
-//! and lose what it still sees. `/metrics` can require a bearer token, and the whole
-//! endpoint can be served over TLS (rustls), since metrics name rules, plugins and outputs.
+//! and lose what it still sees. `/metrics` and `/plugins` (the daemon's own plugins: state,
+//! counts, why one was disabled, as JSON) can require a bearer token, and the whole endpoint
+//! can be served over TLS (rustls), since both name rules, plugins and outputs.
+//!
+//! A port already taken is an error for the caller: answering probes from another process's
+//! port would tell the kubelet and Prometheus about that process instead.
 
 use crate::metrics::Metrics;
 use anyhow::{Context, Result, bail};
@@ -28,10 +32,22 @@ pub struct WebOptions {
     /// Readiness limits (see [`Metrics::health`]).
     pub max_gap_secs: f64,
     pub max_drop_ratio: f64,
-    /// The bearer token `/metrics` requires, when set.
+    /// The bearer token `/metrics` and `/plugins` require, when set.
     pub token: Option<String>,
     /// Served over TLS with this configuration, when set.
     pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// The address `webserver.listen_address` and `webserver.listen_port` name (an IPv6
+/// address with or without brackets).
+pub fn listen_addr(address: &str, port: u16) -> Result<SocketAddr> {
+    let host = address.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().map_err(|e| {
+        anyhow::anyhow!(
+            "webserver.listen_address {address:?}: not an IP address ({e}); use 127.0.0.1, 0.0.0.0 or ::"
+        )
+    })?;
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// A TLS server configuration from a PEM certificate chain and a PEM private key.
@@ -79,6 +95,35 @@ fn authorized(header: Option<&[u8]>, token: &str) -> bool {
         return false;
     }
     given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Why the endpoint cannot listen, and what the operator can do about it.
+fn bind_error(addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
+    let cause = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!("the port is already in use by another process ({e})"),
+        std::io::ErrorKind::AddrNotAvailable => format!("no interface of this host has that address ({e})"),
+        std::io::ErrorKind::PermissionDenied => format!("not allowed to listen there ({e})"),
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!(
+        "webserver: cannot listen on {addr}: {cause}. Choose another port with webserver.listen_port \
+         (or -o webserver.listen_port=PORT), or turn the webserver off with webserver.enabled: false \
+         (or -o webserver.enabled=false)"
+    )
+}
+
+/// The 401 answer when a token is required and `headers` do not carry it.
+fn refuse(headers: &axum::http::HeaderMap, token: Option<&str>) -> Option<axum::response::Response> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let t = token?;
+    if authorized(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), t) {
+        return None;
+    }
+    Some(
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a bearer token is required\n")
+            .into_response(),
+    )
 }
 
 /// Connections that finished their TLS handshake, for axum.
@@ -145,8 +190,7 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
     use axum::http::{HeaderMap, StatusCode, header};
     use axum::response::IntoResponse;
     use axum::{Router, routing::get};
-    let listener = std::net::TcpListener::bind(opts.addr)
-        .with_context(|| format!("webserver: binding {}", opts.addr))?;
+    let listener = std::net::TcpListener::bind(opts.addr).map_err(|e| bind_error(opts.addr, &e))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -165,6 +209,8 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
         async move { verdict(m.health(max_gap_secs, max_drop_ratio)) }
     };
     let token = token.map(Arc::new);
+    let m_plugins = m_metrics.clone();
+    let (t_metrics, t_plugins) = (token.clone(), token);
     let app = Router::new()
         .route("/healthz", get(live.clone()))
         .route("/healthz/live", get(live))
@@ -172,17 +218,10 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
         .route(
             "/metrics",
             get(move |headers: HeaderMap| {
-                let (m, token) = (m_metrics.clone(), token.clone());
+                let (m, token) = (m_metrics.clone(), t_metrics.clone());
                 async move {
-                    if let Some(t) = &token
-                        && !authorized(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()), t)
-                    {
-                        return (
-                            StatusCode::UNAUTHORIZED,
-                            [(header::WWW_AUTHENTICATE, "Bearer")],
-                            "a bearer token is required\n".to_string(),
-                        )
-                            .into_response();
+                    if let Some(refused) = refuse(&headers, token.as_deref().map(String::as_str)) {
+                        return refused;
                     }
                     (
                         [(
@@ -192,6 +231,19 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
                         m.encode(),
                     )
                         .into_response()
+                }
+            }),
+        )
+        .route(
+            "/plugins",
+            get(move |headers: HeaderMap| {
+                let (m, token) = (m_plugins.clone(), t_plugins.clone());
+                async move {
+                    if let Some(refused) = refuse(&headers, token.as_deref().map(String::as_str)) {
+                        return refused;
+                    }
+                    let body = serde_json::json!({ "plugins": m.plugin_status() });
+                    ([(header::CONTENT_TYPE, "application/json")], format!("{body:#}\n")).into_response()
                 }
             }),
         );
@@ -219,7 +271,29 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::authorized;
+    use super::{authorized, bind_error, listen_addr};
+
+    #[test]
+    fn listen_addresses_are_ip_addresses_with_or_without_brackets() {
+        assert_eq!(listen_addr("127.0.0.1", 8765).unwrap().to_string(), "127.0.0.1:8765");
+        assert_eq!(listen_addr("::", 9).unwrap().to_string(), "[::]:9");
+        assert_eq!(listen_addr("[::1]", 9).unwrap().to_string(), "[::1]:9");
+        let e = listen_addr("localhost", 9).unwrap_err().to_string();
+        assert!(e.starts_with("webserver.listen_address \"localhost\": not an IP address"), "{e}");
+    }
+
+    #[test]
+    fn a_taken_port_is_told_with_its_address_cause_and_remedy() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        let msg = bind_error(addr, &e).to_string();
+        assert!(
+            msg.starts_with(&format!("webserver: cannot listen on {addr}: the port is already in use")),
+            "{msg}"
+        );
+        assert!(msg.contains("webserver.listen_port") && msg.contains("webserver.enabled: false"), "{msg}");
+    }
 
     #[test]
     fn only_the_exact_bearer_token_is_let_in() {

@@ -55,7 +55,8 @@ fn bad_configuration_is_refused_with_file_and_line() {
     let dir = temp_dir("badcfg");
     let cfg = dir.join("lanner.yaml");
     std::fs::write(&cfg, "json_output: true\nwebserver:\n  listen_port: 8000\n  colour: blue\n").unwrap();
-    let out = lanner().args(["run", "-c"]).arg(&cfg).output().unwrap();
+    let off = ["-o", "webserver.enabled=false"];
+    let out = lanner().args(["run", "-c"]).arg(&cfg).args(off).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -73,7 +74,7 @@ fn bad_configuration_is_refused_with_file_and_line() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("-o webserver.listen_prot=1: unknown key 'webserver.listen_prot'"), "{err}");
 
-    let out = lanner().args(["run", "-c"]).arg(dir.join("missing.yaml")).output().unwrap();
+    let out = lanner().args(["run", "-c"]).arg(dir.join("missing.yaml")).args(off).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("missing.yaml"), "{err}");

@@ -101,7 +101,9 @@ fn metrics_require_the_bearer_token_and_health_stays_open() {
     // An empty token file would let anyone in: the start is refused.
     std::fs::write(&token, "\n").unwrap();
     let cfg = dir.join("empty.yaml");
-    std::fs::write(&cfg, format!("webserver:\n  metrics_token_file: {}\n", token.display())).unwrap();
+    let cfg_text =
+        format!("webserver:\n  listen_port: {}\n  metrics_token_file: {}\n", free_port(), token.display());
+    std::fs::write(&cfg, cfg_text).unwrap();
     let o = lanner().args(["run", "-c"]).arg(&cfg).args(["--events", "/dev/null"]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("metrics_token_file"), "{o:?}");

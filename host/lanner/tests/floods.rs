@@ -392,6 +392,22 @@ fn a_sink_disabled_in_lanner_run_raises_the_alert_on_the_other_outputs() {
     assert_eq!(a["priority"], "Critical");
     assert!(waits_until(Duration::from_secs(5), || state("disabled") == 1.0), "state gauge: disabled");
     assert!(metric(port, "lanner_output_dropped_total{output=\"trapper\"}") >= 1.0);
+    // The live daemon's own view of it at /plugins, and through `plugins list --daemon`.
+    let o = lanner()
+        .args(["plugins", "list", "--json", "--daemon", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let trapper =
+        listed["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "trapper").unwrap().clone();
+    assert_eq!(trapper["state"], "disabled", "{trapper}");
+    assert_eq!((trapper["kind"].as_str(), trapper["output"].as_str()), (Some("sink"), Some("trapper")));
+    assert_eq!(trapper["plugin"], "filesink");
+    assert!(
+        trapper["failures"].as_u64().unwrap() >= 1 && trapper["disabled_reason"].is_string(),
+        "{trapper}"
+    );
     d.signal(libc::SIGHUP);
     d.wait_log("plugin re-enabled by the reload", Duration::from_secs(20));
     assert!(waits_until(Duration::from_secs(5), || state("disabled") == 0.0), "state gauge after the reload");

@@ -128,7 +128,7 @@ fn all_matches_mode_reports_every_rule() {
 #[test]
 fn default_rules_fire_on_stdin_events() {
     let mut child = command()
-        .args(["run", "--json", "--events", "-"])
+        .args(["run", "--json", "--events", "-", "-o", "webserver.enabled=false"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -48,6 +48,17 @@ pub fn lanner() -> Command {
     c
 }
 
+/// `-o webserver.enabled=false`, unless `lanner run ARGS` sets something of the webserver
+/// itself (a free port, say), in the arguments or in its `-c` file.
+pub fn webserver_off_unless_configured(args: &[&str]) -> Vec<&'static str> {
+    let mentioned = args.iter().any(|a| a.contains("webserver"))
+        || args
+            .windows(2)
+            .filter(|w| w[0] == "-c" || w[0] == "--config")
+            .any(|w| std::fs::read_to_string(w[1]).is_ok_and(|c| c.contains("webserver")));
+    if mentioned { Vec::new() } else { vec!["-o", "webserver.enabled=false"] }
+}
+
 /// Runs a shell step that must succeed.
 pub fn sh(script: &str) {
     let st = Command::new("sh").arg("-c").arg(script).status().unwrap();
@@ -68,11 +79,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `lanner run ARGS` and waits until it says it is capturing.
+    /// Starts `lanner run ARGS` and waits until it says it is capturing. Its webserver is
+    /// off unless the arguments or the `-c` file configure it: tests run at once, and a
+    /// second daemon on the default port would not start.
     pub fn start(args: &[&str]) -> Self {
         let mut child = lanner()
             .arg("run")
             .args(args)
+            .args(webserver_off_unless_configured(args))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
