@@ -4,7 +4,9 @@
 //! The conventions (also stated in an HTML comment at the top of each doc):
 //!
 //! - A ```` ```sh ```` block is commands: each line is one, joined with the next while it
-//!   ends in `\`, with its here-document when it opens one; `#` lines are comments. Each must
+//!   ends in `\`, with its here-document when it opens one, and with the lines that complete
+//!   a compound command (`for ...; do` to `done`: until `bash -n` accepts it); `#` lines are
+//!   comments. Each must
 //!   exit with status 0; their output is not compared.
 //! - A ```` ```console ```` block is commands with their output: a command follows a `$ `
 //!   prompt (continuation lines may start with `> `), and the lines up to the next prompt are
@@ -15,16 +17,18 @@
 //!   tracked and new files) whose root is where the first command starts; `cd` and variables
 //!   carry over to the next command, as in a terminal. The `lanner` built for the tests is
 //!   first on PATH. Plugin projects of the copy build into the tests' shared WASM target
-//!   directory (their `target/` is a link to it), so a doc's `cargo build` is quick after the
-//!   tests' own builds.
+//!   directory (their `target/`, and the copy's `target/wasm-plugins`, are links to it), so a
+//!   doc's `cargo build` is quick after the tests' own builds.
 //! - `yaml`, `json` and `toml` blocks are not run but must parse, and a YAML block is checked
 //!   as what it is: a plugin's `NAME.yaml` (only its keys: `config`, `limits`, `restart`,
 //!   `grants`, `open_params`) must be accepted by `PluginConfig::parse`; a rules file (a list
 //!   of `rule`, `macro`, `list`, `required_*` items) by `lanner validate`; any other mapping is
 //!   a `lanner.yaml` and must be accepted by `lanner run -c FILE --events /dev/null` (the
 //!   configuration checked, the webserver off).
-//! - `<!-- docs-test: skip: REASON -->` on the line before a block leaves it out; the test
-//!   prints every block left out, with its reason.
+//! - `<!-- docs-test: skip: REASON -->` on the line before a block leaves it out, and
+//!   `<!-- docs-test: no-load: REASON -->` before a `lanner.yaml` block that names what is not
+//!   there (an SMTP relay, installed sinks) checks its keys without loading its outputs; the
+//!   test prints every such block, with its reason.
 //!
 //! A failure names the doc, the line and the command, with what it printed.
 
@@ -44,6 +48,9 @@ const DIRECTIVE: &str = "<!-- docs-test:";
 #[derive(Debug, Clone, PartialEq)]
 enum Directive {
     Skip(String),
+    /// A `lanner.yaml` block naming what is not there (an SMTP relay, installed sinks): its
+    /// keys are checked, nothing it names is loaded.
+    NoLoad(String),
 }
 
 /// A fenced block of a doc.
@@ -80,9 +87,10 @@ fn blocks(doc: &str, name: &str) -> Result<Vec<Block>, String> {
                 .trim();
             let d = match body.split_once(':') {
                 Some(("skip", why)) if !why.trim().is_empty() => Directive::Skip(why.trim().to_string()),
+                Some(("no-load", why)) if !why.trim().is_empty() => Directive::NoLoad(why.trim().to_string()),
                 _ => {
                     return Err(format!(
-                        "{name}:{n}: unknown docs-test directive `{body}` (known: `skip: REASON`)"
+                        "{name}:{n}: unknown docs-test directive `{body}` (known: `skip: REASON`, `no-load: REASON`)"
                     ));
                 }
             };
@@ -148,8 +156,13 @@ fn heredocs(line: &str) -> Vec<(String, bool)> {
     found
 }
 
-/// Reads one command from `lines` starting at `*i`: continuation lines (a trailing `\`) and
-/// here-document bodies are part of it. `prompt2` strips a leading `> ` from the lines after
+/// Whether bash reads `text` as complete commands (no open `do`, `then`, quote...).
+fn complete(text: &str) -> bool {
+    Command::new("bash").args(["-n", "-c", text]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Reads one command from `lines` starting at `*i`: continuation lines (a trailing `\`),
+/// here-document bodies and the rest of a compound command are part of it. `prompt2` strips a leading `> ` from the lines after
 /// the first (console blocks).
 fn one_command(lines: &[(usize, String)], i: &mut usize, first: &str, prompt2: bool) -> String {
     let next_line = |i: &mut usize| -> Option<String> {
@@ -171,7 +184,11 @@ fn one_command(lines: &[(usize, String)], i: &mut usize, first: &str, prompt2: b
                 }
             }
         }
-        if !current.trim_end().ends_with('\\') {
+        let continued = current.trim_end().ends_with('\\')
+            // A compound command (`for ...; do`, `if`, an open quote) goes on until bash can
+            // parse it; in a console block only over `> ` lines.
+            || (!complete(&text) && lines.get(*i).is_some_and(|(_, l)| !prompt2 || l.starts_with('>')));
+        if !continued {
             return text;
         }
         match next_line(i) {
@@ -282,6 +299,8 @@ fn copy_checkout(dest: &Path) {
     // directory, where the tests' builds left its dependencies.
     let shared = wasm_target_dir();
     std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(dest.join("target")).unwrap();
+    std::os::unix::fs::symlink(&shared, dest.join("target/wasm-plugins")).unwrap();
     let list = Command::new("git")
         .args(["ls-files", "--cached", "--others", "--exclude-standard", "*Cargo.toml"])
         .current_dir(repo_root())
@@ -416,7 +435,7 @@ const RULES_ITEM_KEYS: [&str; 5] =
     ["rule", "macro", "list", "required_engine_version", "required_plugin_versions"];
 
 /// Checks a YAML block as what it is (see the module's comment); `Some(why)` when refused.
-fn check_yaml(t: &mut Terminal, body: &str, line: usize) -> Option<String> {
+fn check_yaml(t: &mut Terminal, body: &str, line: usize, no_load: bool) -> Option<String> {
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(body).ok()?;
     let key_of = |k: &serde_yaml_ng::Value| k.as_str().unwrap_or("").to_string();
     let file = t.state.join(format!("block-{line}.yaml"));
@@ -428,6 +447,15 @@ fn check_yaml(t: &mut Terminal, body: &str, line: usize) -> Option<String> {
             return lanner_plugin_runtime::PluginConfig::parse(body)
                 .err()
                 .map(|e| format!("as a NAME.yaml: {e}"));
+        }
+        serde_yaml_ng::Value::Mapping(m) if no_load => {
+            if let Some(e) = check_plugin_outputs(m) {
+                return Some(e);
+            }
+            format!(
+                "lanner run -c '{}' --events /dev/null -o webserver.enabled=false -o file_output.enabled=false -o 'plugin_outputs=[]'",
+                file.display()
+            )
         }
         serde_yaml_ng::Value::Mapping(_) => {
             format!("lanner run -c '{}' --events /dev/null -o webserver.enabled=false", file.display())
@@ -446,6 +474,36 @@ fn check_yaml(t: &mut Terminal, body: &str, line: usize) -> Option<String> {
     (r.status != Some(0)).then(|| {
         format!("`{command}` exited with status {:?}:\n{}{}", r.status, tail(&r.stdout), tail(&r.stderr))
     })
+}
+
+/// The keys of a `plugin_outputs` entry.
+const PLUGIN_OUTPUT_KEYS: [&str; 7] =
+    ["name", "plugin", "priority", "init_config", "grants", "limits", "restart"];
+
+/// The `plugin_outputs` entries of a `lanner.yaml` checked without loading their plugins:
+/// their keys, and their `grants`, `limits` and `restart` as a `NAME.yaml`'s.
+fn check_plugin_outputs(config: &serde_yaml_ng::Mapping) -> Option<String> {
+    let entries = config.get("plugin_outputs")?.as_sequence()?;
+    for (n, e) in entries.iter().enumerate() {
+        let Some(m) = e.as_mapping() else { return Some(format!("plugin_outputs[{n}] is not a mapping")) };
+        let mut own = serde_yaml_ng::Mapping::new();
+        for (k, v) in m {
+            let k = k.as_str().unwrap_or("");
+            if !PLUGIN_OUTPUT_KEYS.contains(&k) {
+                return Some(format!(
+                    "plugin_outputs[{n}]: unknown key `{k}` (known: {PLUGIN_OUTPUT_KEYS:?})"
+                ));
+            }
+            if ["grants", "limits", "restart"].contains(&k) {
+                own.insert(k.into(), v.clone());
+            }
+        }
+        let text = serde_yaml_ng::to_string(&own).unwrap();
+        if let Err(e) = lanner_plugin_runtime::PluginConfig::parse(&text) {
+            return Some(format!("plugin_outputs[{n}]: {e}"));
+        }
+    }
+    None
 }
 
 /// The last lines of a command's output, for a failure message.
@@ -494,7 +552,17 @@ fn check_doc(doc: &str) {
         }
         if b.lang == "yaml" || b.lang == "yml" {
             let t = terminal.get_or_insert_with(|| Terminal::new(doc));
-            if let Some(e) = check_yaml(t, &body, b.line) {
+            let no_load = match &b.directive {
+                Some(Directive::NoLoad(why)) => {
+                    skipped.push(format!(
+                        "{doc}:{}: ```{} block checked without loading: {why}",
+                        b.line, b.lang
+                    ));
+                    true
+                }
+                _ => false,
+            };
+            if let Some(e) = check_yaml(t, &body, b.line, no_load) {
                 failures.push(format!("{doc}:{}: the ```{} block is refused: {e}", b.line, b.lang));
             }
             continue;
@@ -576,13 +644,21 @@ fn every_command_of_docs_sinks_md_works() {
 /// The harness itself: what it reads as commands and output, and how output is compared.
 #[test]
 fn the_docs_harness_reads_commands_and_compares_output_as_documented() {
-    let doc = "intro\n<!-- docs-test: skip: needs a cluster -->\n```sh\nkubectl get pods\n```\n\n```sh\n# a comment\ncargo build \\\n  --release\ncat > f.yaml <<'EOF'\na: 1\nEOF\necho done\n```\n```console\n$ lanner --version\nlanner ...\n$ printf 'a\\nb\\n'\n...\n$ echo x \\\n> y\n```\n";
+    let doc = "intro\n<!-- docs-test: skip: needs a cluster -->\n```sh\nkubectl get pods\n```\n\n```sh\n# a comment\ncargo build \\\n  --release\ncat > f.yaml <<'EOF'\na: 1\nEOF\nfor p in a b; do\n  echo $p\ndone\necho done\n```\n```console\n$ lanner --version\nlanner ...\n$ printf 'a\\nb\\n'\n...\n$ echo x \\\n> y\n```\n";
     let b = blocks(doc, "t.md").unwrap();
     assert_eq!(b.len(), 3);
     assert_eq!(b[0].directive, Some(Directive::Skip("needs a cluster".into())));
     let sh = commands(&b[1], "t.md").unwrap();
     let texts: Vec<&str> = sh.iter().map(|c| c.text.as_str()).collect();
-    assert_eq!(texts, ["cargo build \\\n  --release", "cat > f.yaml <<'EOF'\na: 1\nEOF", "echo done"]);
+    assert_eq!(
+        texts,
+        [
+            "cargo build \\\n  --release",
+            "cat > f.yaml <<'EOF'\na: 1\nEOF",
+            "for p in a b; do\n  echo $p\ndone",
+            "echo done"
+        ]
+    );
     assert_eq!(sh[0].line, 9);
     let con = commands(&b[2], "t.md").unwrap();
     assert_eq!(con.len(), 3);
