@@ -531,6 +531,7 @@ fn check_doc(doc: &str) {
     let mut skipped = Vec::new();
     let mut terminal: Option<Terminal> = None;
     let mut ran = 0;
+    let mut first_failure: Option<usize> = None;
     for b in &blocks {
         if let Some(Directive::Skip(why)) = &b.directive {
             skipped.push(format!("{doc}:{}: ```{} block skipped: {why}", b.line, b.lang));
@@ -601,10 +602,16 @@ fn check_doc(doc: &str) {
                 .unwrap();
             }
             if !why.is_empty() {
+                // Later commands may fail only because this one did (a `cd` that could not
+                // happen leaves the next ones elsewhere): they say so.
+                let after = first_failure
+                    .map(|l| format!(" (after the failure at {doc}:{l}, maybe its consequence)"));
+                first_failure.get_or_insert(c.line);
                 failures.push(format!(
-                    "{doc}:{}: `{}` {why}\n--- its standard output:\n{}\n--- its standard error:\n{}",
+                    "{doc}:{}: `{}` {why}{}\n--- its standard output:\n{}\n--- its standard error:\n{}",
                     c.line,
                     c.text,
+                    after.unwrap_or_default(),
                     tail(&r.stdout),
                     tail(&r.stderr)
                 ));
