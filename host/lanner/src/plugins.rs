@@ -252,6 +252,7 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
                         "http": g.http,
                         "tcp": g.tcp,
                         "listen": g.listen,
+                        "unix": g.unix,
                         "env": g.env,
                     },
                     "limits": {
@@ -297,12 +298,13 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
             .collect();
         writeln!(
             out,
-            "  grants: dirs [{}] http [{}] tcp [{}] listen [{}] env [{}]",
+            "  grants: dirs [{}] http [{}] tcp [{}] listen [{}] env [{}] unix [{}]",
             dirs.join(", "),
             g.http.join(", "),
             g.tcp.join(", "),
             g.listen.join(", "),
-            g.env.join(", ")
+            g.env.join(", "),
+            g.unix.join(", ")
         )?;
     }
     if plugins.is_empty() {

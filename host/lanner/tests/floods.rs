@@ -2,9 +2,9 @@
 //! or a watched folder's entries change (reads and its own reads reload nothing, one bad
 //! write is one rejected reload), each kind of internal alert goes out at most once per
 //! interval with the count of those held back, rule alerts can be deduplicated per rule and
-//! output fields, and a plugin disabled in `lanner run` raises the CRITICAL alert, shows in
-//! the plugin-state gauge and is enabled again by a reload. The live tests need root, as in
-//! `daemon.rs`.
+//! output fields, and a plugin disabled in `lanner run` (an extractor, a source, a sink) raises
+//! the CRITICAL alert, shows in the plugin-state gauge and is enabled again by a reload (a
+//! source's stream reopened). The live tests need root, as in `daemon.rs`.
 
 mod common;
 
@@ -454,4 +454,65 @@ fn drop_alerts_once_per_interval_carry_the_drops_held_back() {
         .unwrap_or_else(|| panic!("no drop alert told the drops held back: {drops:#?}"));
     assert!(later["output_fields"]["lanner.suppressed"].as_u64().unwrap() >= 1, "{later}");
     d.stop();
+}
+
+/// The third kind: a source plugin disabled in `lanner run` raises the same alert, its
+/// stream stops, and a reload enables the plugin and opens the stream again.
+#[test]
+fn a_source_disabled_in_lanner_run_raises_the_alert_and_a_reload_reopens_it() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("floods-source");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("tests/plugins/floodsource"), plugins.join("floodsource.wasm")).unwrap();
+    // Its field costs 5 ms an event: a batch of them passes the call's 100 ms, a failure, and
+    // one failure disables it.
+    std::fs::write(
+        plugins.join("floodsource.yaml"),
+        "open_params: all\nconfig: {us_per_event: 5000}\nlimits: {call_timeout_ms: 100}\nrestart: {max_failures: 1}\n",
+    )
+    .unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Flood Slow\n  desc: reads the slow field\n  condition: flood.slow = never\n  output: '%flood.slow'\n  priority: WARNING\n  source: flood\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let cfg = dir.join("lanner.yaml");
+    // No rate limit: the second disable, after the reload, must raise its own alert.
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_files: [{}]\nplugins_dir: {}\njson_output: true\nwatch_config_files: false\ninternal_alerts:\n  rate_limit_seconds: 0\nwebserver:\n  listen_port: {port}\n",
+            rules.display(),
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    // SAFETY: the test's own environment, before the daemon starts.
+    unsafe { std::env::set_var("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache")) };
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let state =
+        |s: &str| metric(port, &format!("lanner_plugin_state{{plugin=\"floodsource\",state=\"{s}\"}}"));
+    let a = d.wait_alert(DISABLED_RULE, "plugin floodsource disabled after repeated failures");
+    assert_eq!(a["priority"], "Critical");
+    assert_eq!(a["source"], "internal");
+    assert!(a["output"].as_str().unwrap().ends_with("; a reload enables it again"), "{a}");
+    d.wait_log("source stopped: its plugin is disabled until a reload", Duration::from_secs(20));
+    assert!(waits_until(Duration::from_secs(5), || state("disabled") == 1.0), "state gauge: disabled");
+    // Stopped: nothing more is read from it, and nothing more is raised.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(count(&d, DISABLED_RULE), 1, "{:#?}", d.alerts());
+
+    // The reload enables it and opens its stream again: read, it fails and is disabled again.
+    d.signal(libc::SIGHUP);
+    d.wait_log("plugin re-enabled by the reload", Duration::from_secs(20));
+    d.wait_log("source reopened after its plugin was disabled", Duration::from_secs(20));
+    assert!(waits_until(Duration::from_secs(20), || count(&d, DISABLED_RULE) == 2), "{:#?}", d.alerts());
+    assert_eq!(metric(port, "lanner_plugin_failures_total{plugin=\"floodsource\"}"), 2.0);
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
 }

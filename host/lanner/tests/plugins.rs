@@ -92,6 +92,25 @@ fn plugins_list_shows_capabilities_fields_grants_and_state() {
     assert!(k["fields"].as_array().unwrap().iter().any(|f| f["name"] == "ka.verb" && f["type"] == "CHARBUF"));
 }
 
+/// Every kind of grant is shown: unix socket paths too (they were left out, so the container
+/// plugin's sockets were invisible).
+#[test]
+fn plugins_list_shows_unix_socket_grants() {
+    let dir = plugins_dir();
+    std::fs::write(dir.path().join("json.yaml"), "grants:\n  unix: [/run/podman/podman.sock, /x.sock]\n")
+        .unwrap();
+    let o = lanner(&["plugins", "list", "--plugins-dir", d(dir.path())]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("env [] unix [/run/podman/podman.sock, /x.sock]"), "{out}");
+    let o = lanner(&["plugins", "list", "--plugins-dir", d(dir.path()), "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let j = v["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "json").unwrap();
+    assert_eq!(j["grants"]["unix"], serde_json::json!(["/run/podman/podman.sock", "/x.sock"]));
+    let k = v["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "k8saudit").unwrap();
+    assert_eq!(k["grants"]["unix"], serde_json::json!([]));
+}
+
 #[test]
 fn list_fields_includes_plugin_fields() {
     let dir = plugins_dir();
