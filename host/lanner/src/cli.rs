@@ -295,6 +295,7 @@ fn replay(
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
     let plugin_set = plugins::load(plugins_dir)?;
+    crate::replay::add_event_sources(events, &plugin_set, &mut cfg)?;
     let field_map = std::sync::Arc::new(plugins::configure(
         &plugin_set,
         &mut cfg,
