@@ -54,6 +54,11 @@ enum Command {
         #[arg(long = "plugins-dir", value_name = "DIR")]
         plugins_dir: Option<PathBuf>,
     },
+    /// A plugin's author's tools: `lanner plugin test`.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Plugins: `lanner plugins list`.
     Plugins {
         #[command(subcommand)]
@@ -135,6 +140,33 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum PluginCommand {
+    /// Load one plugin and print the fields it extracts from each event of an event file
+    /// (payload events as a source plugin's, syscall events as their JSON payload), or of
+    /// its own source's stream.
+    Test {
+        /// The component (NAME.wasm); its NAME.yaml, when beside it, gives grants and limits.
+        wasm: PathBuf,
+        /// The event file (JSON lines; - for standard input).
+        #[arg(long, value_name = "FILE", required_unless_present = "open", conflicts_with = "open")]
+        events: Option<PathBuf>,
+        /// A source plugin: open its stream with PARAMS and show its events' fields.
+        #[arg(long, value_name = "PARAMS")]
+        open: Option<String>,
+        /// The fields to print, comma-separated (`json.value[/user],json.obj`); every field
+        /// the plugin declares when absent.
+        #[arg(long, value_name = "FIELDS")]
+        fields: Option<String>,
+        /// The plugin's configuration (JSON), instead of NAME.yaml's `config`.
+        #[arg(long, value_name = "JSON")]
+        config: Option<String>,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum PluginsCommand {
     /// Show each plugin with its capabilities, fields, grants and state.
     List {
@@ -153,6 +185,9 @@ pub fn main() -> Result<ExitCode> {
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
+        Command::Plugin { command: PluginCommand::Test { wasm, events, open, fields, config, json } } => {
+            crate::plugin_test::run(crate::plugin_test::TestArgs { wasm, events, open, fields, config, json })
+        }
         Command::Plugins { command: PluginsCommand::List { plugins_dir, json } } => {
             plugins::list(plugins_dir.as_deref(), json).map(|()| ExitCode::SUCCESS)
         }

@@ -44,6 +44,13 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
+impl<R> Reader<R> {
+    /// The number (from 1) of the line last read: that of the event just returned.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+}
+
 impl<R: BufRead> Iterator for Reader<R> {
     type Item = Result<RecordedEvent, ReadError>;
 
