@@ -325,6 +325,7 @@ fn replay(
     plugins_dir: Option<&Path>,
     open: &[String],
 ) -> Result<ExitCode> {
+    crate::plugin_test::init_logging("warn");
     let mut cfg = EngineConfig::syscall();
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;

@@ -51,7 +51,7 @@ enum Answer {
 
 /// Runs `lanner plugin test`.
 pub(crate) fn run(args: TestArgs) -> Result<ExitCode> {
-    init_logging();
+    init_logging("info");
     // The runtime (its epoch ticker) lives as long as the plugin.
     let (_runtime, plugin) = load(&args)?;
     let requests = requests(&plugin, args.fields.as_deref())?;
@@ -66,8 +66,8 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode> {
     let reqs: Vec<(u32, Option<String>)> = requests.into_iter().map(|(i, _, a)| (i, a)).collect();
     for chunk in items.chunks(BATCH) {
         for (item, answer) in chunk.iter().zip(extract(&plugin, chunk, &reqs)) {
-            if let Answer::Failed(e) = &answer {
-                eprintln!("lanner: event {}{}: {e}", item.num, at_line(item.line));
+            // The runtime logged the failure; its event is told in the output.
+            if let Answer::Failed(_) = &answer {
                 bad += 1;
             }
             let written = if args.json {
@@ -88,18 +88,19 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode> {
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn at_line(line: usize) -> String {
-    if line == 0 { String::new() } else { format!(" (line {line})") }
-}
-
-/// Plugin log lines and the runtime's reports go to standard error (`RUST_LOG` refines).
-fn init_logging() {
+/// Plugin log lines and the runtime's reports (each failure once) go to standard error,
+/// at `default` level and above (`RUST_LOG` refines: `RUST_LOG=debug` shows the wasm
+/// backtrace of a failure). For the one-shot commands, `lanner replay` and `lanner plugin
+/// test`: the daemon configures its own.
+pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
         .try_init();
 }
 

@@ -114,11 +114,11 @@ pub(crate) fn replay_file(
                 data,
             });
             if payloads.len() >= crate::sources::SOURCE_BATCH as usize {
-                evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
+                bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
             }
             continue;
         }
-        evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
+        bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
         match &mut deferred {
             Some(ps) => {
                 if ps.evaluate(&d.ruleset, &ev, &host, &mut on_alert) {
@@ -131,7 +131,7 @@ pub(crate) fn replay_file(
             break;
         }
     }
-    evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
+    bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
     if let Some(ps) = &mut deferred {
         report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
     }
@@ -146,24 +146,28 @@ pub(crate) fn replay_file(
 }
 
 /// Runs the payload events gathered so far through the rules, their plugin fields extracted
-/// with one call per plugin, exactly as a source plugin's batch.
+/// with one call per plugin, exactly as a source plugin's batch. Returns how many plugin
+/// errors were met: as with `replay --open`, they make the exit status 1.
 fn evaluate_payloads(
     map: &FieldMap,
     payloads: &mut Vec<RawEvent>,
     ruleset: &lanner_engine::Ruleset,
     host: &str,
     on_alert: &mut dyn FnMut(lanner_event::Alert),
-) {
+) -> usize {
     if payloads.is_empty() {
-        return;
+        return 0;
     }
     let batch = EventBatch::new(map, std::mem::take(payloads));
     for ev in batch.iter() {
         ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, host)));
     }
-    for e in batch.take_errors() {
+    let errors = batch.take_errors();
+    // The runtime logged its failures once each.
+    for e in errors.iter().filter(|e| !e.logged()) {
         eprintln!("lanner: payload events: {e}");
     }
+    errors.len()
 }
 
 /// The event sources an event file's rules may be written for, beyond the loaded source
@@ -209,7 +213,8 @@ pub(crate) fn add_event_sources(
 }
 
 pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {
-    for e in errors {
+    // The runtime logged its failures once each.
+    for e in errors.into_iter().filter(|e| !e.logged()) {
         eprintln!("lanner: syscall rules: {e}");
     }
 }

@@ -5,7 +5,7 @@
 //! - `trap`: hits `unreachable`.
 //! - `shadow`: reads `/etc/shadow` and returns its first line as `hostile.out`.
 //! - `http`: `GET` the URL given as `url` and returns the status, or the error, as `hostile.out`.
-//! - `huge`: returns a 48 MiB string.
+//! - `huge`: returns a string of `mb` MiB (default 48).
 //! - `wrong-count`: returns one value too few.
 //! - `tcp-read`: connects to `url` (`host:port`, granted) and reads until the peer answers,
 //!   then returns `read N bytes`.
@@ -26,6 +26,7 @@ struct Hostile {
     ms: u64,
     count: usize,
     mb: usize,
+    huge_mb: usize,
 }
 
 impl Plugin for Hostile {
@@ -41,6 +42,7 @@ impl Plugin for Hostile {
             ms: cfg.get("ms").and_then(Json::as_u64).unwrap_or(5000),
             count: cfg.get("count").and_then(Json::as_u64).unwrap_or(4 << 20) as usize,
             mb: cfg.get("mb").and_then(Json::as_u64).unwrap_or(32) as usize,
+            huge_mb: cfg.get("mb").and_then(Json::as_u64).unwrap_or(48) as usize,
         })
     }
 }
@@ -95,7 +97,7 @@ impl Extractor for Hostile {
                 Err(e) => return Err(e),
             },
             "env" => std::env::var(&self.url).map_err(|e| format!("{}: {e}", self.url))?,
-            "huge" => "x".repeat(48 << 20),
+            "huge" => "x".repeat(self.huge_mb << 20),
             "wrong-count" => return Ok(()),
             _ => "fine".to_string(),
         };
