@@ -38,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod errors;
 pub mod format;
 pub mod http;
 pub mod syscall;

@@ -358,3 +358,30 @@ fn an_answer_over_max_output_bytes_is_stopped_by_it_under_the_default_limits() {
          limits.max_output_bytes (16777216 bytes): refused before the host copied it"
     );
 }
+
+#[test]
+fn the_sdk_names_the_wasi_error_and_the_missing_grant_of_an_open() {
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!("lanner-sdk-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let grant = format!("grants:\n  dirs: [{{host: {}, guest: /logs}}]\n", dir.display());
+    let open = |path: &str| {
+        let h = hostile(&rt, &format!("config: {{mode: open, url: {path}}}\n{grant}"));
+        h.extract(&events(), &req()).unwrap_err().to_string()
+    };
+    // Outside the granted directory: the grant is what is missing, and the granted one is named.
+    assert_eq!(
+        open("/etc/passwd"),
+        "plugin hostile: extract: /etc/passwd: No such file or directory (WASI error no-entry); no grant covers \
+         /etc/passwd: add a directory holding it to grants.dirs in the plugin's NAME.yaml (granted: /logs)"
+    );
+    // Inside it, a file that is not there is only that.
+    assert_eq!(
+        open("/logs/absent.log"),
+        "plugin hostile: extract: /logs/absent.log: No such file or directory (WASI error no-entry)"
+    );
+    std::fs::write(dir.join("present.log"), "here").unwrap();
+    let h = hostile(&rt, &format!("config: {{mode: open, url: /logs/present.log}}\n{grant}"));
+    assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str("here".into()))]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,7 @@
 //! - `views`: returns one string list of `count` strings (default 4Mi) that all point at the
 //!   same buffer of `mb` MiB (default 32): little guest memory, but copied one by one they
 //!   would be `count` x `mb` MiB on the host.
+//! - `open`: reads the file named by `url`, its error told by the SDK's `errors::io_error`.
 //! - `ok`: returns `fine`.
 //!
 //! - `env`: returns the environment variable named by `url` (granted or not).
@@ -88,6 +89,8 @@ impl Extractor for Hostile {
                 let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
                 format!("read {n} bytes")
             }
+            "open" => std::fs::read_to_string(&self.url)
+                .map_err(|e| lanner_plugin_sdk::errors::io_error(&self.url, &e))?,
             "shadow" => match std::fs::read_to_string("/etc/shadow") {
                 Ok(s) => s.lines().next().unwrap_or("").to_string(),
                 Err(e) => return Err(format!("cannot read /etc/shadow: {e}")),
