@@ -175,3 +175,27 @@ fn a_source_plugin_shows_the_fields_of_its_own_events() {
     assert_eq!(lines[0]["fields"]["ka.user.name"], "alice");
     assert_eq!(lines[0]["fields"]["ka.verb"], "create");
 }
+
+#[test]
+fn a_python_syscall_extractor_is_tested_the_same_way() {
+    let dir = tempdir("b64cmd");
+    let wasm = dir.0.join("b64cmd.wasm");
+    std::fs::copy(
+        lanner_plugin_runtime::testing::build_python_component("plugins/python-b64cmd", "extractor"),
+        &wasm,
+    )
+    .unwrap();
+    let events = write(
+        &dir.0,
+        "execs.jsonl",
+        "{\"ts\": 1, \"type\": \"execve\", \"fields\": {\"proc.name\": \"sh\", \"proc.cmdline\": \"sh -c echo Y2F0IC9ldGMvc2hhZG93 | base64 -d | sh\"}}\n\
+         {\"ts\": 2, \"type\": \"execve\", \"fields\": {\"proc.name\": \"ls\", \"proc.cmdline\": \"ls -l /tmp\"}}\n",
+    );
+    let o = lanner(&["plugin", "test", &wasm.display().to_string(), "--events", &events]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "event 1 (line 1, source syscall, ts 1)\n  b64cmd.decoded = cat /etc/shadow\n  b64cmd.found = true\n\n\
+         event 2 (line 2, source syscall, ts 2)\n  b64cmd.decoded = <NA>\n  b64cmd.found = false\n\n"
+    );
+}
