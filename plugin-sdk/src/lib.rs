@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod alert;
+pub mod errors;
 pub mod format;
 pub mod http;
 pub mod syscall;

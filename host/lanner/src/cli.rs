@@ -54,15 +54,15 @@ enum Command {
         #[arg(long = "plugins-dir", value_name = "DIR")]
         plugins_dir: Option<PathBuf>,
     },
+    /// A plugin author's tools: `lanner plugin new` and `lanner plugin test`.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Plugins: `lanner plugins list`.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
-    },
-    /// Plugin authoring: `lanner plugin new`.
-    Plugin {
-        #[command(subcommand)]
-        command: PluginCommand,
     },
     /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
     /// capture --raw`) and print the alerts they raise.
@@ -145,6 +145,36 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum PluginCommand {
+    /// Write a plugin project that builds as it is (Rust, Python or JavaScript), with its
+    /// NAME.yaml and a rule to try it.
+    New(crate::scaffold::NewArgs),
+    /// Load one plugin and print the fields it extracts from each event of an event file
+    /// (payload events as a source plugin's, syscall events as their JSON payload), or of
+    /// its own source's stream.
+    Test {
+        /// The component (NAME.wasm); its NAME.yaml, when beside it, gives grants and limits.
+        wasm: PathBuf,
+        /// The event file (JSON lines; - for standard input).
+        #[arg(long, value_name = "FILE", required_unless_present = "open", conflicts_with = "open")]
+        events: Option<PathBuf>,
+        /// A source plugin: open its stream with PARAMS and show its events' fields.
+        #[arg(long, value_name = "PARAMS")]
+        open: Option<String>,
+        /// The fields to print, comma-separated (`json.value[/user],json.obj`); every field
+        /// the plugin declares when absent.
+        #[arg(long, value_name = "FIELDS")]
+        fields: Option<String>,
+        /// The plugin's configuration (JSON), instead of NAME.yaml's `config`.
+        #[arg(long, value_name = "JSON")]
+        config: Option<String>,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum PluginsCommand {
     /// Show each plugin with its capabilities, fields, grants and state; with --daemon, the
     /// plugins a running daemon runs, with their state and counts.
@@ -166,13 +196,6 @@ enum PluginsCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Write a plugin project that builds as it is (Rust, Python or JavaScript), with its
-    /// NAME.yaml and a rule to try it.
-    New(crate::scaffold::NewArgs),
-}
-
 pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
@@ -188,6 +211,9 @@ pub fn main() -> Result<ExitCode> {
         }
         Command::Plugin { command: PluginCommand::New(args) } => {
             crate::scaffold::new(args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Plugin { command: PluginCommand::Test { wasm, events, open, fields, config, json } } => {
+            crate::plugin_test::run(crate::plugin_test::TestArgs { wasm, events, open, fields, config, json })
         }
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)
@@ -325,11 +351,13 @@ fn replay(
     plugins_dir: Option<&Path>,
     open: &[String],
 ) -> Result<ExitCode> {
+    crate::plugin_test::init_logging("warn");
     let mut cfg = EngineConfig::syscall();
     if all_matches {
         cfg.match_mode = lanner_engine::MatchMode::All;
     }
     let plugin_set = plugins::load(plugins_dir)?;
+    crate::replay::add_event_sources(events, &plugin_set, &mut cfg)?;
     let field_map = std::sync::Arc::new(plugins::configure(
         &plugin_set,
         &mut cfg,

@@ -250,6 +250,9 @@ fn load_plugins(config: &Config) -> Result<PluginSet> {
 /// any rule error rejects the whole configuration.
 pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection> {
     let mut engine = config.engine_config()?;
+    if config.engine.kind == EngineKind::Replay {
+        crate::replay::add_event_sources(Some(&config.engine.replay.capture_file), plugins, &mut engine)?;
+    }
     let plugin_fields = crate::plugins::configure(plugins, &mut engine, &config.append_output)?;
     let paths = config.rules_paths()?;
     let outcome = crate::rules::load(&paths, &engine);

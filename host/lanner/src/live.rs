@@ -562,7 +562,7 @@ impl<'a> Processor<'a> {
                 err = Some(e);
             }
         });
-        for e in failures {
+        for e in failures.into_iter().filter(|e| !e.logged()) {
             tracing::warn!("syscall rules: {e}");
         }
         err.map_or(Ok(()), |e| Err(e.into()))
@@ -683,7 +683,8 @@ impl<'a> Processor<'a> {
         if let Some(m) = &self.metrics {
             m.processed.get_or_create(&SourceLabels { source }).inc_by(n);
         }
-        for e in batch.take_errors() {
+        // The runtime logged its failures once each.
+        for e in batch.take_errors().into_iter().filter(|e| !e.logged()) {
             tracing::warn!("{e}");
         }
         Ok(())

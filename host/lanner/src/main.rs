@@ -10,6 +10,7 @@ mod internal;
 mod live;
 mod metrics;
 mod node;
+mod plugin_test;
 mod plugins;
 mod replay;
 mod rules;

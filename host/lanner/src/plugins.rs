@@ -439,7 +439,9 @@ pub(crate) fn replay_sources(
                     continue;
                 }
                 Err(e) => {
-                    eprintln!("lanner: {e}");
+                    if !e.logged() {
+                        eprintln!("lanner: {e}");
+                    }
                     errors += 1;
                     // A failed plugin is restarted after its backoff, or disabled.
                     if plugin.state() == lanner_plugin_runtime::PluginState::Disabled {
@@ -465,7 +467,9 @@ pub(crate) fn replay_sources(
                 }
             }
             for e in batch.take_errors() {
-                eprintln!("lanner: {e}");
+                if !e.logged() {
+                    eprintln!("lanner: {e}");
+                }
                 errors += 1;
             }
             report_disabled(set, format, &host, out)?;

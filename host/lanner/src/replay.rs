@@ -4,6 +4,7 @@
 use crate::live;
 use anyhow::{Context, Result};
 use lanner_event::Event;
+use lanner_plugin_runtime::{EventBatch, FieldMap, RawEvent};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -153,8 +154,18 @@ pub(crate) fn replay_file(
         let (delivery, out) = &mut *shared.borrow_mut();
         delivery.alert(alert, &mut **out);
     };
+    // Payload events (`data`) go to the extractors in batches, as a source plugin's would.
+    let empty_map;
+    let map = match &d.plugin_fields {
+        Some(m) => m.as_ref(),
+        None => {
+            empty_map = lanner_plugin_runtime::FieldMap::register(&[], &mut d.registry.clone())?;
+            &empty_map
+        }
+    };
+    let mut payloads: Vec<RawEvent> = Vec::new();
     for ev in reader {
-        let ev = match ev {
+        let mut ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
                 // A bad line is reported and skipped: one typo must not hide later events.
@@ -168,6 +179,23 @@ pub(crate) fn replay_file(
                 .get_or_create(&crate::metrics::SourceLabels { source: ev.source().to_string() })
                 .inc();
         }
+        if let Some(data) = ev.take_payload() {
+            // Alerts keep the order of their events: the syscall events deferred before this
+            // one are decided first.
+            if let Some(ps) = &mut deferred {
+                report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+            }
+            payloads.push(RawEvent {
+                source: ev.source().to_string(),
+                timestamp_ns: ev.timestamp_ns(),
+                data,
+            });
+            if payloads.len() >= crate::sources::SOURCE_BATCH as usize {
+                bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
+            }
+            continue;
+        }
+        bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
         match &mut deferred {
             Some(ps) => {
                 if ps.evaluate(&d.ruleset, &ev, &host, &mut on_alert) {
@@ -180,6 +208,7 @@ pub(crate) fn replay_file(
             break;
         }
     }
+    bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
     if let Some(ps) = &mut deferred {
         report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
     }
@@ -225,14 +254,83 @@ pub(crate) fn source_message(
         m.processed.get_or_create(&crate::metrics::SourceLabels { source }).inc_by(n);
     }
     let errors = batch.take_errors();
-    for e in &errors {
+    // The runtime logged its own failures once each.
+    for e in errors.iter().filter(|e| !e.logged()) {
         tracing::warn!("{e}");
     }
     !errors.is_empty()
 }
 
+/// Runs the payload events gathered so far through the rules, their plugin fields extracted
+/// with one call per plugin, exactly as a source plugin's batch. Returns how many plugin
+/// errors were met: as with `replay --open`, they make the exit status 1.
+fn evaluate_payloads(
+    map: &FieldMap,
+    payloads: &mut Vec<RawEvent>,
+    ruleset: &lanner_engine::Ruleset,
+    host: &str,
+    on_alert: &mut dyn FnMut(lanner_event::Alert),
+) -> usize {
+    if payloads.is_empty() {
+        return 0;
+    }
+    let batch = EventBatch::new(map, std::mem::take(payloads));
+    for ev in batch.iter() {
+        ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, host)));
+    }
+    let errors = batch.take_errors();
+    // The runtime logged its failures once each.
+    for e in errors.iter().filter(|e| !e.logged()) {
+        eprintln!("lanner: payload events: {e}");
+    }
+    errors.len()
+}
+
+/// The event sources an event file's rules may be written for, beyond the loaded source
+/// plugins': the sources its payload events name (read ahead from a file; standard input
+/// cannot be read twice) and those the extractors say they read. Without them a rule for a
+/// plugin source whose plugin is not loaded would be skipped as of an unknown source, and an
+/// extractor could not be tried on recorded payloads.
+pub(crate) fn add_event_sources(
+    events: Option<&Path>,
+    plugins: &lanner_plugin_runtime::PluginSet,
+    cfg: &mut lanner_engine::EngineConfig,
+) -> Result<()> {
+    let mut add = |s: &str| {
+        if !cfg.sources.iter().any(|k| k == s) {
+            cfg.sources.push(s.to_string());
+        }
+    };
+    for p in plugins.plugins() {
+        if p.kind() == lanner_plugin_runtime::PluginKind::Sink {
+            continue;
+        }
+        p.event_sources().iter().for_each(|s| add(s));
+    }
+    let Some(path) = events.filter(|p| *p != Path::new("-")) else { return Ok(()) };
+    if is_raw_capture(path)? {
+        return Ok(());
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("opening event file {}", path.display()))?;
+    for line in BufReader::new(f).lines() {
+        let line = line.with_context(|| format!("reading event file {}", path.display()))?;
+        // Most lines are syscall events without a source: they are not parsed twice.
+        if !line.contains("\"source\"") {
+            continue;
+        }
+        // A bad line is reported when the events are read.
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(serde_json::Value::String(s)) = o.get("source")
+        {
+            add(s);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {
-    for e in errors {
+    // The runtime logged its failures once each.
+    for e in errors.into_iter().filter(|e| !e.logged()) {
         eprintln!("lanner: syscall rules: {e}");
     }
 }

@@ -250,8 +250,10 @@ fn read_source(plugin: &Arc<Plugin>, params: &str, stop: &AtomicBool, tx: &Sende
                 }
             }
             Err(e) => {
-                // Counted and restarted with backoff by the runtime, or disabled.
-                tracing::error!(plugin = %name, "source: {e}");
+                // Counted, logged and restarted with backoff by the runtime, or disabled.
+                if !e.logged() {
+                    tracing::error!(plugin = %name, "source: {e}");
+                }
                 if plugin.state() == PluginState::Disabled {
                     tracing::error!(plugin = %name, "source stopped: its plugin is disabled until a reload");
                     return Err(());

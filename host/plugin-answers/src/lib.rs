@@ -193,7 +193,7 @@ impl Extracted {
         }
         let size = 16 * v.kinds.len() as u64 + v.text.len() as u64 + 16 * v.ends.len() as u64;
         if size > max {
-            return Err(format!("returned {size} bytes, more than its limit of {max}"));
+            return Err(format!("returned {size} bytes, more than limits.max_output_bytes ({max} bytes)"));
         }
         // Usually the whole text is UTF-8 (strings, and bytes that happen to be): it is kept
         // as it came, and each string need only start and end on a character boundary.
@@ -300,7 +300,7 @@ impl Extracted {
         }
         let size = answer_size(&vals);
         if size > max {
-            return Err(format!("returned {size} bytes, more than its limit of {max}"));
+            return Err(format!("returned {size} bytes, more than limits.max_output_bytes ({max} bytes)"));
         }
         let mut out = Extracted { slots: Vec::with_capacity(vals.len()), ..Extracted::default() };
         for v in vals {
@@ -433,7 +433,7 @@ mod tests {
         assert_eq!(err, "returned 1 values for 1 events x 2 fields");
         let err =
             Extracted::from_values(vec![Some(AnswerValue::Str("x".repeat(100)))], 1, 1, 64).unwrap_err();
-        assert_eq!(err, "returned 116 bytes, more than its limit of 64");
+        assert_eq!(err, "returned 116 bytes, more than limits.max_output_bytes (64 bytes)");
     }
 
     #[test]
@@ -454,7 +454,7 @@ mod tests {
             (values(&[0], &[1], b"", &[]), "not used up"),
             (values(&[0], &[], b"x", &[1]), "not used up"),
             (values(&[0, 0], &[], b"", &[]), "returned 2 values for 1 events x 1 fields"),
-            (values(&[1], &[], &[b'x'; 100], &[100]), "more than its limit of 64"),
+            (values(&[1], &[], &[b'x'; 100], &[100]), "more than limits.max_output_bytes (64 bytes)"),
         ];
         for (v, want) in cases {
             let err = Extracted::from_packed(v, 1, 1, 64).unwrap_err();

@@ -102,6 +102,22 @@ pub enum PluginError {
 }
 
 impl PluginError {
+    /// Whether the runtime has logged it already, for an error of a call on a loaded plugin
+    /// (extract, open, next-batch): a failure (once, when it happened), an error value (once,
+    /// then counted), and what follows from a failure (the backoff, the disabled plugin) for
+    /// every later call. Callers leave these out of their own log, so that one failure is
+    /// one line, not one per batch. (A sink's `deliver` errors are said by the outputs,
+    /// which retry them; errors of `Runtime::load` are the caller's to report.)
+    pub fn logged(&self) -> bool {
+        matches!(
+            self,
+            PluginError::Failed { .. }
+                | PluginError::Guest { .. }
+                | PluginError::Backoff { .. }
+                | PluginError::Disabled { .. }
+        )
+    }
+
     /// The plugin's name, when the error is about a loaded plugin.
     pub fn plugin(&self) -> Option<&str> {
         match self {

@@ -28,6 +28,7 @@ pub mod tcp;
 #[doc(hidden)]
 pub mod testing;
 mod unix;
+mod wasi_errors;
 pub mod watch;
 
 pub use config::PluginConfig;
@@ -41,3 +42,4 @@ pub use plugin::{
 pub use runtime::{CompileOrigin, EPOCH_TICK, Runtime, RuntimeOptions};
 pub use set::{LoadReport, PluginSet};
 pub use syscall::PayloadBuilder;
+pub use wasi_errors::wasi_error_name;

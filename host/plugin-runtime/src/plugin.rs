@@ -157,7 +157,12 @@ struct Inner {
     disabled: bool,
     last_error: Option<String>,
     incidents: Vec<Incident>,
+    /// The last error value logged, when, and how often it came again since.
+    said: Option<(String, Instant, u64)>,
 }
+
+/// How often an error value the plugin keeps returning is said again.
+const GUEST_ERROR_REPEAT: Duration = Duration::from_secs(60);
 
 /// A loaded plugin.
 pub struct Plugin {
@@ -313,6 +318,7 @@ impl Plugin {
                 disabled: false,
                 last_error: None,
                 incidents: Vec::new(),
+                said: None,
             }),
             stats: Stats::default(),
         };
@@ -334,7 +340,7 @@ impl Plugin {
         }
         .map_err(|e| PluginError::Failed {
             plugin: self.name.to_string(),
-            message: format!("info: {}", describe(&e)),
+            message: format!("info: {}", describe(&e, self.hostcall_fuel())),
         })?;
         if info.name.is_empty()
             || info.name.len() > 64
@@ -360,7 +366,10 @@ impl Plugin {
         validate_config(&self.name, &info.config_schema, &self.config)?;
         self.call_init(&mut live)?;
         let sources_or = |r: wasmtime::Result<Vec<String>>| {
-            r.map_err(|e| PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) })
+            r.map_err(|e| PluginError::Failed {
+                plugin: self.name.to_string(),
+                message: describe(&e, self.hostcall_fuel()),
+            })
         };
         let (fields, event_sources, source_name) = match &live.inst {
             Inst::Extractor(i) => {
@@ -373,14 +382,19 @@ impl Plugin {
                 let f = x.call_fields(&mut live.store);
                 let es = sources_or(x.call_event_sources(&mut live.store))?;
                 let n = i.lanner_plugin_event_source().call_source_name(&mut live.store).map_err(|e| {
-                    PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) }
+                    PluginError::Failed {
+                        plugin: self.name.to_string(),
+                        message: describe(&e, self.hostcall_fuel()),
+                    }
                 })?;
                 (f, es, Some(n))
             }
             Inst::Sink(_) | Inst::TypedSink(_) => (Ok(Vec::new()), Vec::new(), None),
         };
-        let fields = fields
-            .map_err(|e| PluginError::Failed { plugin: self.name.to_string(), message: describe(&e) })?;
+        let fields = fields.map_err(|e| PluginError::Failed {
+            plugin: self.name.to_string(),
+            message: describe(&e, self.hostcall_fuel()),
+        })?;
         self.fields = fields
             .into_iter()
             .map(|f| PluginField {
@@ -393,7 +407,7 @@ impl Plugin {
         if let Some(h) = &live.later.hints {
             let names = h.call_suggested_output(&mut live.store).map_err(|e| PluginError::Failed {
                 plugin: self.name.to_string(),
-                message: format!("suggested-output: {}", describe(&e)),
+                message: format!("suggested-output: {}", describe(&e, self.hostcall_fuel())),
             })?;
             // Whether each is a field is the engine's to say: a plugin may suggest a field the
             // host fills for the same events (the container plugin suggests `container.id`).
@@ -431,7 +445,7 @@ impl Plugin {
         store.set_epoch_deadline(self.ticks());
         let failed = |e: wasmtime::Error| PluginError::Failed {
             plugin: self.name.to_string(),
-            message: format!("instantiation: {}", describe(&e)),
+            message: format!("instantiation: {}", describe(&e, self.hostcall_fuel())),
         };
         let instance = match &self.pre {
             Pre::Extractor(p) => p.instance_pre().instantiate(&mut store),
@@ -490,11 +504,17 @@ impl Plugin {
         };
         match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(PluginError::Init { plugin: self.name.to_string(), message }),
-            Err(e) => Err(PluginError::Failed {
+            Ok(Err(message)) => Err(PluginError::Init {
                 plugin: self.name.to_string(),
-                message: format!("init: {}", describe(&e)),
+                message: crate::wasi_errors::explain(&message, &self.name, &self.config.grants).into_owned(),
             }),
+            Err(e) => {
+                self.log_backtrace("init", &e);
+                Err(PluginError::Failed {
+                    plugin: self.name.to_string(),
+                    message: format!("init: {}", describe(&e, self.hostcall_fuel())),
+                })
+            }
         }
     }
 
@@ -553,13 +573,48 @@ impl Plugin {
                 }
                 Err(message) => Err(self.fail(&mut inner, format!("{what}: {message}"))),
             },
-            Ok(Err(message)) => Err(PluginError::Guest {
-                plugin: self.name.to_string(),
-                message: format!("{what}: {message}"),
-            }),
+            Ok(Err(message)) => {
+                let message = format!(
+                    "{what}: {}",
+                    crate::wasi_errors::explain(&message, &self.name, &self.config.grants)
+                );
+                if what != "deliver" {
+                    self.say_guest_error(&mut inner, &message);
+                }
+                Err(PluginError::Guest { plugin: self.name.to_string(), message })
+            }
             Err(e) => {
-                let message = format!("{what}: {}", describe(&e));
+                self.log_backtrace(what, &e);
+                let message = format!("{what}: {}", describe(&e, self.hostcall_fuel()));
                 Err(self.fail(&mut inner, message))
+            }
+        }
+    }
+
+    /// The wasm backtrace of a failure, at debug level: the failure itself is one line.
+    fn log_backtrace(&self, what: &str, e: &wasmtime::Error) {
+        if let Some(bt) = backtrace(e) {
+            log::debug!("plugin {}: {what}: {}", self.name, bt.trim_end());
+        }
+    }
+
+    /// Logs an error value the plugin returned, once: the same error from the next batches
+    /// (a missing grant fails every call) is counted and said again with its count at most
+    /// once per [`GUEST_ERROR_REPEAT`].
+    fn say_guest_error(&self, inner: &mut Inner, message: &str) {
+        let now = Instant::now();
+        match &mut inner.said {
+            Some((last, at, repeats)) if last == message => {
+                *repeats += 1;
+                if now.duration_since(*at) >= GUEST_ERROR_REPEAT {
+                    log::warn!("plugin {}: {message} ({} times since it was last said)", self.name, repeats);
+                    *at = now;
+                    *repeats = 0;
+                }
+            }
+            said => {
+                log::warn!("plugin {}: {message}", self.name);
+                *said = Some((message.to_string(), now, 0));
             }
         }
     }
@@ -1060,7 +1115,10 @@ fn check_resources(component: &Component, limits: &crate::config::Limits) -> Res
 
 /// A failure's description: timeouts and memory breaches said plainly, other traps as
 /// wasmtime describes them.
-fn describe(e: &wasmtime::Error) -> String {
+/// A failure's cause, on one line: the wasm backtrace wasmtime attaches is left out (it is
+/// logged at debug level, see [`backtrace`]), so that the cause comes first and a failure
+/// is one line in the log.
+fn describe(e: &wasmtime::Error, max_output_bytes: usize) -> String {
     if let Some(m) = e.downcast_ref::<crate::limits::MemoryLimitExceeded>() {
         return m.to_string();
     }
@@ -1070,21 +1128,32 @@ fn describe(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::Interrupt => "call timed out (CPU time limit)".to_string(),
-            other => format!("trap: {other}; {e:#}"),
+            other => {
+                let t = other.to_string();
+                format!("trap: {}", t.strip_prefix("wasm trap: ").unwrap_or(&t))
+            }
         };
     }
-    let text = format!("{e:#}");
+    let mut text = format!("{e:#}");
+    if let Some(bt) = backtrace(e) {
+        text = text.replace(&format!("{bt}: "), "").replace(&bt, "");
+    }
     // wasmtime's hostcall fuel (`Plugin::instantiate`), whose error type is private.
     if text.contains("fuel allocated for hostcalls has been exhausted") {
         return format!(
-            "returned or passed more than its limit of max_output_bytes in one transfer, refused before \
-             the host copied it ({text})"
+            "its answer (or what it passed to a host function) is larger than limits.max_output_bytes \
+             ({max_output_bytes} bytes): refused before the host copied it"
         );
     }
     if text.contains("forcing a memory growth failure") || text.contains("memory") && text.contains("limit") {
         return format!("memory limit exceeded: {text}");
     }
-    text
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// The wasm backtrace of a failure, when wasmtime captured one.
+fn backtrace(e: &wasmtime::Error) -> Option<String> {
+    e.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string())
 }
 
 #[cfg(test)]

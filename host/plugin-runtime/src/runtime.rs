@@ -33,6 +33,8 @@ pub(crate) struct State {
     /// When the running call's `call_timeout_ms` ends: blocking WASI waits stop there
     /// (`crate::deadline`).
     pub(crate) deadline: Option<std::time::Instant>,
+    /// What it was granted, to name a missing grant in its log lines.
+    grants: crate::config::Grants,
 }
 
 impl WasiView for State {
@@ -66,6 +68,7 @@ impl extractor::lanner::plugin::host::Host for State {
             types::LogLevel::Warn => log::Level::Warn,
             types::LogLevel::Error => log::Level::Error,
         };
+        let msg = crate::wasi_errors::explain(msg, &self.plugin, &self.grants);
         log::log!(level, "plugin {}: {msg}", self.plugin);
     }
 }
@@ -250,6 +253,7 @@ impl Runtime {
                 open: 0,
             },
             deadline: None,
+            grants: config.grants.clone(),
         })
     }
 

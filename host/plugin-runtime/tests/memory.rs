@@ -184,7 +184,10 @@ fn four_million_views_of_one_buffer_are_refused_before_the_host_copies_them() {
     let peak = status_kib("VmHWM:");
     assert!(matches!(err, PluginError::Failed { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.starts_with("plugin hostile: extract: returned or passed more than its limit"), "{text}");
+    assert!(
+        text.starts_with("plugin hostile: extract: its answer (or what it passed to a host function) is larger than limits.max_output_bytes (16777216 bytes)"),
+        "{text}"
+    );
     assert!(text.contains("refused before the host copied it"), "{text}");
     // Copied, the answer would be 4 Mi x 32 MiB = 128 TiB. What the host holds is the guest's
     // own memory (within memory_mb), released with the failed instance.

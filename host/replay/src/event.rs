@@ -21,6 +21,9 @@ pub struct RecordedEvent {
     pub(crate) type_name: String,
     pub(crate) ts: u64,
     pub(crate) num: u64,
+    /// A plugin event's payload (`data` or `data_base64`): extractors answer its fields, as
+    /// for an event a source plugin produced.
+    pub(crate) payload: Option<Vec<u8>>,
     /// Field ids, sorted, kept apart from the values so that a lookup searches a few
     /// contiguous bytes rather than striding over every value.
     pub(crate) ids: Vec<FieldId>,
@@ -85,6 +88,17 @@ impl RecordedEvent {
     /// The event's sequence number.
     pub fn num(&self) -> u64 {
         self.num
+    }
+
+    /// A plugin event's payload, when the line gave one: such an event goes to the extractors
+    /// as a source plugin's event would, its fields are theirs.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+
+    /// Takes the payload out (an event handed on to the extractors needs no copy of it).
+    pub fn take_payload(&mut self) -> Option<Vec<u8>> {
+        self.payload.take()
     }
 
     fn lookup(&self, f: &FieldRef) -> Option<Value<'_>> {

@@ -44,6 +44,13 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
+impl<R> Reader<R> {
+    /// The number (from 1) of the line last read: that of the event just returned.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+}
+
 impl<R: BufRead> Iterator for Reader<R> {
     type Item = Result<RecordedEvent, ReadError>;
 
@@ -78,8 +85,8 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
     let json: Json = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let Json::Object(obj) = json else { return Err("an event must be a JSON object".into()) };
     for key in obj.keys() {
-        if !["ts", "time", "source", "type", "fields"].contains(&key.as_str()) {
-            return Err(format!("unknown key '{key}' (expected ts, time, source, type, fields)"));
+        if !KEYS.contains(&key.as_str()) {
+            return Err(format!("unknown key '{key}' (expected {})", KEYS.join(", ")));
         }
     }
     let source = match obj.get("source") {
@@ -92,6 +99,7 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
         None if source != SYSCALL_SOURCE => "pluginevent".to_string(),
         _ => return Err("'type' must be the event type's name, such as \"openat\"".into()),
     };
+    let payload = payload(&obj, &source)?;
     let etype = type_id(&source, &type_name).ok_or_else(|| format!("unknown event type '{type_name}'"))?;
     let ts = match (obj.get("ts"), obj.get("time")) {
         (Some(t), _) => {
@@ -140,7 +148,53 @@ fn parse_with(text: &str, reg: &FieldRegistry, derived: Derived, num: u64) -> Re
         slots[id.0 as usize] = i as u16;
     }
     let values = fields.into_iter().map(|(_, arg, rec)| (arg, rec)).collect();
-    Ok(RecordedEvent { source, etype, type_name, ts, num, ids, values, slots: slots.into(), derived })
+    Ok(RecordedEvent {
+        source,
+        etype,
+        type_name,
+        ts,
+        num,
+        payload,
+        ids,
+        values,
+        slots: slots.into(),
+        derived,
+    })
+}
+
+/// The keys an event line may have.
+const KEYS: [&str; 7] = ["ts", "time", "source", "type", "fields", "data", "data_base64"];
+
+/// A plugin event's payload: `data` as text (its UTF-8 bytes) or `data_base64` (standard
+/// alphabet, padded) for bytes that are not text. Only for plugin sources: a syscall event's
+/// payload is built from its fields, as live.
+fn payload(obj: &Map<String, Json>, source: &str) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine;
+    let data = match (obj.get("data"), obj.get("data_base64")) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err("'data' and 'data_base64' are both given: a payload is one or the other".into());
+        }
+        (Some(Json::String(s)), None) => s.as_bytes().to_vec(),
+        (Some(_), None) => return Err("'data' must be text (use 'data_base64' for bytes)".into()),
+        (None, Some(Json::String(s))) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| format!("'data_base64' is not base64: {e}"))?,
+        (None, Some(_)) => return Err("'data_base64' must be base64 text".into()),
+    };
+    if source == SYSCALL_SOURCE {
+        return Err(
+            "a syscall event has no 'data': its payload is built from its fields; give a plugin source in 'source'"
+                .into(),
+        );
+    }
+    if obj.contains_key("fields") {
+        return Err(
+            "an event with a payload takes its fields from the extractors: give 'data' or 'fields', not both"
+                .into(),
+        );
+    }
+    Ok(Some(data))
 }
 
 fn arg_order(a: &FieldArg) -> (u8, u32, &str) {
@@ -239,6 +293,28 @@ mod tests {
     }
 
     #[test]
+    fn payloads_as_text_or_base64() {
+        let reg = FieldRegistry::with_syscall_fields();
+        let text = parse_line(r#"{"ts": 1, "source": "app", "data": "{\"a\": 1}"}"#, &reg, 1).unwrap();
+        assert_eq!(text.payload(), Some(&br#"{"a": 1}"#[..]));
+        assert_eq!(text.type_name(), "pluginevent");
+        let b64 = parse_line(r#"{"ts": 1, "source": "app", "data_base64": "AP9hYg=="}"#, &reg, 1).unwrap();
+        assert_eq!(b64.payload(), Some(&[0u8, 0xff, b'a', b'b'][..]));
+        let none = parse_line(r#"{"ts": 1, "source": "app"}"#, &reg, 1).unwrap();
+        assert_eq!(none.payload(), None);
+    }
+
+    #[test]
+    fn a_bad_payload_names_its_line() {
+        let reg = FieldRegistry::with_syscall_fields();
+        let file = "# a comment\n{\"ts\": 1, \"source\": \"app\", \"data\": \"x\"}\n\n{\"ts\": 2, \"source\": \"app\", \"data\": \"x\", \"data_base64\": \"eA==\"}\n";
+        let results: Vec<_> = Reader::new(file.as_bytes(), &reg).collect();
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.starts_with("line 4: 'data' and 'data_base64' are both given"), "{err}");
+    }
+
+    #[test]
     fn bad_lines_say_why() {
         let reg = FieldRegistry::with_syscall_fields();
         for (line, want) in [
@@ -248,6 +324,11 @@ mod tests {
             (r#"{"ts": 1, "type": "open", "fields": {"proc.nosuch": 1}}"#, "unknown field"),
             (r#"{"ts": 1, "type": "open", "fields": {"fd.num": "x"}}"#, "not a valid INT64"),
             (r#"{"ts": 1, "type": "open", "extra": 1}"#, "unknown key"),
+            (r#"{"ts": 1, "source": "s", "data": "x", "data_base64": "eA=="}"#, "both given"),
+            (r#"{"ts": 1, "source": "s", "data_base64": "not base64!"}"#, "not base64"),
+            (r#"{"ts": 1, "source": "s", "data": 5}"#, "'data' must be text"),
+            (r#"{"ts": 1, "type": "open", "data": "x"}"#, "a syscall event has no 'data'"),
+            (r#"{"ts": 1, "source": "s", "data": "x", "fields": {}}"#, "not both"),
         ] {
             let err = parse_line(line, &reg, 1).unwrap_err();
             assert!(err.contains(want), "{line}: {err}");

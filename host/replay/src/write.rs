@@ -39,7 +39,24 @@ pub fn to_line(ev: &RecordedEvent, registry: &FieldRegistry) -> String {
         obj.insert("source".into(), json!(ev.source));
     }
     obj.insert("type".into(), json!(ev.type_name));
-    obj.insert("fields".into(), Json::Object(fields));
+    match &ev.payload {
+        // Text stays readable; anything else goes as base64.
+        Some(data) => match std::str::from_utf8(data) {
+            Ok(text) => {
+                obj.insert("data".into(), json!(text));
+            }
+            Err(_) => {
+                use base64::Engine;
+                obj.insert(
+                    "data_base64".into(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(data)),
+                );
+            }
+        },
+        None => {
+            obj.insert("fields".into(), Json::Object(fields));
+        }
+    }
     Json::Object(obj).to_string()
 }
 
@@ -55,5 +72,18 @@ mod tests {
         let ev = parse_line(line, &reg, 1).unwrap();
         let again = parse_line(&super::to_line(&ev, &reg), &reg, 1).unwrap();
         assert_eq!(ev, again);
+    }
+
+    #[test]
+    fn payloads_round_trip_as_text_or_base64() {
+        let reg = FieldRegistry::with_syscall_fields();
+        for line in [
+            r#"{"ts":1,"source":"app","data":"{\"a\":1}"}"#,
+            r#"{"ts":1,"source":"app","data_base64":"AP8="}"#,
+        ] {
+            let ev = parse_line(line, &reg, 1).unwrap();
+            let out = super::to_line(&ev, &reg);
+            assert_eq!(parse_line(&out, &reg, 1).unwrap(), ev, "{out}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! - `trap`: hits `unreachable`.
 //! - `shadow`: reads `/etc/shadow` and returns its first line as `hostile.out`.
 //! - `http`: `GET` the URL given as `url` and returns the status, or the error, as `hostile.out`.
-//! - `huge`: returns a 48 MiB string.
+//! - `huge`: returns a string of `mb` MiB (default 48).
 //! - `wrong-count`: returns one value too few.
 //! - `tcp-read`: connects to `url` (`host:port`, granted) and reads until the peer answers,
 //!   then returns `read N bytes`.
@@ -15,6 +15,7 @@
 //!   would be `count` x `mb` MiB on the host.
 //! - `panic`: panics with a message naming the payload's length (the SDK's panic hook sends
 //!   it to the host's log before the trap).
+//! - `open`: reads the file named by `url`, its error told by the SDK's `errors::io_error`.
 //! - `ok`: returns `fine`.
 //!
 //! - `env`: returns the environment variable named by `url` (granted or not).
@@ -28,6 +29,7 @@ struct Hostile {
     ms: u64,
     count: usize,
     mb: usize,
+    huge_mb: usize,
 }
 
 impl Plugin for Hostile {
@@ -43,6 +45,7 @@ impl Plugin for Hostile {
             ms: cfg.get("ms").and_then(Json::as_u64).unwrap_or(5000),
             count: cfg.get("count").and_then(Json::as_u64).unwrap_or(4 << 20) as usize,
             mb: cfg.get("mb").and_then(Json::as_u64).unwrap_or(32) as usize,
+            huge_mb: cfg.get("mb").and_then(Json::as_u64).unwrap_or(48) as usize,
         })
     }
 }
@@ -88,6 +91,8 @@ impl Extractor for Hostile {
                 let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
                 format!("read {n} bytes")
             }
+            "open" => std::fs::read_to_string(&self.url)
+                .map_err(|e| lanner_plugin_sdk::errors::io_error(&self.url, &e))?,
             "shadow" => match std::fs::read_to_string("/etc/shadow") {
                 Ok(s) => s.lines().next().unwrap_or("").to_string(),
                 Err(e) => return Err(format!("cannot read /etc/shadow: {e}")),
@@ -97,7 +102,7 @@ impl Extractor for Hostile {
                 Err(e) => return Err(e),
             },
             "env" => std::env::var(&self.url).map_err(|e| format!("{}: {e}", self.url))?,
-            "huge" => "x".repeat(48 << 20),
+            "huge" => "x".repeat(self.huge_mb << 20),
             "wrong-count" => return Ok(()),
             "panic" => panic!("hostile panics on purpose over a payload of {} bytes", _event.data.len()),
             _ => "fine".to_string(),
