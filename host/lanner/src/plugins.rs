@@ -427,7 +427,15 @@ pub(crate) fn replay_sources(
         let (name, params) = open.split_once('=').unwrap_or((open.as_str(), ""));
         let plugin: Arc<_> =
             set.get(name).with_context(|| format!("--open {open}: no plugin named {name}"))?;
-        let mut stream = plugin.open(params).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut stream = plugin.open(params).map_err(|e| {
+            // The runtime has logged the plugin's own error once; the command's last word
+            // names what failed rather than repeating it.
+            if e.logged() {
+                anyhow::anyhow!("--open {open}: the source could not be opened (the plugin's error is above)")
+            } else {
+                anyhow::anyhow!("--open {open}: {e}")
+            }
+        })?;
         loop {
             let events = match stream.next_batch(SOURCE_BATCH) {
                 Ok(SourceBatch::Events(ev)) => ev,
