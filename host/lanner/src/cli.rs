@@ -1,6 +1,6 @@
 use crate::live;
 use crate::plugins;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use lanner_engine::{EngineConfig, describe};
 use lanner_event::FieldRegistry;
@@ -367,7 +367,12 @@ fn replay(
     for d in outcome.diagnostics().filter(|d| d.is_error() || d.code.means_cannot_fire()) {
         eprintln!("{d}");
     }
-    let ruleset = outcome.into_result().context("rules did not load")?;
+    if !outcome.is_ok() {
+        // Each error is printed above with its file, line and item: once is enough.
+        let n = outcome.diagnostics().filter(|d| d.is_error()).count();
+        bail!("the rules did not load ({n} error{} above)", if n == 1 { "" } else { "s" });
+    }
+    let ruleset = outcome.into_result()?;
     let detection = live::Detection {
         filter: live::SyscallFilter::default(),
         ruleset: std::sync::Arc::new(ruleset),
@@ -407,7 +412,7 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
         live::SyscallFilter::everything()
     } else {
         let outcome = crate::rules::load(rules, &EngineConfig::syscall());
-        live::SyscallFilter::for_ruleset(&outcome.into_result().context("rules did not load")?)
+        live::SyscallFilter::for_ruleset(&outcome.into_result()?)
     };
     let registry = FieldRegistry::with_syscall_fields();
     let mut out: Box<dyn Write> = if write == Path::new("-") {

@@ -183,7 +183,7 @@ pub(crate) fn replay_file(
             // Alerts keep the order of their events: the syscall events deferred before this
             // one are decided first.
             if let Some(ps) = &mut deferred {
-                report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+                bad += report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
             }
             payloads.push(RawEvent {
                 source: ev.source().to_string(),
@@ -199,7 +199,7 @@ pub(crate) fn replay_file(
         match &mut deferred {
             Some(ps) => {
                 if ps.evaluate(&d.ruleset, &ev, &host, &mut on_alert) {
-                    report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+                    bad += report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
                 }
             }
             None => d.ruleset.evaluate(&ev, |rule| on_alert(rule.alert(&ev, &host))),
@@ -210,7 +210,7 @@ pub(crate) fn replay_file(
     }
     bad += evaluate_payloads(map, &mut payloads, &d.ruleset, &host, &mut on_alert);
     if let Some(ps) = &mut deferred {
-        report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
+        bad += report_plugin_failures(ps.flush(&d.ruleset, &host, &mut on_alert));
     }
     let (delivery, out) = shared.into_inner();
     if delivery.stopped() {
@@ -328,9 +328,13 @@ pub(crate) fn add_event_sources(
     Ok(())
 }
 
-pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) {
+/// Says the failures the runtime has not logged itself; returns how many plugin failures there
+/// were, which make a replay's exit status 1.
+pub(crate) fn report_plugin_failures(errors: Vec<lanner_plugin_runtime::PluginError>) -> usize {
+    let n = errors.len();
     // The runtime logged its failures once each.
     for e in errors.into_iter().filter(|e| !e.logged()) {
         eprintln!("lanner: syscall rules: {e}");
     }
+    n
 }

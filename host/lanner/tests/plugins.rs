@@ -275,3 +275,33 @@ fn a_failing_extractor_is_disabled_with_an_alert_and_the_source_keeps_going() {
     let k8s_rules = alerts.iter().filter(|a| a["source"] == "k8s_audit").count();
     assert_eq!(k8s_rules, 4, "{}", text(&o.stdout));
 }
+
+/// `lanner replay EVENTFILE` with an extractor that fails on syscall events: the plugin is
+/// disabled with Lanner's alert, the replay goes on, and the exit status is 1 (as with
+/// `replay --open` and `run --events`), so a script sees that a plugin failed.
+#[test]
+fn an_extractor_failing_on_syscall_events_makes_the_replay_exit_1() {
+    let dir = plugins_dir();
+    std::fs::copy(build_component("tests/plugins/hostile"), dir.path().join("hostile.wasm")).unwrap();
+    std::fs::write(dir.path().join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n")
+        .unwrap();
+    let rules = tempdir();
+    let f = rules.path().join("hostile.yaml");
+    std::fs::write(
+        &f,
+        "- rule: Hostile on opens\n  desc: d\n  condition: evt.type = openat and hostile.out = x\n  output: o\n  priority: INFO\n",
+    )
+    .unwrap();
+    let o = lanner(&[
+        "replay",
+        "--plugins-dir",
+        d(dir.path()),
+        "-r",
+        d(&f),
+        "--json",
+        d(&repo("tests/events/golden.jsonl")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let alerts: Vec<Value> = text(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(alerts.iter().any(|a| a["rule"] == "Lanner internal: plugin disabled"), "{}", text(&o.stdout));
+}

@@ -254,3 +254,25 @@ fn list_rules_canonical_condition() {
     assert_eq!(v["lists"][1]["details"]["items_compiled"], serde_json::json!(["bash", "sh", "zsh"]));
     assert_eq!(v["macros"][0]["details"]["used"], true);
 }
+
+/// A rules file that does not load stops the replay with each error said once, with its
+/// file, line and item, and a last line that counts them (not the list a second time).
+#[test]
+fn rules_that_do_not_load_are_reported_once() {
+    let dir = std::env::temp_dir().join(format!("lanner-replay-badrules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("bad.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: broken one\n  desc: d\n  condition: evt.type = openat and not_a_field = 1\n  output: o\n  priority: INFO\n",
+    )
+    .unwrap();
+    let o = lanner(&["replay", "-r", rules.to_str().unwrap(), &path("events/golden.jsonl")]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("not_a_field").count(), 1, "{err}");
+    assert!(err.contains("bad.yaml:3"), "{err}");
+    assert!(err.contains("the rules did not load (1 error above)"), "{err}");
+    assert!(!err.contains("rules did not load: rules did not load"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -210,24 +210,36 @@ fn the_same_rules_fire_the_same_way_in_replay_and_run_events() {
             .collect();
     // Both are capturing before the processes run (a loaded machine takes a while to load
     // the probe): each says so on its log.
+    let mut logs = Vec::new();
     for c in &mut captures {
         let err = c.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let log = std::thread::spawn(move || {
             use std::io::BufRead;
             let mut said = false;
+            let mut all = String::new();
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 if !said && line.contains("capturing") {
                     said = true;
                     let _ = tx.send(());
                 }
+                all.push_str(&line);
+                all.push('\n');
             }
+            all
         });
         rx.recv_timeout(Duration::from_secs(60)).expect("lanner capture never said it was capturing");
+        logs.push(log);
     }
     pkg_processes(&dir, "R");
-    for c in &mut captures {
-        assert!(c.wait().unwrap().success(), "lanner capture failed");
+    for (c, log) in captures.iter_mut().zip(logs) {
+        let status = c.wait().unwrap();
+        let log = log.join().unwrap();
+        // These captures record every syscall of the machine; while other tests load it, the
+        // ring buffer can overflow, which capture reports with status 3. That is capture
+        // telling the truth, not a failure of what this test checks: if the processes' own
+        // events were among those lost, the alert checks below fail and say so.
+        assert!(status.success() || status.code() == Some(3), "lanner capture failed ({status}):\n{log}");
     }
     for file in [&events, &raw] {
         let out = lanner()
