@@ -133,6 +133,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         flags: Vec<String>,
     },
+    /// Write a diagnostic bundle (tar.gz) to attach to a bug report: version, kernel and BTF,
+    /// the effective configuration with its secrets redacted, how the rules loaded, the
+    /// plugins, and with --daemon a running daemon's plugins, metrics and internal alerts.
+    Support(crate::support::SupportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -218,6 +222,7 @@ pub fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::FalcoCompat { flags } => crate::falco_compat::main(&flags),
+        Command::Support(args) => crate::support::run(args),
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 /// Falco flags Lanner does not implement, with why: named in the refusal.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("--support", "use `lanner support`"),
     ("-i", "Lanner has no events ignored by default"),
     ("--config-schema", "Lanner's configuration schema is config/lanner.yaml"),
     ("--rule-schema", "no JSON schema of rules is shipped"),
@@ -66,6 +65,7 @@ pub struct Flags {
     pub list_events: bool,
     pub list_plugins: bool,
     pub dry_run: bool,
+    pub support: bool,
     pub enable_sources: Vec<String>,
     pub disable_sources: Vec<String>,
     pub duration: Option<f64>,
@@ -125,6 +125,7 @@ pub fn parse(args: &[String]) -> Result<Flags> {
             "--list-events" => f.list_events = true,
             "--list-plugins" => f.list_plugins = true,
             "--dry-run" => f.dry_run = true,
+            "--support" => f.support = true,
             "--enable-source" => f.enable_sources.push(value()?),
             "--disable-source" => f.disable_sources.push(value()?),
             "-M" => {
@@ -174,12 +175,20 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         println!("lanner {}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
+    if f.support {
+        // Before the configuration is loaded: a bundle is most wanted when it does not load.
+        return crate::support::run(crate::support::SupportArgs {
+            config: f.config.clone(),
+            options: f.options.clone(),
+            rules: f.rules.clone(),
+            ..Default::default()
+        });
+    }
     let sources = Sources {
         file: f.config.clone(),
         overrides: f.options.clone(),
         rules: f.rules.clone(),
-        events: None,
-        plugins_dir: None,
+        ..Default::default()
     };
     let config = sources.load()?.config;
     let plugins_dir = config.plugins_dir.is_dir().then(|| config.plugins_dir.clone());
@@ -360,6 +369,7 @@ fn help() -> String {
          --list-events         list the event types rules may name\n\
          --list-plugins        lanner plugins list\n\
          --dry-run             load configuration, plugins and rules, then exit\n\
+         --support             write a diagnostic bundle (lanner support), secrets redacted\n\
          --enable-source SRC   accepted when it keeps every loaded source\n\
          --disable-source SRC  refused: Lanner cannot turn off a loaded source\n\
          -M SECONDS            stop after SECONDS\n\

@@ -18,6 +18,7 @@ mod rules;
 mod scaffold;
 mod sinks;
 mod sources;
+mod support;
 mod throttle;
 mod web;
 

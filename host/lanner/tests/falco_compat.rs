@@ -180,3 +180,19 @@ fn unsupported_flags_and_source_selection_are_refused_by_name() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("dry run:"), "{out}");
 }
+
+#[test]
+fn support_writes_the_bundle_of_lanner_support() {
+    let dir = temp_dir("fcli-support");
+    let out = lanner().args(["--support", "-o", "priority=warning"]).current_dir(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("lanner-support-") && n.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(stdout.contains(&written[0]), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
