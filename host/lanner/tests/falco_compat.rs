@@ -196,3 +196,41 @@ fn support_writes_the_bundle_of_lanner_support() {
     assert!(stdout.contains(&written[0]), "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sources_of_plugins_in_list_describe_and_source_selection() {
+    use lanner_plugin_runtime::testing::build_component;
+    // k8saudit (the k8s_audit source) and json (an extractor of every source), in the
+    // configuration's plugins_dir as Falco reads plugins from its configuration.
+    let dir = temp_dir("fcli-plugins");
+    let plugins = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(build_component("plugins/json"), plugins.join("json.wasm")).unwrap();
+    std::fs::copy(build_component("plugins/k8saudit"), plugins.join("k8saudit.wasm")).unwrap();
+    let pd = format!("plugins_dir={}", plugins.display());
+
+    let (code, out, err) = run(&["-o", &pd, "--list=k8s_audit", "-N"]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = out.lines().collect();
+    assert!(names.contains(&"ka.verb") && names.contains(&"json.value"), "{out}");
+    assert!(!names.contains(&"proc.name"), "syscall fields are not k8s_audit's: {out}");
+    let (_, out, _) = run(&["-o", &pd, "--list=syscall", "-N"]);
+    assert!(out.lines().any(|l| l == "proc.name") && !out.lines().any(|l| l == "ka.verb"), "{out}");
+
+    // -L on rules of the plugin's source.
+    let k8s_rules = data().join("../rules/k8s_audit_rules.yaml");
+    let (code, out, err) = run(&["-o", &pd, "-r", k8s_rules.to_str().unwrap(), "-L"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("K8s Exec Into Pod") && out.contains("K8s Privileged Pod Created"), "{out}");
+
+    // Keeping both sources is what runs: accepted. Keeping only syscall would turn
+    // k8s_audit off: refused, naming it.
+    let (code, out, err) =
+        run(&["-o", &pd, "--enable-source", "syscall", "--enable-source", "k8s_audit", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dry run:"), "{out}");
+    let (code, _, err) = run(&["-o", &pd, "--enable-source", "syscall", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("would turn off k8s_audit"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
