@@ -80,8 +80,15 @@ pub fn parse(args: &[String]) -> Result<Flags> {
         let arg = &args[i];
         i += 1;
         // `--flag=value`, as cxxopts takes it.
+        // `-rFILE` and `-okey=value`: a short flag's value may follow it at once.
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ if !arg.starts_with("--")
+                && arg.len() > 2
+                && arg.get(..2).is_some_and(|f| WITH_VALUE.contains(&f)) =>
+            {
+                (&arg[..2], Some(arg[2..].to_string()))
+            }
             _ => (arg.as_str(), None),
         };
         let mut value = || -> Result<String> {
@@ -402,6 +409,13 @@ mod tests {
         assert_eq!(parse(&args("--list")).unwrap().list.as_deref(), Some(""));
         assert_eq!(parse(&args("--list -N")).unwrap().list.as_deref(), Some(""));
         assert_eq!(parse(&args("-M 0")).unwrap().duration, None);
+        let f = parse(&args("-rrules.yaml -ojson_output=true -Vv.yaml")).unwrap();
+        assert_eq!(f.rules, vec![PathBuf::from("rules.yaml")]);
+        assert_eq!(f.options, vec!["json_output=true".to_string()]);
+        assert_eq!(f.validate, vec![PathBuf::from("v.yaml")]);
+        let e = parse(&args("-pc")).unwrap_err().to_string();
+        assert!(e.contains("-p ("), "{e}");
+        assert!(parse(&args("-é")).unwrap_err().to_string().contains("-é"));
     }
 
     #[test]
