@@ -197,6 +197,18 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         rules: f.rules.clone(),
         ..Default::default()
     };
+    let acts = f.list_plugins
+        || f.list.is_some()
+        || f.list_events
+        || !f.validate.is_empty()
+        || f.describe_all
+        || f.describe_rule.is_some()
+        || f.dry_run;
+    if acts {
+        // What loading says (a configuration key warned about, a plugin skipped) reaches
+        // the operator; a run sets up its own logging from the configuration instead.
+        crate::plugin_test::init_logging("warn");
+    }
     let config = sources.load()?.config;
     let plugins_dir = config.plugins_dir.is_dir().then(|| config.plugins_dir.clone());
     check_sources(&f, &config)?;

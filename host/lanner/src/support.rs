@@ -337,6 +337,8 @@ impl Bundle {
 }
 
 pub fn run(args: SupportArgs) -> Result<std::process::ExitCode> {
+    // Warnings met while loading (configuration keys, plugins) reach the operator.
+    crate::plugin_test::init_logging("warn");
     let host = crate::node::hostname();
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
