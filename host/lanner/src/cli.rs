@@ -14,9 +14,14 @@ use std::process::ExitCode;
 #[command(
     name = "lanner",
     version,
+    // `-V` is Falco's validate (`lanner -V FILE`); the version is `--version` only.
+    disable_version_flag = true,
     about = "Runtime security detection for Linux hosts and Kubernetes nodes, speaking Falco's rule language"
 )]
 struct Cli {
+    /// Print the version.
+    #[arg(long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     command: Command,
 }
@@ -119,6 +124,19 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
     },
+    /// Falco's command line (`-V FILE`, `-L`, `-l RULE`, `--list`, `--dry-run`, `-c`, `-r`,
+    /// `-o` ...) mapped onto Lanner's commands; `lanner -FLAG ...` is the same. Flags Lanner
+    /// does not implement are refused by name. `lanner falco-compat --help` lists them.
+    #[command(disable_help_flag = true)]
+    FalcoCompat {
+        /// Falco's flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        flags: Vec<String>,
+    },
+    /// Write a diagnostic bundle (tar.gz) to attach to a bug report: version, kernel and BTF,
+    /// the effective configuration with its secrets redacted, how the rules loaded, the
+    /// plugins, and with --daemon a running daemon's plugins, metrics and internal alerts.
+    Support(crate::support::SupportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -197,8 +215,14 @@ enum PluginsCommand {
 }
 
 pub fn main() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    if crate::falco_compat::is_falco_command_line(&args) {
+        return crate::falco_compat::main(&args);
+    }
     let cli = Cli::parse();
     match cli.command {
+        Command::FalcoCompat { flags } => crate::falco_compat::main(&flags),
+        Command::Support(args) => crate::support::run(args),
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json } => list_rules(&rules, json),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
@@ -247,7 +271,7 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode> {
     }
 }
 
-fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
     let set = plugins::load(plugins_dir)?;
     let mut cfg = EngineConfig::syscall();
     plugins::configure(&set, &mut cfg, &crate::config::AppendOutput::falco_default())?;

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod daemon;
 mod deferred;
+mod falco_compat;
 mod internal;
 mod live;
 mod metrics;
@@ -17,6 +18,7 @@ mod rules;
 mod scaffold;
 mod sinks;
 mod sources;
+mod support;
 mod throttle;
 mod web;
 

@@ -223,8 +223,12 @@ pub(crate) fn registry(dir: Option<&Path>) -> Result<EngineConfig> {
 
 /// `lanner plugins list`.
 pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
+    list_to(dir, json, &mut std::io::stdout().lock())
+}
+
+/// `lanner plugins list` into any writer (`lanner support` keeps it in its bundle).
+pub(crate) fn list_to(dir: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<()> {
     let set = load(dir)?;
-    let mut out = std::io::stdout().lock();
     let plugins = with_container(&set);
     if json {
         let items: Vec<_> = plugins
@@ -262,7 +266,7 @@ pub(crate) fn list(dir: Option<&Path>, json: bool) -> Result<()> {
                 })
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "plugins": items }))?;
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "plugins": items }))?;
         writeln!(out)?;
         return Ok(());
     }

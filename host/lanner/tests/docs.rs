@@ -648,6 +648,11 @@ fn every_command_of_docs_sinks_md_works() {
     check_doc("docs/sinks.md");
 }
 
+#[test]
+fn every_command_of_docs_falco_cli_md_works() {
+    check_doc("docs/falco-cli.md");
+}
+
 /// The harness itself: what it reads as commands and output, and how output is compared.
 #[test]
 fn the_docs_harness_reads_commands_and_compares_output_as_documented() {
