@@ -39,6 +39,8 @@ pub struct Config {
     pub stdout_output: StdoutOutput,
     pub program_output: ProgramOutput,
     pub file_output: FileOutput,
+    #[serde(default)]
+    pub syslog_output: crate::falco_outputs::SyslogOutput,
     pub sink_plugins_dir: PathBuf,
     pub plugin_outputs: Vec<PluginOutput>,
     pub outputs_queue: OutputsQueue,
@@ -348,6 +350,7 @@ struct Partial {
     stdout_output: Option<PartialStdout>,
     program_output: Option<PartialProgram>,
     file_output: Option<PartialFile>,
+    syslog_output: Option<crate::falco_outputs::SyslogOutput>,
     sink_plugins_dir: Option<PathBuf>,
     plugin_outputs: Option<Vec<PluginOutput>>,
     outputs_queue: Option<PartialQueue>,
@@ -592,6 +595,7 @@ impl Config {
         self.log_filter()?;
         parse_priority("stdout_output.priority", &self.stdout_output.priority)?;
         parse_priority("program_output.priority", &self.program_output.priority)?;
+        self.syslog_output.check()?;
         if self.program_output.enabled && self.program_output.program.trim().is_empty() {
             bail!("program_output is enabled but program_output.program is empty");
         }

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod daemon;
 mod deferred;
+mod falco_outputs;
 mod internal;
 mod live;
 mod metrics;
