@@ -163,7 +163,7 @@ impl HttpOutput {
         };
         let mut warnings = Vec::new();
         let mut tls = HttpTls::default();
-        if self.insecure {
+        if self.insecure && https {
             warnings.push(
                 "http_output.insecure: true: the server's certificate is not verified; anyone on the path \
                  can read and forge the alerts"
@@ -175,7 +175,7 @@ impl HttpOutput {
             tls.ca_files.push(self.ca_cert.clone().into());
         } else if !self.ca_bundle.is_empty() {
             tls.ca_files.push(self.ca_bundle.clone().into());
-        } else if !self.ca_path.is_empty() {
+        } else if https && !self.ca_path.is_empty() {
             if std::path::Path::new(&self.ca_path).is_dir() {
                 tls.ca_dirs.push(self.ca_path.clone().into());
             } else {
@@ -193,10 +193,6 @@ impl HttpOutput {
             tls.ca_files.clear();
             tls.ca_dirs.clear();
         }
-        if !https {
-            // No TLS to set up: nothing of it is read (a missing CA folder is no error here).
-            tls = HttpTls::default();
-        }
         if self.mtls {
             for (key, path) in [("client_cert", &self.client_cert), ("client_key", &self.client_key)] {
                 if path.is_empty() {
@@ -205,6 +201,10 @@ impl HttpOutput {
             }
             tls.client_cert = Some(self.client_cert.clone().into());
             tls.client_key = Some(self.client_key.clone().into());
+        }
+        if !https {
+            // No TLS to set up: nothing of it is read (a missing CA folder is no error here).
+            tls = HttpTls::default();
         }
         if !https && (self.insecure || self.mtls || !self.ca_cert.is_empty() || !self.ca_bundle.is_empty()) {
             warnings.push(format!(
@@ -254,5 +254,60 @@ impl HttpOutput {
             ..Default::default()
         };
         Ok(HttpPlan { plugin, warnings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(url: &str) -> HttpOutput {
+        HttpOutput { enabled: true, url: url.into(), ..HttpOutput::default() }
+    }
+
+    #[test]
+    fn the_grant_names_the_urls_host_and_port_only() {
+        let grant = |u: &str| http(u).plan(true).unwrap().plugin.grants.http;
+        assert_eq!(grant("https://collector.example.com/falco"), ["collector.example.com:443"]);
+        assert_eq!(grant("http://user:pw@10.0.0.5:2801/?x=1"), ["10.0.0.5:2801"]);
+        assert_eq!(grant("http://[::1]:2801/"), ["::1"]);
+        // Falco strips the quotes of a quoted URL.
+        let plan = http("'http://sidekick:2801/'").plan(true).unwrap();
+        assert_eq!(plan.plugin.config.unwrap()["url"], "http://sidekick:2801/");
+    }
+
+    #[test]
+    fn bad_urls_and_unusable_keys_are_errors_naming_the_key() {
+        for (o, key) in [
+            (http(""), "http_output.url"),
+            (http("ftp://x/"), "http_output.url"),
+            (http("https:///x"), "http_output.url"),
+            (HttpOutput { priority: "loud".into(), ..http("https://x/") }, "http_output.priority"),
+            (
+                HttpOutput { mtls: true, client_key: String::new(), ..http("https://x/") },
+                "http_output.client_key",
+            ),
+        ] {
+            let e = o.plan(true).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn tls_follows_falcos_order_and_plain_http_sets_none_up() {
+        let o = HttpOutput { ca_cert: "/a.pem".into(), ca_bundle: "/b.pem".into(), ..http("https://x/") };
+        let tls = o.plan(true).unwrap().plugin.grants.http_tls;
+        assert_eq!(tls.ca_files, [PathBuf::from("/a.pem")]);
+        let o = HttpOutput { ca_bundle: "/b.pem".into(), ..http("https://x/") };
+        assert_eq!(o.plan(true).unwrap().plugin.grants.http_tls.ca_files, [PathBuf::from("/b.pem")]);
+        let o = HttpOutput { ca_path: "/nonexistent-ca-dir".into(), ..http("https://x/") };
+        let plan = o.plan(true).unwrap();
+        assert!(plan.plugin.grants.http_tls.ca_dirs.is_empty());
+        assert!(plan.warnings.iter().any(|w| w.starts_with("http_output.ca_path")), "{:?}", plan.warnings);
+        let o = HttpOutput { insecure: true, mtls: true, ..http("http://x/") };
+        let plan = o.plan(false).unwrap();
+        assert_eq!(plan.plugin.grants.http_tls, Default::default());
+        assert!(plan.warnings.iter().any(|w| w.contains("unencrypted")), "{:?}", plan.warnings);
+        assert!(plan.warnings.iter().any(|w| w.contains("json_output is false")), "{:?}", plan.warnings);
     }
 }
