@@ -33,6 +33,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # gcc builds the static 32-bit syscall programs of host/lanner/tests/evasion.rs (no libc:
 # -nostdlib, so no multilib packages are needed for -m32).
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+# rsyslog: host/lanner/tests/falco_outputs.rs starts its own rsyslogd (foreground, own socket
+# and file) to receive syslog_output; the package's system service is not used.
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -39,6 +39,10 @@ pub struct Config {
     pub stdout_output: StdoutOutput,
     pub program_output: ProgramOutput,
     pub file_output: FileOutput,
+    #[serde(default)]
+    pub syslog_output: crate::falco_outputs::SyslogOutput,
+    #[serde(default)]
+    pub http_output: crate::falco_outputs::HttpOutput,
     pub sink_plugins_dir: PathBuf,
     pub plugin_outputs: Vec<PluginOutput>,
     pub outputs_queue: OutputsQueue,
@@ -348,6 +352,8 @@ struct Partial {
     stdout_output: Option<PartialStdout>,
     program_output: Option<PartialProgram>,
     file_output: Option<PartialFile>,
+    syslog_output: Option<crate::falco_outputs::SyslogOutput>,
+    http_output: Option<crate::falco_outputs::HttpOutput>,
     sink_plugins_dir: Option<PathBuf>,
     plugin_outputs: Option<Vec<PluginOutput>>,
     outputs_queue: Option<PartialQueue>,
@@ -592,6 +598,10 @@ impl Config {
         self.log_filter()?;
         parse_priority("stdout_output.priority", &self.stdout_output.priority)?;
         parse_priority("program_output.priority", &self.program_output.priority)?;
+        self.syslog_output.check()?;
+        if self.http_output.enabled {
+            self.http_output.plan(self.json_output)?;
+        }
         if self.program_output.enabled && self.program_output.program.trim().is_empty() {
             bail!("program_output is enabled but program_output.program is empty");
         }

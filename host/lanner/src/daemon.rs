@@ -226,6 +226,10 @@ pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
             .add(s, Box::new(ProgramSink::new(p.program.clone(), p.keep_alive, format)))
             .context("starting the program output")?;
     }
+    if config.syslog_output.enabled {
+        let s = spec("syslog", &config.syslog_output.priority, "syslog_output.priority")?;
+        outputs.add(s, Box::new(config.syslog_output.sink(format))).context("starting the syslog output")?;
+    }
     // file_output and plugin_outputs: sink plugins, each output its own instance.
     let mut plugins = Vec::new();
     for o in crate::sinks::outputs(config)? {

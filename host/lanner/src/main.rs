@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod deferred;
 mod falco_compat;
+mod falco_outputs;
 mod internal;
 mod live;
 mod metrics;

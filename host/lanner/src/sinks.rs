@@ -1,5 +1,5 @@
-//! Outputs delivered by sink plugins: Falco's `file_output` (served by the `file` plugin)
-//! and `plugin_outputs` (any sink plugin with its own configuration and grants).
+//! Outputs delivered by sink plugins: Falco's `file_output` (served by the `file` plugin),
+//! `http_output` (the `webhook` plugin, see `falco_outputs`) and `plugin_outputs` (any sink plugin with its own configuration and grants).
 //!
 //! Sink plugins live in `sink_plugins_dir`, apart from `plugins_dir` (whose plugins are
 //! configured by their `NAME.yaml` and shared): each output gets its own instance of its
@@ -116,7 +116,7 @@ fn load(runtime: &Arc<Runtime>, path: &Path, cfg: PluginConfig, what: &str) -> R
 
 /// The enabled outputs of sink plugins, loaded and configured.
 pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
-    if !config.file_output.enabled && config.plugin_outputs.is_empty() {
+    if !config.file_output.enabled && !config.http_output.enabled && config.plugin_outputs.is_empty() {
         return Ok(Vec::new());
     }
     let runtime = Arc::new(crate::plugins::runtime().context("starting the plugin runtime")?);
@@ -131,6 +131,24 @@ pub fn outputs(config: &Config) -> Result<Vec<SinkOutput>> {
             name: "file".into(),
             priority: config.file_output.priority.clone(),
             key: "file_output.priority".into(),
+            sink,
+            plugin,
+        });
+    }
+    if config.http_output.enabled {
+        let plan = config.http_output.plan(config.json_output)?;
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
+        let path = component_path(config, "webhook");
+        if !path.is_file() {
+            bail!("http_output: {}", not_found(config, "webhook", &path));
+        }
+        let (sink, plugin) = load(&runtime, &path, plan.plugin, "http_output")?;
+        out.push(SinkOutput {
+            name: "http".into(),
+            priority: config.http_output.priority.clone(),
+            key: "http_output.priority".into(),
             sink,
             plugin,
         });

@@ -11,10 +11,12 @@
 mod format;
 mod program;
 mod stdout;
+mod syslog;
 
 pub use format::{AlertFormat, escape_controls};
 pub use program::ProgramSink;
 pub use stdout::StdoutSink;
+pub use syslog::{FACILITY_USER, SyslogSink, severity};
 
 use lanner_event::{Alert, AlertSink, Priority};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -22,6 +22,10 @@
 //!   tcp: ["smtp.internal:587"]     # outbound TCP to these host:port
 //!   listen: ["0.0.0.0:9765"]       # listen for TCP connections on these IP:port
 //!   unix: [/run/podman/podman.sock] # connect to these unix sockets (lanner:plugin@0.4.0)
+//!   http_tls:                      # the host's TLS for https requests
+//!     ca_files: [/etc/lanner/ca.pem] # trusted instead of the built-in Mozilla roots
+//!     client_cert: /etc/lanner/client.pem  # with client_key: mutual TLS
+//!     client_key: /etc/lanner/client.key
 //! ```
 //!
 //! Nothing is granted by default: no directory, no network, no environment variable.
@@ -143,6 +147,27 @@ pub struct Grants {
     pub listen: Vec<String>,
     /// Unix socket paths the plugin may connect to (`unix-socket`, 0.4.0), matched exactly.
     pub unix: Vec<String>,
+    /// How the host's TLS for the plugin's `https` requests verifies servers and proves
+    /// who it is: TLS is the host's, so these are the operator's, never the plugin's.
+    pub http_tls: HttpTls,
+}
+
+/// TLS of a plugin's `https` requests. By default servers are verified against the
+/// built-in Mozilla roots and no client certificate is sent.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpTls {
+    /// PEM files of the CAs trusted, instead of the built-in roots.
+    pub ca_files: Vec<PathBuf>,
+    /// Folders whose files hold the CAs trusted (PEM), instead of the built-in roots.
+    pub ca_dirs: Vec<PathBuf>,
+    /// A PEM certificate chain presented to servers that ask for one (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// No verification of the server's certificate at all: anyone on the path can read and
+    /// forge the traffic. Only for an explicit operator choice.
+    pub insecure: bool,
 }
 
 /// A directory made visible to the plugin.

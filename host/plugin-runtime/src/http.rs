@@ -9,6 +9,7 @@
 //! the plugin as `error-code::http-request-denied`, and is logged and counted with the
 //! plugin's name.
 
+use crate::config::HttpTls;
 use http::Uri;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -106,12 +107,13 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> S
 type Sent = (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>);
 
 /// Sends `request` over a connection to one of `addrs`, which were checked: nothing is
-/// resolved again here. TLS (for `https`) verifies the certificate against the URI's host
-/// with the Mozilla roots, as wasmtime's own sender does.
+/// resolved again here. TLS (for `https`) is `tls_config`'s: by default the certificate is
+/// verified against the URI's host with the Mozilla roots, as wasmtime's own sender does.
 async fn send_pinned(
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
     addrs: &[SocketAddr],
+    tls_config: &Arc<rustls::ClientConfig>,
 ) -> Result<Sent, Error> {
     use http_body_util::BodyExt;
     let uri = request.uri().clone();
@@ -126,17 +128,9 @@ async fn send_pinned(
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Connect)?;
     let stream: Box<dyn Stream> = if tls {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(std::io::Error::other(e)))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|_| Error::HttpRequestUriInvalid)?;
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let connector = tokio_rustls::TlsConnector::from(tls_config.clone());
         let stream = tokio::time::timeout(connect_timeout, connector.connect(name, tcp))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
@@ -186,6 +180,107 @@ async fn send_pinned(
     Ok((response, Box::new(io)))
 }
 
+/// The TLS client configuration of a plugin's `https` requests, from its `http_tls` grant.
+/// Read once when the plugin is instantiated: a CA or key file that cannot be used is an
+/// error then, not a failure of every delivery later.
+pub fn tls_client_config(tls: &HttpTls) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = if tls.insecure {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    } else if tls.ca_files.is_empty() && tls.ca_dirs.is_empty() {
+        builder.with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() })
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for f in &tls.ca_files {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(f)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| format!("CA file {}: {e}", f.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("CA file {}: no CA certificate in it", f.display()));
+            }
+        }
+        for d in &tls.ca_dirs {
+            let entries = std::fs::read_dir(d).map_err(|e| format!("CA folder {}: {e}", d.display()))?;
+            let mut added = 0;
+            for e in entries.flatten() {
+                // Files that are not PEM certificates (hash links' targets are) are passed over,
+                // as OpenSSL's CA folders hold other things too.
+                let Ok(bytes) = std::fs::read(e.path()) else { continue };
+                let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
+                added += roots.add_parsable_certificates(certs).0;
+            }
+            if added == 0 {
+                return Err(format!("CA folder {}: no CA certificate in it", d.display()));
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    let config = match (&tls.client_cert, &tls.client_key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| format!("client certificate {}: {e}", cert.display()))?;
+            if chain.is_empty() {
+                return Err(format!("client certificate {}: no certificate in it", cert.display()));
+            }
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("client key {}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate {} and its key: {e}", cert.display()))?
+        }
+        _ => return Err("a client certificate needs its key, and a key its certificate".into()),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Accepts any server certificate (`http_tls.insecure`), still checking that the server
+/// holds the key of the certificate it shows.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Checks a request's host against the allow-list, before resolution; returns the host and
 /// port to connect to.
 pub fn check_uri(uri: &Uri, allow: &[String]) -> Result<(String, u16), Denied> {
@@ -221,6 +316,7 @@ pub(crate) struct HttpPolicy {
     pub(crate) allow: Arc<[String]>,
     pub(crate) timeout: Duration,
     pub(crate) denied: Arc<AtomicU64>,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
 type SendFuture = Box<
@@ -244,6 +340,7 @@ impl WasiHttpHooks for HttpPolicy {
         let plugin = self.plugin.clone();
         let denied = self.denied.clone();
         let timeout = self.timeout;
+        let tls = self.tls.clone();
         let deny = move |why: Denied| {
             denied.fetch_add(1, Ordering::Relaxed);
             log::warn!("plugin {plugin}: HTTP request denied: {why}");
@@ -255,7 +352,7 @@ impl WasiHttpHooks for HttpPolicy {
                 Some(why) => deny(why),
                 None => Error::DnsError { rcode: None, info_code: None },
             })?;
-            let send = send_pinned(request, options, &addrs);
+            let send = send_pinned(request, options, &addrs, &tls);
             tokio::time::timeout(timeout, send).await.map_err(|_| Error::ConnectionTimeout)?
         })
     }
@@ -348,7 +445,8 @@ mod tests {
                 .header(http::header::HOST, "rebind.invalid")
                 .body(empty)
                 .unwrap();
-            let (res, io) = send_pinned(req, None, &[addr]).await.unwrap();
+            let tls = tls_client_config(&HttpTls::default()).unwrap();
+            let (res, io) = send_pinned(req, None, &[addr], &tls).await.unwrap();
             assert_eq!(res.status(), 200);
             let bytes = res.into_body().collect().await.unwrap().to_bytes();
             Box::into_pin(io).await.unwrap();

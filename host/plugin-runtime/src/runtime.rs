@@ -234,6 +234,9 @@ impl Runtime {
             }
         }
         let limits = crate::limits::Limiter::new(&config.limits);
+        let tls = crate::http::tls_client_config(&config.grants.http_tls).map_err(|message| {
+            PluginError::Grant { plugin: plugin.to_string(), message: format!("http_tls: {message}") }
+        })?;
         Ok(State {
             plugin: plugin.clone(),
             wasi: b.build(),
@@ -243,6 +246,7 @@ impl Runtime {
                 allow: config.grants.http.clone().into(),
                 timeout: Duration::from_millis(config.limits.call_timeout_ms.max(1)),
                 denied: Default::default(),
+                tls,
             },
             table: ResourceTable::new(),
             limits,
