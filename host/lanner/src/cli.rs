@@ -118,6 +118,10 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+        /// Refuse configuration keys Lanner does not implement (they are warnings otherwise,
+        /// so that a Falco falco.yaml runs): for CI.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -218,9 +222,15 @@ pub fn main() -> Result<ExitCode> {
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)
         }
-        Command::Run { config, rules, events, json, options, duration, plugins_dir } => {
-            let sources =
-                crate::config::Sources { file: config, overrides: options, rules, events, plugins_dir };
+        Command::Run { config, rules, events, json, options, duration, plugins_dir, strict } => {
+            let sources = crate::config::Sources {
+                file: config,
+                overrides: options,
+                rules,
+                events,
+                plugins_dir,
+                strict,
+            };
             run(sources, json, duration)
         }
         Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),

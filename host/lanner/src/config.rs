@@ -135,9 +135,11 @@ pub struct Engine {
     pub replay: Replay,
 }
 
+/// Falco's `modern_ebpf` and `ebpf` both mean kernel capture by an eBPF probe: Lanner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
+    #[serde(alias = "modern_ebpf")]
     Ebpf,
     Replay,
 }
@@ -251,6 +253,8 @@ pub struct Sources {
     pub events: Option<PathBuf>,
     /// `--plugins-dir DIR`: replaces `plugins_dir`; it must exist.
     pub plugins_dir: Option<PathBuf>,
+    /// `--strict`: keys Lanner does not implement are errors rather than warnings.
+    pub strict: bool,
 }
 
 /// A loaded configuration and the files it was read from (to watch them).
@@ -259,6 +263,8 @@ pub struct Loaded {
     pub config: Config,
     /// The configuration files read, main file first.
     pub files: Vec<PathBuf>,
+    /// What the files hold that Lanner sets aside, each to be logged as a warning.
+    pub warnings: Vec<crate::config_read::Warning>,
 }
 
 impl Sources {
@@ -274,8 +280,9 @@ impl Sources {
     pub fn load(&self) -> Result<Loaded> {
         let mut merged: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
         let mut files = Vec::new();
+        let mut warnings = Vec::new();
         if let Some(main) = self.main_file() {
-            merge(&mut merged, read_checked(&main)?);
+            merge(&mut merged, read_checked(&main, self.strict, &mut warnings)?);
             files.push(main);
         }
         // Drop-ins named by the configuration so far.
@@ -284,7 +291,7 @@ impl Sources {
             None => Vec::new(),
         };
         for f in expand(&dropins, false)? {
-            merge(&mut merged, read_checked(&f)?);
+            merge(&mut merged, read_checked(&f, self.strict, &mut warnings)?);
             files.push(f);
         }
         for o in &self.overrides {
@@ -310,20 +317,76 @@ impl Sources {
             config.engine.replay.capture_file = events.clone();
         }
         config.check()?;
-        Ok(Loaded { config, files })
+        Ok(Loaded { config, files, warnings })
     }
 }
 
 /// Reads one configuration file and checks it against the schema on its own, so that errors
-/// name its lines.
-fn read_checked(path: &Path) -> Result<Value> {
+/// name its lines. Keys Lanner does not implement are left out with a warning each.
+fn read_checked(path: &Path, strict: bool, warnings: &mut Vec<crate::config_read::Warning>) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if let Err(e) = serde_yaml_ng::from_str::<Option<Partial>>(&text) {
-        bail!("{}: {e}", path.display());
+    let known: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+    let mut read = crate::config_read::read(path, &text, &known, strict, &crate::config_read::process_env)?;
+    falco_values(path, &mut read);
+    if let Err(e) = serde_yaml_ng::from_value::<Partial>(read.value.clone()) {
+        let file = path.display();
+        let Value::Mapping(m) = &read.value else { bail!("{file}: {e}") };
+        match locate(m, &[]) {
+            Some((key, e)) => match read.positions.get(&key) {
+                Some(p) => bail!("{file}: line {}, column {}: {key}: {e}", p.line, p.column),
+                None => bail!("{file}: {key}: {e}"),
+            },
+            None => bail!("{file}: {e}"),
+        }
     }
-    let value: Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not YAML", path.display()))?;
-    Ok(if value.is_null() { Value::Mapping(Mapping::new()) } else { value })
+    warnings.extend(read.warnings);
+    Ok(read.value)
+}
+
+/// Falco's values whose meaning Lanner cannot keep, replaced by what Lanner does instead,
+/// with a warning: `outputs_queue.capacity: 0` is Falco's unbounded queue, and Lanner's
+/// queues are always bounded (its default capacity applies).
+fn falco_values(path: &Path, read: &mut crate::config_read::FileRead) {
+    let Some(Value::Mapping(q)) = read.value.get_mut("outputs_queue") else { return };
+    let key = Value::String("capacity".into());
+    if q.get(&key).and_then(Value::as_u64) == Some(0) {
+        q.remove(&key);
+        let default: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+        let cap = default["outputs_queue"]["capacity"].as_u64().unwrap_or_default();
+        read.warnings.push(crate::config_read::Warning {
+            file: path.display().to_string(),
+            pos: read.positions.get("outputs_queue.capacity").copied().unwrap_or_default(),
+            key: "outputs_queue.capacity".into(),
+            message: format!(
+                "0 (Falco's unbounded queue) is not supported: Lanner's queues are bounded; \
+                 the capacity {cap} applies unless a later file sets one"
+            ),
+        });
+    }
+}
+
+/// The dotted key whose value alone fails the schema, the deepest one, with the error.
+fn locate(section: &Mapping, prefix: &[String]) -> Option<(String, serde_yaml_ng::Error)> {
+    for (k, v) in section {
+        let Some(k) = k.as_str() else { continue };
+        let mut path = prefix.to_vec();
+        path.push(k.to_string());
+        let mut alone = v.clone();
+        for p in path.iter().rev() {
+            let mut m = Mapping::new();
+            m.insert(Value::String(p.clone()), alone);
+            alone = Value::Mapping(m);
+        }
+        if let Err(e) = serde_yaml_ng::from_value::<Partial>(alone) {
+            if let Value::Mapping(m) = v
+                && let Some(deeper) = locate(m, &path)
+            {
+                return Some(deeper);
+            }
+            return Some((path.join("."), e));
+        }
+    }
+    None
 }
 
 /// The schema with every key optional: checks one file's keys and types where they are
@@ -765,6 +828,7 @@ mod tests {
             rules: Vec::new(),
             events: None,
             plugins_dir: None,
+            strict: false,
         }
     }
 
@@ -836,20 +900,161 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_wrong_types_name_file_and_line() {
+    fn unknown_keys_warn_with_file_and_line_and_strict_refuses_them() {
         let d = temp_dir("bad");
-        let f =
-            write(&d, "lanner.yaml", "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\n");
-        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("lanner.yaml"), "{err}");
-        assert!(err.contains("unknown field `listen_prot`"), "{err}");
-        assert!(err.contains("line 4"), "{err}");
+        let text = "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\nsyslog_output:\n  enabled: true\n";
+        let f = write(&d, "lanner.yaml", text);
+        let loaded = sources(&f, &[]).load().unwrap();
+        let got: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        let file = f.display();
+        assert_eq!(
+            got,
+            vec![
+                format!(
+                    "{file}: line 4, column 3: webserver.listen_prot: Lanner does not implement this key; it is ignored (--strict makes it an error)"
+                ),
+                format!(
+                    "{file}: line 5, column 1: syslog_output: Lanner does not implement this key; it is ignored (--strict makes it an error)"
+                ),
+            ],
+            "one warning per key, a whole unknown section once"
+        );
+        assert_eq!(loaded.config.priority, "info", "the known keys still apply");
+        let mut strict = sources(&f, &[]);
+        strict.strict = true;
+        let err = format!("{:#}", strict.load().unwrap_err());
+        assert!(
+            err.contains(&format!(
+                "{file}: line 4, column 3: unknown key `webserver.listen_prot` (--strict)"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{file}: line 5, column 1: unknown key `syslog_output` (--strict)")),
+            "{err}"
+        );
+
         let f = write(&d, "types.yaml", "\njson_output: yes please\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("types.yaml") && err.contains("line 2") && err.contains("json_output"), "{err}");
+        assert!(err.contains("types.yaml: line 2, column 1: json_output: invalid type"), "{err}");
+        let f =
+            write(&d, "nested.yaml", "webserver:\n  enabled: true\n  health:\n    max_drop_ratio: lots\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(
+            err.contains("nested.yaml: line 4, column 5: webserver.health.max_drop_ratio: invalid type"),
+            "{err}"
+        );
         let f = write(&d, "values.yaml", "priority: loud\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
         assert!(err.contains("priority"), "{err}");
+        let f = write(&d, "list.yaml", "- priority: info\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("list.yaml: line 1, column 1: the configuration is a sequence"), "{err}");
+    }
+
+    /// A falco.yaml with the shapes of Falco's stock file (0.41 to 0.44): the keys Lanner
+    /// shares keep their meaning, the rest are warned about one by one.
+    const FALCO_LIKE: &str = "\
+config_files:
+  - /nonexistent/falco/config.d
+watch_config_files: true
+rules_files:
+  - /etc/falco/falco_rules.yaml
+engine:
+  kind: modern_ebpf
+  kmod:
+    buf_size_preset: 4
+  modern_ebpf:
+    cpus_for_each_buffer: 2
+    buf_size_preset: 4
+  replay:
+    capture_file: \"\"
+load_plugins: []
+plugins:
+  - name: container
+    library_path: libcontainer.so
+priority: warning
+json_output: true
+json_include_output_property: true
+json_include_message_property: false
+json_include_tags_property: true
+buffered_outputs: false
+rule_matching: all
+outputs_queue:
+  capacity: 0
+append_output:
+  - suggested_output: true
+stdout_output:
+  enabled: true
+syslog_output:
+  enabled: true
+file_output:
+  enabled: false
+  keep_alive: false
+  filename: ./events.txt
+program_output:
+  enabled: false
+  keep_alive: false
+  program: \"jq '{text: .output}'\"
+webserver:
+  enabled: true
+  threadiness: 0
+  listen_port: 8765
+  listen_address: 0.0.0.0
+  k8s_healthz_endpoint: /healthz
+log_stderr: true
+log_level: notice
+falco_libs:
+  thread_table_size: 4096
+  snaplen: 80
+";
+
+    #[test]
+    fn a_falco_yaml_loads_with_one_warning_per_unimplemented_key() {
+        let d = temp_dir("falcolike");
+        let f = write(&d, "falco.yaml", FALCO_LIKE);
+        let loaded = sources(&f, &[]).load().unwrap();
+        let line_of = |key: &str| {
+            let leaf = key.rsplit('.').next().unwrap();
+            let depth = key.matches('.').count();
+            let want = format!("{}{leaf}:", "  ".repeat(depth));
+            FALCO_LIKE.lines().position(|l| l.starts_with(&want)).unwrap() + 1
+        };
+        let warned: Vec<(String, usize)> =
+            loaded.warnings.iter().map(|w| (w.key.clone(), w.pos.line)).collect();
+        let expected: Vec<(String, usize)> = [
+            "engine.kmod",
+            "engine.modern_ebpf",
+            "load_plugins",
+            "plugins",
+            "json_include_message_property",
+            "outputs_queue.capacity",
+            "syslog_output",
+            "webserver.threadiness",
+            "webserver.k8s_healthz_endpoint",
+            "log_stderr",
+            "falco_libs.snaplen",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), line_of(k)))
+        .collect();
+        let mut w = warned.clone();
+        w.sort();
+        let mut e = expected.clone();
+        e.sort();
+        assert_eq!(w, e, "{:#?}", loaded.warnings);
+        let c = loaded.config;
+        assert_eq!(c.engine.kind, EngineKind::Ebpf, "modern_ebpf is Lanner's eBPF capture");
+        assert_eq!(c.priority, "warning");
+        assert!(c.json_output);
+        assert_eq!(c.match_mode().unwrap(), MatchMode::All);
+        assert_eq!(c.webserver.listen_address, "0.0.0.0");
+        assert_eq!(c.log_filter().unwrap(), "info", "notice is Falco's level above info");
+        assert_eq!(c.outputs_queue.capacity, 10000, "0 (unbounded) falls back to the bound");
+        assert_eq!(c.falco_libs.thread_table_size, 4096);
+        assert_eq!(c.program_output.program, "jq '{text: .output}'");
+        assert_eq!(c.append_output, AppendOutput::falco_default());
+        assert_eq!(loaded.files, vec![f], "a missing config_files entry is skipped");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for f in &loaded.files {
         tracing::info!(file = %f.display(), "configuration read");
     }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
@@ -537,6 +540,9 @@ fn start_watcher(
             loaded_fp = now_fp;
             tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
             let rebuilt = sources.load().and_then(|l| {
+                for w in &l.warnings {
+                    tracing::warn!("{w}");
+                }
                 // The plugins folder first: new, changed and removed plugins, so that rules
                 // can use a plugin dropped in since the last load.
                 if l.config.plugins_dir.is_dir() {

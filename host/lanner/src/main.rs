@@ -4,6 +4,7 @@
 mod availability;
 mod cli;
 mod config;
+mod config_read;
 mod daemon;
 mod deferred;
 mod internal;
