@@ -310,3 +310,58 @@ fn a_written_falco_yaml_runs_with_a_warning_per_unimplemented_key_and_strict_ref
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `${VAR}` in values, as Falco's loader expands them: the environment's value, nothing when
+/// unset, `$${` for a literal `${`; an unquoted expansion takes the type of what it expands to.
+#[test]
+fn values_expand_environment_variables_as_falco_does() {
+    let dir = temp_dir("falco-env");
+    let cfg = dir.join("falco.yaml");
+    let out_file = dir.join("alerts.txt");
+    std::fs::write(
+        &cfg,
+        "priority: ${LANNER_FCFG_PRIORITY}\n\
+         json_output: ${LANNER_FCFG_JSON}\n\
+         webserver:\n  enabled: ${LANNER_FCFG_WEB}\n  listen_port: ${LANNER_FCFG_PORT}\n\
+         program_output:\n  enabled: true\n  program: \"cat >> ${LANNER_FCFG_DIR}/alerts${LANNER_FCFG_UNSET}.txt; echo '$${HOME}' >> ${LANNER_FCFG_DIR}/literal.txt\"\n",
+    )
+    .unwrap();
+    let run = |json: &str| {
+        lanner()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("--events")
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .args(["--duration", "1"])
+            .env("LANNER_FCFG_PRIORITY", "critical")
+            .env("LANNER_FCFG_JSON", json)
+            .env("LANNER_FCFG_WEB", "false")
+            .env("LANNER_FCFG_PORT", "9")
+            .env("LANNER_FCFG_DIR", &dir)
+            .env_remove("LANNER_FCFG_UNSET")
+            .output()
+            .unwrap()
+    };
+    let out = run("true");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!alerts.is_empty() && alerts.iter().all(|a| a["priority"] == "Critical"), "{stdout}");
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(written.lines().count(), alerts.len(), "program_output expanded: {written}");
+    let literal = std::fs::read_to_string(dir.join("literal.txt")).unwrap();
+    assert_eq!(literal.lines().count(), alerts.len(), "{literal}");
+    assert!(literal.lines().all(|l| l == "${HOME}"), "$${{ is a literal ${{: {literal}");
+    // A value that expands to something of the wrong type is an error at the key's line.
+    let out = run("maybe");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}: line 2, column 1: json_output: invalid type", cfg.display())),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
