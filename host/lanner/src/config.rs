@@ -24,7 +24,7 @@ pub const DEFAULT_PATH: &str = "/etc/lanner/lanner.yaml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub rules_files: Vec<PathBuf>,
-    pub config_files: Vec<PathBuf>,
+    pub config_files: Vec<ConfigFile>,
     pub watch_config_files: bool,
     pub priority: String,
     pub rule_matching: String,
@@ -278,22 +278,48 @@ impl Sources {
 
     /// Reads and checks everything, in order: defaults, the file, its drop-ins, `-o`, `-r`.
     pub fn load(&self) -> Result<Loaded> {
-        let mut merged: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+        let defaults: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
         let mut files = Vec::new();
         let mut warnings = Vec::new();
+        // What the files say, merged as Falco merges them; the defaults fill in the rest.
+        let mut layer = Mapping::new();
         if let Some(main) = self.main_file() {
-            merge(&mut merged, read_checked(&main, self.strict, &mut warnings)?);
-            files.push(main);
+            let Value::Mapping(m) = read_checked(&main, self.strict, &mut warnings)?.0 else {
+                unreachable!("a configuration file reads as a mapping")
+            };
+            layer = m;
+            files.push(main.clone());
         }
-        // Drop-ins named by the configuration so far.
-        let dropins: Vec<PathBuf> = match merged.get("config_files") {
-            Some(v) => serde_yaml_ng::from_value(v.clone()).context("config_files: a list of paths")?,
-            None => Vec::new(),
-        };
-        for f in expand(&dropins, false)? {
-            merge(&mut merged, read_checked(&f, self.strict, &mut warnings)?);
-            files.push(f);
+        // The files that the main one (else the defaults) includes.
+        let entries: Vec<ConfigFile> =
+            match layer.get("config_files").or_else(|| defaults.get("config_files")) {
+                Some(v) => serde_yaml_ng::from_value(v.clone()).context("config_files")?,
+                None => Vec::new(),
+            };
+        for entry in &entries {
+            if files.first().is_some_and(|main| same_file(main, &entry.path)) {
+                bail!("config_files: {} is the main configuration file itself", entry.path.display());
+            }
+            for f in expand(std::slice::from_ref(&entry.path), false)? {
+                let (value, positions) = read_checked(&f, self.strict, &mut warnings)?;
+                if let Some(p) = positions.get("config_files") {
+                    bail!(
+                        "{}: line {}, column {}: config_files: an included file cannot include others \
+                         (as in Falco)",
+                        f.display(),
+                        p.line,
+                        p.column
+                    );
+                }
+                let Value::Mapping(m) = value else {
+                    unreachable!("a configuration file reads as a mapping")
+                };
+                include(&mut layer, m, entry.strategy);
+                files.push(f);
+            }
         }
+        let mut merged = defaults;
+        merge(&mut merged, Value::Mapping(layer));
         for o in &self.overrides {
             apply_override(&mut merged, o)?;
             if let Err(e) = serde_yaml_ng::from_value::<Partial>(merged.clone()) {
@@ -323,7 +349,11 @@ impl Sources {
 
 /// Reads one configuration file and checks it against the schema on its own, so that errors
 /// name its lines. Keys Lanner does not implement are left out with a warning each.
-fn read_checked(path: &Path, strict: bool, warnings: &mut Vec<crate::config_read::Warning>) -> Result<Value> {
+fn read_checked(
+    path: &Path,
+    strict: bool,
+    warnings: &mut Vec<crate::config_read::Warning>,
+) -> Result<(Value, std::collections::HashMap<String, lanner_engine::yaml::Pos>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let known: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
     let mut read = crate::config_read::read(path, &text, &known, strict, &crate::config_read::process_env)?;
@@ -340,7 +370,7 @@ fn read_checked(path: &Path, strict: bool, warnings: &mut Vec<crate::config_read
         }
     }
     warnings.extend(read.warnings);
-    Ok(read.value)
+    Ok((read.value, read.positions))
 }
 
 /// Falco's values whose meaning Lanner cannot keep, replaced by what Lanner does instead,
@@ -365,28 +395,138 @@ fn falco_values(path: &Path, read: &mut crate::config_read::FileRead) {
     }
 }
 
-/// The dotted key whose value alone fails the schema, the deepest one, with the error.
-fn locate(section: &Mapping, prefix: &[String]) -> Option<(String, serde_yaml_ng::Error)> {
+/// The dotted key (`[N]` for a list's item) whose value alone fails the schema, the deepest
+/// one, with the error.
+fn locate(section: &Mapping, prefix: &[Step]) -> Option<(String, serde_yaml_ng::Error)> {
     for (k, v) in section {
         let Some(k) = k.as_str() else { continue };
         let mut path = prefix.to_vec();
-        path.push(k.to_string());
-        let mut alone = v.clone();
-        for p in path.iter().rev() {
-            let mut m = Mapping::new();
-            m.insert(Value::String(p.clone()), alone);
-            alone = Value::Mapping(m);
-        }
-        if let Err(e) = serde_yaml_ng::from_value::<Partial>(alone) {
-            if let Value::Mapping(m) = v
-                && let Some(deeper) = locate(m, &path)
-            {
-                return Some(deeper);
-            }
-            return Some((path.join("."), e));
+        path.push(Step::Key(k.to_string()));
+        if let Some(found) = locate_at(v, path) {
+            return Some(found);
         }
     }
     None
+}
+
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Item(usize),
+}
+
+fn locate_at(v: &Value, path: Vec<Step>) -> Option<(String, serde_yaml_ng::Error)> {
+    // The value alone where it sits; a list's item alone in a list.
+    let mut alone = v.clone();
+    for step in path.iter().rev() {
+        alone = match step {
+            Step::Key(k) => {
+                let mut m = Mapping::new();
+                m.insert(Value::String(k.clone()), alone);
+                Value::Mapping(m)
+            }
+            Step::Item(_) => Value::Sequence(vec![alone]),
+        };
+    }
+    let e = serde_yaml_ng::from_value::<Partial>(alone).err()?;
+    let deeper = match v {
+        Value::Mapping(m) => locate(m, &path),
+        Value::Sequence(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut p = path.clone();
+            p.push(Step::Item(i));
+            locate_at(item, p)
+        }),
+        _ => None,
+    };
+    deeper.or_else(|| {
+        let mut name = String::new();
+        for step in &path {
+            match step {
+                Step::Key(k) if name.is_empty() => name.push_str(k),
+                Step::Key(k) => {
+                    name.push('.');
+                    name.push_str(k);
+                }
+                Step::Item(i) => name.push_str(&format!("[{i}]")),
+            }
+        }
+        Some((name, e))
+    })
+}
+
+/// One `config_files` entry: a path (a file, or a folder whose `*.yaml`/`*.yml` files are
+/// read in name order), or Falco's `{path, strategy}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub strategy: Strategy,
+}
+
+/// How an included file's top-level keys combine with what is already there (Falco's
+/// `config_files` merge strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Strategy {
+    /// A list is appended to the list already there; anything else replaces the key.
+    #[default]
+    #[serde(rename = "append")]
+    Append,
+    /// Every key replaces the one already there, lists too.
+    #[serde(rename = "override")]
+    Override,
+    /// Only keys not there yet are added.
+    #[serde(rename = "add-only")]
+    AddOnly,
+}
+
+impl<'de> Deserialize<'de> for ConfigFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            path: PathBuf,
+            #[serde(default)]
+            strategy: Strategy,
+        }
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a path, or a mapping of path and strategy (append, override or add-only)"
+        )]
+        enum Either {
+            Path(PathBuf),
+            Entry(Entry),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Path(path) => ConfigFile { path, strategy: Strategy::Append },
+            Either::Entry(Entry { path, strategy }) => ConfigFile { path, strategy },
+        })
+    }
+}
+
+/// Falco's merge of an included file, top-level key by top-level key: a section given in
+/// an included file replaces the section as a whole (the defaults then fill in what it
+/// leaves out), except that `append` adds a list's items to the list already there.
+fn include(layer: &mut Mapping, over: Mapping, strategy: Strategy) {
+    for (k, v) in over {
+        match (strategy, layer.get_mut(&k)) {
+            (Strategy::AddOnly, Some(_)) => {}
+            (Strategy::Append, Some(Value::Sequence(items))) if v.is_sequence() => {
+                let Value::Sequence(more) = v else { unreachable!() };
+                items.extend(more);
+            }
+            _ => {
+                layer.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Whether two paths name one file (an include naming the main file would loop in Falco).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The schema with every key optional: checks one file's keys and types where they are
@@ -396,7 +536,7 @@ fn locate(section: &Mapping, prefix: &[String]) -> Option<(String, serde_yaml_ng
 #[allow(dead_code)]
 struct Partial {
     rules_files: Option<Vec<PathBuf>>,
-    config_files: Option<Vec<PathBuf>>,
+    config_files: Option<Vec<ConfigFile>>,
     watch_config_files: Option<bool>,
     priority: Option<String>,
     rule_matching: Option<String>,
@@ -892,11 +1032,71 @@ mod tests {
         let c = loaded.config;
         assert_eq!(c.priority, "error", "the last drop-in in name order wins");
         assert!(c.json_output);
-        assert_eq!(c.webserver.listen_port, 9000, "sections merge key by key");
+        assert_eq!(
+            c.webserver.listen_port, 8765,
+            "as in Falco, a section in an included file replaces the section: the default port"
+        );
         assert_eq!(c.webserver.health.max_drop_ratio, 0.5);
-        assert_eq!(c.webserver.health.max_event_gap_seconds, 30.0);
+        assert_eq!(c.webserver.health.max_event_gap_seconds, 30.0, "the defaults fill in the rest");
         assert_eq!(c.webserver.listen_address, "0.0.0.0");
         assert_eq!(loaded.files.len(), 3);
+    }
+
+    #[test]
+    fn config_files_merge_with_falcos_strategies() {
+        let d = temp_dir("strategies");
+        let body =
+            "rules_files: [/b.yaml]\npriority: error\nwebserver:\n  listen_port: 9100\nrule_matching: all\n";
+        let inc = write(&d, "inc.yaml", body);
+        let main = |strategy: &str| {
+            let entry = if strategy.is_empty() {
+                format!("  - {}\n", inc.display())
+            } else {
+                format!("  - path: {}\n    strategy: {strategy}\n", inc.display())
+            };
+            write(
+                &d,
+                "main.yaml",
+                &format!(
+                    "config_files:\n{entry}rules_files: [/a.yaml]\npriority: notice\nwebserver:\n  enabled: false\n"
+                ),
+            )
+        };
+        let load = |strategy: &str| sources(&main(strategy), &[]).load().unwrap().config;
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        for strategy in ["", "append"] {
+            let c = load(strategy);
+            assert_eq!(c.rules_files, p(&["/a.yaml", "/b.yaml"]), "append: lists are appended");
+            assert_eq!(c.priority, "error", "append: scalars are replaced");
+            assert_eq!(c.webserver.listen_port, 9100);
+            assert!(c.webserver.enabled, "append: a section is replaced as a whole");
+            assert_eq!(c.rule_matching, "all", "append: new keys are added");
+        }
+        let c = load("override");
+        assert_eq!(c.rules_files, p(&["/b.yaml"]), "override: lists are replaced");
+        assert_eq!((c.priority.as_str(), c.rule_matching.as_str()), ("error", "all"));
+        let c = load("add-only");
+        assert_eq!(c.rules_files, p(&["/a.yaml"]), "add-only: existing keys stay");
+        assert_eq!(c.priority, "notice");
+        assert!(!c.webserver.enabled);
+        assert_eq!(c.rule_matching, "all", "add-only: new keys are added");
+
+        let err = format!("{:#}", sources(&main("merge"), &[]).load().unwrap_err());
+        assert!(
+            err.contains("main.yaml: line 3, column 5: config_files[0].strategy") && err.contains("add-only"),
+            "{err}"
+        );
+        let nested = write(&d, "nested.yaml", "priority: error\nconfig_files: [/x]\n");
+        let m = write(&d, "m2.yaml", &format!("config_files: [{}]\n", nested.display()));
+        let err = format!("{:#}", sources(&m, &[]).load().unwrap_err());
+        assert!(
+            err.contains("nested.yaml: line 2, column 1: config_files: an included file cannot"),
+            "{err}"
+        );
+        let own = d.join("self.yaml");
+        std::fs::write(&own, format!("config_files: [{}]\n", own.display())).unwrap();
+        let err = format!("{:#}", sources(&own, &[]).load().unwrap_err());
+        assert!(err.contains("is the main configuration file itself"), "{err}");
     }
 
     #[test]

@@ -107,7 +107,13 @@ impl Converter<'_> {
         Ok(match &node.kind {
             Kind::Scalar { text, plain } => self.scalar(text, *plain, node.is_null()),
             Kind::Seq(items) => {
-                Value::Sequence(items.iter().map(|i| self.node(i, None, path)).collect::<Result<_>>()?)
+                let mut out = Vec::with_capacity(items.len());
+                for (n, item) in items.iter().enumerate() {
+                    let at = format!("{path}[{n}]");
+                    self.positions.insert(at.clone(), item.pos);
+                    out.push(self.node(item, None, &at)?);
+                }
+                Value::Sequence(out)
             }
             Kind::Map(entries) => {
                 let mut m = Mapping::new();

@@ -336,7 +336,7 @@ fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
     let mut set: BTreeSet<PathBuf> = files.iter().cloned().collect();
     // A plugin dropped in (or removed, or replaced) reloads too.
     set.insert(config.plugins_dir.clone());
-    set.extend(config.config_files.iter().cloned());
+    set.extend(config.config_files.iter().map(|c| c.path.clone()));
     set.extend(config.rules_files.iter().cloned());
     // Absolute, as notify reports them: a relative `-r rules.yaml` has no parent to watch.
     set.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect()
