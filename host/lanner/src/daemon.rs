@@ -30,6 +30,13 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    match crate::node::hostname_override() {
+        Some((var, value)) if value.is_empty() => {
+            tracing::warn!("{var} is set but empty: alerts carry an empty hostname (as Falco's do)")
+        }
+        Some((var, value)) => tracing::info!("the alerts' hostname is {value}, from {var}"),
+        None => {}
+    }
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());

@@ -365,3 +365,42 @@ fn values_expand_environment_variables_as_falco_does() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The alerts' hostname: LANNER_HOSTNAME, else Falco's FALCO_HOSTNAME (what the DaemonSet
+/// sets from spec.nodeName), else the kernel's hostname.
+#[test]
+fn the_alert_hostname_comes_from_the_environment_when_set() {
+    let hostnames = |env: &[(&str, &str)]| {
+        let mut cmd = lanner();
+        cmd.args(["run", "--json", "--events"])
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .args(["-o", "webserver.enabled=false", "--duration", "1"])
+            .env_remove("LANNER_HOSTNAME")
+            .env_remove("FALCO_HOSTNAME");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        let names: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["hostname"].as_str().unwrap().to_string())
+            .collect();
+        (names, log)
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let one = |s: &str| std::collections::BTreeSet::from([s.to_string()]);
+    let (names, _) = hostnames(&[]);
+    assert_eq!(names, one(&kernel));
+    let (names, log) = hostnames(&[("FALCO_HOSTNAME", "node-falco-7")]);
+    assert_eq!(names, one("node-falco-7"));
+    assert!(log.contains("the alerts' hostname is node-falco-7, from FALCO_HOSTNAME"), "{log}");
+    let (names, _) = hostnames(&[("FALCO_HOSTNAME", "node-falco-7"), ("LANNER_HOSTNAME", "node-lanner-7")]);
+    assert_eq!(names, one("node-lanner-7"), "Lanner's variable first");
+    let (names, log) = hostnames(&[("LANNER_HOSTNAME", "")]);
+    assert_eq!(names, one(""), "set but empty is used, as Falco does");
+    assert!(log.contains("LANNER_HOSTNAME is set but empty"), "{log}");
+}
