@@ -24,6 +24,8 @@ pub const DEFAULT_PATH: &str = "/etc/lanner/lanner.yaml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub rules_files: Vec<PathBuf>,
+    /// Falco's `rules:` selection, applied in order after the rules files load.
+    pub rules: Vec<crate::rule_selection::Selection>,
     pub config_files: Vec<ConfigFile>,
     pub watch_config_files: bool,
     pub priority: String,
@@ -536,6 +538,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[allow(dead_code)]
 struct Partial {
     rules_files: Option<Vec<PathBuf>>,
+    rules: Option<Vec<crate::rule_selection::Selection>>,
     config_files: Option<Vec<ConfigFile>>,
     watch_config_files: Option<bool>,
     priority: Option<String>,
@@ -705,11 +708,24 @@ fn merge(base: &mut Value, over: Value) {
 /// YAML (`true`, `8080`, `[a, b]`, text).
 pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
     let (key, raw) = option.split_once('=').with_context(|| format!("-o {option}: expected key=value"))?;
-    let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-    let (path, append) = match key.strip_suffix("[]") {
+    let mut value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let (mut path, mut append) = match key.strip_suffix("[]") {
         Some(k) => (k, true),
         None => (key, false),
     };
+    // Falco's `-o rules[].disable.rule=NAME`: a `[]` inside the path appends a new item to
+    // that list, and the rest of the path is written inside the new item.
+    if let Some((list, inside)) = key.split_once("[].") {
+        for part in inside.rsplit('.') {
+            if part.is_empty() || part.contains("[]") {
+                bail!("-o {option}: '{key}' is not a key path (keys joined by dots, one [] at most)");
+            }
+            let mut m = Mapping::new();
+            m.insert(Value::String(part.to_string()), value);
+            value = Value::Mapping(m);
+        }
+        (path, append) = (list, true);
+    }
     // Legacy short names of `lanner run -o` before the configuration file existed.
     let path = match path {
         "ring_buffer_bytes" => "engine.ebpf.ring_buffer_bytes",
@@ -1279,6 +1295,20 @@ falco_libs:
         let err = format!("{:#}", sources(&f, &["ring_buffer_bytes=5000"]).load().unwrap_err());
         assert!(err.contains("power of two"), "{err}");
         assert!(sources(&f, &["priority"]).load().is_err());
+        // Falco 0.38's rule selection from the command line: each [] is a new item.
+        let c = sources(&f, &["rules[].disable.rule=*", "rules[].enable.tag=network"]).load().unwrap().config;
+        use crate::rule_selection::Selection;
+        assert_eq!(
+            c.rules,
+            vec![
+                Selection { enable: false, rule: Some("*".into()), tag: None },
+                Selection { enable: true, rule: None, tag: Some("network".into()) },
+            ]
+        );
+        let err = format!("{:#}", sources(&f, &["rules[].drop.rule=x"]).load().unwrap_err());
+        assert!(err.contains("-o rules[].drop.rule=x") && err.contains("drop"), "{err}");
+        let err = format!("{:#}", sources(&f, &["rulez[].disable.rule=x"]).load().unwrap_err());
+        assert!(err.contains("unknown key 'rulez'"), "{err}");
     }
 
     #[test]

@@ -273,7 +273,14 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     for w in outcome.diagnostics().filter(|d| !d.is_error()) {
         tracing::warn!("{w}");
     }
-    let ruleset = outcome.into_result().context("the rules did not load")?;
+    let mut ruleset = outcome.into_result().context("the rules did not load")?;
+    let applied = crate::rule_selection::apply(&config.rules, &mut ruleset);
+    for line in &applied.info {
+        tracing::info!("{line}");
+    }
+    for line in &applied.warnings {
+        tracing::warn!("{line}");
+    }
     Ok(Detection {
         registry: engine.registry.clone(),
         plugin_fields: Some(Arc::new(plugin_fields)),

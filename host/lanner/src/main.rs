@@ -14,6 +14,7 @@ mod node;
 mod plugin_test;
 mod plugins;
 mod replay;
+mod rule_selection;
 mod rules;
 mod scaffold;
 mod sinks;

@@ -404,3 +404,115 @@ fn the_alert_hostname_comes_from_the_environment_when_set() {
     assert_eq!(names, one(""), "set but empty is used, as Falco does");
     assert!(log.contains("LANNER_HOSTNAME is set but empty"), "{log}");
 }
+
+/// The rules the golden events raise alerts of, under a configuration and options.
+fn rules_fired(cfg: &Path, options: &[&str]) -> (Vec<String>, String) {
+    let out = lanner()
+        .args(["run", "--json", "-c"])
+        .arg(cfg)
+        .arg("--events")
+        .arg(data().join("events/golden.jsonl"))
+        .arg("-r")
+        .arg(data().join("rules/golden.yaml"))
+        .args(["-o", "webserver.enabled=false", "--duration", "1"])
+        .args(options)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    let mut fired: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["rule"].as_str().unwrap().to_string())
+        .collect();
+    fired.dedup();
+    (fired, log)
+}
+
+/// Falco's `rules:` section: items in order, by name pattern and by tag, over the files'
+/// `enabled`; the same from `-o rules[]...`; `list-rules -c` shows the result.
+#[test]
+fn the_rules_section_enables_and_disables_in_order_by_name_and_tag() {
+    let dir = temp_dir("falco-rules-sel");
+    let cfg = dir.join("falco.yaml");
+    let all = ["Shell From Web Server", "Etc Write", "Connect Outside", "Env And Transformers"];
+    std::fs::write(&cfg, "rules: []\n").unwrap();
+    let (fired, _) = rules_fired(&cfg, &[]);
+    assert_eq!(fired, all, "every golden rule fires without a selection");
+
+    // Only two rules: everything off, then two on (one by a pattern, one by a tag).
+    std::fs::write(
+        &cfg,
+        "rules:\n  - disable:\n      rule: \"*\"\n  - enable:\n      rule: Conn*\n  - enable:\n      tag: filesystem\n",
+    )
+    .unwrap();
+    let (fired, log) = rules_fired(&cfg, &[]);
+    assert_eq!(fired, ["Etc Write", "Connect Outside"]);
+    assert!(log.contains("rules[0]: disable rules named '*': 4 rules"), "{log}");
+    assert!(log.contains("rules[2]: enable rules tagged 'filesystem': 1 rules"), "{log}");
+    // Order matters: the same items the other way round leave everything off.
+    std::fs::write(&cfg, "rules:\n  - enable: {rule: Conn*}\n  - disable: {rule: \"*\"}\n").unwrap();
+    let (fired, _) = rules_fired(&cfg, &[]);
+    assert!(fired.is_empty(), "{fired:?}");
+    // -o items come after the file's, in their order; an item matching nothing is a warning.
+    std::fs::write(&cfg, "rules:\n  - disable: {tag: process}\n").unwrap();
+    let (fired, log) = rules_fired(
+        &cfg,
+        &[
+            "-o",
+            "rules[].disable.rule=Env *",
+            "-o",
+            "rules[].enable.rule=Shell*",
+            "-o",
+            "rules[].disable.tag=nosuchtag",
+        ],
+    );
+    assert_eq!(fired, ["Shell From Web Server", "Etc Write", "Connect Outside"]);
+    assert!(log.contains("rules[3]: disable rules tagged 'nosuchtag': 0 rules (it matches none)"), "{log}");
+    assert!(log.lines().any(|l| l.contains("WARN") && l.contains("nosuchtag")), "{log}");
+
+    // list-rules shows what a run with this configuration enables.
+    let out = lanner()
+        .args(["list-rules", "--json", "-c"])
+        .arg(&cfg)
+        .arg("-r")
+        .arg(data().join("rules/golden.yaml"))
+        .args(["-o", "rules[].disable.rule=Etc*"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let described: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let enabled: Vec<(String, bool)> = described["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["info"]["name"].as_str().unwrap().to_string(), r["info"]["enabled"].as_bool().unwrap()))
+        .collect();
+    let want: Vec<(String, bool)> =
+        all.iter().map(|n| (n.to_string(), !["Shell From Web Server", "Etc Write"].contains(n))).collect();
+    assert_eq!(enabled, want);
+    let out = lanner()
+        .args(["list-rules", "-c"])
+        .arg(&cfg)
+        .arg("-r")
+        .arg(data().join("rules/golden.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Shell From Web Server (disabled)") && !text.contains("Etc Write (disabled)"),
+        "{text}"
+    );
+
+    // A malformed item names its line.
+    std::fs::write(&cfg, "priority: debug\nrules:\n  - disable: {rule: a}\n  - disable: {}\n").unwrap();
+    let out =
+        lanner().args(["run", "-c"]).arg(&cfg).args(["-o", "webserver.enabled=false"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let want = format!(
+        "{}: line 4, column 5: rules[1].disable: an enable or disable item needs a rule or a tag",
+        cfg.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
