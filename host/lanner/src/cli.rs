@@ -314,7 +314,11 @@ fn list_rules(
         for w in &loaded.warnings {
             eprintln!("warning: {w}");
         }
-        (loaded.config.rules_paths()?, loaded.config.rules)
+        let (paths, missing) = loaded.config.rules_paths()?;
+        for w in &missing {
+            eprintln!("warning: {w}");
+        }
+        (paths, loaded.config.rules)
     } else {
         (paths.to_vec(), Vec::new())
     };

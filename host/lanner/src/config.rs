@@ -50,6 +50,9 @@ pub struct Config {
     pub internal_alerts: InternalAlerts,
     pub alert_dedup: AlertDedup,
     pub falco_libs: FalcoLibs,
+    /// Whether `rules_files` came from `-r`: then a missing one is an error.
+    #[serde(skip)]
+    pub rules_from_command_line: bool,
 }
 
 /// Lanner's own alerts (drops, rejected reloads, disabled plugins).
@@ -332,6 +335,7 @@ impl Sources {
             serde_yaml_ng::from_value(merged).context("the configuration after -o options")?;
         if !self.rules.is_empty() {
             config.rules_files = self.rules.clone();
+            config.rules_from_command_line = true;
         }
         if let Some(dir) = &self.plugins_dir {
             // Named on the command line: a typo must not run without the plugins.
@@ -950,8 +954,24 @@ impl Config {
     }
 
     /// The rules files to load, directories expanded; empty for the embedded defaults.
-    pub fn rules_paths(&self) -> Result<Vec<PathBuf>> {
-        expand(&self.rules_files, true)
+    /// As in Falco, an entry of `rules_files` that does not exist is skipped (a stock
+    /// falco.yaml names `/etc/falco/rules.d`, which may not be there), with a warning each
+    /// (the second value); when every entry is missing, or a `-r` one is, it is an error: no
+    /// rules would run, or not those asked for.
+    pub fn rules_paths(&self) -> Result<(Vec<PathBuf>, Vec<String>)> {
+        if self.rules_from_command_line {
+            return Ok((expand(&self.rules_files, true)?, Vec::new()));
+        }
+        let (there, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+            self.rules_files.iter().cloned().partition(|p| p.exists());
+        if there.is_empty() && !missing.is_empty() {
+            expand(&missing, true)?;
+        }
+        let warnings = missing
+            .iter()
+            .map(|p| format!("rules_files: {} does not exist; skipped (as Falco does)", p.display()))
+            .collect();
+        Ok((expand(&there, true)?, warnings))
     }
 
     /// How long records may wait in the ring buffer.
@@ -1309,6 +1329,27 @@ falco_libs:
         assert!(err.contains("-o rules[].drop.rule=x") && err.contains("drop"), "{err}");
         let err = format!("{:#}", sources(&f, &["rulez[].disable.rule=x"]).load().unwrap_err());
         assert!(err.contains("unknown key 'rulez'"), "{err}");
+    }
+
+    #[test]
+    fn missing_rules_files_are_skipped_with_a_warning_unless_none_is_left_or_named_by_r() {
+        let d = temp_dir("missingrules");
+        let there = write(&d, "rules.yaml", "");
+        let gone = d.join("rules.d");
+        let f = write(&d, "falco.yaml", &format!("rules_files: [{}, {}]\n", there.display(), gone.display()));
+        let (paths, warnings) = sources(&f, &[]).load().unwrap().config.rules_paths().unwrap();
+        assert_eq!(paths, vec![there.clone()]);
+        assert_eq!(
+            warnings,
+            vec![format!("rules_files: {} does not exist; skipped (as Falco does)", gone.display())]
+        );
+        let f = write(&d, "none.yaml", &format!("rules_files: [{}]\n", gone.display()));
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap().config.rules_paths().unwrap_err());
+        assert!(err.contains("rules.d: no such file or directory"), "{err}");
+        let mut s = sources(&f, &[]);
+        s.rules = vec![there.clone(), gone.clone()];
+        let err = format!("{:#}", s.load().unwrap().config.rules_paths().unwrap_err());
+        assert!(err.contains("rules.d: no such file or directory"), "-r names what must be there: {err}");
     }
 
     #[test]

@@ -264,7 +264,10 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
         crate::replay::add_event_sources(Some(&config.engine.replay.capture_file), plugins, &mut engine)?;
     }
     let plugin_fields = crate::plugins::configure(plugins, &mut engine, &config.append_output)?;
-    let paths = config.rules_paths()?;
+    let (paths, missing) = config.rules_paths()?;
+    for w in &missing {
+        tracing::warn!("{w}");
+    }
     let outcome = crate::rules::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
     if !errors.is_empty() {
