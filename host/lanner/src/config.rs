@@ -383,6 +383,16 @@ fn read_checked(
 /// with a warning: `outputs_queue.capacity: 0` is Falco's unbounded queue, and Lanner's
 /// queues are always bounded (its default capacity applies).
 fn falco_values(path: &Path, read: &mut crate::config_read::FileRead) {
+    if read.value.get("buffered_outputs").and_then(Value::as_bool) == Some(true) {
+        read.warnings.push(crate::config_read::Warning {
+            file: path.display().to_string(),
+            pos: read.positions.get("buffered_outputs").copied().unwrap_or_default(),
+            key: "buffered_outputs".into(),
+            message: "true has no effect: Lanner's outputs write each batch of alerts and flush it \
+                      at once, never holding alerts in a buffer"
+                .into(),
+        });
+    }
     let Some(Value::Mapping(q)) = read.value.get_mut("outputs_queue") else { return };
     let key = Value::String("capacity".into());
     if q.get(&key).and_then(Value::as_u64) == Some(0) {
@@ -1214,7 +1224,7 @@ json_output: true
 json_include_output_property: true
 json_include_message_property: false
 json_include_tags_property: true
-buffered_outputs: false
+buffered_outputs: true
 rule_matching: all
 outputs_queue:
   capacity: 0
@@ -1264,6 +1274,7 @@ falco_libs:
             "load_plugins",
             "plugins",
             "json_include_message_property",
+            "buffered_outputs",
             "outputs_queue.capacity",
             "syslog_output",
             "webserver.threadiness",
