@@ -1193,6 +1193,15 @@ mod tests {
         let f = write(&d, "values.yaml", "priority: loud\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
         assert!(err.contains("priority"), "{err}");
+        let f = write(&d, "two.yaml", "priority: info\n---\npriority: error\n");
+        let loaded = sources(&f, &[]).load().unwrap();
+        assert_eq!(loaded.config.priority, "info", "the first document only, as Falco reads it");
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(
+            loaded.warnings[0]
+                .to_string()
+                .contains("two.yaml: line 3, column 1: ---: a second YAML document")
+        );
         let f = write(&d, "list.yaml", "- priority: info\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
         assert!(err.contains("list.yaml: line 1, column 1: the configuration is a sequence"), "{err}");

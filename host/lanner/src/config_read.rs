@@ -57,6 +57,19 @@ pub fn read(
     let docs = yaml::parse(text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
     let mut out =
         FileRead { value: Value::Mapping(Mapping::new()), warnings: Vec::new(), positions: HashMap::new() };
+    // As Falco (yaml-cpp's Load), only the first document counts; the others are said to be
+    // ignored rather than dropped unseen.
+    let ignored: Vec<Warning> = docs
+        .iter()
+        .skip(1)
+        .map(|d| Warning {
+            file: file.clone(),
+            pos: d.pos,
+            key: "---".into(),
+            message: "a second YAML document: only the first is read (as in Falco); this one is ignored"
+                .into(),
+        })
+        .collect();
     let Some(root) = docs.into_iter().next() else { return Ok(out) };
     if root.is_null() {
         return Ok(out);
@@ -89,6 +102,7 @@ pub fn read(
             key,
             message: "Lanner does not implement this key; it is ignored (--strict makes it an error)".into(),
         })
+        .chain(ignored)
         .collect();
     Ok(out)
 }
