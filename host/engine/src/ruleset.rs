@@ -221,6 +221,18 @@ impl Ruleset {
         n
     }
 
+    /// Enables or disables every rule `select` picks (Falco's `rules:` selection works on
+    /// name patterns and tags); returns how many it picked, changed or not.
+    pub fn set_enabled_where(&mut self, select: impl Fn(&CompiledRule) -> bool, enabled: bool) -> usize {
+        let mut n = 0;
+        for r in self.rules.iter_mut().filter(|r| select(r)) {
+            r.enabled = enabled;
+            n += 1;
+        }
+        self.reindex();
+        n
+    }
+
     /// The syscall event types that some enabled rule can match: what capture must deliver.
     pub fn needed_event_types(&self) -> Vec<EventTypeId> {
         (0..self.syscall.by_type.len())

@@ -41,14 +41,22 @@ enum Command {
         #[arg(long = "plugins-dir", value_name = "DIR")]
         plugins_dir: Option<PathBuf>,
     },
-    /// Describe the rules, macros and lists of rules files.
+    /// Describe the rules, macros and lists of rules files, and which are enabled.
     ListRules {
-        /// A rules file; repeat to load several in order. The embedded defaults when absent.
+        /// A rules file; repeat to load several in order. The embedded defaults when absent
+        /// (or the configuration's rules_files, with -c).
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
         /// Print Falco's rule description JSON.
         #[arg(long)]
         json: bool,
+        /// A configuration file whose rules_files and `rules:` selection (enable and disable
+        /// by name pattern and tag) apply, as `lanner run -c FILE` would apply them.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A setting, as `lanner run -o` takes it (-o rules[].disable.tag=network).
+        #[arg(short = 'o', value_name = "KEY=VALUE")]
+        options: Vec<String>,
     },
     /// List every field rules may use, the plugins' included.
     ListFields {
@@ -123,6 +131,10 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+        /// Refuse configuration keys Lanner does not implement (they are warnings otherwise,
+        /// so that a Falco falco.yaml runs): for CI.
+        #[arg(long)]
+        strict: bool,
     },
     /// Falco's command line (`-V FILE`, `-L`, `-l RULE`, `--list`, `--dry-run`, `-c`, `-r`,
     /// `-o` ...) mapped onto Lanner's commands; `lanner -FLAG ...` is the same. Flags Lanner
@@ -224,7 +236,7 @@ pub fn main() -> Result<ExitCode> {
         Command::FalcoCompat { flags } => crate::falco_compat::main(&flags),
         Command::Support(args) => crate::support::run(args),
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
-        Command::ListRules { rules, json } => list_rules(&rules, json),
+        Command::ListRules { rules, json, config, options } => list_rules(&rules, json, config, options),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
         Command::Plugins { command: PluginsCommand::List { plugins_dir, json, daemon, token_file } } => {
             match daemon {
@@ -242,9 +254,15 @@ pub fn main() -> Result<ExitCode> {
         Command::Replay { events, rules, json, all_matches, plugins_dir, open } => {
             replay(events.as_deref(), &rules, json, all_matches, plugins_dir.as_deref(), &open)
         }
-        Command::Run { config, rules, events, json, options, duration, plugins_dir } => {
-            let sources =
-                crate::config::Sources { file: config, overrides: options, rules, events, plugins_dir };
+        Command::Run { config, rules, events, json, options, duration, plugins_dir, strict } => {
+            let sources = crate::config::Sources {
+                file: config,
+                overrides: options,
+                rules,
+                events,
+                plugins_dir,
+                strict,
+            };
             run(sources, json, duration)
         }
         Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
@@ -302,10 +320,39 @@ pub(crate) fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>
     Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn list_rules(paths: &[PathBuf], json: bool) -> Result<ExitCode> {
-    let outcome = crate::rules::load(paths, &plugins::syscall_config()?);
+fn list_rules(
+    paths: &[PathBuf],
+    json: bool,
+    config: Option<PathBuf>,
+    options: Vec<String>,
+) -> Result<ExitCode> {
+    // With a configuration: its rules files and its selection, as a run would have them.
+    let (paths, selection) = if config.is_some() || !options.is_empty() {
+        let sources = crate::config::Sources {
+            file: config,
+            overrides: options,
+            rules: paths.to_vec(),
+            ..Default::default()
+        };
+        let loaded = sources.load()?;
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        let (paths, missing) = loaded.config.rules_paths()?;
+        for w in &missing {
+            eprintln!("warning: {w}");
+        }
+        (paths, loaded.config.rules)
+    } else {
+        (paths.to_vec(), Vec::new())
+    };
+    let mut outcome = crate::rules::load(&paths, &plugins::syscall_config()?);
     for d in outcome.diagnostics().filter(|d| d.is_error()) {
         eprintln!("{d}");
+    }
+    let applied = crate::rule_selection::apply(&selection, &mut outcome.ruleset);
+    for w in &applied.warnings {
+        eprintln!("warning: {w}");
     }
     let mut out = std::io::stdout().lock();
     if json {

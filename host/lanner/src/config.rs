@@ -24,7 +24,9 @@ pub const DEFAULT_PATH: &str = "/etc/lanner/lanner.yaml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub rules_files: Vec<PathBuf>,
-    pub config_files: Vec<PathBuf>,
+    /// Falco's `rules:` selection, applied in order after the rules files load.
+    pub rules: Vec<crate::rule_selection::Selection>,
+    pub config_files: Vec<ConfigFile>,
     pub watch_config_files: bool,
     pub priority: String,
     pub rule_matching: String,
@@ -52,6 +54,9 @@ pub struct Config {
     pub internal_alerts: InternalAlerts,
     pub alert_dedup: AlertDedup,
     pub falco_libs: FalcoLibs,
+    /// Whether `rules_files` came from `-r`: then a missing one is an error.
+    #[serde(skip)]
+    pub rules_from_command_line: bool,
 }
 
 /// Lanner's own alerts (drops, rejected reloads, disabled plugins).
@@ -139,9 +144,11 @@ pub struct Engine {
     pub replay: Replay,
 }
 
+/// Falco's `modern_ebpf` and `ebpf` both mean kernel capture by an eBPF probe: Lanner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
+    #[serde(alias = "modern_ebpf")]
     Ebpf,
     Replay,
 }
@@ -255,6 +262,8 @@ pub struct Sources {
     pub events: Option<PathBuf>,
     /// `--plugins-dir DIR`: replaces `plugins_dir`; it must exist.
     pub plugins_dir: Option<PathBuf>,
+    /// `--strict`: keys Lanner does not implement are errors rather than warnings.
+    pub strict: bool,
 }
 
 /// A loaded configuration and the files it was read from (to watch them).
@@ -263,6 +272,8 @@ pub struct Loaded {
     pub config: Config,
     /// The configuration files read, main file first.
     pub files: Vec<PathBuf>,
+    /// What the files hold that Lanner sets aside, each to be logged as a warning.
+    pub warnings: Vec<crate::config_read::Warning>,
 }
 
 impl Sources {
@@ -276,21 +287,48 @@ impl Sources {
 
     /// Reads and checks everything, in order: defaults, the file, its drop-ins, `-o`, `-r`.
     pub fn load(&self) -> Result<Loaded> {
-        let mut merged: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+        let defaults: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
         let mut files = Vec::new();
+        let mut warnings = Vec::new();
+        // What the files say, merged as Falco merges them; the defaults fill in the rest.
+        let mut layer = Mapping::new();
         if let Some(main) = self.main_file() {
-            merge(&mut merged, read_checked(&main)?);
-            files.push(main);
+            let Value::Mapping(m) = read_checked(&main, self.strict, &mut warnings)?.0 else {
+                unreachable!("a configuration file reads as a mapping")
+            };
+            layer = m;
+            files.push(main.clone());
         }
-        // Drop-ins named by the configuration so far.
-        let dropins: Vec<PathBuf> = match merged.get("config_files") {
-            Some(v) => serde_yaml_ng::from_value(v.clone()).context("config_files: a list of paths")?,
-            None => Vec::new(),
-        };
-        for f in expand(&dropins, false)? {
-            merge(&mut merged, read_checked(&f)?);
-            files.push(f);
+        // The files that the main one (else the defaults) includes.
+        let entries: Vec<ConfigFile> =
+            match layer.get("config_files").or_else(|| defaults.get("config_files")) {
+                Some(v) => serde_yaml_ng::from_value(v.clone()).context("config_files")?,
+                None => Vec::new(),
+            };
+        for entry in &entries {
+            if files.first().is_some_and(|main| same_file(main, &entry.path)) {
+                bail!("config_files: {} is the main configuration file itself", entry.path.display());
+            }
+            for f in expand(std::slice::from_ref(&entry.path), false)? {
+                let (value, positions) = read_checked(&f, self.strict, &mut warnings)?;
+                if let Some(p) = positions.get("config_files") {
+                    bail!(
+                        "{}: line {}, column {}: config_files: an included file cannot include others \
+                         (as in Falco)",
+                        f.display(),
+                        p.line,
+                        p.column
+                    );
+                }
+                let Value::Mapping(m) = value else {
+                    unreachable!("a configuration file reads as a mapping")
+                };
+                include(&mut layer, m, entry.strategy);
+                files.push(f);
+            }
         }
+        let mut merged = defaults;
+        merge(&mut merged, Value::Mapping(layer));
         for o in &self.overrides {
             apply_override(&mut merged, o)?;
             if let Err(e) = serde_yaml_ng::from_value::<Partial>(merged.clone()) {
@@ -301,6 +339,7 @@ impl Sources {
             serde_yaml_ng::from_value(merged).context("the configuration after -o options")?;
         if !self.rules.is_empty() {
             config.rules_files = self.rules.clone();
+            config.rules_from_command_line = true;
         }
         if let Some(dir) = &self.plugins_dir {
             // Named on the command line: a typo must not run without the plugins.
@@ -314,20 +353,200 @@ impl Sources {
             config.engine.replay.capture_file = events.clone();
         }
         config.check()?;
-        Ok(Loaded { config, files })
+        Ok(Loaded { config, files, warnings })
     }
 }
 
 /// Reads one configuration file and checks it against the schema on its own, so that errors
-/// name its lines.
-fn read_checked(path: &Path) -> Result<Value> {
+/// name its lines. Keys Lanner does not implement are left out with a warning each.
+fn read_checked(
+    path: &Path,
+    strict: bool,
+    warnings: &mut Vec<crate::config_read::Warning>,
+) -> Result<(Value, std::collections::HashMap<String, lanner_engine::yaml::Pos>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if let Err(e) = serde_yaml_ng::from_str::<Option<Partial>>(&text) {
-        bail!("{}: {e}", path.display());
+    let known: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+    let mut read = crate::config_read::read(path, &text, &known, strict, &crate::config_read::process_env)?;
+    falco_values(path, &mut read);
+    if let Err(e) = serde_yaml_ng::from_value::<Partial>(read.value.clone()) {
+        let file = path.display();
+        let Value::Mapping(m) = &read.value else { bail!("{file}: {e}") };
+        match locate(m, &[]) {
+            Some((key, e)) => match read.positions.get(&key) {
+                Some(p) => bail!("{file}: line {}, column {}: {key}: {e}", p.line, p.column),
+                None => bail!("{file}: {key}: {e}"),
+            },
+            None => bail!("{file}: {e}"),
+        }
     }
-    let value: Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not YAML", path.display()))?;
-    Ok(if value.is_null() { Value::Mapping(Mapping::new()) } else { value })
+    warnings.extend(read.warnings);
+    Ok((read.value, read.positions))
+}
+
+/// Falco's values whose meaning Lanner cannot keep, replaced by what Lanner does instead,
+/// with a warning: `outputs_queue.capacity: 0` is Falco's unbounded queue, and Lanner's
+/// queues are always bounded (its default capacity applies).
+fn falco_values(path: &Path, read: &mut crate::config_read::FileRead) {
+    if read.value.get("buffered_outputs").and_then(Value::as_bool) == Some(true) {
+        read.warnings.push(crate::config_read::Warning {
+            file: path.display().to_string(),
+            pos: read.positions.get("buffered_outputs").copied().unwrap_or_default(),
+            key: "buffered_outputs".into(),
+            message: "true has no effect: Lanner's outputs write each batch of alerts and flush it \
+                      at once, never holding alerts in a buffer"
+                .into(),
+        });
+    }
+    let Some(Value::Mapping(q)) = read.value.get_mut("outputs_queue") else { return };
+    let key = Value::String("capacity".into());
+    if q.get(&key).and_then(Value::as_u64) == Some(0) {
+        q.remove(&key);
+        let default: Value = serde_yaml_ng::from_str(DEFAULT_CONFIG).expect("the embedded config parses");
+        let cap = default["outputs_queue"]["capacity"].as_u64().unwrap_or_default();
+        read.warnings.push(crate::config_read::Warning {
+            file: path.display().to_string(),
+            pos: read.positions.get("outputs_queue.capacity").copied().unwrap_or_default(),
+            key: "outputs_queue.capacity".into(),
+            message: format!(
+                "0 (Falco's unbounded queue) is not supported: Lanner's queues are bounded; \
+                 the capacity {cap} applies unless a later file sets one"
+            ),
+        });
+    }
+}
+
+/// The dotted key (`[N]` for a list's item) whose value alone fails the schema, the deepest
+/// one, with the error.
+fn locate(section: &Mapping, prefix: &[Step]) -> Option<(String, serde_yaml_ng::Error)> {
+    for (k, v) in section {
+        let Some(k) = k.as_str() else { continue };
+        let mut path = prefix.to_vec();
+        path.push(Step::Key(k.to_string()));
+        if let Some(found) = locate_at(v, path) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Item(usize),
+}
+
+fn locate_at(v: &Value, path: Vec<Step>) -> Option<(String, serde_yaml_ng::Error)> {
+    // The value alone where it sits; a list's item alone in a list.
+    let mut alone = v.clone();
+    for step in path.iter().rev() {
+        alone = match step {
+            Step::Key(k) => {
+                let mut m = Mapping::new();
+                m.insert(Value::String(k.clone()), alone);
+                Value::Mapping(m)
+            }
+            Step::Item(_) => Value::Sequence(vec![alone]),
+        };
+    }
+    let e = serde_yaml_ng::from_value::<Partial>(alone).err()?;
+    let deeper = match v {
+        Value::Mapping(m) => locate(m, &path),
+        Value::Sequence(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut p = path.clone();
+            p.push(Step::Item(i));
+            locate_at(item, p)
+        }),
+        _ => None,
+    };
+    deeper.or_else(|| {
+        let mut name = String::new();
+        for step in &path {
+            match step {
+                Step::Key(k) if name.is_empty() => name.push_str(k),
+                Step::Key(k) => {
+                    name.push('.');
+                    name.push_str(k);
+                }
+                Step::Item(i) => name.push_str(&format!("[{i}]")),
+            }
+        }
+        Some((name, e))
+    })
+}
+
+/// One `config_files` entry: a path (a file, or a folder whose `*.yaml`/`*.yml` files are
+/// read in name order), or Falco's `{path, strategy}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub strategy: Strategy,
+}
+
+/// How an included file's top-level keys combine with what is already there (Falco's
+/// `config_files` merge strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Strategy {
+    /// A list is appended to the list already there; anything else replaces the key.
+    #[default]
+    #[serde(rename = "append")]
+    Append,
+    /// Every key replaces the one already there, lists too.
+    #[serde(rename = "override")]
+    Override,
+    /// Only keys not there yet are added.
+    #[serde(rename = "add-only")]
+    AddOnly,
+}
+
+impl<'de> Deserialize<'de> for ConfigFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            path: PathBuf,
+            #[serde(default)]
+            strategy: Strategy,
+        }
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a path, or a mapping of path and strategy (append, override or add-only)"
+        )]
+        enum Either {
+            Path(PathBuf),
+            Entry(Entry),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Path(path) => ConfigFile { path, strategy: Strategy::Append },
+            Either::Entry(Entry { path, strategy }) => ConfigFile { path, strategy },
+        })
+    }
+}
+
+/// Falco's merge of an included file, top-level key by top-level key: a section given in
+/// an included file replaces the section as a whole (the defaults then fill in what it
+/// leaves out), except that `append` adds a list's items to the list already there.
+fn include(layer: &mut Mapping, over: Mapping, strategy: Strategy) {
+    for (k, v) in over {
+        match (strategy, layer.get_mut(&k)) {
+            (Strategy::AddOnly, Some(_)) => {}
+            (Strategy::Append, Some(Value::Sequence(items))) if v.is_sequence() => {
+                let Value::Sequence(more) = v else { unreachable!() };
+                items.extend(more);
+            }
+            _ => {
+                layer.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Whether two paths name one file (an include naming the main file would loop in Falco).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The schema with every key optional: checks one file's keys and types where they are
@@ -337,7 +556,8 @@ fn read_checked(path: &Path) -> Result<Value> {
 #[allow(dead_code)]
 struct Partial {
     rules_files: Option<Vec<PathBuf>>,
-    config_files: Option<Vec<PathBuf>>,
+    rules: Option<Vec<crate::rule_selection::Selection>>,
+    config_files: Option<Vec<ConfigFile>>,
     watch_config_files: Option<bool>,
     priority: Option<String>,
     rule_matching: Option<String>,
@@ -508,11 +728,24 @@ fn merge(base: &mut Value, over: Value) {
 /// YAML (`true`, `8080`, `[a, b]`, text).
 pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
     let (key, raw) = option.split_once('=').with_context(|| format!("-o {option}: expected key=value"))?;
-    let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-    let (path, append) = match key.strip_suffix("[]") {
+    let mut value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    let (mut path, mut append) = match key.strip_suffix("[]") {
         Some(k) => (k, true),
         None => (key, false),
     };
+    // Falco's `-o rules[].disable.rule=NAME`: a `[]` inside the path appends a new item to
+    // that list, and the rest of the path is written inside the new item.
+    if let Some((list, inside)) = key.split_once("[].") {
+        for part in inside.rsplit('.') {
+            if part.is_empty() || part.contains("[]") {
+                bail!("-o {option}: '{key}' is not a key path (keys joined by dots, one [] at most)");
+            }
+            let mut m = Mapping::new();
+            m.insert(Value::String(part.to_string()), value);
+            value = Value::Mapping(m);
+        }
+        (path, append) = (list, true);
+    }
     // Legacy short names of `lanner run -o` before the configuration file existed.
     let path = match path {
         "ring_buffer_bytes" => "engine.ebpf.ring_buffer_bytes",
@@ -741,8 +974,24 @@ impl Config {
     }
 
     /// The rules files to load, directories expanded; empty for the embedded defaults.
-    pub fn rules_paths(&self) -> Result<Vec<PathBuf>> {
-        expand(&self.rules_files, true)
+    /// As in Falco, an entry of `rules_files` that does not exist is skipped (a stock
+    /// falco.yaml names `/etc/falco/rules.d`, which may not be there), with a warning each
+    /// (the second value); when every entry is missing, or a `-r` one is, it is an error: no
+    /// rules would run, or not those asked for.
+    pub fn rules_paths(&self) -> Result<(Vec<PathBuf>, Vec<String>)> {
+        if self.rules_from_command_line {
+            return Ok((expand(&self.rules_files, true)?, Vec::new()));
+        }
+        let (there, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+            self.rules_files.iter().cloned().partition(|p| p.exists());
+        if there.is_empty() && !missing.is_empty() {
+            expand(&missing, true)?;
+        }
+        let warnings = missing
+            .iter()
+            .map(|p| format!("rules_files: {} does not exist; skipped (as Falco does)", p.display()))
+            .collect();
+        Ok((expand(&there, true)?, warnings))
     }
 
     /// How long records may wait in the ring buffer.
@@ -775,6 +1024,7 @@ mod tests {
             rules: Vec::new(),
             events: None,
             plugins_dir: None,
+            strict: false,
         }
     }
 
@@ -838,28 +1088,239 @@ mod tests {
         let c = loaded.config;
         assert_eq!(c.priority, "error", "the last drop-in in name order wins");
         assert!(c.json_output);
-        assert_eq!(c.webserver.listen_port, 9000, "sections merge key by key");
+        assert_eq!(
+            c.webserver.listen_port, 8765,
+            "as in Falco, a section in an included file replaces the section: the default port"
+        );
         assert_eq!(c.webserver.health.max_drop_ratio, 0.5);
-        assert_eq!(c.webserver.health.max_event_gap_seconds, 30.0);
+        assert_eq!(c.webserver.health.max_event_gap_seconds, 30.0, "the defaults fill in the rest");
         assert_eq!(c.webserver.listen_address, "0.0.0.0");
         assert_eq!(loaded.files.len(), 3);
     }
 
     #[test]
-    fn unknown_keys_and_wrong_types_name_file_and_line() {
+    fn config_files_merge_with_falcos_strategies() {
+        let d = temp_dir("strategies");
+        let body =
+            "rules_files: [/b.yaml]\npriority: error\nwebserver:\n  listen_port: 9100\nrule_matching: all\n";
+        let inc = write(&d, "inc.yaml", body);
+        let main = |strategy: &str| {
+            let entry = if strategy.is_empty() {
+                format!("  - {}\n", inc.display())
+            } else {
+                format!("  - path: {}\n    strategy: {strategy}\n", inc.display())
+            };
+            write(
+                &d,
+                "main.yaml",
+                &format!(
+                    "config_files:\n{entry}rules_files: [/a.yaml]\npriority: notice\nwebserver:\n  enabled: false\n"
+                ),
+            )
+        };
+        let load = |strategy: &str| sources(&main(strategy), &[]).load().unwrap().config;
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        for strategy in ["", "append"] {
+            let c = load(strategy);
+            assert_eq!(c.rules_files, p(&["/a.yaml", "/b.yaml"]), "append: lists are appended");
+            assert_eq!(c.priority, "error", "append: scalars are replaced");
+            assert_eq!(c.webserver.listen_port, 9100);
+            assert!(c.webserver.enabled, "append: a section is replaced as a whole");
+            assert_eq!(c.rule_matching, "all", "append: new keys are added");
+        }
+        let c = load("override");
+        assert_eq!(c.rules_files, p(&["/b.yaml"]), "override: lists are replaced");
+        assert_eq!((c.priority.as_str(), c.rule_matching.as_str()), ("error", "all"));
+        let c = load("add-only");
+        assert_eq!(c.rules_files, p(&["/a.yaml"]), "add-only: existing keys stay");
+        assert_eq!(c.priority, "notice");
+        assert!(!c.webserver.enabled);
+        assert_eq!(c.rule_matching, "all", "add-only: new keys are added");
+
+        let err = format!("{:#}", sources(&main("merge"), &[]).load().unwrap_err());
+        assert!(
+            err.contains("main.yaml: line 3, column 5: config_files[0].strategy") && err.contains("add-only"),
+            "{err}"
+        );
+        let nested = write(&d, "nested.yaml", "priority: error\nconfig_files: [/x]\n");
+        let m = write(&d, "m2.yaml", &format!("config_files: [{}]\n", nested.display()));
+        let err = format!("{:#}", sources(&m, &[]).load().unwrap_err());
+        assert!(
+            err.contains("nested.yaml: line 2, column 1: config_files: an included file cannot"),
+            "{err}"
+        );
+        let own = d.join("self.yaml");
+        std::fs::write(&own, format!("config_files: [{}]\n", own.display())).unwrap();
+        let err = format!("{:#}", sources(&own, &[]).load().unwrap_err());
+        assert!(err.contains("is the main configuration file itself"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_file_and_line_and_strict_refuses_them() {
         let d = temp_dir("bad");
-        let f =
-            write(&d, "lanner.yaml", "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\n");
-        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("lanner.yaml"), "{err}");
-        assert!(err.contains("unknown field `listen_prot`"), "{err}");
-        assert!(err.contains("line 4"), "{err}");
+        let text = "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\nsyslog_output:\n  enabled: true\n";
+        let f = write(&d, "lanner.yaml", text);
+        let loaded = sources(&f, &[]).load().unwrap();
+        let got: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        let file = f.display();
+        assert_eq!(
+            got,
+            vec![
+                format!(
+                    "{file}: line 4, column 3: webserver.listen_prot: Lanner does not implement this key; it is ignored (--strict makes it an error)"
+                ),
+                format!(
+                    "{file}: line 5, column 1: syslog_output: Lanner does not implement this key; it is ignored (--strict makes it an error)"
+                ),
+            ],
+            "one warning per key, a whole unknown section once"
+        );
+        assert_eq!(loaded.config.priority, "info", "the known keys still apply");
+        let mut strict = sources(&f, &[]);
+        strict.strict = true;
+        let err = format!("{:#}", strict.load().unwrap_err());
+        assert!(
+            err.contains(&format!(
+                "{file}: line 4, column 3: unknown key `webserver.listen_prot` (--strict)"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{file}: line 5, column 1: unknown key `syslog_output` (--strict)")),
+            "{err}"
+        );
+
         let f = write(&d, "types.yaml", "\njson_output: yes please\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("types.yaml") && err.contains("line 2") && err.contains("json_output"), "{err}");
+        assert!(err.contains("types.yaml: line 2, column 1: json_output: invalid type"), "{err}");
+        let f =
+            write(&d, "nested.yaml", "webserver:\n  enabled: true\n  health:\n    max_drop_ratio: lots\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(
+            err.contains("nested.yaml: line 4, column 5: webserver.health.max_drop_ratio: invalid type"),
+            "{err}"
+        );
         let f = write(&d, "values.yaml", "priority: loud\n");
         let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
         assert!(err.contains("priority"), "{err}");
+        let f = write(&d, "two.yaml", "priority: info\n---\npriority: error\n");
+        let loaded = sources(&f, &[]).load().unwrap();
+        assert_eq!(loaded.config.priority, "info", "the first document only, as Falco reads it");
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(
+            loaded.warnings[0]
+                .to_string()
+                .contains("two.yaml: line 3, column 1: ---: a second YAML document")
+        );
+        let f = write(&d, "list.yaml", "- priority: info\n");
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+        assert!(err.contains("list.yaml: line 1, column 1: the configuration is a sequence"), "{err}");
+    }
+
+    /// A falco.yaml with the shapes of Falco's stock file (0.41 to 0.44): the keys Lanner
+    /// shares keep their meaning, the rest are warned about one by one.
+    const FALCO_LIKE: &str = "\
+config_files:
+  - /nonexistent/falco/config.d
+watch_config_files: true
+rules_files:
+  - /etc/falco/falco_rules.yaml
+engine:
+  kind: modern_ebpf
+  kmod:
+    buf_size_preset: 4
+  modern_ebpf:
+    cpus_for_each_buffer: 2
+    buf_size_preset: 4
+  replay:
+    capture_file: \"\"
+load_plugins: []
+plugins:
+  - name: container
+    library_path: libcontainer.so
+priority: warning
+json_output: true
+json_include_output_property: true
+json_include_message_property: false
+json_include_tags_property: true
+buffered_outputs: true
+rule_matching: all
+outputs_queue:
+  capacity: 0
+append_output:
+  - suggested_output: true
+stdout_output:
+  enabled: true
+syslog_output:
+  enabled: true
+file_output:
+  enabled: false
+  keep_alive: false
+  filename: ./events.txt
+program_output:
+  enabled: false
+  keep_alive: false
+  program: \"jq '{text: .output}'\"
+webserver:
+  enabled: true
+  threadiness: 0
+  listen_port: 8765
+  listen_address: 0.0.0.0
+  k8s_healthz_endpoint: /healthz
+log_stderr: true
+log_level: notice
+falco_libs:
+  thread_table_size: 4096
+  snaplen: 80
+";
+
+    #[test]
+    fn a_falco_yaml_loads_with_one_warning_per_unimplemented_key() {
+        let d = temp_dir("falcolike");
+        let f = write(&d, "falco.yaml", FALCO_LIKE);
+        let loaded = sources(&f, &[]).load().unwrap();
+        let line_of = |key: &str| {
+            let leaf = key.rsplit('.').next().unwrap();
+            let depth = key.matches('.').count();
+            let want = format!("{}{leaf}:", "  ".repeat(depth));
+            FALCO_LIKE.lines().position(|l| l.starts_with(&want)).unwrap() + 1
+        };
+        let warned: Vec<(String, usize)> =
+            loaded.warnings.iter().map(|w| (w.key.clone(), w.pos.line)).collect();
+        let expected: Vec<(String, usize)> = [
+            "engine.kmod",
+            "engine.modern_ebpf",
+            "load_plugins",
+            "plugins",
+            "json_include_message_property",
+            "buffered_outputs",
+            "outputs_queue.capacity",
+            "syslog_output",
+            "webserver.threadiness",
+            "webserver.k8s_healthz_endpoint",
+            "log_stderr",
+            "falco_libs.snaplen",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), line_of(k)))
+        .collect();
+        let mut w = warned.clone();
+        w.sort();
+        let mut e = expected.clone();
+        e.sort();
+        assert_eq!(w, e, "{:#?}", loaded.warnings);
+        let c = loaded.config;
+        assert_eq!(c.engine.kind, EngineKind::Ebpf, "modern_ebpf is Lanner's eBPF capture");
+        assert_eq!(c.priority, "warning");
+        assert!(c.json_output);
+        assert_eq!(c.match_mode().unwrap(), MatchMode::All);
+        assert_eq!(c.webserver.listen_address, "0.0.0.0");
+        assert_eq!(c.log_filter().unwrap(), "info", "notice is Falco's level above info");
+        assert_eq!(c.outputs_queue.capacity, 10000, "0 (unbounded) falls back to the bound");
+        assert_eq!(c.falco_libs.thread_table_size, 4096);
+        assert_eq!(c.program_output.program, "jq '{text: .output}'");
+        assert_eq!(c.append_output, AppendOutput::falco_default());
+        assert_eq!(loaded.files, vec![f], "a missing config_files entry is skipped");
     }
 
     #[test]
@@ -884,6 +1345,41 @@ mod tests {
         let err = format!("{:#}", sources(&f, &["ring_buffer_bytes=5000"]).load().unwrap_err());
         assert!(err.contains("power of two"), "{err}");
         assert!(sources(&f, &["priority"]).load().is_err());
+        // Falco 0.38's rule selection from the command line: each [] is a new item.
+        let c = sources(&f, &["rules[].disable.rule=*", "rules[].enable.tag=network"]).load().unwrap().config;
+        use crate::rule_selection::Selection;
+        assert_eq!(
+            c.rules,
+            vec![
+                Selection { enable: false, rule: Some("*".into()), tag: None },
+                Selection { enable: true, rule: None, tag: Some("network".into()) },
+            ]
+        );
+        let err = format!("{:#}", sources(&f, &["rules[].drop.rule=x"]).load().unwrap_err());
+        assert!(err.contains("-o rules[].drop.rule=x") && err.contains("drop"), "{err}");
+        let err = format!("{:#}", sources(&f, &["rulez[].disable.rule=x"]).load().unwrap_err());
+        assert!(err.contains("unknown key 'rulez'"), "{err}");
+    }
+
+    #[test]
+    fn missing_rules_files_are_skipped_with_a_warning_unless_none_is_left_or_named_by_r() {
+        let d = temp_dir("missingrules");
+        let there = write(&d, "rules.yaml", "");
+        let gone = d.join("rules.d");
+        let f = write(&d, "falco.yaml", &format!("rules_files: [{}, {}]\n", there.display(), gone.display()));
+        let (paths, warnings) = sources(&f, &[]).load().unwrap().config.rules_paths().unwrap();
+        assert_eq!(paths, vec![there.clone()]);
+        assert_eq!(
+            warnings,
+            vec![format!("rules_files: {} does not exist; skipped (as Falco does)", gone.display())]
+        );
+        let f = write(&d, "none.yaml", &format!("rules_files: [{}]\n", gone.display()));
+        let err = format!("{:#}", sources(&f, &[]).load().unwrap().config.rules_paths().unwrap_err());
+        assert!(err.contains("rules.d: no such file or directory"), "{err}");
+        let mut s = sources(&f, &[]);
+        s.rules = vec![there.clone(), gone.clone()];
+        let err = format!("{:#}", s.load().unwrap().config.rules_paths().unwrap_err());
+        assert!(err.contains("rules.d: no such file or directory"), "-r names what must be there: {err}");
     }
 
     #[test]

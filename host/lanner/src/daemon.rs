@@ -27,6 +27,16 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for f in &loaded.files {
         tracing::info!(file = %f.display(), "configuration read");
     }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    match crate::node::hostname_override() {
+        Some((var, value)) if value.is_empty() => {
+            tracing::warn!("{var} is set but empty: alerts carry an empty hostname (as Falco's do)")
+        }
+        Some((var, value)) => tracing::info!("the alerts' hostname is {value}, from {var}"),
+        None => {}
+    }
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
@@ -258,7 +268,10 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
         crate::replay::add_event_sources(Some(&config.engine.replay.capture_file), plugins, &mut engine)?;
     }
     let plugin_fields = crate::plugins::configure(plugins, &mut engine, &config.append_output)?;
-    let paths = config.rules_paths()?;
+    let (paths, missing) = config.rules_paths()?;
+    for w in &missing {
+        tracing::warn!("{w}");
+    }
     let outcome = crate::rules::load(&paths, &engine);
     let errors: Vec<String> = outcome.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
     if !errors.is_empty() {
@@ -267,7 +280,14 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     for w in outcome.diagnostics().filter(|d| !d.is_error()) {
         tracing::warn!("{w}");
     }
-    let ruleset = outcome.into_result().context("the rules did not load")?;
+    let mut ruleset = outcome.into_result().context("the rules did not load")?;
+    let applied = crate::rule_selection::apply(&config.rules, &mut ruleset);
+    for line in &applied.info {
+        tracing::info!("{line}");
+    }
+    for line in &applied.warnings {
+        tracing::warn!("{line}");
+    }
     Ok(Detection {
         registry: engine.registry.clone(),
         plugin_fields: Some(Arc::new(plugin_fields)),
@@ -337,7 +357,7 @@ fn watched_paths(files: &[PathBuf], config: &Config) -> BTreeSet<PathBuf> {
     let mut set: BTreeSet<PathBuf> = files.iter().cloned().collect();
     // A plugin dropped in (or removed, or replaced) reloads too.
     set.insert(config.plugins_dir.clone());
-    set.extend(config.config_files.iter().cloned());
+    set.extend(config.config_files.iter().map(|c| c.path.clone()));
     set.extend(config.rules_files.iter().cloned());
     // Absolute, as notify reports them: a relative `-r rules.yaml` has no parent to watch.
     set.into_iter().map(|p| std::path::absolute(&p).unwrap_or(p)).collect()
@@ -541,6 +561,9 @@ fn start_watcher(
             loaded_fp = now_fp;
             tracing::info!("reloading: {}", why.into_iter().collect::<Vec<_>>().join(", "));
             let rebuilt = sources.load().and_then(|l| {
+                for w in &l.warnings {
+                    tracing::warn!("{w}");
+                }
                 // The plugins folder first: new, changed and removed plugins, so that rules
                 // can use a plugin dropped in since the last load.
                 if l.config.plugins_dir.is_dir() {

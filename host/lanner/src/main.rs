@@ -4,6 +4,7 @@
 mod availability;
 mod cli;
 mod config;
+mod config_read;
 mod daemon;
 mod deferred;
 mod falco_compat;
@@ -15,6 +16,7 @@ mod node;
 mod plugin_test;
 mod plugins;
 mod replay;
+mod rule_selection;
 mod rules;
 mod scaffold;
 mod sinks;

@@ -56,13 +56,20 @@ fn bad_configuration_is_refused_with_file_and_line() {
     let cfg = dir.join("lanner.yaml");
     std::fs::write(&cfg, "json_output: true\nwebserver:\n  listen_port: 8000\n  colour: blue\n").unwrap();
     let off = ["-o", "webserver.enabled=false"];
-    let out = lanner().args(["run", "-c"]).arg(&cfg).args(off).output().unwrap();
+    // An unknown key is a warning (Falco's falco.yaml has many: tests/falco_config.rs), an
+    // error under --strict.
+    let out = lanner().args(["run", "--strict", "-c"]).arg(&cfg).args(off).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("lanner.yaml") && err.contains("unknown field `colour`") && err.contains("line 4"),
+        err.contains("lanner.yaml: line 4, column 3: unknown key `webserver.colour` (--strict)"),
         "{err}"
     );
+    std::fs::write(&cfg, "json_output: true\nwebserver:\n  listen_port: 8000\n  colour: [blue\n").unwrap();
+    let out = lanner().args(["run", "-c"]).arg(&cfg).args(off).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lanner.yaml") && err.contains("line 5"), "malformed YAML names its line: {err}");
 
     let out = lanner().args(["run", "-c"]).arg(&cfg).args(["-o", "webserver.colour=red"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

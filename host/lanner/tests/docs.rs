@@ -23,7 +23,7 @@
 //!   as what it is: a plugin's `NAME.yaml` (only its keys: `config`, `limits`, `restart`,
 //!   `grants`, `open_params`) must be accepted by `PluginConfig::parse`; a rules file (a list
 //!   of `rule`, `macro`, `list`, `required_*` items) by `lanner validate`; any other mapping is
-//!   a `lanner.yaml` and must be accepted by `lanner run -c FILE --events /dev/null` (the
+//!   a `lanner.yaml` and must be accepted by `lanner run --strict -c FILE --events /dev/null` (the
 //!   configuration checked, the webserver off).
 //! - `<!-- docs-test: skip: REASON -->` on the line before a block leaves it out, and
 //!   `<!-- docs-test: no-load: REASON -->` before a `lanner.yaml` block that names what is not
@@ -453,12 +453,15 @@ fn check_yaml(t: &mut Terminal, body: &str, line: usize, no_load: bool) -> Optio
                 return Some(e);
             }
             format!(
-                "lanner run -c '{}' --events /dev/null -o webserver.enabled=false -o file_output.enabled=false -o 'plugin_outputs=[]'",
+                "lanner run --strict -c '{}' --events /dev/null -o webserver.enabled=false -o file_output.enabled=false -o 'plugin_outputs=[]'",
                 file.display()
             )
         }
         serde_yaml_ng::Value::Mapping(_) => {
-            format!("lanner run -c '{}' --events /dev/null -o webserver.enabled=false", file.display())
+            format!(
+                "lanner run --strict -c '{}' --events /dev/null -o webserver.enabled=false",
+                file.display()
+            )
         }
         serde_yaml_ng::Value::Sequence(items)
             if items.iter().all(|i| {
