@@ -130,6 +130,10 @@ impl fmt::Display for Code {
 #[allow(missing_docs)]
 pub enum ItemType {
     RulesContent,
+    RulesContentItem,
+    Exceptions,
+    ExceptionValues,
+    ValueFor,
     RequiredEngineVersion,
     RequiredPluginVersions,
     List,
@@ -145,6 +149,10 @@ impl ItemType {
     pub fn as_str(self) -> &'static str {
         match self {
             ItemType::RulesContent => "rules content",
+            ItemType::RulesContentItem => "rules content item",
+            ItemType::Exceptions => "exceptions",
+            ItemType::ExceptionValues => "exception values",
+            ItemType::ValueFor => "value for",
             ItemType::RequiredEngineVersion => "required_engine_version",
             ItemType::RequiredPluginVersions => "required_plugin_versions",
             ItemType::List => "list",

@@ -157,6 +157,30 @@ impl Sink<'_> {
     }
 }
 
+/// A YAML syntax error in the words Falco prints. Falco reads rules with yaml-cpp and reports
+/// its exception text (`yaml-cpp: error at line L, column C: <what>`); tooling and Falco's
+/// regression tests match on it. Where libyaml's problem has a yaml-cpp counterpart, that
+/// counterpart is used; otherwise libyaml's own words, in a form that does not claim yaml-cpp.
+fn yaml_parse_message(problem: &str, pos: Pos) -> String {
+    let yaml_cpp = match problem {
+        "mapping values are not allowed in this context" => Some("illegal map value"),
+        "block sequence entries are not allowed in this context" => Some("illegal block entry"),
+        "did not find expected key" => Some("end of map not found"),
+        "did not find expected '-' indicator" => Some("end of sequence not found"),
+        "did not find expected ',' or ']'" => Some("end of sequence flow not found"),
+        "did not find expected ',' or '}'" => Some("end of map flow not found"),
+        "found character that cannot start any token" => Some("unknown token"),
+        "found unexpected end of stream" => Some("illegal EOF in scalar"),
+        "found unexpected document indicator" => Some("illegal document indicator in scalar"),
+        "found a tab character that violates indentation" => Some("illegal tab when looking for indentation"),
+        _ => None,
+    };
+    match yaml_cpp {
+        Some(what) => format!("yaml-cpp: error at line {}, column {}: {what}", pos.line, pos.column),
+        None => format!("yaml error at line {}, column {}: {problem}", pos.line, pos.column),
+    }
+}
+
 fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -179,7 +203,7 @@ impl Definitions {
             Err(e) => {
                 sink.report(
                     Code::LoadErrYamlParse,
-                    format!("yaml error at line {}, column {}: {}", e.pos.line, e.pos.column, e.message),
+                    yaml_parse_message(&e.message, e.pos),
                     ItemType::RulesContent,
                     "",
                     e.pos,
@@ -192,13 +216,12 @@ impl Definitions {
                 continue;
             }
             let Kind::Seq(items) = &doc.kind else {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Rules content is not yaml array of objects",
-                    ItemType::RulesContent,
-                    "",
-                    doc.pos,
-                );
+                // Falco tells a document that is only a scalar from one that is a mapping.
+                let msg = match doc.kind {
+                    Kind::Map(_) => "Rules content is not yaml array of objects",
+                    _ => "Rules content is not yaml",
+                };
+                sink.report(Code::LoadErrYamlValidate, msg, ItemType::RulesContent, "", doc.pos);
                 continue;
             };
             for item in items {
@@ -212,7 +235,7 @@ impl Definitions {
             sink.report(
                 Code::LoadErrYamlValidate,
                 "Unexpected element type. Each element should be a yaml associative array.",
-                ItemType::RulesContent,
+                ItemType::RulesContentItem,
                 "",
                 item.pos,
             );
@@ -618,7 +641,10 @@ impl Definitions {
             Kind::Map(e) => e.iter().filter_map(|(k, _)| k.as_str()).collect(),
             _ => Vec::new(),
         };
-        let Some(exceptions) = self.parse_exceptions(item, &name, sink) else { return };
+        // An appended exception may bring only values for one the rule has: its fields are
+        // optional there, and required everywhere else (as in Falco's reader).
+        let fields_optional = append || modes.get("exceptions") == Some(&Mode::Append);
+        let Some(exceptions) = self.parse_exceptions(item, fields_optional, sink) else { return };
 
         // `- rule: X` with only `enabled` turns an existing rule on or off.
         let only_enabled = keys.iter().all(|k| matches!(*k, "rule" | "enabled"));
@@ -885,7 +911,7 @@ impl Definitions {
     fn parse_exceptions(
         &self,
         item: &Node,
-        rule: &str,
+        fields_optional: bool,
         sink: &mut Sink<'_>,
     ) -> Option<Vec<(ExceptionDef, bool)>> {
         let Some(node) = item.get("exceptions") else { return Some(Vec::new()) };
@@ -895,9 +921,9 @@ impl Definitions {
         let Kind::Seq(list) = &node.kind else {
             sink.report(
                 Code::LoadErrYamlValidate,
-                "Value of key 'exceptions' must be a sequence",
-                ItemType::Rule,
-                rule,
+                "Rule exceptions must be a sequence",
+                ItemType::Exceptions,
+                "",
                 node.pos,
             );
             return None;
@@ -907,22 +933,30 @@ impl Definitions {
             if !matches!(ex.kind, Kind::Map(_)) {
                 sink.report(
                     Code::LoadErrYamlValidate,
-                    "Each exception must be a mapping",
+                    "Rule exception must be a mapping",
                     ItemType::Exception,
                     "",
                     ex.pos,
                 );
                 return None;
             }
-            let Some(name) = ex.get("name").and_then(Node::as_str) else {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Item has no mapping for key 'name'",
-                    ItemType::Exception,
-                    "",
-                    ex.pos,
-                );
-                return None;
+            let name = match ex.get("name") {
+                None => Err(("Item has no mapping for key 'name'", ItemType::Exception, "", ex.pos)),
+                Some(n) if n.is_null() => {
+                    Err(("Mapping for key 'name' is empty", ItemType::Exception, "", ex.pos))
+                }
+                Some(n) => match n.as_str() {
+                    Some("") => Err(("Value must be non-empty", ItemType::ValueFor, "name", n.pos)),
+                    Some(s) => Ok(s),
+                    None => Err(("Value is not a scalar value", ItemType::ValueFor, "name", n.pos)),
+                },
+            };
+            let name = match name {
+                Ok(n) => n,
+                Err((msg, ty, item, pos)) => {
+                    sink.report(Code::LoadErrYamlValidate, msg, ty, item, pos);
+                    return None;
+                }
             };
             let name = name.to_string();
             Self::warn_unknown_keys(ex, EXCEPTION_KEYS, ItemType::Exception, &name, sink);
@@ -948,6 +982,16 @@ impl Definitions {
                 }
             };
             let fields = match ex.get("fields") {
+                None if !fields_optional => {
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        "Item has no mapping for key 'fields'",
+                        ItemType::Exception,
+                        &name,
+                        ex.pos,
+                    );
+                    return None;
+                }
                 None => None,
                 Some(f) => {
                     match f.as_str() {
@@ -1013,7 +1057,7 @@ impl Definitions {
                 if crate::ast::Op::from_text(c).is_none() {
                     sink.report(
                         Code::LoadErrValidate,
-                        format!("Invalid comparison operator '{c}' in exception"),
+                        format!("'{c}' is not a supported comparison operator"),
                         ItemType::Exception,
                         &name,
                         ex.pos,
@@ -1028,8 +1072,8 @@ impl Definitions {
                         sink.report(
                             Code::LoadErrYamlValidate,
                             "Rule exception values must be a sequence",
-                            ItemType::Exception,
-                            &name,
+                            ItemType::ExceptionValues,
+                            "",
                             v.pos,
                         );
                         return None;

@@ -145,12 +145,22 @@ fn rules_files(repo: &Repo) -> BTreeMap<String, (String, String)> {
     files
 }
 
+/// Errors (true) or warnings, and the `Of...` filters applied to them, in order.
+type Selection = (bool, Vec<(String, String)>);
+
 /// One assertion of Falco's test, on the validation output.
 #[derive(Debug)]
 enum Check {
     /// At least one (`NotNil`) or exactly `count` entries pass the filters.
-    Entries { errors: bool, filters: Vec<(String, String)>, count: Option<usize> },
-    Successful { file: usize, want: bool },
+    Entries {
+        errors: bool,
+        filters: Vec<(String, String)>,
+        count: Option<usize>,
+    },
+    Successful {
+        file: usize,
+        want: bool,
+    },
     ExitCode(i32),
     Failed(bool),
 }
@@ -194,18 +204,18 @@ fn call_args<'a>(s: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// A filter chain: `res.RuleValidation().AllErrors().OfCode("X")...` or `var.OfItemName(...)`.
-fn chain(expr: &str, vars: &BTreeMap<String, (bool, Vec<(String, String)>)>) -> Result<(bool, Vec<(String, String)>), String> {
+fn chain(expr: &str, vars: &BTreeMap<String, Selection>) -> Result<Selection, String> {
     let expr = expr.trim();
-    let (mut errors, mut filters, mut rest) = if let Some(r) = expr.strip_prefix("res.RuleValidation().AllErrors()") {
-        (true, Vec::new(), r)
-    } else if let Some(r) = expr.strip_prefix("res.RuleValidation().AllWarnings()") {
-        (false, Vec::new(), r)
-    } else {
-        let (var, _) = expr.split_once('.').ok_or_else(|| format!("unknown expression {expr}"))?;
-        let (e, f) = vars.get(var).ok_or_else(|| format!("unknown expression {expr}"))?;
-        (*e, f.clone(), &expr[var.len()..])
-    };
-    let _ = &mut errors;
+    let (errors, mut filters, mut rest) =
+        if let Some(r) = expr.strip_prefix("res.RuleValidation().AllErrors()") {
+            (true, Vec::new(), r)
+        } else if let Some(r) = expr.strip_prefix("res.RuleValidation().AllWarnings()") {
+            (false, Vec::new(), r)
+        } else {
+            let (var, _) = expr.split_once('.').ok_or_else(|| format!("unknown expression {expr}"))?;
+            let (e, f) = vars.get(var).ok_or_else(|| format!("unknown expression {expr}"))?;
+            (*e, f.clone(), &expr[var.len()..])
+        };
     loop {
         rest = rest.trim_start();
         if rest.is_empty() {
@@ -274,7 +284,10 @@ fn cases(repo: &Repo) -> Vec<Case> {
                         vars.insert(var.trim().to_owned(), chain(expr, &vars)?);
                         return Ok(None);
                     }
-                    if let Some(args) = line.strip_prefix("assert.NotNil(t, ").or_else(|| line.strip_prefix("require.NotNil(t, ")) {
+                    if let Some(args) = line
+                        .strip_prefix("assert.NotNil(t, ")
+                        .or_else(|| line.strip_prefix("require.NotNil(t, "))
+                    {
                         // The chain ends at the first top-level comma (a message may follow).
                         let expr = top_level_args(args.strip_suffix(')').unwrap_or(args))[0].clone();
                         let (errors, filters) = chain(&expr, &vars)?;
@@ -356,7 +369,9 @@ fn passes(entry: &Value, filters: &[(String, String)]) -> bool {
         "OfCode" => entry["code"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(v)),
         "OfMessage" => entry["message"].as_str() == Some(v.as_str()),
         "OfItemName" => locations.iter().any(|l| l["item_name"].as_str() == Some(v.as_str())),
-        "OfItemType" => locations.iter().any(|l| l["item_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(v))),
+        "OfItemType" => {
+            locations.iter().any(|l| l["item_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(v)))
+        }
         _ => false,
     })
 }
@@ -381,7 +396,9 @@ fn run(case: &Case, files: &BTreeMap<String, (String, String)>, dir: &Path) -> V
     let all = |errors: bool| -> Vec<Value> {
         results
             .iter()
-            .flat_map(|r| r[if errors { "errors" } else { "warnings" }].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| {
+                r[if errors { "errors" } else { "warnings" }].as_array().cloned().unwrap_or_default()
+            })
             .collect()
     };
     let mut failed = Vec::new();
@@ -413,7 +430,10 @@ fn run(case: &Case, files: &BTreeMap<String, (String, String)>, dir: &Path) -> V
             }
             Check::Failed(want) => {
                 if (code != 0) != *want {
-                    failed.push(format!("exit code {code}, want {}", if *want { "failure" } else { "success" }));
+                    failed.push(format!(
+                        "exit code {code}, want {}",
+                        if *want { "failure" } else { "success" }
+                    ));
                 }
             }
         }
@@ -426,7 +446,10 @@ fn falcosecurity_testing_rule_validation_cases() {
     let Some(repo) = Repo::find() else { return };
     let files = rules_files(&repo);
     let cases = cases(&repo);
-    assert!(!cases.is_empty(), "no rules-validation test found in falcosecurity/testing: has its layout changed?");
+    assert!(
+        !cases.is_empty(),
+        "no rules-validation test found in falcosecurity/testing: has its layout changed?"
+    );
     let dir = std::env::temp_dir().join(format!("lanner-falco-testing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (mut passed, mut skipped, mut failures) = (0, Vec::new(), Vec::new());
