@@ -14,7 +14,8 @@ fn load(files: &[&str]) -> LoadOutcome {
     lanner_engine::load(&EngineConfig::syscall(), &srcs)
 }
 
-/// The one diagnostic with this code, item type and message; fails listing what was found.
+/// A diagnostic with this code and message, one of whose locations is this item (Falco lists
+/// the enclosing items too, and tools match any of them); fails listing what was found.
 fn expect<'a>(
     out: &'a LoadOutcome,
     code: &str,
@@ -26,11 +27,9 @@ fn expect<'a>(
     all.iter()
         .copied()
         .find(|d| {
-            let item = d.item().unwrap();
             d.code.as_str() == code
-                && item.item_type.as_str() == item_type
-                && item.item_name == item_name
                 && d.message == message
+                && d.locations.iter().any(|l| l.item_type.as_str() == item_type && l.item_name == item_name)
         })
         .unwrap_or_else(|| {
             panic!(
@@ -145,4 +144,220 @@ fn compilation_stops_at_the_first_broken_rule() {
     assert_eq!(errors[0].code.as_str(), "LOAD_ERR_COMPILE_CONDITION");
     assert_eq!(errors[0].item().unwrap().item_name, "First");
     assert!(!out.is_ok(), "the load fails, so the second rule is not dropped silently");
+}
+
+#[test]
+fn unknown_keys_and_items_are_named_as_falco_names_them() {
+    let out = load(&[&format!("{RULE_HEAD}  priorty: HIGH\n- lists: l\n  items: [a]\n")]);
+    let d = expect(&out, "LOAD_UNKNOWN_KEY", "rule", "R", "Unknown key 'priorty'. The key will be ignored.");
+    assert_eq!(d.locations[0].pos.line, 6, "points at the key");
+    expect(&out, "LOAD_UNKNOWN_ITEM", "rules content item", "", "Unknown top level item");
+    assert!(out.is_ok(), "warnings only");
+}
+
+#[test]
+fn an_item_is_what_its_first_kind_key_in_falcos_order_says() {
+    // Falco checks list before rule, whatever order the keys are written in.
+    let out = load(&["- rule: R\n  list: L\n  items: [a]\n"]);
+    expect(&out, "LOAD_UNKNOWN_KEY", "list", "L", "Unknown key 'rule'. The key will be ignored.");
+}
+
+#[test]
+fn scalar_keys_are_decoded_with_falcos_messages() {
+    let out = load(&["- macro:\n  condition: evt.type = open\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "macro", "", "Mapping for key 'macro' is empty");
+    let out = load(&["- macro: m\n  condition: [a]\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "value for", "condition", "Value is not a scalar value");
+    let out = load(&["- rule: R\n  desc: ''\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "value for", "desc", "Value must be non-empty");
+    let out = load(&[&format!("{RULE_HEAD}  enabled: maybe\n")]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "value for", "enabled", "Can't decode YAML scalar value");
+    let out = load(&["- rule: R\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: LOUD\n"]);
+    let d = expect(&out, "LOAD_ERR_YAML_VALIDATE", "rule priority", "", "Invalid priority");
+    assert_eq!(d.locations[0].item_name, "R", "the rule comes first");
+}
+
+#[test]
+fn sequences_are_decoded_with_falcos_messages() {
+    let out = load(&["- list: l\n  items: a\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "value for", "items", "Value is not a sequence");
+    let out = load(&["- list: l\n  items: [a, [b]]\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "list item", "", "sequence value is not scalar");
+    let out = load(&[&format!("{RULE_HEAD}  tags: one\n")]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "value for", "tags", "Value is not a sequence");
+}
+
+#[test]
+fn override_mistakes_use_falcos_messages() {
+    let add = |tail: &str| load(&[RULE_HEAD, &format!("- rule: R\n{tail}")]);
+    let out = add("  priority: ERROR\n  override:\n    priority: append\n");
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "overrides",
+        "priority",
+        "Key 'priority' cannot be appended to, use 'replace' instead",
+    );
+    let out = add("  source: k8s\n  override:\n    source: replace\n");
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "overrides", "source", "Key 'source' cannot be replaced");
+    let out = add("  condition: and proc.name = x\n  override:\n    condition: prepend\n");
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "value for",
+        "condition",
+        "Invalid override operation for key 'condition': 'prepend'. Allowed values are: append replace ",
+    );
+    let out = add("  override:\n    desc: replace\n");
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "rule",
+        "R",
+        "An replace override for 'desc' was specified but 'desc' is not defined",
+    );
+    let out = add("  desc: new\n  output: new\n  override:\n    desc: replace\n");
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "rule",
+        "R",
+        "Unexpected key 'output': no corresponding entry under 'override' is defined.",
+    );
+    let out = load(&["- rule: Nowhere\n  desc: x\n  override:\n    desc: replace\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "rule",
+        "Nowhere",
+        "An 'override.<key>: replace' to a rule was requested but no rule by that name already exists",
+    );
+    let out = load(&["- macro: m\n  condition: and x\n  override:\n    condition: append\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "macro",
+        "m",
+        "Macro uses 'append' or 'override.condition: append' but no macro by that name already exists",
+    );
+}
+
+#[test]
+fn exception_shapes_falco_refuses() {
+    let with = |ex: &str| format!("{RULE_HEAD}  exceptions:\n    - name: ex\n{ex}");
+    let out = load(&[&with("      fields: proc.name\n      comps: [in]\n")]);
+    expect(&out, "LOAD_ERR_VALIDATE", "exception", "ex", "Fields and comps must both be strings");
+    let out = load(&[&with("      fields: proc.name\n      comps: startswith\n")]);
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "exception",
+        "ex",
+        "When fields is a single value, comps must be one of (in, pmatch, intersects) or a modifier operator (e.g. startswith oneof)",
+    );
+    // Operators are trimmed before they are checked.
+    let out = load(&[&with("      fields: [proc.name]\n      comps: [' = ']\n      values: [[cat]]\n")]);
+    assert!(out.is_ok(), "{:?}", out.diagnostics().map(|d| d.to_string()).collect::<Vec<_>>());
+
+    let base = with("      fields: [proc.name]\n      values: [[cat]]\n");
+    let append = |ex: &str| {
+        load(&[&base, &format!("- rule: R\n  exceptions:\n{ex}  override:\n    exceptions: append\n")])
+    };
+    let out = append("    - name: ex\n      fields: [proc.pname]\n      values: [[sh]]\n");
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "exception",
+        "ex",
+        "Can not append exception fields to existing exception, only values",
+    );
+    let out = append("    - name: ex\n      comps: [startswith]\n      values: [[sh]]\n");
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "exception",
+        "ex",
+        "Can not append exception comps to existing exception, only values",
+    );
+    let out = append("    - name: other\n      fields: [proc.pname]\n");
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "exception",
+        "other",
+        "Rule exception must have values property with a list of values",
+    );
+
+    let out = load(&[&with("      fields: [proc.name]\n    - name: ex\n      fields: [proc.pname]\n")]);
+    expect(
+        &out,
+        "LOAD_EXCEPTION_NAME_NOT_UNIQUE",
+        "exception",
+        "ex",
+        "Multiple definitions of exception 'ex' in the same rule",
+    );
+}
+
+#[test]
+fn requirement_items_are_decoded_with_falcos_messages() {
+    let out = load(&["- required_engine_version:\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required_engine_version",
+        "",
+        "Mapping for key 'required_engine_version' is empty",
+    );
+    let out = load(&["- required_engine_version: 10\n  note: x\n"]);
+    expect(
+        &out,
+        "LOAD_UNKNOWN_KEY",
+        "required_engine_version",
+        "",
+        "Unknown key 'note'. The key will be ignored.",
+    );
+    let out = load(&["- required_plugin_versions: container\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required plugin versions",
+        "",
+        "Value of required_plugin_versions must be a sequence",
+    );
+    let out = load(&["- required_plugin_versions:\n  - container\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required plugin versions entry",
+        "",
+        "Plugin version must be a mapping",
+    );
+    let out = load(&["- required_plugin_versions:\n  - name: container\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required plugin versions entry",
+        "container",
+        "Item has no mapping for key 'version'",
+    );
+    let out = load(&[
+        "- required_plugin_versions:\n  - name: container\n    version: 0.1.0\n    alternatives: other\n",
+    ]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required plugin versions entry",
+        "container",
+        "Value of plugin version alternatives must be a sequence",
+    );
+    let out = load(&[
+        "- required_plugin_versions:\n  - name: container\n    version: 0.1.0\n    alternatives: [other]\n",
+    ]);
+    expect(
+        &out,
+        "LOAD_ERR_YAML_VALIDATE",
+        "required plugin versions alternative",
+        "",
+        "Plugin version alternative must be a mapping",
+    );
 }
