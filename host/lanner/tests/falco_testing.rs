@@ -485,3 +485,70 @@ fn falcosecurity_testing_rule_validation_cases() {
     }
     assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
 }
+
+/// Falco's tests that run rules files (`falco.WithRules`) and expect Falco to exit 0: Falco
+/// loaded those files without error, so `lanner validate` must find none either (warnings are
+/// allowed: a file may name a source whose plugin the test loads through its config).
+#[test]
+fn falcosecurity_testing_rules_files_falco_loads_validate_without_errors() {
+    let Some(repo) = Repo::find() else { return };
+    let files = rules_files(&repo);
+    let mut sets: std::collections::BTreeSet<Vec<String>> = Default::default();
+    let mut skipped = Vec::new();
+    for path in repo.list("tests/falco").into_iter().filter(|p| p.ends_with("_test.go")) {
+        let src = repo.read(&path);
+        for func in src.split("\nfunc ").skip(1) {
+            let name = func.split('(').next().unwrap().trim();
+            let Some(args) = call_args(func, "falco.WithRules(") else { continue };
+            if !func.contains("assert.Equal(t, 0, res.ExitCode())") {
+                continue;
+            }
+            let rules: Vec<String> = top_level_args(args).iter().map(|a| a.trim().to_owned()).collect();
+            match rules.iter().find(|r| !r.strip_prefix("rules.").is_some_and(|r| files.contains_key(r))) {
+                Some(other) => {
+                    skipped.push(format!("{name}: rules {other} are not a file of tests/data/rules"))
+                }
+                None => {
+                    sets.insert(rules.iter().map(|r| r.trim_start_matches("rules.").to_owned()).collect());
+                }
+            }
+        }
+    }
+    assert!(!sets.is_empty(), "no test runs rules files: has falcosecurity/testing's layout changed?");
+    let dir = std::env::temp_dir().join(format!("lanner-falco-testing-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for set in &sets {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanner"));
+        cmd.args(["validate", "--json"]);
+        for (i, r) in set.iter().enumerate() {
+            let (file, content) = &files[r];
+            let path = dir.join(format!("{i}-{r}-{file}"));
+            std::fs::write(&path, content).unwrap();
+            cmd.arg("-r").arg(path);
+        }
+        let out = cmd.output().expect("run lanner");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("validate prints JSON");
+        let errors: Vec<String> = json["falco_load_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["errors"].as_array().unwrap().iter())
+            .map(|e| format!("{} {}: {}", e["code"], e["context"]["locations"][0]["item_name"], e["message"]))
+            .collect();
+        if !errors.is_empty() {
+            failures.push(format!("{set:?}:\n  {}", errors.join("\n  ")));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    eprintln!(
+        "falcosecurity/testing rules files Falco loads: {} sets validated, {} with errors, {} tests skipped",
+        sets.len(),
+        failures.len(),
+        skipped.len()
+    );
+    for s in &skipped {
+        eprintln!("SKIPPED {s}");
+    }
+    assert!(failures.is_empty(), "errors where Falco loads the files:\n{}", failures.join("\n"));
+}
