@@ -1,26 +1,43 @@
 //! JSON documents in Falco's formats: validation results (`falco -V --json`) and rule
 //! descriptions (`falco -L` with JSON output), so tooling written for Falco reads ours.
 
-use crate::{Diagnostic, FileResult, Ruleset};
+use crate::{Diagnostic, FileResult, ItemType, Ruleset};
 use serde_json::{Value, json};
 
+/// One error or warning as Falco prints it. Falco's locations start with the whole file
+/// ("rules content", at position 0) and count lines and columns from 0 (yaml-cpp's marks);
+/// tools that parse `falco -V --json` rely on both, so the JSON follows Falco while the
+/// human-readable text keeps 1-based positions.
 fn diagnostic(d: &Diagnostic) -> Value {
+    let location =
+        |item_type: &str, item_name: &str, file: &str, line: usize, column: usize, offset: usize| {
+            json!({
+                "item_type": item_type,
+                "item_name": item_name,
+                "position": { "name": file, "line": line, "column": column, "offset": offset },
+            })
+        };
+    let mut locations = Vec::new();
+    if let Some(first) = d.locations.first()
+        && first.item_type != ItemType::RulesContent
+    {
+        locations.push(location(ItemType::RulesContent.as_str(), "", &first.file, 0, 0, 0));
+    }
+    for l in &d.locations {
+        locations.push(location(
+            l.item_type.as_str(),
+            &l.item_name,
+            &l.file,
+            l.pos.line.saturating_sub(1),
+            l.pos.column.saturating_sub(1),
+            l.pos.offset,
+        ));
+    }
     json!({
         "code": d.code.as_str(),
         "codedesc": d.code.description(),
         "message": d.message,
-        "context": {
-            "locations": d.locations.iter().map(|l| json!({
-                "item_type": l.item_type.as_str(),
-                "item_name": l.item_name,
-                "position": {
-                    "name": l.file,
-                    "line": l.pos.line,
-                    "column": l.pos.column,
-                    "offset": l.pos.offset,
-                },
-            })).collect::<Vec<_>>(),
-        },
+        "context": { "locations": locations },
     })
 }
 

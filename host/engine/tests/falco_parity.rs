@@ -361,3 +361,25 @@ fn requirement_items_are_decoded_with_falcos_messages() {
         "Plugin version alternative must be a mapping",
     );
 }
+
+#[test]
+fn validation_json_locations_are_falcos() {
+    // Line 7, column 7 in an editor: the exception's mapping (`name: ex`).
+    let out = load(&[&format!("{RULE_HEAD}  exceptions:\n    - name: ex\n      comps: [=]\n")]);
+    let json = lanner_engine::describe::validation(&out.files);
+    let err = &json["falco_load_results"][0]["errors"][0];
+    assert_eq!(err["code"], "LOAD_ERR_YAML_VALIDATE");
+    let locs = err["context"]["locations"].as_array().unwrap();
+    // The whole file first, at position 0, as Falco's context starts.
+    assert_eq!(locs[0]["item_type"], "rules content");
+    assert_eq!(locs[0]["position"]["line"], 0);
+    assert_eq!(locs[0]["position"]["name"], "parity0.yaml");
+    // Then the item, with yaml-cpp's 0-based line and column.
+    assert_eq!(locs[1]["item_type"], "exception");
+    assert_eq!(locs[1]["item_name"], "ex");
+    assert_eq!(locs[1]["position"]["line"], 6);
+    assert_eq!(locs[1]["position"]["column"], 6);
+    // The human-readable form keeps 1-based positions.
+    let text = out.diagnostics().next().unwrap().to_string();
+    assert!(text.starts_with("parity0.yaml:7:7: error: exception 'ex'"), "{text}");
+}
