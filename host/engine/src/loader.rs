@@ -445,6 +445,15 @@ impl Definitions {
         sink: &mut Sink<'_>,
     ) -> Option<(bool, HashMap<String, Mode>)> {
         let append = boolean(item, "append", false, (ty, name), sink)?;
+        if append {
+            sink.report(
+                Code::LoadDeprecatedItem,
+                "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.",
+                ty,
+                name,
+                item.get("append").map_or(item.pos, |v| v.pos),
+            );
+        }
         let mut modes = HashMap::new();
         if let Some(ov) = item.get("override") {
             if append {
@@ -533,6 +542,12 @@ impl Definitions {
             origin: Origin { file: file.to_string(), pos: v.pos },
             plain,
         })
+    }
+
+    /// A boolean key that must be present.
+    fn required_bool(item: &Node, key: &str, name: &str, sink: &mut Sink<'_>) -> Option<bool> {
+        scalar(item, key, Need::Required, (ItemType::Rule, name), sink).ok()?;
+        boolean(item, key, false, (ItemType::Rule, name), sink)
     }
 
     fn require_str(item: &Node, key: &str, ty: ItemType, name: &str, sink: &mut Sink<'_>) -> Option<()> {
@@ -731,9 +746,20 @@ impl Definitions {
         let fields_optional = append || modes.get("exceptions") == Some(&Mode::Append);
         let Some(exceptions) = self.parse_exceptions(item, fields_optional, sink) else { return };
 
-        // `- rule: X` with only `enabled` turns an existing rule on or off.
-        let only_enabled = keys.iter().all(|k| matches!(*k, "rule" | "enabled"));
-        if only_enabled && keys.contains(&"enabled") && !append {
+        // A rule item with none of condition, output, desc and priority, and neither append
+        // nor override, turns an existing rule on or off (deprecated in Falco, still honoured).
+        let standalone = !append
+            && modes.is_empty()
+            && !["condition", "output", "desc", "priority"].iter().any(|k| keys.contains(k));
+        if standalone {
+            let Some(enabled) = Self::required_bool(item, "enabled", &name, sink) else { return };
+            sink.report(
+                Code::LoadDeprecatedItem,
+                "The standalone 'enabled' key usage is deprecated. The correct approach requires also a 'replace' entry under the 'override' key (i.e. 'enabled: replace').",
+                ItemType::Rule,
+                &name,
+                item.pos,
+            );
             let Some(&i) = self.rule_index.get(&name) else {
                 sink.report(
                     Code::LoadErrValidate,
@@ -744,9 +770,7 @@ impl Definitions {
                 );
                 return;
             };
-            if let Some(b) = boolean(item, "enabled", true, (ItemType::Rule, &name), sink) {
-                self.rules[i].enabled = b;
-            }
+            self.rules[i].enabled = enabled;
             return;
         }
 

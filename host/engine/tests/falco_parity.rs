@@ -383,3 +383,31 @@ fn validation_json_locations_are_falcos() {
     let text = out.diagnostics().next().unwrap().to_string();
     assert!(text.starts_with("parity0.yaml:7:7: error: exception 'ex'"), "{text}");
 }
+
+#[test]
+fn deprecated_forms_still_work_and_say_so() {
+    let out = load(&[
+        "- list: l\n  items: [open]\n- list: l\n  items: [openat]\n  append: true\n- macro: m\n  condition: evt.type in (l)\n- rule: R\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n- rule: R\n  enabled: false\n",
+    ]);
+    expect(
+        &out,
+        "LOAD_DEPRECATED_ITEM",
+        "list",
+        "l",
+        "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.",
+    );
+    expect(
+        &out,
+        "LOAD_DEPRECATED_ITEM",
+        "rule",
+        "R",
+        "The standalone 'enabled' key usage is deprecated. The correct approach requires also a 'replace' entry under the 'override' key (i.e. 'enabled: replace').",
+    );
+    assert!(out.is_ok());
+    assert!(!out.ruleset.rules()[0].enabled, "the standalone form still disables the rule");
+
+    // Without condition, output, desc or priority, a rule item is the standalone form: it
+    // needs `enabled`.
+    let out = load(&[RULE_HEAD, "- rule: R\n  tags: [x]\n"]);
+    expect(&out, "LOAD_ERR_YAML_VALIDATE", "rule", "R", "Item has no mapping for key 'enabled'");
+}
