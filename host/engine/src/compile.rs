@@ -480,7 +480,7 @@ impl<'a> Compiler<'a> {
                 Ok(Some(a)) => negated.push(Ast::Not(Box::new(a))),
                 Ok(None) => {}
                 Err((e, ty)) => {
-                    self.cerr(e, rule, vec![loc(ty, &ex.name, &ex.origin)]);
+                    self.cerr(e, rule, vec![item.clone(), loc(ty, &ex.name, &ex.origin)]);
                     return None;
                 }
             }

@@ -225,10 +225,17 @@ impl fmt::Display for Diagnostic {
         }
         if let Some(item) = self.item() {
             if item.item_name.is_empty() {
-                write!(f, "{}: ", item.item_type.as_str())?;
+                write!(f, "{}", item.item_type.as_str())?;
             } else {
-                write!(f, "{} '{}': ", item.item_type.as_str(), item.item_name)?;
+                write!(f, "{} '{}'", item.item_type.as_str(), item.item_name)?;
             }
+            // An exception is named after the rule that holds it.
+            for inner in self.locations.iter().skip(1) {
+                if inner.item_type == ItemType::Exception && !inner.item_name.is_empty() {
+                    write!(f, " {} '{}'", inner.item_type.as_str(), inner.item_name)?;
+                }
+            }
+            f.write_str(": ")?;
         }
         write!(f, "{} ({}): {}", self.code, self.code.description(), self.message)
     }

@@ -192,7 +192,7 @@ pub fn load(cfg: &EngineConfig, files: &[RulesSource]) -> LoadOutcome {
     let mut seen: HashSet<Diagnostic> = HashSet::new();
     let mut last = None;
     for f in files {
-        let mut sink = loader::Sink { file: &f.name, diags: Vec::new() };
+        let mut sink = loader::Sink { file: &f.name, diags: Vec::new(), rule: None };
         defs.load_file(&f.content, &mut sink);
         let mut diags = sink.diags;
         let out = compile::compile(&defs, cfg);

@@ -140,20 +140,31 @@ const RULE_REPLACEABLE: &[&str] = &[
 pub(crate) struct Sink<'a> {
     pub file: &'a str,
     pub diags: Vec<Diagnostic>,
+    /// The rule being read, if any: Falco lists it before the exception a report is about.
+    pub rule: Option<(String, Pos)>,
 }
 
 impl Sink<'_> {
     fn report(&mut self, code: Code, msg: impl Into<String>, ty: ItemType, name: &str, pos: Pos) {
-        self.diags.push(Diagnostic {
-            code,
-            message: msg.into(),
-            locations: vec![Location {
-                item_type: ty,
-                item_name: name.to_string(),
-                file: self.file.to_string(),
-                pos,
-            }],
+        let locations =
+            vec![Location { item_type: ty, item_name: name.to_string(), file: self.file.to_string(), pos }];
+        self.push(code, msg.into(), locations);
+    }
+
+    fn push(&mut self, code: Code, message: String, mut locations: Vec<Location>) {
+        let about_exception = locations.first().is_some_and(|l| {
+            matches!(l.item_type, ItemType::Exception | ItemType::Exceptions | ItemType::ExceptionValues)
         });
+        if about_exception && let Some((rule, pos)) = &self.rule {
+            let rule = Location {
+                item_type: ItemType::Rule,
+                item_name: rule.clone(),
+                file: self.file.to_string(),
+                pos: *pos,
+            };
+            locations.insert(0, rule);
+        }
+        self.diags.push(Diagnostic { code, message, locations });
     }
 }
 
@@ -197,7 +208,7 @@ impl Sink<'_> {
             pos,
         };
         let locations = vec![loc(item), loc(inner)];
-        self.diags.push(Diagnostic { code, message: msg.into(), locations });
+        self.push(code, msg.into(), locations);
     }
 }
 
@@ -729,6 +740,12 @@ impl Definitions {
 
     fn load_rule(&mut self, item: &Node, sink: &mut Sink<'_>) {
         let Some(name) = Self::item_name(item, "rule", ItemType::Rule, sink) else { return };
+        sink.rule = Some((name.clone(), item.pos));
+        self.load_named_rule(item, name, sink);
+        sink.rule = None;
+    }
+
+    fn load_named_rule(&mut self, item: &Node, name: String, sink: &mut Sink<'_>) {
         Self::warn_unknown_keys(item, RULE_KEYS, ItemType::Rule, &name, sink);
         let Some((append, modes)) =
             Self::modes(item, ItemType::Rule, &name, RULE_APPENDABLE, RULE_REPLACEABLE, sink)

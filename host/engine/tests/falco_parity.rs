@@ -255,6 +255,11 @@ fn exception_shapes_falco_refuses() {
         "ex",
         "When fields is a single value, comps must be one of (in, pmatch, intersects) or a modifier operator (e.g. startswith oneof)",
     );
+    // Found when compiling: still the rule first, then the exception.
+    let out = load(&[&with("      fields: [proc.nosuch]\n      values: [[x]]\n")]);
+    let d =
+        expect(&out, "LOAD_ERR_VALIDATE", "exception", "ex", "'proc.nosuch' is not a supported filter field");
+    assert_eq!((d.locations[0].item_type.as_str(), d.locations[0].item_name.as_str()), ("rule", "R"));
     // Operators are trimmed before they are checked.
     let out = load(&[&with("      fields: [proc.name]\n      comps: [' = ']\n      values: [[cat]]\n")]);
     assert!(out.is_ok(), "{:?}", out.diagnostics().map(|d| d.to_string()).collect::<Vec<_>>());
@@ -374,14 +379,21 @@ fn validation_json_locations_are_falcos() {
     assert_eq!(locs[0]["item_type"], "rules content");
     assert_eq!(locs[0]["position"]["line"], 0);
     assert_eq!(locs[0]["position"]["name"], "parity0.yaml");
-    // Then the item, with yaml-cpp's 0-based line and column.
-    assert_eq!(locs[1]["item_type"], "exception");
-    assert_eq!(locs[1]["item_name"], "ex");
-    assert_eq!(locs[1]["position"]["line"], 6);
-    assert_eq!(locs[1]["position"]["column"], 6);
-    // The human-readable form keeps 1-based positions.
+    // Then the rule that holds the exception, then the exception, with yaml-cpp's 0-based
+    // lines and columns.
+    assert_eq!(locs[1]["item_type"], "rule");
+    assert_eq!(locs[1]["item_name"], "R");
+    assert_eq!(locs[1]["position"]["line"], 0);
+    assert_eq!(locs[2]["item_type"], "exception");
+    assert_eq!(locs[2]["item_name"], "ex");
+    assert_eq!(locs[2]["position"]["line"], 6);
+    assert_eq!(locs[2]["position"]["column"], 6);
+    // The human-readable form keeps 1-based positions, and names both.
     let text = out.diagnostics().next().unwrap().to_string();
-    assert!(text.starts_with("parity0.yaml:7:7: error: exception 'ex'"), "{text}");
+    assert!(
+        text.starts_with("parity0.yaml:7:7: error: rule 'R' exception 'ex': LOAD_ERR_YAML_VALIDATE"),
+        "{text}"
+    );
 }
 
 #[test]
