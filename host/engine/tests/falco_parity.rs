@@ -388,6 +388,8 @@ fn validation_json_locations_are_falcos() {
     assert_eq!(locs[2]["item_name"], "ex");
     assert_eq!(locs[2]["position"]["line"], 6);
     assert_eq!(locs[2]["position"]["column"], 6);
+    // The line the error points into, with a caret under the position.
+    assert_eq!(err["context"]["snippet"], "    - name: ex\n      ^\n");
     // The human-readable form keeps 1-based positions, and names both.
     let text = out.diagnostics().next().unwrap().to_string();
     assert!(
@@ -422,4 +424,18 @@ fn deprecated_forms_still_work_and_say_so() {
     // needs `enabled`.
     let out = load(&[RULE_HEAD, "- rule: R\n  tags: [x]\n"]);
     expect(&out, "LOAD_ERR_YAML_VALIDATE", "rule", "R", "Item has no mapping for key 'enabled'");
+}
+
+#[test]
+fn snippets_of_long_lines_are_cut_around_the_position() {
+    let items: Vec<String> = (0..60).map(|i| format!("item{i:02}")).collect();
+    let out = load(&[&format!("- list: l\n  items: [{}, [b]]\n", items.join(", "))]);
+    let json = lanner_engine::describe::validation(&out.files);
+    let err = &json["falco_load_results"][0]["errors"][0];
+    assert_eq!(err["message"], "sequence value is not scalar");
+    let snippet = err["context"]["snippet"].as_str().unwrap();
+    let (line, caret) = snippet.trim_end_matches('\n').split_once('\n').unwrap();
+    assert!(line.starts_with("...") && line.ends_with("[b]]"), "{line}");
+    assert_eq!(line.len(), 80 + 4, "half the width before the position, the rest of the line after");
+    assert_eq!(&line[caret.len() - 1..caret.len()], "[", "the caret is under the offending item");
 }
