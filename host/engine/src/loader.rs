@@ -731,6 +731,29 @@ impl Definitions {
                     accepted.push(a);
                 }
             }
+            // What Falco's collector checks once the entry is read.
+            let entry = |sink: &mut Sink<'_>, msg: String| {
+                sink.report(
+                    Code::LoadErrValidate,
+                    msg,
+                    ItemType::RequiredPluginVersionsEntry,
+                    &accepted[0].0,
+                    e.pos,
+                )
+            };
+            if let Some((name, version)) = accepted.iter().find(|(_, v)| semver::Version::parse(v).is_err()) {
+                entry(sink, format!("Invalid required version '{version}' for plugin '{name}'"));
+                return;
+            }
+            if let Some((name, _)) = accepted
+                .iter()
+                .enumerate()
+                .find(|(i, (n, _))| accepted[..*i].iter().any(|(m, _)| m == n))
+                .map(|(_, a)| a)
+            {
+                entry(sink, format!("Defined multiple alternative version requirements for plugin '{name}'"));
+                return;
+            }
             self.required_plugins.push(PluginRequirement {
                 accepted,
                 origin: Origin { file: sink.file.to_string(), pos: e.pos },
@@ -899,6 +922,16 @@ impl Definitions {
             origin,
         };
         let i = match self.rule_index.get(&name) {
+            Some(&i) if self.rules[i].source != rule.source => {
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Rule has been re-defined with a different source",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
+                return;
+            }
             Some(&i) => {
                 self.rules[i] = rule;
                 i

@@ -439,3 +439,30 @@ fn snippets_of_long_lines_are_cut_around_the_position() {
     assert_eq!(line.len(), 80 + 4, "half the width before the position, the rest of the line after");
     assert_eq!(&line[caret.len() - 1..caret.len()], "[", "the caret is under the offending item");
 }
+
+#[test]
+fn collector_checks_falco_makes() {
+    let out = load(&[
+        RULE_HEAD,
+        "- rule: R\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
+    ]);
+    expect(&out, "LOAD_ERR_VALIDATE", "rule", "R", "Rule has been re-defined with a different source");
+    let out = load(&["- required_plugin_versions:\n  - name: container\n    version: latest\n"]);
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "required plugin versions entry",
+        "container",
+        "Invalid required version 'latest' for plugin 'container'",
+    );
+    let out = load(&[
+        "- required_plugin_versions:\n  - name: container\n    version: 0.1.0\n    alternatives:\n      - name: container\n        version: 0.2.0\n",
+    ]);
+    expect(
+        &out,
+        "LOAD_ERR_VALIDATE",
+        "required plugin versions entry",
+        "container",
+        "Defined multiple alternative version requirements for plugin 'container'",
+    );
+}
