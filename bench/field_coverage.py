@@ -54,7 +54,9 @@ def main():
         for res in validation["falco_load_results"]:
             for w in res.get("warnings", []):
                 if w["code"] in CANNOT_FIRE and "can never fire" in w["message"]:
-                    loc = w["context"]["locations"][0]
+                    # Falco's locations start with the whole file ("rules content").
+                    loc = next((l for l in w["context"]["locations"] if l["item_type"] == "rule"),
+                               w["context"]["locations"][-1])
                     if os.path.basename(loc.get("file", res["name"])) == os.path.basename(target):
                         dead.setdefault(loc["item_name"], []).append(w["message"])
         missing = sorted(f for f in used if f not in live)

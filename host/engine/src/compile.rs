@@ -118,8 +118,15 @@ pub(crate) fn compile(defs: &Definitions, cfg: &EngineConfig) -> Output {
     c.check_macros();
     let mut rules = Vec::new();
     for rule in &defs.rules {
+        let errors_before = c.diags.iter().filter(|d| d.is_error()).count();
         if let Some(r) = c.compile_rule(rule) {
             rules.push(r);
+        }
+        // Falco stops compiling at a rule's first error; tools that count errors (and Falco's
+        // own regression tests) expect one error there, not one per broken rule after it.
+        // The load has failed either way, so no rule is dropped silently.
+        if c.diags.iter().filter(|d| d.is_error()).count() > errors_before {
+            break;
         }
     }
     let (macros, lists) = c.usage(&rules);
@@ -473,7 +480,7 @@ impl<'a> Compiler<'a> {
                 Ok(Some(a)) => negated.push(Ast::Not(Box::new(a))),
                 Ok(None) => {}
                 Err((e, ty)) => {
-                    self.cerr(e, rule, vec![loc(ty, &ex.name, &ex.origin)]);
+                    self.cerr(e, rule, vec![item.clone(), loc(ty, &ex.name, &ex.origin)]);
                     return None;
                 }
             }

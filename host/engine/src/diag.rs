@@ -30,6 +30,7 @@ pub enum Code {
     LoadInvalidMacroName,
     LoadInvalidListName,
     LoadCompileCondition,
+    LoadUnknownKey,
     // Lanner's own warnings: a rule that cannot fire where it runs.
     LoadUnfilledField,
     LoadPluginFieldSource,
@@ -61,6 +62,7 @@ impl Code {
             Code::LoadInvalidMacroName => "LOAD_INVALID_MACRO_NAME",
             Code::LoadInvalidListName => "LOAD_INVALID_LIST_NAME",
             Code::LoadCompileCondition => "LOAD_COMPILE_CONDITION",
+            Code::LoadUnknownKey => "LOAD_UNKNOWN_KEY",
             Code::LoadUnfilledField => "LOAD_UNFILLED_FIELD",
             Code::LoadPluginFieldSource => "LOAD_PLUGIN_FIELD_SOURCE",
             Code::LoadUncapturedEvttype => "LOAD_UNCAPTURED_EVTTYPE",
@@ -97,7 +99,8 @@ impl Code {
             Code::LoadExceptionNameNotUnique => "Multiple exceptions defined with the same name",
             Code::LoadInvalidMacroName => "Invalid macro name",
             Code::LoadInvalidListName => "Invalid list name",
-            Code::LoadCompileCondition => "Condition has warnings",
+            Code::LoadCompileCondition => "Warning in rule condition",
+            Code::LoadUnknownKey => "Unknown key in item definition",
             Code::LoadUnfilledField => "Field is never filled for this source",
             Code::LoadPluginFieldSource => "Plugin field cannot be extracted for this source",
             Code::LoadUncapturedEvttype => "Event type is never captured",
@@ -130,6 +133,15 @@ impl fmt::Display for Code {
 #[allow(missing_docs)]
 pub enum ItemType {
     RulesContent,
+    RulesContentItem,
+    Exceptions,
+    ExceptionValues,
+    ValueFor,
+    ListItem,
+    RulePriority,
+    Overrides,
+    RequiredPluginVersionsEntry,
+    RequiredPluginVersionsAlternative,
     RequiredEngineVersion,
     RequiredPluginVersions,
     List,
@@ -145,8 +157,17 @@ impl ItemType {
     pub fn as_str(self) -> &'static str {
         match self {
             ItemType::RulesContent => "rules content",
+            ItemType::RulesContentItem => "rules content item",
+            ItemType::Exceptions => "exceptions",
+            ItemType::ExceptionValues => "exception values",
+            ItemType::ValueFor => "value for",
+            ItemType::ListItem => "list item",
+            ItemType::RulePriority => "rule priority",
+            ItemType::Overrides => "overrides",
+            ItemType::RequiredPluginVersionsEntry => "required plugin versions entry",
+            ItemType::RequiredPluginVersionsAlternative => "required plugin versions alternative",
             ItemType::RequiredEngineVersion => "required_engine_version",
-            ItemType::RequiredPluginVersions => "required_plugin_versions",
+            ItemType::RequiredPluginVersions => "required plugin versions",
             ItemType::List => "list",
             ItemType::Macro => "macro",
             ItemType::Rule => "rule",
@@ -204,10 +225,17 @@ impl fmt::Display for Diagnostic {
         }
         if let Some(item) = self.item() {
             if item.item_name.is_empty() {
-                write!(f, "{}: ", item.item_type.as_str())?;
+                write!(f, "{}", item.item_type.as_str())?;
             } else {
-                write!(f, "{} '{}': ", item.item_type.as_str(), item.item_name)?;
+                write!(f, "{} '{}'", item.item_type.as_str(), item.item_name)?;
             }
+            // An exception is named after the rule that holds it.
+            for inner in self.locations.iter().skip(1) {
+                if inner.item_type == ItemType::Exception && !inner.item_name.is_empty() {
+                    write!(f, " {} '{}'", inner.item_type.as_str(), inner.item_name)?;
+                }
+            }
+            f.write_str(": ")?;
         }
         write!(f, "{} ({}): {}", self.code, self.code.description(), self.message)
     }

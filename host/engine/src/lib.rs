@@ -130,6 +130,8 @@ pub struct FileResult {
     pub successful: bool,
     /// Its errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
+    /// Its text, kept so that reports can quote the line a diagnostic points at.
+    pub content: std::sync::Arc<str>,
 }
 
 impl FileResult {
@@ -192,7 +194,7 @@ pub fn load(cfg: &EngineConfig, files: &[RulesSource]) -> LoadOutcome {
     let mut seen: HashSet<Diagnostic> = HashSet::new();
     let mut last = None;
     for f in files {
-        let mut sink = loader::Sink { file: &f.name, diags: Vec::new() };
+        let mut sink = loader::Sink { file: &f.name, diags: Vec::new(), rule: None };
         defs.load_file(&f.content, &mut sink);
         let mut diags = sink.diags;
         let out = compile::compile(&defs, cfg);
@@ -203,7 +205,12 @@ pub fn load(cfg: &EngineConfig, files: &[RulesSource]) -> LoadOutcome {
             }
         }
         let successful = !diags.iter().any(Diagnostic::is_error);
-        results.push(FileResult { name: f.name.clone(), successful, diagnostics: diags });
+        results.push(FileResult {
+            name: f.name.clone(),
+            successful,
+            diagnostics: diags,
+            content: f.content.as_str().into(),
+        });
         last = Some((out.rules, out.macros, out.lists));
     }
     let (rules, macros, lists) = last.unwrap_or_default();

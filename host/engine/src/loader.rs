@@ -140,21 +140,204 @@ const RULE_REPLACEABLE: &[&str] = &[
 pub(crate) struct Sink<'a> {
     pub file: &'a str,
     pub diags: Vec<Diagnostic>,
+    /// The rule being read, if any: Falco lists it before the exception a report is about.
+    pub rule: Option<(String, Pos)>,
 }
 
 impl Sink<'_> {
     fn report(&mut self, code: Code, msg: impl Into<String>, ty: ItemType, name: &str, pos: Pos) {
-        self.diags.push(Diagnostic {
-            code,
-            message: msg.into(),
-            locations: vec![Location {
-                item_type: ty,
-                item_name: name.to_string(),
-                file: self.file.to_string(),
-                pos,
-            }],
-        });
+        let locations =
+            vec![Location { item_type: ty, item_name: name.to_string(), file: self.file.to_string(), pos }];
+        self.push(code, msg.into(), locations);
     }
+
+    fn push(&mut self, code: Code, message: String, mut locations: Vec<Location>) {
+        let about_exception = locations.first().is_some_and(|l| {
+            matches!(l.item_type, ItemType::Exception | ItemType::Exceptions | ItemType::ExceptionValues)
+        });
+        if about_exception && let Some((rule, pos)) = &self.rule {
+            let rule = Location {
+                item_type: ItemType::Rule,
+                item_name: rule.clone(),
+                file: self.file.to_string(),
+                pos: *pos,
+            };
+            locations.insert(0, rule);
+        }
+        self.diags.push(Diagnostic { code, message, locations });
+    }
+}
+
+/// A YAML syntax error in the words Falco prints. Falco reads rules with yaml-cpp and reports
+/// its exception text (`yaml-cpp: error at line L, column C: <what>`); tooling and Falco's
+/// regression tests match on it. Where libyaml's problem has a yaml-cpp counterpart, that
+/// counterpart is used; otherwise libyaml's own words, in a form that does not claim yaml-cpp.
+fn yaml_parse_message(problem: &str, pos: Pos) -> String {
+    let yaml_cpp = match problem {
+        "mapping values are not allowed in this context" => Some("illegal map value"),
+        "block sequence entries are not allowed in this context" => Some("illegal block entry"),
+        "did not find expected key" => Some("end of map not found"),
+        "did not find expected '-' indicator" => Some("end of sequence not found"),
+        "did not find expected ',' or ']'" => Some("end of sequence flow not found"),
+        "did not find expected ',' or '}'" => Some("end of map flow not found"),
+        "found character that cannot start any token" => Some("unknown token"),
+        "found unexpected end of stream" => Some("illegal EOF in scalar"),
+        "found unexpected document indicator" => Some("illegal document indicator in scalar"),
+        "found a tab character that violates indentation" => Some("illegal tab when looking for indentation"),
+        _ => None,
+    };
+    match yaml_cpp {
+        Some(what) => format!("yaml-cpp: error at line {}, column {}: {what}", pos.line, pos.column),
+        None => format!("yaml error at line {}, column {}: {problem}", pos.line, pos.column),
+    }
+}
+
+impl Sink<'_> {
+    /// A report about a value inside an item: Falco names both, the item first.
+    fn report_in(
+        &mut self,
+        code: Code,
+        msg: impl Into<String>,
+        item: (ItemType, &str, Pos),
+        inner: (ItemType, &str, Pos),
+    ) {
+        let loc = |(item_type, name, pos): (ItemType, &str, Pos)| Location {
+            item_type,
+            item_name: name.to_string(),
+            file: self.file.to_string(),
+            pos,
+        };
+        let locations = vec![loc(item), loc(inner)];
+        self.push(code, msg.into(), locations);
+    }
+}
+
+/// Whether a key must be present, and whether its value may be empty, as Falco's reader
+/// decodes each key of an item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    Optional,
+    /// Optional, and an empty value is accepted.
+    OptionalEmpty,
+}
+
+/// A scalar key of an item, checked as Falco's reader checks it, with Falco's messages: the
+/// key missing, mapped to nothing, not a scalar, or empty. `Ok(None)` when optional and absent.
+fn scalar<'n>(
+    item: &'n Node,
+    key: &str,
+    need: Need,
+    (ty, name): (ItemType, &str),
+    sink: &mut Sink<'_>,
+) -> Result<Option<&'n Node>, ()> {
+    let Some(v) = item.get(key) else {
+        if need == Need::Required {
+            sink.report(
+                Code::LoadErrYamlValidate,
+                format!("Item has no mapping for key '{key}'"),
+                ty,
+                name,
+                item.pos,
+            );
+            return Err(());
+        }
+        return Ok(None);
+    };
+    let value_for = (ItemType::ValueFor, key, v.pos);
+    if v.is_null() {
+        if need == Need::OptionalEmpty {
+            return Ok(Some(v));
+        }
+        sink.report(Code::LoadErrYamlValidate, format!("Mapping for key '{key}' is empty"), ty, name, v.pos);
+        return Err(());
+    }
+    let Kind::Scalar { text, .. } = &v.kind else {
+        sink.report_in(
+            Code::LoadErrYamlValidate,
+            "Value is not a scalar value",
+            (ty, name, item.pos),
+            value_for,
+        );
+        return Err(());
+    };
+    if text.is_empty() && need != Need::OptionalEmpty {
+        sink.report_in(Code::LoadErrYamlValidate, "Value must be non-empty", (ty, name, item.pos), value_for);
+        return Err(());
+    }
+    Ok(Some(v))
+}
+
+/// A boolean key, decoded as Falco decodes one (yaml-cpp's spellings of true and false).
+fn boolean(
+    item: &Node,
+    key: &str,
+    default: bool,
+    (ty, name): (ItemType, &str),
+    sink: &mut Sink<'_>,
+) -> Option<bool> {
+    let Ok(v) = scalar(item, key, Need::Optional, (ty, name), sink) else { return None };
+    let Some(v) = v else { return Some(default) };
+    match v.as_bool() {
+        Some(b) => Some(b),
+        None => {
+            sink.report_in(
+                Code::LoadErrYamlValidate,
+                "Can't decode YAML scalar value",
+                (ty, name, item.pos),
+                (ItemType::ValueFor, key, v.pos),
+            );
+            None
+        }
+    }
+}
+
+/// A sequence of scalars (`items`, `tags`), checked as Falco's reader checks one.
+fn scalar_seq(
+    item: &Node,
+    key: &str,
+    need: Need,
+    (ty, name): (ItemType, &str),
+    sink: &mut Sink<'_>,
+) -> Option<Option<Vec<String>>> {
+    let Some(v) = item.get(key) else {
+        if need == Need::Required {
+            sink.report(
+                Code::LoadErrYamlValidate,
+                format!("Item has no mapping for key '{key}'"),
+                ty,
+                name,
+                item.pos,
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let Kind::Seq(values) = &v.kind else {
+        sink.report_in(
+            Code::LoadErrYamlValidate,
+            "Value is not a sequence",
+            (ty, name, item.pos),
+            (ItemType::ValueFor, key, v.pos),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for e in values {
+        match &e.kind {
+            Kind::Scalar { text, .. } if !e.is_null() => out.push(text.clone()),
+            _ => {
+                sink.report_in(
+                    Code::LoadErrYamlValidate,
+                    "sequence value is not scalar",
+                    (ty, name, item.pos),
+                    (ItemType::ListItem, "", e.pos),
+                );
+                return None;
+            }
+        }
+    }
+    Some(Some(out))
 }
 
 fn is_valid_name(name: &str) -> bool {
@@ -179,7 +362,7 @@ impl Definitions {
             Err(e) => {
                 sink.report(
                     Code::LoadErrYamlParse,
-                    format!("yaml error at line {}, column {}: {}", e.pos.line, e.pos.column, e.message),
+                    yaml_parse_message(&e.message, e.pos),
                     ItemType::RulesContent,
                     "",
                     e.pos,
@@ -192,13 +375,12 @@ impl Definitions {
                 continue;
             }
             let Kind::Seq(items) = &doc.kind else {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Rules content is not yaml array of objects",
-                    ItemType::RulesContent,
-                    "",
-                    doc.pos,
-                );
+                // Falco tells a document that is only a scalar from one that is a mapping.
+                let msg = match doc.kind {
+                    Kind::Map(_) => "Rules content is not yaml array of objects",
+                    _ => "Rules content is not yaml",
+                };
+                sink.report(Code::LoadErrYamlValidate, msg, ItemType::RulesContent, "", doc.pos);
                 continue;
             };
             for item in items {
@@ -208,22 +390,21 @@ impl Definitions {
     }
 
     fn load_item(&mut self, item: &Node, sink: &mut Sink<'_>) {
-        let Kind::Map(entries) = &item.kind else {
+        let Kind::Map(_) = &item.kind else {
             sink.report(
                 Code::LoadErrYamlValidate,
                 "Unexpected element type. Each element should be a yaml associative array.",
-                ItemType::RulesContent,
+                ItemType::RulesContentItem,
                 "",
                 item.pos,
             );
             return;
         };
-        let first = entries.iter().find_map(|(k, _)| {
-            let k = k.as_str()?;
-            ["rule", "macro", "list", "required_engine_version", "required_plugin_versions"]
-                .contains(&k)
-                .then_some(k)
-        });
+        // Falco decides what an item is by the first of these keys it has, in this order,
+        // wherever the key sits in the mapping.
+        let first = ["required_engine_version", "required_plugin_versions", "list", "macro", "rule"]
+            .into_iter()
+            .find(|k| item.get(k).is_some());
         match first {
             Some("rule") => self.load_rule(item, sink),
             Some("macro") => self.load_macro(item, sink),
@@ -231,11 +412,10 @@ impl Definitions {
             Some("required_engine_version") => self.load_engine_version(item, sink),
             Some("required_plugin_versions") => self.load_plugin_versions(item, sink),
             _ => {
-                let key = entries.first().and_then(|(k, _)| k.as_str()).unwrap_or("");
                 sink.report(
                     Code::LoadUnknownItem,
-                    format!("Unknown top level item '{key}'"),
-                    ItemType::RulesContent,
+                    "Unknown top level item",
+                    ItemType::RulesContentItem,
                     "",
                     item.pos,
                 );
@@ -243,31 +423,10 @@ impl Definitions {
         }
     }
 
-    /// The item's name: reported when missing or empty.
+    /// The item's name: reported when missing, empty or not a scalar.
     fn item_name(item: &Node, key: &str, ty: ItemType, sink: &mut Sink<'_>) -> Option<String> {
-        match item.get(key) {
-            Some(v) if v.as_str().is_some_and(|s| !s.is_empty()) => Some(v.as_str()?.to_string()),
-            Some(v) if v.is_null() || v.as_str() == Some("") => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    format!("Mapping for key '{key}' is empty"),
-                    ty,
-                    "",
-                    item.pos,
-                );
-                None
-            }
-            _ => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    format!("Value of key '{key}' must be a string"),
-                    ty,
-                    "",
-                    item.pos,
-                );
-                None
-            }
-        }
+        let v = scalar(item, key, Need::Required, (ty, ""), sink).ok()??;
+        Some(v.as_str().unwrap_or_default().to_string())
     }
 
     fn warn_unknown_keys(item: &Node, known: &[&str], ty: ItemType, name: &str, sink: &mut Sink<'_>) {
@@ -276,8 +435,8 @@ impl Definitions {
                 let key = k.as_str().unwrap_or("");
                 if !known.contains(&key) {
                     sink.report(
-                        Code::LoadUnknownItem,
-                        format!("Unknown key '{key}' in {} '{name}', ignored", ty.as_str()),
+                        Code::LoadUnknownKey,
+                        format!("Unknown key '{key}'. The key will be ignored."),
                         ty,
                         name,
                         k.pos,
@@ -296,27 +455,21 @@ impl Definitions {
         replaceable: &[&str],
         sink: &mut Sink<'_>,
     ) -> Option<(bool, HashMap<String, Mode>)> {
-        let append = match item.get("append") {
-            None => false,
-            Some(v) => match v.as_bool() {
-                Some(b) => b,
-                None => {
-                    sink.report(
-                        Code::LoadErrYamlValidate,
-                        "Value of key 'append' must be a boolean",
-                        ty,
-                        name,
-                        v.pos,
-                    );
-                    return None;
-                }
-            },
-        };
+        let append = boolean(item, "append", false, (ty, name), sink)?;
+        if append {
+            sink.report(
+                Code::LoadDeprecatedItem,
+                "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.",
+                ty,
+                name,
+                item.get("append").map_or(item.pos, |v| v.pos),
+            );
+        }
         let mut modes = HashMap::new();
         if let Some(ov) = item.get("override") {
             if append {
                 sink.report(
-                    Code::LoadErrValidate,
+                    Code::LoadErrYamlValidate,
                     "Keys 'override' and 'append: true' cannot be used together. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.",
                     ty,
                     name,
@@ -336,34 +489,50 @@ impl Definitions {
             };
             for (k, v) in entries {
                 let key = k.as_str().unwrap_or("").to_string();
-                let mode = match v.as_str() {
-                    Some("append") if appendable.contains(&key.as_str()) => Mode::Append,
-                    Some("replace") if replaceable.contains(&key.as_str()) => Mode::Replace,
+                let can_append = appendable.contains(&key.as_str());
+                let can_replace = replaceable.contains(&key.as_str());
+                let (mode, op) = match v.as_str() {
+                    Some("append") if can_append => (Mode::Append, "append"),
+                    Some("replace") if can_replace => (Mode::Replace, "replace"),
                     Some(m @ ("append" | "replace")) => {
-                        sink.report(
-                            Code::LoadErrValidate,
-                            format!("Key '{key}' cannot be overridden with '{m}'"),
-                            ty,
-                            name,
-                            k.pos,
+                        let msg = if m == "append" {
+                            format!("Key '{key}' cannot be appended to, use 'replace' instead")
+                        } else {
+                            format!("Key '{key}' cannot be replaced")
+                        };
+                        sink.report_in(
+                            Code::LoadErrYamlValidate,
+                            msg,
+                            (ty, name, item.pos),
+                            (ItemType::Overrides, &key, k.pos),
                         );
                         return None;
                     }
-                    _ => {
-                        sink.report(
+                    other => {
+                        // Falco's wording, trailing space included: tools compare it whole.
+                        let mut msg = format!(
+                            "Invalid override operation for key '{key}': '{}'. Allowed values are: ",
+                            other.unwrap_or_default()
+                        );
+                        if can_append {
+                            msg.push_str("append ");
+                        }
+                        if can_replace {
+                            msg.push_str("replace ");
+                        }
+                        sink.report_in(
                             Code::LoadErrYamlValidate,
-                            format!("Override of key '{key}' must be 'append' or 'replace'"),
-                            ty,
-                            name,
-                            v.pos,
+                            msg,
+                            (ty, name, item.pos),
+                            (ItemType::ValueFor, &key, v.pos),
                         );
                         return None;
                     }
                 };
                 if item.get(&key).is_none() {
                     sink.report(
-                        Code::LoadErrValidate,
-                        format!("An override is defined for key '{key}' but the item does not have it"),
+                        Code::LoadErrYamlValidate,
+                        format!("An {op} override for '{key}' was specified but '{key}' is not defined"),
                         ty,
                         name,
                         k.pos,
@@ -386,30 +555,14 @@ impl Definitions {
         })
     }
 
+    /// A boolean key that must be present.
+    fn required_bool(item: &Node, key: &str, name: &str, sink: &mut Sink<'_>) -> Option<bool> {
+        scalar(item, key, Need::Required, (ItemType::Rule, name), sink).ok()?;
+        boolean(item, key, false, (ItemType::Rule, name), sink)
+    }
+
     fn require_str(item: &Node, key: &str, ty: ItemType, name: &str, sink: &mut Sink<'_>) -> Option<()> {
-        match item.get(key) {
-            None => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    format!("Item has no mapping for key '{key}'"),
-                    ty,
-                    name,
-                    item.pos,
-                );
-                None
-            }
-            Some(v) if v.as_str().is_none() && !v.is_null() => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    format!("Value of key '{key}' must be a string, not a {}", v.kind_name()),
-                    ty,
-                    name,
-                    v.pos,
-                );
-                None
-            }
-            Some(_) => Some(()),
-        }
+        scalar(item, key, Need::Required, (ty, name), sink).ok().map(|_| ())
     }
 
     fn load_list(&mut self, item: &Node, sink: &mut Sink<'_>) {
@@ -422,47 +575,9 @@ impl Definitions {
         else {
             return;
         };
-        let Some(items_node) = item.get("items") else {
-            sink.report(
-                Code::LoadErrYamlValidate,
-                "Item has no mapping for key 'items'",
-                ItemType::List,
-                &name,
-                item.pos,
-            );
+        let Some(Some(items)) = scalar_seq(item, "items", Need::Required, (ItemType::List, &name), sink)
+        else {
             return;
-        };
-        let items = match &items_node.kind {
-            Kind::Seq(values) => {
-                let mut out = Vec::new();
-                for v in values {
-                    match v.as_str() {
-                        Some(s) => out.push(s.to_string()),
-                        None => {
-                            sink.report(
-                                Code::LoadErrYamlValidate,
-                                format!("List items must be strings or numbers, not a {}", v.kind_name()),
-                                ItemType::List,
-                                &name,
-                                v.pos,
-                            );
-                            return;
-                        }
-                    }
-                }
-                out
-            }
-            _ if items_node.is_null() => Vec::new(),
-            _ => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Value of key 'items' must be a sequence",
-                    ItemType::List,
-                    &name,
-                    items_node.pos,
-                );
-                return;
-            }
         };
         let origin = Origin { file: sink.file.to_string(), pos: item.pos };
         let mode = if append { Mode::Append } else { modes.get("items").copied().unwrap_or(Mode::Define) };
@@ -477,7 +592,7 @@ impl Definitions {
             (Mode::Append | Mode::Replace, None) => {
                 sink.report(
                     Code::LoadErrValidate,
-                    "List has 'append' key or an override but no list by that name already exists",
+                    "List uses 'append' or 'override.items: append' but no list by that name already exists",
                     ItemType::List,
                     &name,
                     item.pos,
@@ -518,7 +633,7 @@ impl Definitions {
             (Mode::Append | Mode::Replace, None) => {
                 sink.report(
                     Code::LoadErrValidate,
-                    "Macro has 'append' key or an override but no macro by that name already exists",
+                    "Macro uses 'append' or 'override.condition: append' but no macro by that name already exists",
                     ItemType::Macro,
                     &name,
                     item.pos,
@@ -528,7 +643,11 @@ impl Definitions {
     }
 
     fn load_engine_version(&mut self, item: &Node, sink: &mut Sink<'_>) {
-        let v = item.get("required_engine_version").expect("dispatched on this key");
+        let ty = ItemType::RequiredEngineVersion;
+        Self::warn_unknown_keys(item, &["required_engine_version"], ty, "", sink);
+        let Ok(Some(v)) = scalar(item, "required_engine_version", Need::Required, (ty, ""), sink) else {
+            return;
+        };
         let text = v.as_str().unwrap_or("").trim().to_string();
         let parsed = if let Ok(n) = text.parse::<u64>() {
             Some(semver::Version::new(0, n, 0))
@@ -548,6 +667,13 @@ impl Definitions {
     }
 
     fn load_plugin_versions(&mut self, item: &Node, sink: &mut Sink<'_>) {
+        Self::warn_unknown_keys(
+            item,
+            &["required_plugin_versions"],
+            ItemType::RequiredPluginVersions,
+            "",
+            sink,
+        );
         let v = item.get("required_plugin_versions").expect("dispatched on this key");
         let Kind::Seq(entries) = &v.kind else {
             sink.report(
@@ -561,41 +687,72 @@ impl Definitions {
         };
         for e in entries {
             let mut accepted = Vec::new();
-            let one = |n: &Node, sink: &mut Sink<'_>| -> Option<(String, String)> {
-                let name = n.get("name").and_then(Node::as_str);
-                let version = n.get("version").and_then(Node::as_str);
-                match (name, version) {
-                    (Some(name), Some(version)) => Some((name.to_string(), version.to_string())),
-                    (None, _) => {
-                        sink.report(
-                            Code::LoadErrYamlValidate,
-                            "Item has no mapping for key 'name'",
-                            ItemType::RequiredPluginVersions,
-                            "",
-                            n.pos,
-                        );
-                        None
-                    }
-                    (Some(name), None) => {
-                        sink.report(
-                            Code::LoadErrYamlValidate,
-                            "Item has no mapping for key 'version'",
-                            ItemType::RequiredPluginVersions,
-                            name,
-                            n.pos,
-                        );
-                        None
-                    }
+            // One requirement (`name` and `version`), decoded as Falco decodes it.
+            let one = |n: &Node, ty: ItemType, what: &str, sink: &mut Sink<'_>| -> Option<(String, String)> {
+                if !matches!(n.kind, Kind::Map(_)) {
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        format!("{what} must be a mapping"),
+                        ty,
+                        "",
+                        n.pos,
+                    );
+                    return None;
                 }
+                let name = scalar(n, "name", Need::Required, (ty, ""), sink).ok()??.as_str()?.to_string();
+                let version =
+                    scalar(n, "version", Need::Required, (ty, &name), sink).ok()??.as_str()?.to_string();
+                Some((name, version))
             };
-            let Some(first) = one(e, sink) else { continue };
+            let Some(first) = one(e, ItemType::RequiredPluginVersionsEntry, "Plugin version", sink) else {
+                return;
+            };
             accepted.push(first);
-            if let Some(Node { kind: Kind::Seq(alts), .. }) = e.get("alternatives") {
+            if let Some(alts) = e.get("alternatives") {
+                let Kind::Seq(alts) = &alts.kind else {
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        "Value of plugin version alternatives must be a sequence",
+                        ItemType::RequiredPluginVersionsEntry,
+                        &accepted[0].0,
+                        alts.pos,
+                    );
+                    return;
+                };
                 for alt in alts {
-                    if let Some(a) = one(alt, sink) {
-                        accepted.push(a);
-                    }
+                    let Some(a) = one(
+                        alt,
+                        ItemType::RequiredPluginVersionsAlternative,
+                        "Plugin version alternative",
+                        sink,
+                    ) else {
+                        return;
+                    };
+                    accepted.push(a);
                 }
+            }
+            // What Falco's collector checks once the entry is read.
+            let entry = |sink: &mut Sink<'_>, msg: String| {
+                sink.report(
+                    Code::LoadErrValidate,
+                    msg,
+                    ItemType::RequiredPluginVersionsEntry,
+                    &accepted[0].0,
+                    e.pos,
+                )
+            };
+            if let Some((name, version)) = accepted.iter().find(|(_, v)| semver::Version::parse(v).is_err()) {
+                entry(sink, format!("Invalid required version '{version}' for plugin '{name}'"));
+                return;
+            }
+            if let Some((name, _)) = accepted
+                .iter()
+                .enumerate()
+                .find(|(i, (n, _))| accepted[..*i].iter().any(|(m, _)| m == n))
+                .map(|(_, a)| a)
+            {
+                entry(sink, format!("Defined multiple alternative version requirements for plugin '{name}'"));
+                return;
             }
             self.required_plugins.push(PluginRequirement {
                 accepted,
@@ -606,6 +763,12 @@ impl Definitions {
 
     fn load_rule(&mut self, item: &Node, sink: &mut Sink<'_>) {
         let Some(name) = Self::item_name(item, "rule", ItemType::Rule, sink) else { return };
+        sink.rule = Some((name.clone(), item.pos));
+        self.load_named_rule(item, name, sink);
+        sink.rule = None;
+    }
+
+    fn load_named_rule(&mut self, item: &Node, name: String, sink: &mut Sink<'_>) {
         Self::warn_unknown_keys(item, RULE_KEYS, ItemType::Rule, &name, sink);
         let Some((append, modes)) =
             Self::modes(item, ItemType::Rule, &name, RULE_APPENDABLE, RULE_REPLACEABLE, sink)
@@ -618,11 +781,25 @@ impl Definitions {
             Kind::Map(e) => e.iter().filter_map(|(k, _)| k.as_str()).collect(),
             _ => Vec::new(),
         };
-        let Some(exceptions) = self.parse_exceptions(item, &name, sink) else { return };
+        // An appended exception may bring only values for one the rule has: its fields are
+        // optional there, and required everywhere else (as in Falco's reader).
+        let fields_optional = append || modes.get("exceptions") == Some(&Mode::Append);
+        let Some(exceptions) = self.parse_exceptions(item, fields_optional, sink) else { return };
 
-        // `- rule: X` with only `enabled` turns an existing rule on or off.
-        let only_enabled = keys.iter().all(|k| matches!(*k, "rule" | "enabled"));
-        if only_enabled && keys.contains(&"enabled") && !append {
+        // A rule item with none of condition, output, desc and priority, and neither append
+        // nor override, turns an existing rule on or off (deprecated in Falco, still honoured).
+        let standalone = !append
+            && modes.is_empty()
+            && !["condition", "output", "desc", "priority"].iter().any(|k| keys.contains(k));
+        if standalone {
+            let Some(enabled) = Self::required_bool(item, "enabled", &name, sink) else { return };
+            sink.report(
+                Code::LoadDeprecatedItem,
+                "The standalone 'enabled' key usage is deprecated. The correct approach requires also a 'replace' entry under the 'override' key (i.e. 'enabled: replace').",
+                ItemType::Rule,
+                &name,
+                item.pos,
+            );
             let Some(&i) = self.rule_index.get(&name) else {
                 sink.report(
                     Code::LoadErrValidate,
@@ -633,16 +810,7 @@ impl Definitions {
                 );
                 return;
             };
-            match item.get("enabled").and_then(Node::as_bool) {
-                Some(b) => self.rules[i].enabled = b,
-                None => sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Value of key 'enabled' must be a boolean",
-                    ItemType::Rule,
-                    &name,
-                    item.pos,
-                ),
-            }
+            self.rules[i].enabled = enabled;
             return;
         }
 
@@ -650,7 +818,7 @@ impl Definitions {
             let Some(&i) = self.rule_index.get(&name) else {
                 sink.report(
                     Code::LoadErrValidate,
-                    "Rule has 'append' key but no rule by that name already exists",
+                    "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists",
                     ItemType::Rule,
                     &name,
                     item.pos,
@@ -677,21 +845,21 @@ impl Definitions {
 
         if !modes.is_empty() {
             let Some(&i) = self.rule_index.get(&name) else {
-                sink.report(
-                    Code::LoadErrValidate,
-                    "Rule has an override but no rule by that name already exists",
-                    ItemType::Rule,
-                    &name,
-                    item.pos,
-                );
+                // Falco applies appends before replacements, and says which one found nothing.
+                let msg = if modes.values().any(|m| *m == Mode::Append) {
+                    "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists"
+                } else {
+                    "An 'override.<key>: replace' to a rule was requested but no rule by that name already exists"
+                };
+                sink.report(Code::LoadErrValidate, msg, ItemType::Rule, &name, item.pos);
                 return;
             };
             for key in keys.iter().filter(|k| !matches!(**k, "rule" | "override")) {
                 if !modes.contains_key(*key) {
                     sink.report(
-                        Code::LoadErrValidate,
+                        Code::LoadErrYamlValidate,
                         format!(
-                            "Key '{key}' is set but 'override' does not say whether to append or replace it"
+                            "Unexpected key '{key}': no corresponding entry under 'override' is defined."
                         ),
                         ItemType::Rule,
                         &name,
@@ -754,6 +922,16 @@ impl Definitions {
             origin,
         };
         let i = match self.rule_index.get(&name) {
+            Some(&i) if self.rules[i].source != rule.source => {
+                sink.report(
+                    Code::LoadErrValidate,
+                    "Rule has been re-defined with a different source",
+                    ItemType::Rule,
+                    &name,
+                    item.pos,
+                );
+                return;
+            }
             Some(&i) => {
                 self.rules[i] = rule;
                 i
@@ -780,91 +958,29 @@ impl Definitions {
                 Self::require_str(item, key, ItemType::Rule, name, sink)?;
             }
         }
-        let priority = match item.get("priority") {
+        let priority = match scalar(item, "priority", Need::Optional, (ItemType::Rule, name), sink).ok()? {
             None => None,
             Some(p) => match p.as_str().unwrap_or("").parse::<Priority>() {
                 Ok(p) => Some(p),
-                Err(e) => {
-                    sink.report(
+                Err(_) => {
+                    sink.report_in(
                         Code::LoadErrYamlValidate,
-                        format!("Invalid priority level: {}", e.0),
-                        ItemType::Rule,
-                        name,
-                        p.pos,
+                        "Invalid priority",
+                        (ItemType::Rule, name, item.pos),
+                        (ItemType::RulePriority, "", p.pos),
                     );
                     return None;
                 }
             },
         };
-        let bool_key = |key: &str, default: bool, sink: &mut Sink<'_>| -> Option<bool> {
-            match item.get(key) {
-                None => Some(default),
-                Some(v) => match v.as_bool() {
-                    Some(b) => Some(b),
-                    None => {
-                        sink.report(
-                            Code::LoadErrYamlValidate,
-                            format!("Value of key '{key}' must be a boolean"),
-                            ItemType::Rule,
-                            name,
-                            v.pos,
-                        );
-                        None
-                    }
-                },
-            }
-        };
-        let enabled = bool_key("enabled", true, sink)?;
-        let skip = bool_key("skip-if-unknown-filter", false, sink)?;
-        let warn_evttypes = bool_key("warn_evttypes", true, sink)?;
-        let tags = match item.get("tags") {
-            None => Vec::new(),
-            Some(Node { kind: Kind::Seq(tags), .. }) => {
-                let mut out = Vec::new();
-                for t in tags {
-                    match t.as_str() {
-                        Some(s) => out.push(s.to_string()),
-                        None => {
-                            sink.report(
-                                Code::LoadErrYamlValidate,
-                                "Tags must be strings",
-                                ItemType::Rule,
-                                name,
-                                t.pos,
-                            );
-                            return None;
-                        }
-                    }
-                }
-                out
-            }
-            Some(v) if v.is_null() => Vec::new(),
-            Some(v) => {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Value of key 'tags' must be a sequence of strings",
-                    ItemType::Rule,
-                    name,
-                    v.pos,
-                );
-                return None;
-            }
-        };
-        let source = match item.get("source") {
+        let rule = (ItemType::Rule, name);
+        let enabled = boolean(item, "enabled", true, rule, sink)?;
+        let skip = boolean(item, "skip-if-unknown-filter", false, rule, sink)?;
+        let warn_evttypes = boolean(item, "warn_evttypes", true, rule, sink)?;
+        let tags = scalar_seq(item, "tags", Need::Optional, rule, sink)?.unwrap_or_default();
+        let source = match scalar(item, "source", Need::Optional, rule, sink).ok()? {
+            Some(v) => v.as_str().unwrap_or_default().to_string(),
             None => lanner_event::SYSCALL_SOURCE.to_string(),
-            Some(v) => match v.as_str() {
-                Some(s) => s.to_string(),
-                None => {
-                    sink.report(
-                        Code::LoadErrYamlValidate,
-                        "Value of key 'source' must be a string",
-                        ItemType::Rule,
-                        name,
-                        v.pos,
-                    );
-                    return None;
-                }
-            },
         };
         Some(RuleFields {
             condition: Self::text(item, "condition", &file),
@@ -885,9 +1001,9 @@ impl Definitions {
     fn parse_exceptions(
         &self,
         item: &Node,
-        rule: &str,
+        fields_optional: bool,
         sink: &mut Sink<'_>,
-    ) -> Option<Vec<(ExceptionDef, bool)>> {
+    ) -> Option<Vec<(ExceptionDef, bool, bool)>> {
         let Some(node) = item.get("exceptions") else { return Some(Vec::new()) };
         if node.is_null() {
             return Some(Vec::new());
@@ -895,9 +1011,9 @@ impl Definitions {
         let Kind::Seq(list) = &node.kind else {
             sink.report(
                 Code::LoadErrYamlValidate,
-                "Value of key 'exceptions' must be a sequence",
-                ItemType::Rule,
-                rule,
+                "Rule exceptions must be a sequence",
+                ItemType::Exceptions,
+                "",
                 node.pos,
             );
             return None;
@@ -907,22 +1023,30 @@ impl Definitions {
             if !matches!(ex.kind, Kind::Map(_)) {
                 sink.report(
                     Code::LoadErrYamlValidate,
-                    "Each exception must be a mapping",
+                    "Rule exception must be a mapping",
                     ItemType::Exception,
                     "",
                     ex.pos,
                 );
                 return None;
             }
-            let Some(name) = ex.get("name").and_then(Node::as_str) else {
-                sink.report(
-                    Code::LoadErrYamlValidate,
-                    "Item has no mapping for key 'name'",
-                    ItemType::Exception,
-                    "",
-                    ex.pos,
-                );
-                return None;
+            let name = match ex.get("name") {
+                None => Err(("Item has no mapping for key 'name'", ItemType::Exception, "", ex.pos)),
+                Some(n) if n.is_null() => {
+                    Err(("Mapping for key 'name' is empty", ItemType::Exception, "", ex.pos))
+                }
+                Some(n) => match n.as_str() {
+                    Some("") => Err(("Value must be non-empty", ItemType::ValueFor, "name", n.pos)),
+                    Some(s) => Ok(s),
+                    None => Err(("Value is not a scalar value", ItemType::ValueFor, "name", n.pos)),
+                },
+            };
+            let name = match name {
+                Ok(n) => n,
+                Err((msg, ty, item, pos)) => {
+                    sink.report(Code::LoadErrYamlValidate, msg, ty, item, pos);
+                    return None;
+                }
             };
             let name = name.to_string();
             Self::warn_unknown_keys(ex, EXCEPTION_KEYS, ItemType::Exception, &name, sink);
@@ -948,6 +1072,16 @@ impl Definitions {
                 }
             };
             let fields = match ex.get("fields") {
+                None if !fields_optional => {
+                    sink.report(
+                        Code::LoadErrYamlValidate,
+                        "Item has no mapping for key 'fields'",
+                        ItemType::Exception,
+                        &name,
+                        ex.pos,
+                    );
+                    return None;
+                }
                 None => None,
                 Some(f) => {
                     match f.as_str() {
@@ -988,10 +1122,29 @@ impl Definitions {
                 Some(ExcFields::Single(_)) => Some(1),
                 None => None,
             };
+            let has_comps = comps.is_some();
+            // Falco trims the operators before it checks them.
+            let comps = comps.map(|c| c.into_iter().map(|op| op.trim().to_string()).collect::<Vec<_>>());
             // One comparison per field: `=` each by default, `in` for the single-field form.
             let comps = match (&fields, comps) {
                 (Some(ExcFields::Tuple(f)), None) => vec!["=".to_string(); f.len()],
                 (Some(ExcFields::Single(_)), None) => vec!["in".to_string()],
+                (Some(ExcFields::Single(_)), Some(c)) => {
+                    let msg = if matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Seq(_))) {
+                        Some("Fields and comps must both be strings")
+                    } else if !matches!(c[0].as_str(), "in" | "pmatch" | "intersects") {
+                        Some(
+                            "When fields is a single value, comps must be one of (in, pmatch, intersects) or a modifier operator (e.g. startswith oneof)",
+                        )
+                    } else {
+                        None
+                    };
+                    if let Some(msg) = msg {
+                        sink.report(Code::LoadErrValidate, msg, ItemType::Exception, &name, ex.pos);
+                        return None;
+                    }
+                    c
+                }
                 (Some(f), Some(c)) => {
                     let scalar_for_tuple = matches!(f, ExcFields::Tuple(_))
                         && matches!(ex.get("comps").map(|n| &n.kind), Some(Kind::Scalar { .. }));
@@ -1013,7 +1166,7 @@ impl Definitions {
                 if crate::ast::Op::from_text(c).is_none() {
                     sink.report(
                         Code::LoadErrValidate,
-                        format!("Invalid comparison operator '{c}' in exception"),
+                        format!("'{c}' is not a supported comparison operator"),
                         ItemType::Exception,
                         &name,
                         ex.pos,
@@ -1028,8 +1181,8 @@ impl Definitions {
                         sink.report(
                             Code::LoadErrYamlValidate,
                             "Rule exception values must be a sequence",
-                            ItemType::Exception,
-                            &name,
+                            ItemType::ExceptionValues,
+                            "",
                             v.pos,
                         );
                         return None;
@@ -1043,6 +1196,7 @@ impl Definitions {
                             origin: Origin { file: sink.file.to_string(), pos: ex.pos },
                         },
                         fields.is_some(),
+                        has_comps,
                     ));
                     continue;
                 };
@@ -1116,6 +1270,7 @@ impl Definitions {
                     origin: Origin { file: sink.file.to_string(), pos: ex.pos },
                 },
                 has_fields,
+                has_comps,
             ));
         }
         Some(out)
@@ -1126,13 +1281,24 @@ impl Definitions {
     fn merge_exceptions(
         &mut self,
         rule: usize,
-        exceptions: Vec<(ExceptionDef, bool)>,
+        exceptions: Vec<(ExceptionDef, bool, bool)>,
         append: bool,
         sink: &mut Sink<'_>,
     ) {
-        for (ex, has_fields) in exceptions {
+        for (ex, has_fields, has_comps) in exceptions {
             let existing = self.rules[rule].exceptions.iter_mut().find(|e| e.name == ex.name);
             match existing {
+                Some(_) if append && (has_fields || has_comps) => {
+                    // Falco refuses rather than ignore what cannot be appended.
+                    let what = if has_fields { "fields" } else { "comps" };
+                    sink.report(
+                        Code::LoadErrValidate,
+                        format!("Can not append exception {what} to existing exception, only values"),
+                        ItemType::Exception,
+                        &ex.name,
+                        ex.origin.pos,
+                    );
+                }
                 Some(e) if append => {
                     let n = match &e.fields {
                         ExcFields::Tuple(f) => f.len(),
@@ -1153,7 +1319,7 @@ impl Definitions {
                 Some(_) => {
                     sink.report(
                         Code::LoadExceptionNameNotUnique,
-                        "Multiple definitions of exception with the same name; the last one wins",
+                        format!("Multiple definitions of exception '{}' in the same rule", ex.name),
                         ItemType::Exception,
                         &ex.name,
                         ex.origin.pos,
@@ -1161,6 +1327,15 @@ impl Definitions {
                     let list = &mut self.rules[rule].exceptions;
                     list.retain(|e| e.name != ex.name);
                     list.push(ex);
+                }
+                None if append && has_fields && ex.values.is_empty() => {
+                    sink.report(
+                        Code::LoadErrValidate,
+                        "Rule exception must have values property with a list of values",
+                        ItemType::Exception,
+                        &ex.name,
+                        ex.origin.pos,
+                    );
                 }
                 None => {
                     if !has_fields {

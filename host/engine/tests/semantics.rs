@@ -273,12 +273,12 @@ fn override_errors() {
     ]);
     assert!(!out.is_ok());
     let out = load_files(&[base, "- rule: R\n  priority: INFO\n  override:\n    priority: append\n"]);
-    assert!(out.diagnostics().any(|d| d.message.contains("cannot be overridden with 'append'")));
-    let out = load_files(&["- rule: Missing\n  condition: and x\n  append: true\n"]);
     assert!(
-        out.diagnostics()
-            .any(|d| d.message == "Rule has 'append' key but no rule by that name already exists")
+        out.diagnostics().any(|d| d.message == "Key 'priority' cannot be appended to, use 'replace' instead")
     );
+    let out = load_files(&["- rule: Missing\n  condition: and x\n  append: true\n"]);
+    assert!(out.diagnostics().any(|d| d.message
+        == "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists"));
     let out = load_files(&["- list: nope\n  items: [x]\n  append: true\n"]);
     assert!(
         out.diagnostics()
@@ -299,7 +299,10 @@ fn priorities_in_any_case_and_threshold() {
     let bad = load_files(&[
         "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: severe\n",
     ]);
-    assert!(bad.diagnostics().any(|d| d.message == "Invalid priority level: severe"));
+    // Falco's words; the second location points at the priority's value.
+    let d = bad.diagnostics().find(|d| d.message == "Invalid priority").expect("priority error");
+    assert_eq!(d.locations[1].item_type.as_str(), "rule priority");
+    assert_eq!(d.locations[1].pos.line, 5);
 }
 
 #[test]
@@ -396,7 +399,10 @@ fn unused_items_and_unknown_keys_warn() {
     let codes: Vec<_> = out.diagnostics().map(|d| d.code).collect();
     assert!(codes.contains(&Code::LoadUnusedList));
     assert!(codes.contains(&Code::LoadUnusedMacro));
-    assert!(out.diagnostics().any(|d| d.code == Code::LoadUnknownItem && d.message.contains("'conditon'")));
+    assert!(
+        out.diagnostics().any(|d| d.code == Code::LoadUnknownKey
+            && d.message == "Unknown key 'conditon'. The key will be ignored.")
+    );
 }
 
 #[test]
