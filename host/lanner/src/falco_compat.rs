@@ -280,7 +280,11 @@ fn engine_and_rules(config: &Config) -> Result<lanner_engine::LoadOutcome> {
     let set = crate::plugins::load(dir)?;
     let mut engine = config.engine_config()?;
     crate::plugins::configure(&set, &mut engine, &config.append_output)?;
-    Ok(crate::rules::load(&config.rules_paths()?, &engine))
+    let (paths, missing) = config.rules_paths()?;
+    for w in &missing {
+        eprintln!("warning: {w}");
+    }
+    Ok(crate::rules::load(&paths, &engine))
 }
 
 /// `-L` and `-l RULE`: the configuration's rules (or `-r`), as text or, with `json_output`,

@@ -504,10 +504,13 @@ fn plugins_and_rules(
     let set = crate::plugins::load(dir)?;
     let mut engine = config.engine_config()?;
     crate::plugins::configure(&set, &mut engine, &config.append_output)?;
-    let paths = config.rules_paths()?;
+    let (paths, missing) = config.rules_paths()?;
     let outcome = crate::rules::load(&paths, &engine);
     let json = serde_json::to_string_pretty(&lanner_engine::describe::validation(&outcome.files))?;
     let mut text = String::new();
+    for w in &missing {
+        text.push_str(&format!("warning: {w}\n"));
+    }
     if paths.is_empty() {
         text.push_str("rules_files is empty: the embedded default rules\n");
     }
