@@ -1158,7 +1158,7 @@ mod tests {
     #[test]
     fn unknown_keys_warn_with_file_and_line_and_strict_refuses_them() {
         let d = temp_dir("bad");
-        let text = "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\nsyslog_output:\n  enabled: true\n";
+        let text = "priority: info\nwebserver:\n  enabled: true\n  listen_prot: 9000\ngrpc_output:\n  enabled: true\n";
         let f = write(&d, "lanner.yaml", text);
         let loaded = sources(&f, &[]).load().unwrap();
         let got: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
@@ -1170,7 +1170,7 @@ mod tests {
                     "{file}: line 4, column 3: webserver.listen_prot: Lanner does not implement this key; it is ignored (--strict makes it an error)"
                 ),
                 format!(
-                    "{file}: line 5, column 1: syslog_output: Lanner does not implement this key; it is ignored (--strict makes it an error)"
+                    "{file}: line 5, column 1: grpc_output: Lanner does not implement this key; it is ignored (--strict makes it an error)"
                 ),
             ],
             "one warning per key, a whole unknown section once"
@@ -1186,7 +1186,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.contains(&format!("{file}: line 5, column 1: unknown key `syslog_output` (--strict)")),
+            err.contains(&format!("{file}: line 5, column 1: unknown key `grpc_output` (--strict)")),
             "{err}"
         );
 
@@ -1252,7 +1252,7 @@ append_output:
 stdout_output:
   enabled: true
 syslog_output:
-  enabled: true
+  enabled: false
 file_output:
   enabled: false
   keep_alive: false
@@ -1295,7 +1295,6 @@ falco_libs:
             "json_include_message_property",
             "buffered_outputs",
             "outputs_queue.capacity",
-            "syslog_output",
             "webserver.threadiness",
             "webserver.k8s_healthz_endpoint",
             "log_stderr",
