@@ -506,16 +506,32 @@ impl<'a> Compiler<'a> {
         let mut operands = HashMap::new();
         for t in &tokens {
             if let Token::Field(name) = t {
+                // Falco's formatter takes transformers too (`%tolower(proc.name)`); no space
+                // may separate a transformer from its '(' there, which tokenize ensures.
                 let fe = parse_condition(&format!("{name} exists")).ok().and_then(|a| match a {
-                    Ast::Check(c) if c.lhs.transformers.is_empty() => Some(c.lhs),
+                    Ast::Check(c) => Some(c.lhs),
                     _ => None,
                 });
-                match fe.as_ref().map(|fe| self.operand(fe)) {
-                    Some(Ok((op, _))) => {
-                        operands.insert(name.clone(), op);
+                match fe.as_ref().map(|fe| (fe, self.operand(fe))) {
+                    Some((fe, Ok((op, _)))) => {
+                        // Falco reports a transformed field under the inner field's name, with
+                        // the untransformed value (libsinsp's formatter leaves
+                        // `resolve_transformed_fields` off and Falco never turns it on).
+                        let key = if fe.transformers.is_empty() {
+                            name.clone()
+                        } else {
+                            FieldExpr { transformers: Vec::new(), ..fe.clone() }.to_string()
+                        };
+                        operands.insert(name.clone(), (op, key));
                     }
-                    _ => {
-                        let msg = format!("invalid formatting token {name}");
+                    other => {
+                        let why = match other {
+                            // A type error of a transformer is worth saying; an unknown field
+                            // is named by the token already.
+                            Some((_, Err(CErr::Invalid(_, m)))) => format!(": {m}"),
+                            _ => String::new(),
+                        };
+                        let msg = format!("invalid formatting token {name}{why}");
                         let output_loc = Location {
                             item_type: ItemType::Output,
                             item_name: String::new(),

@@ -1,6 +1,7 @@
 //! Rule outputs: `%field` and `%(field)` templates compiled once, rendered per alert with
 //! Falco's conventions (`<NA>` for a missing value).
 
+use crate::ast::Transformer;
 use crate::eval::Operand;
 use lanner_event::{Event, OutputField};
 use std::fmt::Write;
@@ -16,7 +17,12 @@ pub(crate) struct OutputFormat {
 #[derive(Debug, Clone)]
 enum Segment {
     Text(String),
-    Field { name: String, operand: Operand },
+    /// `key` is the name the value is reported under; for `%tolower(proc.name)` it is the
+    /// inner field, whose untransformed value is reported, as Falco's formatter does.
+    Field {
+        key: String,
+        operand: Operand,
+    },
 }
 
 /// A token of a template: literal text or a field as written.
@@ -47,7 +53,31 @@ pub(crate) fn tokenize(template: &str) -> Vec<Token> {
             rest = &inner[end + 1..];
             continue;
         }
-        let mut len = after.find(|c: char| !is_field_char(c)).unwrap_or(after.len());
+        let word = after.find(|c: char| !is_field_char(c)).unwrap_or(after.len());
+        if after[word..].starts_with('(') && Transformer::from_name(&after[..word]).is_some() {
+            // `%tolower(proc.name)`, possibly nested: up to the matching ')'. An unbalanced
+            // one takes the rest, so that compiling it fails with the whole token named.
+            let mut depth = 0usize;
+            let mut end = after.len();
+            for (i, c) in after[word..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = word + i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            flush(&mut text, &mut out);
+            out.push(Token::Field(after[..end].to_string()));
+            rest = &after[end..];
+            continue;
+        }
+        let mut len = word;
         while len > 0 && after[..len].ends_with('.') {
             len -= 1;
         }
@@ -78,18 +108,19 @@ fn flush(text: &mut String, out: &mut Vec<Token>) {
 }
 
 impl OutputFormat {
-    /// Builds a template from tokens whose fields have been resolved, in order.
-    pub fn new(tokens: Vec<Token>, mut operands: impl FnMut(&str) -> Operand) -> Self {
+    /// Builds a template from tokens whose fields have been resolved, in order: `operands`
+    /// gives a field token's operand and the key its value is reported under.
+    pub fn new(tokens: Vec<Token>, mut operands: impl FnMut(&str) -> (Operand, String)) -> Self {
         let mut fmt = OutputFormat::default();
         for t in tokens {
             match t {
                 Token::Text(s) => fmt.segments.push(Segment::Text(s)),
                 Token::Field(name) => {
-                    if !fmt.fields.contains(&name) {
-                        fmt.fields.push(name.clone());
+                    let (operand, key) = operands(&name);
+                    if !fmt.fields.contains(&key) {
+                        fmt.fields.push(key.clone());
                     }
-                    let operand = operands(&name);
-                    fmt.segments.push(Segment::Field { name, operand });
+                    fmt.segments.push(Segment::Field { key, operand });
                 }
             }
         }
@@ -111,16 +142,21 @@ impl OutputFormat {
         for seg in &self.segments {
             match seg {
                 Segment::Text(s) => text.push_str(s),
-                Segment::Field { name, operand } => {
-                    let value = operand.extract(ev).map(|v| v.into_owned());
-                    match &value {
+                Segment::Field { key, operand } => {
+                    let shown = operand.extract(ev);
+                    match &shown {
                         Some(v) => {
                             let _ = write!(text, "{v}");
                         }
                         None => text.push_str("<NA>"),
                     }
-                    if !fields.iter().any(|f| &f.name == name) {
-                        fields.push(OutputField { name: name.clone(), value });
+                    if !fields.iter().any(|f| &f.name == key) {
+                        let value = if operand.transformers.is_empty() {
+                            shown.map(|v| v.into_owned())
+                        } else {
+                            ev.field(&operand.field).map(|v| v.into_owned())
+                        };
+                        fields.push(OutputField { name: key.clone(), value });
                     }
                 }
             }
@@ -150,5 +186,22 @@ mod tests {
                 Token::Text(".".into()),
             ]
         );
+    }
+
+    #[test]
+    fn transformer_tokens_run_to_the_matching_paren() {
+        let t = tokenize("a %toupper( tolower(proc.name) )) b %len(proc.args)%basename(fd.name");
+        assert_eq!(
+            t,
+            vec![
+                Token::Text("a ".into()),
+                Token::Field("toupper( tolower(proc.name) )".into()),
+                Token::Text(") b ".into()),
+                Token::Field("len(proc.args)".into()),
+                Token::Field("basename(fd.name".into()),
+            ]
+        );
+        // A field whose class happens to be a transformer name is still a field.
+        assert_eq!(tokenize("%len.x"), vec![Token::Field("len.x".into())]);
     }
 }

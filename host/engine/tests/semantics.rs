@@ -427,6 +427,46 @@ fn outputs_follow_falco_conventions() {
 }
 
 #[test]
+fn outputs_take_transformers_as_falco_does() {
+    let mut c = cfg();
+    c.extra_outputs.push(lanner_engine::ExtraOutput {
+        format: "base=%basename(fd.name) up=%toupper( proc.pname )".into(),
+        ..Default::default()
+    });
+    let rules = "- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: 'lo=%tolower(proc.name) n=%len(proc.args) nest=%toupper(tolower(proc.name)) l=%len(fd.name)'\n  priority: INFO\n";
+    let rs = lanner_engine::load(&c, &[RulesSource { name: "x".into(), content: rules.into() }])
+        .into_result()
+        .unwrap();
+    let a = &rs.process(&ev(OPEN), "h")[0];
+    assert_eq!(a.output, "lo=cat n=14 nest=CAT l=11 base=shadow up=BASH");
+    // libsinsp's formatter, as Falco runs it, reports the inner field with its raw value and
+    // no key for the transformed one.
+    let names: Vec<&str> = a.output_fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["proc.name", "proc.args", "fd.name", "proc.pname"]);
+    let j = a.to_json();
+    assert_eq!(j["output_fields"]["proc.name"], "Cat");
+    assert_eq!(j["output_fields"]["proc.pname"], "bash");
+    assert!(j["output_fields"].get("tolower(proc.name)").is_none());
+
+    let bad = |output: &str| {
+        let out = load_files(&[&format!(
+            "- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: '{output}'\n  priority: INFO\n"
+        )]);
+        out.diagnostics()
+            .find(|d| d.code == Code::LoadErrCompileOutput)
+            .map(|d| d.message.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        bad("x %toupper(evt.num) y"),
+        "invalid formatting token toupper(evt.num): transformer toupper cannot be applied to evt.num of type UINT64"
+    );
+    assert_eq!(bad("x %tolower(proc.name y"), "invalid formatting token tolower(proc.name y");
+    assert_eq!(bad("x %tolower(nope.field) y"), "invalid formatting token tolower(nope.field)");
+    assert_eq!(bad("x %val(proc.name) y"), "invalid formatting token val");
+}
+
+#[test]
 fn first_match_is_falcos_default() {
     let rules = "- rule: A\n  desc: d\n  condition: evt.type = execve\n  output: a\n  priority: INFO\n- rule: B\n  desc: d\n  condition: evt.type = execve\n  output: b\n  priority: INFO\n";
     let mut c = cfg();

@@ -276,3 +276,48 @@ fn rules_that_do_not_load_are_reported_once() {
     assert!(!err.contains("rules did not load: rules did not load"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn transformers_in_outputs_as_falco() {
+    let dir = std::env::temp_dir().join(format!("lanner-foutfmt-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("r.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Shadow Read\n  desc: d\n  condition: evt.type = openat and basename(fd.name) = shadow\n  \
+         output: 'by %tolower(proc.name) up=%toupper( tolower(proc.name) ) file=%basename(fd.name) n=%len(fd.name) b=%b64(proc.args)'\n  \
+         priority: WARNING\n",
+    )
+    .unwrap();
+    let events = dir.join("e.jsonl");
+    std::fs::write(
+        &events,
+        "{\"ts\": 1, \"type\": \"openat\", \"fields\": {\"fd.name\": \"/etc/shadow\", \"proc.name\": \"CaT\", \"proc.args\": \"aGVsbG8=\"}}\n",
+    )
+    .unwrap();
+    let o = lanner(&["replay", "--json", events.to_str().unwrap(), "-r", rules.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alerts: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 1, "{}", stdout(&o));
+    assert_eq!(alerts[0]["output"], "by cat up=CAT file=shadow n=11 b=hello");
+    // Falco's JSON names the inner fields and gives their raw values.
+    assert_eq!(
+        alerts[0]["output_fields"],
+        serde_json::json!({"proc.name": "CaT", "fd.name": "/etc/shadow", "proc.args": "aGVsbG8="})
+    );
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "- rule: Bad\n  desc: d\n  condition: evt.type = openat\n  output: 'n=%toupper(evt.num)'\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let o = lanner(&["replay", "--json", events.to_str().unwrap(), "-r", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("invalid formatting token toupper(evt.num): transformer toupper cannot be applied"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
