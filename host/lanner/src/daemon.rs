@@ -84,6 +84,10 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     if finished.dropped > 0 {
         tracing::warn!("{} syscall records were dropped in all", finished.dropped);
     }
+    if finished.drop_exit {
+        tracing::error!("stopped by syscall_event_drops.actions: exit");
+        return Ok(ExitCode::from(1));
+    }
     if finished.dropped > 0 || lost_alerts > 0 {
         return Ok(ExitCode::from(3));
     }
