@@ -53,6 +53,7 @@ pub struct Config {
     pub webserver: Webserver,
     pub internal_alerts: InternalAlerts,
     pub syscall_event_drops: SyscallEventDrops,
+    pub metrics: crate::falco_metrics::MetricsConfig,
     pub alert_dedup: AlertDedup,
     pub falco_libs: FalcoLibs,
     /// Whether `rules_files` came from `-r`: then a missing one is an error.
@@ -640,6 +641,7 @@ struct Partial {
     webserver: Option<PartialWebserver>,
     internal_alerts: Option<PartialInternalAlerts>,
     syscall_event_drops: Option<PartialSyscallEventDrops>,
+    metrics: Option<PartialMetrics>,
     alert_dedup: Option<PartialAlertDedup>,
     falco_libs: Option<PartialFalcoLibs>,
 }
@@ -650,6 +652,21 @@ struct Partial {
 struct PartialInternalAlerts {
     rate_limit_seconds: Option<f64>,
     falco_names: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialMetrics {
+    enabled: Option<bool>,
+    interval: Option<serde_yaml_ng::Value>,
+    output_rule: Option<bool>,
+    output_file: Option<String>,
+    resource_utilization_enabled: Option<bool>,
+    state_counters_enabled: Option<bool>,
+    kernel_event_counters_enabled: Option<bool>,
+    convert_memory_to_mb: Option<bool>,
+    include_empty_values: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -929,6 +946,9 @@ impl Config {
             bail!(
                 "internal_alerts.rate_limit_seconds: {r} is not a number of seconds (0 turns the limit off)"
             );
+        }
+        if self.metrics.enabled {
+            self.metrics.check()?;
         }
         let drops = self.syscall_event_drops.policy()?;
         if !(drops.log || drops.alert || drops.exit) {

@@ -55,6 +55,19 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let mut runner = SourceRunner::new(source_tx, source_wake.clone());
     runner.sync(&plugins);
     start_plugin_watch(metrics.clone(), tx.clone(), source_wake.clone())?;
+    if config.metrics.enabled {
+        let snapshots = tx.clone();
+        let hostname = crate::node::hostname();
+        crate::falco_metrics::start(
+            config.metrics.clone(),
+            metrics.clone(),
+            hostname.clone(),
+            move |fields| {
+                let alert = snapshot_alert(fields, &hostname);
+                snapshots.send(Control::Emit(Box::new(alert))).is_ok()
+            },
+        )?;
+    }
     start_watcher(sources, &loaded.files, &config, plugins, runner, tx, metrics.clone())?;
     let opts = RunOptions {
         filter: detection.filter.clone(),
@@ -637,6 +650,34 @@ fn start_watcher(
         }
     })?;
     Ok(())
+}
+
+/// Falco's metrics snapshot alert: fractional values become text (alert fields have no
+/// fractional type); the output file keeps them as numbers.
+fn snapshot_alert(fields: serde_json::Map<String, serde_json::Value>, hostname: &str) -> lanner_event::Alert {
+    use lanner_event::{OutputField, Value};
+    let time_ns = fields.get("evt.time").and_then(serde_json::Value::as_u64).unwrap_or_default();
+    let output_fields = fields
+        .into_iter()
+        .map(|(name, v)| {
+            let value = match &v {
+                serde_json::Value::Number(n) if n.is_u64() => Value::UInt(n.as_u64().unwrap_or_default()),
+                serde_json::Value::String(s) => Value::Str(s.clone().into()),
+                other => Value::Str(other.to_string().into()),
+            };
+            OutputField { name, value: Some(value) }
+        })
+        .collect();
+    lanner_event::Alert {
+        time_ns,
+        rule: crate::falco_metrics::SNAPSHOT_RULE.into(),
+        priority: lanner_event::Priority::Informational,
+        output: "Falco metrics snapshot".into(),
+        output_fields,
+        source: "internal".into(),
+        tags: Vec::new(),
+        hostname: hostname.to_string(),
+    }
 }
 
 #[cfg(test)]

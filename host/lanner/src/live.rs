@@ -178,6 +178,8 @@ pub enum Control {
     /// Raise one of Lanner's own alerts (CRITICAL): `rule` from [`crate::internal`], about
     /// `subject` (a plugin, or empty), with this text.
     Internal { rule: &'static str, subject: String, output: String },
+    /// Deliver this alert as it is (a metrics snapshot: periodic by design, never held back).
+    Emit(Box<Alert>),
 }
 
 /// Applies records to the state tables and hands each event to the sink: what a live run
@@ -1209,6 +1211,19 @@ fn apply_control(
                 out,
             )?;
             out.flush()?;
+        }
+        Control::Emit(alert) => {
+            if let Sink::Alerts { target, .. } = &mut p.sink {
+                if let Some(m) = &p.metrics {
+                    m.alerts
+                        .get_or_create(&AlertLabels {
+                            rule: alert.rule.clone(),
+                            priority: alert.priority.as_str().into(),
+                        })
+                        .inc();
+                }
+                target.emit(&alert, out)?;
+            }
         }
         Control::Internal { rule, subject, output } => {
             p.internal_alert(rule, &subject, output, out)?;

@@ -1,0 +1,80 @@
+//! Falco's `metrics` section in a live `lanner run`: a snapshot every interval as Falco's
+//! "Falco internal: metrics snapshot" alert and as a line of the metrics file, with Falco's
+//! field names for the values Lanner has. Needs root, as in `daemon.rs`.
+
+mod common;
+
+use common::{Daemon, live_allowed, sh, temp_dir};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn snapshots_every_second_as_falcos_alert_and_file_lines() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-metrics");
+    let file = dir.join("metrics.jsonl");
+    let file_opt = format!("metrics.output_file={}", file.display());
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "metrics.enabled=true",
+        "-o",
+        "metrics.interval=1s",
+        "-o",
+        "metrics.output_rule=true",
+        "-o",
+        &file_opt,
+    ]);
+    sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(3300));
+    let (alerts, _) = d.stop_with_alerts();
+    let snaps: Vec<&Value> =
+        alerts.iter().filter(|a| a["rule"] == "Falco internal: metrics snapshot").collect();
+    assert!((2..=5).contains(&snaps.len()), "{} snapshots in about 4 s: {snaps:#?}", snaps.len());
+    let last = snaps.last().unwrap();
+    assert_eq!(last["priority"], "Informational", "{last}");
+    assert_eq!(last["output"], "Falco metrics snapshot");
+    assert_eq!(last["source"], "internal");
+    let f = &last["output_fields"];
+    for name in
+        ["falco.num_evts", "scap.n_evts", "falco.host_num_cpus", "falco.start_ts", "falco.duration_sec"]
+    {
+        assert!(f[name].as_u64().is_some_and(|n| n > 0), "{name}: {last}");
+    }
+    for name in
+        ["falco.cpu_usage_perc", "falco.memory_rss_mb", "falco.memory_vsz_mb", "falco.host_memory_used_mb"]
+    {
+        let v: f64 = f[name].as_str().unwrap_or_else(|| panic!("{name}: {last}")).parse().unwrap();
+        assert!(v >= 0.0, "{name}");
+    }
+    assert!(f["falco.memory_rss_mb"].as_str().unwrap().parse::<f64>().unwrap() > 1.0, "{last}");
+    assert_eq!(f["evt.source"], "syscall");
+    assert!(f["falco.kernel_release"].as_str().is_some_and(|r| !r.is_empty()));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 2, "{text}");
+    for (n, l) in lines.iter().enumerate() {
+        assert_eq!(l["sample"], n as u64 + 1, "{l}");
+        let f = &l["output_fields"];
+        assert!(f["scap.n_evts"].as_u64().is_some_and(|n| n > 0), "{l}");
+        assert!(f["falco.memory_rss_mb"].as_f64().is_some_and(|m| m > 1.0), "numbers in the file: {l}");
+        // include_empty_values is false: a rate of 0 (an idle second) is left out.
+        assert!(f.get("falco.evts_rate_sec").is_none_or(|r| r.as_f64().is_some_and(|r| r > 0.0)), "{l}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bare_number_interval_is_refused_as_falco_refuses_it() {
+    let out = common::lanner()
+        .args(["run", "-o", "metrics.enabled=true", "-o", "metrics.interval=5000", "--duration", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("metrics.interval: '5000'") && err.contains("without a unit"), "{err}");
+}
