@@ -291,6 +291,8 @@ pub struct Webserver {
     pub health: Health,
     pub metrics_token_file: PathBuf,
     pub tls: WebTls,
+    /// Also serve Falco's `falcosecurity_*` names on /metrics.
+    pub prometheus_falcosecurity_names: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -770,6 +772,7 @@ struct PartialWebserver {
     health: Option<PartialHealth>,
     metrics_token_file: Option<PathBuf>,
     tls: Option<PartialWebTls>,
+    prometheus_falcosecurity_names: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -40,6 +40,9 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
+    metrics
+        .falcosecurity_names
+        .store(config.webserver.prometheus_falcosecurity_names, std::sync::atomic::Ordering::Relaxed);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {

@@ -78,3 +78,52 @@ fn a_bare_number_interval_is_refused_as_falco_refuses_it() {
     assert!(!out.status.success());
     assert!(err.contains("metrics.interval: '5000'") && err.contains("without a unit"), "{err}");
 }
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(&format!("{name} ")))?.rsplit(' ').next()?.parse().ok()
+}
+
+/// `webserver.prometheus_falcosecurity_names`: /metrics serves Falco's names beside
+/// Lanner's, with the same counts (events include the lost ones, as Falco's do).
+#[test]
+fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
+    if !live_allowed() {
+        return;
+    }
+    let port = common::free_port();
+    let port_opt = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&["-o", &port_opt, "-o", "webserver.prometheus_falcosecurity_names=true"]);
+    sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(500));
+    let text = scrape(port);
+    let evts = value(&text, "falcosecurity_scap_n_evts_total").unwrap_or_else(|| panic!("{text}"));
+    let drops = value(&text, "falcosecurity_scap_n_drops_total").unwrap();
+    let records: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("lanner_capture_records_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(evts >= 200.0, "{text}");
+    assert_eq!(evts, records + drops, "{text}");
+    assert!(text.contains("falcosecurity_scap_n_evts_cpu_total{cpu=\""), "{text}");
+    assert!(text.contains("falcosecurity_falco_version_info{version=\""), "{text}");
+    assert!(value(&text, "falcosecurity_falco_outputs_queue_num_drops_total").is_some(), "{text}");
+    d.stop();
+
+    // Off by default: Lanner's names only.
+    let port = common::free_port();
+    let port_opt = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&["-o", &port_opt]);
+    let text = scrape(port);
+    assert!(text.contains("lanner_rules_loaded") && !text.contains("falcosecurity_"), "{text}");
+    d.stop();
+}
