@@ -392,4 +392,57 @@ mod tests {
         assert!(cfg("50ms").check().unwrap_err().to_string().contains("minimum of 100ms"));
         assert_eq!(cfg("100ms").check().unwrap(), Duration::from_millis(100));
     }
+
+    #[test]
+    fn memory_units_and_empty_values_follow_the_keys() {
+        let cfg = MetricsConfig {
+            enabled: true,
+            interval: "1s".into(),
+            output_rule: false,
+            output_file: String::new(),
+            resource_utilization_enabled: true,
+            state_counters_enabled: true,
+            kernel_event_counters_enabled: true,
+            convert_memory_to_mb: true,
+            include_empty_values: false,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let mut mb = Snapshots::new(cfg.clone(), metrics.clone(), "h".into());
+        let f = mb.take();
+        let rss_mb = f["falco.memory_rss_mb"].as_f64().unwrap();
+        assert!(rss_mb > 0.5, "{f:?}");
+        // Nothing was captured: the counters at 0 are left out...
+        assert!(!f.contains_key("scap.n_evts") && !f.contains_key("falco.num_evts"), "{f:?}");
+        assert!(mb.file_line(&f).starts_with("{\"output_fields\""));
+        let mut kb = Snapshots::new(
+            MetricsConfig { convert_memory_to_mb: false, include_empty_values: true, ..cfg.clone() },
+            metrics.clone(),
+            "h".into(),
+        );
+        let f = kb.take();
+        assert!(!f.contains_key("falco.memory_rss_mb"));
+        let rss_kb = f["falco.memory_rss_kb"].as_f64().unwrap();
+        assert!((rss_kb / 1024.0 - rss_mb).abs() < 64.0, "{rss_kb} kB against {rss_mb} MB");
+        // ...unless include_empty_values asks for them.
+        assert_eq!(f["scap.n_evts"], json!(0));
+        assert_eq!(f["falco.num_evts"], json!(0));
+        // Sections switched off are not there.
+        let mut none = Snapshots::new(
+            MetricsConfig {
+                resource_utilization_enabled: false,
+                state_counters_enabled: false,
+                kernel_event_counters_enabled: false,
+                include_empty_values: true,
+                ..cfg
+            },
+            metrics,
+            "h".into(),
+        );
+        let f = none.take();
+        assert!(
+            f.keys().all(|k| !k.starts_with("scap.n_") && !k.contains("memory") && k != "falco.n_threads"),
+            "{f:?}"
+        );
+        assert_eq!(none.sample, 1);
+    }
 }
