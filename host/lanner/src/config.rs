@@ -953,13 +953,7 @@ impl Config {
         if self.metrics.enabled {
             self.metrics.check()?;
         }
-        let drops = self.syscall_event_drops.policy()?;
-        if !(drops.log || drops.alert || drops.exit) {
-            tracing::warn!(
-                "syscall_event_drops.actions has no log, alert or exit: records the kernel drops are \
-                 only counted (lanner_capture_drops_total) and summed up at exit"
-            );
-        }
+        self.syscall_event_drops.policy()?;
         let w = self.alert_dedup.window_seconds;
         if self.alert_dedup.enabled && !(w.is_finite() && w > 0.0) {
             bail!("alert_dedup.window_seconds: {w} is not a positive number of seconds");

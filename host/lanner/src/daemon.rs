@@ -30,6 +30,13 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    let drops = config.alert_limits().drops;
+    if !(drops.log || drops.alert || drops.exit) {
+        tracing::warn!(
+            "syscall_event_drops.actions has no log, alert or exit: records the kernel drops are \
+             only counted (lanner_capture_drops_total) and summed up at exit"
+        );
+    }
     match crate::node::hostname_override() {
         Some((var, value)) if value.is_empty() => {
             tracing::warn!("{var} is set but empty: alerts carry an empty hostname (as Falco's do)")

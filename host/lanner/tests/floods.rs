@@ -510,6 +510,17 @@ fn simulated_drops_raise_falcos_alert_as_often_as_the_token_bucket_allows() {
     );
 }
 
+/// `actions: [ignore]` is allowed, as in Falco, but said at start: drops then only count.
+#[test]
+fn ignoring_drops_is_said_at_start() {
+    if !live_allowed() {
+        return;
+    }
+    let d = Daemon::start(&["-o", "syscall_event_drops.actions=[ignore]"]);
+    assert_eq!(d.log_count("syscall_event_drops.actions has no log, alert or exit"), 1);
+    d.stop();
+}
+
 /// `actions: [exit]`: the daemon stops by itself at the first (simulated) drop, with a
 /// non-zero status, and says why.
 #[test]
