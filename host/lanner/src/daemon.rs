@@ -525,6 +525,8 @@ fn start_watcher(
     let mut loaded_fp = fingerprint(&paths);
     let relevant = Arc::new(std::sync::Mutex::new(paths.clone()));
     let mut outputs_now = config.outputs_section();
+    // The snapshots' thread is set up once: a reload that changes `metrics` is told so.
+    let mut metrics_section = config.metrics.clone();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
         let filter = Arc::clone(&relevant);
@@ -631,6 +633,17 @@ fn start_watcher(
                             tracing::warn!(plugin = %name, "plugin re-enabled by the reload");
                         }
                     }
+                    if loaded.config.metrics != metrics_section {
+                        tracing::warn!(
+                            "metrics: the reloaded section differs from the running one; metrics \
+                             snapshots keep the settings they started with until lanner restarts"
+                        );
+                        metrics_section = loaded.config.metrics.clone();
+                    }
+                    metrics.falcosecurity_names.store(
+                        loaded.config.webserver.prometheus_falcosecurity_names,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));

@@ -127,3 +127,36 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     assert!(text.contains("lanner_rules_loaded") && !text.contains("falcosecurity_"), "{text}");
     d.stop();
 }
+
+/// A reload applies `webserver.prometheus_falcosecurity_names` at once, and says that a
+/// changed `metrics` section waits for a restart (the snapshots started with the old one).
+#[test]
+fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-metrics-reload");
+    let cfg = dir.join("lanner.yaml");
+    let port = common::free_port();
+    let write = |names: bool, enabled: bool| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "watch_config_files: false\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
+                 prometheus_falcosecurity_names: {names}\nmetrics:\n  enabled: {enabled}\n  interval: 1h\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(false, false);
+    let cfg_arg = cfg.display().to_string();
+    let d = Daemon::start(&["-c", &cfg_arg]);
+    assert!(!scrape(port).contains("falcosecurity_"));
+    write(true, true);
+    d.signal(libc::SIGHUP);
+    d.wait_log("metrics: the reloaded section differs from the running one", Duration::from_secs(20));
+    let text = scrape(port);
+    assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
