@@ -33,7 +33,13 @@ fn snapshots_every_second_as_falcos_alert_and_file_lines() {
     let (alerts, _) = d.stop_with_alerts();
     let snaps: Vec<&Value> =
         alerts.iter().filter(|a| a["rule"] == "Falco internal: metrics snapshot").collect();
-    assert!((2..=5).contains(&snaps.len()), "{} snapshots in about 4 s: {snaps:#?}", snaps.len());
+    assert!(snaps.len() >= 2, "{} snapshots: {snaps:#?}", snaps.len());
+    // One a second (the daemon's start, before the test's clock, may hold more of them).
+    let times: Vec<u64> = snaps.iter().map(|a| a["output_fields"]["evt.time"].as_u64().unwrap()).collect();
+    for w in times.windows(2) {
+        let gap = (w[1] - w[0]) as f64 / 1e9;
+        assert!((0.8..1.6).contains(&gap), "{gap} s between snapshots: {times:?}");
+    }
     let last = snaps.last().unwrap();
     assert_eq!(last["priority"], "Informational", "{last}");
     assert_eq!(last["output"], "Falco metrics snapshot");
