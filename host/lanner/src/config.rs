@@ -52,6 +52,8 @@ pub struct Config {
     pub host_root: PathBuf,
     pub webserver: Webserver,
     pub internal_alerts: InternalAlerts,
+    pub syscall_event_drops: SyscallEventDrops,
+    pub metrics: crate::falco_metrics::MetricsConfig,
     pub alert_dedup: AlertDedup,
     pub falco_libs: FalcoLibs,
     /// Whether `rules_files` came from `-r`: then a missing one is an error.
@@ -64,6 +66,63 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct InternalAlerts {
     pub rate_limit_seconds: f64,
+    /// Name the drop alert as Falco does, with Falco's priority and fields.
+    pub falco_names: bool,
+}
+
+/// Falco's `syscall_event_drops`, with its meaning.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyscallEventDrops {
+    pub threshold: f64,
+    pub actions: Vec<String>,
+    pub rate: f64,
+    pub max_burst: f64,
+    pub simulate_drops: bool,
+}
+
+impl SyscallEventDrops {
+    /// The policy, or why the section makes no sense (as Falco refuses it).
+    pub fn policy(&self) -> Result<crate::throttle::DropPolicy> {
+        let mut p = crate::throttle::DropPolicy {
+            threshold: self.threshold,
+            log: false,
+            alert: false,
+            exit: false,
+            rate: self.rate,
+            max_burst: self.max_burst,
+            simulate: self.simulate_drops,
+        };
+        let mut ignore = false;
+        for a in &self.actions {
+            match a.as_str() {
+                "ignore" => ignore = true,
+                "log" => p.log = true,
+                "alert" => p.alert = true,
+                "exit" => p.exit = true,
+                other => {
+                    bail!("syscall_event_drops.actions: '{other}' is not one of ignore, log, alert, exit")
+                }
+            }
+        }
+        if ignore && (p.log || p.alert) {
+            bail!("syscall_event_drops.actions: ignore does not make sense with log or alert (as in Falco)");
+        }
+        if !(self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)) {
+            bail!("syscall_event_drops.threshold: {} is not between 0 and 1", self.threshold);
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            bail!("syscall_event_drops.rate: {} is not a positive number of actions a second", self.rate);
+        }
+        // Below one token the bucket never allows an action: drops would pass unsaid.
+        if !(self.max_burst.is_finite() && self.max_burst >= 1.0) {
+            bail!(
+                "syscall_event_drops.max_burst: {} is below 1 (no action would ever be taken)",
+                self.max_burst
+            );
+        }
+        Ok(p)
+    }
 }
 
 /// Rule alerts' deduplication window.
@@ -232,6 +291,8 @@ pub struct Webserver {
     pub health: Health,
     pub metrics_token_file: PathBuf,
     pub tls: WebTls,
+    /// Also serve Falco's `falcosecurity_*` names on /metrics.
+    pub prometheus_falcosecurity_names: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -581,6 +642,8 @@ struct Partial {
     host_root: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
     internal_alerts: Option<PartialInternalAlerts>,
+    syscall_event_drops: Option<PartialSyscallEventDrops>,
+    metrics: Option<PartialMetrics>,
     alert_dedup: Option<PartialAlertDedup>,
     falco_libs: Option<PartialFalcoLibs>,
 }
@@ -590,6 +653,33 @@ struct Partial {
 #[allow(dead_code)]
 struct PartialInternalAlerts {
     rate_limit_seconds: Option<f64>,
+    falco_names: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialMetrics {
+    enabled: Option<bool>,
+    interval: Option<serde_yaml_ng::Value>,
+    output_rule: Option<bool>,
+    output_file: Option<String>,
+    resource_utilization_enabled: Option<bool>,
+    state_counters_enabled: Option<bool>,
+    kernel_event_counters_enabled: Option<bool>,
+    convert_memory_to_mb: Option<bool>,
+    include_empty_values: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialSyscallEventDrops {
+    threshold: Option<f64>,
+    actions: Option<Vec<String>>,
+    rate: Option<f64>,
+    max_burst: Option<f64>,
+    simulate_drops: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -682,6 +772,7 @@ struct PartialWebserver {
     health: Option<PartialHealth>,
     metrics_token_file: Option<PathBuf>,
     tls: Option<PartialWebTls>,
+    prometheus_falcosecurity_names: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -859,6 +950,10 @@ impl Config {
                 "internal_alerts.rate_limit_seconds: {r} is not a number of seconds (0 turns the limit off)"
             );
         }
+        if self.metrics.enabled {
+            self.metrics.check()?;
+        }
+        self.syscall_event_drops.policy()?;
         let w = self.alert_dedup.window_seconds;
         if self.alert_dedup.enabled && !(w.is_finite() && w > 0.0) {
             bail!("alert_dedup.window_seconds: {w} is not a positive number of seconds");
@@ -899,6 +994,8 @@ impl Config {
                 window: Duration::from_secs_f64(d.window_seconds),
                 max_keys: d.max_keys,
             }),
+            drops: self.syscall_event_drops.policy().expect("checked when loaded"),
+            falco_names: self.internal_alerts.falco_names,
         }
     }
 
@@ -1273,6 +1370,41 @@ falco_libs:
   thread_table_size: 4096
   snaplen: 80
 ";
+
+    #[test]
+    fn syscall_event_drops_read_as_falco_reads_them() {
+        let d = temp_dir("drops");
+        let f = write(
+            &d,
+            "falco.yaml",
+            "syscall_event_drops:\n  threshold: .1\n  actions:\n    - log\n    - exit\n  rate: .03333\n  max_burst: 2\n",
+        );
+        let loaded = sources(&f, &[]).load().unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let p = loaded.config.alert_limits().drops;
+        assert_eq!((p.threshold, p.log, p.alert, p.exit), (0.1, true, false, true));
+        assert_eq!((p.rate, p.max_burst, p.simulate), (0.03333, 2.0, false));
+        for (o, want) in [
+            ("syscall_event_drops.actions=[ignore, alert]", "ignore does not make sense with log or alert"),
+            ("syscall_event_drops.actions=[page]", "'page' is not one of ignore, log, alert, exit"),
+            ("syscall_event_drops.threshold=1.5", "threshold: 1.5 is not between 0 and 1"),
+            ("syscall_event_drops.max_burst=0.5", "max_burst: 0.5 is below 1"),
+            ("syscall_event_drops.rate=0", "rate: 0 is not a positive number"),
+        ] {
+            let err = format!("{:#}", sources(&f, &[o]).load().unwrap_err());
+            assert!(err.contains(want), "{o}: {err}");
+        }
+        // ignore alone (and an empty list) take no action: only the count says it.
+        let p = sources(&f, &["syscall_event_drops.actions=[ignore]"])
+            .load()
+            .unwrap()
+            .config
+            .alert_limits()
+            .drops;
+        assert!(!(p.log || p.alert || p.exit));
+        let limits = sources(&f, &["internal_alerts.falco_names=true"]).load().unwrap().config.alert_limits();
+        assert!(limits.falco_names);
+    }
 
     #[test]
     fn a_falco_yaml_loads_with_one_warning_per_unimplemented_key() {

@@ -30,6 +30,13 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    let drops = config.alert_limits().drops;
+    if !(drops.log || drops.alert || drops.exit) {
+        tracing::warn!(
+            "syscall_event_drops.actions has no log, alert or exit: records the kernel drops are \
+             only counted (lanner_capture_drops_total) and summed up at exit"
+        );
+    }
     match crate::node::hostname_override() {
         Some((var, value)) if value.is_empty() => {
             tracing::warn!("{var} is set but empty: alerts carry an empty hostname (as Falco's do)")
@@ -40,6 +47,9 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
+    metrics
+        .falcosecurity_names
+        .store(config.webserver.prometheus_falcosecurity_names, std::sync::atomic::Ordering::Relaxed);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
@@ -55,6 +65,19 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let mut runner = SourceRunner::new(source_tx, source_wake.clone());
     runner.sync(&plugins);
     start_plugin_watch(metrics.clone(), tx.clone(), source_wake.clone())?;
+    if config.metrics.enabled {
+        let snapshots = tx.clone();
+        let hostname = crate::node::hostname();
+        crate::falco_metrics::start(
+            config.metrics.clone(),
+            metrics.clone(),
+            hostname.clone(),
+            move |fields| {
+                let alert = snapshot_alert(fields, &hostname);
+                snapshots.send(Control::Emit(Box::new(alert))).is_ok()
+            },
+        )?;
+    }
     start_watcher(sources, &loaded.files, &config, plugins, runner, tx, metrics.clone())?;
     let opts = RunOptions {
         filter: detection.filter.clone(),
@@ -83,6 +106,10 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let lost_alerts = finished.outputs.map_or(0, |o| shut_down_outputs(o, &config));
     if finished.dropped > 0 {
         tracing::warn!("{} syscall records were dropped in all", finished.dropped);
+    }
+    if finished.drop_exit {
+        tracing::error!("stopped by syscall_event_drops.actions: exit");
+        return Ok(ExitCode::from(1));
     }
     if finished.dropped > 0 || lost_alerts > 0 {
         return Ok(ExitCode::from(3));
@@ -498,6 +525,8 @@ fn start_watcher(
     let mut loaded_fp = fingerprint(&paths);
     let relevant = Arc::new(std::sync::Mutex::new(paths.clone()));
     let mut outputs_now = config.outputs_section();
+    // The snapshots' thread is set up once: a reload that changes `metrics` is told so.
+    let mut metrics_section = config.metrics.clone();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
         let filter = Arc::clone(&relevant);
@@ -604,6 +633,17 @@ fn start_watcher(
                             tracing::warn!(plugin = %name, "plugin re-enabled by the reload");
                         }
                     }
+                    if loaded.config.metrics != metrics_section {
+                        tracing::warn!(
+                            "metrics: the reloaded section differs from the running one; metrics \
+                             snapshots keep the settings they started with until lanner restarts"
+                        );
+                        metrics_section = loaded.config.metrics.clone();
+                    }
+                    metrics.falcosecurity_names.store(
+                        loaded.config.webserver.prometheus_falcosecurity_names,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));
@@ -633,6 +673,34 @@ fn start_watcher(
         }
     })?;
     Ok(())
+}
+
+/// Falco's metrics snapshot alert: fractional values become text (alert fields have no
+/// fractional type); the output file keeps them as numbers.
+fn snapshot_alert(fields: serde_json::Map<String, serde_json::Value>, hostname: &str) -> lanner_event::Alert {
+    use lanner_event::{OutputField, Value};
+    let time_ns = fields.get("evt.time").and_then(serde_json::Value::as_u64).unwrap_or_default();
+    let output_fields = fields
+        .into_iter()
+        .map(|(name, v)| {
+            let value = match &v {
+                serde_json::Value::Number(n) if n.is_u64() => Value::UInt(n.as_u64().unwrap_or_default()),
+                serde_json::Value::String(s) => Value::Str(s.clone().into()),
+                other => Value::Str(other.to_string().into()),
+            };
+            OutputField { name, value: Some(value) }
+        })
+        .collect();
+    lanner_event::Alert {
+        time_ns,
+        rule: crate::falco_metrics::SNAPSHOT_RULE.into(),
+        priority: lanner_event::Priority::Informational,
+        output: "Falco metrics snapshot".into(),
+        output_fields,
+        source: "internal".into(),
+        tags: Vec::new(),
+        hostname: hostname.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -12,3 +12,6 @@ pub(crate) const PLUGIN_DISABLED_RULE: &str = "Lanner internal: plugin disabled"
 
 /// State entries evicted because a table was full: rules may miss what they held.
 pub(crate) const STATE_FULL_RULE: &str = "Lanner internal: state tables full";
+
+/// Falco's name for the drop alert (`internal_alerts.falco_names`).
+pub(crate) const FALCO_DROP_RULE: &str = "Falco internal: syscall event drop";

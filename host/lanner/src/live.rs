@@ -9,8 +9,8 @@ use lanner_capture::record::{RawEvent, RecordKind};
 use lanner_capture::{Capture, CaptureConfig, rawfile, syscalls};
 use lanner_engine::Ruleset;
 use lanner_event::{
-    Alert, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, Priority, SYSCALL_SOURCE, Value,
-    evttype,
+    Alert, Event, EventTypeId, FieldArg, FieldId, FieldRef, FieldRegistry, OutputField, Priority,
+    SYSCALL_SOURCE, Value, evttype,
 };
 use lanner_outputs::Outputs;
 use lanner_state::{FieldMap, LiveEvent, State};
@@ -178,6 +178,8 @@ pub enum Control {
     /// Raise one of Lanner's own alerts (CRITICAL): `rule` from [`crate::internal`], about
     /// `subject` (a plugin, or empty), with this text.
     Internal { rule: &'static str, subject: String, output: String },
+    /// Deliver this alert as it is (a metrics snapshot: periodic by design, never held back).
+    Emit(Box<Alert>),
 }
 
 /// Applies records to the state tables and hands each event to the sink: what a live run
@@ -210,6 +212,12 @@ struct Processor<'a> {
     dedup: Option<RuleDedup>,
     /// Records dropped since the last drop alert sent.
     drops_unsaid: u64,
+    /// What drops lead to, and how often.
+    drop_policy: DropPolicy,
+    falco_names: bool,
+    drop_bucket: TokenBucket,
+    /// `syscall_event_drops.actions` has `exit` and drops called for it: the loop stops.
+    drop_exit: bool,
     /// What the state's bounds removed, as last reported.
     bounds: BoundsReport,
 }
@@ -246,7 +254,7 @@ fn max_held() -> usize {
     8 * crate::deferred::batch_limit()
 }
 
-use crate::throttle::{AlertLimits, InternalLimiter, RuleDedup, Verdict};
+use crate::throttle::{AlertLimits, DropPolicy, InternalLimiter, RuleDedup, TokenBucket, Verdict};
 
 /// Counts a rule alert and hands it to the target, unless the deduplication window holds
 /// it back (then it is counted as suppressed, and the next one delivered says so).
@@ -330,6 +338,10 @@ impl<'a> Processor<'a> {
             internal: InternalLimiter::new(limits.internal_interval),
             dedup: limits.dedup.map(RuleDedup::new),
             drops_unsaid: 0,
+            drop_policy: limits.drops,
+            falco_names: limits.falco_names,
+            drop_bucket: TokenBucket::new(limits.drops.rate, limits.drops.max_burst, Instant::now()),
+            drop_exit: false,
             bounds: BoundsReport::default(),
         }
     }
@@ -338,6 +350,12 @@ impl<'a> Processor<'a> {
     /// windows.
     fn set_limits(&mut self, limits: AlertLimits) {
         self.internal.set_interval(limits.internal_interval);
+        if (self.drop_policy.rate, self.drop_policy.max_burst) != (limits.drops.rate, limits.drops.max_burst)
+        {
+            self.drop_bucket = TokenBucket::new(limits.drops.rate, limits.drops.max_burst, Instant::now());
+        }
+        self.drop_policy = limits.drops;
+        self.falco_names = limits.falco_names;
         if self.dedup.as_ref().map(RuleDedup::settings) != limits.dedup {
             self.dedup = limits.dedup.map(RuleDedup::new);
         }
@@ -690,23 +708,70 @@ impl<'a> Processor<'a> {
         Ok(())
     }
 
-    /// Raises Falco's drop alert when the kernel dropped records since the last report.
-    fn drop_alert(&mut self, new_drops: u64, out: &mut dyn Write) -> Result<()> {
-        if new_drops == 0 {
+    /// Falco's `syscall_event_drops` check, once a second: `new_drops` records lost while
+    /// `read` were read. When the share lost is above the threshold and the token bucket
+    /// allows, the configured actions run (log, alert, exit). Drops whose actions the bucket
+    /// held back are told in the next message.
+    fn drop_alert(&mut self, new_drops: u64, read: u64, out: &mut dyn Write) -> Result<()> {
+        let policy = self.drop_policy;
+        let mut drops = new_drops;
+        if policy.simulate {
+            tracing::info!("simulating a syscall event drop (syscall_event_drops.simulate_drops)");
+            drops += 1;
+        }
+        if drops == 0 {
             return Ok(());
         }
-        // Drops in seconds whose alert was held back are told in the next one sent.
-        self.drops_unsaid += new_drops;
-        let output = if self.drops_unsaid == new_drops {
-            format!("Lanner internal: syscall event drop. {new_drops} system calls dropped in last second.")
+        // As Falco: the events counted include the lost ones; a simulated drop ignores the
+        // threshold.
+        let n_evts = read + new_drops;
+        let ratio = if n_evts == 0 { f64::INFINITY } else { drops as f64 / n_evts as f64 };
+        let threshold = if policy.simulate { 0.0 } else { policy.threshold };
+        if ratio <= threshold {
+            tracing::debug!(
+                "{drops} of {n_evts} records dropped in the last second: not above syscall_event_drops.threshold {threshold}"
+            );
+            return Ok(());
+        }
+        self.drops_unsaid += drops;
+        if !self.drop_bucket.claim(Instant::now()) {
+            tracing::debug!("syscall event drop, but the token bucket is empty: no action this time");
+            return Ok(());
+        }
+        let rule = if self.falco_names { crate::internal::FALCO_DROP_RULE } else { DROP_RULE };
+        let output = if self.drops_unsaid == drops {
+            format!("{rule}. {drops} system calls dropped in last second.")
         } else {
             format!(
-                "Lanner internal: syscall event drop. {} system calls dropped since the last drop alert, {new_drops} in last second.",
+                "{rule}. {} system calls dropped since the last drop alert, {drops} in last second.",
                 self.drops_unsaid
             )
         };
-        if self.internal_alert(DROP_RULE, "", output, out)? {
+        if policy.log {
+            tracing::warn!("{output}");
+        }
+        let mut told = !policy.alert;
+        if policy.alert {
+            // Falco's fields, as Falco writes them (text); Lanner's ring buffer is the only
+            // place it loses records, so every drop is a buffer drop.
+            let (priority, value): (Priority, fn(u64) -> Value<'static>) = if self.falco_names {
+                (Priority::Debug, |n| Value::Str(n.to_string().into()))
+            } else {
+                (Priority::Critical, Value::UInt)
+            };
+            let fields = [("n_evts", n_evts), ("n_drops", drops), ("n_drops_buffer_total", drops)]
+                .into_iter()
+                .map(|(name, n)| OutputField { name: name.into(), value: Some(value(n)) })
+                .chain(std::iter::once(OutputField { name: "ebpf_enabled".into(), value: Some(value(1)) }))
+                .collect();
+            told = self.internal_alert_with(rule, "", priority, output.clone(), fields, out)?;
+        }
+        if told {
             self.drops_unsaid = 0;
+        }
+        if policy.exit {
+            tracing::error!("{output} Exiting (syscall_event_drops.actions has exit).");
+            self.drop_exit = true;
         }
         Ok(())
     }
@@ -733,6 +798,19 @@ impl<'a> Processor<'a> {
         output: String,
         out: &mut dyn Write,
     ) -> Result<bool> {
+        self.internal_alert_with(rule, subject, priority, output, Vec::new(), out)
+    }
+
+    /// [`Processor::internal_alert_at`] with output fields.
+    fn internal_alert_with(
+        &mut self,
+        rule: &str,
+        subject: &str,
+        priority: Priority,
+        output: String,
+        output_fields: Vec<OutputField>,
+        out: &mut dyn Write,
+    ) -> Result<bool> {
         if let Sink::Alerts { target, hostname, .. } = &self.sink {
             if let Some(m) = &self.metrics {
                 m.alerts
@@ -755,7 +833,7 @@ impl<'a> Processor<'a> {
                 rule: rule.into(),
                 priority,
                 output,
-                output_fields: Vec::new(),
+                output_fields,
                 source: "internal".into(),
                 tags: Vec::new(),
                 hostname: hostname.clone(),
@@ -1019,9 +1097,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
             if let Some(m) = &metrics {
                 m.window_add(window_records, new_drops);
             }
-            window_records = 0;
+            let read = std::mem::take(&mut window_records);
             if let Some(p) = &mut proc {
-                p.drop_alert(new_drops, out)?;
+                p.drop_alert(new_drops, read, out)?;
+                if p.drop_exit {
+                    break;
+                }
                 if let Some(r) = &mut reconciler {
                     r.poll(&mut p.state);
                 }
@@ -1036,8 +1117,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     // Drops since the last check are reported too, so none pass unsaid at shutdown.
     let new_drops = report_drops(&capture, &mut drops_seen, &mut drops_per_cpu, metrics.as_deref())?;
     report_compat(&capture, &mut compat, metrics.as_deref())?;
+    if let Some(p) = &mut proc
+        && !p.drop_exit
+    {
+        p.drop_alert(new_drops, window_records, out)?;
+    }
     if let Some(p) = &mut proc {
-        p.drop_alert(new_drops, out)?;
         for (rule, subject, n) in p.internal.pending() {
             tracing::warn!(rule, subject, "{n} internal alerts were held back since the last one sent");
         }
@@ -1045,6 +1130,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     out.flush()?;
     let dropped = capture.drops()?.iter().sum();
     let alerts = proc.as_ref().map_or(0, |p| p.alerts);
+    let drop_exit = proc.as_ref().is_some_and(|p| p.drop_exit);
     tracing::info!(
         "stopped after {:.1} s: {raw_records} records read, {alerts} alerts, {dropped} records dropped",
         started.elapsed().as_secs_f64()
@@ -1056,13 +1142,15 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         Sink::Alerts { target: AlertTarget::Outputs(o), .. } => Some(o),
         _ => None,
     });
-    Ok(Finished { dropped, outputs })
+    Ok(Finished { dropped, outputs, drop_exit })
 }
 
 /// How a run ended.
 pub struct Finished {
     /// Records the kernel dropped.
     pub dropped: u64,
+    /// Capture stopped because of `syscall_event_drops.actions: [exit]`.
+    pub drop_exit: bool,
     /// The outputs, still holding queued alerts: shut them down with a deadline.
     pub outputs: Option<Outputs>,
 }
@@ -1123,6 +1211,19 @@ fn apply_control(
                 out,
             )?;
             out.flush()?;
+        }
+        Control::Emit(alert) => {
+            if let Sink::Alerts { target, .. } = &mut p.sink {
+                if let Some(m) = &p.metrics {
+                    m.alerts
+                        .get_or_create(&AlertLabels {
+                            rule: alert.rule.clone(),
+                            priority: alert.priority.as_str().into(),
+                        })
+                        .inc();
+                }
+                target.emit(&alert, out)?;
+            }
         }
         Control::Internal { rule, subject, output } => {
             p.internal_alert(rule, &subject, output, out)?;
@@ -1238,7 +1339,8 @@ fn report_drops(
     }
     let lost = drops - *seen;
     *seen = drops;
-    tracing::warn!("{lost} syscall records dropped (ring buffer full)");
+    // Said by `syscall_event_drops.actions` (log), as often as its token bucket allows.
+    tracing::debug!("{lost} syscall records dropped (ring buffer full)");
     Ok(lost)
 }
 

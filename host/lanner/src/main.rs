@@ -8,6 +8,7 @@ mod config_read;
 mod daemon;
 mod deferred;
 mod falco_compat;
+mod falco_metrics;
 mod falco_outputs;
 mod internal;
 mod live;

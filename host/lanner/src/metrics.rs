@@ -128,6 +128,9 @@ pub struct Metrics {
     pub state_not_seeded: Family<TableLabels, Counter>,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
+    /// Also serve the counters Lanner has under Falco's `falcosecurity_*` names
+    /// (`webserver.prometheus_falcosecurity_names`), so dashboards built on Falco's keep working.
+    pub falcosecurity_names: AtomicBool,
     started: Instant,
     /// When the last event arrived, in microseconds since start (0: none yet).
     last_event_us: AtomicU64,
@@ -191,6 +194,7 @@ impl Metrics {
             state_reconciled: Family::default(),
             state_not_seeded: Family::default(),
             capture_on: AtomicBool::new(false),
+            falcosecurity_names: AtomicBool::new(false),
             started: Instant::now(),
             last_event_us: AtomicU64::new(0),
             loop_beat_us: AtomicU64::new(0),
@@ -480,6 +484,14 @@ impl Metrics {
         self.sync_plugins();
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        if self.falcosecurity_names.load(Ordering::Relaxed) {
+            let falco = falcosecurity_text(&out);
+            // Before the end marker, which closes the exposition.
+            match out.rfind("# EOF") {
+                Some(end) => out.insert_str(end, &falco),
+                None => out.push_str(&falco),
+            }
+        }
         out
     }
 }
@@ -579,8 +591,205 @@ fn carry<L, const N: usize>(
     *last = now;
 }
 
+/// One sample of Lanner's exposition: its labels (as written, escapes kept) and value.
+fn samples<'a>(text: &'a str, name: &str) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => {
+                    let end = label_end(r)?;
+                    (&r[..end], r[end + 1..].trim())
+                }
+                None if rest.starts_with(' ') => ("", rest.trim()),
+                None => return None,
+            };
+            Some((parse_labels(labels), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Where the label set that `r` starts closes (`}` outside a quoted value).
+fn label_end(r: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in r.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_labels(s: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim_start_matches(',');
+        let after = &rest[eq + 2..];
+        let mut escaped = false;
+        let Some(end) = after.char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(i),
+            _ => None,
+        }) else {
+            break;
+        };
+        out.push((name, &after[..end]));
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Falco's number for a priority (its enum: emergency 0 ... debug 7).
+fn falco_priority(name: &str) -> Option<u8> {
+    let n = ["emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"]
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case(name))?;
+    Some(n as u8)
+}
+
+/// The counters Lanner has, under the names Falco's web server gives them
+/// (`falcosecurity_<subsystem>_<name>`), computed from Lanner's own exposition.
+fn falcosecurity_text(lanner: &str) -> String {
+    use std::fmt::Write as _;
+    // `+ 0.0`: an empty sum of floats is -0, which would print as "-0".
+    let sum = |name: &str| samples(lanner, name).iter().map(|(_, v)| v).sum::<f64>() + 0.0;
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, lines: Vec<String>| {
+        let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+    };
+    family(
+        "falcosecurity_falco_version_info",
+        "gauge",
+        vec![format!("falcosecurity_falco_version_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))],
+    );
+    family(
+        "falcosecurity_falco_outputs_queue_num_drops_total",
+        "counter",
+        vec![format!(
+            "falcosecurity_falco_outputs_queue_num_drops_total {}",
+            sum("lanner_output_dropped_total")
+        )],
+    );
+    family(
+        "falcosecurity_scap_engine_name_info",
+        "gauge",
+        vec![
+            "falcosecurity_scap_engine_name_info{engine_name=\"lanner_ebpf\",evt_source=\"syscall\"} 1"
+                .into(),
+        ],
+    );
+    let records = samples(lanner, "lanner_capture_records_total");
+    let drops = samples(lanner, "lanner_capture_drops_total");
+    let n_drops: f64 = drops.iter().map(|(_, v)| v).sum::<f64>() + 0.0;
+    // As Falco's n_evts, lost records count among the events.
+    let n_evts = records.iter().map(|(_, v)| v).sum::<f64>() + n_drops;
+    family(
+        "falcosecurity_scap_n_evts_total",
+        "counter",
+        vec![format!("falcosecurity_scap_n_evts_total {n_evts}")],
+    );
+    family(
+        "falcosecurity_scap_n_drops_total",
+        "counter",
+        vec![format!("falcosecurity_scap_n_drops_total {n_drops}")],
+    );
+    family(
+        "falcosecurity_scap_n_drops_buffer_total",
+        "counter",
+        vec![format!("falcosecurity_scap_n_drops_buffer_total {n_drops}")],
+    );
+    let per_cpu =
+        |name: &str, list: &[(Vec<(&str, &str)>, f64)], add: &[(Vec<(&str, &str)>, f64)]| -> Vec<String> {
+            list.iter()
+                .filter_map(|(labels, v)| {
+                    let cpu = labels.iter().find(|(k, _)| *k == "cpu")?.1;
+                    let extra: f64 = add
+                        .iter()
+                        .filter(|(l, _)| l.iter().any(|(k, c)| *k == "cpu" && *c == cpu))
+                        .map(|(_, v)| v)
+                        .sum();
+                    Some(format!("{name}{{cpu=\"{cpu}\"}} {}", v + extra))
+                })
+                .collect()
+        };
+    family(
+        "falcosecurity_scap_n_evts_cpu_total",
+        "counter",
+        per_cpu("falcosecurity_scap_n_evts_cpu_total", &records, &drops),
+    );
+    family(
+        "falcosecurity_scap_n_drops_cpu_total",
+        "counter",
+        per_cpu("falcosecurity_scap_n_drops_cpu_total", &drops, &[]),
+    );
+    // Rule matches, per rule (Lanner's own alerts are not rules: left out, as Falco's are).
+    let matches = samples(lanner, "lanner_alerts_total")
+        .into_iter()
+        .filter_map(|(labels, v)| {
+            let rule = labels.iter().find(|(k, _)| *k == "rule")?.1;
+            let priority = falco_priority(labels.iter().find(|(k, _)| *k == "priority")?.1)?;
+            (v > 0.0 && !rule.starts_with("Lanner internal:") && !rule.starts_with("Falco internal:")).then(|| {
+                format!("falcosecurity_falco_rules_matches_total{{priority=\"{priority}\",rule_name=\"{rule}\"}} {v}")
+            })
+        })
+        .collect();
+    family("falcosecurity_falco_rules_matches_total", "counter", matches);
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn falcosecurity_names_from_lanner_counters() {
+        let m = Metrics::new();
+        m.captured.get_or_create(&CpuLabels { cpu: "0".into() }).inc_by(10);
+        m.captured.get_or_create(&CpuLabels { cpu: "1".into() }).inc_by(5);
+        m.dropped.get_or_create(&CpuLabels { cpu: "1".into() }).inc_by(3);
+        let rule = AlertLabels { rule: "Read \\\"shadow\\\"".into(), priority: "Warning".into() };
+        m.alerts.get_or_create(&rule).inc_by(2);
+        m.alerts
+            .get_or_create(&AlertLabels {
+                rule: "Lanner internal: syscall event drop".into(),
+                priority: "Critical".into(),
+            })
+            .inc();
+        assert!(!m.encode().contains("falcosecurity_"), "off by default");
+        m.falcosecurity_names.store(true, Ordering::Relaxed);
+        let text = m.encode();
+        for line in [
+            "falcosecurity_scap_n_evts_total 18",
+            "falcosecurity_scap_n_drops_total 3",
+            "falcosecurity_scap_n_drops_buffer_total 3",
+            "falcosecurity_scap_n_evts_cpu_total{cpu=\"0\"} 10",
+            "falcosecurity_scap_n_evts_cpu_total{cpu=\"1\"} 8",
+            "falcosecurity_scap_n_drops_cpu_total{cpu=\"1\"} 3",
+            "falcosecurity_falco_outputs_queue_num_drops_total 0",
+            r#"falcosecurity_falco_rules_matches_total{priority="4",rule_name="Read \\\"shadow\\\""} 2"#,
+            r#"falcosecurity_scap_engine_name_info{engine_name="lanner_ebpf",evt_source="syscall"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert!(!text.contains("rule_name=\"Lanner internal"), "{text}");
+        assert!(text.contains("lanner_capture_records_total"), "Lanner's names stay");
+        assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    }
+
     use super::*;
 
     #[test]

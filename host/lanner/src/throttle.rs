@@ -32,11 +32,80 @@ pub struct AlertLimits {
     pub internal_interval: Duration,
     /// Rule alerts' deduplication, when on.
     pub dedup: Option<DedupSettings>,
+    /// What is done when the kernel drops records (`syscall_event_drops`).
+    pub drops: DropPolicy,
+    /// Name the drop alert as Falco does (`internal_alerts.falco_names`), so that routing
+    /// written for Falco's alert matches Lanner's.
+    pub falco_names: bool,
 }
 
 impl Default for AlertLimits {
     fn default() -> Self {
-        AlertLimits { internal_interval: Duration::from_secs(60), dedup: None }
+        AlertLimits {
+            internal_interval: Duration::from_secs(60),
+            dedup: None,
+            drops: DropPolicy::default(),
+            falco_names: false,
+        }
+    }
+}
+
+/// Falco's `syscall_event_drops`: when the share of records lost in a second is above
+/// `threshold`, the actions run, as often as a token bucket (`rate` tokens a second, at most
+/// `max_burst` saved up) allows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropPolicy {
+    pub threshold: f64,
+    pub log: bool,
+    pub alert: bool,
+    pub exit: bool,
+    pub rate: f64,
+    pub max_burst: f64,
+    /// Count one more drop every second, to see the actions work without a real storm.
+    pub simulate: bool,
+}
+
+impl Default for DropPolicy {
+    /// Lanner's own: every drop is logged and alerted (the internal alerts' interval is
+    /// what holds repeats back).
+    fn default() -> Self {
+        DropPolicy {
+            threshold: 0.0,
+            log: true,
+            alert: true,
+            exit: false,
+            rate: 1.0,
+            max_burst: 1.0,
+            simulate: false,
+        }
+    }
+}
+
+/// A token bucket as Falco's: it starts full, gains `rate` tokens a second up to `max`, and
+/// each action takes one.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    max: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, max: f64, now: Instant) -> Self {
+        TokenBucket { rate, max, tokens: max, last: now }
+    }
+
+    /// Whether a token was there to take (then it is taken).
+    pub fn claim(&mut self, now: Instant) -> bool {
+        let gained = self.rate * now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + gained).min(self.max);
+        self.last = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
     }
 }
 
@@ -234,6 +303,25 @@ mod tests {
         let mut off = InternalLimiter::new(Duration::ZERO);
         assert_eq!(off.admit("reload", "", t), Some(0));
         assert_eq!(off.admit("reload", "", t), Some(0));
+    }
+
+    #[test]
+    fn the_token_bucket_starts_full_and_refills_at_its_rate() {
+        let t = Instant::now();
+        // Falco's default: one action per 30 s, no burst.
+        let mut b = TokenBucket::new(1.0 / 30.0, 1.0, t);
+        assert!(b.claim(t));
+        assert!(!b.claim(t + Duration::from_secs(1)));
+        assert!(!b.claim(t + Duration::from_secs(29)));
+        assert!(b.claim(t + Duration::from_secs(31)));
+        // A burst of 3 saved up, then one a second.
+        let mut b = TokenBucket::new(1.0, 3.0, t);
+        assert!((0..3).all(|_| b.claim(t)));
+        assert!(!b.claim(t));
+        assert!(b.claim(t + Duration::from_secs(1)));
+        assert!(!b.claim(t + Duration::from_secs(1)));
+        // Saving stops at max_burst.
+        assert_eq!((0..5).filter(|_| b.claim(t + Duration::from_secs(100))).count(), 3);
     }
 
     #[test]

@@ -34,6 +34,8 @@ const IMPLEMENTED: &[&str] = &[
     "program_output",
     "webserver",
     "log_level",
+    "syscall_event_drops",
+    "metrics",
     "falco_libs",
 ];
 
@@ -278,8 +280,6 @@ fn a_written_falco_yaml_runs_with_a_warning_per_unimplemented_key_and_strict_ref
         "webserver.ssl_enabled",
         "log_stderr",
         "log_syslog",
-        "syscall_event_drops",
-        "metrics",
         "base_syscalls",
         "falco_libs.snaplen",
     ]

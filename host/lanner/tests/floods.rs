@@ -456,6 +456,126 @@ fn drop_alerts_once_per_interval_carry_the_drops_held_back() {
     d.stop();
 }
 
+/// Falco's `syscall_event_drops` with `simulate_drops` (a drop a second, the threshold off)
+/// and `internal_alerts.falco_names`: the alert is Falco's, with Falco's priority and fields
+/// as text, and the token bucket lets one action through per 2 s after the first.
+#[test]
+fn simulated_drops_raise_falcos_alert_as_often_as_the_token_bucket_allows() {
+    if !live_allowed() {
+        return;
+    }
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "syscall_event_drops.simulate_drops=true",
+        "-o",
+        "syscall_event_drops.rate=0.5",
+        "-o",
+        "syscall_event_drops.max_burst=1",
+        "-o",
+        "internal_alerts.falco_names=true",
+        "-o",
+        "internal_alerts.rate_limit_seconds=0",
+    ]);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(6500));
+    let secs = started.elapsed().as_secs_f64();
+    let (alerts, _) = d.stop_with_alerts();
+    let drops: Vec<&Value> =
+        alerts.iter().filter(|a| a["rule"] == "Falco internal: syscall event drop").collect();
+    assert!(alerts.iter().all(|a| a["rule"] != "Lanner internal: syscall event drop"), "{alerts:#?}");
+    // A check a second, an action per 2 s (the first at once): 3 or 4 in 6.5 s, never 6.
+    assert!(
+        drops.len() >= 2 && drops.len() as f64 <= secs / 2.0 + 1.5,
+        "{} in {secs:.1} s: {drops:#?}",
+        drops.len()
+    );
+    let a = drops[0];
+    assert_eq!(a["priority"], "Debug", "{a}");
+    assert_eq!(a["source"], "internal");
+    assert!(a["output"].as_str().unwrap().starts_with("Falco internal: syscall event drop. "), "{a}");
+    let f = &a["output_fields"];
+    for name in ["n_evts", "n_drops", "n_drops_buffer_total", "ebpf_enabled"] {
+        let v = f[name].as_str().unwrap_or_else(|| panic!("{name} is not text: {a}"));
+        assert!(v.parse::<u64>().is_ok(), "{name}: {v}");
+    }
+    assert!(f["n_drops"].as_str().unwrap().parse::<u64>().unwrap() >= 1, "{a}");
+    // The seconds the bucket held back are told in the next alert.
+    assert!(
+        drops[1..]
+            .iter()
+            .any(|a| a["output"].as_str().unwrap().contains("dropped since the last drop alert")),
+        "{drops:#?}"
+    );
+}
+
+/// `actions: [ignore]` is allowed, as in Falco, but said at start: drops then only count.
+#[test]
+fn ignoring_drops_is_said_at_start() {
+    if !live_allowed() {
+        return;
+    }
+    let d = Daemon::start(&["-o", "syscall_event_drops.actions=[ignore]"]);
+    assert_eq!(d.log_count("syscall_event_drops.actions has no log, alert or exit"), 1);
+    d.stop();
+}
+
+/// `actions: [exit]`: the daemon stops by itself at the first (simulated) drop, with a
+/// non-zero status, and says why.
+#[test]
+fn the_exit_action_stops_the_daemon_with_status_1() {
+    if !live_allowed() {
+        return;
+    }
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "syscall_event_drops.simulate_drops=true",
+        "-o",
+        "syscall_event_drops.actions=[exit]",
+    ]);
+    d.wait_log("stopped by syscall_event_drops.actions: exit", Duration::from_secs(10));
+    assert_eq!(d.log_count("Exiting (syscall_event_drops.actions has exit)"), 1);
+    let (alerts, status) = d.stop_with_alerts();
+    assert_eq!(status, Some(1), "the daemon stopped itself with status 1");
+    assert!(
+        alerts.iter().all(|a| !a["rule"].as_str().unwrap().contains("syscall event drop")),
+        "{alerts:#?}"
+    );
+}
+
+/// A real storm on one page of ring buffer with `threshold: 1`: records are lost (and
+/// counted) but never more than every record of a second, so no action is taken.
+#[test]
+fn drops_at_or_below_the_threshold_are_counted_without_an_alert() {
+    if !live_allowed() {
+        return;
+    }
+    let port = free_port();
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "ring_buffer_bytes=4096",
+        "-o",
+        "syscall_event_drops.threshold=1",
+        "-o",
+        &format!("webserver.listen_port={port}"),
+    ]);
+    let st = std::process::Command::new("timeout")
+        .args(["3", "sh", "-c", "while :; do : < /etc/hostname; done"])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(124));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(metric(port, "lanner_capture_drops_total") > 0.0, "the storm lost no record");
+    let (alerts, status) = d.stop_with_alerts();
+    assert!(alerts.iter().all(|a| a["rule"] != "Lanner internal: syscall event drop"), "{alerts:#?}");
+    assert_eq!(status, Some(3), "records were lost: status 3 all the same");
+}
+
 /// The third kind: a source plugin disabled in `lanner run` raises the same alert, its
 /// stream stops, and a reload enables the plugin and opens the stream again.
 #[test]

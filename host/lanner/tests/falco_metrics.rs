@@ -1,0 +1,168 @@
+//! Falco's `metrics` section in a live `lanner run`: a snapshot every interval as Falco's
+//! "Falco internal: metrics snapshot" alert and as a line of the metrics file, with Falco's
+//! field names for the values Lanner has. Needs root, as in `daemon.rs`.
+
+mod common;
+
+use common::{Daemon, live_allowed, sh, temp_dir};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn snapshots_every_second_as_falcos_alert_and_file_lines() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-metrics");
+    let file = dir.join("metrics.jsonl");
+    let file_opt = format!("metrics.output_file={}", file.display());
+    let d = Daemon::start(&[
+        "-o",
+        "json_output=true",
+        "-o",
+        "metrics.enabled=true",
+        "-o",
+        "metrics.interval=1s",
+        "-o",
+        "metrics.output_rule=true",
+        "-o",
+        &file_opt,
+    ]);
+    sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(3300));
+    let (alerts, _) = d.stop_with_alerts();
+    let snaps: Vec<&Value> =
+        alerts.iter().filter(|a| a["rule"] == "Falco internal: metrics snapshot").collect();
+    assert!(snaps.len() >= 2, "{} snapshots: {snaps:#?}", snaps.len());
+    // One a second (the daemon's start, before the test's clock, may hold more of them).
+    let times: Vec<u64> = snaps.iter().map(|a| a["output_fields"]["evt.time"].as_u64().unwrap()).collect();
+    for w in times.windows(2) {
+        let gap = (w[1] - w[0]) as f64 / 1e9;
+        assert!((0.8..1.6).contains(&gap), "{gap} s between snapshots: {times:?}");
+    }
+    let last = snaps.last().unwrap();
+    assert_eq!(last["priority"], "Informational", "{last}");
+    assert_eq!(last["output"], "Falco metrics snapshot");
+    assert_eq!(last["source"], "internal");
+    let f = &last["output_fields"];
+    for name in
+        ["falco.num_evts", "scap.n_evts", "falco.host_num_cpus", "falco.start_ts", "falco.duration_sec"]
+    {
+        assert!(f[name].as_u64().is_some_and(|n| n > 0), "{name}: {last}");
+    }
+    for name in
+        ["falco.cpu_usage_perc", "falco.memory_rss_mb", "falco.memory_vsz_mb", "falco.host_memory_used_mb"]
+    {
+        let v: f64 = f[name].as_str().unwrap_or_else(|| panic!("{name}: {last}")).parse().unwrap();
+        assert!(v >= 0.0, "{name}");
+    }
+    assert!(f["falco.memory_rss_mb"].as_str().unwrap().parse::<f64>().unwrap() > 1.0, "{last}");
+    assert_eq!(f["evt.source"], "syscall");
+    assert!(f["falco.kernel_release"].as_str().is_some_and(|r| !r.is_empty()));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 2, "{text}");
+    for (n, l) in lines.iter().enumerate() {
+        assert_eq!(l["sample"], n as u64 + 1, "{l}");
+        let f = &l["output_fields"];
+        assert!(f["scap.n_evts"].as_u64().is_some_and(|n| n > 0), "{l}");
+        assert!(f["falco.memory_rss_mb"].as_f64().is_some_and(|m| m > 1.0), "numbers in the file: {l}");
+        // include_empty_values is false: a rate of 0 (an idle second) is left out.
+        assert!(f.get("falco.evts_rate_sec").is_none_or(|r| r.as_f64().is_some_and(|r| r > 0.0)), "{l}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bare_number_interval_is_refused_as_falco_refuses_it() {
+    let out = common::lanner()
+        .args(["run", "-o", "metrics.enabled=true", "-o", "metrics.interval=5000", "--duration", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("metrics.interval: '5000'") && err.contains("without a unit"), "{err}");
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(&format!("{name} ")))?.rsplit(' ').next()?.parse().ok()
+}
+
+/// `webserver.prometheus_falcosecurity_names`: /metrics serves Falco's names beside
+/// Lanner's, with the same counts (events include the lost ones, as Falco's do).
+#[test]
+fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
+    if !live_allowed() {
+        return;
+    }
+    let port = common::free_port();
+    let port_opt = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&["-o", &port_opt, "-o", "webserver.prometheus_falcosecurity_names=true"]);
+    sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(500));
+    let text = scrape(port);
+    let evts = value(&text, "falcosecurity_scap_n_evts_total").unwrap_or_else(|| panic!("{text}"));
+    let drops = value(&text, "falcosecurity_scap_n_drops_total").unwrap();
+    let records: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("lanner_capture_records_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(evts >= 200.0, "{text}");
+    assert_eq!(evts, records + drops, "{text}");
+    assert!(text.contains("falcosecurity_scap_n_evts_cpu_total{cpu=\""), "{text}");
+    assert!(text.contains("falcosecurity_falco_version_info{version=\""), "{text}");
+    assert!(value(&text, "falcosecurity_falco_outputs_queue_num_drops_total").is_some(), "{text}");
+    d.stop();
+
+    // Off by default: Lanner's names only.
+    let port = common::free_port();
+    let port_opt = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&["-o", &port_opt]);
+    let text = scrape(port);
+    assert!(text.contains("lanner_rules_loaded") && !text.contains("falcosecurity_"), "{text}");
+    d.stop();
+}
+
+/// A reload applies `webserver.prometheus_falcosecurity_names` at once, and says that a
+/// changed `metrics` section waits for a restart (the snapshots started with the old one).
+#[test]
+fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-metrics-reload");
+    let cfg = dir.join("lanner.yaml");
+    let port = common::free_port();
+    let write = |names: bool, enabled: bool| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "watch_config_files: false\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
+                 prometheus_falcosecurity_names: {names}\nmetrics:\n  enabled: {enabled}\n  interval: 1h\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(false, false);
+    let cfg_arg = cfg.display().to_string();
+    let d = Daemon::start(&["-c", &cfg_arg]);
+    assert!(!scrape(port).contains("falcosecurity_"));
+    write(true, true);
+    d.signal(libc::SIGHUP);
+    d.wait_log("metrics: the reloaded section differs from the running one", Duration::from_secs(20));
+    let text = scrape(port);
+    assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
+    d.stop();
+    std::fs::remove_dir_all(&dir).ok();
+}
