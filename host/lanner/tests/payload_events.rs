@@ -2,38 +2,19 @@
 //! --events` hand them to the extractors as a source plugin's events, without that source
 //! plugin loaded, so an extractor can be tried on recorded payloads.
 
-use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
+use lanner_plugin_runtime::testing::build_component;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn lanner(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lanner"))
-        .args(args)
-        .env("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache"))
-        .env("LANNER_CONTAINER_PLUGIN", "")
-        .output()
-        .expect("run lanner")
-}
+mod common;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{ScratchDir as TempDir, lanner_output as lanner, text};
 
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A scratch folder with an empty `plugins` folder in it.
 fn tempdir(tag: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("lanner-payload-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(p.join("plugins")).unwrap();
-    TempDir(p)
+    let d = common::scratch_dir(&format!("payload-{tag}"));
+    std::fs::create_dir_all(d.0.join("plugins")).unwrap();
+    d
 }
 
 const RULES: &str = r#"

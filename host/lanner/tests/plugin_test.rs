@@ -2,39 +2,13 @@
 //! event file (payload events as text or base64, syscall events through their JSON payload),
 //! or of its own source's stream, with its NAME.yaml's grants when one lies beside it.
 
-use lanner_plugin_runtime::testing::{build_component, repo_root, wasm_target_dir};
+use lanner_plugin_runtime::testing::{build_component, repo_root};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn lanner(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lanner"))
-        .args(args)
-        .env("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache"))
-        .env("LANNER_CONTAINER_PLUGIN", "")
-        .output()
-        .expect("run lanner")
-}
+mod common;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(tag: &str) -> TempDir {
-    let p = std::env::temp_dir().join(format!("lanner-plugin-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
-}
+use common::{lanner_output as lanner, scratch_dir as tempdir, text};
 
 /// `name.wasm` built from `crate_dir`, in `dir`, with `yaml` beside it when given.
 fn plugin_in(dir: &Path, crate_dir: &str, name: &str, yaml: Option<&str>) -> String {

@@ -231,19 +231,25 @@ fn a_broken_plugin_is_reported_and_the_others_run() {
     assert!(text(&o.stdout).contains("k8saudit 0.2.0"));
 }
 
-#[test]
-fn a_failing_extractor_is_disabled_with_an_alert_and_the_source_keeps_going() {
+/// The shipped plugins with the hostile extractor beside them, trapping on every call and
+/// disabled after one failure, and a rules file holding `rule` that reads its field. Returns
+/// the plugins folder, the rules folder (kept alive) and the rules file.
+fn trapping_hostile_with_rule(rule: &str) -> (TempDir, TempDir, std::path::PathBuf) {
     let dir = plugins_dir();
     std::fs::copy(build_component("tests/plugins/hostile"), dir.path().join("hostile.wasm")).unwrap();
     std::fs::write(dir.path().join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n")
         .unwrap();
     let rules = tempdir();
     let f = rules.path().join("hostile.yaml");
-    std::fs::write(
-        &f,
+    std::fs::write(&f, rule).unwrap();
+    (dir, rules, f)
+}
+
+#[test]
+fn a_failing_extractor_is_disabled_with_an_alert_and_the_source_keeps_going() {
+    let (dir, _rules, f) = trapping_hostile_with_rule(
         "- rule: Hostile\n  desc: d\n  condition: hostile.out = x\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
-    )
-    .unwrap();
+    );
     let k8s = repo("rules/k8s_audit_rules.yaml");
     let o = lanner(&[
         "replay",
@@ -281,17 +287,9 @@ fn a_failing_extractor_is_disabled_with_an_alert_and_the_source_keeps_going() {
 /// `replay --open` and `run --events`), so a script sees that a plugin failed.
 #[test]
 fn an_extractor_failing_on_syscall_events_makes_the_replay_exit_1() {
-    let dir = plugins_dir();
-    std::fs::copy(build_component("tests/plugins/hostile"), dir.path().join("hostile.wasm")).unwrap();
-    std::fs::write(dir.path().join("hostile.yaml"), "config: {mode: trap}\nrestart: {max_failures: 1}\n")
-        .unwrap();
-    let rules = tempdir();
-    let f = rules.path().join("hostile.yaml");
-    std::fs::write(
-        &f,
+    let (dir, _rules, f) = trapping_hostile_with_rule(
         "- rule: Hostile on opens\n  desc: d\n  condition: evt.type = openat and hostile.out = x\n  output: o\n  priority: INFO\n",
-    )
-    .unwrap();
+    );
     let o = lanner(&[
         "replay",
         "--plugins-dir",

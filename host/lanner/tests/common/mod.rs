@@ -48,6 +48,37 @@ pub fn lanner() -> Command {
     c
 }
 
+/// `lanner ARGS` run to its end with the tests' plugin cache and without the `container`
+/// plugin, so what it prints is the plugins' and the rules' own (no suggested container
+/// fields appended).
+pub fn lanner_output(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lanner"))
+        .args(args)
+        .env("LANNER_PLUGIN_CACHE", lanner_plugin_runtime::testing::wasm_target_dir().join("test-cache"))
+        .env("LANNER_CONTAINER_PLUGIN", "")
+        .output()
+        .expect("run lanner")
+}
+
+/// Bytes a command printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch folder for one test, removed when dropped.
+pub struct ScratchDir(pub PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An empty [`ScratchDir`].
+pub fn scratch_dir(tag: &str) -> ScratchDir {
+    ScratchDir(temp_dir(tag))
+}
+
 /// `-o webserver.enabled=false`, unless `lanner run ARGS` sets something of the webserver
 /// itself (a free port, say), in the arguments or in its `-c` file.
 pub fn webserver_off_unless_configured(args: &[&str]) -> Vec<&'static str> {
