@@ -711,8 +711,10 @@ impl<'a> Processor<'a> {
     /// Falco's `syscall_event_drops` check, once a second: `new_drops` records lost while
     /// `read` were read. When the share lost is above the threshold and the token bucket
     /// allows, the configured actions run (log, alert, exit). Drops whose actions the bucket
-    /// held back are told in the next message.
-    fn drop_alert(&mut self, new_drops: u64, read: u64, out: &mut dyn Write) -> Result<()> {
+    /// held back are told in the next message. `checked` is when the check began: the bucket
+    /// counts time from one check to the next, so a check that ran a little late cannot make
+    /// the next one, a second later by the clock, look early and lose its token.
+    fn drop_alert(&mut self, new_drops: u64, read: u64, checked: Instant, out: &mut dyn Write) -> Result<()> {
         let policy = self.drop_policy;
         let mut drops = new_drops;
         if policy.simulate {
@@ -734,7 +736,7 @@ impl<'a> Processor<'a> {
             return Ok(());
         }
         self.drops_unsaid += drops;
-        if !self.drop_bucket.claim(Instant::now()) {
+        if !self.drop_bucket.claim(checked) {
             tracing::debug!("syscall event drop, but the token bucket is empty: no action this time");
             return Ok(());
         }
@@ -1099,7 +1101,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
             }
             let read = std::mem::take(&mut window_records);
             if let Some(p) = &mut proc {
-                p.drop_alert(new_drops, read, out)?;
+                p.drop_alert(new_drops, read, last_drop_check, out)?;
                 if p.drop_exit {
                     break;
                 }
@@ -1120,7 +1122,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     if let Some(p) = &mut proc
         && !p.drop_exit
     {
-        p.drop_alert(new_drops, window_records, out)?;
+        p.drop_alert(new_drops, window_records, Instant::now(), out)?;
     }
     if let Some(p) = &mut proc {
         for (rule, subject, n) in p.internal.pending() {
