@@ -5,19 +5,12 @@
 
 mod common;
 
-use common::{Daemon, cat, free_port, lanner, live_allowed, temp_dir};
+use common::{Daemon, cat, cat_rule, free_port, lanner, live_allowed, metric_in, temp_dir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A rule that fires when `cat` opens a file whose name contains `marker`.
-fn rule(name: &str, marker: &str) -> String {
-    format!(
-        "- rule: {name}\n  desc: cat opened a {marker} file\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}\n  output: '{name} %fd.name'\n  priority: WARNING\n"
-    )
-}
 
 /// An HTTP client that returns error statuses as responses.
 fn agent() -> ureq::Agent {
@@ -43,11 +36,6 @@ fn wait_for_metrics(port: u16, limit: Duration) -> String {
         assert!(Instant::now() < deadline, "no metrics endpoint on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The value of a metric line `name{labels} value` (the first that starts with `prefix`).
-fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[test]
@@ -95,7 +83,7 @@ fn overrides_and_config_select_the_rules_and_the_format() {
     }
     let dir = temp_dir("overrides");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Override Rule", "lanner-override-marker")).unwrap();
+    std::fs::write(&rules, cat_rule("Override Rule", "lanner-override-marker")).unwrap();
     let cfg = dir.join("lanner.yaml");
     // The file says text output and no webserver; -o turns on JSON, without tags.
     std::fs::write(
@@ -129,7 +117,7 @@ fn reloads_while_events_flow() {
     }
     let dir = temp_dir("reload");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Rule A", "marker-a")).unwrap();
+    std::fs::write(&rules, cat_rule("Rule A", "marker-a")).unwrap();
     let port = free_port();
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
@@ -151,7 +139,7 @@ fn reloads_while_events_flow() {
     assert_eq!(d.log_count("reloading"), 0, "an unrelated file in the rules folder reloaded");
 
     // A good change of the rules file: Rule B replaces Rule A, without a restart.
-    std::fs::write(&rules, rule("Rule B", "marker-b")).unwrap();
+    std::fs::write(&rules, cat_rule("Rule B", "marker-b")).unwrap();
     d.wait_log("reloaded", Duration::from_secs(20));
     cat(&b);
     d.wait_alert("Rule B", "marker-b");
@@ -177,8 +165,8 @@ fn reloads_while_events_flow() {
     // The reloads are counted.
     let (status, text) = get(port, "/metrics");
     assert_eq!(status, 200);
-    assert!(metric(&text, r#"lanner_reloads_total{result="ok"}"#).unwrap() >= 1.0, "{text}");
-    assert!(metric(&text, r#"lanner_reloads_total{result="failed"}"#).unwrap() >= 1.0, "{text}");
+    assert!(metric_in(&text, r#"lanner_reloads_total{result="ok"}"#).unwrap() >= 1.0, "{text}");
+    assert!(metric_in(&text, r#"lanner_reloads_total{result="failed"}"#).unwrap() >= 1.0, "{text}");
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -190,7 +178,7 @@ fn sighup_reloads_when_files_are_not_watched() {
     }
     let dir = temp_dir("sighup");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Rule A", "marker-a")).unwrap();
+    std::fs::write(&rules, cat_rule("Rule A", "marker-a")).unwrap();
     let d = Daemon::start(&[
         "-r",
         rules.to_str().unwrap(),
@@ -201,7 +189,7 @@ fn sighup_reloads_when_files_are_not_watched() {
         "-o",
         "webserver.enabled=false",
     ]);
-    std::fs::write(&rules, rule("Rule C", "marker-c")).unwrap();
+    std::fs::write(&rules, cat_rule("Rule C", "marker-c")).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(d.log_count("reloading"), 0, "files are not watched");
     d.signal(libc::SIGHUP);
@@ -222,7 +210,7 @@ fn metrics_and_health_after_a_live_run() {
     }
     let dir = temp_dir("metrics");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Metric Rule", "metric-marker")).unwrap();
+    std::fs::write(&rules, cat_rule("Metric Rule", "metric-marker")).unwrap();
     let port = free_port();
     let d = Daemon::start(&[
         "-r",
@@ -240,15 +228,15 @@ fn metrics_and_health_after_a_live_run() {
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, text) = get(port, "/metrics");
     assert_eq!(status, 200);
-    assert!(metric(&text, r#"lanner_events_processed_total{source="syscall"}"#).unwrap() > 0.0, "{text}");
+    assert!(metric_in(&text, r#"lanner_events_processed_total{source="syscall"}"#).unwrap() > 0.0, "{text}");
     assert_eq!(
-        metric(&text, r#"lanner_alerts_total{rule="Metric Rule",priority="Warning"}"#),
+        metric_in(&text, r#"lanner_alerts_total{rule="Metric Rule",priority="Warning"}"#),
         Some(1.0),
         "{text}"
     );
-    assert!(metric(&text, "lanner_capture_records_total{cpu=").unwrap() > 0.0, "{text}");
-    assert!(metric(&text, "lanner_rule_evaluation_nanoseconds_total").unwrap() > 0.0, "{text}");
-    assert_eq!(metric(&text, "lanner_rules_loaded"), Some(1.0), "{text}");
+    assert!(metric_in(&text, "lanner_capture_records_total{cpu=").unwrap() > 0.0, "{text}");
+    assert!(metric_in(&text, "lanner_rule_evaluation_nanoseconds_total").unwrap() > 0.0, "{text}");
+    assert_eq!(metric_in(&text, "lanner_rules_loaded"), Some(1.0), "{text}");
     assert_eq!(d.stop(), Some(0));
 
     // /healthz/ready tells the truth: with a gap limit shorter than the poll interval it
@@ -311,7 +299,7 @@ fn metrics_after_a_replay() {
     let alerts: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
     assert!(alerts[0].contains("shell bash under nginx"), "{alerts:?}");
     let text = wait_for_metrics(port, Duration::from_secs(20));
-    assert_eq!(metric(&text, r#"lanner_events_processed_total{source="syscall"}"#), Some(12.0), "{text}");
+    assert_eq!(metric_in(&text, r#"lanner_events_processed_total{source="syscall"}"#), Some(12.0), "{text}");
     let alert_total: f64 = text
         .lines()
         .filter(|l| l.starts_with("lanner_alerts_total{"))
@@ -333,7 +321,7 @@ fn program_output_gets_every_alert_and_sigterm_flushes_the_queue() {
     }
     let dir = temp_dir("program");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Program Rule", "prog-marker")).unwrap();
+    std::fs::write(&rules, cat_rule("Program Rule", "prog-marker")).unwrap();
     let sink = dir.join("alerts.jsonl");
     // A slow reader: each alert waits in the queue a little, so SIGTERM finds some queued.
     let program = format!("while read -r l; do sleep 0.05; echo \"$l\" >> {}; done", sink.display());
@@ -404,7 +392,7 @@ fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_afte
     let plugins = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins).unwrap();
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Rule A", "dropin-a")).unwrap();
+    std::fs::write(&rules, cat_rule("Rule A", "dropin-a")).unwrap();
     let d = plugins_daemon(&dir, &rules, &plugins);
 
     // Rules over the Kubernetes audit source and the json fields: refused while the
@@ -413,7 +401,7 @@ fn plugins_dropped_in_make_their_fields_usable_and_a_source_feeds_the_rules_afte
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/k8s_audit_rules.yaml"),
     )
     .unwrap();
-    std::fs::write(&rules, format!("{}\n{k8s}", rule("Rule A", "dropin-a"))).unwrap();
+    std::fs::write(&rules, format!("{}\n{k8s}", cat_rule("Rule A", "dropin-a"))).unwrap();
     let failed = d.wait_alert("Lanner internal: reload failed", "k8saudit");
     assert_eq!(failed["priority"], "Critical");
 
@@ -615,8 +603,8 @@ fn plugin_calls_failures_and_restarts_are_in_the_metrics() {
     let text = wait_for_metrics(port, Duration::from_secs(60));
     // The plugin is listed with its counters (its fields were registered: one info call).
     assert!(text.contains(r#"lanner_plugin_calls_total{plugin="json"}"#), "{text}");
-    assert_eq!(metric(&text, r#"lanner_plugin_failures_total{plugin="json"}"#), Some(0.0), "{text}");
-    assert_eq!(metric(&text, r#"lanner_plugin_restarts_total{plugin="json"}"#), Some(0.0), "{text}");
+    assert_eq!(metric_in(&text, r#"lanner_plugin_failures_total{plugin="json"}"#), Some(0.0), "{text}");
+    assert_eq!(metric_in(&text, r#"lanner_plugin_restarts_total{plugin="json"}"#), Some(0.0), "{text}");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
@@ -679,7 +667,7 @@ fn a_flooded_source_drops_and_counts_its_own_events_while_syscalls_are_still_see
         &rules,
         format!(
             "{}- rule: Flood Rule\n  desc: reads the slow field\n  condition: flood.slow = never\n  output: '%flood.slow'\n  priority: WARNING\n  source: flood\n",
-            rule("Flood Syscall Rule", "flood-marker")
+            cat_rule("Flood Syscall Rule", "flood-marker")
         ),
     )
     .unwrap();
@@ -704,8 +692,8 @@ fn a_flooded_source_drops_and_counts_its_own_events_while_syscalls_are_still_see
     let (dropped, processed) = loop {
         let text = wait_for_metrics(port, Duration::from_secs(10));
         let dropped =
-            metric(&text, r#"lanner_plugin_events_dropped_total{plugin="floodsource"}"#).unwrap_or(0.0);
-        let processed = metric(&text, r#"lanner_events_processed_total{source="flood"}"#).unwrap_or(0.0);
+            metric_in(&text, r#"lanner_plugin_events_dropped_total{plugin="floodsource"}"#).unwrap_or(0.0);
+        let processed = metric_in(&text, r#"lanner_events_processed_total{source="flood"}"#).unwrap_or(0.0);
         if dropped > 0.0 && processed > 0.0 {
             break (dropped, processed);
         }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Daemon, free_port, live_allowed, temp_dir};
+use common::{Daemon, free_port, live_allowed, metric_in, metrics_text, temp_dir};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -66,29 +66,12 @@ impl PeakRss {
     }
 }
 
-/// `/metrics` of the daemon on `port`.
-fn metrics(port: u16) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    agent
-        .get(&format!("http://127.0.0.1:{port}/metrics"))
-        .call()
-        .expect("the webserver answers")
-        .body_mut()
-        .read_to_string()
-        .unwrap()
-}
-
-/// The value of the metric line starting with `prefix`.
-fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 /// Waits until `metric` is above 0.
 fn wait_metric(port: u16, prefix: &str) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = metrics(port);
-        if let Some(v) = metric(&text, prefix).filter(|v| *v > 0.0) {
+        let text = metrics_text(port);
+        if let Some(v) = metric_in(&text, prefix).filter(|v| *v > 0.0) {
             return v;
         }
         assert!(Instant::now() < deadline, "{prefix} never rose: {text}");
@@ -166,7 +149,7 @@ fn an_fd_storm_inherited_by_forks_grows_rss_by_at_most_64_mib() {
     }
     std::thread::sleep(Duration::from_secs(1));
     let peak = peak.finish();
-    let text = metrics(port);
+    let text = metrics_text(port);
     let (alerts, _) = d.stop_with_alerts();
     for i in 0..8 {
         let file = dir.join(format!("{marker}-{i}"));
@@ -180,7 +163,7 @@ fn an_fd_storm_inherited_by_forks_grows_rss_by_at_most_64_mib() {
     }
     // Said out loud: counted, and one alert (rate-limited) however long the storm lasts.
     assert!(
-        metric(&text, r#"lanner_state_evicted_total{table="fds"}"#).unwrap() >= 19_000.0 - 4096.0,
+        metric_in(&text, r#"lanner_state_evicted_total{table="fds"}"#).unwrap() >= 19_000.0 - 4096.0,
         "{text}"
     );
     let full: Vec<&Value> = alerts.iter().filter(|a| a["rule"] == STATE_FULL).collect();
@@ -225,8 +208,8 @@ fn a_fork_storm_past_the_thread_table_evicts_and_the_workers_stay_right() {
     // Reconciliation runs: its counters are there.
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
-        let text = metrics(port);
-        if metric(&text, r#"lanner_state_reconciled_total{table="processes"}"#).is_some() {
+        let text = metrics_text(port);
+        if metric_in(&text, r#"lanner_state_reconciled_total{table="processes"}"#).is_some() {
             break text;
         }
         assert!(Instant::now() < deadline, "no reconciliation counter: {text}");
@@ -242,8 +225,8 @@ fn a_fork_storm_past_the_thread_table_evicts_and_the_workers_stay_right() {
         );
     }
     assert!(evicted > 0.0);
-    assert!(metric(&text, r#"lanner_state_entries{table="threads"}"#).unwrap() <= 128.0, "{text}");
-    assert!(metric(&text, r#"lanner_state_entries{table="processes"}"#).unwrap() <= 128.0, "{text}");
+    assert!(metric_in(&text, r#"lanner_state_entries{table="threads"}"#).unwrap() <= 128.0, "{text}");
+    assert!(metric_in(&text, r#"lanner_state_entries{table="processes"}"#).unwrap() <= 128.0, "{text}");
     assert_eq!(alerts.iter().filter(|a| a["rule"] == STATE_FULL).count(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Daemon, cat, free_port, lanner, live_allowed, temp_dir};
+use common::{Daemon, cat, cat_rule, free_port, lanner, live_allowed, metric, temp_dir, waits_until};
 use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
 use serde_json::Value;
 use std::path::Path;
@@ -18,28 +18,8 @@ use std::time::{Duration, Instant};
 const RELOAD_RULE: &str = "Lanner internal: reload failed";
 const DISABLED_RULE: &str = "Lanner internal: plugin disabled";
 
-/// A rule that fires when `cat` opens a file whose name contains `marker`.
-fn rule(name: &str, marker: &str) -> String {
-    format!(
-        "- rule: {name}\n  desc: cat opened a {marker} file\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}\n  output: '{name} %fd.name'\n  priority: WARNING\n"
-    )
-}
-
 const BROKEN: &str =
     "- rule: Broken\n  desc: d\n  condition: evt.type = openat and (\n  output: x\n  priority: INFO\n";
-
-/// The sum of a metric's values over the lines that start with `prefix` (0 when absent).
-fn metric(port: u16, prefix: &str) -> f64 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 fn reloads(port: u16, result: &str) -> f64 {
     metric(port, &format!("lanner_reloads_total{{result=\"{result}\"}}"))
@@ -63,17 +43,6 @@ fn look_at(dir: &Path, plugins: &Path) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn waits_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
 #[test]
 fn reloads_only_on_real_changes_and_one_bad_write_is_one_rejection() {
     if !live_allowed() {
@@ -83,7 +52,7 @@ fn reloads_only_on_real_changes_and_one_bad_write_is_one_rejection() {
     let plugins = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins).unwrap();
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Flood A", "flood-marker-a")).unwrap();
+    std::fs::write(&rules, cat_rule("Flood A", "flood-marker-a")).unwrap();
     let port = free_port();
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
@@ -128,7 +97,7 @@ fn reloads_only_on_real_changes_and_one_bad_write_is_one_rejection() {
     assert_eq!(reloads(port, "failed"), 1.0);
 
     // A real fix reloads once, and the new rule fires.
-    std::fs::write(&rules, rule("Flood B", "flood-marker-b")).unwrap();
+    std::fs::write(&rules, cat_rule("Flood B", "flood-marker-b")).unwrap();
     d.wait_log("reloaded: new rules in effect", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(reloads(port, "ok"), 1.0);
@@ -154,7 +123,7 @@ fn internal_alerts_once_per_kind_per_interval_with_the_count_held_back() {
     }
     let dir = temp_dir("floods-internal");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Flood C", "flood-marker-c")).unwrap();
+    std::fs::write(&rules, cat_rule("Flood C", "flood-marker-c")).unwrap();
     let port = free_port();
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
@@ -199,7 +168,7 @@ fn rule_alerts_deduplicated_live_when_configured() {
     }
     let dir = temp_dir("floods-dedup");
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Flood D", "flood-marker-d")).unwrap();
+    std::fs::write(&rules, cat_rule("Flood D", "flood-marker-d")).unwrap();
     let cfg = dir.join("lanner.yaml");
     std::fs::write(
         &cfg,
@@ -364,7 +333,7 @@ fn a_sink_disabled_in_lanner_run_raises_the_alert_on_the_other_outputs() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::copy(build_component("tests/plugins/filesink"), sinks.join("filesink.wasm")).unwrap();
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule("Flood Sink", "flood-sink-marker")).unwrap();
+    std::fs::write(&rules, cat_rule("Flood Sink", "flood-sink-marker")).unwrap();
     let port = free_port();
     let cfg = dir.join("lanner.yaml");
     std::fs::write(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Daemon, lanner, live_allowed, temp_dir};
+use common::{Daemon, lanner, live_allowed, metric, temp_dir};
 use lanner_plugin_runtime::testing::{build_component, build_python_component, wasm_target_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -79,19 +79,6 @@ fn config_on(dir: &Path, rules: &Path, plugins: &Path, port: u16) -> PathBuf {
 
 fn config(dir: &Path, rules: &Path, plugins: &Path) -> PathBuf {
     config_on(dir, rules, plugins, 0)
-}
-
-/// A metric's value from `/metrics` (the sum over its labels).
-fn metric(port: u16, name: &str) -> f64 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn run(program: &Path, args: &[&str]) {

@@ -221,3 +221,118 @@ impl Daemon {
         self.stop_with_alerts().1
     }
 }
+
+/// A rule that fires when `cat` opens a file whose name contains `marker`.
+pub fn cat_rule(name: &str, marker: &str) -> String {
+    format!(
+        "- rule: {name}\n  desc: cat opened a {marker} file\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}\n  output: '{name} %fd.name'\n  priority: WARNING\n"
+    )
+}
+
+/// `/metrics` of the daemon whose webserver is on `port` (plain HTTP on loopback).
+pub fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics endpoint");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The value of the first metric line of `text` that starts with `prefix`.
+pub fn metric_in(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A metric's value on the daemon's `/metrics`: the sum over the lines that start with
+/// `prefix` (its labels), 0 when it has none.
+pub fn metric(port: u16, prefix: &str) -> f64 {
+    metrics_text(port)
+        .lines()
+        .filter(|l| l.starts_with(prefix) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Whether `f` came true within `limit` (asked every 50 ms, and once more at the end).
+pub fn waits_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// The bodies an [`http_server`] received, in order.
+pub type Bodies = Arc<Mutex<Vec<String>>>;
+
+/// An HTTP/1.1 server on loopback that answers 200 to every request and keeps the bodies,
+/// sent with a Content-Length or chunked (keep-alive connections are served in a loop).
+pub fn http_server() -> (u16, Bodies) {
+    http_server_with(false)
+}
+
+/// [`http_server`], but when `require_length` a body sent without a Content-Length is not
+/// kept (and is said on stderr), so a test that waits for it fails.
+pub fn http_server_with(require_length: bool) -> (u16, Bodies) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let keep = bodies.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                loop {
+                    let mut request = String::new();
+                    if r.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let (mut len, mut chunked) = (None, false);
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        let h = h.trim().to_ascii_lowercase();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("content-length:") {
+                            len = Some(v.trim().parse::<usize>().unwrap());
+                        }
+                        chunked |= h.starts_with("transfer-encoding:") && h.contains("chunked");
+                    }
+                    let mut body = Vec::new();
+                    if chunked {
+                        loop {
+                            let mut size = String::new();
+                            r.read_line(&mut size).unwrap();
+                            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                            let mut chunk = vec![0; n + 2];
+                            r.read_exact(&mut chunk).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            body.extend_from_slice(&chunk[..n]);
+                        }
+                    } else {
+                        body.resize(len.unwrap_or(0), 0);
+                        r.read_exact(&mut body).unwrap();
+                    }
+                    if require_length && len.is_none() {
+                        eprintln!("test HTTP server: a body without a Content-Length ({request:?}), not kept");
+                    } else {
+                        keep.lock().unwrap().push(String::from_utf8(body).unwrap());
+                    }
+                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
