@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{free_port, lanner, temp_dir};
+use common::{free_port, http_server, lanner, temp_dir};
 use lanner_plugin_runtime::testing::{build_component, wasm_target_dir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -25,63 +24,6 @@ fn lanner_cached() -> Command {
     let mut c = lanner();
     c.env("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache"));
     c
-}
-
-/// An HTTP server on loopback that answers 200 to every request and keeps the bodies of the
-/// POSTs (sent with Content-Length or chunked).
-fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let keep = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming().map_while(Result::ok) {
-            let keep = keep.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                loop {
-                    let mut request = String::new();
-                    if r.read_line(&mut request).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let (mut len, mut chunked) = (0usize, false);
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        let h = h.trim().to_ascii_lowercase();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        chunked |= h.starts_with("transfer-encoding:") && h.contains("chunked");
-                    }
-                    let mut body = Vec::new();
-                    if chunked {
-                        loop {
-                            let mut size = String::new();
-                            r.read_line(&mut size).unwrap();
-                            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                            let mut chunk = vec![0; n + 2];
-                            r.read_exact(&mut chunk).unwrap();
-                            if n == 0 {
-                                break;
-                            }
-                            body.extend_from_slice(&chunk[..n]);
-                        }
-                    } else {
-                        body.resize(len, 0);
-                        r.read_exact(&mut body).unwrap();
-                    }
-                    keep.lock().unwrap().push(String::from_utf8(body).unwrap());
-                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
-                }
-            });
-        }
-    });
-    (port, bodies)
 }
 
 /// A folder of sink plugins built from plugins/: file and webhook.

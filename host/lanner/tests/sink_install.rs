@@ -5,57 +5,15 @@
 
 mod common;
 
-use common::{Daemon, cat, lanner, live_allowed, temp_dir};
+use common::{Daemon, cat, http_server_with, lanner, live_allowed, temp_dir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     lanner_plugin_runtime::testing::repo_root()
-}
-
-/// Accepts HTTP POSTs (with a Content-Length), answers 200, keeps their bodies.
-fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let b = bodies.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(c) = c else { continue };
-            let b = b.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(c.try_clone().unwrap());
-                let mut c = c;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = None;
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        if h.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = Some(v.trim().parse().unwrap());
-                        }
-                    }
-                    let mut body = vec![0; len.expect("the webhook sends a Content-Length")];
-                    r.read_exact(&mut body).unwrap();
-                    b.lock().unwrap().push(String::from_utf8(body).unwrap());
-                    c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
-                }
-            });
-        }
-    });
-    (port, bodies)
 }
 
 /// Runs `packaging/build-plugins.sh ARGS` from the repository root, sharing the tests'
@@ -85,7 +43,8 @@ fn installed_sinks_deliver_with_typed_values_as_stdout_does() {
         assert!(sinks.join(format!("{name}.wasm")).is_file(), "{name}.wasm installed in {}", sinks.display());
     }
 
-    let (port, bodies) = http_server();
+    // The webhook sends a Content-Length (Falco receivers refuse chunked bodies).
+    let (port, bodies) = http_server_with(true);
     let rules = dir.join("rules.yaml");
     std::fs::write(
         &rules,

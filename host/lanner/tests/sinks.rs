@@ -4,71 +4,10 @@
 
 mod common;
 
-use common::{Daemon, cat, live_allowed, temp_dir};
+use common::{Daemon, cat, http_server, live_allowed, temp_dir};
 use lanner_plugin_runtime::testing::build_component;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Accepts HTTP POSTs, answers 200, keeps their bodies.
-fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let b = bodies.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(c) = c else { continue };
-            let b = b.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(c.try_clone().unwrap());
-                let mut c = c;
-                loop {
-                    let mut len = 0;
-                    let mut chunked = false;
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        if h.trim().is_empty() {
-                            break;
-                        }
-                        let h = h.to_ascii_lowercase();
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        chunked |= h.starts_with("transfer-encoding:") && h.contains("chunked");
-                    }
-                    let mut body = vec![0; len];
-                    if chunked {
-                        body.clear();
-                        loop {
-                            let mut size = String::new();
-                            r.read_line(&mut size).unwrap();
-                            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                            let mut chunk = vec![0; n + 2];
-                            r.read_exact(&mut chunk).unwrap();
-                            if n == 0 {
-                                break;
-                            }
-                            body.extend_from_slice(&chunk[..n]);
-                        }
-                    } else {
-                        r.read_exact(&mut body).unwrap();
-                    }
-                    b.lock().unwrap().push(String::from_utf8(body).unwrap());
-                    c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
-                }
-            });
-        }
-    });
-    (port, bodies)
-}
 
 #[test]
 fn file_output_and_a_webhook_plugin_output_get_the_alerts() {

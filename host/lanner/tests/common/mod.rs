@@ -325,7 +325,9 @@ pub fn http_server_with(require_length: bool) -> (u16, Bodies) {
                         r.read_exact(&mut body).unwrap();
                     }
                     if require_length && len.is_none() {
-                        eprintln!("test HTTP server: a body without a Content-Length ({request:?}), not kept");
+                        eprintln!(
+                            "test HTTP server: a body without a Content-Length ({request:?}), not kept"
+                        );
                     } else {
                         keep.lock().unwrap().push(String::from_utf8(body).unwrap());
                     }
