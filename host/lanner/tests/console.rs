@@ -1,0 +1,368 @@
+//! The alert console in a real browser: Debian's chromium driven through chromedriver's
+//! WebDriver HTTP protocol, against a live `lanner run` (root, eBPF) whose rules fire on
+//! files `cat` opens. A live alert reaches the open page within a second, the filters narrow
+//! the list and the chart, hostile file names show as text and run nothing, and without the
+//! token every console path answers 401 with the security headers.
+//!
+//! With LANNER_CONSOLE_SCREENSHOT=PATH the test saves the page as a PNG there (the README's
+//! docs/console.png comes from such a run).
+
+mod common;
+
+use common::{Daemon, cat, free_port, live_allowed, scratch_dir};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "console-test-token-0123456789";
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
+}
+
+/// A GET: status, headers, body.
+fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, String) {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.call().expect("the webserver answers");
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, h, body)
+}
+
+/// A chromium session through chromedriver, both ended when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    fn start(tag: &str) -> Self {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut r) = agent().get(&format!("{base}/status")).call()
+                && r.body_mut()
+                    .read_to_string()
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .is_some_and(|v| v["value"]["ready"] == true)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile =
+            std::env::temp_dir().join(format!("lanner-console-chromium-{tag}-{}", std::process::id()));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "unhandledPromptBehavior": "ignore",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1600,1000", format!("--user-data-dir={}", profile.display())],
+            },
+        }}});
+        let mut b = Browser { driver, base, session: String::new(), profile };
+        let v = b.call("POST", "/session", Some(caps)).expect("a chromium session");
+        b.session = v["sessionId"].as_str().expect("session id").to_string();
+        b
+    }
+
+    /// A WebDriver command: its `value`, or the error WebDriver answered.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let mut resp = match (method, body) {
+            ("POST", b) => agent()
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(b.unwrap_or(json!({})).to_string()),
+            ("DELETE", _) => agent().delete(&url).call(),
+            _ => agent().get(&url).call(),
+        }
+        .expect("chromedriver answers");
+        let ok = resp.status().is_success();
+        let text = resp.body_mut().read_to_string().expect("a WebDriver answer");
+        let v: Value = serde_json::from_str(&text).expect("a WebDriver answer in JSON");
+        if ok { Ok(v["value"].clone()) } else { Err(v["value"].clone()) }
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url }))).expect("navigate");
+    }
+
+    /// Runs a script in the page (the driver's, not the page's: CSP does not apply to it).
+    fn exec(&self, script: &str) -> Value {
+        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits until `script` returns true; how long it took.
+    fn wait_for(&self, script: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.exec(script) == json!(true) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the page never satisfied `{script}`; it shows:\n{}",
+                self.exec("return document.body.innerText")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The text of an open alert dialog, if any.
+    fn open_dialog(&self) -> Option<String> {
+        self.call("GET", "/alert/text", None).ok().map(|v| v.to_string())
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let v = self.call("GET", "/screenshot", None).expect("screenshot");
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.call("DELETE", "", None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Rules firing when `cat` opens a file whose name contains their marker.
+fn rules(marker: &str) -> String {
+    format!(
+        "- rule: Console Read A\n  desc: cat read an A file of the console test\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}-a\n  output: 'A file read %fd.name by %proc.cmdline'\n  priority: WARNING\n  tags: [console_test, filesystem]\n\
+         - rule: Console Read B\n  desc: cat read a B file of the console test\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains {marker}-b\n  output: 'B file read %fd.name'\n  priority: ERROR\n  tags: [console_test]\n"
+    )
+}
+
+/// How many alert rows the page shows whose text contains `text`.
+fn rows_with(b: &Browser, text: &str) -> i64 {
+    let script = format!(
+        "return [...document.querySelectorAll('#rows tr')].filter(tr => tr.textContent.includes({})).length",
+        json!(text)
+    );
+    b.exec(&script).as_i64().unwrap()
+}
+
+#[test]
+fn console_in_a_real_browser() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = scratch_dir("console");
+    let marker = format!("lanner-console-{}", std::process::id());
+    let rules_path = dir.0.join("rules.yaml");
+    std::fs::write(&rules_path, rules(&marker)).unwrap();
+    let port = free_port();
+    let (port_o, token_o) = (format!("webserver.listen_port={port}"), format!("console.token={TOKEN}"));
+    let d = Daemon::start(&[
+        "-r",
+        rules_path.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        &port_o,
+        "-o",
+        "console.enabled=true",
+        "-o",
+        &token_o,
+    ]);
+    let base = format!("http://127.0.0.1:{port}");
+    d.wait_log(&format!("alert console: {base}/console?token={TOKEN}"), Duration::from_secs(5));
+
+    // Without the token (or with a wrong one) every console path is refused, and even the
+    // refusal carries the headers; the health and metrics paths keep their own settings.
+    for path in [
+        "/console",
+        "/console/",
+        "/console/console.js",
+        "/console/api/alerts",
+        "/console/api/events",
+        "/console/api/state",
+        "/console/api/rule?name=x",
+        "/console/nothing/here",
+    ] {
+        let (status, h, _) = get(&format!("{base}{path}"), &[]);
+        assert_eq!(status, 401, "{path}");
+        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{path}");
+        let (status, ..) = get(
+            &format!("{base}{path}"),
+            &[("Cookie", "lanner_console_token=console-test-token-0123456780")],
+        );
+        assert_eq!(status, 401, "{path} with a wrong token");
+    }
+    assert_eq!(get(&format!("{base}/console?token=nope-nope-nope-nope"), &[]).0, 401);
+    assert_eq!(get(&format!("{base}/healthz"), &[]).0, 200, "/healthz stays open");
+    assert_eq!(get(&format!("{base}/metrics"), &[]).0, 200, "/metrics keeps its own (open) setting");
+    // With the token: the first visit sets the cookie and leaves the token out of the address.
+    let (status, h, _) = get(&format!("{base}/console?token={TOKEN}&rule=x"), &[]);
+    assert_eq!(status, 303);
+    assert_eq!(h.get("location").unwrap(), "/console?rule=x");
+    let cookie = h.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let bearer = format!("Bearer {TOKEN}");
+    for path in
+        ["/console", "/console/console.js", "/console/vendor/uPlot.iife.min.js", "/console/api/alerts"]
+    {
+        let (status, h, _) = get(&format!("{base}{path}"), &[("Authorization", &bearer)]);
+        assert_eq!(status, 200, "{path}");
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(!csp.contains("unsafe-inline") && csp.contains("default-src 'none'"), "{csp}");
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+    }
+    let (_, _, page) = get(&format!("{base}/console"), &[("Authorization", &bearer)]);
+    assert!(
+        !page.contains("<script>") && !page.contains("http://") && !page.contains("https://"),
+        "no inline script, nothing from elsewhere"
+    );
+
+    // Alerts from before the page opened: five A, three B.
+    for i in 0..5 {
+        let f = dir.0.join(format!("{marker}-a-early{i}"));
+        std::fs::write(&f, "x").unwrap();
+        cat(&f);
+    }
+    for i in 0..3 {
+        let f = dir.0.join(format!("{marker}-b-early{i}"));
+        std::fs::write(&f, "x").unwrap();
+        cat(&f);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.alerts().len() < 8 {
+        assert!(Instant::now() < deadline, "the early alerts did not come: {:#?}", d.alerts());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let b = Browser::start("main");
+    b.goto(&format!("{base}/console?token={TOKEN}"));
+    b.wait_for("return document.getElementById('conn').textContent === 'live'", Duration::from_secs(10));
+    let url = b.exec("return location.href");
+    assert_eq!(url, json!(format!("{base}/console")), "the token left the address bar");
+    b.wait_for("return document.getElementById('count').dataset.count === '8'", Duration::from_secs(5));
+
+    // A live alert appears within a second of the event.
+    let live = dir.0.join(format!("{marker}-a-live"));
+    std::fs::write(&live, "x").unwrap();
+    let start = Instant::now();
+    cat(&live);
+    let live_name = live.to_str().unwrap().to_string();
+    let script = format!(
+        "return [...document.querySelectorAll('#rows tr')].some(tr => tr.textContent.includes({}))",
+        json!(live_name)
+    );
+    b.wait_for(&script, Duration::from_secs(5));
+    let took = start.elapsed();
+    eprintln!("live alert in the page after {took:?}");
+    assert!(took < Duration::from_secs(1), "the live alert took {took:?}");
+    let first = b.exec("return document.querySelector('#rows tr').textContent");
+    assert!(first.as_str().unwrap().contains(&live_name), "newest first: {first}");
+
+    // Hostile names: shown as text, nothing runs. The svg one would set a flag, the img one
+    // open a dialog, were they markup.
+    let hostile = ["<img src=x onerror=alert(1)>", "\"><script>", "<svg onload=window.__pwned=1>"];
+    for (i, h) in hostile.iter().enumerate() {
+        let f = dir.0.join(format!("{marker}-a-hostile{i}{h}"));
+        std::fs::write(&f, "x").unwrap();
+        cat(&f);
+    }
+    for h in hostile {
+        b.wait_for(
+            &format!(
+                "return [...document.querySelectorAll('#rows td')].some(td => td.textContent.includes({}))",
+                json!(h)
+            ),
+            Duration::from_secs(5),
+        );
+    }
+    assert_eq!(
+        b.exec("return document.querySelectorAll('#rows img, #rows svg, #rows script').length"),
+        json!(0)
+    );
+    // Their detail too (every output field as text).
+    b.exec("[...document.querySelectorAll('#rows tr')].find(tr => tr.textContent.includes('<svg')).click(); return true");
+    b.wait_for("return !document.getElementById('detail').hidden && document.getElementById('d-desc').textContent.includes('cat read an A file')", Duration::from_secs(5));
+    let detail = b.exec("return document.getElementById('detail').textContent");
+    assert!(detail.as_str().unwrap().contains("<svg onload=window.__pwned=1>"), "{detail}");
+    assert!(detail.as_str().unwrap().contains("proc.name = cat"), "the rule's condition: {detail}");
+    let fields = b.exec("return [...document.querySelectorAll('#d-fields tr')].map(tr => [...tr.children].map(td => td.textContent))");
+    assert!(fields.as_array().unwrap().iter().any(|f| f[0] == "fd.name" && f[2] == "string"), "{fields}");
+    assert_eq!(
+        b.exec("return document.querySelectorAll('#detail img, #detail svg, #detail script').length"),
+        json!(0)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.exec("return typeof window.__pwned"), json!("undefined"), "no payload ran");
+    assert_eq!(b.open_dialog(), None, "no dialog opened");
+
+    // The filters narrow the list and the chart, and live in the URL.
+    b.exec("const i = document.getElementById('f-rule'); i.value = 'Console Read B'; i.dispatchEvent(new Event('input', {bubbles: true})); return true");
+    b.wait_for("return document.getElementById('count').dataset.count === '3'", Duration::from_secs(5));
+    assert_eq!(rows_with(&b, "B file read"), 3);
+    assert_eq!(b.exec("return document.querySelectorAll('#rows tr').length"), json!(3));
+    assert_eq!(
+        b.exec("return document.getElementById('chart').dataset.total"),
+        json!("3"),
+        "the chart counts what was sent"
+    );
+    assert_eq!(b.exec("return location.search"), json!("?rule=Console+Read+B"));
+    assert_eq!(
+        b.exec("return document.querySelectorAll('#chart canvas').length"),
+        json!(1),
+        "uPlot drew the chart"
+    );
+    // A shared view opens with its filters: priority at least Error is B only; a tag.
+    b.goto(&format!("{base}/console?priority=Error"));
+    b.wait_for("return document.getElementById('count').dataset.count === '3'", Duration::from_secs(5));
+    b.goto(&format!("{base}/console?tag=filesystem&q=early"));
+    b.wait_for("return document.getElementById('count').dataset.count === '5'", Duration::from_secs(5));
+    assert_eq!(b.exec("return document.getElementById('chart').dataset.total"), json!("5"));
+    b.goto(&format!("{base}/console?container=host&rule=Console"));
+    b.wait_for("return document.getElementById('count').dataset.count === '12'", Duration::from_secs(5));
+    let top = b.exec("return document.getElementById('top-rules').textContent");
+    assert!(top.as_str().unwrap().contains("Console Read A — 9"), "{top}");
+    // Lanner's own state beside the alerts.
+    b.wait_for(
+        "return document.getElementById('state').textContent.includes('Records captured')",
+        Duration::from_secs(10),
+    );
+
+    if let Ok(path) = std::env::var("LANNER_CONSOLE_SCREENSHOT") {
+        b.goto(&format!("{base}/console"));
+        b.wait_for("return document.getElementById('count').dataset.count === '12'", Duration::from_secs(5));
+        b.exec("[...document.querySelectorAll('#rows tr')].find(tr => tr.textContent.includes('<img')).click(); return true");
+        b.wait_for("return document.getElementById('d-desc').textContent !== ''", Duration::from_secs(5));
+        std::fs::write(&path, b.screenshot()).unwrap();
+    }
+    assert_eq!(b.open_dialog(), None, "no dialog opened");
+    drop(b);
+    assert_eq!(d.log_count(TOKEN), 1, "the token is logged once, at start");
+    d.stop();
+}
