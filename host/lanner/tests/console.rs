@@ -366,3 +366,72 @@ fn console_in_a_real_browser() {
     assert_eq!(d.log_count(TOKEN), 1, "the token is logged once, at start");
     d.stop();
 }
+
+#[test]
+fn console_is_off_by_default_and_a_generated_token_is_logged_once() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = scratch_dir("console-token");
+    let marker = format!("lanner-console-token-{}", std::process::id());
+    let rules_path = dir.0.join("rules.yaml");
+    std::fs::write(&rules_path, rules(&marker)).unwrap();
+    // Off by default: no console route, nothing logged about it.
+    let port = free_port();
+    let port_o = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&["-r", rules_path.to_str().unwrap(), "-o", &port_o]);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/console"), &[]).0, 404);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/healthz"), &[]).0, 200);
+    assert_eq!(d.log_count("console"), 0);
+    d.stop();
+
+    // On without a token: one is made and logged once, in the URL.
+    let port = free_port();
+    let port_o = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&[
+        "-r",
+        rules_path.to_str().unwrap(),
+        "-o",
+        &port_o,
+        "-o",
+        "console.enabled=true",
+        "-o",
+        "json_output=true",
+    ]);
+    let prefix = format!("alert console: http://127.0.0.1:{port}/console?token=");
+    d.wait_log(&prefix, Duration::from_secs(5));
+    let line = d.log_lines().into_iter().find(|l| l.contains(&prefix)).unwrap();
+    let token = line.split(&prefix).nth(1).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "{line}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{line}");
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) =
+        get(&format!("http://127.0.0.1:{port}/console/api/alerts"), &[("Authorization", &bearer)]);
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    // A reload is shown in the state, and the token is not logged again.
+    d.signal(libc::SIGHUP);
+    d.wait_log("reloading", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, state) =
+            get(&format!("http://127.0.0.1:{port}/console/api/state"), &[("Authorization", &bearer)]);
+        let state: Value = serde_json::from_str(&state).unwrap();
+        if state["last_reload"]["ok"] == true {
+            assert_eq!(state["reloads"]["ok"], 1.0, "{state}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reload never showed: {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let f = dir.0.join(format!("{marker}-a-one"));
+    std::fs::write(&f, "x").unwrap();
+    cat(&f);
+    d.wait_alert("Console Read A", "-a-one");
+    let (_, _, body) =
+        get(&format!("http://127.0.0.1:{port}/console/api/alerts"), &[("Authorization", &bearer)]);
+    let alerts: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    assert_eq!(alerts[0]["rule"], "Console Read A");
+    assert_eq!(d.log_count(&token), 1, "the token is logged once, at start");
+    d.stop();
+}
