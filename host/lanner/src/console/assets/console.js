@@ -81,13 +81,18 @@
     queueRender();
   }
 
+  // Under a flood the page redraws less often (three times as long as the last redraw
+  // took, up to a second), so it stays usable instead of redrawing all the time.
+  let lastRenderMs = 0;
   function queueRender() {
     if (renderQueued) return;
     renderQueued = true;
     setTimeout(() => {
       renderQueued = false;
+      const t = performance.now();
       render();
-    }, 100);
+      lastRenderMs = performance.now() - t;
+    }, Math.min(1000, Math.max(100, 3 * lastRenderMs)));
   }
 
   function fmtTime(ms) {
