@@ -16,6 +16,15 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "console-test-token-0123456789";
 
+/// The tests of this file one at a time: each daemon captures every process's events, and
+/// the stalled-page test's flood of opens could make another one's kernel ring drop the
+/// single event it waits for.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
 }
@@ -175,6 +184,7 @@ fn console_in_a_real_browser() {
     if !live_allowed() {
         return;
     }
+    let _serial = one_at_a_time();
     let dir = scratch_dir("console");
     let marker = format!("lanner-console-{}", std::process::id());
     let rules_path = dir.0.join("rules.yaml");
@@ -372,6 +382,7 @@ fn console_is_off_by_default_and_a_generated_token_is_logged_once() {
     if !live_allowed() {
         return;
     }
+    let _serial = one_at_a_time();
     let dir = scratch_dir("console-token");
     let marker = format!("lanner-console-token-{}", std::process::id());
     let rules_path = dir.0.join("rules.yaml");
@@ -434,4 +445,106 @@ fn console_is_off_by_default_and_a_generated_token_is_logged_once() {
     assert_eq!(alerts[0]["rule"], "Console Read A");
     assert_eq!(d.log_count(&token), 1, "the token is logged once, at start");
     d.stop();
+}
+
+#[test]
+fn a_stalled_page_is_counted_and_told_how_many_it_missed() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    if !live_allowed() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let dir = scratch_dir("console-stall");
+    let marker = format!("lanner-console-stall-{}", std::process::id());
+    let rules_path = dir.0.join("rules.yaml");
+    std::fs::write(&rules_path, rules(&marker)).unwrap();
+    // Any process: the shell's own redirections below open the file without a fork each.
+    let rules_text = std::fs::read_to_string(&rules_path).unwrap().replace("proc.name = cat and ", "");
+    std::fs::write(&rules_path, rules_text).unwrap();
+    // Made before the daemon starts: only the flood's opens are alerts.
+    let file = dir.0.join(format!("{marker}-a-flood"));
+    std::fs::write(&file, "x").unwrap();
+    let port = free_port();
+    let (port_o, token_o) = (format!("webserver.listen_port={port}"), format!("console.token={TOKEN}"));
+    let d = Daemon::start(&[
+        "-r",
+        rules_path.to_str().unwrap(),
+        "-o",
+        "json_output=true",
+        "-o",
+        &port_o,
+        "-o",
+        "console.enabled=true",
+        "-o",
+        &token_o,
+        // The container plugin's fields (suggested output) are not needed here, and
+        // extracting them for thousands of alerts in a debug build takes a minute.
+        "-o",
+        "append_output=[]",
+    ]);
+    // A page that asks for the live alerts and then reads nothing, with a small window.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let rcvbuf = |s: &std::net::TcpStream, size: libc::c_int| {
+        // SAFETY: setting an option of a socket this test owns, with a value of the right size.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    rcvbuf(&stalled, 65536);
+    write!(stalled, "GET /console/api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+        .unwrap();
+    let metric = || {
+        let (_, _, m) = get(&format!("http://127.0.0.1:{port}/metrics"), &[]);
+        m.lines()
+            .find_map(|l| l.strip_prefix("lanner_console_clients_behind_total "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&format!("http://127.0.0.1:{port}/metrics"), &[])
+        .2
+        .lines()
+        .all(|l| l != "lanner_console_clients 1")
+    {
+        assert!(Instant::now() < deadline, "the stalled page never subscribed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(), Some(0.0));
+    let n = 8000;
+    common::sh(&format!("i=0; while [ $i -lt {n} ]; do : < '{}'; i=$((i+1)); done", file.display()));
+    // The page fell behind, and is counted (once per time: the server may have taken a
+    // `behind` notice into its own buffers and then found the queue full again).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric().is_none_or(|v| v < 1.0) {
+        assert!(Instant::now() < deadline, "the stalled page was not counted: {:?}", metric());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // When it reads again, it gets what was queued and then how many it missed.
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let missed = loop {
+        let k = stalled.read(&mut buf).expect("the stream goes on");
+        assert!(k > 0, "the stream ended");
+        got.extend_from_slice(&buf[..k]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(rest) = text.split("event: behind\ndata: {\"missed\":").nth(1)
+            && let Some(end) = rest.find('}')
+        {
+            break rest[..end].parse::<usize>().unwrap();
+        }
+    };
+    let delivered = String::from_utf8_lossy(&got).matches("event: alert").count();
+    eprintln!("the stalled page got {delivered} alerts before being told it missed {missed}");
+    assert!(missed > 0 && delivered + missed <= n, "delivered {delivered}, missed {missed}");
+    // Every alert still went out on stdout.
+    let (alerts, status) = d.stop_with_alerts();
+    assert_eq!(alerts.len(), n);
+    assert_eq!(status, Some(0), "nothing lost by detection or the outputs");
 }
