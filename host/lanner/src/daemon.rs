@@ -385,6 +385,11 @@ fn start_console(
         );
         return Ok(None);
     }
+    if c.max_alerts == 0 {
+        bail!(
+            "console.max_alerts: 0 would keep no alert for the page; give at least 1 (the default is 10000)"
+        );
+    }
     let (token, origin, ignored) =
         crate::console::resolve_token(c, std::env::var(crate::console::TOKEN_ENV).ok())?;
     for w in ignored {

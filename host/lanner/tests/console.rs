@@ -396,6 +396,23 @@ fn console_is_off_by_default_and_a_generated_token_is_logged_once() {
     assert_eq!(d.log_count("console"), 0);
     d.stop();
 
+    // A ring of no alert, or a token file with nothing in it, stops the start with the key.
+    let empty = dir.0.join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let token_file = format!("console.token_file={}", empty.display());
+    for (setting, says) in [
+        ("console.max_alerts=0", "console.max_alerts: 0 would keep no alert".to_string()),
+        (token_file.as_str(), format!("console.token_file {}: empty", empty.display())),
+    ] {
+        let out = common::lanner()
+            .args(["run", "-r", rules_path.to_str().unwrap(), "-o", "console.enabled=true", "-o", setting])
+            .args(["-o", &format!("webserver.listen_port={}", free_port())])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(&says), "{setting}: {err}");
+    }
+
     // On without a token: one is made and logged once, in the URL.
     let port = free_port();
     let port_o = format!("webserver.listen_port={port}");
