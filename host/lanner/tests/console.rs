@@ -79,6 +79,7 @@ impl Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "unhandledPromptBehavior": "ignore",
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -142,6 +143,12 @@ impl Browser {
     /// The text of an open alert dialog, if any.
     fn open_dialog(&self) -> Option<String> {
         self.call("GET", "/alert/text", None).ok().map(|v| v.to_string())
+    }
+
+    /// The page's console messages since the last call (errors, CSP violations).
+    fn console_log(&self) -> Vec<Value> {
+        let v = self.call("POST", "/se/log", Some(json!({ "type": "browser" }))).expect("the browser's log");
+        v.as_array().cloned().unwrap_or_default()
     }
 
     fn screenshot(&self) -> Vec<u8> {
@@ -231,6 +238,7 @@ fn console_in_a_real_browser() {
     }
     assert_eq!(get(&format!("{base}/console?token=nope-nope-nope-nope"), &[]).0, 401);
     assert_eq!(get(&format!("{base}/healthz"), &[]).0, 200, "/healthz stays open");
+    assert_eq!(get(&format!("{base}/elsewhere"), &[]).0, 404, "other paths are not the console's");
     assert_eq!(get(&format!("{base}/metrics"), &[]).0, 200, "/metrics keeps its own (open) setting");
     // With the token: the first visit sets the cookie and leaves the token out of the address.
     let (status, h, _) = get(&format!("{base}/console?token={TOKEN}&rule=x"), &[]);
@@ -372,6 +380,9 @@ fn console_in_a_real_browser() {
         std::fs::write(&path, b.screenshot()).unwrap();
     }
     assert_eq!(b.open_dialog(), None, "no dialog opened");
+    // Nothing the policy refused (the page and uPlot work within it), no script error.
+    let errors: Vec<Value> = b.console_log().into_iter().filter(|e| e["level"] == "SEVERE").collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     drop(b);
     assert_eq!(d.log_count(TOKEN), 1, "the token is logged once, at start");
     d.stop();

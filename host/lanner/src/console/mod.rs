@@ -463,6 +463,7 @@ const APP_JS: &str = include_str!("assets/console.js");
 const APP_CSS: &str = include_str!("assets/console.css");
 const UPLOT_JS: &str = include_str!("assets/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("assets/vendor/uPlot.min.css");
+const FAVICON: &str = include_str!("assets/favicon.svg");
 
 /// The live alerts as server-sent events: `alert` for each, `behind` when the page missed
 /// some (it reloads the list then).
@@ -496,6 +497,7 @@ pub fn router(hub: Arc<Hub>, token: String, tls: bool) -> axum::Router {
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS.as_bytes()) }),
         )
         .route("/console/console.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS.as_bytes()) }))
+        .route("/console/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON.as_bytes()) }))
         .route(
             "/console/vendor/uPlot.iife.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", UPLOT_JS.as_bytes()) }),
@@ -547,7 +549,8 @@ pub fn router(hub: Arc<Hub>, token: String, tls: bool) -> axum::Router {
             }),
         )
         .route("/console/{*rest}", get(|| async { (StatusCode::NOT_FOUND, Body::from("not found\n")) }))
-        .layer(axum::middleware::from_fn_with_state(s, guard))
+        // Matched routes only: the webserver's other paths (and its 404s) stay its own.
+        .route_layer(axum::middleware::from_fn_with_state(s, guard))
 }
 
 /// The URL the daemon logs once at start: loopback when the endpoint listens on every
