@@ -314,6 +314,16 @@ impl Hub {
     /// Lanner's own state from what `/metrics` knows: records and drops, reloads, outputs'
     /// losses, the plugins, the last reload, pages behind.
     fn state_json(&self) -> String {
+        {
+            // Pages closed since the last alert are dropped here too, so the count is current
+            // when no alert comes.
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            clients.retain(|c| !c.tx.is_closed());
+            self.metrics.console_clients.set(clients.len() as i64);
+        }
+        // Before the counters: a reload counts itself before it is recorded here, so a state
+        // that shows a reload also counts it.
+        let last_reload = self.last_reload.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let text = self.metrics.encode();
         const WANTED: [&str; 9] = [
             "lanner_capture_records_total",
@@ -347,7 +357,7 @@ impl Hub {
         serde_json::json!({
             "counters": sums,
             "reloads": reloads.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-            "last_reload": *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()),
+            "last_reload": last_reload,
             "plugins": self.metrics.plugin_status(),
             "max_alerts": self.max,
         })
