@@ -244,6 +244,8 @@ fn console_in_a_real_browser() {
     let (status, h, _) = get(&format!("{base}/console?token={TOKEN}&rule=x"), &[]);
     assert_eq!(status, 303);
     assert_eq!(h.get("location").unwrap(), "/console?rule=x");
+    let (status, h2, _) = get(&format!("{base}/console/?token={TOKEN}"), &[]);
+    assert_eq!((status, h2.get("location").map(|v| v.to_str().unwrap())), (303, Some("/console")));
     let cookie = h.get("set-cookie").unwrap().to_str().unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let bearer = format!("Bearer {TOKEN}");

@@ -443,7 +443,8 @@ async fn guard(State(s): State<Arc<Served>>, req: Request, next: Next) -> Respon
                 .into_response(),
         );
     }
-    if from_query.is_some() && req.method() == Method::GET && req.uri().path() == "/console" {
+    let page = matches!(req.uri().path(), "/console" | "/console/");
+    if from_query.is_some() && req.method() == Method::GET && page {
         let rest: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .filter(|(k, _)| k != "token")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
