@@ -578,3 +578,174 @@ fn a_stalled_page_is_counted_and_told_how_many_it_missed() {
     assert_eq!(alerts.len(), n);
     assert_eq!(status, Some(0), "nothing lost by detection or the outputs");
 }
+
+/// A NATS connection for the fleet test: publishes and JetStream requests on the text
+/// protocol.
+struct Nats {
+    w: std::net::TcpStream,
+    r: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Nats {
+    fn connect(port: u16) -> Self {
+        use std::io::{BufRead, Write};
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut w = tcp.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(tcp);
+        let mut info = String::new();
+        r.read_line(&mut info).unwrap();
+        assert!(info.starts_with("INFO "), "{info}");
+        w.write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _INBOX.test.* 1\r\n").unwrap();
+        Nats { w, r }
+    }
+
+    /// Publishes `body` on `subject` and waits for the answer (the stream's acknowledgement,
+    /// or the API's reply).
+    fn request(&mut self, subject: &str, body: &str) -> Value {
+        use std::io::{BufRead, Read, Write};
+        write!(self.w, "PUB {subject} _INBOX.test.r {}\r\n{body}\r\n", body.len()).unwrap();
+        loop {
+            let mut line = String::new();
+            self.r.read_line(&mut line).unwrap();
+            let parts: Vec<&str> = line.trim_end().split(' ').collect();
+            match parts[0] {
+                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                "MSG" => {
+                    let n: usize = parts[parts.len() - 1].parse().unwrap();
+                    let mut b = vec![0u8; n + 2];
+                    self.r.read_exact(&mut b).unwrap();
+                    let v: Value = serde_json::from_slice(&b[..n]).unwrap();
+                    assert!(v.get("error").is_none(), "{subject}: {v}");
+                    return v;
+                }
+                "-ERR" => panic!("{line}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An alert as a node's `nats` sink sends it (the JSON every output writes).
+fn fleet_alert(host: &str, rule: &str, output: &str) -> String {
+    json!({
+        "hostname": host, "rule": rule, "priority": "Warning", "source": "syscall",
+        "output": output, "tags": ["fleet_test"],
+        "output_fields": {"fd.name": output, "container.name": format!("{host}-web"), "proc.pid": 7},
+        "time": "2026-12-06T05:00:00.000000000Z",
+    })
+    .to_string()
+}
+
+#[test]
+fn the_fleet_console_shows_every_node_from_a_jetstream_stream() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch_dir("console-fleet");
+    let nats_port = free_port();
+    let mut server = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &nats_port.to_string(), "-sd"])
+        .arg(dir.0.join("js"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server (scripts/setup.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut nats = Nats::connect(nats_port);
+    let stream = json!({"name": "LANNER", "subjects": ["lanner.alerts.>"], "storage": "memory"});
+    nats.request("$JS.API.STREAM.CREATE.LANNER", &stream.to_string());
+    nats.request(
+        "lanner.alerts.node-a.warning",
+        &fleet_alert("node-a", "Fleet Rule A", "/tmp/<img src=x onerror=alert(1)>"),
+    );
+    nats.request("lanner.alerts.node-b.warning", &fleet_alert("node-b", "Fleet Rule B", "/tmp/b"));
+
+    let start_console = |extra: &[&str]| {
+        let port = free_port();
+        let mut child = common::lanner()
+            .args(["console", "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--stream", "LANNER"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("LANNER_CONSOLE_TOKEN", TOKEN)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[console] {l}");
+                let _ = tx.send(l);
+            }
+        });
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !seen.iter().any(|l: &String| l.contains("following the stream")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            seen.push(
+                rx.recv_timeout(left).unwrap_or_else(|_| panic!("the console did not follow: {seen:#?}")),
+            );
+        }
+        let url = format!("fleet console: http://127.0.0.1:{port}/console?token={TOKEN}");
+        assert_eq!(seen.iter().filter(|l| l.contains(&url)).count(), 1, "{seen:#?}");
+        (child, port)
+    };
+    let alerts = |port: u16, want: usize| -> Vec<Value> {
+        let bearer = format!("Bearer {TOKEN}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, _, body) =
+                get(&format!("http://127.0.0.1:{port}/console/api/alerts"), &[("Authorization", &bearer)]);
+            assert_eq!(status, 200);
+            let v: Vec<Value> = serde_json::from_str(&body).unwrap();
+            if v.len() >= want || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Every node's alerts, replayed from the stream, then a live one.
+    let (mut all, port) = start_console(&[]);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/console/api/alerts"), &[]).0, 401);
+    let got = alerts(port, 2);
+    let hosts: Vec<&str> = got.iter().map(|a| a["hostname"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["node-b", "node-a"], "newest first");
+    assert_eq!(got[1]["output"], "/tmp/<img src=x onerror=alert(1)>");
+    assert_eq!(got[1]["container"], "node-a-web");
+    let fields = got[1]["fields"].as_array().unwrap();
+    assert!(
+        fields.iter().any(|f| f["name"] == "proc.pid" && f["value"] == "7" && f["type"] == "uint"),
+        "{fields:?}"
+    );
+    nats.request("lanner.alerts.node-b.warning", &fleet_alert("node-b", "Fleet Rule B", "/tmp/live"));
+    let got = alerts(port, 3);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0]["output"], "/tmp/live");
+    // The same page, in the browser: both nodes, the hostile name as text.
+    let b = Browser::start("fleet");
+    b.goto(&format!("http://127.0.0.1:{port}/console?token={TOKEN}"));
+    b.wait_for("return document.getElementById('count').dataset.count === '3'", Duration::from_secs(10));
+    assert_eq!(rows_with(&b, "node-a"), 1);
+    assert_eq!(rows_with(&b, "node-b"), 2);
+    assert_eq!(rows_with(&b, "/tmp/<img src=x onerror=alert(1)>"), 1);
+    assert_eq!(b.exec("return document.querySelectorAll('#rows img').length"), json!(0));
+    b.goto(&format!("http://127.0.0.1:{port}/console?host=node-a"));
+    b.wait_for("return document.getElementById('count').dataset.count === '1'", Duration::from_secs(10));
+    assert_eq!(b.open_dialog(), None);
+    drop(b);
+    // One host only.
+    let (mut one, port_a) = start_console(&["--host", "node-a"]);
+    let got = alerts(port_a, 2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["hostname"], "node-a");
+    for c in [&mut all, &mut one] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

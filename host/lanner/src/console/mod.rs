@@ -13,6 +13,8 @@
 //! Content-Security-Policy without inline script, so that even a rendering mistake could not
 //! run what an attacker put in a file name.
 
+pub mod fleet;
+
 use crate::metrics::Metrics;
 use anyhow::{Context, Result, bail};
 use axum::body::Body;
@@ -235,7 +237,54 @@ impl Hub {
 
     /// Keeps an alert and hands it to every open page, never waiting for one.
     pub fn publish(&self, alert: &Alert) {
-        let e = self.entry(alert);
+        self.push(self.entry(alert));
+    }
+
+    /// An alert as JSON (another node's, from the fleet's stream), as [`Hub::publish`] does:
+    /// the page gets the same fields, the types taken from the JSON values.
+    pub fn publish_json(&self, mut j: serde_json::Value) {
+        let Some(o) = j.as_object_mut() else { return };
+        let fields: serde_json::Map<String, serde_json::Value> =
+            o.get("output_fields").and_then(|f| f.as_object()).cloned().unwrap_or_default();
+        let text = |name: &str| match fields.get(name) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() && s != "<NA>" => Some(s.clone()),
+            Some(v @ serde_json::Value::Number(_)) => Some(v.to_string()),
+            _ => None,
+        };
+        let image = match (text("container.image.repository"), text("container.image.tag")) {
+            (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+            (Some(r), None) => Some(r),
+            _ => text("container.image"),
+        };
+        let container = text("container.name").or_else(|| text("container.id"));
+        let list: Vec<serde_json::Value> = fields
+            .iter()
+            .map(|(name, v)| {
+                let (value, kind) = match v {
+                    serde_json::Value::Null => (None, "missing"),
+                    serde_json::Value::String(s) => (Some(s.clone()), "string"),
+                    serde_json::Value::Bool(b) => (Some(b.to_string()), "bool"),
+                    serde_json::Value::Number(n) if n.is_u64() => (Some(n.to_string()), "uint"),
+                    serde_json::Value::Number(n) => (Some(n.to_string()), "int"),
+                    other => (Some(other.to_string()), "list"),
+                };
+                serde_json::json!({ "name": name, "value": value, "type": kind })
+            })
+            .collect();
+        let time_ms = o
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| fleet::parse_rfc3339_ms(t).ok())
+            .unwrap_or_else(now_ms);
+        o.insert("id".into(), self.next_id.fetch_add(1, Ordering::Relaxed).into());
+        o.insert("time_ms".into(), time_ms.into());
+        o.insert("container".into(), container.into());
+        o.insert("image".into(), image.into());
+        o.insert("fields".into(), list.into());
+        self.push(j.to_string().into());
+    }
+
+    fn push(&self, e: Arc<str>) {
         {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             while ring.len() >= self.max {
