@@ -149,3 +149,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 log "container tools ready"
+
+# ---- Alert console: host/lanner/tests/console.rs drives Debian's chromium (headless) through
+# ---- chromedriver's WebDriver protocol against a live `lanner run`. The console's chart
+# ---- library is vendored in the tree by scripts/vendor-console.sh (pinned, integrity checked).
+need_apt=()
+for p in chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+log "browser for the console tests ready"

@@ -156,6 +156,10 @@ enum Command {
     },
     /// Print the manual page (roff), e.g. `lanner manpage > /usr/share/man/man1/lanner.1`.
     Manpage,
+    /// The alert console for a fleet: every node's alerts from the JetStream stream the
+    /// `nats` sink writes (replayed from --since, then live), in a browser. It logs its URL
+    /// with the token once.
+    Console(crate::console::fleet::FleetArgs),
     /// Write live events to an event file, for `lanner replay`.
     Capture {
         /// The event file to write (- for standard output).
@@ -235,6 +239,7 @@ pub fn main() -> Result<ExitCode> {
     match cli.command {
         Command::FalcoCompat { flags } => crate::falco_compat::main(&flags),
         Command::Support(args) => crate::support::run(args),
+        Command::Console(args) => crate::console::fleet::run(args),
         Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
         Command::ListRules { rules, json, config, options } => list_rules(&rules, json, config, options),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),

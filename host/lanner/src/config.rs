@@ -51,6 +51,7 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     pub host_root: PathBuf,
     pub webserver: Webserver,
+    pub console: crate::console::ConsoleConfig,
     pub internal_alerts: InternalAlerts,
     pub syscall_event_drops: SyscallEventDrops,
     pub metrics: crate::falco_metrics::MetricsConfig,
@@ -641,6 +642,7 @@ struct Partial {
     plugins_dir: Option<PathBuf>,
     host_root: Option<PathBuf>,
     webserver: Option<PartialWebserver>,
+    console: Option<PartialConsole>,
     internal_alerts: Option<PartialInternalAlerts>,
     syscall_event_drops: Option<PartialSyscallEventDrops>,
     metrics: Option<PartialMetrics>,
@@ -773,6 +775,16 @@ struct PartialWebserver {
     metrics_token_file: Option<PathBuf>,
     tls: Option<PartialWebTls>,
     prometheus_falcosecurity_names: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PartialConsole {
+    enabled: Option<bool>,
+    max_alerts: Option<usize>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]

@@ -52,8 +52,9 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         .store(config.webserver.prometheus_falcosecurity_names, std::sync::atomic::Ordering::Relaxed);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
+    let console = start_console(&config, &metrics, &detection)?;
     if config.webserver.enabled {
-        start_webserver(&config, metrics.clone())?;
+        start_webserver(&config, metrics.clone(), console)?;
     }
     if config.engine.kind == EngineKind::Replay {
         return replay(&config, &plugins, &detection, metrics, duration);
@@ -267,6 +268,16 @@ pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
         let s = spec("syslog", &config.syslog_output.priority, "syslog_output.priority")?;
         outputs.add(s, Box::new(config.syslog_output.sink(format))).context("starting the syslog output")?;
     }
+    if let Some(hub) = crate::console::hub() {
+        // Every alert, whatever its priority: the page filters. One attempt: the hub never
+        // fails a delivery.
+        let s = OutputSpec {
+            queue_capacity: config.outputs_queue.capacity,
+            retry: RetryPolicy { attempts: 1, ..RetryPolicy::default() },
+            ..OutputSpec::new("console")
+        };
+        outputs.add(s, Box::new(crate::console::ConsoleSink(hub))).context("starting the console output")?;
+    }
     // file_output and plugin_outputs: sink plugins, each output its own instance.
     let mut plugins = Vec::new();
     for o in crate::sinks::outputs(config)? {
@@ -356,7 +367,51 @@ fn init_logging(config: &Config) -> Result<()> {
 /// endpoint that did not bind would leave the probes and the scrapes to whatever else holds
 /// the port, and serving metrics openly, or over plain HTTP, when the operator asked
 /// otherwise would be worse. `webserver.enabled: false` is the way to run without it.
-fn start_webserver(config: &Config, metrics: Arc<Metrics>) -> Result<()> {
+/// The console's hub and routes when `console.enabled`; the token is resolved here so that a
+/// bad token file stops the start, as a bad metrics token file does.
+fn start_console(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    detection: &Detection,
+) -> Result<Option<(axum::Router, String)>> {
+    let c = &config.console;
+    if !c.enabled {
+        return Ok(None);
+    }
+    if !config.webserver.enabled {
+        tracing::warn!(
+            "console.enabled is true but webserver.enabled is false: the console is not served \
+             (enable the webserver to use it)"
+        );
+        return Ok(None);
+    }
+    if c.max_alerts == 0 {
+        bail!(
+            "console.max_alerts: 0 would keep no alert for the page; give at least 1 (the default is 10000)"
+        );
+    }
+    let (token, origin, ignored) =
+        crate::console::resolve_token(c, std::env::var(crate::console::TOKEN_ENV).ok())?;
+    for w in ignored {
+        tracing::warn!("{w}");
+    }
+    if origin == crate::console::TokenOrigin::Generated {
+        tracing::info!(
+            "console: no token configured (console.token, {}, console.token_file): a new one was made for this run",
+            crate::console::TOKEN_ENV
+        );
+    }
+    let hub = crate::console::install(c.max_alerts, metrics.clone());
+    hub.set_rules(&detection.ruleset);
+    let router = crate::console::router(hub, token.clone(), config.webserver.tls.enabled);
+    Ok(Some((router, token)))
+}
+
+fn start_webserver(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    console: Option<(axum::Router, String)>,
+) -> Result<()> {
     let w = &config.webserver;
     let addr = crate::web::listen_addr(&w.listen_address, w.listen_port)?;
     let token = (!w.metrics_token_file.as_os_str().is_empty())
@@ -370,12 +425,18 @@ fn start_webserver(config: &Config, metrics: Arc<Metrics>) -> Result<()> {
         max_drop_ratio: w.health.max_drop_ratio,
         token,
         tls,
+        console: console.as_ref().map(|(r, _)| r.clone()),
     };
     let bound = crate::web::serve(metrics, opts)?;
     tracing::info!(
         "webserver listening on {scheme}://{bound} (/healthz/live, /healthz/ready, /metrics, /plugins{})",
         if w.metrics_token_file.as_os_str().is_empty() { "" } else { " with a bearer token" }
     );
+    if let Some((_, token)) = console {
+        // The one time the token is shown, as Jupyter does: the operator opens this URL.
+        let url = crate::console::url(bound, w.tls.enabled, &token);
+        tracing::info!("alert console: {url}");
+    }
     Ok(())
 }
 
@@ -527,6 +588,7 @@ fn start_watcher(
     let mut outputs_now = config.outputs_section();
     // The snapshots' thread is set up once: a reload that changes `metrics` is told so.
     let mut metrics_section = config.metrics.clone();
+    let mut console_section = config.console.clone();
     std::thread::Builder::new().name("lanner-reload".into()).spawn(move || {
         let file_tx = trigger_tx.clone();
         let filter = Arc::clone(&relevant);
@@ -645,6 +707,17 @@ fn start_watcher(
                         std::sync::atomic::Ordering::Relaxed,
                     );
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
+                    if let Some(hub) = crate::console::hub() {
+                        hub.set_rules(&detection.ruleset);
+                        hub.reloaded(true, None);
+                    }
+                    if loaded.config.console != console_section {
+                        tracing::warn!(
+                            "console: the reloaded section differs from the running one; the console \
+                             keeps the settings it started with until lanner restarts"
+                        );
+                        console_section = loaded.config.console.clone();
+                    }
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));
                     if before != paths {
@@ -664,6 +737,9 @@ fn start_watcher(
                     let why = format!("{e:#}");
                     tracing::error!("reload rejected, the running configuration and rules stay: {why}");
                     metrics.reloads.get_or_create(&ResultLabels { result: "failed".into() }).inc();
+                    if let Some(hub) = crate::console::hub() {
+                        hub.reloaded(false, Some(why.clone()));
+                    }
                     if tx.send(Control::Failed(why)).is_err() {
                         break;
                     }

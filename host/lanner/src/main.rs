@@ -5,6 +5,7 @@ mod availability;
 mod cli;
 mod config;
 mod config_read;
+mod console;
 mod daemon;
 mod deferred;
 mod falco_compat;

@@ -126,6 +126,10 @@ pub struct Metrics {
     pub state_reconciled: Family<TableLabels, Counter>,
     /// Entries /proc had at the start beyond the tables' bounds, left out, per table.
     pub state_not_seeded: Family<TableLabels, Counter>,
+    /// Console pages open, and how often one fell behind the live alerts (its queue was
+    /// full; it missed alerts until it caught up).
+    pub console_clients: Gauge,
+    pub console_clients_behind: Counter,
     /// Whether live capture is running (health applies to it).
     pub capture_on: AtomicBool,
     /// Also serve the counters Lanner has under Falco's `falcosecurity_*` names
@@ -193,6 +197,8 @@ impl Metrics {
             state_evicted: Family::default(),
             state_reconciled: Family::default(),
             state_not_seeded: Family::default(),
+            console_clients: Gauge::default(),
+            console_clients_behind: Counter::default(),
             capture_on: AtomicBool::new(false),
             falcosecurity_names: AtomicBool::new(false),
             started: Instant::now(),
@@ -250,6 +256,12 @@ impl Metrics {
         );
         registry.register("reloads", "Reloads of configuration and rules, per result", m.reloads.clone());
         registry.register("rules_loaded", "Rules loaded and enabled", m.rules_loaded.clone());
+        registry.register("console_clients", "Alert console pages open", m.console_clients.clone());
+        registry.register(
+            "console_clients_behind",
+            "Times an alert console page fell behind the live alerts and missed some",
+            m.console_clients_behind.clone(),
+        );
         registry.register("output_delivered", "Alerts delivered, per output", m.output_delivered.clone());
         registry.register(
             "output_dropped",

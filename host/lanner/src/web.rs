@@ -36,6 +36,8 @@ pub struct WebOptions {
     pub token: Option<String>,
     /// Served over TLS with this configuration, when set.
     pub tls: Option<Arc<ServerConfig>>,
+    /// The alert console's routes (`/console`, behind their own token), when enabled.
+    pub console: Option<axum::Router>,
 }
 
 /// The address `webserver.listen_address` and `webserver.listen_port` name (an IPv6
@@ -194,7 +196,7 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let WebOptions { max_gap_secs, max_drop_ratio, token, tls, .. } = opts;
+    let WebOptions { max_gap_secs, max_drop_ratio, token, tls, console, .. } = opts;
     let verdict = |r: Result<(), String>| match r {
         Ok(()) => (StatusCode::OK, "ok\n".to_string()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
@@ -247,6 +249,10 @@ pub fn serve(metrics: Arc<Metrics>, opts: WebOptions) -> Result<SocketAddr> {
                 }
             }),
         );
+    let app = match console {
+        Some(c) => app.merge(c),
+        None => app,
+    };
     std::thread::Builder::new().name("lanner-web".into()).spawn(move || {
         rt.block_on(async move {
             let l = match tokio::net::TcpListener::from_std(listener) {

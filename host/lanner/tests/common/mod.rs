@@ -154,6 +154,11 @@ impl Daemon {
         }
     }
 
+    /// The log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// How many log lines contain `what`.
     pub fn log_count(&self, what: &str) -> usize {
         self.stderr.lock().unwrap().iter().filter(|l| l.contains(what)).count()
