@@ -713,7 +713,12 @@ impl<'a> Compiler<'a> {
                 }
             };
         }
-        Ok((Operand { field, transformers: fe.transformers.clone().into() }, ty))
+        let def = self.cfg.registry.def(field.id);
+        let fixed = (def.provider == crate::STATIC_PROVIDER)
+            .then(|| def.name.strip_prefix(crate::STATIC_PREFIX).and_then(|n| self.cfg.static_fields.get(n)))
+            .flatten()
+            .map(|v| std::sync::Arc::from(v.as_str()));
+        Ok((Operand { field, transformers: fe.transformers.clone().into(), fixed }, ty))
     }
 
     fn compile_expr(&self, ast: &Ast, syscall: bool) -> Result<Expr, CErr> {

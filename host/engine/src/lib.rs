@@ -55,7 +55,17 @@ pub struct EngineConfig {
     /// Formats appended to the outputs of the rules they match (Falco's `append_output`:
     /// `extra_output`, and the fields plugins suggest), in order.
     pub extra_outputs: Vec<ExtraOutput>,
+    /// Falco's `static_fields`: `static.NAME` answers the configured text on every event of
+    /// every source. Registered by [`EngineConfig::register_static_fields`]; the values are
+    /// folded into the compiled rules, so events never see these fields.
+    pub static_fields: std::collections::BTreeMap<String, String>,
 }
+
+/// The provider named for `static.*` fields in the registry (Falco's `static` field class).
+pub const STATIC_PROVIDER: &str = "static";
+
+/// The class prefix of Falco's static fields.
+pub const STATIC_PREFIX: &str = "static.";
 
 /// A format appended, after a space, to the output of every rule it matches, as Falco's
 /// `append_output` entries do. Every condition given must hold.
@@ -101,7 +111,28 @@ impl EngineConfig {
             match_mode: MatchMode::First,
             availability: None,
             extra_outputs: Vec::new(),
+            static_fields: Default::default(),
         }
+    }
+
+    /// Adds `static.NAME` for each of [`EngineConfig::static_fields`] to the registry, as
+    /// text fields with no argument. Call it before plugins add theirs: as in Falco, a
+    /// plugin that declares one of these names is then refused.
+    pub fn register_static_fields(&mut self) -> Result<(), lanner_event::RegistryError> {
+        for name in self.static_fields.keys() {
+            let full = format!("{STATIC_PREFIX}{name}");
+            if self.registry.get(&full).is_some() {
+                continue;
+            }
+            self.registry.add(lanner_event::FieldDef {
+                name: full.into(),
+                ftype: lanner_event::FieldType::String,
+                arg: lanner_event::ArgSpec::NONE,
+                desc: "Static, user-defined field (static_fields in the configuration)".into(),
+                provider: STATIC_PROVIDER.into(),
+            })?;
+        }
+        Ok(())
     }
 }
 

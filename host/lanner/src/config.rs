@@ -34,6 +34,8 @@ pub struct Config {
     pub json_include_output_property: bool,
     pub json_include_tags_property: bool,
     pub append_output: Vec<AppendOutput>,
+    /// Falco's `static_fields`: `static.NAME` answers VALUE on every event.
+    pub static_fields: std::collections::BTreeMap<String, String>,
     pub buffered_outputs: bool,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -626,6 +628,7 @@ struct Partial {
     json_include_output_property: Option<bool>,
     json_include_tags_property: Option<bool>,
     append_output: Option<Vec<AppendOutput>>,
+    static_fields: Option<std::collections::BTreeMap<String, String>>,
     buffered_outputs: Option<bool>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -846,12 +849,21 @@ pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
     if parts.iter().any(|p| p.is_empty()) {
         bail!("-o {option}: '{path}' is not a key path (keys joined by dots)");
     }
+    let text_only = parts.len() == 2 && parts[0] == "static_fields" && !append;
+    if text_only {
+        value = Value::String(raw.to_string());
+    }
     let mut node = root;
     for (i, part) in parts.iter().enumerate() {
         let Value::Mapping(m) = node else {
             bail!("-o {option}: '{}' is not a section", parts[..i].join("."));
         };
         let k = Value::String(part.to_string());
+        // `static_fields` holds the operator's own names: `-o static_fields.NAME=V` adds one,
+        // with V as text (as Falco reads static fields).
+        if text_only && i == 1 {
+            m.insert(k.clone(), Value::Null);
+        }
         if !m.contains_key(&k) {
             bail!("-o {option}: unknown key '{}'", parts[..=i].join("."));
         }
@@ -900,6 +912,15 @@ impl Config {
                 bail!(
                     "append_output[{i}].extra_fields: fields added to JSON output only are not supported by Lanner; \
                      use extra_output to add them to the output (and its output_fields)"
+                );
+            }
+        }
+        for name in self.static_fields.keys() {
+            let part_ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name.split('.').all(part_ok) {
+                bail!(
+                    "static_fields: '{name}' is not a field name (letters, digits and _, parts joined \
+                     by dots): rules could not name static.{name}"
                 );
             }
         }
@@ -1067,6 +1088,7 @@ impl Config {
         let mut cfg = EngineConfig::syscall();
         cfg.min_priority = self.min_priority()?;
         cfg.match_mode = self.match_mode()?;
+        cfg.static_fields = self.static_fields.clone();
         Ok(cfg)
     }
 

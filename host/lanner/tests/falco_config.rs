@@ -7,10 +7,11 @@
 
 mod common;
 
-use common::{lanner, live_allowed, temp_dir};
+use common::{Daemon, cat, lanner, live_allowed, temp_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The keys of Falco's stock falco.yaml that Lanner implements (at the top level); every
 /// other top-level key must be warned about.
@@ -27,6 +28,7 @@ const IMPLEMENTED: &[&str] = &[
     "rule_matching",
     "outputs_queue",
     "append_output",
+    "static_fields",
     "stdout_output",
     "syslog_output",
     "file_output",
@@ -518,5 +520,178 @@ fn the_rules_section_enables_and_disables_in_order_by_name_and_tag() {
         cfg.display()
     );
     assert!(err.contains(&want), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Rules of the golden events that read Falco's static fields: one holds for the configured
+/// value, one for another value (it must not fire).
+const STATIC_RULES: &str = "\
+- rule: Etc Write In Cluster
+  desc: test rule
+  condition: evt.type = openat and evt.is_open_write = true and static.env = prod and tolower(static.cluster) startswith eu-
+  output: \"write %fd.name in %static.cluster\"
+  priority: ERROR
+- rule: Etc Write Elsewhere
+  desc: test rule
+  condition: evt.type = openat and evt.is_open_write = true and static.env = dev
+  output: \"elsewhere %fd.name\"
+  priority: ERROR
+";
+
+/// Falco's `static_fields`: each NAME is the text field `static.NAME` of every event, usable
+/// in conditions and outputs; with `append_output`'s `suggested_output` (on in Falco's
+/// file and in Lanner's defaults) every alert ends with `static_NAME=VALUE`, so its
+/// `output_fields` hold `static.NAME`. Values are text as written, after `${VAR}`.
+#[test]
+fn static_fields_are_fields_of_conditions_and_of_every_alert() {
+    let dir = temp_dir("falco-static");
+    let cfg = dir.join("falco.yaml");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, STATIC_RULES).unwrap();
+    std::fs::write(
+        &cfg,
+        "append_output:\n  - suggested_output: true\n\
+         static_fields:\n  cluster: ${LANNER_SF_CLUSTER}\n  env: prod\n  version: 1.10\n",
+    )
+    .unwrap();
+    let run = |options: &[&str]| {
+        let out = lanner()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("--events")
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .arg("-r")
+            .arg(&rules)
+            .args(["-o", "webserver.enabled=false", "-o", "rule_matching=all", "--duration", "1"])
+            .args(options)
+            .env("LANNER_SF_CLUSTER", "EU-West")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, log) = run(&["-o", "json_output=true"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rules_fired: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(rules_fired.contains(&"Etc Write In Cluster"), "{rules_fired:?}");
+    assert!(!rules_fired.contains(&"Etc Write Elsewhere"), "static.env is prod: {rules_fired:?}");
+    assert!(alerts.len() >= 4, "{rules_fired:?}");
+    // In Falco's order: the static class comes before the plugins' fields.
+    let tail = " static_cluster=EU-West static_env=prod static_version=1.10 container_id=";
+    for a in &alerts {
+        let f = &a["output_fields"];
+        assert_eq!(f["static.cluster"], "EU-West", "{a}");
+        assert_eq!(f["static.env"], "prod", "{a}");
+        assert_eq!(f["static.version"], "1.10", "text as written, not the number 1.1: {a}");
+        assert!(a["output"].as_str().unwrap().contains(tail), "{a}");
+    }
+    let own = alerts.iter().find(|a| a["rule"] == "Etc Write In Cluster").unwrap();
+    assert!(own["output"].as_str().unwrap().starts_with("write /etc/"), "{own}");
+    assert!(own["output"].as_str().unwrap().contains(" in EU-West static_cluster=EU-West"), "{own}");
+
+    // Text alerts end the same way; without suggested_output nothing is appended, yet the
+    // fields still answer conditions and outputs.
+    let (code, stdout, log) = run(&[]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!stdout.is_empty() && stdout.lines().all(|l| l.contains(tail)), "{stdout}");
+    let (code, stdout, log) = run(&["-o", "json_output=true", "-o", "append_output=[]"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let own = alerts.iter().find(|a| a["rule"] == "Etc Write In Cluster").expect("still fires");
+    assert_eq!(own["output_fields"]["static.cluster"], "EU-West", "{own}");
+    assert!(own["output_fields"].get("static.env").is_none(), "not appended: {own}");
+    assert!(alerts.iter().all(|a| !a["output"].as_str().unwrap().contains("static_")), "{stdout}");
+
+    // -o sets one, as Falco's -o does.
+    let (code, stdout, log) = run(&["-o", "json_output=true", "-o", "static_fields.env=dev"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rules_fired: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(rules_fired.contains(&"Etc Write Elsewhere"), "{rules_fired:?}");
+    assert!(!rules_fired.contains(&"Etc Write In Cluster"), "{rules_fired:?}");
+
+    // A rule naming a static field that is not configured does not load.
+    let (code, _, log) = run(&["-o", "static_fields={env: prod}"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("nonexistent field static.cluster"), "{log}");
+    // A value without text, or a name rules could not write, is an error at load (Falco
+    // would drop every static field without a word).
+    std::fs::write(&cfg, "static_fields:\n  cluster: eu\n  env:\n").unwrap();
+    let (code, _, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains(&format!("{}: line 3, column 3: static_fields.env: invalid type", cfg.display())),
+        "{log}"
+    );
+    std::fs::write(&cfg, "static_fields:\n  \"my cluster\": eu\n").unwrap();
+    let (code, _, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("static_fields: 'my cluster' is not a field name"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A reload with other static field values uses them from then on (Falco restarts to the
+/// same effect).
+#[test]
+fn a_reload_changes_static_field_values() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-static-reload");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Static Marker\n  desc: cat opened a marker\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains static-marker and static.zone != off\n  output: 'opened %fd.name'\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let cfg = dir.join("falco.yaml");
+    let write_cfg = |zone: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "rules_files: [{}]\njson_output: true\nwatch_config_files: true\nwebserver:\n  enabled: false\nstatic_fields:\n  zone: {zone}\n",
+                rules.display()
+            ),
+        )
+        .unwrap()
+    };
+    write_cfg("a");
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let m1 = dir.join("static-marker-1");
+    std::fs::write(&m1, "x").unwrap();
+    cat(&m1);
+    let a = d.wait_alert("Static Marker", "static-marker-1");
+    assert_eq!(a["output_fields"]["static.zone"], "a", "{a}");
+    // Falco's order: the static fields first, then the plugins' suggestions.
+    assert!(a["output"].as_str().unwrap().contains(" static_zone=a container_id="), "{a}");
+    write_cfg("b");
+    d.wait_log("reloaded", Duration::from_secs(20));
+    let m2 = dir.join("static-marker-2");
+    std::fs::write(&m2, "x").unwrap();
+    cat(&m2);
+    let a = d.wait_alert("Static Marker", "static-marker-2");
+    assert_eq!(a["output_fields"]["static.zone"], "b", "{a}");
+    // A value the condition excludes turns the rule off after the next reload.
+    let before = d.log_count("reloaded");
+    write_cfg("off");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while d.log_count("reloaded") == before {
+        assert!(std::time::Instant::now() < deadline, "no second reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let m3 = dir.join("static-marker-3");
+    std::fs::write(&m3, "x").unwrap();
+    cat(&m3);
+    let (alerts, _) = d.stop_with_alerts();
+    assert!(
+        !alerts.iter().any(|a| a["output"].as_str().unwrap_or("").contains("static-marker-3")),
+        "static.zone is off: {alerts:#?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
