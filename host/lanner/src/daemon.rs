@@ -47,9 +47,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
-    metrics
-        .falcosecurity_names
-        .store(config.webserver.prometheus_falcosecurity_names, std::sync::atomic::Ordering::Relaxed);
+    falcosecurity_flags(&metrics, &config);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
@@ -275,6 +273,14 @@ pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
         plugins.push((o.name, o.plugin));
     }
     Ok((outputs, plugins))
+}
+
+/// What /metrics serves under Falco's names; a reload applies it at once.
+fn falcosecurity_flags(metrics: &Metrics, config: &Config) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics.falcosecurity_names.store(config.webserver.prometheus_falcosecurity_names, Relaxed);
+    metrics.falcosecurity_resources.store(config.metrics.resource_utilization_enabled, Relaxed);
+    metrics.falcosecurity_state.store(config.metrics.state_counters_enabled, Relaxed);
 }
 
 /// The plugins of the configured folder (none when it does not exist).
@@ -640,10 +646,7 @@ fn start_watcher(
                         );
                         metrics_section = loaded.config.metrics.clone();
                     }
-                    metrics.falcosecurity_names.store(
-                        loaded.config.webserver.prometheus_falcosecurity_names,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    falcosecurity_flags(&metrics, &loaded.config);
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));

@@ -131,7 +131,14 @@ pub struct Metrics {
     /// Also serve the counters Lanner has under Falco's `falcosecurity_*` names
     /// (`webserver.prometheus_falcosecurity_names`), so dashboards built on Falco's keep working.
     pub falcosecurity_names: AtomicBool,
+    /// With the Falco names: Falco's resource utilization gauges
+    /// (`metrics.resource_utilization_enabled`, as Falco's /metrics obeys it).
+    pub falcosecurity_resources: AtomicBool,
+    /// With the Falco names: Falco's state gauges (`metrics.state_counters_enabled`).
+    pub falcosecurity_state: AtomicBool,
     started: Instant,
+    /// When it started, nanoseconds since the epoch (Falco's `start_ts`).
+    started_ns: u64,
     /// When the last event arrived, in microseconds since start (0: none yet).
     last_event_us: AtomicU64,
     /// When the event loop last turned, in microseconds since start.
@@ -195,7 +202,12 @@ impl Metrics {
             state_not_seeded: Family::default(),
             capture_on: AtomicBool::new(false),
             falcosecurity_names: AtomicBool::new(false),
+            falcosecurity_resources: AtomicBool::new(true),
+            falcosecurity_state: AtomicBool::new(true),
             started: Instant::now(),
+            started_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             last_event_us: AtomicU64::new(0),
             loop_beat_us: AtomicU64::new(0),
             drop_ratio: AtomicU64::new(0f64.to_bits()),
@@ -485,11 +497,90 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         if self.falcosecurity_names.load(Ordering::Relaxed) {
-            let falco = falcosecurity_text(&out);
+            let mut falco = falcosecurity_text(&out);
+            falco.push_str(&self.falcosecurity_gauges(&out));
             // Before the end marker, which closes the exposition.
             match out.rfind("# EOF") {
                 Some(end) => out.insert_str(end, &falco),
                 None => out.push_str(&falco),
+            }
+        }
+        out
+    }
+}
+
+impl Metrics {
+    /// Falco's wrapper, resource and state gauges under its names, computed now: the start
+    /// time and uptime, kernel, boot time and CPUs; this process's and the host's CPU and
+    /// memory (procfs, as libs reads it); the state tables' threads and fds.
+    fn falcosecurity_gauges(&self, lanner: &str) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if let Ok(r) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+            let name = "falcosecurity_falco_kernel_release_info";
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name}{{kernel_release=\"{}\"}} 1", r.trim().replace(['"', '\\'], "_"));
+        }
+        let mut one = |name: &str, kind: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        one("falcosecurity_falco_start_timestamp_nanoseconds", "gauge", self.started_ns.to_string());
+        one(
+            "falcosecurity_falco_duration_seconds_total",
+            "counter",
+            self.started.elapsed().as_secs().to_string(),
+        );
+        if let Some(btime) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse::<u64>().ok())
+        {
+            one(
+                "falcosecurity_falco_host_boot_timestamp_nanoseconds",
+                "gauge",
+                (btime * 1_000_000_000).to_string(),
+            );
+        }
+        one(
+            "falcosecurity_falco_host_num_cpus_total",
+            "gauge",
+            std::thread::available_parallelism().map_or(0, |n| n.get()).to_string(),
+        );
+        if self.falcosecurity_resources.load(Ordering::Relaxed) {
+            let r = crate::falco_metrics::resources();
+            let bytes = |kb: u64| (kb * 1024).to_string();
+            one("falcosecurity_falco_cpu_usage_ratio", "gauge", (r.cpu_usage_perc / 100.0).to_string());
+            one("falcosecurity_falco_memory_rss_bytes", "gauge", bytes(r.memory_rss_kb));
+            one("falcosecurity_falco_memory_vsz_bytes", "gauge", bytes(r.memory_vsz_kb));
+            one("falcosecurity_falco_memory_pss_bytes", "gauge", bytes(r.memory_pss_kb));
+            one(
+                "falcosecurity_falco_container_memory_used_bytes",
+                "gauge",
+                r.container_memory_used_bytes.to_string(),
+            );
+            one(
+                "falcosecurity_falco_host_cpu_usage_ratio",
+                "gauge",
+                (r.host_cpu_usage_perc / 100.0).to_string(),
+            );
+            one("falcosecurity_falco_host_memory_used_bytes", "gauge", bytes(r.host_memory_used_kb));
+            one("falcosecurity_falco_host_procs_running_total", "gauge", r.host_procs_running.to_string());
+            one("falcosecurity_falco_host_open_fds_total", "gauge", r.host_open_fds.to_string());
+        }
+        if self.falcosecurity_state.load(Ordering::Relaxed) {
+            // The live loop reports the tables once a second: until it has (or in a replay,
+            // which keeps no tables), there is no count to give, rather than a false 0.
+            let entries = samples(lanner, "lanner_state_entries");
+            let table = |t: &str| {
+                entries.iter().find(|(l, _)| l.iter().any(|(k, v)| *k == "table" && *v == t)).map(|(_, v)| *v)
+            };
+            if let Some(n) = table("threads") {
+                one("falcosecurity_scap_n_threads_total", "gauge", n.to_string());
+            }
+            if let Some(n) = table("fds") {
+                one("falcosecurity_scap_n_fds_total", "gauge", n.to_string());
             }
         }
         out
