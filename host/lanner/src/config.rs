@@ -817,66 +817,178 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// Applies one `-o key=value`: `key` is a dotted path (`webserver.listen_port`); a path
-/// ending in `[]` appends to a list (`rules_files[]=/etc/extra.yaml`); the value is read as
-/// YAML (`true`, `8080`, `[a, b]`, text).
+/// One step of an `-o` key path.
+#[derive(Debug, Clone, PartialEq)]
+enum PathStep {
+    Key(String),
+    /// `[N]`: the list's item N (N equal to the length appends one, as in Falco).
+    Index(usize),
+    /// `[]`: a new item at the end of the list.
+    Append,
+}
+
+/// Falco's `-o` key paths (yaml_helper's get_node): keys joined by `.`; `[N]` selects a
+/// list's item and `[]` appends one, either followed by `.` and more keys or ending the
+/// path; `\.`, `\[`, `\]` and `\\` put those characters in a key.
+fn key_path(key: &str) -> std::result::Result<Vec<PathStep>, String> {
+    let mut steps = Vec::new();
+    let mut name = String::new();
+    let mut named = false;
+    let mut chars = key.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('.' | '[' | ']' | '\\'))) => {
+                    name.push(e);
+                    named = true;
+                }
+                Some((_, e)) => return Err(format!("invalid escape sequence '\\{e}' at position {at}")),
+                None => return Err(format!("trailing backslash at position {at}")),
+            },
+            '.' => {
+                if !named {
+                    return Err(format!("an empty key at position {at}"));
+                }
+                steps.push(PathStep::Key(std::mem::take(&mut name)));
+                named = false;
+            }
+            '[' => {
+                if named {
+                    steps.push(PathStep::Key(std::mem::take(&mut name)));
+                    named = false;
+                } else if !matches!(steps.last(), Some(PathStep::Index(_) | PathStep::Append)) {
+                    return Err(format!("'[' without a key before it at position {at}"));
+                }
+                let mut inside = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, ']')) => break,
+                        Some((_, d)) => inside.push(d),
+                        None => return Err(format!("'[' at position {at} is not closed")),
+                    }
+                }
+                if inside.is_empty() {
+                    steps.push(PathStep::Append);
+                } else {
+                    let n = inside.trim().parse::<usize>().map_err(|_| {
+                        format!("expected a list index (a number from 0) at position {at}, found '{inside}'")
+                    })?;
+                    steps.push(PathStep::Index(n));
+                }
+                match chars.peek() {
+                    Some((_, '.')) => {
+                        chars.next();
+                        if chars.peek().is_none() {
+                            return Err("a path ending in '.'".into());
+                        }
+                    }
+                    Some((_, '[')) | None => {}
+                    Some((p, _)) => return Err(format!("expected '.' or '[' after ']' at position {p}")),
+                }
+            }
+            ']' => return Err(format!("']' without '[' at position {at}")),
+            c => {
+                name.push(c);
+                named = true;
+            }
+        }
+    }
+    if named {
+        steps.push(PathStep::Key(name));
+    } else if !matches!(steps.last(), Some(PathStep::Index(_) | PathStep::Append)) {
+        return Err("an empty key at the end".into());
+    }
+    Ok(steps)
+}
+
+/// Applies one `-o key=value` as Falco reads it (see [`key_path`]): `webserver.listen_port=8766`,
+/// `rules_files[]=/etc/extra.yaml` (appends), `rules_files[0]=/etc/first.yaml` (replaces the
+/// first item), `rules[].disable.rule=NAME` (a new item holding the rest of the path),
+/// `append_output[0].extra_output=...` (inside an existing item). The value is read as YAML
+/// (`true`, `8080`, `[a, b]`, text). Keys of Lanner's sections must exist (a typo is an
+/// error); inside list items and `static_fields`, keys are created.
 pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
     let (key, raw) = option.split_once('=').with_context(|| format!("-o {option}: expected key=value"))?;
     let mut value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-    let (mut path, mut append) = match key.strip_suffix("[]") {
-        Some(k) => (k, true),
-        None => (key, false),
-    };
-    // Falco's `-o rules[].disable.rule=NAME`: a `[]` inside the path appends a new item to
-    // that list, and the rest of the path is written inside the new item.
-    if let Some((list, inside)) = key.split_once("[].") {
-        for part in inside.rsplit('.') {
-            if part.is_empty() || part.contains("[]") {
-                bail!("-o {option}: '{key}' is not a key path (keys joined by dots, one [] at most)");
-            }
-            let mut m = Mapping::new();
-            m.insert(Value::String(part.to_string()), value);
-            value = Value::Mapping(m);
-        }
-        (path, append) = (list, true);
-    }
     // Legacy short names of `lanner run -o` before the configuration file existed.
-    let path = match path {
+    let key = match key {
         "ring_buffer_bytes" => "engine.ebpf.ring_buffer_bytes",
         other => other,
     };
-    let parts: Vec<&str> = path.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        bail!("-o {option}: '{path}' is not a key path (keys joined by dots)");
-    }
-    let text_only = parts.len() == 2 && parts[0] == "static_fields" && !append;
-    if text_only {
+    let steps = key_path(key).map_err(|e| anyhow::anyhow!("-o {option}: '{key}' is not a key path: {e}"))?;
+    if let [PathStep::Key(section), PathStep::Key(_)] = steps.as_slice()
+        && section == "static_fields"
+    {
+        // Falco reads static fields as text.
         value = Value::String(raw.to_string());
     }
+    let shown = |n: usize| -> String {
+        let mut s = String::new();
+        for st in &steps[..n] {
+            match st {
+                PathStep::Key(k) if s.is_empty() => s.push_str(k),
+                PathStep::Key(k) => {
+                    s.push('.');
+                    s.push_str(k);
+                }
+                PathStep::Index(i) => s.push_str(&format!("[{i}]")),
+                PathStep::Append => s.push_str("[]"),
+            }
+        }
+        s
+    };
     let mut node = root;
-    for (i, part) in parts.iter().enumerate() {
-        let Value::Mapping(m) = node else {
-            bail!("-o {option}: '{}' is not a section", parts[..i].join("."));
-        };
-        let k = Value::String(part.to_string());
-        // `static_fields` holds the operator's own names: `-o static_fields.NAME=V` adds one,
-        // with V as text (as Falco reads static fields).
-        if text_only && i == 1 {
-            m.insert(k.clone(), Value::Null);
+    // Below a list item or in static_fields, keys are the operator's: created when missing.
+    let mut free = false;
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            PathStep::Key(k) => {
+                if free && node.is_null() {
+                    *node = Value::Mapping(Mapping::new());
+                }
+                let Value::Mapping(m) = node else {
+                    bail!("-o {option}: '{}' is not a section", shown(i));
+                };
+                let k = Value::String(k.clone());
+                if !m.contains_key(&k) {
+                    if !free {
+                        bail!("-o {option}: unknown key '{}'", shown(i + 1));
+                    }
+                    m.insert(k.clone(), Value::Null);
+                }
+                node = m.get_mut(&k).expect("there");
+                if i == 0 && matches!(step, PathStep::Key(s) if s == "static_fields") {
+                    free = true;
+                }
+            }
+            PathStep::Index(_) | PathStep::Append => {
+                if free && node.is_null() {
+                    *node = Value::Sequence(Vec::new());
+                }
+                let Value::Sequence(items) = node else {
+                    bail!("-o {option}: '{}' is not a list", shown(i));
+                };
+                let n = match step {
+                    PathStep::Index(n) => *n,
+                    _ => items.len(),
+                };
+                if n > items.len() {
+                    bail!(
+                        "-o {option}: '{}' has {} items: index {n} is past its end (index {} appends, as [] does)",
+                        shown(i),
+                        items.len(),
+                        items.len()
+                    );
+                }
+                if n == items.len() {
+                    items.push(Value::Null);
+                }
+                node = &mut items[n];
+                free = true;
+            }
         }
-        if !m.contains_key(&k) {
-            bail!("-o {option}: unknown key '{}'", parts[..=i].join("."));
-        }
-        node = m.get_mut(&k).expect("checked above");
     }
-    if append {
-        match node {
-            Value::Sequence(items) => items.push(value),
-            _ => bail!("-o {option}: '{path}' is not a list"),
-        }
-    } else {
-        *node = value;
-    }
+    *node = value;
     Ok(())
 }
 
@@ -1512,6 +1624,54 @@ falco_libs:
         assert!(err.contains("-o rules[].drop.rule=x") && err.contains("drop"), "{err}");
         let err = format!("{:#}", sources(&f, &["rulez[].disable.rule=x"]).load().unwrap_err());
         assert!(err.contains("unknown key 'rulez'"), "{err}");
+    }
+
+    #[test]
+    fn o_paths_take_falcos_list_indexes_and_escapes() {
+        let d = temp_dir("o-index");
+        let f = write(
+            &d,
+            "c.yaml",
+            "rules_files: [/a.yaml, /b.yaml]\nappend_output:\n  - suggested_output: true\n",
+        );
+        let load = |opts: &[&str]| sources(&f, opts).load().map(|l| l.config);
+        let c = load(&["rules_files[0]=/z.yaml"]).unwrap();
+        assert_eq!(c.rules_files, vec![PathBuf::from("/z.yaml"), PathBuf::from("/b.yaml")]);
+        // The length appends, as yaml-cpp's index does; past it is an error.
+        let c = load(&["rules_files[2]=/c.yaml", "rules_files[]=/d.yaml"]).unwrap();
+        assert_eq!(c.rules_files.len(), 4);
+        assert_eq!(c.rules_files[2], PathBuf::from("/c.yaml"));
+        let err = format!("{:#}", load(&["rules_files[3]=/c.yaml"]).unwrap_err());
+        assert!(err.contains("'rules_files' has 2 items: index 3 is past its end"), "{err}");
+        // Inside an item: keys it lacks are created, the schema then checks them.
+        let c = load(&["append_output[0].extra_output=by %user.name", "append_output[0].match.tags=[net]"])
+            .unwrap();
+        assert_eq!(c.append_output[0].extra_output, "by %user.name");
+        assert!(c.append_output[0].suggested_output);
+        assert_eq!(c.append_output[0].matches.tags, vec!["net".to_string()]);
+        let c =
+            load(&["rules[].disable.rule=a*", "rules[0].disable.rule=b*", "rules[1].enable.tag=t"]).unwrap();
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[0].rule.as_deref(), Some("b*"));
+        assert_eq!(c.rules[1].tag.as_deref(), Some("t"));
+        let err = format!("{:#}", load(&["append_output[0].nope=1"]).unwrap_err());
+        assert!(err.contains("nope"), "{err}");
+        // Escapes put '.', '[', ']' and '\\' in a key.
+        let c = load(&[r"static_fields.k8s\.cluster=eu.1"]).unwrap();
+        assert_eq!(c.static_fields.get("k8s.cluster").map(String::as_str), Some("eu.1"));
+        assert!(load(&[r"static_fields.a\[b\]=x"]).is_err(), "a name rules cannot write is refused");
+        for (bad, why) in [
+            ("rules_files[x]=/a", "expected a list index"),
+            ("rules_files[0=/a", "is not closed"),
+            (r"static_fields.a\q=1", "invalid escape sequence"),
+            ("webserver..listen_port=1", "an empty key"),
+            ("json_output[0]=true", "'json_output' is not a list"),
+            ("rules_files.x=1", "'rules_files' is not a section"),
+            ("webserver.listen_port]=1", "']' without '['"),
+        ] {
+            let err = format!("{:#}", load(&[bad]).unwrap_err());
+            assert!(err.contains(&format!("-o {bad}")) && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

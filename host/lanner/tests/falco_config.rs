@@ -616,6 +616,11 @@ fn static_fields_are_fields_of_conditions_and_of_every_alert() {
     assert!(rules_fired.contains(&"Etc Write Elsewhere"), "{rules_fired:?}");
     assert!(!rules_fired.contains(&"Etc Write In Cluster"), "{rules_fired:?}");
 
+    // Falco's escapes in -o keys: a dot inside a static field's name.
+    let (code, stdout, log) = run(&["-o", r"static_fields.k8s\.cluster=c1"]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!stdout.is_empty() && stdout.lines().all(|l| l.contains(" static_k8s_cluster=c1 ")), "{stdout}");
+
     // A rule naming a static field that is not configured does not load.
     let (code, _, log) = run(&["-o", "static_fields={env: prod}"]);
     assert_eq!(code, Some(2), "{log}");
