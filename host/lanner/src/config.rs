@@ -670,6 +670,8 @@ struct PartialMetrics {
     resource_utilization_enabled: Option<bool>,
     state_counters_enabled: Option<bool>,
     kernel_event_counters_enabled: Option<bool>,
+    kernel_event_counters_per_cpu_enabled: Option<bool>,
+    rules_counters_enabled: Option<bool>,
     convert_memory_to_mb: Option<bool>,
     include_empty_values: Option<bool>,
 }

@@ -136,6 +136,8 @@ pub struct Metrics {
     pub falcosecurity_resources: AtomicBool,
     /// With the Falco names: Falco's state gauges (`metrics.state_counters_enabled`).
     pub falcosecurity_state: AtomicBool,
+    /// With the Falco names: the rule counter (`metrics.rules_counters_enabled`).
+    pub falcosecurity_rules: AtomicBool,
     started: Instant,
     /// When it started, nanoseconds since the epoch (Falco's `start_ts`).
     started_ns: u64,
@@ -204,6 +206,7 @@ impl Metrics {
             falcosecurity_names: AtomicBool::new(false),
             falcosecurity_resources: AtomicBool::new(true),
             falcosecurity_state: AtomicBool::new(true),
+            falcosecurity_rules: AtomicBool::new(true),
             started: Instant::now(),
             started_ns: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -497,7 +500,7 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         if self.falcosecurity_names.load(Ordering::Relaxed) {
-            let mut falco = falcosecurity_text(&out);
+            let mut falco = falcosecurity_text(&out, self.falcosecurity_rules.load(Ordering::Relaxed));
             falco.push_str(&self.falcosecurity_gauges(&out));
             // Before the end marker, which closes the exposition.
             match out.rfind("# EOF") {
@@ -683,7 +686,7 @@ fn carry<L, const N: usize>(
 }
 
 /// One sample of Lanner's exposition: its labels (as written, escapes kept) and value.
-fn samples<'a>(text: &'a str, name: &str) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
+pub(crate) fn samples<'a>(text: &'a str, name: &str) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
     text.lines()
         .filter_map(|l| {
             let rest = l.strip_prefix(name)?;
@@ -752,7 +755,7 @@ fn falco_priority(name: &str) -> Option<u8> {
 
 /// The counters Lanner has, under the names Falco's web server gives them
 /// (`falcosecurity_<subsystem>_<name>`), computed from Lanner's own exposition.
-fn falcosecurity_text(lanner: &str) -> String {
+fn falcosecurity_text(lanner: &str, rules: bool) -> String {
     use std::fmt::Write as _;
     // `+ 0.0`: an empty sum of floats is -0, which would print as "-0".
     let sum = |name: &str| samples(lanner, name).iter().map(|(_, v)| v).sum::<f64>() + 0.0;
@@ -829,6 +832,9 @@ fn falcosecurity_text(lanner: &str) -> String {
         "counter",
         per_cpu("falcosecurity_scap_n_drops_cpu_total", &drops, &[]),
     );
+    if !rules {
+        return out;
+    }
     // Rule matches, per rule (Lanner's own alerts are not rules: left out, as Falco's are).
     let matches = samples(lanner, "lanner_alerts_total")
         .into_iter()
@@ -877,6 +883,12 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         }
         assert!(!text.contains("rule_name=\"Lanner internal"), "{text}");
+        // metrics.rules_counters_enabled: false leaves the rule counter out, as in Falco.
+        m.falcosecurity_rules.store(false, Ordering::Relaxed);
+        let without = m.encode();
+        assert!(!without.contains("falcosecurity_falco_rules_matches_total"), "{without}");
+        assert!(without.contains("falcosecurity_scap_n_evts_total 18"), "{without}");
+        m.falcosecurity_rules.store(true, Ordering::Relaxed);
         assert!(text.contains("lanner_capture_records_total"), "Lanner's names stay");
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
     }
