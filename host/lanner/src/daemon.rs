@@ -281,6 +281,7 @@ fn falcosecurity_flags(metrics: &Metrics, config: &Config) {
     metrics.falcosecurity_names.store(config.webserver.prometheus_falcosecurity_names, Relaxed);
     metrics.falcosecurity_resources.store(config.metrics.resource_utilization_enabled, Relaxed);
     metrics.falcosecurity_state.store(config.metrics.state_counters_enabled, Relaxed);
+    metrics.falcosecurity_rules.store(config.metrics.rules_counters_enabled, Relaxed);
 }
 
 /// The plugins of the configured folder (none when it does not exist).
