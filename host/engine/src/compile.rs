@@ -610,6 +610,7 @@ impl<'a> Compiler<'a> {
             exception_names: rule.exceptions.iter().map(|e| e.name.clone()).collect(),
             file: rule.origin.file.clone(),
             line: rule.origin.pos.line,
+            capture: rule.capture,
             expr,
             output,
         })

@@ -54,6 +54,8 @@ pub struct CompiledRule {
     pub file: String,
     /// The line where it is defined.
     pub line: usize,
+    /// Whether it asks for Falco's per-rule capture (`capture: true`).
+    pub capture: bool,
     pub(crate) expr: Expr,
     pub(crate) output: OutputFormat,
 }

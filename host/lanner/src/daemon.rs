@@ -322,6 +322,17 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     for line in &applied.warnings {
         tracing::warn!("{line}");
     }
+    // Falco 0.41's per-rule capture is not there: the rules run, and asking for it is said.
+    let capturing: Vec<&str> =
+        ruleset.rules().iter().filter(|r| r.capture && r.enabled).map(|r| r.name.as_str()).collect();
+    if !capturing.is_empty() {
+        tracing::warn!(
+            "capture: true in {} enabled rule(s) ({}): Lanner does not implement Falco's per-rule \
+             capture; their alerts are raised but no capture file is written",
+            capturing.len(),
+            capturing.join(", ")
+        );
+    }
     Ok(Detection {
         registry: engine.registry.clone(),
         plugin_fields: Some(Arc::new(plugin_fields)),

@@ -706,3 +706,51 @@ fn a_reload_changes_static_field_values() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Falco 0.41's per-rule `capture` keys load (as in Falco) but Lanner writes no capture
+/// file: the run says so, naming the rules, and their alerts are still raised.
+#[test]
+fn rules_asking_for_capture_run_and_are_warned_about() {
+    let dir = temp_dir("falco-capture-keys");
+    let rules = dir.join("rules.yaml");
+    let write = |capture: &str| {
+        std::fs::write(
+            &rules,
+            format!(
+                "- rule: Etc Write Captured\n  desc: d\n  condition: evt.type = openat and evt.is_open_write = true\n  output: \"write %fd.name\"\n  priority: ERROR\n  capture: {capture}\n  capture_duration: 2000\n"
+            ),
+        )
+        .unwrap()
+    };
+    let run = || {
+        lanner()
+            .args(["run", "--json", "--events"])
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(&rules)
+            .args(["-o", "webserver.enabled=false", "--duration", "1"])
+            .output()
+            .unwrap()
+    };
+    write("true");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("capture: true in 1 enabled rule(s) (Etc Write Captured)")
+            && l.contains("no capture file is written")),
+        "{log}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Etc Write Captured"), "the rule still fires");
+    write("false");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !log.contains("capture: true"), "{log}");
+    // Falco decodes it as a boolean.
+    write("sometimes");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && log.contains("Can't decode YAML scalar value"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
