@@ -148,7 +148,7 @@ pub struct AppendOutput {
     /// Append the fields that the loaded plugins suggest (`field-hints`), as Falco does.
     #[serde(default)]
     pub suggested_output: bool,
-    /// Falco's fields added to JSON only: not served yet, so refused rather than ignored.
+    /// Falco's fields added to `output_fields` only: `- KEY: FORMAT` or `- FIELD`.
     #[serde(default)]
     pub extra_fields: Option<serde_yaml_ng::Value>,
 }
@@ -167,6 +167,43 @@ impl AppendOutput {
     /// Falco's default: the plugins' suggested fields on every rule.
     pub fn falco_default() -> Vec<AppendOutput> {
         vec![AppendOutput { suggested_output: true, ..Default::default() }]
+    }
+
+    /// The `extra_fields` as the engine applies them, or why they are refused (Falco's
+    /// decoder refuses the same shapes: an item neither a field name nor a one-key mapping of
+    /// text, a key given twice in one entry).
+    pub fn extra_fields(&self) -> Result<Vec<lanner_engine::ExtraField>> {
+        let Some(v) = &self.extra_fields else { return Ok(Vec::new()) };
+        let Some(items) = v.as_sequence() else { bail!("a list of field names or KEY: FORMAT mappings") };
+        let mut out: Vec<lanner_engine::ExtraField> = Vec::new();
+        for (n, item) in items.iter().enumerate() {
+            let (key, format, raw) = match item {
+                Value::String(f) => (f.clone(), String::new(), true),
+                Value::Mapping(m) if m.len() == 1 => {
+                    let (k, v) = m.iter().next().expect("one entry");
+                    let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+                        bail!("[{n}]: KEY: FORMAT, both text");
+                    };
+                    (k.to_string(), v.to_string(), false)
+                }
+                _ => bail!("[{n}]: a field name or a mapping of one KEY: FORMAT"),
+            };
+            if key.is_empty() {
+                bail!("[{n}]: an empty name");
+            }
+            if out.iter().any(|f| f.key == key) {
+                bail!("[{n}]: {key} is given twice (as Falco refuses it)");
+            }
+            out.push(lanner_engine::ExtraField {
+                source: self.matches.source.clone(),
+                tags: self.matches.tags.clone(),
+                rule: self.matches.rule.clone(),
+                key,
+                format,
+                raw,
+            });
+        }
+        Ok(out)
     }
 
     /// The entry as the engine applies it, for one source (the entry's own when it names one).
@@ -1022,12 +1059,7 @@ impl Config {
         self.min_priority()?;
         self.match_mode()?;
         for (i, a) in self.append_output.iter().enumerate() {
-            if a.extra_fields.is_some() {
-                bail!(
-                    "append_output[{i}].extra_fields: fields added to JSON output only are not supported by Lanner; \
-                     use extra_output to add them to the output (and its output_fields)"
-                );
-            }
+            a.extra_fields().with_context(|| format!("append_output[{i}].extra_fields"))?;
         }
         for name in self.static_fields.keys() {
             let part_ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -1269,7 +1301,7 @@ mod tests {
     }
 
     #[test]
-    fn append_output_defaults_to_suggested_fields_and_refuses_extra_fields() {
+    fn append_output_defaults_to_suggested_fields_and_reads_extra_fields() {
         let d = temp_dir("append");
         let c = sources(&write(&d, "empty.yaml", ""), &[]).load().unwrap().config;
         assert_eq!(c.append_output, AppendOutput::falco_default());
@@ -1285,9 +1317,25 @@ mod tests {
             e.matches("r", "syscall", &["net".into(), "y".into()])
                 && !e.matches("r", "k8s_audit", &["net".into()])
         );
-        let f = write(&d, "fields.yaml", "append_output:\n  - extra_fields: [evt.hostname]\n");
-        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("append_output[0].extra_fields"), "{err}");
+        let f = write(
+            &d,
+            "fields.yaml",
+            "append_output:\n  - match: {rule: R}\n    extra_fields: [evt.hostname, {who: 'u=%user.name'}]\n",
+        );
+        let c = sources(&f, &[]).load().unwrap().config;
+        let fields = c.append_output[0].extra_fields().unwrap();
+        assert_eq!(fields.len(), 2);
+        assert!(fields[0].raw && fields[0].key == "evt.hostname" && fields[0].rule.as_deref() == Some("R"));
+        assert!(!fields[1].raw && fields[1].key == "who" && fields[1].format == "u=%user.name");
+        for (bad, why) in [
+            ("[evt.hostname, evt.hostname]", "evt.hostname is given twice"),
+            ("[{a: x, b: y}]", "[0]: a field name or a mapping of one KEY: FORMAT"),
+            ("evt.hostname", "a list of field names"),
+        ] {
+            let f = write(&d, "bad.yaml", &format!("append_output:\n  - extra_fields: {bad}\n"));
+            let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+            assert!(err.contains("append_output[0].extra_fields") && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub(crate) fn configure(
     }
     cfg.plugins.extend(set.versions());
     cfg.extra_outputs = extra_outputs(append, &plugins, cfg)?;
+    cfg.extra_fields = Vec::new();
+    for (i, a) in append.iter().enumerate() {
+        cfg.extra_fields
+            .extend(a.extra_fields().with_context(|| format!("append_output[{i}].extra_fields"))?);
+    }
     Ok(map)
 }
 

@@ -754,3 +754,77 @@ fn rules_asking_for_capture_run_and_are_warned_about() {
     assert!(!out.status.success() && log.contains("Can't decode YAML scalar value"), "{log}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Falco's `append_output` `extra_fields`: fields added to the JSON alerts' `output_fields`
+/// only, for the rules an entry matches: `- FIELD` with its own (typed) value, `- KEY:
+/// FORMAT` with the format's text; the alert text is unchanged.
+#[test]
+fn extra_fields_go_to_output_fields_only_for_the_rules_matched() {
+    let dir = temp_dir("falco-extra-fields");
+    let cfg = dir.join("falco.yaml");
+    std::fs::write(
+        &cfg,
+        "append_output:\n  - match: {tags: [filesystem]}\n    extra_fields:\n      - user.uid\n      - who: \"%proc.name on %evt.type\"\n  - match: {rule: Connect Outside}\n    extra_fields:\n      - fd.sport\n",
+    )
+    .unwrap();
+    let run = |options: &[&str]| {
+        lanner()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("--events")
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .args(["-o", "webserver.enabled=false", "--duration", "1"])
+            .args(options)
+            .output()
+            .unwrap()
+    };
+    let plain = lanner()
+        .args(["run", "--json", "--events"])
+        .arg(data().join("events/golden.jsonl"))
+        .arg("-r")
+        .arg(data().join("rules/golden.yaml"))
+        .args(["-o", "webserver.enabled=false", "-o", "append_output=[]", "--duration", "1"])
+        .output()
+        .unwrap();
+    let out = run(&["-o", "json_output=true"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let alerts: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let before: Vec<Value> =
+        String::from_utf8_lossy(&plain.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), before.len());
+    for (a, b) in alerts.iter().zip(&before) {
+        assert_eq!(a["output"], b["output"], "the text is unchanged");
+        let f = a["output_fields"].as_object().unwrap();
+        match a["rule"].as_str().unwrap() {
+            "Etc Write" => {
+                assert!(f["user.uid"].is_u64(), "a raw field keeps its type: {a}");
+                let who = f["who"].as_str().unwrap();
+                assert!(
+                    who.ends_with(" on openat")
+                        && who.starts_with(a["output_fields"]["proc.name"].as_str().unwrap()),
+                    "{a}"
+                );
+            }
+            "Connect Outside" => {
+                assert!(f["fd.sport"].is_u64(), "{a}");
+                assert!(!f.contains_key("who"), "{a}");
+            }
+            _ => assert!(!f.contains_key("who") && !f.contains_key("fd.sport"), "{a}"),
+        }
+    }
+    assert!(alerts.iter().any(|a| a["rule"] == "Etc Write"), "{alerts:?}");
+    // A format that names no field is an output error of the rules it applies to.
+    std::fs::write(&cfg, "append_output:\n  - extra_fields:\n      - who: \"%proc.nosuch\"\n").unwrap();
+    let out = run(&[]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("LOAD_ERR_COMPILE_OUTPUT") || log.contains("invalid formatting token proc.nosuch"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
