@@ -47,7 +47,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
-    falcosecurity_flags(&metrics, &config);
+    falcosecurity_flags(&metrics, &loaded);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     if config.webserver.enabled {
@@ -276,8 +276,12 @@ pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
 }
 
 /// What /metrics serves under Falco's names; a reload applies it at once.
-fn falcosecurity_flags(metrics: &Metrics, config: &Config) {
+fn falcosecurity_flags(metrics: &Metrics, loaded: &crate::config::Loaded) {
     use std::sync::atomic::Ordering::Relaxed;
+    let config = &loaded.config;
+    let rules = config.rules_paths().map(|(p, _)| p).unwrap_or_default();
+    *metrics.falco_loaded.lock().unwrap_or_else(|e| e.into_inner()) =
+        crate::metrics::FalcoLoaded::new(crate::node::hostname(), &loaded.files, &rules);
     metrics.falcosecurity_names.store(config.webserver.prometheus_falcosecurity_names, Relaxed);
     metrics.falcosecurity_resources.store(config.metrics.resource_utilization_enabled, Relaxed);
     metrics.falcosecurity_state.store(config.metrics.state_counters_enabled, Relaxed);
@@ -658,7 +662,7 @@ fn start_watcher(
                         );
                         metrics_section = loaded.config.metrics.clone();
                     }
-                    falcosecurity_flags(&metrics, &loaded.config);
+                    falcosecurity_flags(&metrics, &loaded);
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
                     let before = std::mem::replace(&mut paths, watched_paths(&loaded.files, &loaded.config));

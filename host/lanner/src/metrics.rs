@@ -138,6 +138,9 @@ pub struct Metrics {
     pub falcosecurity_state: AtomicBool,
     /// With the Falco names: the rule counter (`metrics.rules_counters_enabled`).
     pub falcosecurity_rules: AtomicBool,
+    /// What the loaded configuration was, for Falco's info gauges; set at start and on
+    /// each reload.
+    pub falco_loaded: Mutex<FalcoLoaded>,
     started: Instant,
     /// When it started, nanoseconds since the epoch (Falco's `start_ts`).
     started_ns: u64,
@@ -207,6 +210,7 @@ impl Metrics {
             falcosecurity_resources: AtomicBool::new(true),
             falcosecurity_state: AtomicBool::new(true),
             falcosecurity_rules: AtomicBool::new(true),
+            falco_loaded: Mutex::new(FalcoLoaded::default()),
             started: Instant::now(),
             started_ns: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -512,6 +516,53 @@ impl Metrics {
     }
 }
 
+/// The loaded configuration as Falco's info gauges name it.
+#[derive(Debug, Clone, Default)]
+pub struct FalcoLoaded {
+    /// The alerts' hostname.
+    pub hostname: String,
+    /// When the configuration was last loaded, nanoseconds since the epoch.
+    pub reload_ns: u64,
+    /// Configuration files read: (file name, sha256 in hex).
+    pub config_files: Vec<(String, String)>,
+    /// Rules files loaded: (file name, sha256 in hex).
+    pub rules_files: Vec<(String, String)>,
+}
+
+impl FalcoLoaded {
+    /// From the files read now: each file's name and the digest of its content.
+    pub fn new(
+        hostname: String,
+        config_files: &[std::path::PathBuf],
+        rules_files: &[std::path::PathBuf],
+    ) -> Self {
+        use sha2::Digest as _;
+        let digests = |files: &[std::path::PathBuf]| -> Vec<(String, String)> {
+            files
+                .iter()
+                .filter_map(|f| {
+                    let bytes = std::fs::read(f).ok()?;
+                    let name = f.file_name()?.to_string_lossy().into_owned();
+                    Some((name, format!("{:x}", sha2::Sha256::digest(&bytes))))
+                })
+                .collect()
+        };
+        FalcoLoaded {
+            hostname,
+            reload_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            config_files: digests(config_files),
+            rules_files: digests(rules_files),
+        }
+    }
+}
+
+/// A label value as the exposition format escapes it.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 impl Metrics {
     /// Falco's wrapper, resource and state gauges under its names, computed now: the start
     /// time and uptime, kernel, boot time and CPUs; this process's and the host's CPU and
@@ -525,12 +576,35 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} gauge");
             let _ = writeln!(out, "{name}{{kernel_release=\"{}\"}} 1", r.trim().replace(['"', '\\'], "_"));
         }
+        let loaded = self.falco_loaded.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut info = |name: &str, samples: Vec<String>| {
+            if samples.is_empty() {
+                return;
+            }
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for labels in samples {
+                let _ = writeln!(out, "{name}{{{labels}}} 1");
+            }
+        };
+        let files = |list: &[(String, String)]| -> Vec<String> {
+            list.iter().map(|(f, sha)| format!("file_name=\"{}\",sha256=\"{sha}\"", label_value(f))).collect()
+        };
+        info("falcosecurity_falco_sha256_rules_files_info", files(&loaded.rules_files));
+        info("falcosecurity_falco_sha256_config_files_info", files(&loaded.config_files));
+        info(
+            "falcosecurity_evt_hostname_info",
+            vec![format!("hostname=\"{}\"", label_value(&loaded.hostname))],
+        );
         let mut one = |name: &str, kind: &str, value: String| {
             let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
             let _ = writeln!(out, "# TYPE {name} {kind}");
             let _ = writeln!(out, "{name} {value}");
         };
         one("falcosecurity_falco_start_timestamp_nanoseconds", "gauge", self.started_ns.to_string());
+        if loaded.reload_ns > 0 {
+            one("falcosecurity_falco_reload_timestamp_nanoseconds", "gauge", loaded.reload_ns.to_string());
+        }
         one(
             "falcosecurity_falco_duration_seconds_total",
             "counter",

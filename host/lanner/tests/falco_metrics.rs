@@ -114,7 +114,16 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     }
     let port = common::free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let d = Daemon::start(&["-o", &port_opt, "-o", "webserver.prometheus_falcosecurity_names=true"]);
+    // JSON alerts: the default rules may fire on what else runs on the machine, and
+    // stopping reads the alerts as JSON.
+    let d = Daemon::start(&[
+        "-o",
+        &port_opt,
+        "-o",
+        "webserver.prometheus_falcosecurity_names=true",
+        "-o",
+        "json_output=true",
+    ]);
     sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
     // Past the live loop's first report of its tables (once a second).
     std::thread::sleep(Duration::from_millis(1500));
@@ -185,6 +194,12 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     let start = g("falcosecurity_falco_start_timestamp_nanoseconds");
     assert!(start < now_ns && now_ns - start < 120e9, "{start}");
     assert!(g("falcosecurity_falco_host_boot_timestamp_nanoseconds") < start);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_line = format!("falcosecurity_evt_hostname_info{{hostname=\"{}\"}} 1", host.trim());
+    // LANNER_HOSTNAME or FALCO_HOSTNAME may name it otherwise in the test's environment.
+    if std::env::var_os("LANNER_HOSTNAME").is_none() && std::env::var_os("FALCO_HOSTNAME").is_none() {
+        assert!(text.lines().any(|l| l == host_line), "{host_line}\n{text}");
+    }
     d.stop();
 
     // metrics.resource_utilization_enabled and state_counters_enabled turn those off, as in Falco.
@@ -199,6 +214,8 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
         "metrics.resource_utilization_enabled=false",
         "-o",
         "metrics.state_counters_enabled=false",
+        "-o",
+        "json_output=true",
     ]);
     let text = scrape(port);
     assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
@@ -212,7 +229,7 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     // Off by default: Lanner's names only.
     let port = common::free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let d = Daemon::start(&["-o", &port_opt]);
+    let d = Daemon::start(&["-o", &port_opt, "-o", "json_output=true"]);
     let text = scrape(port);
     assert!(text.contains("lanner_rules_loaded") && !text.contains("falcosecurity_"), "{text}");
     d.stop();
@@ -232,7 +249,7 @@ fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
         std::fs::write(
             &cfg,
             format!(
-                "watch_config_files: false\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
+                "watch_config_files: false\njson_output: true\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
                  prometheus_falcosecurity_names: {names}\nmetrics:\n  enabled: {enabled}\n  interval: 1h\n"
             ),
         )
@@ -247,6 +264,19 @@ fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
     d.wait_log("metrics: the reloaded section differs from the running one", Duration::from_secs(20));
     let text = scrape(port);
     assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
+    // The files loaded, by name and digest, and when: after the reload.
+    let sha = |path: &std::path::Path| {
+        let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    let want = format!(
+        "falcosecurity_falco_sha256_config_files_info{{file_name=\"lanner.yaml\",sha256=\"{}\"}} 1",
+        sha(&cfg)
+    );
+    assert!(text.lines().any(|l| l == want), "{want}\n{text}");
+    let reload = value(&text, "falcosecurity_falco_reload_timestamp_nanoseconds").unwrap();
+    let start = value(&text, "falcosecurity_falco_start_timestamp_nanoseconds").unwrap();
+    assert!(reload > start, "reloaded after the start: {reload} {start}");
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
