@@ -828,3 +828,33 @@ fn extra_fields_go_to_output_fields_only_for_the_rules_matched() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Falco validates and lists fields after adding the static field class: `lanner -c FILE -V`
+/// and `--list` do the same with the configuration's static fields.
+#[test]
+fn validate_and_list_know_the_configured_static_fields() {
+    let dir = temp_dir("falco-static-cli");
+    let cfg = dir.join("falco.yaml");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, STATIC_RULES).unwrap();
+    std::fs::write(&cfg, "static_fields:\n  cluster: eu-1\n  env: prod\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = lanner().args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (c, r) = (cfg.to_str().unwrap(), rules.to_str().unwrap());
+    let (code, out, err) = run(&["-c", c, "-V", r]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = run(&["-V", r]);
+    assert_eq!(code, Some(1), "without the configuration static.env is unknown: {out}{err}");
+    assert!(format!("{out}{err}").contains("static.env"), "{out}{err}");
+    let (code, out, err) = run(&["-c", c, "--list=syscall", "-N"]);
+    assert_eq!(code, Some(0), "{err}");
+    let names: Vec<&str> = out.lines().collect();
+    assert!(names.contains(&"static.cluster") && names.contains(&"static.env"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
