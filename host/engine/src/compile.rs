@@ -502,53 +502,16 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        let tokens = tokenize(&self.full_output(rule, &item));
-        let mut operands = HashMap::new();
-        for t in &tokens {
-            if let Token::Field(name) = t {
-                // Falco's formatter takes transformers too (`%tolower(proc.name)`); no space
-                // may separate a transformer from its '(' there, which tokenize ensures.
-                let fe = parse_condition(&format!("{name} exists")).ok().and_then(|a| match a {
-                    Ast::Check(c) => Some(c.lhs),
-                    _ => None,
-                });
-                match fe.as_ref().map(|fe| (fe, self.operand(fe))) {
-                    Some((fe, Ok((op, _)))) => {
-                        // Falco reports a transformed field under the inner field's name, with
-                        // the untransformed value (libsinsp's formatter leaves
-                        // `resolve_transformed_fields` off and Falco never turns it on).
-                        let key = if fe.transformers.is_empty() {
-                            name.clone()
-                        } else {
-                            FieldExpr { transformers: Vec::new(), ..fe.clone() }.to_string()
-                        };
-                        operands.insert(name.clone(), (op, key));
-                    }
-                    other => {
-                        let why = match other {
-                            // A type error of a transformer is worth saying; an unknown field
-                            // is named by the token already.
-                            Some((_, Err(CErr::Invalid(_, m)))) => format!(": {m}"),
-                            _ => String::new(),
-                        };
-                        let msg = format!("invalid formatting token {name}{why}");
-                        let output_loc = Location {
-                            item_type: ItemType::Output,
-                            item_name: String::new(),
-                            file: rule.output.origin.file.clone(),
-                            pos: rule.output.origin.pos,
-                        };
-                        if rule.skip_if_unknown_filter {
-                            self.report(Code::LoadUnknownFilter, msg, vec![item, output_loc]);
-                        } else {
-                            self.report(Code::LoadErrCompileOutput, msg, vec![item, output_loc]);
-                        }
-                        return None;
-                    }
-                }
-            }
+        let full_output = self.full_output(rule, &item);
+        let output = self.format(&full_output, rule, &item)?;
+        // Falco's append_output extra_fields: JSON-only fields, the last entry of a key winning.
+        let mut extra_fields: Vec<(String, OutputFormat, bool)> = Vec::new();
+        for ef in self.cfg.extra_fields.iter().filter(|f| f.matches(&rule.name, &rule.source, &rule.tags)) {
+            let format = if ef.raw { format!("%{}", ef.key) } else { ef.format.clone() };
+            let compiled = self.format(&format, rule, &item)?;
+            extra_fields.retain(|(k, _, _)| k != &ef.key);
+            extra_fields.push((ef.key.clone(), compiled, ef.raw));
         }
-        let output = OutputFormat::new(tokens, |n| operands[n].clone());
 
         let events = if syscall {
             let bits = evttypes(&full, false);
@@ -610,9 +573,64 @@ impl<'a> Compiler<'a> {
             exception_names: rule.exceptions.iter().map(|e| e.name.clone()).collect(),
             file: rule.origin.file.clone(),
             line: rule.origin.pos.line,
+            capture: rule.capture,
+            extra_fields,
             expr,
             output,
         })
+    }
+
+    /// An output template compiled against the registry; an invalid token is reported
+    /// against the rule (Falco's LOAD_ERR_COMPILE_OUTPUT, or a warning when the rule skips
+    /// unknown filters) and the rule is left out.
+    fn format(&mut self, text: &str, rule: &RuleDef, item: &Location) -> Option<OutputFormat> {
+        let tokens = tokenize(text);
+        let mut operands = HashMap::new();
+        for t in &tokens {
+            if let Token::Field(name) = t {
+                // Falco's formatter takes transformers too (`%tolower(proc.name)`); no space
+                // may separate a transformer from its '(' there, which tokenize ensures.
+                let fe = parse_condition(&format!("{name} exists")).ok().and_then(|a| match a {
+                    Ast::Check(c) => Some(c.lhs),
+                    _ => None,
+                });
+                match fe.as_ref().map(|fe| (fe, self.operand(fe))) {
+                    Some((fe, Ok((op, _)))) => {
+                        // Falco reports a transformed field under the inner field's name, with
+                        // the untransformed value (libsinsp's formatter leaves
+                        // `resolve_transformed_fields` off and Falco never turns it on).
+                        let key = if fe.transformers.is_empty() {
+                            name.clone()
+                        } else {
+                            FieldExpr { transformers: Vec::new(), ..fe.clone() }.to_string()
+                        };
+                        operands.insert(name.clone(), (op, key));
+                    }
+                    other => {
+                        let why = match other {
+                            // A type error of a transformer is worth saying; an unknown field
+                            // is named by the token already.
+                            Some((_, Err(CErr::Invalid(_, m)))) => format!(": {m}"),
+                            _ => String::new(),
+                        };
+                        let msg = format!("invalid formatting token {name}{why}");
+                        let output_loc = Location {
+                            item_type: ItemType::Output,
+                            item_name: String::new(),
+                            file: rule.output.origin.file.clone(),
+                            pos: rule.output.origin.pos,
+                        };
+                        if rule.skip_if_unknown_filter {
+                            self.report(Code::LoadUnknownFilter, msg, vec![item.clone(), output_loc]);
+                        } else {
+                            self.report(Code::LoadErrCompileOutput, msg, vec![item.clone(), output_loc]);
+                        }
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(OutputFormat::new(tokens, |n| operands[n].clone()))
     }
 
     /// The rule's output with the configured extra formats appended, as Falco builds it;
@@ -713,7 +731,12 @@ impl<'a> Compiler<'a> {
                 }
             };
         }
-        Ok((Operand { field, transformers: fe.transformers.clone().into() }, ty))
+        let def = self.cfg.registry.def(field.id);
+        let fixed = (def.provider == crate::STATIC_PROVIDER)
+            .then(|| def.name.strip_prefix(crate::STATIC_PREFIX).and_then(|n| self.cfg.static_fields.get(n)))
+            .flatten()
+            .map(|v| std::sync::Arc::from(v.as_str()));
+        Ok((Operand { field, transformers: fe.transformers.clone().into(), fixed }, ty))
     }
 
     fn compile_expr(&self, ast: &Ast, syscall: bool) -> Result<Expr, CErr> {

@@ -63,7 +63,7 @@ impl DeferPlan {
 
 fn for_each_rule_field(r: &CompiledRule, f: &mut dyn FnMut(&FieldRef)) {
     r.expr.for_each_field(f);
-    r.output.field_refs().for_each(f);
+    r.output_field_refs().for_each(f);
 }
 
 /// What [`Ruleset::evaluate_known`] found.
@@ -98,7 +98,7 @@ impl Ruleset {
             let mut cond = false;
             r.expr.for_each_field(&mut |f| mark(f, &mut cond));
             let mut out = false;
-            r.output.field_refs().for_each(|f| mark(f, &mut out));
+            r.output_field_refs().for_each(|f| mark(f, &mut out));
             plan.condition_deferred[i] = cond;
             plan.output_deferred[i] = out;
         }

@@ -30,6 +30,9 @@ pub(crate) enum Expr {
 pub(crate) struct Operand {
     pub field: FieldRef,
     pub transformers: Box<[Transformer]>,
+    /// The value of a static field (`static_fields`), the same for every event: answered
+    /// here rather than asked of events, which know nothing of the configuration.
+    pub fixed: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -281,8 +284,16 @@ pub(crate) fn bit(bits: &[u64], id: EventTypeId) -> bool {
 }
 
 impl Operand {
-    pub fn extract<'e, E: Event + ?Sized>(&self, ev: &'e E) -> Option<Value<'e>> {
-        let v = ev.field(&self.field)?;
+    /// The untransformed value.
+    pub fn raw<'e, E: Event + ?Sized>(&'e self, ev: &'e E) -> Option<Value<'e>> {
+        match &self.fixed {
+            Some(v) => Some(Value::Str(Cow::Borrowed(v))),
+            None => ev.field(&self.field),
+        }
+    }
+
+    pub fn extract<'e, E: Event + ?Sized>(&'e self, ev: &'e E) -> Option<Value<'e>> {
+        let v = self.raw(ev)?;
         if self.transformers.is_empty() {
             return Some(v);
         }
@@ -365,6 +376,9 @@ impl Check {
     fn eval<E: Event + ?Sized>(&self, ev: &E) -> bool {
         // Fast path: a text test on an untransformed field the event holds as text.
         if self.lhs.transformers.is_empty() && self.test.is_text() {
+            if let Some(v) = &self.lhs.fixed {
+                return self.test_str(v);
+            }
             return match ev.field_text(&self.lhs.field) {
                 FieldText::Missing => false,
                 FieldText::Str(s) => self.test_str(s),

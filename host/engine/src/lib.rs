@@ -55,7 +55,20 @@ pub struct EngineConfig {
     /// Formats appended to the outputs of the rules they match (Falco's `append_output`:
     /// `extra_output`, and the fields plugins suggest), in order.
     pub extra_outputs: Vec<ExtraOutput>,
+    /// Fields added to the `output_fields` of the rules they match, not to the text
+    /// (Falco's `append_output` `extra_fields`), in order.
+    pub extra_fields: Vec<ExtraField>,
+    /// Falco's `static_fields`: `static.NAME` answers the configured text on every event of
+    /// every source. Registered by [`EngineConfig::register_static_fields`]; the values are
+    /// folded into the compiled rules, so events never see these fields.
+    pub static_fields: std::collections::BTreeMap<String, String>,
 }
+
+/// The provider named for `static.*` fields in the registry (Falco's `static` field class).
+pub const STATIC_PROVIDER: &str = "static";
+
+/// The class prefix of Falco's static fields.
+pub const STATIC_PREFIX: &str = "static.";
 
 /// A format appended, after a space, to the output of every rule it matches, as Falco's
 /// `append_output` entries do. Every condition given must hold.
@@ -69,6 +82,34 @@ pub struct ExtraOutput {
     pub rule: Option<String>,
     /// The format appended, `%field`s included.
     pub format: String,
+}
+
+/// A field added to the `output_fields` of every rule it matches, as Falco's
+/// `append_output` `extra_fields` entries do: `KEY: FORMAT` (the format's text) or a field
+/// name alone (its value, typed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraField {
+    /// Only rules of this source.
+    pub source: Option<String>,
+    /// Only rules that have all of these tags.
+    pub tags: Vec<String>,
+    /// Only the rule of this name.
+    pub rule: Option<String>,
+    /// The name in `output_fields`.
+    pub key: String,
+    /// The format rendered (for a raw field, unused: the field `key` is read).
+    pub format: String,
+    /// Whether the value is the field `key`'s own.
+    pub raw: bool,
+}
+
+impl ExtraField {
+    /// Whether it applies to a rule of `name`, `source` and `tags`.
+    pub fn matches(&self, name: &str, source: &str, tags: &[String]) -> bool {
+        self.source.as_deref().is_none_or(|s| s == source)
+            && self.rule.as_deref().is_none_or(|r| r == name)
+            && self.tags.iter().all(|t| tags.contains(t))
+    }
 }
 
 impl ExtraOutput {
@@ -101,7 +142,29 @@ impl EngineConfig {
             match_mode: MatchMode::First,
             availability: None,
             extra_outputs: Vec::new(),
+            extra_fields: Vec::new(),
+            static_fields: Default::default(),
         }
+    }
+
+    /// Adds `static.NAME` for each of [`EngineConfig::static_fields`] to the registry, as
+    /// text fields with no argument. Call it before plugins add theirs: as in Falco, a
+    /// plugin that declares one of these names is then refused.
+    pub fn register_static_fields(&mut self) -> Result<(), lanner_event::RegistryError> {
+        for name in self.static_fields.keys() {
+            let full = format!("{STATIC_PREFIX}{name}");
+            if self.registry.get(&full).is_some() {
+                continue;
+            }
+            self.registry.add(lanner_event::FieldDef {
+                name: full.into(),
+                ftype: lanner_event::FieldType::String,
+                arg: lanner_event::ArgSpec::NONE,
+                desc: "Static, user-defined field (static_fields in the configuration)".into(),
+                provider: STATIC_PROVIDER.into(),
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -77,6 +77,9 @@ pub(crate) struct RuleDef {
     pub exceptions: Vec<ExceptionDef>,
     pub skip_if_unknown_filter: bool,
     pub warn_evttypes: bool,
+    /// Falco 0.41's `capture`: record events around the rule's alerts (not implemented by
+    /// Lanner; kept so that the program can say so).
+    pub capture: bool,
     pub origin: Origin,
 }
 
@@ -891,6 +894,7 @@ impl Definitions {
                     ("priority", _) => rule.priority = fields.priority.unwrap(),
                     ("enabled", _) => rule.enabled = fields.enabled,
                     ("warn_evttypes", _) => rule.warn_evttypes = fields.warn_evttypes,
+                    ("capture", _) => rule.capture = fields.capture,
                     ("skip-if-unknown-filter", _) => rule.skip_if_unknown_filter = fields.skip,
                     _ => {}
                 }
@@ -919,6 +923,7 @@ impl Definitions {
             exceptions: Vec::new(),
             skip_if_unknown_filter: fields.skip,
             warn_evttypes: fields.warn_evttypes,
+            capture: fields.capture,
             origin,
         };
         let i = match self.rule_index.get(&name) {
@@ -977,6 +982,7 @@ impl Definitions {
         let enabled = boolean(item, "enabled", true, rule, sink)?;
         let skip = boolean(item, "skip-if-unknown-filter", false, rule, sink)?;
         let warn_evttypes = boolean(item, "warn_evttypes", true, rule, sink)?;
+        let capture = boolean(item, "capture", false, rule, sink)?;
         let tags = scalar_seq(item, "tags", Need::Optional, rule, sink)?.unwrap_or_default();
         let source = match scalar(item, "source", Need::Optional, rule, sink).ok()? {
             Some(v) => v.as_str().unwrap_or_default().to_string(),
@@ -990,6 +996,7 @@ impl Definitions {
             enabled,
             skip,
             warn_evttypes,
+            capture,
             tags,
             source,
         })
@@ -1363,6 +1370,7 @@ struct RuleFields {
     enabled: bool,
     skip: bool,
     warn_evttypes: bool,
+    capture: bool,
     tags: Vec<String>,
     source: String,
 }

@@ -154,7 +154,7 @@ impl OutputFormat {
                         let value = if operand.transformers.is_empty() {
                             shown.map(|v| v.into_owned())
                         } else {
-                            ev.field(&operand.field).map(|v| v.into_owned())
+                            operand.raw(ev).map(|v| v.into_owned())
                         };
                         fields.push(OutputField { name: key.clone(), value });
                     }

@@ -54,8 +54,13 @@ pub struct CompiledRule {
     pub file: String,
     /// The line where it is defined.
     pub line: usize,
+    /// Whether it asks for Falco's per-rule capture (`capture: true`).
+    pub capture: bool,
     pub(crate) expr: Expr,
     pub(crate) output: OutputFormat,
+    /// Fields added to `output_fields` only (Falco's `extra_fields`): key, template, and
+    /// whether the value is the field's own (raw) rather than the template's text.
+    pub(crate) extra_fields: Vec<(String, OutputFormat, bool)>,
 }
 
 impl CompiledRule {
@@ -69,9 +74,26 @@ impl CompiledRule {
         self.expr.eval(ev)
     }
 
+    /// Every field its alert reads: the output's and the extra fields'.
+    pub(crate) fn output_field_refs(&self) -> impl Iterator<Item = &FieldRef> {
+        self.output.field_refs().chain(self.extra_fields.iter().flat_map(|(_, f, _)| f.field_refs()))
+    }
+
     /// The alert this rule raises for an event.
     pub fn alert<E: Event + ?Sized>(&self, ev: &E, hostname: &str) -> Alert {
-        let (output, output_fields) = self.output.render(ev);
+        let (output, mut output_fields) = self.output.render(ev);
+        for (key, format, raw) in &self.extra_fields {
+            let (text, fields) = format.render(ev);
+            let value = if *raw {
+                fields.into_iter().next().and_then(|f| f.value)
+            } else {
+                Some(lanner_event::Value::Str(text.into()))
+            };
+            match output_fields.iter_mut().find(|f| &f.name == key) {
+                Some(f) => f.value = value,
+                None => output_fields.push(lanner_event::OutputField { name: key.clone(), value }),
+            }
+        }
         Alert {
             time_ns: ev.timestamp_ns(),
             rule: self.name.clone(),

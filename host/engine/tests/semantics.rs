@@ -579,3 +579,57 @@ fn extra_outputs_are_appended_where_they_match_as_falcos_append_output() {
     let names: Vec<&str> = alerts[1].output_fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["proc.pname", "fd.num"]);
 }
+
+/// Falco's `static_fields`: `static.NAME` is text that every event answers with the
+/// configured value, in conditions (operators, transformers, `val()`), in outputs and in
+/// `output_fields`; a static field that is not configured is unknown.
+#[test]
+fn static_fields_answer_their_configured_value_everywhere() {
+    let mut c = cfg();
+    c.static_fields =
+        [("cluster".to_string(), "Prod-EU".to_string()), ("proc".to_string(), "Cat".to_string())]
+            .into_iter()
+            .collect();
+    c.register_static_fields().unwrap();
+    c.extra_outputs = vec![lanner_engine::ExtraOutput::suggested("static.cluster", None)];
+    let load = |cond: &str| {
+        let text = format!(
+            "- rule: R\n  desc: d\n  condition: {}\n  output: 'in %static.cluster (%tolower(static.cluster))'\n  priority: INFO\n  warn_evttypes: false\n",
+            q(cond)
+        );
+        lanner_engine::load(&c, &[RulesSource { name: "f.yaml".into(), content: text }])
+    };
+    let fires = |cond: &str| {
+        let out = load(cond);
+        let errors: Vec<String> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+        assert!(errors.is_empty(), "{cond}: {errors:#?}");
+        out.ruleset.process(&ev(OPEN), "h")
+    };
+    for (cond, want) in [
+        ("static.cluster = Prod-EU", true),
+        ("static.cluster = prod-eu", false),
+        ("static.cluster != Prod-EU", false),
+        ("static.cluster startswith Prod and evt.type = openat", true),
+        ("static.cluster in (a, Prod-EU)", true),
+        ("tolower(static.cluster) = prod-eu", true),
+        ("static.cluster exists", true),
+        ("proc.name = val(static.proc)", true),
+        ("static.proc = val(proc.name)", true),
+        ("static.cluster = val(proc.name)", false),
+        ("evt.type = connect and static.cluster = Prod-EU", false),
+    ] {
+        assert_eq!(!fires(cond).is_empty(), want, "{cond}");
+    }
+    let alerts = fires("static.cluster = Prod-EU");
+    assert_eq!(alerts[0].output, "in Prod-EU (prod-eu) static_cluster=Prod-EU");
+    let fields: Vec<(String, String)> = alerts[0]
+        .output_fields
+        .iter()
+        .map(|f| (f.name.clone(), f.value.as_ref().map(|v| v.to_string()).unwrap_or_default()))
+        .collect();
+    assert_eq!(fields, [("static.cluster".to_string(), "Prod-EU".to_string())]);
+    // Only the configured names exist.
+    let out = load("static.region = x");
+    let errors: Vec<String> = out.diagnostics().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    assert!(errors.iter().any(|e| e.contains("nonexistent field static.region")), "{errors:#?}");
+}

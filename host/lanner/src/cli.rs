@@ -295,8 +295,20 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode> {
 }
 
 pub(crate) fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
+    validate_with(paths, json, plugins_dir, &Default::default())
+}
+
+/// `validate` with the configuration's static fields (`lanner -V FILE -c falco.yaml`: as
+/// Falco, whose validation runs after the static field class is added).
+pub(crate) fn validate_with(
+    paths: &[PathBuf],
+    json: bool,
+    plugins_dir: Option<&Path>,
+    static_fields: &std::collections::BTreeMap<String, String>,
+) -> Result<ExitCode> {
     let set = plugins::load(plugins_dir)?;
     let mut cfg = EngineConfig::syscall();
+    cfg.static_fields = static_fields.clone();
     plugins::configure(&set, &mut cfg, &crate::config::AppendOutput::falco_default())?;
     let outcome = crate::rules::load(paths, &cfg);
     let mut out = std::io::stdout().lock();

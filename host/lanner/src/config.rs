@@ -34,6 +34,8 @@ pub struct Config {
     pub json_include_output_property: bool,
     pub json_include_tags_property: bool,
     pub append_output: Vec<AppendOutput>,
+    /// Falco's `static_fields`: `static.NAME` answers VALUE on every event.
+    pub static_fields: std::collections::BTreeMap<String, String>,
     pub buffered_outputs: bool,
     pub log_level: String,
     pub log_format: LogFormat,
@@ -147,7 +149,7 @@ pub struct AppendOutput {
     /// Append the fields that the loaded plugins suggest (`field-hints`), as Falco does.
     #[serde(default)]
     pub suggested_output: bool,
-    /// Falco's fields added to JSON only: not served yet, so refused rather than ignored.
+    /// Falco's fields added to `output_fields` only: `- KEY: FORMAT` or `- FIELD`.
     #[serde(default)]
     pub extra_fields: Option<serde_yaml_ng::Value>,
 }
@@ -166,6 +168,43 @@ impl AppendOutput {
     /// Falco's default: the plugins' suggested fields on every rule.
     pub fn falco_default() -> Vec<AppendOutput> {
         vec![AppendOutput { suggested_output: true, ..Default::default() }]
+    }
+
+    /// The `extra_fields` as the engine applies them, or why they are refused (Falco's
+    /// decoder refuses the same shapes: an item neither a field name nor a one-key mapping of
+    /// text, a key given twice in one entry).
+    pub fn extra_fields(&self) -> Result<Vec<lanner_engine::ExtraField>> {
+        let Some(v) = &self.extra_fields else { return Ok(Vec::new()) };
+        let Some(items) = v.as_sequence() else { bail!("a list of field names or KEY: FORMAT mappings") };
+        let mut out: Vec<lanner_engine::ExtraField> = Vec::new();
+        for (n, item) in items.iter().enumerate() {
+            let (key, format, raw) = match item {
+                Value::String(f) => (f.clone(), String::new(), true),
+                Value::Mapping(m) if m.len() == 1 => {
+                    let (k, v) = m.iter().next().expect("one entry");
+                    let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+                        bail!("[{n}]: KEY: FORMAT, both text");
+                    };
+                    (k.to_string(), v.to_string(), false)
+                }
+                _ => bail!("[{n}]: a field name or a mapping of one KEY: FORMAT"),
+            };
+            if key.is_empty() {
+                bail!("[{n}]: an empty name");
+            }
+            if out.iter().any(|f| f.key == key) {
+                bail!("[{n}]: {key} is given twice (as Falco refuses it)");
+            }
+            out.push(lanner_engine::ExtraField {
+                source: self.matches.source.clone(),
+                tags: self.matches.tags.clone(),
+                rule: self.matches.rule.clone(),
+                key,
+                format,
+                raw,
+            });
+        }
+        Ok(out)
     }
 
     /// The entry as the engine applies it, for one source (the entry's own when it names one).
@@ -627,6 +666,7 @@ struct Partial {
     json_include_output_property: Option<bool>,
     json_include_tags_property: Option<bool>,
     append_output: Option<Vec<AppendOutput>>,
+    static_fields: Option<std::collections::BTreeMap<String, String>>,
     buffered_outputs: Option<bool>,
     log_level: Option<String>,
     log_format: Option<LogFormat>,
@@ -669,6 +709,8 @@ struct PartialMetrics {
     resource_utilization_enabled: Option<bool>,
     state_counters_enabled: Option<bool>,
     kernel_event_counters_enabled: Option<bool>,
+    kernel_event_counters_per_cpu_enabled: Option<bool>,
+    rules_counters_enabled: Option<bool>,
     convert_memory_to_mb: Option<bool>,
     include_empty_values: Option<bool>,
 }
@@ -826,57 +868,178 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// Applies one `-o key=value`: `key` is a dotted path (`webserver.listen_port`); a path
-/// ending in `[]` appends to a list (`rules_files[]=/etc/extra.yaml`); the value is read as
-/// YAML (`true`, `8080`, `[a, b]`, text).
+/// One step of an `-o` key path.
+#[derive(Debug, Clone, PartialEq)]
+enum PathStep {
+    Key(String),
+    /// `[N]`: the list's item N (N equal to the length appends one, as in Falco).
+    Index(usize),
+    /// `[]`: a new item at the end of the list.
+    Append,
+}
+
+/// Falco's `-o` key paths (yaml_helper's get_node): keys joined by `.`; `[N]` selects a
+/// list's item and `[]` appends one, either followed by `.` and more keys or ending the
+/// path; `\.`, `\[`, `\]` and `\\` put those characters in a key.
+fn key_path(key: &str) -> std::result::Result<Vec<PathStep>, String> {
+    let mut steps = Vec::new();
+    let mut name = String::new();
+    let mut named = false;
+    let mut chars = key.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('.' | '[' | ']' | '\\'))) => {
+                    name.push(e);
+                    named = true;
+                }
+                Some((_, e)) => return Err(format!("invalid escape sequence '\\{e}' at position {at}")),
+                None => return Err(format!("trailing backslash at position {at}")),
+            },
+            '.' => {
+                if !named {
+                    return Err(format!("an empty key at position {at}"));
+                }
+                steps.push(PathStep::Key(std::mem::take(&mut name)));
+                named = false;
+            }
+            '[' => {
+                if named {
+                    steps.push(PathStep::Key(std::mem::take(&mut name)));
+                    named = false;
+                } else if !matches!(steps.last(), Some(PathStep::Index(_) | PathStep::Append)) {
+                    return Err(format!("'[' without a key before it at position {at}"));
+                }
+                let mut inside = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, ']')) => break,
+                        Some((_, d)) => inside.push(d),
+                        None => return Err(format!("'[' at position {at} is not closed")),
+                    }
+                }
+                if inside.is_empty() {
+                    steps.push(PathStep::Append);
+                } else {
+                    let n = inside.trim().parse::<usize>().map_err(|_| {
+                        format!("expected a list index (a number from 0) at position {at}, found '{inside}'")
+                    })?;
+                    steps.push(PathStep::Index(n));
+                }
+                match chars.peek() {
+                    Some((_, '.')) => {
+                        chars.next();
+                        if chars.peek().is_none() {
+                            return Err("a path ending in '.'".into());
+                        }
+                    }
+                    Some((_, '[')) | None => {}
+                    Some((p, _)) => return Err(format!("expected '.' or '[' after ']' at position {p}")),
+                }
+            }
+            ']' => return Err(format!("']' without '[' at position {at}")),
+            c => {
+                name.push(c);
+                named = true;
+            }
+        }
+    }
+    if named {
+        steps.push(PathStep::Key(name));
+    } else if !matches!(steps.last(), Some(PathStep::Index(_) | PathStep::Append)) {
+        return Err("an empty key at the end".into());
+    }
+    Ok(steps)
+}
+
+/// Applies one `-o key=value` as Falco reads it (see [`key_path`]): `webserver.listen_port=8766`,
+/// `rules_files[]=/etc/extra.yaml` (appends), `rules_files[0]=/etc/first.yaml` (replaces the
+/// first item), `rules[].disable.rule=NAME` (a new item holding the rest of the path),
+/// `append_output[0].extra_output=...` (inside an existing item). The value is read as YAML
+/// (`true`, `8080`, `[a, b]`, text). Keys of Lanner's sections must exist (a typo is an
+/// error); inside list items and `static_fields`, keys are created.
 pub fn apply_override(root: &mut Value, option: &str) -> Result<()> {
     let (key, raw) = option.split_once('=').with_context(|| format!("-o {option}: expected key=value"))?;
     let mut value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-    let (mut path, mut append) = match key.strip_suffix("[]") {
-        Some(k) => (k, true),
-        None => (key, false),
-    };
-    // Falco's `-o rules[].disable.rule=NAME`: a `[]` inside the path appends a new item to
-    // that list, and the rest of the path is written inside the new item.
-    if let Some((list, inside)) = key.split_once("[].") {
-        for part in inside.rsplit('.') {
-            if part.is_empty() || part.contains("[]") {
-                bail!("-o {option}: '{key}' is not a key path (keys joined by dots, one [] at most)");
-            }
-            let mut m = Mapping::new();
-            m.insert(Value::String(part.to_string()), value);
-            value = Value::Mapping(m);
-        }
-        (path, append) = (list, true);
-    }
     // Legacy short names of `lanner run -o` before the configuration file existed.
-    let path = match path {
+    let key = match key {
         "ring_buffer_bytes" => "engine.ebpf.ring_buffer_bytes",
         other => other,
     };
-    let parts: Vec<&str> = path.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        bail!("-o {option}: '{path}' is not a key path (keys joined by dots)");
+    let steps = key_path(key).map_err(|e| anyhow::anyhow!("-o {option}: '{key}' is not a key path: {e}"))?;
+    if let [PathStep::Key(section), PathStep::Key(_)] = steps.as_slice()
+        && section == "static_fields"
+    {
+        // Falco reads static fields as text.
+        value = Value::String(raw.to_string());
     }
+    let shown = |n: usize| -> String {
+        let mut s = String::new();
+        for st in &steps[..n] {
+            match st {
+                PathStep::Key(k) if s.is_empty() => s.push_str(k),
+                PathStep::Key(k) => {
+                    s.push('.');
+                    s.push_str(k);
+                }
+                PathStep::Index(i) => s.push_str(&format!("[{i}]")),
+                PathStep::Append => s.push_str("[]"),
+            }
+        }
+        s
+    };
     let mut node = root;
-    for (i, part) in parts.iter().enumerate() {
-        let Value::Mapping(m) = node else {
-            bail!("-o {option}: '{}' is not a section", parts[..i].join("."));
-        };
-        let k = Value::String(part.to_string());
-        if !m.contains_key(&k) {
-            bail!("-o {option}: unknown key '{}'", parts[..=i].join("."));
+    // Below a list item or in static_fields, keys are the operator's: created when missing.
+    let mut free = false;
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            PathStep::Key(k) => {
+                if free && node.is_null() {
+                    *node = Value::Mapping(Mapping::new());
+                }
+                let Value::Mapping(m) = node else {
+                    bail!("-o {option}: '{}' is not a section", shown(i));
+                };
+                let k = Value::String(k.clone());
+                if !m.contains_key(&k) {
+                    if !free {
+                        bail!("-o {option}: unknown key '{}'", shown(i + 1));
+                    }
+                    m.insert(k.clone(), Value::Null);
+                }
+                node = m.get_mut(&k).expect("there");
+                if i == 0 && matches!(step, PathStep::Key(s) if s == "static_fields") {
+                    free = true;
+                }
+            }
+            PathStep::Index(_) | PathStep::Append => {
+                if free && node.is_null() {
+                    *node = Value::Sequence(Vec::new());
+                }
+                let Value::Sequence(items) = node else {
+                    bail!("-o {option}: '{}' is not a list", shown(i));
+                };
+                let n = match step {
+                    PathStep::Index(n) => *n,
+                    _ => items.len(),
+                };
+                if n > items.len() {
+                    bail!(
+                        "-o {option}: '{}' has {} items: index {n} is past its end (index {} appends, as [] does)",
+                        shown(i),
+                        items.len(),
+                        items.len()
+                    );
+                }
+                if n == items.len() {
+                    items.push(Value::Null);
+                }
+                node = &mut items[n];
+                free = true;
+            }
         }
-        node = m.get_mut(&k).expect("checked above");
     }
-    if append {
-        match node {
-            Value::Sequence(items) => items.push(value),
-            _ => bail!("-o {option}: '{path}' is not a list"),
-        }
-    } else {
-        *node = value;
-    }
+    *node = value;
     Ok(())
 }
 
@@ -908,10 +1071,14 @@ impl Config {
         self.min_priority()?;
         self.match_mode()?;
         for (i, a) in self.append_output.iter().enumerate() {
-            if a.extra_fields.is_some() {
+            a.extra_fields().with_context(|| format!("append_output[{i}].extra_fields"))?;
+        }
+        for name in self.static_fields.keys() {
+            let part_ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name.split('.').all(part_ok) {
                 bail!(
-                    "append_output[{i}].extra_fields: fields added to JSON output only are not supported by Lanner; \
-                     use extra_output to add them to the output (and its output_fields)"
+                    "static_fields: '{name}' is not a field name (letters, digits and _, parts joined \
+                     by dots): rules could not name static.{name}"
                 );
             }
         }
@@ -1079,6 +1246,7 @@ impl Config {
         let mut cfg = EngineConfig::syscall();
         cfg.min_priority = self.min_priority()?;
         cfg.match_mode = self.match_mode()?;
+        cfg.static_fields = self.static_fields.clone();
         Ok(cfg)
     }
 
@@ -1145,7 +1313,7 @@ mod tests {
     }
 
     #[test]
-    fn append_output_defaults_to_suggested_fields_and_refuses_extra_fields() {
+    fn append_output_defaults_to_suggested_fields_and_reads_extra_fields() {
         let d = temp_dir("append");
         let c = sources(&write(&d, "empty.yaml", ""), &[]).load().unwrap().config;
         assert_eq!(c.append_output, AppendOutput::falco_default());
@@ -1161,9 +1329,25 @@ mod tests {
             e.matches("r", "syscall", &["net".into(), "y".into()])
                 && !e.matches("r", "k8s_audit", &["net".into()])
         );
-        let f = write(&d, "fields.yaml", "append_output:\n  - extra_fields: [evt.hostname]\n");
-        let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
-        assert!(err.contains("append_output[0].extra_fields"), "{err}");
+        let f = write(
+            &d,
+            "fields.yaml",
+            "append_output:\n  - match: {rule: R}\n    extra_fields: [evt.hostname, {who: 'u=%user.name'}]\n",
+        );
+        let c = sources(&f, &[]).load().unwrap().config;
+        let fields = c.append_output[0].extra_fields().unwrap();
+        assert_eq!(fields.len(), 2);
+        assert!(fields[0].raw && fields[0].key == "evt.hostname" && fields[0].rule.as_deref() == Some("R"));
+        assert!(!fields[1].raw && fields[1].key == "who" && fields[1].format == "u=%user.name");
+        for (bad, why) in [
+            ("[evt.hostname, evt.hostname]", "evt.hostname is given twice"),
+            ("[{a: x, b: y}]", "[0]: a field name or a mapping of one KEY: FORMAT"),
+            ("evt.hostname", "a list of field names"),
+        ] {
+            let f = write(&d, "bad.yaml", &format!("append_output:\n  - extra_fields: {bad}\n"));
+            let err = format!("{:#}", sources(&f, &[]).load().unwrap_err());
+            assert!(err.contains("append_output[0].extra_fields") && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -1502,6 +1686,54 @@ falco_libs:
         assert!(err.contains("-o rules[].drop.rule=x") && err.contains("drop"), "{err}");
         let err = format!("{:#}", sources(&f, &["rulez[].disable.rule=x"]).load().unwrap_err());
         assert!(err.contains("unknown key 'rulez'"), "{err}");
+    }
+
+    #[test]
+    fn o_paths_take_falcos_list_indexes_and_escapes() {
+        let d = temp_dir("o-index");
+        let f = write(
+            &d,
+            "c.yaml",
+            "rules_files: [/a.yaml, /b.yaml]\nappend_output:\n  - suggested_output: true\n",
+        );
+        let load = |opts: &[&str]| sources(&f, opts).load().map(|l| l.config);
+        let c = load(&["rules_files[0]=/z.yaml"]).unwrap();
+        assert_eq!(c.rules_files, vec![PathBuf::from("/z.yaml"), PathBuf::from("/b.yaml")]);
+        // The length appends, as yaml-cpp's index does; past it is an error.
+        let c = load(&["rules_files[2]=/c.yaml", "rules_files[]=/d.yaml"]).unwrap();
+        assert_eq!(c.rules_files.len(), 4);
+        assert_eq!(c.rules_files[2], PathBuf::from("/c.yaml"));
+        let err = format!("{:#}", load(&["rules_files[3]=/c.yaml"]).unwrap_err());
+        assert!(err.contains("'rules_files' has 2 items: index 3 is past its end"), "{err}");
+        // Inside an item: keys it lacks are created, the schema then checks them.
+        let c = load(&["append_output[0].extra_output=by %user.name", "append_output[0].match.tags=[net]"])
+            .unwrap();
+        assert_eq!(c.append_output[0].extra_output, "by %user.name");
+        assert!(c.append_output[0].suggested_output);
+        assert_eq!(c.append_output[0].matches.tags, vec!["net".to_string()]);
+        let c =
+            load(&["rules[].disable.rule=a*", "rules[0].disable.rule=b*", "rules[1].enable.tag=t"]).unwrap();
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[0].rule.as_deref(), Some("b*"));
+        assert_eq!(c.rules[1].tag.as_deref(), Some("t"));
+        let err = format!("{:#}", load(&["append_output[0].nope=1"]).unwrap_err());
+        assert!(err.contains("nope"), "{err}");
+        // Escapes put '.', '[', ']' and '\\' in a key.
+        let c = load(&[r"static_fields.k8s\.cluster=eu.1"]).unwrap();
+        assert_eq!(c.static_fields.get("k8s.cluster").map(String::as_str), Some("eu.1"));
+        assert!(load(&[r"static_fields.a\[b\]=x"]).is_err(), "a name rules cannot write is refused");
+        for (bad, why) in [
+            ("rules_files[x]=/a", "expected a list index"),
+            ("rules_files[0=/a", "is not closed"),
+            (r"static_fields.a\q=1", "invalid escape sequence"),
+            ("webserver..listen_port=1", "an empty key"),
+            ("json_output[0]=true", "'json_output' is not a list"),
+            ("rules_files.x=1", "'rules_files' is not a section"),
+            ("webserver.listen_port]=1", "']' without '['"),
+        ] {
+            let err = format!("{:#}", load(&[bad]).unwrap_err());
+            assert!(err.contains(&format!("-o {bad}")) && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

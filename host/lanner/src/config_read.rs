@@ -107,6 +107,9 @@ pub fn read(
     Ok(out)
 }
 
+/// The section whose scalars are text whatever they read as.
+const TEXT_ONLY: &str = "static_fields.";
+
 struct Converter<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     positions: &'a mut HashMap<String, Pos>,
@@ -119,6 +122,11 @@ impl Converter<'_> {
     /// fixed; `None` below it (lists, plugin configurations), where anything goes.
     fn node(&mut self, node: &Node, known: Option<&Value>, path: &str) -> Result<Value> {
         Ok(match &node.kind {
+            // Falco reads static fields as text (yaml-cpp's scalar as written): `1.10` stays
+            // `1.10`, `0x1f` stays `0x1f`, which typing the scalar would change.
+            Kind::Scalar { text, .. } if path.starts_with(TEXT_ONLY) && !node.is_null() => {
+                Value::String(expand_env(text, self.env))
+            }
             Kind::Scalar { text, plain } => self.scalar(text, *plain, node.is_null()),
             Kind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
@@ -143,8 +151,10 @@ impl Converter<'_> {
                     };
                     let full = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
                     let below = match known.and_then(Value::as_mapping) {
+                        // A section whose default is empty (`static_fields: {}`) is a map of
+                        // the operator's own names: any key goes below it.
                         Some(section) => match section.get(key) {
-                            Some(d) => Some(d).filter(|d| d.is_mapping()),
+                            Some(d) => Some(d).filter(|d| d.as_mapping().is_some_and(|m| !m.is_empty())),
                             None => {
                                 self.unknown.push((full, k.pos));
                                 continue;

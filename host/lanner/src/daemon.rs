@@ -47,9 +47,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
     let plugins = load_plugins(&config)?;
     let detection = build_detection(&config, &plugins)?;
     let metrics = Arc::new(Metrics::new());
-    metrics
-        .falcosecurity_names
-        .store(config.webserver.prometheus_falcosecurity_names, std::sync::atomic::Ordering::Relaxed);
+    falcosecurity_flags(&metrics, &loaded);
     metrics.set_plugins(plugins.plugins());
     metrics.rules_loaded.set(enabled_rules(&detection) as i64);
     let console = start_console(&config, &metrics, &detection)?;
@@ -288,6 +286,19 @@ pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
     Ok((outputs, plugins))
 }
 
+/// What /metrics serves under Falco's names; a reload applies it at once.
+fn falcosecurity_flags(metrics: &Metrics, loaded: &crate::config::Loaded) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let config = &loaded.config;
+    let rules = config.rules_paths().map(|(p, _)| p).unwrap_or_default();
+    *metrics.falco_loaded.lock().unwrap_or_else(|e| e.into_inner()) =
+        crate::metrics::FalcoLoaded::new(crate::node::hostname(), &loaded.files, &rules);
+    metrics.falcosecurity_names.store(config.webserver.prometheus_falcosecurity_names, Relaxed);
+    metrics.falcosecurity_resources.store(config.metrics.resource_utilization_enabled, Relaxed);
+    metrics.falcosecurity_state.store(config.metrics.state_counters_enabled, Relaxed);
+    metrics.falcosecurity_rules.store(config.metrics.rules_counters_enabled, Relaxed);
+}
+
 /// The plugins of the configured folder (none when it does not exist).
 fn load_plugins(config: &Config) -> Result<PluginSet> {
     let dir = config.plugins_dir.is_dir().then_some(config.plugins_dir.as_path());
@@ -325,6 +336,17 @@ pub fn build_detection(config: &Config, plugins: &PluginSet) -> Result<Detection
     }
     for line in &applied.warnings {
         tracing::warn!("{line}");
+    }
+    // Falco 0.41's per-rule capture is not there: the rules run, and asking for it is said.
+    let capturing: Vec<&str> =
+        ruleset.rules().iter().filter(|r| r.capture && r.enabled).map(|r| r.name.as_str()).collect();
+    if !capturing.is_empty() {
+        tracing::warn!(
+            "capture: true in {} enabled rule(s) ({}): Lanner does not implement Falco's per-rule \
+             capture; their alerts are raised but no capture file is written",
+            capturing.len(),
+            capturing.join(", ")
+        );
     }
     Ok(Detection {
         registry: engine.registry.clone(),
@@ -702,10 +724,7 @@ fn start_watcher(
                         );
                         metrics_section = loaded.config.metrics.clone();
                     }
-                    metrics.falcosecurity_names.store(
-                        loaded.config.webserver.prometheus_falcosecurity_names,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    falcosecurity_flags(&metrics, &loaded);
                     metrics.reloads.get_or_create(&ResultLabels { result: "ok".into() }).inc();
                     if let Some(hub) = crate::console::hub() {
                         hub.set_rules(&detection.ruleset);

@@ -227,7 +227,12 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !f.validate.is_empty() {
-        return crate::cli::validate(&f.validate, config.json_output, plugins_dir.as_deref());
+        return crate::cli::validate_with(
+            &f.validate,
+            config.json_output,
+            plugins_dir.as_deref(),
+            &config.static_fields,
+        );
     }
     if f.describe_all || f.describe_rule.is_some() {
         return describe_rules(f.describe_rule.as_deref(), &config);
@@ -336,6 +341,7 @@ fn list_fields(source: &str, names_only: bool, config: &Config) -> Result<ExitCo
     let dir = config.plugins_dir.is_dir().then_some(config.plugins_dir.as_path());
     let set = crate::plugins::load(dir)?;
     let mut cfg = lanner_engine::EngineConfig::syscall();
+    cfg.static_fields = config.static_fields.clone();
     crate::plugins::configure(&set, &mut cfg, &crate::config::AppendOutput::falco_default())?;
     if !source.is_empty() && !cfg.sources.iter().any(|s| s == source) {
         bail!("--list {source}: no such event source; the loaded sources are: {}", cfg.sources.join(", "));
@@ -347,6 +353,10 @@ fn list_fields(source: &str, names_only: bool, config: &Config) -> Result<ExitCo
         }
         if provider == lanner_event::SYSCALL_SOURCE {
             return source == lanner_event::SYSCALL_SOURCE;
+        }
+        // Falco adds the static field class to every source.
+        if provider == lanner_engine::STATIC_PROVIDER {
+            return true;
         }
         plugins.iter().find(|p| p.name() == provider).is_some_and(|p| {
             p.source_name() == Some(source) || (p.source_name().is_none() && p.reads_source(source))

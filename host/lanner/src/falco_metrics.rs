@@ -27,6 +27,8 @@ pub struct MetricsConfig {
     pub resource_utilization_enabled: bool,
     pub state_counters_enabled: bool,
     pub kernel_event_counters_enabled: bool,
+    pub kernel_event_counters_per_cpu_enabled: bool,
+    pub rules_counters_enabled: bool,
     pub convert_memory_to_mb: bool,
     pub include_empty_values: bool,
 }
@@ -211,6 +213,44 @@ impl Snapshots {
             self.prev.n_evts = evts;
             self.prev.n_drops = drops;
         }
+        if self.cfg.kernel_event_counters_per_cpu_enabled {
+            // As libpman's: events (lost ones included) and drops, per CPU.
+            let records = crate::metrics::samples(&text, "lanner_capture_records_total");
+            let drops = crate::metrics::samples(&text, "lanner_capture_drops_total");
+            let mut cpus: Vec<(u32, f64, f64)> = Vec::new();
+            for (list, is_drop) in [(&records, false), (&drops, true)] {
+                for (labels, v) in list.iter() {
+                    let Some(cpu) =
+                        labels.iter().find(|(k, _)| *k == "cpu").and_then(|(_, c)| c.parse::<u32>().ok())
+                    else {
+                        continue;
+                    };
+                    let at = match cpus.iter().position(|(c, _, _)| *c == cpu) {
+                        Some(i) => i,
+                        None => {
+                            cpus.push((cpu, 0.0, 0.0));
+                            cpus.len() - 1
+                        }
+                    };
+                    cpus[at].1 += v;
+                    if is_drop {
+                        cpus[at].2 += v;
+                    }
+                }
+            }
+            cpus.sort_by_key(|(c, _, _)| *c);
+            for (cpu, evts, drops) in cpus {
+                counters.insert(format!("scap.n_evts_cpu_{cpu}"), json!(evts as u64));
+                counters.insert(format!("scap.n_drops_cpu_{cpu}"), json!(drops as u64));
+            }
+        }
+        if self.cfg.rules_counters_enabled {
+            let (total, per_rule) = rule_matches(&text);
+            counters.insert("falco.rules.matches_total".into(), json!(total));
+            for (rule, n) in per_rule {
+                counters.insert(format!("falco.rules.{}", sanitize_rule_name(&rule)), json!(n));
+            }
+        }
         self.prev.at = now;
         for (k, v) in counters {
             let empty = v.as_f64() == Some(0.0);
@@ -326,6 +366,151 @@ pub fn start(
     Ok(())
 }
 
+/// Falco's resource utilization values as libs computes them for `/metrics` (libsinsp's
+/// linux resource_utilization): unlike the snapshots, which give the interval since the last
+/// one, these are what a scrape at any time can say on its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// This process's CPU time over its lifetime, percent of one CPU (1 decimal).
+    pub cpu_usage_perc: f64,
+    pub memory_rss_kb: u64,
+    pub memory_vsz_kb: u64,
+    pub memory_pss_kb: u64,
+    /// The memory cgroup's usage, bytes (0 when it cannot be read).
+    pub container_memory_used_bytes: u64,
+    /// The host's busy share of CPU time since boot, percent (1 decimal).
+    pub host_cpu_usage_perc: f64,
+    /// MemTotal − MemFree − Buffers − Cached, kB.
+    pub host_memory_used_kb: u64,
+    pub host_procs_running: u64,
+    /// File handles allocated on the host (the first number of file-nr).
+    pub host_open_fds: u64,
+}
+
+/// Reads [`Resources`] from procfs and the memory cgroup.
+pub fn resources() -> Resources {
+    let mut r = Resources::default();
+    let kb = |text: &str, key: &str| -> Option<u64> {
+        text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    r.memory_rss_kb = kb(&status, "VmRSS:").unwrap_or(0);
+    r.memory_vsz_kb = kb(&status, "VmSize:").unwrap_or(0);
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    r.memory_pss_kb = kb(&rollup, "Pss:").unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem = |k: &str| kb(&meminfo, k).unwrap_or(0);
+    r.host_memory_used_kb =
+        mem("MemTotal:").saturating_sub(mem("MemFree:") + mem("Buffers:") + mem("Cached:"));
+    r.host_open_fds = std::fs::read_to_string("/proc/sys/fs/file-nr")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let round1 = |v: f64| (v * 10.0).round() / 10.0;
+    let hz = clock_ticks();
+    let uptime: Option<f64> =
+        std::fs::read_to_string("/proc/uptime").ok().and_then(|t| t.split_whitespace().next()?.parse().ok());
+    if let (Some(ticks), Some(start), Some(uptime)) = (own_cpu_ticks(), own_start_ticks(), uptime) {
+        let elapsed = uptime - start as f64 / hz;
+        if elapsed > 0.0 {
+            r.cpu_usage_perc = round1(100.0 * (ticks as f64 / hz) / elapsed);
+        }
+    }
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    if let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) {
+        // user nice system idle iowait irq softirq, as libs sums them.
+        let v: Vec<u64> = line.split_whitespace().skip(1).take(7).filter_map(|x| x.parse().ok()).collect();
+        let sum: u64 = v.iter().sum();
+        if sum > 0 && v.len() > 3 {
+            r.host_cpu_usage_perc = round1(100.0 - v[3] as f64 * 100.0 / sum as f64);
+        }
+    }
+    r.host_procs_running = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("procs_running "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    r.container_memory_used_bytes = cgroup_memory_used().unwrap_or(0);
+    r
+}
+
+/// The memory cgroup's usage: the file `FALCO_CGROUP_MEM_PATH` names (as libs reads it),
+/// else cgroup v1's `memory.usage_in_bytes`, else this process's cgroup v2 `memory.current`
+/// (libs reads only the v1 file, so on a v2 host Falco says 0).
+fn cgroup_memory_used() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok();
+    if let Ok(p) = std::env::var("FALCO_CGROUP_MEM_PATH")
+        && !p.is_empty()
+        && !p.contains("..")
+    {
+        return read(&p);
+    }
+    if let Some(v) = read("/sys/fs/cgroup/memory/memory.usage_in_bytes") {
+        return Some(v);
+    }
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    read(&format!("/sys/fs/cgroup{}/memory.current", path.trim_end_matches('/')))
+}
+
+/// When this process started, in clock ticks after boot.
+fn own_start_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Alerts per rule from the exposition (`lanner_alerts_total`, all priorities summed),
+/// Lanner's and Falco's internal alerts left out as Falco's rule counters leave them out;
+/// and their total.
+fn rule_matches(text: &str) -> (u64, Vec<(String, u64)>) {
+    let mut per_rule: Vec<(String, u64)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("lanner_alerts_total{")) {
+        let Some(start) = line.find("rule=\"") else { continue };
+        let rest = &line[start + 6..];
+        // Label values escape '"' and '\\': the value ends at the first unescaped quote.
+        let mut rule = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => rule.push('\n'),
+                    Some(e) => rule.push(e),
+                    None => {}
+                },
+                '"' => break,
+                c => rule.push(c),
+            }
+        }
+        if rule.starts_with("Lanner internal:") || rule.starts_with("Falco internal:") {
+            continue;
+        }
+        let Some(n) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        match per_rule.iter_mut().find(|(r, _)| *r == rule) {
+            Some((_, total)) => *total += n as u64,
+            None => per_rule.push((rule, n as u64)),
+        }
+    }
+    (per_rule.iter().map(|(_, n)| n).sum(), per_rule)
+}
+
+/// Falco's field-name form of a rule name (falco_utils' sanitize_rule_name): every character
+/// other than letters, digits, `_` and `:` becomes `_`, runs of `_` one, and a trailing `_`
+/// goes.
+fn sanitize_rule_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    if out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
 fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
@@ -386,6 +571,8 @@ mod tests {
             resource_utilization_enabled: true,
             state_counters_enabled: true,
             kernel_event_counters_enabled: true,
+            kernel_event_counters_per_cpu_enabled: false,
+            rules_counters_enabled: true,
             convert_memory_to_mb: true,
             include_empty_values: false,
         };
@@ -403,6 +590,8 @@ mod tests {
             resource_utilization_enabled: true,
             state_counters_enabled: true,
             kernel_event_counters_enabled: true,
+            kernel_event_counters_per_cpu_enabled: false,
+            rules_counters_enabled: true,
             convert_memory_to_mb: true,
             include_empty_values: false,
         };
@@ -444,5 +633,60 @@ mod tests {
             "{f:?}"
         );
         assert_eq!(none.sample, 1);
+    }
+
+    #[test]
+    fn rule_counters_per_rule_under_falcos_sanitized_names() {
+        use crate::metrics::AlertLabels;
+        let metrics = Arc::new(Metrics::new());
+        let count = |rule: &str, priority: &str, n: u64| {
+            metrics
+                .alerts
+                .get_or_create(&AlertLabels { rule: rule.into(), priority: priority.into() })
+                .inc_by(n)
+        };
+        count("Read \"sensitive\" file (untrusted)", "Warning", 3);
+        count("Read \"sensitive\" file (untrusted)", "Error", 1);
+        count("Terminal shell in container", "Notice", 2);
+        count("Lanner internal: syscall event drop", "Critical", 5);
+        let cfg = MetricsConfig {
+            enabled: true,
+            interval: "1s".into(),
+            output_rule: false,
+            output_file: String::new(),
+            resource_utilization_enabled: false,
+            state_counters_enabled: false,
+            kernel_event_counters_enabled: false,
+            kernel_event_counters_per_cpu_enabled: false,
+            rules_counters_enabled: true,
+            convert_memory_to_mb: true,
+            include_empty_values: false,
+        };
+        let f = Snapshots::new(cfg.clone(), metrics.clone(), "h".into()).take();
+        assert_eq!(f["falco.rules.matches_total"], json!(6), "internal alerts are not rules: {f:?}");
+        assert_eq!(f["falco.rules.Read_sensitive_file_untrusted"], json!(4), "{f:?}");
+        assert_eq!(f["falco.rules.Terminal_shell_in_container"], json!(2), "{f:?}");
+        assert!(!f.keys().any(|k| k.contains("internal")), "{f:?}");
+        let f = Snapshots::new(
+            MetricsConfig { rules_counters_enabled: false, ..cfg.clone() },
+            metrics.clone(),
+            "h".into(),
+        )
+        .take();
+        assert!(!f.keys().any(|k| k.starts_with("falco.rules.")), "{f:?}");
+        // Per CPU, as libpman names them: events (lost ones included) and drops.
+        use crate::metrics::CpuLabels;
+        metrics.captured.get_or_create(&CpuLabels { cpu: "0".into() }).inc_by(10);
+        metrics.captured.get_or_create(&CpuLabels { cpu: "1".into() }).inc_by(5);
+        metrics.dropped.get_or_create(&CpuLabels { cpu: "1".into() }).inc_by(3);
+        let per_cpu = MetricsConfig { kernel_event_counters_per_cpu_enabled: true, ..cfg.clone() };
+        let f = Snapshots::new(per_cpu, metrics.clone(), "h".into()).take();
+        assert_eq!(f["scap.n_evts_cpu_0"], json!(10), "{f:?}");
+        assert_eq!(f["scap.n_evts_cpu_1"], json!(8), "{f:?}");
+        assert_eq!(f["scap.n_drops_cpu_1"], json!(3), "{f:?}");
+        assert!(!f.contains_key("scap.n_drops_cpu_0"), "0 is left out without include_empty_values: {f:?}");
+        let f = Snapshots::new(cfg, metrics, "h".into()).take();
+        assert!(!f.keys().any(|k| k.contains("_cpu_")), "off by default: {f:?}");
+        assert_eq!(sanitize_rule_name("a--b c:d__"), "a_b_c:d");
     }
 }

@@ -135,7 +135,19 @@ pub struct Metrics {
     /// Also serve the counters Lanner has under Falco's `falcosecurity_*` names
     /// (`webserver.prometheus_falcosecurity_names`), so dashboards built on Falco's keep working.
     pub falcosecurity_names: AtomicBool,
+    /// With the Falco names: Falco's resource utilization gauges
+    /// (`metrics.resource_utilization_enabled`, as Falco's /metrics obeys it).
+    pub falcosecurity_resources: AtomicBool,
+    /// With the Falco names: Falco's state gauges (`metrics.state_counters_enabled`).
+    pub falcosecurity_state: AtomicBool,
+    /// With the Falco names: the rule counter (`metrics.rules_counters_enabled`).
+    pub falcosecurity_rules: AtomicBool,
+    /// What the loaded configuration was, for Falco's info gauges; set at start and on
+    /// each reload.
+    pub falco_loaded: Mutex<FalcoLoaded>,
     started: Instant,
+    /// When it started, nanoseconds since the epoch (Falco's `start_ts`).
+    started_ns: u64,
     /// When the last event arrived, in microseconds since start (0: none yet).
     last_event_us: AtomicU64,
     /// When the event loop last turned, in microseconds since start.
@@ -201,7 +213,14 @@ impl Metrics {
             console_clients_behind: Counter::default(),
             capture_on: AtomicBool::new(false),
             falcosecurity_names: AtomicBool::new(false),
+            falcosecurity_resources: AtomicBool::new(true),
+            falcosecurity_state: AtomicBool::new(true),
+            falcosecurity_rules: AtomicBool::new(true),
+            falco_loaded: Mutex::new(FalcoLoaded::default()),
             started: Instant::now(),
+            started_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             last_event_us: AtomicU64::new(0),
             loop_beat_us: AtomicU64::new(0),
             drop_ratio: AtomicU64::new(0f64.to_bits()),
@@ -497,11 +516,160 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         if self.falcosecurity_names.load(Ordering::Relaxed) {
-            let falco = falcosecurity_text(&out);
+            let mut falco = falcosecurity_text(&out, self.falcosecurity_rules.load(Ordering::Relaxed));
+            falco.push_str(&self.falcosecurity_gauges(&out));
             // Before the end marker, which closes the exposition.
             match out.rfind("# EOF") {
                 Some(end) => out.insert_str(end, &falco),
                 None => out.push_str(&falco),
+            }
+        }
+        out
+    }
+}
+
+/// The loaded configuration as Falco's info gauges name it.
+#[derive(Debug, Clone, Default)]
+pub struct FalcoLoaded {
+    /// The alerts' hostname.
+    pub hostname: String,
+    /// When the configuration was last loaded, nanoseconds since the epoch.
+    pub reload_ns: u64,
+    /// Configuration files read: (file name, sha256 in hex).
+    pub config_files: Vec<(String, String)>,
+    /// Rules files loaded: (file name, sha256 in hex).
+    pub rules_files: Vec<(String, String)>,
+}
+
+impl FalcoLoaded {
+    /// From the files read now: each file's name and the digest of its content.
+    pub fn new(
+        hostname: String,
+        config_files: &[std::path::PathBuf],
+        rules_files: &[std::path::PathBuf],
+    ) -> Self {
+        use sha2::Digest as _;
+        let digests = |files: &[std::path::PathBuf]| -> Vec<(String, String)> {
+            files
+                .iter()
+                .filter_map(|f| {
+                    let bytes = std::fs::read(f).ok()?;
+                    let name = f.file_name()?.to_string_lossy().into_owned();
+                    Some((name, format!("{:x}", sha2::Sha256::digest(&bytes))))
+                })
+                .collect()
+        };
+        FalcoLoaded {
+            hostname,
+            reload_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            config_files: digests(config_files),
+            rules_files: digests(rules_files),
+        }
+    }
+}
+
+/// A label value as the exposition format escapes it.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Falco's wrapper, resource and state gauges under its names, computed now: the start
+    /// time and uptime, kernel, boot time and CPUs; this process's and the host's CPU and
+    /// memory (procfs, as libs reads it); the state tables' threads and fds.
+    fn falcosecurity_gauges(&self, lanner: &str) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if let Ok(r) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+            let name = "falcosecurity_falco_kernel_release_info";
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name}{{kernel_release=\"{}\"}} 1", r.trim().replace(['"', '\\'], "_"));
+        }
+        let loaded = self.falco_loaded.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut info = |name: &str, samples: Vec<String>| {
+            if samples.is_empty() {
+                return;
+            }
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for labels in samples {
+                let _ = writeln!(out, "{name}{{{labels}}} 1");
+            }
+        };
+        let files = |list: &[(String, String)]| -> Vec<String> {
+            list.iter().map(|(f, sha)| format!("file_name=\"{}\",sha256=\"{sha}\"", label_value(f))).collect()
+        };
+        info("falcosecurity_falco_sha256_rules_files_info", files(&loaded.rules_files));
+        info("falcosecurity_falco_sha256_config_files_info", files(&loaded.config_files));
+        info(
+            "falcosecurity_evt_hostname_info",
+            vec![format!("hostname=\"{}\"", label_value(&loaded.hostname))],
+        );
+        let mut one = |name: &str, kind: &str, value: String| {
+            let _ = writeln!(out, "# HELP {name} https://falco.org/docs/metrics/ (served by Lanner)");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        one("falcosecurity_falco_start_timestamp_nanoseconds", "gauge", self.started_ns.to_string());
+        if loaded.reload_ns > 0 {
+            one("falcosecurity_falco_reload_timestamp_nanoseconds", "gauge", loaded.reload_ns.to_string());
+        }
+        one(
+            "falcosecurity_falco_duration_seconds_total",
+            "counter",
+            self.started.elapsed().as_secs().to_string(),
+        );
+        if let Some(btime) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse::<u64>().ok())
+        {
+            one(
+                "falcosecurity_falco_host_boot_timestamp_nanoseconds",
+                "gauge",
+                (btime * 1_000_000_000).to_string(),
+            );
+        }
+        one(
+            "falcosecurity_falco_host_num_cpus_total",
+            "gauge",
+            std::thread::available_parallelism().map_or(0, |n| n.get()).to_string(),
+        );
+        if self.falcosecurity_resources.load(Ordering::Relaxed) {
+            let r = crate::falco_metrics::resources();
+            let bytes = |kb: u64| (kb * 1024).to_string();
+            one("falcosecurity_falco_cpu_usage_ratio", "gauge", (r.cpu_usage_perc / 100.0).to_string());
+            one("falcosecurity_falco_memory_rss_bytes", "gauge", bytes(r.memory_rss_kb));
+            one("falcosecurity_falco_memory_vsz_bytes", "gauge", bytes(r.memory_vsz_kb));
+            one("falcosecurity_falco_memory_pss_bytes", "gauge", bytes(r.memory_pss_kb));
+            one(
+                "falcosecurity_falco_container_memory_used_bytes",
+                "gauge",
+                r.container_memory_used_bytes.to_string(),
+            );
+            one(
+                "falcosecurity_falco_host_cpu_usage_ratio",
+                "gauge",
+                (r.host_cpu_usage_perc / 100.0).to_string(),
+            );
+            one("falcosecurity_falco_host_memory_used_bytes", "gauge", bytes(r.host_memory_used_kb));
+            one("falcosecurity_falco_host_procs_running_total", "gauge", r.host_procs_running.to_string());
+            one("falcosecurity_falco_host_open_fds_total", "gauge", r.host_open_fds.to_string());
+        }
+        if self.falcosecurity_state.load(Ordering::Relaxed) {
+            // The live loop reports the tables once a second: until it has (or in a replay,
+            // which keeps no tables), there is no count to give, rather than a false 0.
+            let entries = samples(lanner, "lanner_state_entries");
+            let table = |t: &str| {
+                entries.iter().find(|(l, _)| l.iter().any(|(k, v)| *k == "table" && *v == t)).map(|(_, v)| *v)
+            };
+            if let Some(n) = table("threads") {
+                one("falcosecurity_scap_n_threads_total", "gauge", n.to_string());
+            }
+            if let Some(n) = table("fds") {
+                one("falcosecurity_scap_n_fds_total", "gauge", n.to_string());
             }
         }
         out
@@ -604,7 +772,7 @@ fn carry<L, const N: usize>(
 }
 
 /// One sample of Lanner's exposition: its labels (as written, escapes kept) and value.
-fn samples<'a>(text: &'a str, name: &str) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
+pub(crate) fn samples<'a>(text: &'a str, name: &str) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
     text.lines()
         .filter_map(|l| {
             let rest = l.strip_prefix(name)?;
@@ -673,7 +841,7 @@ fn falco_priority(name: &str) -> Option<u8> {
 
 /// The counters Lanner has, under the names Falco's web server gives them
 /// (`falcosecurity_<subsystem>_<name>`), computed from Lanner's own exposition.
-fn falcosecurity_text(lanner: &str) -> String {
+fn falcosecurity_text(lanner: &str, rules: bool) -> String {
     use std::fmt::Write as _;
     // `+ 0.0`: an empty sum of floats is -0, which would print as "-0".
     let sum = |name: &str| samples(lanner, name).iter().map(|(_, v)| v).sum::<f64>() + 0.0;
@@ -750,6 +918,9 @@ fn falcosecurity_text(lanner: &str) -> String {
         "counter",
         per_cpu("falcosecurity_scap_n_drops_cpu_total", &drops, &[]),
     );
+    if !rules {
+        return out;
+    }
     // Rule matches, per rule (Lanner's own alerts are not rules: left out, as Falco's are).
     let matches = samples(lanner, "lanner_alerts_total")
         .into_iter()
@@ -798,6 +969,12 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
         }
         assert!(!text.contains("rule_name=\"Lanner internal"), "{text}");
+        // metrics.rules_counters_enabled: false leaves the rule counter out, as in Falco.
+        m.falcosecurity_rules.store(false, Ordering::Relaxed);
+        let without = m.encode();
+        assert!(!without.contains("falcosecurity_falco_rules_matches_total"), "{without}");
+        assert!(without.contains("falcosecurity_scap_n_evts_total 18"), "{without}");
+        m.falcosecurity_rules.store(true, Ordering::Relaxed);
         assert!(text.contains("lanner_capture_records_total"), "Lanner's names stay");
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
     }

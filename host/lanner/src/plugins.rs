@@ -158,6 +158,9 @@ pub(crate) fn configure(
         cfg.registry = syscall_fields::registry_without(syscall_fields::gives_way_to_container_plugin);
         cfg.plugins.push((c.name().to_string(), c.version().to_string()));
     }
+    // Before the plugins' fields, as Falco adds the static field class first: a plugin
+    // declaring one of these names is refused.
+    cfg.register_static_fields().context("registering static_fields")?;
     let map = FieldMap::register(&plugins, &mut cfg.registry).context("registering plugin fields")?;
     cfg.availability = Some(crate::availability::build(&cfg.registry, &plugins));
     for s in set.sources() {
@@ -167,12 +170,18 @@ pub(crate) fn configure(
     }
     cfg.plugins.extend(set.versions());
     cfg.extra_outputs = extra_outputs(append, &plugins, cfg)?;
+    cfg.extra_fields = Vec::new();
+    for (i, a) in append.iter().enumerate() {
+        cfg.extra_fields
+            .extend(a.extra_fields().with_context(|| format!("append_output[{i}].extra_fields"))?);
+    }
     Ok(map)
 }
 
 /// Falco's `append_output` entries as the engine applies them: an `extra_output` as written;
-/// `suggested_output` as one `name_with_underscores=%name` per field a plugin suggests, for
-/// each source the plugin reads (all loaded sources when it names none), in plugin order.
+/// `suggested_output` as one `name_with_underscores=%name` per static field (every source),
+/// then per field a plugin suggests, for each source the plugin reads (all loaded sources
+/// when it names none), in plugin order.
 fn extra_outputs(
     append: &[AppendOutput],
     plugins: &[Arc<lanner_plugin_runtime::Plugin>],
@@ -189,6 +198,14 @@ fn extra_outputs(
         for src in &cfg.sources {
             if a.matches.source.as_ref().is_some_and(|s| s != src) {
                 continue;
+            }
+            // Falco's static fields are suggested on every source, ahead of the plugins'.
+            for name in cfg.static_fields.keys() {
+                let field = format!("{}{name}", lanner_engine::STATIC_PREFIX);
+                let e = a.extra(Some(src), lanner_engine::ExtraOutput::suggested(&field, None).format);
+                if !out.contains(&e) {
+                    out.push(e);
+                }
             }
             for p in plugins {
                 let reads = p.event_sources();

@@ -7,10 +7,11 @@
 
 mod common;
 
-use common::{lanner, live_allowed, temp_dir};
+use common::{Daemon, cat, lanner, live_allowed, temp_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The keys of Falco's stock falco.yaml that Lanner implements (at the top level); every
 /// other top-level key must be warned about.
@@ -27,6 +28,7 @@ const IMPLEMENTED: &[&str] = &[
     "rule_matching",
     "outputs_queue",
     "append_output",
+    "static_fields",
     "stdout_output",
     "syslog_output",
     "file_output",
@@ -136,6 +138,12 @@ fn falcos_stock_falco_yaml_runs_live_with_a_warning_per_unimplemented_key() {
     eprintln!("Falco {tag}'s falco.yaml: {} warnings:", warned.len());
     for (k, l) in &warned {
         eprintln!("  line {l}: {k}");
+    }
+    if tag == "0.44.1" {
+        // docs/migrating-from-falco.md says how many; the two must agree.
+        let doc = std::fs::read_to_string(data().join("../docs/migrating-from-falco.md")).unwrap();
+        let said = format!("0.44.1's stock file gives {} warnings", warned.len());
+        assert!(doc.contains(&said), "the docs do not say '{said}'");
     }
 
     let out = lanner()
@@ -518,5 +526,335 @@ fn the_rules_section_enables_and_disables_in_order_by_name_and_tag() {
         cfg.display()
     );
     assert!(err.contains(&want), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Rules of the golden events that read Falco's static fields: one holds for the configured
+/// value, one for another value (it must not fire).
+const STATIC_RULES: &str = "\
+- rule: Etc Write In Cluster
+  desc: test rule
+  condition: evt.type = openat and evt.is_open_write = true and static.env = prod and tolower(static.cluster) startswith eu-
+  output: \"write %fd.name in %static.cluster\"
+  priority: ERROR
+- rule: Etc Write Elsewhere
+  desc: test rule
+  condition: evt.type = openat and evt.is_open_write = true and static.env = dev
+  output: \"elsewhere %fd.name\"
+  priority: ERROR
+";
+
+/// Falco's `static_fields`: each NAME is the text field `static.NAME` of every event, usable
+/// in conditions and outputs; with `append_output`'s `suggested_output` (on in Falco's
+/// file and in Lanner's defaults) every alert ends with `static_NAME=VALUE`, so its
+/// `output_fields` hold `static.NAME`. Values are text as written, after `${VAR}`.
+#[test]
+fn static_fields_are_fields_of_conditions_and_of_every_alert() {
+    let dir = temp_dir("falco-static");
+    let cfg = dir.join("falco.yaml");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, STATIC_RULES).unwrap();
+    std::fs::write(
+        &cfg,
+        "append_output:\n  - suggested_output: true\n\
+         static_fields:\n  cluster: ${LANNER_SF_CLUSTER}\n  env: prod\n  version: 1.10\n",
+    )
+    .unwrap();
+    let run = |options: &[&str]| {
+        let out = lanner()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("--events")
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .arg("-r")
+            .arg(&rules)
+            .args(["-o", "webserver.enabled=false", "-o", "rule_matching=all", "--duration", "1"])
+            .args(options)
+            .env("LANNER_SF_CLUSTER", "EU-West")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, log) = run(&["-o", "json_output=true"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rules_fired: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(rules_fired.contains(&"Etc Write In Cluster"), "{rules_fired:?}");
+    assert!(!rules_fired.contains(&"Etc Write Elsewhere"), "static.env is prod: {rules_fired:?}");
+    assert!(alerts.len() >= 4, "{rules_fired:?}");
+    // In Falco's order: the static class comes before the plugins' fields.
+    let tail = " static_cluster=EU-West static_env=prod static_version=1.10 container_id=";
+    for a in &alerts {
+        let f = &a["output_fields"];
+        assert_eq!(f["static.cluster"], "EU-West", "{a}");
+        assert_eq!(f["static.env"], "prod", "{a}");
+        assert_eq!(f["static.version"], "1.10", "text as written, not the number 1.1: {a}");
+        assert!(a["output"].as_str().unwrap().contains(tail), "{a}");
+    }
+    let own = alerts.iter().find(|a| a["rule"] == "Etc Write In Cluster").unwrap();
+    assert!(own["output"].as_str().unwrap().starts_with("write /etc/"), "{own}");
+    assert!(own["output"].as_str().unwrap().contains(" in EU-West static_cluster=EU-West"), "{own}");
+
+    // Text alerts end the same way; without suggested_output nothing is appended, yet the
+    // fields still answer conditions and outputs.
+    let (code, stdout, log) = run(&[]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!stdout.is_empty() && stdout.lines().all(|l| l.contains(tail)), "{stdout}");
+    let (code, stdout, log) = run(&["-o", "json_output=true", "-o", "append_output=[]"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let own = alerts.iter().find(|a| a["rule"] == "Etc Write In Cluster").expect("still fires");
+    assert_eq!(own["output_fields"]["static.cluster"], "EU-West", "{own}");
+    assert!(own["output_fields"].get("static.env").is_none(), "not appended: {own}");
+    assert!(alerts.iter().all(|a| !a["output"].as_str().unwrap().contains("static_")), "{stdout}");
+
+    // -o sets one, as Falco's -o does.
+    let (code, stdout, log) = run(&["-o", "json_output=true", "-o", "static_fields.env=dev"]);
+    assert_eq!(code, Some(0), "{log}");
+    let alerts: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rules_fired: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(rules_fired.contains(&"Etc Write Elsewhere"), "{rules_fired:?}");
+    assert!(!rules_fired.contains(&"Etc Write In Cluster"), "{rules_fired:?}");
+
+    // Falco's escapes in -o keys: a dot inside a static field's name.
+    let (code, stdout, log) = run(&["-o", r"static_fields.k8s\.cluster=c1"]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!stdout.is_empty() && stdout.lines().all(|l| l.contains(" static_k8s_cluster=c1 ")), "{stdout}");
+
+    // A rule naming a static field that is not configured does not load.
+    let (code, _, log) = run(&["-o", "static_fields={env: prod}"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("nonexistent field static.cluster"), "{log}");
+    // A value without text, or a name rules could not write, is an error at load (Falco
+    // would drop every static field without a word).
+    std::fs::write(&cfg, "static_fields:\n  cluster: eu\n  env:\n").unwrap();
+    let (code, _, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains(&format!("{}: line 3, column 3: static_fields.env: invalid type", cfg.display())),
+        "{log}"
+    );
+    std::fs::write(&cfg, "static_fields:\n  \"my cluster\": eu\n").unwrap();
+    let (code, _, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("static_fields: 'my cluster' is not a field name"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A reload with other static field values uses them from then on (Falco restarts to the
+/// same effect).
+#[test]
+fn a_reload_changes_static_field_values() {
+    if !live_allowed() {
+        return;
+    }
+    let dir = temp_dir("falco-static-reload");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Static Marker\n  desc: cat opened a marker\n  condition: evt.type in (open, openat) and proc.name = cat and fd.name contains static-marker and static.zone != off\n  output: 'opened %fd.name'\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let cfg = dir.join("falco.yaml");
+    let write_cfg = |zone: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "rules_files: [{}]\njson_output: true\nwatch_config_files: true\nwebserver:\n  enabled: false\nstatic_fields:\n  zone: {zone}\n",
+                rules.display()
+            ),
+        )
+        .unwrap()
+    };
+    write_cfg("a");
+    let d = Daemon::start(&["-c", cfg.to_str().unwrap()]);
+    let m1 = dir.join("static-marker-1");
+    std::fs::write(&m1, "x").unwrap();
+    cat(&m1);
+    let a = d.wait_alert("Static Marker", "static-marker-1");
+    assert_eq!(a["output_fields"]["static.zone"], "a", "{a}");
+    // Falco's order: the static fields first, then the plugins' suggestions.
+    assert!(a["output"].as_str().unwrap().contains(" static_zone=a container_id="), "{a}");
+    write_cfg("b");
+    d.wait_log("reloaded", Duration::from_secs(20));
+    let m2 = dir.join("static-marker-2");
+    std::fs::write(&m2, "x").unwrap();
+    cat(&m2);
+    let a = d.wait_alert("Static Marker", "static-marker-2");
+    assert_eq!(a["output_fields"]["static.zone"], "b", "{a}");
+    // A value the condition excludes turns the rule off after the next reload.
+    let before = d.log_count("reloaded");
+    write_cfg("off");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while d.log_count("reloaded") == before {
+        assert!(std::time::Instant::now() < deadline, "no second reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let m3 = dir.join("static-marker-3");
+    std::fs::write(&m3, "x").unwrap();
+    cat(&m3);
+    let (alerts, _) = d.stop_with_alerts();
+    assert!(
+        !alerts.iter().any(|a| a["output"].as_str().unwrap_or("").contains("static-marker-3")),
+        "static.zone is off: {alerts:#?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Falco 0.41's per-rule `capture` keys load (as in Falco) but Lanner writes no capture
+/// file: the run says so, naming the rules, and their alerts are still raised.
+#[test]
+fn rules_asking_for_capture_run_and_are_warned_about() {
+    let dir = temp_dir("falco-capture-keys");
+    let rules = dir.join("rules.yaml");
+    let write = |capture: &str| {
+        std::fs::write(
+            &rules,
+            format!(
+                "- rule: Etc Write Captured\n  desc: d\n  condition: evt.type = openat and evt.is_open_write = true\n  output: \"write %fd.name\"\n  priority: ERROR\n  capture: {capture}\n  capture_duration: 2000\n"
+            ),
+        )
+        .unwrap()
+    };
+    let run = || {
+        lanner()
+            .args(["run", "--json", "--events"])
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(&rules)
+            .args(["-o", "webserver.enabled=false", "--duration", "1"])
+            .output()
+            .unwrap()
+    };
+    write("true");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("capture: true in 1 enabled rule(s) (Etc Write Captured)")
+            && l.contains("no capture file is written")),
+        "{log}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Etc Write Captured"), "the rule still fires");
+    write("false");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !log.contains("capture: true"), "{log}");
+    // Falco decodes it as a boolean.
+    write("sometimes");
+    let out = run();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && log.contains("Can't decode YAML scalar value"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Falco's `append_output` `extra_fields`: fields added to the JSON alerts' `output_fields`
+/// only, for the rules an entry matches: `- FIELD` with its own (typed) value, `- KEY:
+/// FORMAT` with the format's text; the alert text is unchanged.
+#[test]
+fn extra_fields_go_to_output_fields_only_for_the_rules_matched() {
+    let dir = temp_dir("falco-extra-fields");
+    let cfg = dir.join("falco.yaml");
+    std::fs::write(
+        &cfg,
+        "append_output:\n  - match: {tags: [filesystem]}\n    extra_fields:\n      - user.uid\n      - who: \"%proc.name on %evt.type\"\n  - match: {rule: Connect Outside}\n    extra_fields:\n      - fd.sport\n",
+    )
+    .unwrap();
+    let run = |options: &[&str]| {
+        lanner()
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("--events")
+            .arg(data().join("events/golden.jsonl"))
+            .arg("-r")
+            .arg(data().join("rules/golden.yaml"))
+            .args(["-o", "webserver.enabled=false", "--duration", "1"])
+            .args(options)
+            .output()
+            .unwrap()
+    };
+    let plain = lanner()
+        .args(["run", "--json", "--events"])
+        .arg(data().join("events/golden.jsonl"))
+        .arg("-r")
+        .arg(data().join("rules/golden.yaml"))
+        .args(["-o", "webserver.enabled=false", "-o", "append_output=[]", "--duration", "1"])
+        .output()
+        .unwrap();
+    let out = run(&["-o", "json_output=true"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let alerts: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let before: Vec<Value> =
+        String::from_utf8_lossy(&plain.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), before.len());
+    for (a, b) in alerts.iter().zip(&before) {
+        assert_eq!(a["output"], b["output"], "the text is unchanged");
+        let f = a["output_fields"].as_object().unwrap();
+        match a["rule"].as_str().unwrap() {
+            "Etc Write" => {
+                assert!(f["user.uid"].is_u64(), "a raw field keeps its type: {a}");
+                let who = f["who"].as_str().unwrap();
+                assert!(
+                    who.ends_with(" on openat")
+                        && who.starts_with(a["output_fields"]["proc.name"].as_str().unwrap()),
+                    "{a}"
+                );
+            }
+            "Connect Outside" => {
+                assert!(f["fd.sport"].is_u64(), "{a}");
+                assert!(!f.contains_key("who"), "{a}");
+            }
+            _ => assert!(!f.contains_key("who") && !f.contains_key("fd.sport"), "{a}"),
+        }
+    }
+    assert!(alerts.iter().any(|a| a["rule"] == "Etc Write"), "{alerts:?}");
+    // A format that names no field is an output error of the rules it applies to.
+    std::fs::write(&cfg, "append_output:\n  - extra_fields:\n      - who: \"%proc.nosuch\"\n").unwrap();
+    let out = run(&[]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("LOAD_ERR_COMPILE_OUTPUT") || log.contains("invalid formatting token proc.nosuch"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Falco validates and lists fields after adding the static field class: `lanner -c FILE -V`
+/// and `--list` do the same with the configuration's static fields.
+#[test]
+fn validate_and_list_know_the_configured_static_fields() {
+    let dir = temp_dir("falco-static-cli");
+    let cfg = dir.join("falco.yaml");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, STATIC_RULES).unwrap();
+    std::fs::write(&cfg, "static_fields:\n  cluster: eu-1\n  env: prod\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = lanner().args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (c, r) = (cfg.to_str().unwrap(), rules.to_str().unwrap());
+    let (code, out, err) = run(&["-c", c, "-V", r]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = run(&["-V", r]);
+    assert_eq!(code, Some(1), "without the configuration static.env is unknown: {out}{err}");
+    assert!(format!("{out}{err}").contains("static.env"), "{out}{err}");
+    let (code, out, err) = run(&["-c", c, "--list=syscall", "-N"]);
+    assert_eq!(code, Some(0), "{err}");
+    let names: Vec<&str> = out.lines().collect();
+    assert!(names.contains(&"static.cluster") && names.contains(&"static.env"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }

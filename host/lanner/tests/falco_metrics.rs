@@ -114,9 +114,19 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     }
     let port = common::free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let d = Daemon::start(&["-o", &port_opt, "-o", "webserver.prometheus_falcosecurity_names=true"]);
+    // JSON alerts: the default rules may fire on what else runs on the machine, and
+    // stopping reads the alerts as JSON.
+    let d = Daemon::start(&[
+        "-o",
+        &port_opt,
+        "-o",
+        "webserver.prometheus_falcosecurity_names=true",
+        "-o",
+        "json_output=true",
+    ]);
     sh("i=0; while [ $i -lt 200 ]; do : < /etc/hostname; i=$((i+1)); done");
-    std::thread::sleep(Duration::from_millis(500));
+    // Past the live loop's first report of its tables (once a second).
+    std::thread::sleep(Duration::from_millis(1500));
     let text = scrape(port);
     let evts = value(&text, "falcosecurity_scap_n_evts_total").unwrap_or_else(|| panic!("{text}"));
     let drops = value(&text, "falcosecurity_scap_n_drops_total").unwrap();
@@ -130,12 +140,96 @@ fn metrics_endpoint_serves_falcosecurity_names_when_asked() {
     assert!(text.contains("falcosecurity_scap_n_evts_cpu_total{cpu=\""), "{text}");
     assert!(text.contains("falcosecurity_falco_version_info{version=\""), "{text}");
     assert!(value(&text, "falcosecurity_falco_outputs_queue_num_drops_total").is_some(), "{text}");
+
+    // Falco's resource and state gauges, from the real process, host and tables.
+    let g = |name: &str| value(&text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let kb = |text: &str, key: &str| -> f64 {
+        text.lines().find(|l| l.starts_with(key)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let rss = g("falcosecurity_falco_memory_rss_bytes");
+    let rss_now = kb(&status, "VmRSS:") * 1024.0;
+    assert!(rss > 1e6 && (rss - rss_now).abs() < rss_now * 0.5, "rss {rss} vs /proc {rss_now}");
+    let vsz = g("falcosecurity_falco_memory_vsz_bytes");
+    assert!(vsz >= rss && (vsz - kb(&status, "VmSize:") * 1024.0).abs() < vsz * 0.5, "vsz {vsz}");
+    assert!(g("falcosecurity_falco_memory_pss_bytes") > 0.0, "{text}");
+    let cpu = g("falcosecurity_falco_cpu_usage_ratio");
+    let ncpu = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!((0.0..=ncpu).contains(&cpu), "{cpu}");
+    assert_eq!(g("falcosecurity_falco_host_num_cpus_total"), ncpu);
+    let host_cpu = g("falcosecurity_falco_host_cpu_usage_ratio");
+    assert!(host_cpu > 0.0 && host_cpu <= 1.0, "{host_cpu}");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let used = g("falcosecurity_falco_host_memory_used_bytes");
+    assert!(used > 0.0 && used < kb(&meminfo, "MemTotal:") * 1024.0, "{used}");
+    let fds_now: f64 = std::fs::read_to_string("/proc/sys/fs/file-nr")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fds = g("falcosecurity_falco_host_open_fds_total");
+    assert!(fds > 0.0 && (fds - fds_now).abs() < fds_now * 0.5, "{fds} vs {fds_now}");
+    assert!(g("falcosecurity_falco_host_procs_running_total") >= 1.0, "the scrape itself runs");
+    assert!(text.contains("falcosecurity_falco_container_memory_used_bytes "), "{text}");
+    let threads: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("lanner_state_entries{") && l.contains("table=\"threads\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(threads > 10.0, "{text}");
+    assert_eq!(g("falcosecurity_scap_n_threads_total"), threads, "the thread table's size");
+    assert!(g("falcosecurity_scap_n_fds_total") > 0.0, "{text}");
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert!(
+        text.contains(&format!(
+            "falcosecurity_falco_kernel_release_info{{kernel_release=\"{}\"}} 1",
+            kernel.trim()
+        )),
+        "{text}"
+    );
+    let now_ns =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;
+    let start = g("falcosecurity_falco_start_timestamp_nanoseconds");
+    assert!(start < now_ns && now_ns - start < 120e9, "{start}");
+    assert!(g("falcosecurity_falco_host_boot_timestamp_nanoseconds") < start);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_line = format!("falcosecurity_evt_hostname_info{{hostname=\"{}\"}} 1", host.trim());
+    // LANNER_HOSTNAME or FALCO_HOSTNAME may name it otherwise in the test's environment.
+    if std::env::var_os("LANNER_HOSTNAME").is_none() && std::env::var_os("FALCO_HOSTNAME").is_none() {
+        assert!(text.lines().any(|l| l == host_line), "{host_line}\n{text}");
+    }
+    d.stop();
+
+    // metrics.resource_utilization_enabled and state_counters_enabled turn those off, as in Falco.
+    let port = common::free_port();
+    let port_opt = format!("webserver.listen_port={port}");
+    let d = Daemon::start(&[
+        "-o",
+        &port_opt,
+        "-o",
+        "webserver.prometheus_falcosecurity_names=true",
+        "-o",
+        "metrics.resource_utilization_enabled=false",
+        "-o",
+        "metrics.state_counters_enabled=false",
+        "-o",
+        "json_output=true",
+    ]);
+    let text = scrape(port);
+    assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
+    assert!(
+        !text.contains("falcosecurity_falco_memory_rss_bytes")
+            && !text.contains("falcosecurity_scap_n_threads_total"),
+        "{text}"
+    );
     d.stop();
 
     // Off by default: Lanner's names only.
     let port = common::free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let d = Daemon::start(&["-o", &port_opt]);
+    let d = Daemon::start(&["-o", &port_opt, "-o", "json_output=true"]);
     let text = scrape(port);
     assert!(text.contains("lanner_rules_loaded") && !text.contains("falcosecurity_"), "{text}");
     d.stop();
@@ -155,7 +249,7 @@ fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
         std::fs::write(
             &cfg,
             format!(
-                "watch_config_files: false\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
+                "watch_config_files: false\njson_output: true\nwebserver:\n  enabled: true\n  listen_port: {port}\n  \
                  prometheus_falcosecurity_names: {names}\nmetrics:\n  enabled: {enabled}\n  interval: 1h\n"
             ),
         )
@@ -170,6 +264,19 @@ fn a_reload_switches_falcosecurity_names_and_says_metrics_changes_wait() {
     d.wait_log("metrics: the reloaded section differs from the running one", Duration::from_secs(20));
     let text = scrape(port);
     assert!(text.contains("falcosecurity_scap_n_evts_total"), "{text}");
+    // The files loaded, by name and digest, and when: after the reload.
+    let sha = |path: &std::path::Path| {
+        let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    let want = format!(
+        "falcosecurity_falco_sha256_config_files_info{{file_name=\"lanner.yaml\",sha256=\"{}\"}} 1",
+        sha(&cfg)
+    );
+    assert!(text.lines().any(|l| l == want), "{want}\n{text}");
+    let reload = value(&text, "falcosecurity_falco_reload_timestamp_nanoseconds").unwrap();
+    let start = value(&text, "falcosecurity_falco_start_timestamp_nanoseconds").unwrap();
+    assert!(reload > start, "reloaded after the start: {reload} {start}");
     d.stop();
     std::fs::remove_dir_all(&dir).ok();
 }
