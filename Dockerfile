@@ -2,7 +2,7 @@
 # Lanner's container image, for the DaemonSet in deploy/kubernetes/:
 #   docker build -t lanner:0.1.0 .
 # The builder installs what scripts/setup.sh installs (nightly with rust-src and bpf-linker
-# against LLVM 22 for the eBPF probe); the image is Debian slim with the binary, the packaged
+# against LLVM 22 for the eBPF probe, npm for the console's chart library); the image is Debian slim with the binary, the packaged
 # configuration and the default rules.
 
 ARG RUST_VERSION=1.95
@@ -10,7 +10,7 @@ ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends llvm-22-dev libpolly-22-dev clang-22 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends llvm-22-dev libpolly-22-dev clang-22 npm \
  && rm -rf /var/lib/apt/lists/*
 RUN rustup toolchain install nightly --profile minimal --component rust-src \
  && rustup target add wasm32-wasip2 \

@@ -152,7 +152,8 @@ log "container tools ready"
 
 # ---- Alert console: host/lanner/tests/console.rs drives Debian's chromium (headless) through
 # ---- chromedriver's WebDriver protocol against a live `lanner run`. The console's chart
-# ---- library is vendored in the tree by scripts/vendor-console.sh (pinned, integrity checked).
+# ---- library is vendored at build time by host/lanner/build.rs (scripts/vendor-console.sh: npm,
+# ---- pinned, integrity checked; Node.js and npm are installed above).
 need_apt=()
 for p in chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p"); done
 if [ ${#need_apt[@]} -gt 0 ]; then

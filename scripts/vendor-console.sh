@@ -1,14 +1,17 @@
 #!/bin/sh
-# Vendors the console's chart library (uPlot, MIT) from npm at a pinned version, checking
-# the tarball against the integrity the registry published for that version, so the binary
-# embeds exactly that release and the page loads nothing from the internet.
-# Run from anywhere: scripts/vendor-console.sh. Re-run after changing the pin.
+# Vendors the console's chart library (uPlot, MIT) from npm at a pinned version into DEST,
+# checking the tarball against the integrity the registry published for that version, so the
+# binary embeds exactly that release and the page loads nothing from the internet.
+# host/lanner/build.rs runs it into the build's OUT_DIR (the repository carries none of the
+# library); run it by hand to vendor for an offline build (LANNER_CONSOLE_VENDOR_DIR=DEST).
+# Usage: scripts/vendor-console.sh DEST
 set -eu
 NAME=uplot
 VERSION=1.6.32
 INTEGRITY='sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw=='
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DEST="$ROOT/host/lanner/src/console/assets/vendor"
+DEST=${1:?usage: vendor-console.sh DEST}
+mkdir -p "$DEST"
+DEST=$(cd "$DEST" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"

@@ -521,8 +521,10 @@ fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/console.js");
 const APP_CSS: &str = include_str!("assets/console.css");
-const UPLOT_JS: &str = include_str!("assets/vendor/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("assets/vendor/uPlot.min.css");
+const UPLOT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/console-vendor/uPlot.iife.min.js"));
+const UPLOT_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/console-vendor/uPlot.min.css"));
+/// uPlot's licence (MIT), served beside it: the binary carries a copy of the library.
+const UPLOT_LICENSE: &str = include_str!(concat!(env!("OUT_DIR"), "/console-vendor/LICENSE"));
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
 /// The live alerts as server-sent events: `alert` for each, `behind` when the page missed
@@ -565,6 +567,10 @@ pub fn router(hub: Arc<Hub>, token: String, tls: bool) -> axum::Router {
         .route(
             "/console/vendor/uPlot.min.css",
             get(|| async { asset("text/css; charset=utf-8", UPLOT_CSS.as_bytes()) }),
+        )
+        .route(
+            "/console/vendor/LICENSE",
+            get(|| async { asset("text/plain; charset=utf-8", UPLOT_LICENSE.as_bytes()) }),
         )
         .route(
             "/console/api/alerts",
