@@ -179,6 +179,11 @@ struct Nats {
     session: Option<Session>,
     /// The next reply subject's number, unique over the plugin's life.
     next_reply: u64,
+    /// Alerts sent again that the stream already held (dropped there by their id).
+    duplicates: u64,
+    /// Servers whose last attempt failed: a failure is logged when a server goes down, a
+    /// recovery when it is used again, not every retry.
+    down: Vec<bool>,
 }
 
 /// 64 random bits: the standard library's hash keys come from WASI's random source.
@@ -521,8 +526,9 @@ impl Session {
     }
 }
 
-/// A JetStream publish's answer: `Ok` once stored (or known as a duplicate), else why not.
-fn ack_result(headers: &[u8], payload: &[u8], stream: &str) -> Result<(), String> {
+/// A JetStream publish's answer: `Ok` once stored (`true` when the stream already held a
+/// message of that id: a copy sent again after a failure), else why not.
+fn ack_result(headers: &[u8], payload: &[u8], stream: &str) -> Result<bool, String> {
     if payload.is_empty() {
         let status = String::from_utf8_lossy(headers);
         if status.starts_with("NATS/1.0 503") {
@@ -537,7 +543,7 @@ fn ack_result(headers: &[u8], payload: &[u8], stream: &str) -> Result<(), String
         return Err(format!("JetStream refused the message: {code} {text}"));
     }
     match v.get("stream").and_then(Json::as_str) {
-        Some(s) if s == stream => Ok(()),
+        Some(s) if s == stream => Ok(v.get("duplicate").and_then(Json::as_bool).unwrap_or(false)),
         Some(s) => Err(format!("stream {s} acknowledged, not {stream}")),
         None => Err("an acknowledgement without a stream".into()),
     }
@@ -704,7 +710,9 @@ impl Nats {
             }
             let Some(s) = longest else { break };
             let note = " [truncated by the nats sink: over the server's max_payload]";
-            let mut keep = s.len().saturating_sub(over + 256 + note.len());
+            // At most half of it per round, so that an output and a field both huge are
+            // both cut rather than the first one emptied.
+            let mut keep = s.len().saturating_sub(over + 256 + note.len()).max(s.len() / 2);
             while keep > 0 && !s.is_char_boundary(keep) {
                 keep -= 1;
             }
@@ -787,7 +795,10 @@ impl Nats {
                 Op::Msg { subject, headers, payload } => {
                     let (Some(i), Some(s)) = (waiting.remove(&subject), stream.as_deref()) else { continue };
                     match ack_result(&headers, &payload, s) {
-                        Ok(()) => stored.push(i),
+                        Ok(duplicate) => {
+                            self.duplicates += u64::from(duplicate);
+                            stored.push(i);
+                        }
                         Err(e) => *last_error = Some(format!("{addr}: {e}")),
                     }
                 }
@@ -849,7 +860,18 @@ impl Plugin for Nats {
             retry: ms("retry_ms", 10_000),
             session: None,
             next_reply: 0,
+            duplicates: 0,
+            down: Vec::new(),
         })
+    }
+}
+
+impl Nats {
+    fn mark_down(&mut self, i: usize, f: &Failure) {
+        if !std::mem::replace(&mut self.down[i], true) {
+            let next = if self.servers.len() > 1 { "; trying the next server" } else { "" };
+            log(Level::Warn, &format!("NATS: {}{next}", f.text()));
+        }
     }
 }
 
@@ -858,6 +880,7 @@ impl Sink for Nats {
         if alerts.is_empty() {
             return Ok(());
         }
+        self.down.resize(self.servers.len(), false);
         // The same alert twice in a batch (same time, rule and text) keeps both: the second
         // gets `-1`, the same on every retry of the batch.
         let mut seen: HashMap<String, u32> = HashMap::new();
@@ -888,10 +911,16 @@ impl Sink for Nats {
                         match self.connect(i) {
                             Ok(s) => {
                                 self.current = i;
+                                if std::mem::take(&mut self.down[i]) {
+                                    log(Level::Info, &format!("connected to NATS server {} again", self.servers[i].addr));
+                                }
                                 found = Some(s);
                                 break;
                             }
-                            Err(f) => failures[i] = Some(f),
+                            Err(f) => {
+                                self.mark_down(i, &f);
+                                failures[i] = Some(f);
+                            }
                         }
                     }
                     found
@@ -905,12 +934,24 @@ impl Sink for Nats {
                     }
                     Err(f) => {
                         // The connection is dropped; the next attempt starts with the next server.
+                        self.mark_down(s.server, &f);
                         failures[s.server] = Some(f);
                         self.current = (s.server + 1) % self.servers.len();
                     }
                 }
             }
             if pending.is_empty() {
+                if self.duplicates > 0 {
+                    log(
+                        Level::Info,
+                        &format!(
+                            "{} alerts sent again after a failure were already in stream {}: JetStream kept one copy of each (Nats-Msg-Id)",
+                            self.duplicates,
+                            self.stream.as_deref().unwrap_or("")
+                        ),
+                    );
+                    self.duplicates = 0;
+                }
                 return Ok(());
             }
             let all_refused = failures.iter().all(|f| matches!(f, Some(Failure::Auth(_))));
