@@ -945,7 +945,7 @@ impl Sink for Nats {
                     log(
                         Level::Info,
                         &format!(
-                            "{} alerts sent again after a failure were already in stream {}: JetStream kept one copy of each (Nats-Msg-Id)",
+                            "{} alerts were already in stream {} (sent before, by a retry or before a restart): JetStream kept one copy of each (Nats-Msg-Id)",
                             self.duplicates,
                             self.stream.as_deref().unwrap_or("")
                         ),
