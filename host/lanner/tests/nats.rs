@@ -544,3 +544,212 @@ fn a_one_mib_output_is_cut_to_the_servers_max_payload_and_said_so() {
     assert_eq!(stored.iter().filter(|m| !m.headers.contains_key("Lanner-Truncated")).count(), 2);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Accepts HTTP POSTs and answers 200, counting them: the webhook sink's local receiver.
+fn http_counter() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().map_while(Result::ok) {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = BufReader::new(conn);
+                loop {
+                    let mut len = 0;
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    c.fetch_add(1, Ordering::Relaxed);
+                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+/// Seconds `lanner run --events` takes with this configuration.
+fn timed_run(config: &Path, rules: &Path, events: &Path) -> f64 {
+    let start = Instant::now();
+    let (code, err) = finish(run_events(config, rules, events));
+    assert_eq!(code, Some(0), "{err}");
+    start.elapsed().as_secs_f64()
+}
+
+/// bench/nats.sh: alerts per second from `lanner run --events` into a JetStream stream of
+/// three replicas, into the file sink and through the webhook sink to a local receiver: the
+/// time of a run with ALERTS alerts less that of a run with none (start and stop).
+#[test]
+#[ignore = "benchmark: bench/nats.sh"]
+fn bench_sink_throughput() {
+    let n: usize = std::env::var("ALERTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let dir = temp_dir("nats-bench");
+    let (sinks, rules) = setup(&dir, RULES);
+    std::fs::copy(build_component("plugins/file"), sinks.join("file.wasm")).unwrap();
+    std::fs::copy(build_component("plugins/webhook"), sinks.join("webhook.wasm")).unwrap();
+    let none = dir.join("none.jsonl");
+    std::fs::write(&none, "").unwrap();
+    let ev = events(&dir, n);
+    let mut cluster = servers(&dir, 3, "");
+    for s in cluster.iter_mut() {
+        s.start();
+    }
+    create_stream(cluster[0].port, None, 3);
+    let nats_cfg = config(&dir, &sinks, &cluster.iter().collect::<Vec<_>>(), "", 5);
+    let base = |extra: &str, name: &str| {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "json_output: true\nstdout_output: {{enabled: false}}\nwebserver: {{enabled: false}}\nsink_plugins_dir: {}\noutputs_queue: {{capacity: 10000, retry_attempts: 5, shutdown_deadline_seconds: 600}}\n{extra}",
+                sinks.display()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let file_cfg = base(
+        &format!("file_output: {{enabled: true, keep_alive: true, filename: {}}}\n", out.join("alerts.json").display()),
+        "file.yaml",
+    );
+    let (port, posted) = http_counter();
+    let hook_cfg = base(
+        &format!("plugin_outputs:\n  - name: hook\n    plugin: webhook\n    init_config: {{url: \"http://127.0.0.1:{port}/in\"}}\n    grants: {{http: [\"127.0.0.1:{port}\"]}}\n    limits: {{call_timeout_ms: 20000}}\n"),
+        "hook.yaml",
+    );
+    for (name, cfg) in [("nats (JetStream, 3 replicas)", &nats_cfg), ("file", &file_cfg), ("webhook", &hook_cfg)] {
+        timed_run(cfg, &rules, &none); // the component compiled into the cache first
+        let idle = timed_run(cfg, &rules, &none);
+        let full = timed_run(cfg, &rules, &ev);
+        let secs = full - idle;
+        println!(
+            "{name}: {n} alerts in {secs:.2} s (run {full:.2} s less {idle:.2} s start and stop) = {:.0} alerts/s",
+            n as f64 / secs
+        );
+    }
+    assert_eq!(stream_count(cluster[0].port, None), Some(n as u64));
+    let lines = std::fs::read_to_string(out.join("alerts.json")).unwrap().lines().count();
+    assert_eq!(lines, n);
+    assert_eq!(posted.load(std::sync::atomic::Ordering::Relaxed), n);
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// bench/nats.sh: from an openat made here to its alert delivered by the stream (a push
+/// consumer of stream `lanner`, three replicas, sends each message once the stream stored
+/// it), with live capture: RATE opens per second for SECONDS, each one alerting. Needs root.
+#[test]
+#[ignore = "benchmark: bench/nats.sh"]
+fn bench_syscall_to_stream_latency() {
+    let rate: u64 = std::env::var("RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let seconds: u64 = std::env::var("SECONDS_RUN").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let dir = temp_dir("nats-latency");
+    let probe = dir.join("probe");
+    let rules = format!(
+        "- rule: Nats latency probe\n  desc: an open of the benchmark's probe path\n  condition: evt.type=openat and evt.dir=< and evt.arg.name startswith {}/\n  output: probe %evt.arg.name\n  priority: WARNING\n",
+        probe.display()
+    );
+    let (sinks, rules) = setup(&dir, &rules);
+    let mut cluster = servers(&dir, 3, "");
+    for s in cluster.iter_mut() {
+        s.start();
+    }
+    create_stream(cluster[0].port, None, 3);
+    // A push consumer: the stream sends each new message to bench.deliver once stored.
+    let mut sub = Client::connect(cluster[1].port, None).unwrap();
+    let created = sub
+        .request(
+            "$JS.API.CONSUMER.CREATE.lanner",
+            &json!({"stream_name": "lanner", "config": {"deliver_subject": "bench.deliver", "deliver_policy": "new", "ack_policy": "none"}}).to_string(),
+        )
+        .unwrap();
+    assert!(created.get("error").is_none(), "{created}");
+    sub.writer.write_all(b"SUB bench.deliver 2\r\n").unwrap();
+    let cfg = config(&dir, &sinks, &cluster.iter().collect::<Vec<_>>(), "", 5);
+    let d = common::Daemon::start(&["-c", cfg.to_str().unwrap(), "-r", rules.to_str().unwrap()]);
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Instant)>();
+    let prefix = format!("{}/", probe.display());
+    let strip = prefix.clone();
+    std::thread::spawn(move || {
+        while let Ok(m) = sub.read() {
+            let now = Instant::now();
+            if let Msg::Msg { payload, .. } = m {
+                let v: Value = serde_json::from_slice(&payload).unwrap_or_default();
+                if let Some(seq) = v["output_fields"]["evt.arg.name"]
+                    .as_str()
+                    .and_then(|s| s.strip_prefix(&strip)?.parse::<u64>().ok())
+                {
+                    let _ = tx.send((seq, now));
+                }
+            }
+        }
+    });
+    let total = rate * seconds;
+    let paths: Vec<std::ffi::CString> =
+        (0..total).map(|i| std::ffi::CString::new(format!("{prefix}{i}")).unwrap()).collect();
+    let mut sent = vec![None; total as usize];
+    let begin = Instant::now();
+    let mut i = 0u64;
+    while i < total {
+        let due = ((begin.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+        while i < due {
+            sent[i as usize] = Some(Instant::now());
+            // SAFETY: a valid NUL-terminated path; the open fails (ENOENT), nothing to close.
+            let fd = unsafe { libc::open(paths[i as usize].as_ptr(), libc::O_RDONLY) };
+            if fd >= 0 {
+                // SAFETY: fd was just returned by open.
+                unsafe { libc::close(fd) };
+            }
+            i += 1;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let mut lat: Vec<f64> = Vec::with_capacity(total as usize);
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < total as usize {
+        let Ok((seq, at)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else { break };
+        if seen.insert(seq) {
+            lat.push(at.duration_since(sent[seq as usize].unwrap()).as_secs_f64() * 1000.0);
+        }
+    }
+    let status = d.stop();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "syscall to stream (3 replicas), {rate} alerts/s for {seconds} s: {} of {total} received, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        pct(0.50),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+    assert_eq!(status, Some(0));
+    assert_eq!(lat.len(), total as usize, "every alert reached the stream");
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).ok();
+}
