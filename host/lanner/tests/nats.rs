@@ -160,7 +160,7 @@ impl Client {
                     self.reader.read_exact(&mut body)?;
                     body.truncate(total);
                     let payload = body.split_off(hlen);
-                    return Ok(Msg::Msg { subject: f[1].to_string(), headers: body, payload });
+                    return Ok(Msg::Message { subject: f[1].to_string(), headers: body, payload });
                 }
                 Some("-ERR") => return Ok(Msg::Err(line)),
                 _ => {}
@@ -182,9 +182,10 @@ impl Client {
         let mut left = answers.len();
         while left > 0 {
             match self.read()? {
-                Msg::Msg { subject, payload, .. } => {
+                Msg::Message { subject, payload, .. } => {
                     let n: u64 = subject.rsplit('.').next().unwrap().parse().unwrap();
-                    let Some(i) = n.checked_sub(first).map(|i| i as usize).filter(|i| *i < answers.len()) else {
+                    let Some(i) = n.checked_sub(first).map(|i| i as usize).filter(|i| *i < answers.len())
+                    else {
                         continue;
                     };
                     if answers[i].is_none() {
@@ -209,7 +210,11 @@ enum Msg {
     Pong,
     Err(String),
     #[allow(dead_code)]
-    Msg { subject: String, headers: Vec<u8>, payload: Vec<u8> },
+    Message {
+        subject: String,
+        headers: Vec<u8>,
+        payload: Vec<u8>,
+    },
 }
 
 /// Creates stream `lanner` over `lanner.>` with `replicas`, retrying while JetStream elects
@@ -389,7 +394,8 @@ fn twenty_thousand_alerts_reach_a_three_replica_stream_once_each_while_the_conne
     assert_eq!(stored.len(), n, "exactly {n} messages in the stream");
     let ids: HashSet<&str> = stored.iter().map(|m| m.headers["Nats-Msg-Id"].as_str()).collect();
     assert_eq!(ids.len(), n, "every Nats-Msg-Id once");
-    let files: HashSet<&str> = stored.iter().map(|m| m.body["output_fields"]["fd.name"].as_str().unwrap()).collect();
+    let files: HashSet<&str> =
+        stored.iter().map(|m| m.body["output_fields"]["fd.name"].as_str().unwrap()).collect();
     let want: HashSet<String> = (0..n).map(|i| format!("/etc/nats-{i}")).collect();
     assert_eq!(files, want.iter().map(String::as_str).collect(), "each alert once");
     let host = stored[0].body["hostname"].as_str().unwrap().to_string();
@@ -407,7 +413,8 @@ fn twenty_thousand_alerts_reach_a_three_replica_stream_once_each_while_the_conne
         assert_eq!(m.subject, format!("lanner.alerts.{}.warning", host.to_lowercase().replace('.', "_")));
     }
     // The stream's three replicas hold the same: the restarted n0 among them.
-    let v = Client::connect(cluster[2].port, None).unwrap().request("$JS.API.STREAM.INFO.lanner", "").unwrap();
+    let v =
+        Client::connect(cluster[2].port, None).unwrap().request("$JS.API.STREAM.INFO.lanner", "").unwrap();
     assert_eq!(v["state"]["messages"], n as u64, "{v}");
     drop(cluster);
     std::fs::remove_dir_all(&dir).ok();
@@ -497,7 +504,8 @@ fn odd_rule_names_make_valid_subjects_and_headers_keep_them_whole() {
     let stored = read_stream(one[0].port, None);
     assert_eq!(stored.len(), odd.len());
     for (name, subject) in odd {
-        let m = stored.iter().find(|m| m.body["rule"] == name).unwrap_or_else(|| panic!("{name}: {stored:?}"));
+        let m =
+            stored.iter().find(|m| m.body["rule"] == name).unwrap_or_else(|| panic!("{name}: {stored:?}"));
         assert_eq!(m.subject, subject);
         // Control characters become spaces in a header; nothing else changes.
         assert_eq!(m.headers["Lanner-Rule"], name.replace('\t', " "));
@@ -534,12 +542,25 @@ fn a_one_mib_output_is_cut_to_the_servers_max_payload_and_said_so() {
     assert_eq!(stored.len(), 3, "all three delivered");
     let m = stored.iter().find(|m| m.headers.contains_key("Lanner-Truncated")).expect("the big one, marked");
     assert!(m.size <= 1 << 20, "{} bytes", m.size);
-    assert!(m.headers["Lanner-Truncated"].parse::<usize>().unwrap() > 2 << 20, "output and field: {:?}", m.headers);
+    assert!(
+        m.headers["Lanner-Truncated"].parse::<usize>().unwrap() > 2 << 20,
+        "output and field: {:?}",
+        m.headers
+    );
     for key in [&m.body["output"], &m.body["output_fields"]["fd.name"]] {
         let s = key.as_str().unwrap();
-        assert!(s.starts_with("nats alert /etc/nats-big-xxx") || s.starts_with("/etc/nats-big-xxx"), "{}", &s[..40]);
+        assert!(
+            s.starts_with("nats alert /etc/nats-big-xxx") || s.starts_with("/etc/nats-big-xxx"),
+            "{}",
+            &s[..40]
+        );
     }
-    assert!(m.body["output"].as_str().unwrap().ends_with("[truncated by the nats sink: over the server's max_payload]"));
+    assert!(
+        m.body["output"]
+            .as_str()
+            .unwrap()
+            .ends_with("[truncated by the nats sink: over the server's max_payload]")
+    );
     assert_eq!(m.body["rule"], "Nats Rule");
     assert_eq!(stored.iter().filter(|m| !m.headers.contains_key("Lanner-Truncated")).count(), 2);
     std::fs::remove_dir_all(&dir).ok();
@@ -634,15 +655,22 @@ fn bench_sink_throughput() {
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let file_cfg = base(
-        &format!("file_output: {{enabled: true, keep_alive: true, filename: {}}}\n", out.join("alerts.json").display()),
+        &format!(
+            "file_output: {{enabled: true, keep_alive: true, filename: {}}}\n",
+            out.join("alerts.json").display()
+        ),
         "file.yaml",
     );
     let (port, posted) = http_counter();
     let hook_cfg = base(
-        &format!("plugin_outputs:\n  - name: hook\n    plugin: webhook\n    init_config: {{url: \"http://127.0.0.1:{port}/in\"}}\n    grants: {{http: [\"127.0.0.1:{port}\"]}}\n    limits: {{call_timeout_ms: 20000}}\n"),
+        &format!(
+            "plugin_outputs:\n  - name: hook\n    plugin: webhook\n    init_config: {{url: \"http://127.0.0.1:{port}/in\"}}\n    grants: {{http: [\"127.0.0.1:{port}\"]}}\n    limits: {{call_timeout_ms: 20000}}\n"
+        ),
         "hook.yaml",
     );
-    for (name, cfg) in [("nats (JetStream, 3 replicas)", &nats_cfg), ("file", &file_cfg), ("webhook", &hook_cfg)] {
+    for (name, cfg) in
+        [("nats (JetStream, 3 replicas)", &nats_cfg), ("file", &file_cfg), ("webhook", &hook_cfg)]
+    {
         timed_run(cfg, &rules, &none); // the component compiled into the cache first
         let idle = timed_run(cfg, &rules, &none);
         let full = timed_run(cfg, &rules, &ev);
@@ -698,7 +726,7 @@ fn bench_syscall_to_stream_latency() {
     std::thread::spawn(move || {
         while let Ok(m) = sub.read() {
             let now = Instant::now();
-            if let Msg::Msg { payload, .. } = m {
+            if let Msg::Message { payload, .. } = m {
                 let v: Value = serde_json::from_slice(&payload).unwrap_or_default();
                 if let Some(seq) = v["output_fields"]["evt.arg.name"]
                     .as_str()
@@ -733,7 +761,9 @@ fn bench_syscall_to_stream_latency() {
     let mut seen = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen.len() < total as usize {
-        let Ok((seq, at)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else { break };
+        let Ok((seq, at)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            break;
+        };
         if seen.insert(seq) {
             lat.push(at.duration_since(sent[seq as usize].unwrap()).as_secs_f64() * 1000.0);
         }

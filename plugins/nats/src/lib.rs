@@ -148,7 +148,11 @@ enum Op {
     Pong,
     Err(String),
     /// MSG or HMSG: the subject, the header block (HMSG) and the payload.
-    Msg { subject: String, headers: Vec<u8>, payload: Vec<u8> },
+    Msg {
+        subject: String,
+        headers: Vec<u8>,
+        payload: Vec<u8>,
+    },
 }
 
 /// An open, authenticated connection.
@@ -506,7 +510,8 @@ impl Session {
                     let hmsg = verb.eq_ignore_ascii_case("HMSG");
                     let (hlen, total) = if hmsg {
                         let t: usize = f.last().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-                        let h: usize = f.get(f.len().wrapping_sub(2)).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                        let h: usize =
+                            f.get(f.len().wrapping_sub(2)).and_then(|x| x.parse().ok()).ok_or_else(bad)?;
                         (h, t)
                     } else {
                         (0, f.last().and_then(|x| x.parse().ok()).ok_or_else(bad)?)
@@ -532,11 +537,14 @@ fn ack_result(headers: &[u8], payload: &[u8], stream: &str) -> Result<bool, Stri
     if payload.is_empty() {
         let status = String::from_utf8_lossy(headers);
         if status.starts_with("NATS/1.0 503") {
-            return Err(format!("no stream answered (503 no responders): is stream {stream} created over the subject, and is it up?"));
+            return Err(format!(
+                "no stream answered (503 no responders): is stream {stream} created over the subject, and is it up?"
+            ));
         }
         return Err(format!("answer without a body: {}", status.lines().next().unwrap_or("")));
     }
-    let v: Json = json::from_slice(payload).map_err(|e| format!("an acknowledgement that is not JSON: {e}"))?;
+    let v: Json =
+        json::from_slice(payload).map_err(|e| format!("an acknowledgement that is not JSON: {e}"))?;
     if let Some(err) = v.get("error") {
         let code = err.get("code").and_then(Json::as_u64).unwrap_or(0);
         let text = err.get("description").and_then(Json::as_str).unwrap_or("");
@@ -555,7 +563,8 @@ impl Nats {
     fn connect(&self, index: usize) -> Result<Session, Failure> {
         let server = &self.servers[index];
         let addr = &server.addr;
-        let tcp = TcpStream::connect(addr.as_str()).map_err(|e| Failure::Conn(format!("{addr}: connect: {e}")))?;
+        let tcp =
+            TcpStream::connect(addr.as_str()).map_err(|e| Failure::Conn(format!("{addr}: connect: {e}")))?;
         let _ = tcp.set_read_timeout(Some(self.timeout));
         let _ = tcp.set_write_timeout(Some(self.timeout));
         let _ = tcp.set_nodelay(true);
@@ -585,19 +594,23 @@ impl Nats {
                 None => tls_config(None).map_err(Failure::Conn)?,
             };
             let name = self.tls_server_name.clone().unwrap_or_else(|| server.host.clone());
-            let name =
-                ServerName::try_from(name).map_err(|_| Failure::Conn(format!("{addr}: invalid TLS server name")))?;
-            let mut conn = ClientConnection::new(config, name).map_err(|e| Failure::Conn(format!("{addr}: TLS: {e}")))?;
+            let name = ServerName::try_from(name)
+                .map_err(|_| Failure::Conn(format!("{addr}: invalid TLS server name")))?;
+            let mut conn = ClientConnection::new(config, name)
+                .map_err(|e| Failure::Conn(format!("{addr}: TLS: {e}")))?;
             let mut tcp = tcp;
             while conn.is_handshaking() {
-                conn.complete_io(&mut tcp).map_err(|e| Failure::Conn(format!("{addr}: TLS handshake: {e}")))?;
+                conn.complete_io(&mut tcp)
+                    .map_err(|e| Failure::Conn(format!("{addr}: TLS handshake: {e}")))?;
             }
             Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
         } else {
             Stream::Plain(tcp)
         };
         if !flag("headers") {
-            return Err(Failure::Conn(format!("{addr}: the server does not support headers (NATS 2.2 or later needed)")));
+            return Err(Failure::Conn(format!(
+                "{addr}: the server does not support headers (NATS 2.2 or later needed)"
+            )));
         }
         let mut connect = json::json!({
             "verbose": false,
@@ -657,7 +670,8 @@ impl Nats {
             vec![a.rule.as_bytes(), a.priority.as_bytes(), a.source.as_bytes(), a.output.as_bytes()];
         let fields: Vec<String> = a.output_fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
         parts.extend(fields.iter().map(|f| f.as_bytes()));
-        let node: String = node.chars().map(|c| if c.is_control() || c.is_whitespace() { '_' } else { c }).collect();
+        let node: String =
+            node.chars().map(|c| if c.is_control() || c.is_whitespace() { '_' } else { c }).collect();
         format!("{node}-{}-{:016x}", a.time_ns, fnv1a(&parts))
     }
 
@@ -756,7 +770,9 @@ impl Nats {
                 );
                 waiting.insert(reply, i);
             } else {
-                out.extend_from_slice(format!("HPUB {subject} {} {}\r\n", h.len(), h.len() + body.len()).as_bytes());
+                out.extend_from_slice(
+                    format!("HPUB {subject} {} {}\r\n", h.len(), h.len() + body.len()).as_bytes(),
+                );
             }
             out.extend_from_slice(&h);
             out.extend_from_slice(&body);
@@ -809,8 +825,12 @@ impl Nats {
 
 impl Plugin for Nats {
     fn info() -> Info {
-        Info::new("nats", "0.1.0", "Alerts published to NATS, or to a JetStream stream with its acknowledgement awaited")
-            .with_schema(SCHEMA)
+        Info::new(
+            "nats",
+            "0.1.0",
+            "Alerts published to NATS, or to a JetStream stream with its acknowledgement awaited",
+        )
+        .with_schema(SCHEMA)
     }
 
     fn init(config: &str) -> Result<Self, String> {
@@ -820,16 +840,22 @@ impl Plugin for Nats {
             .and_then(Json::as_array)
             .ok_or("servers is required")?
             .iter()
-            .map(|s| s.as_str().ok_or_else(|| "servers: a list of nats://host:port".to_string()).and_then(parse_server))
+            .map(|s| {
+                s.as_str()
+                    .ok_or_else(|| "servers: a list of nats://host:port".to_string())
+                    .and_then(parse_server)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if servers.is_empty() {
             return Err("servers is empty".into());
         }
-        let subject =
-            parse_template(cfg.get("subject").and_then(Json::as_str).unwrap_or("lanner.alerts.<hostname>.<priority>"))?;
+        let subject = parse_template(
+            cfg.get("subject").and_then(Json::as_str).unwrap_or("lanner.alerts.<hostname>.<priority>"),
+        )?;
         let stream = cfg.get("stream").and_then(Json::as_str).map(str::to_string);
         if let Some(s) = &stream
-            && (s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>')))
+            && (s.is_empty()
+                || s.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>')))
         {
             return Err(format!("stream {s:?}: not a valid stream name"));
         }
@@ -837,8 +863,10 @@ impl Plugin for Nats {
         let tls = cfg.get("tls");
         let ca_file = tls.and_then(|t| t.get("ca_file")).and_then(Json::as_str);
         let tls_required = tls.is_some();
-        let tls_config = if tls_required || servers.iter().any(|s| s.tls) { Some(tls_config(ca_file)?) } else { None };
-        let tls_server_name = tls.and_then(|t| t.get("server_name")).and_then(Json::as_str).map(str::to_string);
+        let tls_config =
+            if tls_required || servers.iter().any(|s| s.tls) { Some(tls_config(ca_file)?) } else { None };
+        let tls_server_name =
+            tls.and_then(|t| t.get("server_name")).and_then(Json::as_str).map(str::to_string);
         if !tls_required && !matches!(credentials, Credentials::None | Credentials::NKey { .. }) {
             log(
                 Level::Warn,
@@ -912,7 +940,10 @@ impl Sink for Nats {
                             Ok(s) => {
                                 self.current = i;
                                 if std::mem::take(&mut self.down[i]) {
-                                    log(Level::Info, &format!("connected to NATS server {} again", self.servers[i].addr));
+                                    log(
+                                        Level::Info,
+                                        &format!("connected to NATS server {} again", self.servers[i].addr),
+                                    );
                                 }
                                 found = Some(s);
                                 break;
@@ -963,7 +994,12 @@ impl Sink for Nats {
                 } else {
                     format!("no NATS server took the alerts within {} ms", self.retry.as_millis())
                 };
-                return Err(format!("{head}: {} of {} alerts not delivered: {}", pending.len(), alerts.len(), why.join("; ")));
+                return Err(format!(
+                    "{head}: {} of {} alerts not delivered: {}",
+                    pending.len(),
+                    alerts.len(),
+                    why.join("; ")
+                ));
             }
             std::thread::sleep(pause.min(self.retry.saturating_sub(start.elapsed())));
             pause = (pause * 2).min(Duration::from_secs(1));
@@ -983,7 +1019,10 @@ mod tests {
         assert_eq!(subject_token("..."), "_");
         assert_eq!(subject_token("Ünïcode Rule"), "n_code_rule");
         let t = parse_template("lanner.alerts.<hostname>.<priority>").unwrap();
-        assert_eq!(render(&t, "Node-1.example.com", "Warning", "r", "s"), "lanner.alerts.node-1_example_com.warning");
+        assert_eq!(
+            render(&t, "Node-1.example.com", "Warning", "r", "s"),
+            "lanner.alerts.node-1_example_com.warning"
+        );
         assert!(parse_template("lanner..<rule>").is_err());
         assert!(parse_template("lanner.>").is_err());
         assert!(parse_template("lanner.<nope>").is_err());
