@@ -2,7 +2,7 @@
 //! started here on loopback: a cluster of three with JetStream and a stream of three
 //! replicas over `lanner.>`, whose server the plugin is connected to is killed while
 //! 20,000 alerts flow and then restarted; and single servers for a server unreachable at
-//! start, a wrong token, odd rule names in the subject and a 1 MiB output. The stream is
+//! start, a wrong token, an nkey, odd rule names in the subject and a 1 MiB output. The stream is
 //! read back with the plain NATS protocol (JetStream's API subjects), not through the
 //! plugin's code.
 
@@ -475,6 +475,73 @@ fn a_wrong_token_is_named_and_the_alerts_stay_queued_then_count_as_not_delivered
         .sum();
     assert_eq!(copies, n, "{err}");
     assert_eq!(stream_count(one[0].port, Some("right-token")), Some(n as u64));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An nkey as NATS writes it: base32 (no padding) of the prefix bytes, the key and a
+/// CRC-16/XMODEM, little-endian.
+fn nkey_text(prefix: &[u8], key: &[u8]) -> String {
+    let mut raw = prefix.to_vec();
+    raw.extend_from_slice(key);
+    let mut crc: u16 = 0;
+    for b in &raw {
+        crc ^= u16::from(*b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    raw.extend_from_slice(&crc.to_le_bytes());
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut acc, mut bits, mut out) = (0u64, 0, String::new());
+    for b in raw {
+        acc = (acc << 8) | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(alphabet[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(alphabet[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// A user seed (`SU...`) and its public key (`U...`).
+fn user_nkey(seed: [u8; 32]) -> (String, String) {
+    use ring::signature::KeyPair;
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    // The seed's two prefix bytes: 18 << 3 (seed) combined with 20 << 3 (user).
+    let user = 20u8 << 3;
+    let seed_prefix = [(18 << 3) | (user >> 5), (user & 31) << 3];
+    (nkey_text(&seed_prefix, &seed), nkey_text(&[user], pair.public_key().as_ref()))
+}
+
+#[test]
+fn an_nkey_signs_the_servers_nonce_and_a_wrong_one_is_refused() {
+    let dir = temp_dir("nats-nkey");
+    let (sinks, rules) = setup(&dir, RULES);
+    let (seed, public) = user_nkey([7; 32]);
+    assert!(seed.starts_with("SU") && public.starts_with('U'), "{seed} {public}");
+    let (other_seed, _) = user_nkey([9; 32]);
+    let mut one = servers(&dir, 1, &format!("authorization {{ users = [ {{ nkey: \"{public}\" }} ] }}\n"));
+    one[0].start();
+    let n = 5;
+    let ev = events(&dir, n);
+    let cfg = config(&dir, &sinks, &[&one[0]], &format!(", credentials: {{nkey_seed: {other_seed}}}"), 2);
+    let (code, err) = finish(run_events(&cfg, &rules, &ev));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains(&other_seed), "the seed is never printed: {err}");
+    // Delivered with the right seed, to core NATS (the test's client cannot sign, so it
+    // makes no stream here): the server read every message, as its PONG after them says.
+    let path = dir.join("lanner.yaml");
+    let text =
+        std::fs::read_to_string(&path).unwrap().replace(&other_seed, &seed).replace("stream: lanner, ", "");
+    std::fs::write(&path, text).unwrap();
+    let (code, err) = finish(run_events(&path, &rules, &ev));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("delivery failed"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
