@@ -745,16 +745,18 @@ impl Nats {
     }
 
     /// Publishes `pending` alerts on `session` and collects their acknowledgements (a PONG
-    /// for core NATS). Returns the alerts stored; a connection failure ends the attempt,
-    /// an individual refusal leaves the alert pending and is returned as the last error.
+    /// for core NATS), marking each alert stored in `done` as its acknowledgement comes, so
+    /// that a connection failing half way leaves only the rest to send again. An individual
+    /// refusal leaves the alert pending and is kept as the last error.
     fn publish(
         &mut self,
         session: &mut Session,
         alerts: &[Alert],
         ids: &[String],
         pending: &[usize],
+        done: &mut [bool],
         last_error: &mut Option<String>,
-    ) -> Result<Vec<usize>, Failure> {
+    ) -> Result<(), Failure> {
         let addr = self.servers[session.server].addr.clone();
         let mut out = Vec::with_capacity(64 << 10);
         let mut waiting: HashMap<String, usize> = HashMap::new();
@@ -790,11 +792,10 @@ impl Nats {
         session.write(&out, &addr)?;
         session.flush(&addr)?;
         let deadline = Instant::now() + self.timeout;
-        let mut stored = Vec::with_capacity(pending.len());
         let stream = self.stream.clone();
         loop {
             if stream.is_some() && waiting.is_empty() {
-                return Ok(stored);
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(Failure::Conn(format!(
@@ -805,7 +806,12 @@ impl Nats {
                 )));
             }
             match session.read_op(&addr)? {
-                Op::Pong if stream.is_none() => return Ok(pending.to_vec()),
+                Op::Pong if stream.is_none() => {
+                    for &i in pending {
+                        done[i] = true;
+                    }
+                    return Ok(());
+                }
                 Op::Pong => {}
                 Op::Err(e) => return Err(Failure::Conn(format!("{addr}: {e}"))),
                 Op::Msg { subject, headers, payload } => {
@@ -813,7 +819,7 @@ impl Nats {
                     match ack_result(&headers, &payload, s) {
                         Ok(duplicate) => {
                             self.duplicates += u64::from(duplicate);
-                            stored.push(i);
+                            done[i] = true;
                         }
                         Err(e) => *last_error = Some(format!("{addr}: {e}")),
                     }
@@ -922,6 +928,7 @@ impl Sink for Nats {
             })
             .collect();
         let mut pending: Vec<usize> = (0..alerts.len()).collect();
+        let mut done = vec![false; alerts.len()];
         let start = Instant::now();
         let mut pause = Duration::from_millis(50);
         // The last failure of each server in this delivery, for the error.
@@ -958,11 +965,10 @@ impl Sink for Nats {
                 }
             };
             if let Some(s) = session.as_mut() {
-                match self.publish(s, &alerts, &ids, &pending, &mut refusal) {
-                    Ok(stored) => {
-                        pending.retain(|i| !stored.contains(i));
-                        self.session = session;
-                    }
+                let result = self.publish(s, &alerts, &ids, &pending, &mut done, &mut refusal);
+                pending.retain(|&i| !done[i]);
+                match result {
+                    Ok(()) => self.session = session,
                     Err(f) => {
                         // The connection is dropped; the next attempt starts with the next server.
                         self.mark_down(s.server, &f);
