@@ -545,6 +545,61 @@ fn an_nkey_signs_the_servers_nonce_and_a_wrong_one_is_refused() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A CA (`NAME-ca.pem`) and a certificate for 127.0.0.1 and localhost signed by it
+/// (`server.pem`, `server.key`), made by openssl in `dir`.
+fn pki(dir: &Path, ca: &str) {
+    let script = format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {ca}-ca.key -out {ca}-ca.pem -days 2 -subj /CN={ca}-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null; \
+         printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
+         openssl x509 -req -in server.csr -CA {ca}-ca.pem -CAkey {ca}-ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null",
+        d = dir.display()
+    );
+    common::sh(&script);
+}
+
+#[test]
+fn tls_with_a_private_ca_delivers_and_another_ca_is_refused() {
+    let dir = temp_dir("nats-tls");
+    let (sinks, rules) = setup(&dir, RULES);
+    let pki_dir = dir.join("pki");
+    std::fs::create_dir_all(&pki_dir).unwrap();
+    pki(&pki_dir, "other");
+    pki(&pki_dir, "right");
+    let mut one = servers(
+        &dir,
+        1,
+        &format!(
+            "tls {{\n  cert_file: \"{0}/server.pem\"\n  key_file: \"{0}/server.key\"\n}}\n",
+            pki_dir.display()
+        ),
+    );
+    one[0].start();
+    let ev = events(&dir, 5);
+    // Core NATS (the test's client speaks no TLS, so it makes no stream): delivered means
+    // the server read every message after a verified handshake; it requires TLS.
+    let run = |ca: &str| {
+        let cfg = config(&dir, &sinks, &[&one[0]], &format!(", tls: {{ca_file: /pki/{ca}-ca.pem}}"), 2);
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("stream: lanner, ", "").replace(
+            "grants: {tcp: [",
+            &format!("grants: {{dirs: [{{host: {}, guest: /pki, mode: ro}}], tcp: [", pki_dir.display()),
+        );
+        std::fs::write(&cfg, text).unwrap();
+        finish(run_events(&cfg, &rules, &ev))
+    };
+    let (code, err) = run("right");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("delivery failed"), "{err}");
+    let (code, err) = run("other");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("TLS handshake") && err.contains("certificate"),
+        "the verification failure named: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn odd_rule_names_make_valid_subjects_and_headers_keep_them_whole() {
     let dir = temp_dir("nats-subject");
