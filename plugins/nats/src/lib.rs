@@ -3,9 +3,10 @@
 //!
 //! The plugin speaks the NATS client protocol itself (INFO, CONNECT, PING/PONG, SUB, HPUB,
 //! MSG/HMSG, +OK/-ERR) over `wasi:sockets` TCP, which the host allows only for the
-//! `host:port` destinations of the output's `grants.tcp`. No NATS client crate builds for
-//! wasm32-wasip2 without an async runtime the sandbox lacks; the protocol is a few lines
-//! of text, and JetStream's publish is a request whose answer comes to a reply subject.
+//! `host:port` destinations of the output's `grants.tcp`. The Rust NATS clients are built
+//! on tokio's networking or on background threads, neither of which wasm32-wasip2 offers
+//! in full; the protocol is a few lines of text, and JetStream's publish is a request whose
+//! answer comes to a reply subject.
 //!
 //! Delivery is at least once with no duplicates in the stream: every message carries a
 //! `Nats-Msg-Id` that names the alert itself (the node, the alert's time in nanoseconds and
