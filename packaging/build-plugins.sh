@@ -2,7 +2,7 @@
 # Builds the plugins that ship with Lanner (WebAssembly components, wasm32-wasip2, release)
 # into target/lanner-plugins/, where the .deb (`cargo deb -p lanner`) and the image take
 # them from:
-#   sinks/    file, webhook, slack, email: alert sinks, found by name in sink_plugins_dir
+#   sinks/    file, webhook, slack, email, nats: alert sinks, found by name in sink_plugins_dir
 #             (/usr/lib/lanner/sinks) by plugin_outputs and file_output
 #   plugins/  json, k8saudit, container, pkgowner: extractors and sources, installed to /usr/lib/lanner/plugins;
 #             enabled by linking or copying one (with its NAME.yaml) into /etc/lanner/plugins.d
@@ -11,7 +11,7 @@
 # Run it before `cargo deb`. Needs the wasm32-wasip2 target (scripts/setup.sh adds it).
 #
 # Options:
-#   --sinks-only          build the four sinks only
+#   --sinks-only          build the five sinks only
 #   --install-sinks [DIR] then copy the sinks into DIR, default /usr/lib/lanner/sinks (the
 #                         default sink_plugins_dir of config/lanner.yaml): a Lanner run from a
 #                         checkout finds them there as the packaged one does
@@ -54,7 +54,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 build=${CARGO_TARGET_DIR:-$root/target}/wasm-plugins
 out=$root/target/lanner-plugins
-sinks="sinks/file sinks/webhook sinks/slack sinks/email"
+sinks="sinks/file sinks/webhook sinks/slack sinks/email sinks/nats"
 others="plugins/json plugins/k8saudit plugins/container plugins/pkgowner"
 if $sinks_only; then
   rm -rf "$out/sinks"

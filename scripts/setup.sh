@@ -26,7 +26,7 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 need_apt=()
 dpkg -s llvm-22-dev >/dev/null 2>&1 || need_apt+=(llvm-22-dev)
 dpkg -s libpolly-22-dev >/dev/null 2>&1 || need_apt+=(libpolly-22-dev)
-# clang 22 compiles ring's C for the email plugin's TLS (wasm32-wasip2, see
+# clang 22 compiles ring's C for the email and nats plugins' TLS (wasm32-wasip2, see
 # plugins/email/.cargo/config.toml); openssl makes the certificates of its TLS tests.
 dpkg -s clang-22 >/dev/null 2>&1 || need_apt+=(clang-22)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
@@ -36,6 +36,10 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 # rsyslog: host/lanner/tests/falco_outputs.rs starts its own rsyslogd (foreground, own socket
 # and file) to receive syslog_output; the package's system service is not used.
 command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
+# nats-server (Debian's 2.9): host/lanner/tests/nats.rs and bench/nats.sh start their own
+# servers (a JetStream cluster of three on loopback) for the nats sink; the package's system
+# service is not used.
+command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq

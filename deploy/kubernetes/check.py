@@ -55,6 +55,12 @@ FULL_VALUES = {
         "json": False,
         "file": {"enabled": True, "keepAlive": True},
         "program": {"enabled": True, "program": "logger -t lanner"},
+        "nats": {
+            "enabled": True,
+            "servers": ["nats://nats-0.nats:4222", "tls://nats-1.nats:4222"],
+            "tokenSecret": "lanner-nats-token",
+            "caSecret": "lanner-nats-ca",
+        },
     },
     "rules": {
         "default": False,
@@ -301,7 +307,22 @@ def main(argv):
         "key_file": "/etc/lanner/secrets/tls/tls.key",
     }:
         fail("chart, every switch", f"webserver token and TLS not configured: {web}")
+    nats = cfg.get("plugin_outputs", [{}])[0]
+    if nats.get("plugin") != "nats" or nats.get("init_config") != {
+        "servers": ["nats://nats-0.nats:4222", "tls://nats-1.nats:4222"],
+        "stream": "lanner",
+        "timeout_ms": 5000,
+        "retry_ms": 10000,
+        "credentials": {"token_file": "/nats-token/token"},
+        "tls": {"ca_file": "/nats-ca/ca.crt"},
+    } or nats.get("grants", {}).get("tcp") != ["nats-0.nats:4222", "nats-1.nats:4222"] or nats.get("limits") != {
+        "call_timeout_ms": 25000
+    }:
+        fail("chart, every switch", f"the nats output: {nats}")
     vols = {v["name"]: v for v in daemonset(full)["spec"]["template"]["spec"]["volumes"]}
+    for vol, secret in [("nats-token", "lanner-nats-token"), ("nats-ca", "lanner-nats-ca")]:
+        if vols.get(vol, {}).get("secret", {}).get("secretName") != secret:
+            fail("chart, every switch", f"the {vol} Secret is not mounted")
     if vols.get("metrics-token", {}).get("secret", {}).get("secretName") != "lanner-metrics-token":
         fail("chart, every switch", "the metrics token Secret is not mounted")
     if vols.get("webserver-tls", {}).get("secret", {}).get("secretName") != "lanner-web-tls":
@@ -327,6 +348,8 @@ def main(argv):
         ("plugin without its wasm ConfigMap", {"plugins": {"list": [{"name": "x"}]}}),
         ("rules file not named *.yaml", {"rules": {"inline": {"rules.txt": "[]"}}}),
         ("program output without a program", {"outputs": {"program": {"enabled": True}}}),
+        ("nats output without servers", {"outputs": {"nats": {"enabled": True}}}),
+        ("nats server without a port", {"outputs": {"nats": {"enabled": True, "servers": ["nats://nats"]}}}),
     ]:
         try:
             render(values)

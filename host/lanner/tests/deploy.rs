@@ -245,6 +245,7 @@ fn deb_package_installs_binary_unit_config_and_rules() {
         "./usr/lib/lanner/sinks/webhook.wasm",
         "./usr/lib/lanner/sinks/slack.wasm",
         "./usr/lib/lanner/sinks/email.wasm",
+        "./usr/lib/lanner/sinks/nats.wasm",
         "./usr/lib/lanner/plugins/json.wasm",
         "./usr/lib/lanner/plugins/k8saudit.wasm",
         "./usr/lib/lanner/plugins/container.wasm",
@@ -305,7 +306,7 @@ fn deb_package_installs_binary_unit_config_and_rules() {
         default_config.contains("sink_plugins_dir: /usr/lib/lanner/sinks"),
         "the default sink folder moved"
     );
-    for sink in ["file", "webhook", "slack", "email"] {
+    for sink in ["file", "webhook", "slack", "email", "nats"] {
         let wasm = fs::read(data.join(format!("usr/lib/lanner/sinks/{sink}.wasm"))).unwrap();
         // A component, not a core module: the magic, then layer 1 (version 0x0d).
         assert_eq!(&wasm[..8], b"\0asm\x0d\0\x01\0", "{sink}.wasm is a component");

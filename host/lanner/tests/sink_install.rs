@@ -39,7 +39,7 @@ fn installed_sinks_deliver_with_typed_values_as_stdout_does() {
     let sinks = dir.join("lib/lanner/sinks");
     let out = build_plugins(&["--sinks-only", "--install-sinks", sinks.to_str().unwrap()]);
     assert!(out.status.success(), "packaging/build-plugins.sh failed");
-    for name in ["file", "webhook", "slack", "email"] {
+    for name in ["file", "webhook", "slack", "email", "nats"] {
         assert!(sinks.join(format!("{name}.wasm")).is_file(), "{name}.wasm installed in {}", sinks.display());
     }
 

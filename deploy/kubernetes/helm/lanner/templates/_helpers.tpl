@@ -68,6 +68,33 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not $o.program.program -}}{{- fail "outputs.program.enabled needs outputs.program.program" -}}{{- end -}}
 {{- $_ := set $c "program_output" (dict "enabled" true "keep_alive" $o.program.keepAlive "program" $o.program.program) -}}
 {{- end -}}
+{{- if $o.nats.enabled -}}
+{{- $n := $o.nats -}}
+{{- if not $n.servers -}}{{- fail "outputs.nats.enabled needs outputs.nats.servers" -}}{{- end -}}
+{{- $grants := list -}}
+{{- range $n.servers -}}
+{{- $hostport := regexReplaceAll "^[a-z]+://" . "" -}}
+{{- if not (regexMatch ":[0-9]+$" $hostport) -}}{{- fail (printf "outputs.nats.servers: %s: give the port (nats://host:4222)" .) -}}{{- end -}}
+{{- $grants = append $grants $hostport -}}
+{{- end -}}
+{{- $init := dict "servers" $n.servers "timeout_ms" (int $n.timeoutMs) "retry_ms" (int $n.retryMs) -}}
+{{- if $n.subject -}}{{- $_ := set $init "subject" $n.subject -}}{{- end -}}
+{{- if $n.stream -}}{{- $_ := set $init "stream" $n.stream -}}{{- end -}}
+{{- $dirs := list -}}
+{{- if $n.tokenSecret -}}
+{{- $_ := set $init "credentials" (dict "token_file" "/nats-token/token") -}}
+{{- $dirs = append $dirs (dict "host" "/etc/lanner/secrets/nats-token" "guest" "/nats-token" "mode" "ro") -}}
+{{- end -}}
+{{- if $n.caSecret -}}
+{{- $_ := set $init "tls" (dict "ca_file" "/nats-ca/ca.crt") -}}
+{{- $dirs = append $dirs (dict "host" "/etc/lanner/secrets/nats-ca" "guest" "/nats-ca" "mode" "ro") -}}
+{{- end -}}
+{{- $grants := dict "tcp" $grants -}}
+{{- if $dirs -}}{{- $_ := set $grants "dirs" $dirs -}}{{- end -}}
+{{- /* Above the plugin's retry_ms plus one timeout: the runtime's deadline counts waits. */ -}}
+{{- $limits := dict "call_timeout_ms" (add (int $n.retryMs) (mul 2 (int $n.timeoutMs)) 5000) -}}
+{{- $_ := set $c "plugin_outputs" (list (dict "name" "nats" "plugin" "nats" "priority" $n.priority "init_config" $init "grants" $grants "limits" $limits)) -}}
+{{- end -}}
 {{- if not .Values.rules.default -}}
 {{- $_ := set $c "rules_files" (list "/etc/lanner/rules.d") -}}
 {{- end -}}
