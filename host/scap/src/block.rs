@@ -181,7 +181,7 @@ impl<R: Read> BlockReader<R> {
         }
         let block_type = u32::from_le_bytes(header[0..4].try_into().unwrap());
         let total = u32::from_le_bytes(header[4..8].try_into().unwrap());
-        if total < MIN_BLOCK_LEN || total > MAX_BLOCK_LEN {
+        if !(MIN_BLOCK_LEN..=MAX_BLOCK_LEN).contains(&total) {
             return Err(err(ErrorKind::BadBlockLength { block_type, length: total }));
         }
         let rest = total as usize - BLOCK_HEADER_LEN;
