@@ -854,6 +854,8 @@ pub enum Output<'a> {
     Process(Sink<'a>),
     /// Written undecoded to a raw capture file.
     Raw(&'a mut rawfile::Writer<Box<dyn Write>>),
+    /// Decoded and written as a scap file, with its own state tables.
+    Scap(&'a mut crate::scap_capture::ScapCapture),
 }
 
 /// How a live run is set up and steered.
@@ -959,13 +961,14 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
     let metrics = opts.metrics.clone();
-    let (mut proc, mut raw_file) = match output {
+    let (mut proc, mut raw_file, mut scap_file) = match output {
         Output::Process(sink) => {
             let mut p = Processor::new(sink, metrics.clone(), opts.limits);
             p.hold_for_containers = true;
-            (Some(p), None)
+            (Some(p), None, None)
         }
-        Output::Raw(w) => (None, Some(w)),
+        Output::Raw(w) => (None, Some(w), None),
+        Output::Scap(w) => (None, None, Some(w)),
     };
     if let (Some(root), Some(p)) = (&opts.host_root, &mut proc) {
         p.state.users = lanner_state::users::Users::under(root);
@@ -1054,6 +1057,14 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
             }
         }
         let n = match (&mut proc, &mut raw_file) {
+            (None, None) if let Some(w) = &mut scap_file => {
+                batch.clear();
+                let n = capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;
+                for raw in &batch {
+                    w.write(raw)?;
+                }
+                n
+            }
             (Some(p), _) => {
                 batch.clear();
                 let n = capture.next_batch(&mut batch, Some(Duration::from_millis(200)))?;

@@ -20,6 +20,7 @@ mod replay;
 mod rule_selection;
 mod rules;
 mod scaffold;
+mod scap_capture;
 mod sinks;
 mod sources;
 mod support;

@@ -12,6 +12,7 @@ pub mod reader;
 pub mod table;
 mod table_data;
 pub mod tables;
+pub mod write;
 
 pub use error::{ErrorKind, ScapError};
 pub use event::{Event, Param, SockAddr, SockTuple};
