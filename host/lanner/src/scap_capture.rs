@@ -163,7 +163,8 @@ impl ScapCapture {
             .filter_map(|&(tid, pid)| state.table.procs.get(&pid).map(|p| thread_info(state, p, tid)))
             .collect();
         writer.write_threads(&infos).context("writing the scap process list")?;
-        let mut pids: Vec<u32> = state.table.procs.keys().copied().collect();
+        // An fd list must name a thread of the process list: readers refuse the file else.
+        let mut pids: Vec<u32> = infos.iter().filter(|t| t.tid == t.pid).map(|t| t.pid as u32).collect();
         pids.sort_unstable();
         for pid in pids {
             let p = &state.table.procs[&pid];
