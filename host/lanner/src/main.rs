@@ -20,6 +20,7 @@ mod replay;
 mod rule_selection;
 mod rules;
 mod scaffold;
+mod scap_source;
 mod sinks;
 mod sources;
 mod support;
