@@ -1295,6 +1295,61 @@ pub fn replay_raw<'a>(
     Ok((bad, proc.sink))
 }
 
+/// Evaluates a `.scap` capture (Falco, sysdig) as [`replay_raw`] does a raw one: its events
+/// become records for the same state and rules, the state seeded from the file's process and
+/// fd tables. Events before a truncated or corrupt block are evaluated; the error then names
+/// the block and its offset. Returns how many errors there were, and the sink.
+pub fn replay_scap<'a>(
+    path: &Path,
+    sink: Sink<'a>,
+    plugin_fields: Option<Arc<lanner_plugin_runtime::FieldMap>>,
+    out: &mut dyn Write,
+    metrics: Option<Arc<Metrics>>,
+    limits: AlertLimits,
+) -> Result<(u64, Sink<'a>)> {
+    use crate::scap_source::{Item, ScapSource};
+    let mut source = ScapSource::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut proc = Processor::new(sink, metrics, limits);
+    if let Some(fields) = plugin_fields {
+        proc.set_plugin_fields(fields);
+    }
+    let seeded = crate::scap_source::seed(&mut proc.state, source.tables());
+    let started = Instant::now();
+    let mut bad = 0;
+    loop {
+        match source.next_item() {
+            Ok(Some(Item::Record(raw))) => proc.process(&raw, out)?,
+            Ok(Some(Item::Cwd { pid, cwd })) => proc.state.table.entry(pid).cwd = cwd,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("lanner: {}: {e}", path.display());
+                bad += 1;
+                break;
+            }
+        }
+    }
+    proc.flush_deferred(out)?;
+    proc.poll_containers(out, true)?;
+    proc.flush_deferred(out)?;
+    out.flush()?;
+    if let Some(w) = crate::scap_source::skipped_warning(path, &source.skipped) {
+        tracing::warn!("{w}");
+        eprintln!("lanner: warning: {w}");
+    }
+    if let Some(n) = crate::scap_source::unmapped_note(path, &source.skipped) {
+        eprintln!("lanner: {n}");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "lanner: replayed {} scap events ({} records, {seeded} processes from the file's tables) in {secs:.3} s ({:.0} events/s): {} alerts",
+        source.events,
+        proc.records,
+        source.events as f64 / secs.max(1e-9),
+        proc.alerts
+    );
+    Ok((bad, proc.sink))
+}
+
 /// The 32-bit syscalls the probe could not deliver: counted, and logged at most once a minute
 /// (an old 32-bit program may make them all the time).
 #[derive(Default)]
