@@ -555,7 +555,7 @@ fn thread_info(state: &State, p: &Process, tid: u32) -> ThreadInfo {
         sid: i64::from(p.sid),
         vpgid: i64::from(p.vpgid),
         pgid: i64::from(p.pgid),
-        comm: p.comm.clone(),
+        comm: thread_comm(p, tid),
         exe: p.exe.clone(),
         exepath: p.exepath.clone(),
         args: p.args.to_vec(),
@@ -573,6 +573,17 @@ fn thread_info(state: &State, p: &Process, tid: u32) -> ThreadInfo {
         exe_writable: p.exe_writable,
         ..ThreadInfo::default()
     }
+}
+
+/// A thread's own name: Lanner's tables keep one per process (the last record's), a
+/// reader of the file keeps one per thread, and a thread's may differ from its process's.
+fn thread_comm(p: &Process, tid: u32) -> String {
+    if tid == p.pid {
+        return p.comm.clone();
+    }
+    std::fs::read_to_string(format!("/proc/{}/task/{tid}/comm", p.pid))
+        .map(|c| c.trim_end_matches('\n').to_string())
+        .unwrap_or_else(|_| p.comm.clone())
 }
 
 /// An fd-list entry from Lanner's fd table.

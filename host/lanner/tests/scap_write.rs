@@ -7,7 +7,7 @@ mod common;
 
 use common::{live_allowed, scratch_dir, text};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -57,69 +57,95 @@ fn find<'a>(lines: &'a [String], what: &str, kind: &str, pred: impl Fn(&str) -> 
     })
 }
 
+/// The known actions and what they name: a shell started before the capture, holding an
+/// fd, that writes to it and opens another file once told to; a listener on loopback; and
+/// a marked bash that opens and writes a file, connects and sends, and execs `/bin/echo`
+/// with arguments.
+struct Scene {
+    dir: common::ScratchDir,
+    marker: String,
+    written: PathBuf,
+    held: PathBuf,
+    later: PathBuf,
+    fifo: PathBuf,
+    before: Child,
+    port: u16,
+    server: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Scene {
+    /// Sets the scene up: call before the capture starts.
+    fn new(tag: &str) -> Self {
+        let dir = scratch_dir(tag);
+        let marker = format!("scapw-{}-{tag}", std::process::id());
+        let written = dir.0.join(format!("{marker}-written"));
+        let held = dir.0.join(format!("{marker}-held"));
+        let later = dir.0.join(format!("{marker}-later"));
+        let fifo = dir.0.join("go");
+        common::sh(&format!("mkfifo {}", fifo.display()));
+        // Known to a reader of the file only from its tables: the process and its fd 9.
+        let before = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 9>{held}; read x < {fifo}; echo held >&9; echo later > {later}",
+                held = held.display(),
+                fifo = fifo.display(),
+                later = later.display()
+            ))
+            .arg(format!("{marker}-before"))
+            .spawn()
+            .unwrap();
+        // Its fd 9 is open once the shell blocks on the fifo.
+        for _ in 0..100 {
+            if std::fs::read_link(format!("/proc/{}/fd/9", before.id())).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            conn.read_to_end(&mut got).unwrap();
+            got
+        });
+        Scene { dir, marker, written, held, later, fifo, before, port, server: Some(server) }
+    }
+
+    /// Does the actions: call once the capture runs.
+    fn act(&mut self) {
+        // The tables are read once the first records come: let that happen first.
+        std::thread::sleep(Duration::from_millis(700));
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "exec 4>{written}; echo {marker} >&4; exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; exec 3>&-; /bin/echo {marker} 'two words' >/dev/null",
+                written = self.written.display(),
+                marker = self.marker,
+                port = self.port,
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::OpenOptions::new().write(true).open(&self.fifo).unwrap().write_all(b"go\n").unwrap();
+        assert!(self.before.wait().unwrap().success());
+        assert_eq!(self.server.take().unwrap().join().unwrap(), b"hi\n");
+    }
+}
+
 #[test]
 fn sysdig_reads_what_lanner_writes() {
     if !live_allowed() {
         return;
     }
     let _ = sysdig();
-    let dir = scratch_dir("scap-write");
-    let marker = format!("scapw-{}", std::process::id());
-    let file = dir.0.join("session.scap");
-    let written = dir.0.join(format!("{marker}-written"));
-    let held = dir.0.join(format!("{marker}-held"));
-    let later = dir.0.join(format!("{marker}-later"));
-    let fifo = dir.0.join("go");
-    common::sh(&format!("mkfifo {}", fifo.display()));
-
-    // A process started before the capture, holding an fd opened before it: the file's
-    // tables are all sysdig can learn them from. It waits on the fifo, then writes to that
-    // fd and opens another file.
-    let mut before = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 9>{held}; read x < {fifo}; echo held >&9; echo later > {later}",
-            held = held.display(),
-            fifo = fifo.display(),
-            later = later.display()
-        ))
-        .arg(format!("{marker}-before"))
-        .spawn()
-        .unwrap();
-    // Its fd 9 is open once the shell blocks on the fifo.
-    for _ in 0..100 {
-        if std::fs::read_link(format!("/proc/{}/fd/9", before.id())).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        conn.read_to_end(&mut got).unwrap();
-        got
-    });
-
+    let mut scene = Scene::new("sysdig");
+    let file = scene.dir.0.join("session.scap");
     let mut capture = start_capture(&["--duration", "6"], &file);
-    // The tables are read once the first records come: let that happen first.
-    std::thread::sleep(Duration::from_millis(700));
-    // The known actions: open a file and write to it, connect to the listener and send,
-    // exec a program with arguments.
-    let st = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "exec 4>{written}; echo {marker} >&4; exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; exec 3>&-; /bin/echo {marker} 'two words' >/dev/null",
-            written = written.display()
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"go\n").unwrap();
-    assert!(before.wait().unwrap().success());
-    assert_eq!(server.join().unwrap(), b"hi\n");
+    scene.act();
+    let Scene { marker, written, held, later, port, before, .. } = &scene;
+    let (marker, port) = (marker.as_str(), *port);
     let status = capture.wait().unwrap();
     // 3: records were dropped (other live tests run alongside); said, not hidden.
     assert!(matches!(status.code(), Some(0 | 3)), "lanner capture failed: {status}");
@@ -191,4 +217,90 @@ fn the_format_comes_from_the_flag_or_the_name_and_two_formats_are_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("pcap"), "{}", text(&out.stderr));
+}
+
+/// `lanner replay --json -r RULES FILE`: the alerts as (rule, output), sorted.
+fn replay_alerts(file: &Path, rules: &Path) -> Vec<(String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_lanner"))
+        .args(["replay", "--json", "-r"])
+        .arg(rules)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "lanner replay {}: {}", file.display(), text(&out.stderr));
+    let mut alerts: Vec<(String, String)> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["rule"].as_str().unwrap().to_string(), v["output"].as_str().unwrap().to_string())
+        })
+        .collect();
+    alerts.sort();
+    alerts
+}
+
+#[test]
+fn a_scap_capture_replays_to_the_alerts_of_the_json_capture_of_the_same_run() {
+    if !live_allowed() {
+        return;
+    }
+    let mut scene = Scene::new("roundtrip");
+    let (marker, port) = (scene.marker.clone(), scene.port);
+    let rules = scene.dir.0.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"- rule: Marker file opened
+  desc: d
+  condition: evt.type in (open, openat) and fd.name contains "{marker}"
+  output: "%proc.name %proc.pid %fd.name %proc.args"
+  priority: WARNING
+- rule: Marker program run
+  desc: d
+  condition: evt.type = execve and proc.args contains "{marker}"
+  output: "%proc.name %proc.exepath %proc.pid %proc.args %proc.pname"
+  priority: WARNING
+- rule: Listener connected to
+  desc: d
+  condition: evt.type = connect and fd.name endswith ":{port}"
+  output: "%proc.name %proc.pid %fd.name %fd.type"
+  priority: WARNING
+- rule: Held fd written
+  desc: d
+  condition: evt.type = write and fd.name contains "{marker}-held"
+  output: "%proc.name %proc.pid %fd.name %proc.args"
+  priority: WARNING
+"#
+        ),
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    // One run, written both ways by two captures side by side.
+    let scap = scene.dir.0.join("session.scap");
+    let json = scene.dir.0.join("session.jsonl");
+    let mut a = start_capture(&["--duration", "6", "-r", rules_arg], &scap);
+    let mut b = start_capture(&["--duration", "6", "-r", rules_arg], &json);
+    scene.act();
+    for c in [&mut a, &mut b] {
+        let status = c.wait().unwrap();
+        // 3: records were dropped somewhere on the machine (said, not hidden); the marked
+        // actions are few and early, and must still be in both files.
+        assert!(matches!(status.code(), Some(0 | 3)), "lanner capture failed: {status}");
+    }
+    let from_json = replay_alerts(&json, &rules);
+    let from_scap = replay_alerts(&scap, &rules);
+    let rules_fired: std::collections::BTreeSet<&str> = from_json.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules_fired.into_iter().collect::<Vec<_>>(),
+        ["Held fd written", "Listener connected to", "Marker file opened", "Marker program run"],
+        "{from_json:#?}"
+    );
+    let only_json: Vec<_> = from_json.iter().filter(|a| !from_scap.contains(a)).collect();
+    let only_scap: Vec<_> = from_scap.iter().filter(|a| !from_json.contains(a)).collect();
+    assert!(
+        only_json.is_empty() && only_scap.is_empty() && from_scap.len() == from_json.len(),
+        "alerts from the JSON capture only: {only_json:#?}\nfrom the scap capture only: {only_scap:#?}\n({} and {} alerts)",
+        from_json.len(),
+        from_scap.len()
+    );
 }
