@@ -93,6 +93,66 @@ codes! {
     vfork_20_e = "SYSCALL_VFORK_20_E",
     vfork_20_x = "SYSCALL_VFORK_20_X",
     procexit_1_e = "PROCEXIT_1_E",
+    chdir_e = "SYSCALL_CHDIR_E",
+    chdir_x = "SYSCALL_CHDIR_X",
+    fchdir_e = "SYSCALL_FCHDIR_E",
+    fchdir_x = "SYSCALL_FCHDIR_X",
+    mkdir_2_e = "SYSCALL_MKDIR_2_E",
+    mkdir_2_x = "SYSCALL_MKDIR_2_X",
+    rename_e = "SYSCALL_RENAME_E",
+    rename_x = "SYSCALL_RENAME_X",
+    renameat2_e = "SYSCALL_RENAMEAT2_E",
+    renameat2_x = "SYSCALL_RENAMEAT2_X",
+    symlink_e = "SYSCALL_SYMLINK_E",
+    symlink_x = "SYSCALL_SYMLINK_X",
+    symlinkat_e = "SYSCALL_SYMLINKAT_E",
+    symlinkat_x = "SYSCALL_SYMLINKAT_X",
+    link_2_e = "SYSCALL_LINK_2_E",
+    link_2_x = "SYSCALL_LINK_2_X",
+    linkat_2_e = "SYSCALL_LINKAT_2_E",
+    linkat_2_x = "SYSCALL_LINKAT_2_X",
+    chmod_e = "SYSCALL_CHMOD_E",
+    chmod_x = "SYSCALL_CHMOD_X",
+    fchmod_e = "SYSCALL_FCHMOD_E",
+    fchmod_x = "SYSCALL_FCHMOD_X",
+    fchmodat_e = "SYSCALL_FCHMODAT_E",
+    fchmodat_x = "SYSCALL_FCHMODAT_X",
+    pread_e = "SYSCALL_PREAD_E",
+    pread_x = "SYSCALL_PREAD_X",
+    pwrite_e = "SYSCALL_PWRITE_E",
+    pwrite_x = "SYSCALL_PWRITE_X",
+    readv_e = "SYSCALL_READV_E",
+    readv_x = "SYSCALL_READV_X",
+    writev_e = "SYSCALL_WRITEV_E",
+    writev_x = "SYSCALL_WRITEV_X",
+    sendmsg_e = "SOCKET_SENDMSG_E",
+    sendmsg_x = "SOCKET_SENDMSG_X",
+    recvmsg_e = "SOCKET_RECVMSG_E",
+    recvmsg_x = "SOCKET_RECVMSG_X",
+    kill_e = "SYSCALL_KILL_E",
+    kill_x = "SYSCALL_KILL_X",
+    setuid_e = "SYSCALL_SETUID_E",
+    setuid_x = "SYSCALL_SETUID_X",
+    setgid_e = "SYSCALL_SETGID_E",
+    setgid_x = "SYSCALL_SETGID_X",
+    setresuid_e = "SYSCALL_SETRESUID_E",
+    setresuid_x = "SYSCALL_SETRESUID_X",
+    setresgid_e = "SYSCALL_SETRESGID_E",
+    setresgid_x = "SYSCALL_SETRESGID_X",
+    setns_e = "SYSCALL_SETNS_E",
+    setns_x = "SYSCALL_SETNS_X",
+    unshare_e = "SYSCALL_UNSHARE_E",
+    unshare_x = "SYSCALL_UNSHARE_X",
+    setsid_e = "SYSCALL_SETSID_E",
+    setsid_x = "SYSCALL_SETSID_X",
+    setpgid_e = "SYSCALL_SETPGID_E",
+    setpgid_x = "SYSCALL_SETPGID_X",
+    mount_e = "SYSCALL_MOUNT_E",
+    mount_x = "SYSCALL_MOUNT_X",
+    umount_e = "SYSCALL_UMOUNT_E",
+    umount_x = "SYSCALL_UMOUNT_X",
+    shutdown_e = "SOCKET_SHUTDOWN_E",
+    shutdown_x = "SOCKET_SHUTDOWN_X",
 }
 
 /// Writes live records to a scap file.
@@ -449,6 +509,168 @@ impl ScapCapture {
                 x.i64(ret).i64(fd(0)).str(s(0)).i64(fd(2)).str(s(1));
                 (c.renameat_e, c.renameat_x)
             }
+            libc::SYS_chdir => {
+                x.i64(ret).str(s(0));
+                (c.chdir_e, c.chdir_x)
+            }
+            libc::SYS_fchdir => {
+                e.i64(fd(0));
+                x.i64(ret);
+                (c.fchdir_e, c.fchdir_x)
+            }
+            libc::SYS_mkdir => {
+                e.u32(a[1] as u32);
+                x.i64(ret).str(s(0));
+                (c.mkdir_2_e, c.mkdir_2_x)
+            }
+            libc::SYS_rename => {
+                x.i64(ret).str(s(0)).str(s(1));
+                (c.rename_e, c.rename_x)
+            }
+            libc::SYS_renameat2 => {
+                // RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT have scap's values.
+                x.i64(ret).i64(fd(0)).str(s(0)).i64(fd(2)).str(s(1)).u32(a[4] as u32);
+                (c.renameat2_e, c.renameat2_x)
+            }
+            libc::SYS_symlink => {
+                x.i64(ret).str(s(0)).str(s(1));
+                (c.symlink_e, c.symlink_x)
+            }
+            libc::SYS_symlinkat => {
+                x.i64(ret).str(s(0)).i64(fd(1)).str(s(1));
+                (c.symlinkat_e, c.symlinkat_x)
+            }
+            libc::SYS_link => {
+                x.i64(ret).str(s(0)).str(s(1));
+                (c.link_2_e, c.link_2_x)
+            }
+            libc::SYS_linkat => {
+                // AT_SYMLINK_FOLLOW and AT_EMPTY_PATH have scap's values.
+                x.i64(ret).i64(fd(0)).str(s(0)).i64(fd(2)).str(s(1)).u32(a[4] as u32);
+                (c.linkat_2_e, c.linkat_2_x)
+            }
+            // The mode bits (S_IRUSR ... S_ISUID) have scap's values.
+            libc::SYS_chmod => {
+                x.i64(ret).str(s(0)).u32(a[1] as u32);
+                (c.chmod_e, c.chmod_x)
+            }
+            libc::SYS_fchmod => {
+                x.i64(ret).i64(fd(0)).u32(a[1] as u32);
+                (c.fchmod_e, c.fchmod_x)
+            }
+            libc::SYS_fchmodat => {
+                x.i64(ret).i64(fd(0)).str(s(0)).u32(a[2] as u32);
+                (c.fchmodat_e, c.fchmodat_x)
+            }
+            libc::SYS_pread64 | libc::SYS_pwrite64 => {
+                e.i64(fd(0)).u32(a[2] as u32).u64(a[3]);
+                x.i64(ret).bytes(data());
+                if i64::from(nr) == libc::SYS_pread64 {
+                    (c.pread_e, c.pread_x)
+                } else {
+                    (c.pwrite_e, c.pwrite_x)
+                }
+            }
+            libc::SYS_readv => {
+                e.i64(fd(0));
+                x.i64(ret).u32(ret.max(0) as u32).bytes(data());
+                (c.readv_e, c.readv_x)
+            }
+            libc::SYS_writev => {
+                e.i64(fd(0)).u32(ret.max(0) as u32);
+                x.i64(ret).bytes(data());
+                (c.writev_e, c.writev_x)
+            }
+            libc::SYS_sendmsg => {
+                e.i64(fd(0)).u32(ret.max(0) as u32);
+                match &raw.sockaddr {
+                    Some(SockAddr::Inet(dest)) => {
+                        e.tuple(unspecified(dest), *dest);
+                    }
+                    Some(SockAddr::Unix(path)) => {
+                        e.unix_tuple(0, 0, path);
+                    }
+                    _ => {
+                        e.empty();
+                    }
+                }
+                x.i64(ret).bytes(data());
+                (c.sendmsg_e, c.sendmsg_x)
+            }
+            libc::SYS_recvmsg => {
+                e.i64(fd(0));
+                x.i64(ret).u32(ret.max(0) as u32).bytes(data());
+                match (&raw.sockaddr, &raw.tuple) {
+                    (Some(SockAddr::Inet(src)), t) => {
+                        x.tuple(*src, t.map_or(unspecified(src), |t| t.local));
+                    }
+                    (None, Some(t)) if t.remote.is_some() => {
+                        x.tuple(t.remote.unwrap_or(t.local), t.local);
+                    }
+                    _ => {
+                        x.empty();
+                    }
+                }
+                (c.recvmsg_e, c.recvmsg_x)
+            }
+            libc::SYS_kill => {
+                e.i64(i64::from(a[0] as i32)).u8(a[1] as u8);
+                x.i64(ret);
+                (c.kill_e, c.kill_x)
+            }
+            libc::SYS_setuid | libc::SYS_setgid => {
+                e.u32(a[0] as u32);
+                x.i64(ret);
+                if i64::from(nr) == libc::SYS_setuid {
+                    (c.setuid_e, c.setuid_x)
+                } else {
+                    (c.setgid_e, c.setgid_x)
+                }
+            }
+            libc::SYS_setresuid | libc::SYS_setresgid => {
+                e.u32(a[0] as u32).u32(a[1] as u32).u32(a[2] as u32);
+                x.i64(ret);
+                if i64::from(nr) == libc::SYS_setresuid {
+                    (c.setresuid_e, c.setresuid_x)
+                } else {
+                    (c.setresgid_e, c.setresgid_x)
+                }
+            }
+            libc::SYS_setns => {
+                e.i64(fd(0)).u32(scapw::clone_flags(a[1]));
+                x.i64(ret);
+                (c.setns_e, c.setns_x)
+            }
+            libc::SYS_unshare => {
+                e.u32(scapw::clone_flags(a[0]));
+                x.i64(ret);
+                (c.unshare_e, c.unshare_x)
+            }
+            libc::SYS_setsid => {
+                x.i64(ret);
+                (c.setsid_e, c.setsid_x)
+            }
+            libc::SYS_setpgid => {
+                e.i64(i64::from(a[0] as i32)).i64(i64::from(a[1] as i32));
+                x.i64(ret);
+                (c.setpgid_e, c.setpgid_x)
+            }
+            libc::SYS_mount => {
+                // MS_* flags have scap's values.
+                e.u32(a[3] as u32);
+                x.i64(ret).str(s(0)).str(s(1)).str(s(2));
+                (c.mount_e, c.mount_x)
+            }
+            libc::SYS_umount2 => {
+                e.u32(a[1] as u32);
+                x.i64(ret).str(s(0));
+                (c.umount_e, c.umount_x)
+            }
+            libc::SYS_shutdown => {
+                e.i64(fd(0)).u8(a[1] as u8);
+                x.i64(ret);
+                (c.shutdown_e, c.shutdown_x)
+            }
             libc::SYS_execve | libc::SYS_execveat => {
                 // A successful exec was written from its exec record (the new image); a
                 // failed one is written here, with the process as it still is.
@@ -669,5 +891,17 @@ fn machine_info() -> MachineInfo {
         max_pid: read("/proc/sys/kernel/pid_max").trim().parse().unwrap_or(0),
         hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
         ..MachineInfo::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_written_is_in_the_event_table() {
+        // Panics naming the first one missing.
+        let c = Codes::load();
+        assert_ne!(c.openat_2_x, c.openat_2_e);
     }
 }
