@@ -199,6 +199,14 @@ impl ScapCapture {
         let Some(out) = self.pending.take() else { return Ok(()) };
         let state = &mut self.state;
         state.seed();
+        let r = state.table.removed;
+        if r.processes_not_seeded + r.fds_not_seeded > 0 {
+            tracing::warn!(
+                "/proc held more than the tables' bounds: {} processes and {} fds are not in the scap file's tables",
+                r.processes_not_seeded,
+                r.fds_not_seeded
+            );
+        }
         let mut writer = Writer::new(out, &machine_info()).context("writing the scap header")?;
         let mut users: Vec<UserInfo> = state
             .users
@@ -314,8 +322,8 @@ impl ScapCapture {
         };
         let mut x = Params::new();
         x.i64(res);
-        common_process(&mut x, &self.state, proc_, raw.tid);
-        x.str_list(&cgroups(proc_));
+        common_process(&mut x, proc_, raw.tid);
+        x.str_list(NO_CGROUPS);
         x.str_list(&proc_.env);
         x.u32(proc_.tty);
         x.i64(i64::from(proc_.pgid));
@@ -330,8 +338,8 @@ impl ScapCapture {
         x.i64(res);
         match self.state.table.process_of(tid) {
             Some(p) => {
-                common_process(&mut x, &self.state, p, tid);
-                x.str_list(&cgroups(p));
+                common_process(&mut x, p, tid);
+                x.str_list(NO_CGROUPS);
                 x.u32(flags);
                 x.u32(p.uid);
                 x.u32(p.gid);
@@ -752,8 +760,7 @@ fn resolve_flags(k: u64) -> u32 {
 
 /// The parameters clone and execve exits share after `res`: exe, args, tid, pid, ptid,
 /// cwd, fdlimit, page faults, memory sizes, comm.
-fn common_process(x: &mut Params, state: &State, p: &Process, tid: u32) {
-    let _ = state;
+fn common_process(x: &mut Params, p: &Process, tid: u32) {
     x.str(p.exe.as_bytes());
     x.str_list(&p.args);
     x.i64(i64::from(tid)).i64(i64::from(p.pid)).i64(i64::from(p.ppid));
@@ -763,10 +770,9 @@ fn common_process(x: &mut Params, state: &State, p: &Process, tid: u32) {
     x.str(p.comm.as_bytes());
 }
 
-/// The cgroups parameter: Lanner keeps the cgroup v2 id, not its path.
-fn cgroups(_p: &Process) -> Vec<String> {
-    Vec::new()
-}
+/// The cgroups parameter: empty, as Lanner keeps a process's cgroup v2 id, not its paths
+/// (a reader of the file finds no container from it).
+const NO_CGROUPS: &[&str] = &[];
 
 /// A process-list entry for thread `tid` of `p`.
 fn thread_info(state: &State, p: &Process, tid: u32) -> ThreadInfo {
