@@ -539,3 +539,144 @@ fn falco_trace_files_give_falcos_expected_detections() {
         failed.join("\n")
     );
 }
+
+/// A capture built here: a process table with `cat` (pid 4242) and the given events.
+fn synthetic_capture(events: &[Event]) -> Vec<u8> {
+    use lanner_scap::block::{self, write_block};
+    let mut f = Vec::new();
+    write_block(&mut f, block::SHB_BLOCK_TYPE, &block::section_header_body()).unwrap();
+    // A version 1 process list entry: ids, comm, exe, args, cwd, fdlimit, flags, uid, gid.
+    let mut pl = Vec::new();
+    for id in [4242u64, 4242, 1] {
+        pl.extend(id.to_le_bytes());
+    }
+    for s in ["cat", "/usr/bin/cat", "/etc/shadow", "/root"] {
+        pl.extend((s.len() as u16).to_le_bytes());
+        pl.extend(s.as_bytes());
+    }
+    pl.extend(1024u64.to_le_bytes());
+    pl.extend(0u32.to_le_bytes());
+    pl.extend(1000u32.to_le_bytes());
+    pl.extend(1000u32.to_le_bytes());
+    write_block(&mut f, block::PL_BLOCK_TYPE_V1, &pl).unwrap();
+    for ev in events {
+        let mut body = ev.cpu.to_le_bytes().to_vec();
+        body.extend(ev.encode());
+        write_block(&mut f, block::EV_BLOCK_TYPE_V2, &body).unwrap();
+    }
+    f
+}
+
+fn open_exit(ts: u64, path: &str) -> Event {
+    let code = lanner_scap::table::event_by_ident("SYSCALL_OPEN_X").unwrap().code;
+    let name = format!("{path}\0");
+    Event::new(
+        ts,
+        4242,
+        code,
+        0,
+        &[&3i64.to_le_bytes(), name.as_bytes(), &1u32.to_le_bytes(), &0u32.to_le_bytes()],
+    )
+}
+
+const CAT_OPEN_RULE: &str = "- rule: cat opens\n  desc: d\n  condition: evt.type=open and proc.name=cat\n  output: \"cat opened %fd.name as %user.uid cwd %proc.cwd\"\n  priority: WARNING\n";
+
+#[test]
+fn unknown_event_types_are_counted_and_skipped_in_one_warning_on_every_entry_point() {
+    let dir = scratch_dir("scap-unknown");
+    let future = |ts, code| Event::new(ts, 4242, code, 0, &[b"x"]);
+    let cap = synthetic_capture(&[
+        open_exit(1_000, "/etc/shadow"),
+        future(2_000, 9000),
+        future(3_000, 9000),
+        future(4_000, 9001),
+        open_exit(5_000, "/etc/passwd"),
+    ]);
+    // Not named .scap: the reader goes by the file's first block.
+    let file = dir.0.join("capture.bin");
+    std::fs::write(&file, &cap).unwrap();
+    let rules = dir.0.join("rules.yaml");
+    std::fs::write(&rules, CAT_OPEN_RULE).unwrap();
+    let config = dir.0.join("lanner.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "json_output: true\nwebserver: {{enabled: false}}\nrules_files: [{}]\nengine: {{kind: replay, replay: {{capture_file: {}}}}}\n",
+            rules.display(),
+            file.display()
+        ),
+    )
+    .unwrap();
+    let (f, r) = (file.to_str().unwrap(), rules.to_str().unwrap());
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("replay", vec!["replay", f, "-r", r, "--json"]),
+        ("run --events", vec!["run", "--events", f, "-r", r, "--json", "-o", "webserver.enabled=false"]),
+        ("engine.kind replay", vec!["run", "-c", config.to_str().unwrap()]),
+    ];
+    for (how, args) in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_lanner"))
+            .args(&args)
+            .env("LANNER_CONTAINER_PLUGIN", "")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{how}: {stderr}");
+        let outputs: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|a| a["rule"] == "cat opens")
+            .map(|a| a["output"].as_str().unwrap().to_string())
+            .collect();
+        // The process is the file's, not this machine's: its uid and cwd come from the table.
+        assert_eq!(
+            outputs,
+            ["cat opened /etc/shadow as 1000 cwd /root/", "cat opened /etc/passwd as 1000 cwd /root/"],
+            "{how}: {stdout}\n{stderr}"
+        );
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("does not define")).collect();
+        assert_eq!(warnings.len(), 1, "{how}: one warning expected in {stderr}");
+        assert!(
+            warnings[0].contains("3 events")
+                && warnings[0].contains("type 9000: 2")
+                && warnings[0].contains("type 9001: 1"),
+            "{how}: {}",
+            warnings[0]
+        );
+    }
+}
+
+#[test]
+fn a_truncated_capture_evaluates_the_events_before_the_cut_and_names_the_block() {
+    let dir = scratch_dir("scap-truncated");
+    let mut events: Vec<Event> = (1..=4).map(|i| open_exit(i * 1000, &format!("/tmp/f{i}"))).collect();
+    events.push(open_exit(9000, "/tmp/never"));
+    let cap = synthetic_capture(&events);
+    // The blocks' offsets, to cut the last one in two.
+    let mut blocks = lanner_scap::block::BlockReader::new(&cap[..]);
+    let mut last = None;
+    while let Some(b) = blocks.next_block().unwrap() {
+        last = Some((b.index, b.offset, b.body.len()));
+    }
+    let (index, offset, len) = last.unwrap();
+    let cut = &cap[..offset as usize + 8 + len / 2];
+    let file = dir.0.join("cut.scap");
+    // Compressed, as sysdig and Falco write them: offsets count decompressed bytes.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, cut).unwrap();
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let rules = dir.0.join("rules.yaml");
+    std::fs::write(&rules, CAT_OPEN_RULE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lanner"))
+        .args(["replay", file.to_str().unwrap(), "-r", rules.to_str().unwrap(), "--json"])
+        .env("LANNER_CONTAINER_PLUGIN", "")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "a truncated file must fail: {stderr}");
+    let alerts = stdout.lines().filter(|l| l.contains("cat opened /tmp/f")).count();
+    assert_eq!(alerts, 4, "the events before the cut are evaluated: {stdout}");
+    assert!(!stdout.contains("/tmp/never"));
+    let want = format!("block {index} at byte {offset}");
+    assert!(stderr.contains(&want) && stderr.contains("truncated"), "expected {want:?} in {stderr}");
+    assert!(stderr.contains(file.to_str().unwrap()), "the error names the file: {stderr}");
+}
