@@ -36,6 +36,9 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 # rsyslog: host/lanner/tests/falco_outputs.rs starts its own rsyslogd (foreground, own socket
 # and file) to receive syslog_output; the package's system service is not used.
 command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
+# sysdig (0.29 in Debian 12) reads .scap captures without a kernel driver (`sysdig -r`): the
+# decoding oracle of host/lanner/tests/scap_read.rs.
+command -v sysdig >/dev/null 2>&1 || need_apt+=(sysdig)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq

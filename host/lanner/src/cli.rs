@@ -77,8 +77,8 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
-    /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
-    /// capture --raw`) and print the alerts they raise.
+    /// Evaluate the events of an event file (JSON lines), a raw capture file (`lanner
+    /// capture --raw`) or a `.scap` capture (Falco, sysdig) and print the alerts they raise.
     Replay {
         /// The event file, or - for standard input.
         #[arg(required_unless_present = "open")]
@@ -112,7 +112,8 @@ enum Command {
         /// configuration's rules_files; the embedded default rules when neither names any.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
-        /// Read events from an event file (or - for standard input) instead of the kernel;
+        /// Read events from an event file (or - for standard input), a raw capture or a
+        /// `.scap` capture instead of the kernel;
         /// alerts go to every configured output and the configured source plugins are
         /// opened, as in a live run.
         #[arg(long)]

@@ -1334,7 +1334,6 @@ pub fn replay_scap<'a>(
     out.flush()?;
     if let Some(w) = crate::scap_source::skipped_warning(path, &source.skipped) {
         tracing::warn!("{w}");
-        eprintln!("lanner: warning: {w}");
     }
     if let Some(n) = crate::scap_source::unmapped_note(path, &source.skipped) {
         eprintln!("lanner: {n}");

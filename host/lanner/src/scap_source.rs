@@ -375,7 +375,9 @@ impl ScapSource {
             let inbound = accept || name.starts_with("recv");
             let (local, remote) = if inbound { (dst, src) } else { (src, dst) };
             raw.tuple = Some(SockTuple { local, remote: Some(remote) });
-            if raw.sockaddr.is_none() && (inbound || name.starts_with("send")) {
+            // The address connect and sendto were given is the remote end of the tuple
+            // (older captures do not carry it separately).
+            if raw.sockaddr.is_none() && name != "bind" {
                 raw.sockaddr = Some(SockAddr::Inet(remote));
             }
         }
@@ -560,16 +562,13 @@ fn syscall_nr(ev: &Event, enter: Option<&Event>) -> Option<u32> {
         return None;
     }
     // libs names pread64/pwrite64 without the suffix, and its umount is umount2.
-    let name = match info.name {
+    let alias = match info.name {
         "pread" => "pread64",
         "pwrite" => "pwrite64",
         "umount" => "umount2",
-        "fstat" => "newfstat",
-        "lstat" => "newlstat",
-        "stat" => "newstat",
         n => n,
     };
-    lanner_capture::syscalls::number(name).or_else(|| lanner_capture::syscalls::number(info.name))
+    lanner_capture::syscalls::number(info.name).or_else(|| lanner_capture::syscalls::number(alias))
 }
 
 /// `EC_SYSCALL`: the event comes from a syscall.

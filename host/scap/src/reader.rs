@@ -94,7 +94,17 @@ impl<R: Read> ScapReader<R> {
             events: 0,
             failed: false,
         };
-        let first = reader.blocks.next_block()?.ok_or(ScapError {
+        // Whatever the first header's length says, a first block that is not a section
+        // header means the file is something else.
+        let first = reader.blocks.next_block().map_err(|e| match e.kind {
+            ErrorKind::BadBlockLength { block_type, .. } | ErrorKind::BadTrailer { block_type, .. }
+                if block_type != block::SHB_BLOCK_TYPE =>
+            {
+                ScapError { kind: ErrorKind::NotScap(block_type), ..e }
+            }
+            _ => e,
+        })?;
+        let first = first.ok_or(ScapError {
             block: 0,
             offset: 0,
             kind: ErrorKind::Truncated { what: "section header block", needed: 28, got: 0 },
@@ -231,4 +241,53 @@ impl<R: Read> Iterator for ScapReader<R> {
 
 fn located(b: &Block, kind: ErrorKind) -> ScapError {
     ScapError { block: b.index, offset: b.offset, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::FdTarget;
+
+    /// The fuzz seed: v9 process list, v2 fd and user lists, machine info, three events.
+    const SEED: &[u8] = include_bytes!("../../../fuzz/seeds/scap_reader/tables_and_events.scap");
+
+    #[test]
+    fn tables_of_the_newest_block_versions_are_read() {
+        let mut r = ScapReader::new(SEED).unwrap();
+        let t = r.tables();
+        assert_eq!(t.version, (1, 2));
+        assert_eq!(t.machine.as_ref().unwrap().hostname, "host");
+        let cat = &t.threads[&42];
+        assert_eq!(
+            (cat.comm.as_str(), cat.exepath.as_str(), cat.cwd.as_str()),
+            ("cat", "/usr/bin/cat", "/root/")
+        );
+        assert_eq!(cat.args, ["/etc/passwd"]);
+        assert_eq!(cat.env, ["HOME=/root"]);
+        assert_eq!((cat.uid, cat.loginuid), (1000, 1000));
+        assert_eq!(cat.fds.len(), 3);
+        assert!(
+            matches!(&cat.fds[0].target, FdTarget::File { name, open_flags: 1, .. } if name == "/etc/passwd")
+        );
+        assert!(matches!(&cat.fds[1].target, FdTarget::Ipv4Sock { dst, .. } if dst.port() == 80));
+        assert!(matches!(&cat.fds[2].target, FdTarget::Unix { path, .. } if path == "/run/x.sock"));
+        assert_eq!(t.users[0].name, "root");
+        assert_eq!(t.groups[0].name, "root");
+        let names: Vec<_> =
+            std::iter::from_fn(|| r.next_event().unwrap()).map(|e| e.name().unwrap()).collect();
+        assert_eq!(names, ["open", "open", "connect"]);
+        assert_eq!(r.events_read(), 3);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_capture_says_so() {
+        let e = ScapReader::new(&b"LNRCAP01 and more bytes"[..]).err().unwrap();
+        assert!(matches!(e.kind, ErrorKind::NotScap(_)), "{e}");
+        let e = ScapReader::new(&SEED[..SEED.len() - 10]).map(|mut r| {
+            while r.next_event()?.is_some() {}
+            Ok::<_, ScapError>(())
+        });
+        let e = e.and_then(|r| r).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Truncated { .. }), "{e}");
+    }
 }
