@@ -9,6 +9,7 @@
 #                                                      (from the falcosecurity mirror), its
 #                                                      events repeated to ~1M, .scap rate only
 #
+# REPEAT: how many times the events are repeated (default 700).
 # RULES: the rules replayed (default the upstream stable rules); a rule that never matches
 # gives the baseline (reading, mapping, state).
 set -euo pipefail
@@ -19,8 +20,13 @@ REPEAT=${REPEAT:-700}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
-cargo build --release -q -p lanner --bin lanner
-lanner=${CARGO_TARGET_DIR:-target}/release/lanner
+# LANNER_BIN: a binary already built (a debug one gives relative figures only).
+if [ -n "${LANNER_BIN:-}" ]; then
+  lanner=$LANNER_BIN
+else
+  cargo build --release -q -p lanner --bin lanner
+  lanner=${CARGO_TARGET_DIR:-target}/release/lanner
+fi
 
 if [ $# -ge 1 ]; then
   scap=$1

@@ -648,6 +648,21 @@ fn ctx_of(t: &ThreadInfo) -> Ctx {
 /// Loads the file's process and fd tables into `state`, as `/proc` seeds a live run.
 /// Returns how many processes it holds.
 pub fn seed(state: &mut State, tables: &Tables) -> usize {
+    // User and group names are the capturing machine's, when the file has its list.
+    if !tables.users.is_empty() || !tables.groups.is_empty() {
+        state.users = lanner_state::users::Users::from_entries(
+            tables.users.iter().map(|u| {
+                let user = lanner_state::users::User {
+                    name: u.name.clone(),
+                    gid: u.gid,
+                    home: u.homedir.clone(),
+                    shell: u.shell.clone(),
+                };
+                (u.uid, user)
+            }),
+            tables.groups.iter().map(|g| (g.gid, g.name.clone())),
+        );
+    }
     let max_fds = state.table.limits.max_fds;
     for t in tables.threads.values() {
         let (tid, pid) = (t.tid as u32, t.pid as u32);

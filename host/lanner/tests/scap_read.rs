@@ -559,6 +559,19 @@ fn synthetic_capture(events: &[Event]) -> Vec<u8> {
     pl.extend(1000u32.to_le_bytes());
     pl.extend(1000u32.to_le_bytes());
     write_block(&mut f, block::PL_BLOCK_TYPE_V1, &pl).unwrap();
+    // A user list (version 1): user 1000 and group 1000 by names no test machine has.
+    let mut ul = vec![0u8];
+    ul.extend(1000u32.to_le_bytes());
+    ul.extend(1000u32.to_le_bytes());
+    for s in ["scapreader", "/home/scapreader", "/bin/sh"] {
+        ul.extend((s.len() as u16).to_le_bytes());
+        ul.extend(s.as_bytes());
+    }
+    ul.push(1);
+    ul.extend(1000u32.to_le_bytes());
+    ul.extend(11u16.to_le_bytes());
+    ul.extend(b"scapreaders");
+    write_block(&mut f, block::UL_BLOCK_TYPE, &ul).unwrap();
     for ev in events {
         let mut body = ev.cpu.to_le_bytes().to_vec();
         body.extend(ev.encode());
@@ -579,7 +592,7 @@ fn open_exit(ts: u64, path: &str) -> Event {
     )
 }
 
-const CAT_OPEN_RULE: &str = "- rule: cat opens\n  desc: d\n  condition: evt.type=open and proc.name=cat\n  output: \"cat opened %fd.name as %user.uid cwd %proc.cwd\"\n  priority: WARNING\n";
+const CAT_OPEN_RULE: &str = "- rule: cat opens\n  desc: d\n  condition: evt.type=open and proc.name=cat\n  output: \"cat opened %fd.name as %user.uid %user.name:%group.name cwd %proc.cwd\"\n  priority: WARNING\n";
 
 #[test]
 fn unknown_event_types_are_counted_and_skipped_in_one_warning_on_every_entry_point() {
@@ -627,10 +640,14 @@ fn unknown_event_types_are_counted_and_skipped_in_one_warning_on_every_entry_poi
             .filter(|a| a["rule"] == "cat opens")
             .map(|a| a["output"].as_str().unwrap().to_string())
             .collect();
-        // The process is the file's, not this machine's: its uid and cwd come from the table.
+        // The process is the file's, not this machine's: its uid, user and group names and
+        // cwd come from the file's tables.
         assert_eq!(
             outputs,
-            ["cat opened /etc/shadow as 1000 cwd /root/", "cat opened /etc/passwd as 1000 cwd /root/"],
+            [
+                "cat opened /etc/shadow as 1000 scapreader:scapreaders cwd /root/",
+                "cat opened /etc/passwd as 1000 scapreader:scapreaders cwd /root/"
+            ],
             "{how}: {stdout}\n{stderr}"
         );
         let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("does not define")).collect();

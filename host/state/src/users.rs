@@ -80,8 +80,27 @@ impl Users {
     }
 
     fn maybe_reload(&mut self) {
+        if self.passwd.as_os_str().is_empty() {
+            return;
+        }
         if self.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
             self.reload();
+        }
+    }
+
+    /// Fixed tables, never read from files: the users and groups of another machine (a
+    /// capture file's user list), so that names are the ones its processes had.
+    pub fn from_entries(
+        users: impl IntoIterator<Item = (u32, User)>,
+        groups: impl IntoIterator<Item = (u32, String)>,
+    ) -> Self {
+        Users {
+            passwd: PathBuf::new(),
+            group: PathBuf::new(),
+            users: users.into_iter().collect(),
+            groups: groups.into_iter().collect(),
+            // Never reloaded: there is no file behind them.
+            loaded: None,
         }
     }
 
