@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes the condition parser, the rules loader and the decoders of plugin answers (packed
-# values of packed-extractor 0.2.0, the values of a 0.1.0 extract) with cargo-fuzz (libFuzzer,
+# Fuzzes the condition parser, the rules loader, the decoders of plugin answers (packed
+# values of packed-extractor 0.2.0, the values of a 0.1.0 extract) and the .scap capture
+# reader with cargo-fuzz (libFuzzer,
 # nightly), each for a bounded time, one after the other, and prints a summary per target: runs, executions
 # per second, and whether it crashed: each distinct failure (panic location or libFuzzer error),
 # with its smallest reproducer. Exits non-zero when a target crashed. Not run in CI.
 #
 #   bench/fuzz.sh [target...]        targets: condition rules_loader packed_values values_0_1_0
-#                                    (default: all)
+#                                    scap_reader (default: all)
 #
 # Environment:
 #   FUZZ_SECONDS=60       fuzzing time per target (the build is not counted)
@@ -18,7 +19,9 @@
 #   FUZZ_ARGS="..."       more libFuzzer flags (e.g. -max_len=65536)
 #
 # Corpus: fuzz/corpus/<target>, seeded from fuzz/seeds/<target> plus the project's rules
-# files (rules/*.yaml, tests/rules/*.yaml) and the conditions written in them. Crashes:
+# files (rules/*.yaml, tests/rules/*.yaml) and the conditions written in them; for scap_reader
+# also Falco's and libs' test captures, decompressed, when the falcosecurity mirrors are on
+# this machine (FALCO_GIT, LIBS_GIT). Crashes:
 # fuzz/artifacts/<target>/ (reproduce with `cargo +nightly fuzz run --debug-assertions <target> <file>`).
 # Logs: fuzz/artifacts/logs/<target>.log. All of fuzz/corpus and fuzz/artifacts is ignored by git.
 set -euo pipefail
@@ -28,7 +31,7 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-60}
 timeout=${FUZZ_TIMEOUT:-10}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(condition rules_loader packed_values values_0_1_0)
+[ ${#targets[@]} -gt 0 ] || targets=(condition rules_loader packed_values values_0_1_0 scap_reader)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz"
@@ -68,6 +71,20 @@ seed() {
         { cat tests/rules/golden.yaml; printf '\0'; cat tests/rules/append_override.yaml; } \
           >"$dir/project_golden_then_append_override"
       fi
+      ;;
+    scap_reader)
+      # Real captures, decompressed (the reader takes the plain stream): Falco 0.34.1's trace
+      # files and libs' test captures.
+      local git rev tree name
+      for spec in "${FALCO_GIT:-/work/.mirror/falcosecurity+falco/repo} 0.34.1 test/trace_files" \
+        "${LIBS_GIT:-/work/.mirror/falcosecurity+libs/repo} HEAD test/libsinsp_e2e/resources/captures"; do
+        read -r git rev tree <<<"$spec"
+        [ -d "$git" ] || { echo "no $git: scap_reader starts from its seeds only"; continue; }
+        while IFS= read -r name; do
+          git --git-dir="$git" show "$rev:$name" | gzip -dc >"$dir/capture_$(basename "$name")" 2>/dev/null ||
+            git --git-dir="$git" show "$rev:$name" >"$dir/capture_$(basename "$name")"
+        done < <(git --git-dir="$git" ls-tree -r --name-only "$rev" "$tree" | grep '\.scap$')
+      done
       ;;
     condition)
       # One-line conditions of the project's rules and macros, one seed each.

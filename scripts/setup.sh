@@ -40,10 +40,19 @@ command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 # servers (a JetStream cluster of three on loopback) for the nats sink; the package's system
 # service is not used.
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
+# sysdig (0.29 in Debian 12) reads .scap captures without a kernel driver (`sysdig -r`): the
+# decoding oracle of host/lanner/tests/scap_read.rs. Installed below without its recommended
+# kernel driver (falcosecurity-scap-dkms), which reading files does not need.
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! command -v sysdig >/dev/null 2>&1; then
+  log "installing sysdig (without its kernel driver)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends sysdig
 fi
 
 if ! command -v bpf-linker >/dev/null 2>&1; then

@@ -77,8 +77,8 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
-    /// Evaluate the events of an event file (JSON lines) or a raw capture file (`lanner
-    /// capture --raw`) and print the alerts they raise.
+    /// Evaluate the events of an event file (JSON lines), a raw capture file (`lanner
+    /// capture --raw`) or a `.scap` capture (Falco, sysdig) and print the alerts they raise.
     Replay {
         /// The event file, or - for standard input.
         #[arg(required_unless_present = "open")]
@@ -112,7 +112,8 @@ enum Command {
         /// configuration's rules_files; the embedded default rules when neither names any.
         #[arg(short = 'r', long = "rules")]
         rules: Vec<PathBuf>,
-        /// Read events from an event file (or - for standard input) instead of the kernel;
+        /// Read events from an event file (or - for standard input), a raw capture or a
+        /// `.scap` capture instead of the kernel;
         /// alerts go to every configured output and the configured source plugins are
         /// opened, as in a live run.
         #[arg(long)]
@@ -175,6 +176,11 @@ enum Command {
         /// them through the same decoding, state and rules as a live run.
         #[arg(long)]
         raw: bool,
+        /// The file's format: `json` (event lines), `raw` (as --raw) or `scap` (the format
+        /// of falcosecurity/libs, read by sysdig and Falco). Default: scap when the file
+        /// name ends in `.scap`, otherwise json.
+        #[arg(long, value_name = "FORMAT", value_parser = ["json", "raw", "scap"])]
+        format: Option<String>,
     },
 }
 
@@ -270,7 +276,9 @@ pub fn main() -> Result<ExitCode> {
             };
             run(sources, json, duration)
         }
-        Command::Capture { write, duration, rules, raw } => capture(&write, duration, &rules, raw),
+        Command::Capture { write, duration, rules, raw, format } => {
+            capture(&write, duration, &rules, capture_format(&write, raw, format.as_deref())?)
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -495,7 +503,42 @@ fn run(mut sources: crate::config::Sources, json: bool, duration: Option<f64>) -
     crate::daemon::run(sources, duration.map(std::time::Duration::from_secs_f64))
 }
 
-fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) -> Result<ExitCode> {
+/// What `lanner capture` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptureFormat {
+    Json,
+    Raw,
+    Scap,
+}
+
+/// The format asked for (`--format`, `--raw`) or told by the file name (`.scap`).
+fn capture_format(write: &Path, raw: bool, format: Option<&str>) -> Result<CaptureFormat> {
+    let named = match format {
+        Some("json") => Some(CaptureFormat::Json),
+        Some("raw") => Some(CaptureFormat::Raw),
+        Some("scap") => Some(CaptureFormat::Scap),
+        Some(other) => anyhow::bail!("--format {other}: not json, raw or scap"),
+        None => None,
+    };
+    match (raw, named) {
+        (true, Some(f)) if f != CaptureFormat::Raw => {
+            anyhow::bail!("--raw and --format {} ask for two formats", format.unwrap_or_default())
+        }
+        (true, _) => Ok(CaptureFormat::Raw),
+        (false, Some(f)) => Ok(f),
+        (false, None) if write.extension().is_some_and(|e| e.eq_ignore_ascii_case("scap")) => {
+            Ok(CaptureFormat::Scap)
+        }
+        (false, None) => Ok(CaptureFormat::Json),
+    }
+}
+
+fn capture(
+    write: &Path,
+    duration: Option<f64>,
+    rules: &[PathBuf],
+    format: CaptureFormat,
+) -> Result<ExitCode> {
     let filter = if rules.is_empty() {
         live::SyscallFilter::everything()
     } else {
@@ -513,8 +556,17 @@ fn capture(write: &Path, duration: Option<f64>, rules: &[PathBuf], raw: bool) ->
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    let clone_records = ["clone", "clone3", "fork", "vfork"]
+        .iter()
+        .filter_map(|n| lanner_capture::syscalls::number(n))
+        .all(|nr| filter.syscalls.contains(&nr));
     let opts = live::RunOptions::simple(filter, duration.map(std::time::Duration::from_secs_f64), None);
-    let dropped = if raw {
+    let dropped = if format == CaptureFormat::Scap {
+        let mut file = crate::scap_capture::ScapCapture::new(out, clone_records);
+        let dropped = live::run(opts, live::Output::Scap(&mut file), &mut std::io::sink())?.dropped;
+        file.finish().with_context(|| format!("writing {}", write.display()))?;
+        dropped
+    } else if format == CaptureFormat::Raw {
         let mut file = lanner_capture::rawfile::Writer::new(out).context("writing the raw capture file")?;
         let dropped = live::run(opts, live::Output::Raw(&mut file), &mut std::io::sink())?.dropped;
         file.finish().context("writing the raw capture file")?;

@@ -21,6 +21,8 @@ mod replay;
 mod rule_selection;
 mod rules;
 mod scaffold;
+mod scap_capture;
+mod scap_source;
 mod sinks;
 mod sources;
 mod support;

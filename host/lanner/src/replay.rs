@@ -120,7 +120,9 @@ pub(crate) fn replay_file(
     out: &mut dyn Write,
 ) -> Result<ExitCode> {
     let metrics = delivery.metrics.clone();
-    if events != Path::new("-") && is_raw_capture(events)? {
+    let scap = events != Path::new("-")
+        && lanner_scap::is_scap_file(events).with_context(|| format!("reading {}", events.display()))?;
+    if scap || (events != Path::new("-") && is_raw_capture(events)?) {
         // The raw path applies the deduplication itself, as live capture does.
         let placeholder = live::AlertTarget::Write(d.format);
         let sink = live::Sink::Alerts {
@@ -128,7 +130,11 @@ pub(crate) fn replay_file(
             target: std::mem::replace(&mut delivery.target, placeholder),
             hostname: crate::node::hostname(),
         };
-        let replayed = live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics, d.limits);
+        let replayed = if scap {
+            live::replay_scap(events, sink, d.plugin_fields.clone(), out, metrics, d.limits)
+        } else {
+            live::replay_raw(events, sink, d.plugin_fields.clone(), out, metrics, d.limits)
+        };
         let (bad, sink) = replayed?;
         if let live::Sink::Alerts { target, .. } = sink {
             delivery.target = target;
@@ -308,7 +314,7 @@ pub(crate) fn add_event_sources(
         p.event_sources().iter().for_each(|s| add(s));
     }
     let Some(path) = events.filter(|p| *p != Path::new("-")) else { return Ok(()) };
-    if is_raw_capture(path)? {
+    if is_raw_capture(path)? || lanner_scap::is_scap_file(path).unwrap_or(false) {
         return Ok(());
     }
     let f = std::fs::File::open(path).with_context(|| format!("opening event file {}", path.display()))?;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct User {
     /// Login name.
     pub name: String,
+    /// Primary group id.
+    pub gid: u32,
     /// Home directory.
     pub home: String,
     /// Login shell.
@@ -58,6 +60,7 @@ impl Users {
                         uid,
                         User {
                             name: f[0].to_string(),
+                            gid: f.get(3).and_then(|g| g.parse().ok()).unwrap_or(u32::MAX),
                             home: f.get(5).unwrap_or(&"").to_string(),
                             shell: f.get(6).unwrap_or(&"").to_string(),
                         },
@@ -77,8 +80,27 @@ impl Users {
     }
 
     fn maybe_reload(&mut self) {
+        if self.passwd.as_os_str().is_empty() {
+            return;
+        }
         if self.loaded.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
             self.reload();
+        }
+    }
+
+    /// Fixed tables, never read from files: the users and groups of another machine (a
+    /// capture file's user list), so that names are the ones its processes had.
+    pub fn from_entries(
+        users: impl IntoIterator<Item = (u32, User)>,
+        groups: impl IntoIterator<Item = (u32, String)>,
+    ) -> Self {
+        Users {
+            passwd: PathBuf::new(),
+            group: PathBuf::new(),
+            users: users.into_iter().collect(),
+            groups: groups.into_iter().collect(),
+            // Never reloaded: there is no file behind them.
+            loaded: None,
         }
     }
 
@@ -98,6 +120,17 @@ impl Users {
     pub fn group(&self, gid: u32) -> Option<&str> {
         self.groups.get(&gid).map(String::as_str)
     }
+
+    /// Every user known, by uid: a capture file carries the account table so that a reader
+    /// on another host names the users of this one.
+    pub fn users(&self) -> impl Iterator<Item = (u32, &User)> {
+        self.users.iter().map(|(uid, u)| (*uid, u))
+    }
+
+    /// Every group known, by gid.
+    pub fn groups(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.groups.iter().map(|(gid, n)| (*gid, n.as_str()))
+    }
 }
 
 impl Default for Users {
@@ -114,6 +147,8 @@ mod tests {
     fn reads_host_accounts() {
         let u = Users::new();
         assert_eq!(u.user(0).unwrap().name, "root");
+        assert_eq!(u.user(0).unwrap().gid, 0);
+        assert!(u.users().any(|(uid, _)| uid == 0) && u.groups().any(|(gid, n)| gid == 0 && n == "root"));
         assert_eq!(u.group(0), Some("root"));
         assert!(u.user(4_000_000_000).is_none());
     }
