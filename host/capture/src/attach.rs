@@ -17,6 +17,10 @@ pub enum AttachMode {
     /// fentry/fexit on `ia32_sys_call`; raw tracepoints only for what has no per-syscall
     /// tracepoint (and for 32-bit syscalls when `ia32_sys_call` cannot be traced).
     PerSyscall,
+    /// As `PerSyscall`, but when `ia32_sys_call` cannot be traced, 32-bit syscalls are not
+    /// captured at all (said at start) rather than through the raw tracepoints: for nodes
+    /// known to run no 32-bit code, where the raw tracepoints' cost buys nothing.
+    PerSyscallNoCompat,
     /// Per syscall when the kernel has the per-syscall tracepoints and lets 32-bit syscalls
     /// be traced without the raw tracepoints; raw otherwise (the reason is logged).
     #[default]
@@ -29,6 +33,7 @@ impl AttachMode {
         match self {
             Self::Raw => "raw",
             Self::PerSyscall => "per_syscall",
+            Self::PerSyscallNoCompat => "per_syscall_no_compat",
             Self::Auto => "auto",
         }
     }
@@ -46,8 +51,11 @@ impl std::str::FromStr for AttachMode {
         match s {
             "raw" => Ok(Self::Raw),
             "per_syscall" => Ok(Self::PerSyscall),
+            "per_syscall_no_compat" => Ok(Self::PerSyscallNoCompat),
             "auto" => Ok(Self::Auto),
-            other => Err(format!("unknown attach mode {other:?}: expected raw, per_syscall or auto")),
+            other => Err(format!(
+                "unknown attach mode {other:?}: expected raw, per_syscall, per_syscall_no_compat or auto"
+            )),
         }
     }
 }
@@ -113,12 +121,12 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        for m in [AttachMode::Raw, AttachMode::PerSyscall, AttachMode::Auto] {
+        for m in [AttachMode::Raw, AttachMode::PerSyscall, AttachMode::PerSyscallNoCompat, AttachMode::Auto] {
             assert_eq!(m.as_str().parse::<AttachMode>().unwrap(), m);
         }
         assert_eq!(
             "fast".parse::<AttachMode>().unwrap_err(),
-            "unknown attach mode \"fast\": expected raw, per_syscall or auto"
+            "unknown attach mode \"fast\": expected raw, per_syscall, per_syscall_no_compat or auto"
         );
     }
 

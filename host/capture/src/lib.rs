@@ -291,8 +291,38 @@ struct PerSyscall {
     /// Whether 32-bit syscalls come through fentry/fexit on `ia32_sys_call`; when not, they
     /// need the raw tracepoints.
     ia32: bool,
+    /// Whether 32-bit syscalls are captured at all (false only with
+    /// [`AttachMode::PerSyscallNoCompat`] when `ia32_sys_call` cannot be traced).
+    compat: bool,
     /// Syscalls already reported as having no per-syscall tracepoint.
     said_missing: BTreeSet<u32>,
+}
+
+impl PerSyscall {
+    fn new(tracefs: PathBuf, ia32: bool, compat: bool) -> Self {
+        Self {
+            tracefs,
+            links: BTreeMap::new(),
+            raw: None,
+            raw_loaded: false,
+            ia32,
+            compat,
+            said_missing: BTreeSet::new(),
+        }
+    }
+}
+
+/// The kernel's run figures of one loaded program (see [`Capture::program_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// The program's name in the probe.
+    pub name: &'static str,
+    /// The kernel's program id.
+    pub id: u32,
+    /// Runs counted.
+    pub run_count: u64,
+    /// Time spent in it.
+    pub run_time: Duration,
 }
 
 /// One step of starting capture and how long it took: most of a start is the kernel's
@@ -471,7 +501,11 @@ impl Capture {
             attach = %capture.mode,
             tracepoints = capture.attached_tracepoints(),
             raw_tracepoints = capture.raw_attached(),
-            ia32 = capture.per_syscall.as_ref().map(|p| if p.ia32 { "fentry ia32_sys_call" } else { "raw tracepoints" }),
+            compat = capture.per_syscall.as_ref().map_or("raw tracepoints", |p| match (p.ia32, p.compat) {
+                (true, _) => "fentry ia32_sys_call",
+                (false, true) => "raw tracepoints",
+                (false, false) => "not captured",
+            }),
             "capture started: {} mode, {} syscall tracepoints attached",
             capture.mode,
             capture.attached_tracepoints()
@@ -619,6 +653,12 @@ impl Capture {
         self.per_syscall.as_ref().is_none_or(|p| p.raw.is_some())
     }
 
+    /// Whether 32-bit syscalls are captured (only [`AttachMode::PerSyscallNoCompat`] gives
+    /// them up, when `ia32_sys_call` cannot be traced).
+    pub fn compat_captured(&self) -> bool {
+        self.per_syscall.as_ref().is_none_or(|p| p.compat)
+    }
+
     /// Whether 32-bit syscalls are seen through fentry/fexit on `ia32_sys_call` (per-syscall
     /// mode; in raw mode the raw tracepoints see them).
     pub fn ia32_via_fentry(&self) -> bool {
@@ -665,6 +705,14 @@ impl Capture {
                 );
                 return Ok(None);
             }
+            Err(e) if asked == AttachMode::PerSyscallNoCompat => {
+                tracing::warn!(
+                    error = %e,
+                    "32-bit syscalls fire no per-syscall tracepoint and {} cannot be traced: 32-BIT SYSCALLS ARE NOT CAPTURED (attach: per_syscall_no_compat)",
+                    names::IA32_DISPATCH
+                );
+                return Ok(Some(PerSyscall::new(tracefs, false, false)));
+            }
             Err(e) => {
                 tracing::warn!(
                     error = %e,
@@ -674,19 +722,21 @@ impl Capture {
                 false
             }
         };
-        Ok(Some(PerSyscall {
-            tracefs,
-            links: BTreeMap::new(),
-            raw: None,
-            raw_loaded: false,
-            ia32,
-            said_missing: BTreeSet::new(),
-        }))
+        Ok(Some(PerSyscall::new(tracefs, ia32, true)))
     }
 
     /// Attaches fentry/fexit on `ia32_sys_call`, through which every 32-bit syscall goes.
     fn attach_ia32(&mut self) -> Result<(), String> {
         let btf = aya::Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?;
+        // x32 syscalls fire no per-syscall tracepoint either, and go through another
+        // function: a kernel built with x32 keeps the raw path for compat syscalls.
+        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        if kallsyms.lines().any(|l| l.split_whitespace().nth(2) == Some("x32_sys_call")) {
+            return Err(
+                "this kernel has the x32 ABI (x32_sys_call), whose syscalls only the raw tracepoints see"
+                    .into(),
+            );
+        }
         let f = names::IA32_DISPATCH;
         let enter: &mut FEntry = self
             ._ebpf
@@ -755,7 +805,7 @@ impl Capture {
                 "no per-syscall tracepoint for these syscalls: they are captured through the raw syscall tracepoints, which every syscall pays for"
             );
         }
-        if !ps.ia32 {
+        if !ps.ia32 && ps.compat {
             raw_view[FILTER_ENTRIES as usize..].copy_from_slice(&primary[FILTER_ENTRIES as usize..]);
         }
         let raw_needed = raw_view.iter().any(|&v| v != 0);
@@ -868,6 +918,41 @@ impl Capture {
                 tracing::warn!(program = name, error = %e, "detaching a raw syscall tracepoint");
             }
         }
+    }
+
+    /// The kernel's figures for the probe's syscall programs that are loaded: id, runs and
+    /// time spent (the counts move only while `kernel.bpf_stats_enabled` is 1 or a
+    /// `BPF_ENABLE_STATS` descriptor is held), for telling where the time goes.
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        let mut out = Vec::new();
+        for name in [
+            names::PROG_SYS_ENTER,
+            names::PROG_SYS_EXIT,
+            names::PROG_SYS_ENTER_BTF,
+            names::PROG_SYS_EXIT_BTF,
+            names::PROG_TP_ENTER,
+            names::PROG_TP_EXIT,
+            names::PROG_IA32_ENTER,
+            names::PROG_IA32_EXIT,
+        ] {
+            let info = match self._ebpf.program(name) {
+                Some(aya::programs::Program::RawTracePoint(p)) => p.info(),
+                Some(aya::programs::Program::BtfTracePoint(p)) => p.info(),
+                Some(aya::programs::Program::TracePoint(p)) => p.info(),
+                Some(aya::programs::Program::FEntry(p)) => p.info(),
+                Some(aya::programs::Program::FExit(p)) => p.info(),
+                _ => continue,
+            };
+            if let Ok(info) = info {
+                out.push(ProgramStats {
+                    name,
+                    id: info.id(),
+                    run_count: info.run_count(),
+                    run_time: info.run_time(),
+                });
+            }
+        }
+        out
     }
 
     /// The syscall numbers currently delivered.
