@@ -146,22 +146,27 @@ fn an_unwatched_syscall_runs_no_program_per_syscall_and_does_raw() {
     let capture = start(AttachMode::PerSyscallNoCompat, &["chroot"]);
     assert!(!capture.raw_attached(), "no raw tracepoint in per_syscall_no_compat mode");
     let tps = capture.syscall_tracepoints();
-    assert_eq!(tps, ["sys_enter_chroot", "sys_exit_chroot"]);
-    assert!(!tps.iter().any(|t| t.contains("getpid")));
+    // chroot's path is read at exit: its exit tracepoint only.
+    assert_eq!(tps, ["sys_exit_chroot"]);
     // The kernel's own view: the links to the probe's programs are the two tracepoints' (and
     // none of them is a raw tracepoint link to a syscall program).
-    let ids: Vec<(String, u32)> = capture.program_stats().iter().map(|p| (p.name.to_string(), p.id)).collect();
+    let ids: Vec<(String, u32)> =
+        capture.program_stats().iter().map(|p| (p.name.to_string(), p.id)).collect();
     let links: Vec<_> = aya::programs::loaded_links().filter_map(Result::ok).collect();
     let linked = |name: &str| {
         let id = ids.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
         links.iter().filter(|l| Some(l.program_id()) == id).count()
     };
-    assert_eq!(linked("lanner_tp_enter") + linked("lanner_tp_exit"), 2, "links: {ids:?}");
+    assert_eq!(linked("lanner_tp_enter") + linked("lanner_tp_exit"), tps.len(), "links: {ids:?}");
     assert_eq!(raw.iter().map(|n| linked(n)).sum::<usize>(), 0);
     let before = runs(&capture, &tp);
     getpid_loop(N);
     let after = runs(&capture, &tp);
-    assert!(after - before < u64::from(N) / 10, "getpid ran the probe: {} runs for {N} calls", after - before);
+    assert!(
+        after - before < u64::from(N) / 10,
+        "getpid ran the probe: {} runs for {N} calls",
+        after - before
+    );
     drop(capture);
 
     // The same in raw mode: every getpid runs the probe, twice (entry and exit).
@@ -208,7 +213,9 @@ fn a_filter_change_attaches_the_new_syscall_without_losing_the_others() {
     let made = mkdir_path.as_os_str().as_encoded_bytes().to_vec();
     wait_for(&mut capture, &mut events, "mkdir after the change", |e| is(e, "mkdir") && has_string(e, &made));
     let last = dir.join(format!("seq-{}", N - 1)).as_os_str().as_encoded_bytes().to_vec();
-    wait_for(&mut capture, &mut events, "the opener's last path", |e| is(e, "openat") && has_string(e, &last));
+    wait_for(&mut capture, &mut events, "the opener's last path", |e| {
+        is(e, "openat") && has_string(e, &last)
+    });
     drain(&mut capture, &mut events);
     assert_eq!(capture.stats().unwrap().ring_drops, 0);
     let prefix = dir.join("seq-").as_os_str().as_encoded_bytes().to_vec();
@@ -225,7 +232,12 @@ fn a_filter_change_attaches_the_new_syscall_without_losing_the_others() {
     // From the first one seen (capture may start after the opener did) to the last, each once.
     let first = seen.iter().position(|&n| n > 0).unwrap();
     let missing: Vec<usize> = (first..N).filter(|&i| seen[i] != 1).collect();
-    assert!(missing.is_empty(), "openat records lost or doubled across the change: {} of them, first {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "openat records lost or doubled across the change: {} of them, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     // And dropping it again detaches it.
     capture.set_syscalls(&[nr("openat")], &[]).unwrap();
     assert!(!capture.syscall_tracepoints().iter().any(|t| t.contains("mkdir")));
@@ -282,14 +294,20 @@ fn compat_syscalls_are_seen_in_every_mode_but_the_one_that_says_it_gives_them_up
     let programs = [ia32_open_program(&dir, &path, true), ia32_open_program(&dir, &path, false)];
     for mode in [AttachMode::Auto, AttachMode::Raw, AttachMode::PerSyscall, AttachMode::PerSyscallNoCompat] {
         let mut capture = start(mode, &["open", "openat"]);
-        assert!(mode == AttachMode::PerSyscallNoCompat || capture.compat_captured(), "{mode} keeps 32-bit syscalls");
+        assert!(
+            mode == AttachMode::PerSyscallNoCompat || capture.compat_captured(),
+            "{mode} keeps 32-bit syscalls"
+        );
         let mut events = Vec::new();
         for program in &programs {
             let st = Command::new(program).status().unwrap();
             assert!(st.success());
         }
         let seen = |events: &[RawEvent], comm: &str| {
-            events.iter().filter(|e| is(e, "open") && has_string(e, path.as_bytes()) && e.comm == comm).count()
+            events
+                .iter()
+                .filter(|e| is(e, "open") && has_string(e, path.as_bytes()) && e.comm == comm)
+                .count()
         };
         if capture.compat_captured() {
             for comm in ["open-m32", "open-int80"] {
