@@ -14,17 +14,19 @@ SECONDS_PER_STEP=${SECONDS_PER_STEP:-3}
 RATES=${RATES:-"100000 200000 300000 400000 500000 600000 700000 800000 1000000"}
 THREADS=${THREADS:-2}
 KIND=${KIND:-close}
+# engine.ebpf.attach for lanner (issue 17: raw, per_syscall, per_syscall_no_compat, auto).
+ATTACH=${ATTACH:-auto}
 
 cargo build --release -q -p lanner --bin lanner
 cargo build --release -q -p lanner-capture --example syscall_storm
 storm=./target/release/examples/syscall_storm
-echo "command: bench/max_rate.sh (rates $RATES events/s, $SECONDS_PER_STEP s each, $THREADS generator threads of $KIND; lanner run -r $RULES)"
+echo "command: bench/max_rate.sh (rates $RATES events/s, $SECONDS_PER_STEP s each, $THREADS generator threads of $KIND; attach $ATTACH; lanner run -r $RULES)"
 printf '%12s %14s %10s %12s %10s\n' "asked ev/s" "reached ev/s" "drops" "lanner read" "RSS MiB"
 
 best=0; best_rss=0
 for rate in $RATES; do
   log=$(mktemp)
-  ./target/release/lanner run -r "$RULES" -o webserver.enabled=false > /dev/null 2> "$log" &
+  ./target/release/lanner run -r "$RULES" -o webserver.enabled=false -o "engine.ebpf.attach=$ATTACH" > /dev/null 2> "$log" &
   pid=$!
   for _ in $(seq 1 100); do grep -q capturing "$log" && break; sleep 0.1; done
   out=$("$storm" "$rate" "$SECONDS_PER_STEP" "$THREADS" "$KIND")

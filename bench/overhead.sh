@@ -8,7 +8,8 @@
 #   - under `lanner run` with the upstream stable rules (full capture, state and rules).
 # The five are run in turn, ROUNDS times (3 by default), and each figure is the median of its
 # rounds, so that a disturbance during one run does not decide a ratio.
-# Prints ns per iteration, ratios, records read and drops. Needs root.
+# Prints ns per iteration, ratios, records read and drops (SKIP_PROBE=1 leaves this part
+# out). Then the attach modes of issue 17 (below). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-4000000}
@@ -31,7 +32,7 @@ with_lanner() {
 }
 
 runs=$(mktemp)
-for round in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$([ -n "${SKIP_PROBE:-}" ] && echo 0 || echo "$ROUNDS")"); do
   for mode in none empty filtered captured; do
     "$loop" "$N" "$mode" | sed "s/^/$mode /" >> "$runs"
   done
@@ -47,6 +48,7 @@ captured=$(median_of captured); full=$(median_of full)
 rm -f "$runs"
 
 val() { echo "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
+if [ -z "${SKIP_PROBE:-}" ]; then
 printf '%-13s %10s %20s %20s %20s %22s\n' loop "no probe" "empty program" "probe, filtered out" "probe, captured" "lanner run + rules"
 for k in getpid_ns open_close_ns; do
   awk -v k="$k" -v a="$(val "$none" $k)" -v b="$(val "$empty" $k)" -v c="$(val "$filtered" $k)" \
@@ -59,3 +61,89 @@ awk -v b="$(val "$empty" getpid_ns)" -v c="$(val "$filtered" getpid_ns)" -v a="$
 awk -v a="$(val "$none" open_close_ns)" -v d="$(val "$captured" open_close_ns)" -v e="$(val "$full" open_close_ns)" 'BEGIN {
   printf "captured open/close: %.2fx no probe (decode only), %.2fx under lanner run (target at most 1.6x)\n", d / a, e / a }'
 echo "captured mode: $(val "$captured" records) records read, $(val "$captured" drops) dropped"
+fi
+
+# Issue 17: the probe's attach modes (engine.ebpf.attach), each under `lanner run` with the
+# upstream stable rules, against no agent, in turns (A B A B: ROUNDS rounds of every mode):
+#   - the getpid loop (no rule watches getpid) and the open/close loop (watched);
+#   - redis-benchmark PING_INLINE and SET, 50 clients, on loopback, with lanner's resident
+#     memory sampled during the run (its peak).
+# MODES lists the modes measured; SKIP_LOOPS=1 / SKIP_REDIS=1 leave a part out.
+MODES=${MODES:-"raw per_syscall per_syscall_no_compat"}
+REQUESTS=${REQUESTS:-200000}
+PORT=${PORT:-6399}
+echo
+echo "command: bench/overhead.sh attach modes (MODES=\"$MODES\", $ROUNDS rounds, N=$N, redis-benchmark -t ping_inline,set -n $REQUESTS -c 50)"
+
+start_lanner() { # mode, log file; echoes the pid
+  taskset -c 0 ./target/release/lanner run -r "$RULES" -o webserver.enabled=false -o "engine.ebpf.attach=$1" > /dev/null 2> "$2" &
+  local pid=$!
+  for _ in $(seq 1 200); do grep -q capturing "$2" && break; sleep 0.1; done
+  grep -q capturing "$2" || { cat "$2" >&2; echo "lanner ($1) did not start" >&2; exit 1; }
+  echo "$pid"
+}
+stop_lanner() { kill -TERM "$1"; wait "$1" || echo "lanner exited with $? (3: drops)" >&2; }
+
+mruns=$(mktemp)
+if [ -z "${SKIP_LOOPS:-}" ]; then
+  for round in $(seq 1 "$ROUNDS"); do
+    "$loop" "$N" none | sed "s/^/none /" >> "$mruns"
+    for m in $MODES; do
+      log=$(mktemp); pid=$(start_lanner "$m" "$log")
+      [ "$round" = 1 ] && grep -o 'capture started: [^"]*attached' "$log" | sed "s/^/$m: /" | head -1
+      "$loop" "$N" none | sed "s/^/$m /" >> "$mruns"
+      stop_lanner "$pid"; rm -f "$log"
+    done
+  done
+  printf '%-22s %16s %16s\n' mode "getpid (unwatched)" "open/close (watched)"
+  for m in none $MODES; do
+    awk -v m="$m" '$1 == m { print $2, $3 }' "$mruns" | sort -k1,1 -k2,2n |
+      awk -v m="$m" -v base="$(awk '$1 == "none" && $2 == "getpid_ns" { print $3 }' "$mruns" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" \
+          -v obase="$(awk '$1 == "none" && $2 == "open_close_ns" { print $3 }' "$mruns" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" '
+        { v[$1] = v[$1] " " $2; n[$1]++ }
+        END {
+          split(substr(v["getpid_ns"], 2), g, " "); split(substr(v["open_close_ns"], 2), o, " ")
+          gm = g[int((n["getpid_ns"] + 1) / 2)]; om = o[int((n["open_close_ns"] + 1) / 2)]
+          printf "%-22s %8.1f ns (%.2fx) %8.1f ns (%.2fx)\n", m, gm, gm / base, om, om / obase }'
+  done
+  echo "(medians of $ROUNDS rounds; goals: getpid at most 1.25x, open/close at most 1.5x no agent)"
+fi
+rm -f "$mruns"
+
+if [ -z "${SKIP_REDIS:-}" ]; then
+  if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+  fi
+  redis-server --port "$PORT" --save '' --appendonly no --daemonize yes --logfile /dev/null
+  trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
+  sleep 0.5
+  rb() { # one run: "PING_INLINE rps" and "SET rps" lines
+    redis-benchmark -p "$PORT" -t ping_inline,set -n "$REQUESTS" -c 50 -q 2>/dev/null | tr '\r' '\n' |
+      awk '/requests per second/ { t = $1; sub(":", "", t); for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print t, $i; break } }'
+  }
+  rruns=$(mktemp)
+  for round in $(seq 1 "$ROUNDS"); do
+    rb | sed "s/^/none /" >> "$rruns"
+    for m in $MODES; do
+      log=$(mktemp); pid=$(start_lanner "$m" "$log")
+      peak=0
+      ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null; sleep 0.2; done ) > "$log.rss" &
+      sampler=$!
+      rb | sed "s/^/$m /" >> "$rruns"
+      peak=$(sort -n "$log.rss" | tail -1)
+      stop_lanner "$pid"; wait "$sampler" 2>/dev/null || true
+      echo "$m RSS_KiB $peak" >> "$rruns"
+      rm -f "$log" "$log.rss"
+    done
+  done
+  printf '%-22s %22s %22s %12s\n' mode "PING_INLINE req/s" "SET req/s" "peak RSS"
+  med() { awk -v m="$1" -v k="$2" '$1 == m && $2 == k { print $3 }' "$rruns" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+  pb=$(med none PING_INLINE); sb=$(med none SET)
+  for m in none $MODES; do
+    awk -v m="$m" -v p="$(med "$m" PING_INLINE)" -v s="$(med "$m" SET)" -v pb="$pb" -v sb="$sb" -v r="$(med "$m" RSS_KiB)" 'BEGIN {
+      rss = (m == "none") ? "-" : sprintf("%.1f MiB", r / 1024)
+      printf "%-22s %10.0f (%5.1f%% lost) %10.0f (%5.1f%% lost) %12s\n", m, p, (pb - p) / pb * 100, s, (sb - s) / sb * 100, rss }'
+  done
+  echo "(medians of $ROUNDS rounds; goals: at most 5% lost, RSS at most 64 MiB)"
+  rm -f "$rruns"
+fi

@@ -7,8 +7,11 @@
 //! - `empty`: an empty program on `sys_enter` and `sys_exit`, the tracepoints' own floor;
 //! - `filtered`: the probe, delivering only `execve` (the loops' syscalls stay in the kernel);
 //! - `captured`: the probe delivering `openat` and `close`, read and decoded on CPU 0.
+//!
+//! A third argument sets the probe's attach mode (`raw`, `per_syscall`,
+//! `per_syscall_no_compat`, `auto`: see `AttachMode`) for `filtered` and `captured`.
 
-use lanner_capture::{Capture, CaptureConfig, EmptyProbe, syscalls};
+use lanner_capture::{AttachMode, Capture, CaptureConfig, EmptyProbe, syscalls};
 use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,9 +54,9 @@ fn loops(n: u64) -> (f64, f64) {
 
 /// Starts capture of `names` with a reader thread on CPU 0; returns what stops it, which
 /// yields the records read and the drops counted.
-fn reader(names: &[&str]) -> impl FnOnce() -> (u64, u64) {
+fn reader(names: &[&str], attach: AttachMode) -> impl FnOnce() -> (u64, u64) {
     let syscalls = names.iter().map(|n| syscalls::number(n).unwrap()).collect();
-    let mut capture = Capture::start(CaptureConfig { syscalls, ..CaptureConfig::default() })
+    let mut capture = Capture::start(CaptureConfig { syscalls, attach, ..CaptureConfig::default() })
         .unwrap_or_else(|e| panic!("capture: {e}"));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -82,6 +85,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
     let mode = args.next().unwrap_or_else(|| "none".into());
+    let attach: AttachMode =
+        args.next().map_or(Ok(AttachMode::default()), |a| a.parse()).unwrap_or_else(|e| panic!("{e}"));
     let (getpid, openclose, records, drops) = match mode.as_str() {
         "none" => {
             pin(1);
@@ -96,7 +101,7 @@ fn main() {
         }
         "filtered" | "captured" => {
             let names: &[&str] = if mode == "filtered" { &["execve"] } else { &["openat", "close"] };
-            let stop = reader(names);
+            let stop = reader(names, attach);
             pin(1);
             let (g, o) = loops(n);
             let (records, drops) = stop();

@@ -20,6 +20,7 @@
 //! `/sys/kernel/btf/vmlinux`. x86_64 only (syscall numbers and `pt_regs`).
 #![deny(missing_docs)]
 
+mod attach;
 pub mod btf;
 pub mod decode;
 mod ia32_table;
@@ -28,16 +29,21 @@ pub mod record;
 mod syscall_table;
 pub mod syscalls;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aya::maps::{Array, MapData, MapError, PerCpuArray, RingBuf};
-use aya::programs::{ProgramError, RawTracePoint};
+use aya::programs::raw_trace_point::RawTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
+use aya::programs::{FEntry, FExit, ProgramError, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfError, EbpfLoader};
 use lanner_probe_common::{DEFAULT_RING_BYTES, FILTER_ENTRIES, FILTER_SLOTS, ProbeConfig, counter, names};
 
+pub use attach::AttachMode;
 pub use decode::DecodeError;
 pub use record::{Captured, RawEvent, RecordKind, SockAddr};
 
@@ -126,6 +132,16 @@ pub enum CaptureError {
         /// Why (for a load, the verifier's log).
         source: ProgramError,
     },
+    /// A per-syscall tracepoint could not be attached.
+    #[error("eBPF program {name} (tracepoint syscalls:{event}): {source}")]
+    TracePoint {
+        /// The program.
+        name: &'static str,
+        /// The tracepoint's event name.
+        event: String,
+        /// Why.
+        source: ProgramError,
+    },
     /// An address filter was asked for a syscall that passes no socket address at entry.
     #[error("syscall {0} ({name}) takes no socket address at entry to filter on", name = syscalls::name(*.0).unwrap_or("unknown"))]
     AddressFilter(u32),
@@ -169,6 +185,8 @@ pub struct CaptureConfig {
     pub data_syscalls: Vec<u32>,
     /// Bytes of data kept (Falco's snaplen, 80 by default; at most 256).
     pub snaplen: u32,
+    /// How the syscall programs are attached (see [`AttachMode`]).
+    pub attach: AttachMode,
 }
 
 impl Default for CaptureConfig {
@@ -182,6 +200,7 @@ impl Default for CaptureConfig {
             btf_sys_exit: true,
             data_syscalls: Vec::new(),
             snaplen: lanner_probe_common::DEFAULT_SNAPLEN,
+            attach: AttachMode::default(),
         }
     }
 }
@@ -252,8 +271,58 @@ pub struct Capture {
     wake: Option<Arc<AtomicBool>>,
     /// The syscalls whose data is kept.
     data_syscalls: Vec<u32>,
+    /// The attach mode in effect (never `Auto`).
+    mode: AttachMode,
+    /// In per-syscall mode, what is attached where.
+    per_syscall: Option<PerSyscall>,
     // Holds the programs and their links; dropped last.
     _ebpf: Ebpf,
+}
+
+/// What per-syscall mode has attached.
+struct PerSyscall {
+    tracefs: PathBuf,
+    /// By syscall number: the entry tracepoint's link (for syscalls with something to read
+    /// at entry), the exit tracepoint's, and the event name.
+    links: BTreeMap<u32, (Option<TracePointLinkId>, TracePointLinkId, String)>,
+    /// The raw tracepoints' links, while something needs them.
+    raw: Option<(RawTracePointLinkId, RawTracePointLinkId)>,
+    raw_loaded: bool,
+    /// Whether 32-bit syscalls come through fentry/fexit on `ia32_sys_call`; when not, they
+    /// need the raw tracepoints.
+    ia32: bool,
+    /// Whether 32-bit syscalls are captured at all (false only with
+    /// [`AttachMode::PerSyscallNoCompat`] when `ia32_sys_call` cannot be traced).
+    compat: bool,
+    /// Syscalls already reported as having no per-syscall tracepoint.
+    said_missing: BTreeSet<u32>,
+}
+
+impl PerSyscall {
+    fn new(tracefs: PathBuf, ia32: bool, compat: bool) -> Self {
+        Self {
+            tracefs,
+            links: BTreeMap::new(),
+            raw: None,
+            raw_loaded: false,
+            ia32,
+            compat,
+            said_missing: BTreeSet::new(),
+        }
+    }
+}
+
+/// The kernel's run figures of one loaded program (see [`Capture::program_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// The program's name in the probe.
+    pub name: &'static str,
+    /// The kernel's program id.
+    pub id: u32,
+    /// Runs counted.
+    pub run_count: u64,
+    /// Time spent in it.
+    pub run_time: Duration,
 }
 
 /// One step of starting capture and how long it took: most of a start is the kernel's
@@ -305,7 +374,7 @@ impl Capture {
         if !config.ring_bytes.is_power_of_two() || config.ring_bytes < 4096 {
             return Err(CaptureError::RingSize(config.ring_bytes));
         }
-        let filter_values = filter_values(&config.syscalls, &config.address_required, &config.data_syscalls)?;
+        let primary = filter_values(&config.syscalls, &config.address_required, &config.data_syscalls)?;
         let mut laps = Laps::default();
         let mut probe_config = btf::running_kernel_config()?;
         laps.lap("btf", None);
@@ -354,14 +423,29 @@ impl Capture {
             startup: Vec::new(),
             wake: None,
             data_syscalls: config.data_syscalls.clone(),
+            mode: AttachMode::Raw,
+            per_syscall: None,
             _ebpf: ebpf,
         };
-        // The filter is in place before any program runs.
-        capture.write_filter(filter_values)?;
+        if config.attach != AttachMode::Raw {
+            capture.per_syscall = capture.start_per_syscall(config.attach)?;
+            if capture.per_syscall.is_some() {
+                capture.mode = AttachMode::PerSyscall;
+                laps.lap("per_syscall", capture.verified_insns(names::PROG_TP_EXIT));
+            }
+        }
+        // The filter is in place before any program runs (per syscall: before each
+        // tracepoint is attached).
+        capture.apply_filter(primary)?;
         // The syscall tracepoints as BTF-typed programs when the kernel takes them, the raw
         // ones otherwise.
-        let btf = if config.btf_sys_exit { aya::Btf::from_sys_fs().ok() } else { None };
+        let per_syscall = capture.per_syscall.is_some();
+        let btf = if config.btf_sys_exit && !per_syscall { aya::Btf::from_sys_fs().ok() } else { None };
         let mut btf_attached = Vec::new();
+        if per_syscall {
+            // Attached per syscall (and, when needed, raw) by apply_filter.
+            btf_attached.extend(["sys_enter", "sys_exit"]);
+        }
         if let Some(btf) = &btf {
             for (name, tracepoint) in
                 [(names::PROG_SYS_ENTER_BTF, "sys_enter"), (names::PROG_SYS_EXIT_BTF, "sys_exit")]
@@ -372,8 +456,8 @@ impl Capture {
                 }
             }
         }
-        capture.btf_sys_exit = btf_attached.contains(&"sys_exit");
-        capture.btf_sys_enter = btf_attached.contains(&"sys_enter");
+        capture.btf_sys_exit = btf_attached.contains(&"sys_exit") && !per_syscall;
+        capture.btf_sys_enter = btf_attached.contains(&"sys_enter") && !per_syscall;
         let btf_exit = capture.btf_sys_exit;
         for (name, tracepoint) in PROGRAMS {
             if btf_attached.contains(&tracepoint) {
@@ -414,7 +498,17 @@ impl Capture {
             ring_bytes = config.ring_bytes,
             ignore_tgid = config.ignore_tgid,
             btf_sys_exit = btf_exit,
-            "capture started"
+            attach = %capture.mode,
+            tracepoints = capture.attached_tracepoints(),
+            raw_tracepoints = capture.raw_attached(),
+            compat = capture.per_syscall.as_ref().map_or("raw tracepoints", |p| match (p.ia32, p.compat) {
+                (true, _) => "fentry ia32_sys_call",
+                (false, true) => "raw tracepoints",
+                (false, false) => "not captured",
+            }),
+            "capture started: {} mode, {} syscall tracepoints attached",
+            capture.mode,
+            capture.attached_tracepoints()
         );
         Ok(capture)
     }
@@ -429,6 +523,9 @@ impl Capture {
         let info = match self._ebpf.program(name)? {
             aya::programs::Program::RawTracePoint(p) => p.info(),
             aya::programs::Program::BtfTracePoint(p) => p.info(),
+            aya::programs::Program::TracePoint(p) => p.info(),
+            aya::programs::Program::FEntry(p) => p.info(),
+            aya::programs::Program::FExit(p) => p.info(),
             _ => return None,
         };
         info.ok()?.verified_instruction_count()
@@ -506,7 +603,7 @@ impl Capture {
     ) -> Result<(), CaptureError> {
         let values = filter_values(syscalls, address_required, data_syscalls)?;
         self.data_syscalls = data_syscalls.to_vec();
-        self.write_filter(values)?;
+        self.apply_filter(values)?;
         tracing::debug!(syscalls = syscalls.len(), "syscall filter updated");
         Ok(())
     }
@@ -521,6 +618,341 @@ impl Capture {
             }
         }
         Ok(())
+    }
+
+    /// The attach mode in effect: [`AttachMode::Raw`] or [`AttachMode::PerSyscall`].
+    pub fn attach_mode(&self) -> AttachMode {
+        self.mode
+    }
+
+    /// How many per-syscall tracepoints (entries and exits) have the probe attached.
+    pub fn attached_tracepoints(&self) -> usize {
+        self.per_syscall
+            .as_ref()
+            .map_or(0, |p| p.links.values().map(|(e, _, _)| 1 + usize::from(e.is_some())).sum())
+    }
+
+    /// The per-syscall tracepoints the probe is attached to, as `sys_enter_NAME` and
+    /// `sys_exit_NAME`.
+    pub fn syscall_tracepoints(&self) -> Vec<String> {
+        let Some(p) = &self.per_syscall else { return Vec::new() };
+        let mut out = Vec::new();
+        for (enter, _, name) in p.links.values() {
+            if enter.is_some() {
+                out.push(format!("sys_enter_{name}"));
+            }
+            out.push(format!("sys_exit_{name}"));
+        }
+        out
+    }
+
+    /// Whether the raw `sys_enter`/`sys_exit` tracepoints are attached (always in raw mode;
+    /// per syscall, only for syscalls without their own tracepoint, or for 32-bit syscalls
+    /// when `ia32_sys_call` cannot be traced).
+    pub fn raw_attached(&self) -> bool {
+        self.per_syscall.as_ref().is_none_or(|p| p.raw.is_some())
+    }
+
+    /// Whether 32-bit syscalls are captured (only [`AttachMode::PerSyscallNoCompat`] gives
+    /// them up, when `ia32_sys_call` cannot be traced).
+    pub fn compat_captured(&self) -> bool {
+        self.per_syscall.as_ref().is_none_or(|p| p.compat)
+    }
+
+    /// Whether 32-bit syscalls are seen through fentry/fexit on `ia32_sys_call` (per-syscall
+    /// mode; in raw mode the raw tracepoints see them).
+    pub fn ia32_via_fentry(&self) -> bool {
+        self.per_syscall.as_ref().is_some_and(|p| p.ia32)
+    }
+
+    /// Prepares per-syscall mode: tracefs, the tracepoint programs loaded, 32-bit syscalls'
+    /// path attached. `None` (said why) when `Auto` should fall back to raw tracepoints.
+    fn start_per_syscall(&mut self, asked: AttachMode) -> Result<Option<PerSyscall>, CaptureError> {
+        let tracefs = match attach::tracefs() {
+            Ok(p) if p.join("events/syscalls").is_dir() => p,
+            Ok(p) => {
+                tracing::warn!(
+                    tracefs = %p.display(),
+                    "this kernel has no per-syscall tracepoints (events/syscalls): attaching to the raw syscall tracepoints"
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "per-syscall tracepoints unavailable: attaching to the raw syscall tracepoints");
+                return Ok(None);
+            }
+        };
+        for name in [names::PROG_TP_ENTER, names::PROG_TP_EXIT] {
+            let program: &mut TracePoint = self
+                ._ebpf
+                .program_mut(name)
+                .ok_or(CaptureError::MissingProgram(name))?
+                .try_into()
+                .map_err(|source| CaptureError::Program { name, tracepoint: "syscalls:*", source })?;
+            program.load().map_err(|source| CaptureError::Program {
+                name,
+                tracepoint: "syscalls:*",
+                source,
+            })?;
+        }
+        let ia32 = match self.attach_ia32() {
+            Ok(()) => true,
+            Err(e) if asked == AttachMode::Auto => {
+                tracing::warn!(
+                    error = %e,
+                    "32-bit syscalls fire no per-syscall tracepoint and {} cannot be traced: attaching to the raw syscall tracepoints (attach: auto)",
+                    names::IA32_DISPATCH
+                );
+                return Ok(None);
+            }
+            Err(e) if asked == AttachMode::PerSyscallNoCompat => {
+                tracing::warn!(
+                    error = %e,
+                    "32-bit syscalls fire no per-syscall tracepoint and {} cannot be traced: 32-BIT SYSCALLS ARE NOT CAPTURED (attach: per_syscall_no_compat)",
+                    names::IA32_DISPATCH
+                );
+                return Ok(Some(PerSyscall::new(tracefs, false, false)));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "32-bit syscalls fire no per-syscall tracepoint and {} cannot be traced: they are captured through the raw syscall tracepoints, which every syscall pays for (attach: per_syscall)",
+                    names::IA32_DISPATCH
+                );
+                false
+            }
+        };
+        Ok(Some(PerSyscall::new(tracefs, ia32, true)))
+    }
+
+    /// Attaches fentry/fexit on `ia32_sys_call`, through which every 32-bit syscall goes.
+    fn attach_ia32(&mut self) -> Result<(), String> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?;
+        // x32 syscalls fire no per-syscall tracepoint either, and go through another
+        // function: a kernel built with x32 keeps the raw path for compat syscalls.
+        let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        if kallsyms.lines().any(|l| l.split_whitespace().nth(2) == Some("x32_sys_call")) {
+            return Err(
+                "this kernel has the x32 ABI (x32_sys_call), whose syscalls only the raw tracepoints see"
+                    .into(),
+            );
+        }
+        let f = names::IA32_DISPATCH;
+        let enter: &mut FEntry = self
+            ._ebpf
+            .program_mut(names::PROG_IA32_ENTER)
+            .ok_or("fentry program missing")?
+            .try_into()
+            .map_err(|e| format!("{e}"))?;
+        enter.load(f, &btf).map_err(|e| format!("loading fentry {f}: {e}"))?;
+        let enter_link = enter.attach().map_err(|e| format!("attaching fentry {f}: {e}"))?;
+        let exit: &mut FExit = self
+            ._ebpf
+            .program_mut(names::PROG_IA32_EXIT)
+            .ok_or("fexit program missing")?
+            .try_into()
+            .map_err(|e| format!("{e}"))?;
+        let attached = exit
+            .load(f, &btf)
+            .map_err(|e| format!("loading fexit {f}: {e}"))
+            .and_then(|()| exit.attach().map_err(|e| format!("attaching fexit {f}: {e}")));
+        if let Err(e) = attached {
+            if let Some(Ok(enter)) =
+                self._ebpf.program_mut(names::PROG_IA32_ENTER).map(<&mut FEntry>::try_from)
+            {
+                let _ = enter.detach(enter_link);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Puts a new filter in place (`primary`: [`filter_values`]' output) and, per syscall,
+    /// the tracepoints it needs: the map first, then the new tracepoints, then the dropped
+    /// ones detached, so that a syscall watched before and after is never unwatched between.
+    fn apply_filter(&mut self, primary: Vec<u32>) -> Result<(), CaptureError> {
+        let half = 2 * FILTER_ENTRIES as usize;
+        debug_assert_eq!(primary.len(), half);
+        let Some(ps) = &mut self.per_syscall else {
+            let mut full = primary.clone();
+            full.extend_from_slice(&primary);
+            return self.write_filter(full);
+        };
+        // What is delivered natively, and through which tracepoint.
+        let mut wanted: BTreeMap<u32, (bool, String)> = BTreeMap::new();
+        let mut raw_view = vec![0u32; half];
+        let mut missing = Vec::new();
+        for nr in 0..FILTER_ENTRIES {
+            let v = primary[nr as usize];
+            if v & lanner_probe_common::spec::DELIVER == 0 || nr == lanner_probe_common::IO_URING_SUBMIT_NR {
+                continue;
+            }
+            match attach::syscall_event(&ps.tracefs, nr) {
+                Some(event) => {
+                    wanted.insert(nr, (v & lanner_probe_common::spec::ENTRY_DATA != 0, event));
+                }
+                None => {
+                    raw_view[nr as usize] = v;
+                    if ps.said_missing.insert(nr) {
+                        missing.push(syscalls::name(nr).unwrap_or("?"));
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            tracing::warn!(
+                syscalls = ?missing,
+                "no per-syscall tracepoint for these syscalls: they are captured through the raw syscall tracepoints, which every syscall pays for"
+            );
+        }
+        if !ps.ia32 && ps.compat {
+            raw_view[FILTER_ENTRIES as usize..].copy_from_slice(&primary[FILTER_ENTRIES as usize..]);
+        }
+        let raw_needed = raw_view.iter().any(|&v| v != 0);
+        let mut full = primary;
+        full.extend_from_slice(&raw_view);
+        self.write_filter(full)?;
+        if raw_needed {
+            self.attach_raw()?;
+        }
+        self.sync_tracepoints(wanted)?;
+        if !raw_needed {
+            self.detach_raw();
+        }
+        Ok(())
+    }
+
+    /// Attaches the per-syscall tracepoints in `wanted` that are not yet, then detaches the
+    /// ones no longer wanted.
+    fn sync_tracepoints(&mut self, wanted: BTreeMap<u32, (bool, String)>) -> Result<(), CaptureError> {
+        let Some(ps) = &mut self.per_syscall else { return Ok(()) };
+        let mut links = std::mem::take(&mut ps.links);
+        let result = (|| {
+            for (&nr, (entry, event)) in &wanted {
+                let have = links.get(&nr).map(|(e, _, _)| e.is_some());
+                if have == Some(*entry) {
+                    continue;
+                }
+                if let Some(old) = links.remove(&nr) {
+                    Self::detach_tracepoints(&mut self._ebpf, old);
+                }
+                let exit = attach_tp(&mut self._ebpf, names::PROG_TP_EXIT, &format!("sys_exit_{event}"))?;
+                let enter = if *entry {
+                    Some(attach_tp(&mut self._ebpf, names::PROG_TP_ENTER, &format!("sys_enter_{event}"))?)
+                } else {
+                    None
+                };
+                links.insert(nr, (enter, exit, event.clone()));
+            }
+            let dropped: Vec<u32> = links.keys().copied().filter(|nr| !wanted.contains_key(nr)).collect();
+            for nr in dropped {
+                if let Some(old) = links.remove(&nr) {
+                    Self::detach_tracepoints(&mut self._ebpf, old);
+                }
+            }
+            Ok(())
+        })();
+        if let Some(ps) = &mut self.per_syscall {
+            ps.links = links;
+        }
+        result
+    }
+
+    fn detach_tracepoints(
+        ebpf: &mut Ebpf,
+        (enter, exit, event): (Option<TracePointLinkId>, TracePointLinkId, String),
+    ) {
+        let mut detach = |name: &'static str, link| {
+            if let Some(Ok(p)) = ebpf.program_mut(name).map(<&mut TracePoint>::try_from)
+                && let Err(e) = p.detach(link)
+            {
+                tracing::warn!(program = name, event = %event, error = %e, "detaching a per-syscall tracepoint");
+            }
+        };
+        detach(names::PROG_TP_EXIT, exit);
+        if let Some(enter) = enter {
+            detach(names::PROG_TP_ENTER, enter);
+        }
+    }
+
+    /// Per syscall: attaches the raw tracepoints for what has no per-syscall one.
+    fn attach_raw(&mut self) -> Result<(), CaptureError> {
+        let Some(ps) = &mut self.per_syscall else { return Ok(()) };
+        if ps.raw.is_some() {
+            return Ok(());
+        }
+        let load = !ps.raw_loaded;
+        let mut ids = Vec::new();
+        for (name, tracepoint) in [(names::PROG_SYS_ENTER, "sys_enter"), (names::PROG_SYS_EXIT, "sys_exit")] {
+            let program: &mut RawTracePoint = self
+                ._ebpf
+                .program_mut(name)
+                .ok_or(CaptureError::MissingProgram(name))?
+                .try_into()
+                .map_err(|source| CaptureError::Program { name, tracepoint, source })?;
+            if load {
+                program.load().map_err(|source| CaptureError::Program { name, tracepoint, source })?;
+            }
+            ids.push(program.attach(tracepoint).map_err(|source| CaptureError::Program {
+                name,
+                tracepoint,
+                source,
+            })?);
+        }
+        let exit = ids.pop();
+        let enter = ids.pop();
+        if let (Some(ps), Some(enter), Some(exit)) = (&mut self.per_syscall, enter, exit) {
+            ps.raw_loaded = true;
+            ps.raw = Some((enter, exit));
+        }
+        Ok(())
+    }
+
+    /// Per syscall: detaches the raw tracepoints when nothing needs them any more.
+    fn detach_raw(&mut self) {
+        let Some((enter, exit)) = self.per_syscall.as_mut().and_then(|ps| ps.raw.take()) else { return };
+        for (name, link) in [(names::PROG_SYS_ENTER, enter), (names::PROG_SYS_EXIT, exit)] {
+            if let Some(Ok(p)) = self._ebpf.program_mut(name).map(<&mut RawTracePoint>::try_from)
+                && let Err(e) = p.detach(link)
+            {
+                tracing::warn!(program = name, error = %e, "detaching a raw syscall tracepoint");
+            }
+        }
+    }
+
+    /// The kernel's figures for the probe's syscall programs that are loaded: id, runs and
+    /// time spent (the counts move only while `kernel.bpf_stats_enabled` is 1 or a
+    /// `BPF_ENABLE_STATS` descriptor is held), for telling where the time goes.
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        let mut out = Vec::new();
+        for name in [
+            names::PROG_SYS_ENTER,
+            names::PROG_SYS_EXIT,
+            names::PROG_SYS_ENTER_BTF,
+            names::PROG_SYS_EXIT_BTF,
+            names::PROG_TP_ENTER,
+            names::PROG_TP_EXIT,
+            names::PROG_IA32_ENTER,
+            names::PROG_IA32_EXIT,
+        ] {
+            let info = match self._ebpf.program(name) {
+                Some(aya::programs::Program::RawTracePoint(p)) => p.info(),
+                Some(aya::programs::Program::BtfTracePoint(p)) => p.info(),
+                Some(aya::programs::Program::TracePoint(p)) => p.info(),
+                Some(aya::programs::Program::FEntry(p)) => p.info(),
+                Some(aya::programs::Program::FExit(p)) => p.info(),
+                _ => continue,
+            };
+            if let Ok(info) = info {
+                out.push(ProgramStats {
+                    name,
+                    id: info.id(),
+                    run_count: info.run_count(),
+                    run_time: info.run_time(),
+                });
+            }
+        }
+        out
     }
 
     /// The syscall numbers currently delivered.
@@ -708,8 +1140,22 @@ impl EmptyProbe {
     }
 }
 
-/// The filter map's contents for delivering `syscalls`, those in `address_required` only
-/// with a socket address.
+/// Attaches tracepoint program `name` to `syscalls:event`.
+fn attach_tp(ebpf: &mut Ebpf, name: &'static str, event: &str) -> Result<TracePointLinkId, CaptureError> {
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or(CaptureError::MissingProgram(name))?
+        .try_into()
+        .map_err(|source| CaptureError::Program { name, tracepoint: "syscalls:*", source })?;
+    program.attach("syscalls", event).map_err(|source| CaptureError::TracePoint {
+        name,
+        event: event.to_string(),
+        source,
+    })
+}
+
+/// The filter map's contents (the view of the per-syscall programs, native then compat) for
+/// delivering `syscalls`, those in `address_required` only with a socket address.
 fn filter_values(
     syscalls: &[u32],
     address_required: &[u32],

@@ -257,6 +257,28 @@ pub enum EngineKind {
 pub struct Ebpf {
     pub ring_buffer_bytes: u32,
     pub poll_interval_ms: u64,
+    pub attach: AttachMode,
+}
+
+/// `engine.ebpf.attach`: which tracepoints the probe's syscall programs run from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachMode {
+    Raw,
+    PerSyscall,
+    PerSyscallNoCompat,
+    Auto,
+}
+
+impl From<AttachMode> for lanner_capture::AttachMode {
+    fn from(m: AttachMode) -> Self {
+        match m {
+            AttachMode::Raw => Self::Raw,
+            AttachMode::PerSyscall => Self::PerSyscall,
+            AttachMode::PerSyscallNoCompat => Self::PerSyscallNoCompat,
+            AttachMode::Auto => Self::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -760,6 +782,7 @@ struct PartialEngine {
 struct PartialEbpf {
     ring_buffer_bytes: Option<u32>,
     poll_interval_ms: Option<u64>,
+    attach: Option<AttachMode>,
 }
 
 #[derive(Deserialize)]

@@ -83,6 +83,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         duration,
         ring_bytes: Some(config.engine.ebpf.ring_buffer_bytes),
         poll_interval: Some(config.poll_interval()),
+        attach: config.engine.ebpf.attach.into(),
         metrics: Some(metrics.clone()),
         control: Some(rx),
         sources: detection.plugin_fields.clone().map(|f| (source_rx, f)),

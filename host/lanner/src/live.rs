@@ -868,6 +868,8 @@ pub struct RunOptions {
     pub ring_bytes: Option<u32>,
     /// How long records may wait in the ring buffer.
     pub poll_interval: Option<Duration>,
+    /// How the probe's syscall programs are attached (`engine.ebpf.attach`).
+    pub attach: lanner_capture::AttachMode,
     /// Counters and health, when the daemon exposes them.
     pub metrics: Option<Arc<Metrics>>,
     /// Reloads, when the daemon watches for them.
@@ -894,6 +896,7 @@ impl RunOptions {
             duration,
             ring_bytes,
             poll_interval: None,
+            attach: lanner_capture::AttachMode::default(),
             metrics: None,
             control: None,
             sources: None,
@@ -1006,6 +1009,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         ignore_tgid: Some(std::process::id()),
         ring_bytes: opts.ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
         poll_interval: opts.poll_interval.unwrap_or(lanner_capture::DEFAULT_POLL_INTERVAL),
+        attach: opts.attach,
         ..CaptureConfig::default()
     })
     .context("starting live capture (needs root and a kernel with BTF)")?;

@@ -80,8 +80,16 @@ pub const FILTER_ENTRIES: u32 = 512;
 /// a 32-bit ABI is at `COMPAT_FILTER_BASE + nr`.
 pub const COMPAT_FILTER_BASE: u32 = FILTER_ENTRIES;
 
-/// Entries in the filter map: the native values, then the compat values.
-pub const FILTER_SLOTS: u32 = 2 * FILTER_ENTRIES;
+/// Index in the filter map of the raw tracepoints' view: the raw `sys_enter`/`sys_exit`
+/// programs read `RAW_FILTER_BASE + slot`, the per-syscall and ia32 programs `slot`. In raw
+/// mode both views hold the same values; when attached per syscall, the raw view holds only
+/// what the per-syscall tracepoints cannot see (syscalls without one), so that a record is
+/// never delivered twice while both kinds are attached.
+pub const RAW_FILTER_BASE: u32 = 2 * FILTER_ENTRIES;
+
+/// Entries in the filter map: the native values, then the compat values; then the same
+/// again for the raw tracepoints (see [`RAW_FILTER_BASE`]).
+pub const FILTER_SLOTS: u32 = 4 * FILTER_ENTRIES;
 
 /// Entries in the ia32 map: [`IA32_SYSCALLS`] ia32 syscall numbers, then one entry per
 /// `socketcall` call number from [`IA32_SOCKETCALL_BASE`].
@@ -219,6 +227,18 @@ pub mod names {
     pub const PROG_IO_URING: &str = "lanner_io_uring_submit";
     /// An empty raw tracepoint program, for measuring the tracepoints' own cost.
     pub const PROG_EMPTY: &str = "lanner_empty";
+    /// Tracepoint program for the per-syscall `syscalls:sys_enter_NAME` tracepoints (one
+    /// program, attached to each watched syscall's tracepoint).
+    pub const PROG_TP_ENTER: &str = "lanner_tp_enter";
+    /// Tracepoint program for the per-syscall `syscalls:sys_exit_NAME` tracepoints.
+    pub const PROG_TP_EXIT: &str = "lanner_tp_exit";
+    /// fentry program on `ia32_sys_call`: 32-bit syscalls, which fire no per-syscall
+    /// tracepoint on x86_64.
+    pub const PROG_IA32_ENTER: &str = "lanner_ia32_enter";
+    /// fexit program on `ia32_sys_call`.
+    pub const PROG_IA32_EXIT: &str = "lanner_ia32_exit";
+    /// The kernel function every ia32 syscall is dispatched through (6.9 and later).
+    pub const IA32_DISPATCH: &str = "ia32_sys_call";
 }
 
 /// Indexes of the per-CPU counters map.

@@ -10,6 +10,11 @@
 //! - `io_uring_submit_req`: operations submitted through io_uring rings, which make no
 //!   syscall of their own, as records of a pseudo syscall number.
 //!
+//! Attached per syscall instead (the loader's choice), the `sys_enter`/`sys_exit` logic runs
+//! from `syscalls:sys_enter_NAME`/`sys_exit_NAME` tracepoints of the watched syscalls only,
+//! and from fentry/fexit on `ia32_sys_call` for 32-bit syscalls, which fire no per-syscall
+//! tracepoint.
+//!
 //! A 32-bit syscall (ia32, x32) is delivered as its x86_64 equivalent, its arguments read
 //! from the 32-bit ABI's registers (the `IA32_TO_64` map, filled by the loader, gives the
 //! equivalent); one without an equivalent is counted.
@@ -28,14 +33,16 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_task_btf, bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+        bpf_task_pt_regs,
     },
-    macros::{btf_tracepoint, map, raw_tracepoint},
+    macros::{btf_tracepoint, fentry, fexit, map, raw_tracepoint, tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, RawTracePointContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext, RawTracePointContext, TracePointContext},
+    EbpfContext,
 };
 use lanner_probe_common::MAX_SNAPLEN;
 use lanner_probe_common::{
-    COMM_LEN, COMPAT_FILTER_BASE, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, FILTER_SLOTS,
+    COMM_LEN, COMPAT_FILTER_BASE, RAW_FILTER_BASE, DEFAULT_RING_BYTES, EXEC_INFO_LEN, ExecInfo, FILTER_ENTRIES, FILTER_SLOTS,
     HEADER_LEN, IA32_ENTRIES, IA32_NR_SOCKETCALL, IA32_SOCKETCALL_BASE, IO_URING_SUBMIT_NR, ITEM_HEADER_LEN,
     ItemHeader, MAX_SOCKADDR, MAX_STR, MAX_STRUCT, OFFSET_NONE, PAYLOAD_MASK, ProbeConfig, RECORD_LEN_MASK,
     RecordHeader, SCRATCH_LEN, SOCK_TUPLE_LEN, STASH_LARGE_LEN, STASH_LARGE_MASK, STASH_SMALL_LEN, STR_READ,
@@ -883,13 +890,16 @@ fn finish(buf: *mut u8, off: usize) -> usize {
 }
 
 /// The filter spec of syscall `nr` (its x86_64 number) called through `abi`, when it is
-/// delivered.
+/// delivered; with `RAW`, from the raw tracepoints' view of the filter.
 #[inline(always)]
-fn delivered(nr: u64, abi: Abi) -> Option<u32> {
+fn delivered<const RAW: bool>(nr: u64, abi: Abi) -> Option<u32> {
     if nr >= u64::from(FILTER_ENTRIES) {
         return None;
     }
-    let slot = if abi == Abi::Native { nr } else { nr + u64::from(COMPAT_FILTER_BASE) };
+    let mut slot = if abi == Abi::Native { nr } else { nr + u64::from(COMPAT_FILTER_BASE) };
+    if RAW {
+        slot += u64::from(RAW_FILTER_BASE);
+    }
     if slot >= u64::from(FILTER_SLOTS) {
         return None;
     }
@@ -905,7 +915,7 @@ fn ignored(pid_tgid: u64) -> bool {
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
-    sys_enter::<false>(ctx.arg(0), ctx.arg(1))
+    sys_enter::<false, true>(ctx.arg(0), ctx.arg(1))
 }
 
 /// `lanner_sys_enter` as a BTF-typed tracepoint, which the loader prefers: the arguments and
@@ -914,15 +924,63 @@ pub fn lanner_sys_enter(ctx: RawTracePointContext) -> i32 {
 pub fn lanner_sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
     // sys_enter's arguments are (struct pt_regs *regs, long id).
     let (regs, nr): (*const u8, u64) = (ctx.arg(0), ctx.arg(1));
-    sys_enter::<true>(regs as u64, nr)
+    sys_enter::<true, true>(regs as u64, nr)
 }
 
+/// The per-syscall tracepoints' entry (`syscalls:sys_enter_NAME`), attached to each watched
+/// syscall's own tracepoint: unwatched syscalls run no program at all. The context is the
+/// event's record (`__syscall_nr` at offset 8, then the arguments); the record is assembled
+/// by the same code as the raw tracepoints', from the task's `pt_regs`.
+#[tracepoint]
+pub fn lanner_tp_enter(ctx: TracePointContext) -> i32 {
+    // SAFETY: the context is the event's record; __syscall_nr is at offset 8 (its format).
+    let nr = unsafe { ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(8).cast::<i32>()) };
+    sys_enter::<true, false>(task_regs(), nr as u64)
+}
+
+/// The per-syscall tracepoints' exit (`syscalls:sys_exit_NAME`: `__syscall_nr` at offset 8,
+/// `ret` at 16).
+#[tracepoint]
+pub fn lanner_tp_exit(ctx: TracePointContext) -> i32 {
+    let base = ctx.as_ptr().cast::<u8>();
+    // SAFETY: the context is the event's record; offsets from its format.
+    let (nr, ret) = unsafe {
+        (ptr::read_volatile(base.add(8).cast::<i32>()), ptr::read_volatile(base.add(16).cast::<i64>()))
+    };
+    sys_exit::<true, false>(task_regs(), ret, nr as u64)
+}
+
+/// The current task's user `pt_regs`, BTF-typed (what the raw tracepoints get as argument).
 #[inline(always)]
-fn sys_enter<const BTF: bool>(regs: u64, nr: u64) -> i32 {
+fn task_regs() -> u64 {
+    // SAFETY: the current task, a trusted pointer.
+    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf().cast()) as u64 }
+}
+
+/// 32-bit syscalls: x86_64 fires no per-syscall tracepoint for them, so when the probe is
+/// attached per syscall they come through the function that dispatches every ia32 syscall,
+/// `ia32_sys_call(regs, nr)`: its cost falls on 32-bit syscalls only.
+#[fentry(function = "ia32_sys_call")]
+pub fn lanner_ia32_enter(ctx: FEntryContext) -> i32 {
+    let (regs, nr): (*const u8, u32) = (ctx.arg(0), ctx.arg(1));
+    sys_enter::<true, false>(regs as u64, u64::from(nr))
+}
+
+/// See `lanner_ia32_enter`.
+#[fexit(function = "ia32_sys_call")]
+pub fn lanner_ia32_exit(ctx: FExitContext) -> i32 {
+    let (regs, nr, ret): (*const u8, u32, i64) = (ctx.arg(0), ctx.arg(1), ctx.arg(2));
+    sys_exit::<true, false>(regs as u64, ret, u64::from(nr))
+}
+
+/// The entry of a syscall: `RAW` for the raw tracepoints, which read their own view of the
+/// filter (see `RAW_FILTER_BASE`).
+#[inline(always)]
+fn sys_enter<const BTF: bool, const RAW: bool>(regs: u64, nr: u64) -> i32 {
     let task = current_task::<BTF>();
     // An unmapped compat syscall is counted at exit.
     let Some((nr, abi)) = native_nr::<BTF>(task, regs, nr) else { return 0 };
-    let Some(s) = delivered(nr, abi) else { return 0 };
+    let Some(s) = delivered::<RAW>(nr, abi) else { return 0 };
     if s & spec::ENTRY_DATA == 0 {
         // Everything is read at exit.
         return 0;
@@ -1048,7 +1106,7 @@ fn emit_stashed(tid: u32, nr: u32, ret: i64) -> bool {
 pub fn lanner_sys_exit(ctx: RawTracePointContext) -> i32 {
     let regs: u64 = ctx.arg(0);
     let nr = read_kernel::<u64>(regs, config!(regs_orig_ax));
-    sys_exit::<false>(regs, ctx.arg(1), nr)
+    sys_exit::<false, true>(regs, ctx.arg(1), nr)
 }
 
 /// `lanner_sys_exit` as a BTF-typed tracepoint, which the loader prefers: the syscall number
@@ -1059,11 +1117,12 @@ pub fn lanner_sys_exit_btf(ctx: BtfTracePointContext) -> i32 {
     let (regs, ret): (*const u8, i64) = (ctx.arg(0), ctx.arg(1));
     // SAFETY: a trusted pointer to the task's pt_regs; the offset is orig_ax's, from BTF.
     let nr = unsafe { ptr::read_volatile(regs.add(config!(regs_orig_ax) as usize).cast::<u64>()) };
-    sys_exit::<true>(regs as u64, ret, nr)
+    sys_exit::<true, true>(regs as u64, ret, nr)
 }
 
+/// The exit of a syscall; `RAW` as for `sys_enter`.
 #[inline(always)]
-fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
+fn sys_exit<const BTF: bool, const RAW: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
     let task = current_task::<BTF>();
     let Some((nr, abi)) = native_nr::<BTF>(task, regs, nr) else {
         // Never silently: a 32-bit call the probe cannot deliver is counted, and reported.
@@ -1071,7 +1130,7 @@ fn sys_exit<const BTF: bool>(regs: u64, ret: i64, nr: u64) -> i32 {
         return 0;
     };
     // The filter next: it rules out most syscalls, for the price of an array lookup.
-    let Some(s) = delivered(nr, abi) else { return 0 };
+    let Some(s) = delivered::<RAW>(nr, abi) else { return 0 };
     // See sys_enter.
     let args = syscall_args::<BTF>(regs, abi);
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
@@ -1160,7 +1219,7 @@ pub fn lanner_sched_fork(ctx: RawTracePointContext) -> i32 {
 pub fn lanner_io_uring_submit(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(struct io_kiocb *req)
     let req: u64 = ctx.arg(0);
-    if delivered(u64::from(IO_URING_SUBMIT_NR), Abi::Native).is_none() {
+    if delivered::<false>(u64::from(IO_URING_SUBMIT_NR), Abi::Native).is_none() {
         return 0;
     }
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
