@@ -905,3 +905,78 @@ fn bench_syscall_to_stream_latency() {
     drop(cluster);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 20's fleet console end to end: two `lanner run` daemons, one per node name, send
+/// their alerts through the nats sink to a real JetStream stream, and `lanner console
+/// --nats` shows both nodes' alerts (and one node's with `--host`).
+#[test]
+fn the_fleet_console_shows_the_alerts_two_nodes_sent_through_their_nats_sinks() {
+    const TOKEN: &str = "fleet-console-test-token-0123";
+    let dir = temp_dir("nats-fleet");
+    let (sinks, rules) = setup(&dir, RULES);
+    let mut srv = servers(&dir, 1, "");
+    srv[0].start();
+    create_stream(srv[0].port, None, 1);
+    for node in ["node-a", "node-b"] {
+        let nd = dir.join(node);
+        std::fs::create_dir_all(&nd).unwrap();
+        let cfg = config(&nd, &sinks, &[&srv[0]], "", 5);
+        let ev = events(&nd, 3);
+        let o = lanner()
+            .env("LANNER_PLUGIN_CACHE", wasm_target_dir().join("test-cache"))
+            .env("LANNER_HOSTNAME", node)
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .arg("-r")
+            .arg(&rules)
+            .arg("--events")
+            .arg(&ev)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{node}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(stream_count(srv[0].port, None), Some(6), "both nodes' alerts are in the stream");
+
+    let console = |extra: &[&str]| -> (Child, u16) {
+        let port = free_port();
+        let child = lanner()
+            .args(["console", "--nats", &format!("nats://127.0.0.1:{}", srv[0].port), "--stream", "lanner"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("LANNER_CONSOLE_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, port)
+    };
+    let alerts = |port: u16, want: usize| -> Vec<Value> {
+        wait_for(&format!("{want} alerts in the fleet console"), Duration::from_secs(30), || {
+            let mut r = ureq::get(&format!("http://127.0.0.1:{port}/console/api/alerts"))
+                .header("Authorization", &format!("Bearer {TOKEN}"))
+                .call()
+                .ok()?;
+            let v: Vec<Value> = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+            (v.len() >= want).then_some(v)
+        })
+    };
+    let (mut all, port) = console(&[]);
+    let got = alerts(port, 6);
+    let mut hosts: Vec<&str> = got.iter().map(|a| a["hostname"].as_str().unwrap()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["node-a", "node-a", "node-a", "node-b", "node-b", "node-b"], "{got:#?}");
+    assert!(got.iter().all(|a| a["rule"] == "Nats Rule"), "{got:#?}");
+    assert!(got.iter().any(|a| a["output"].as_str().unwrap().contains("/etc/nats-2")), "{got:#?}");
+    let _ = all.kill();
+    let _ = all.wait();
+
+    let (mut one, port) = console(&["--host", "node-b"]);
+    let got = alerts(port, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let again = alerts(port, 3);
+    assert_eq!(again.len(), 3, "--host node-b shows only node-b's: {again:#?}");
+    assert!(got.iter().chain(&again).all(|a| a["hostname"] == "node-b"), "{again:#?}");
+    let _ = one.kill();
+    let _ = one.wait();
+    std::fs::remove_dir_all(&dir).ok();
+}
