@@ -75,12 +75,11 @@ PORT=${PORT:-6399}
 echo
 echo "command: bench/overhead.sh attach modes (MODES=\"$MODES\", $ROUNDS rounds, N=$N, redis-benchmark -t ping_inline,set -n $REQUESTS -c 50)"
 
-start_lanner() { # mode, log file; echoes the pid
+start_lanner() { # mode, log file; sets LANNER_PID (not in a subshell: it must stay our child)
   taskset -c 0 ./target/release/lanner run -r "$RULES" -o webserver.enabled=false -o "engine.ebpf.attach=$1" > /dev/null 2> "$2" &
-  local pid=$!
+  LANNER_PID=$!
   for _ in $(seq 1 200); do grep -q capturing "$2" && break; sleep 0.1; done
   grep -q capturing "$2" || { cat "$2" >&2; echo "lanner ($1) did not start" >&2; exit 1; }
-  echo "$pid"
 }
 stop_lanner() { kill -TERM "$1"; wait "$1" || echo "lanner exited with $? (3: drops)" >&2; }
 
@@ -89,8 +88,8 @@ if [ -z "${SKIP_LOOPS:-}" ]; then
   for round in $(seq 1 "$ROUNDS"); do
     "$loop" "$N" none | sed "s/^/none /" >> "$mruns"
     for m in $MODES; do
-      log=$(mktemp); pid=$(start_lanner "$m" "$log")
-      [ "$round" = 1 ] && grep -o 'capture started: [^"]*attached' "$log" | sed "s/^/$m: /" | head -1
+      log=$(mktemp); start_lanner "$m" "$log"; pid=$LANNER_PID
+      [ "$round" = 1 ] && grep -oE 'capture started: [^"]*attached|raw_tracepoints=[a-z]+' "$log" | tr '\n' ' ' | sed "s/^/$m: /; s/$/\n/" | head -1
       "$loop" "$N" none | sed "s/^/$m /" >> "$mruns"
       stop_lanner "$pid"; rm -f "$log"
     done
@@ -125,7 +124,7 @@ if [ -z "${SKIP_REDIS:-}" ]; then
   for round in $(seq 1 "$ROUNDS"); do
     rb | sed "s/^/none /" >> "$rruns"
     for m in $MODES; do
-      log=$(mktemp); pid=$(start_lanner "$m" "$log")
+      log=$(mktemp); start_lanner "$m" "$log"; pid=$LANNER_PID
       peak=0
       ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null; sleep 0.2; done ) > "$log.rss" &
       sampler=$!

@@ -3,6 +3,7 @@
 //! (`syscalls:sys_enter_NAME`), which run one only for the syscalls a rule or a state table
 //! needs.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::syscalls;
@@ -91,7 +92,7 @@ pub(crate) fn tracefs() -> Result<PathBuf, String> {
 /// The name of x86_64 syscall `nr`'s per-syscall tracepoints (`sys_enter_NAME`,
 /// `sys_exit_NAME`) where it differs from the syscall's name: the kernel names the event
 /// after its `SYSCALL_DEFINE`, and a few x86_64 entries point to a differently named one.
-fn event_name(name: &str) -> &str {
+pub(crate) fn event_name(name: &str) -> &str {
     match name {
         "stat" => "newstat",
         "fstat" => "newfstat",
@@ -115,6 +116,28 @@ pub(crate) fn syscall_event(tracefs: &Path, nr: u32) -> Option<String> {
         .then(|| name.to_string())
 }
 
+/// The x86_64 syscalls this kernel was built without, by name: their `__x64_sys_NAME` entry
+/// is the weak stub the kernel's `COND_SYSCALL` leaves when the code behind it is configured
+/// out (`init_module` without module support, `kexec_load`, ...). Such a syscall only ever
+/// returns ENOSYS and has no per-syscall tracepoint; raw tracepoints would make every syscall
+/// on the node pay to see it fail.
+pub(crate) fn unimplemented_syscalls() -> BTreeSet<String> {
+    std::fs::read_to_string("/proc/kallsyms").map(|t| weak_syscall_stubs(&t)).unwrap_or_default()
+}
+
+/// The syscall names of the weak `__x64_sys_*` symbols in a `/proc/kallsyms` text.
+fn weak_syscall_stubs(kallsyms: &str) -> BTreeSet<String> {
+    kallsyms
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind, sym) = (f.next()?, f.next()?, f.next()?);
+            matches!(kind, "W" | "w").then_some(())?;
+            sym.strip_prefix("__x64_sys_").map(str::to_string)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +151,17 @@ mod tests {
             "fast".parse::<AttachMode>().unwrap_err(),
             "unknown attach mode \"fast\": expected raw, per_syscall, per_syscall_no_compat or auto"
         );
+    }
+
+    #[test]
+    fn weak_syscall_entries_are_the_unimplemented_ones() {
+        let text = "ffffffff81398ba0 W __x64_sys_init_module\n\
+                    ffffffff816d86b0 T __x64_sys_openat\n\
+                    0000000000000000 w __x64_sys_kexec_load\n\
+                    ffffffff81398ba0 W __ia32_sys_init_module\n\
+                    ffffffff81000000 t some_function [some_module]\n";
+        let stubs = weak_syscall_stubs(text);
+        assert_eq!(stubs.into_iter().collect::<Vec<_>>(), ["init_module", "kexec_load"]);
     }
 
     #[test]

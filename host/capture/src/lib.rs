@@ -294,8 +294,13 @@ struct PerSyscall {
     /// Whether 32-bit syscalls are captured at all (false only with
     /// [`AttachMode::PerSyscallNoCompat`] when `ia32_sys_call` cannot be traced).
     compat: bool,
-    /// Syscalls already reported as having no per-syscall tracepoint.
+    /// Syscalls already reported as having no per-syscall tracepoint (or as unimplemented).
     said_missing: BTreeSet<u32>,
+    /// The syscalls this kernel was built without ([`attach::unimplemented_syscalls`]).
+    unimplemented: BTreeSet<String>,
+    /// Watched syscalls (of the filter in place) left uncaptured because this kernel does not
+    /// implement them.
+    skipped: BTreeSet<u32>,
 }
 
 impl PerSyscall {
@@ -308,6 +313,8 @@ impl PerSyscall {
             ia32,
             compat,
             said_missing: BTreeSet::new(),
+            unimplemented: attach::unimplemented_syscalls(),
+            skipped: BTreeSet::new(),
         }
     }
 }
@@ -653,6 +660,14 @@ impl Capture {
         self.per_syscall.as_ref().is_none_or(|p| p.raw.is_some())
     }
 
+    /// Watched syscalls not captured because this kernel was built without them (per-syscall
+    /// mode only: each call fails with ENOSYS and has no tracepoint of its own), by name.
+    pub fn unimplemented_syscalls(&self) -> Vec<&'static str> {
+        self.per_syscall
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.skipped.iter().filter_map(|&nr| syscalls::name(nr)).collect())
+    }
+
     /// Whether 32-bit syscalls are captured (only [`AttachMode::PerSyscallNoCompat`] gives
     /// them up, when `ia32_sys_call` cannot be traced).
     pub fn compat_captured(&self) -> bool {
@@ -782,6 +797,8 @@ impl Capture {
         let mut wanted: BTreeMap<u32, (bool, String)> = BTreeMap::new();
         let mut raw_view = vec![0u32; half];
         let mut missing = Vec::new();
+        let mut unimplemented = Vec::new();
+        ps.skipped.clear();
         for nr in 0..FILTER_ENTRIES {
             let v = primary[nr as usize];
             if v & lanner_probe_common::spec::DELIVER == 0 || nr == lanner_probe_common::IO_URING_SUBMIT_NR {
@@ -790,6 +807,14 @@ impl Capture {
             match attach::syscall_event(&ps.tracefs, nr) {
                 Some(event) => {
                     wanted.insert(nr, (v & lanner_probe_common::spec::ENTRY_DATA != 0, event));
+                }
+                None if syscalls::name(nr)
+                    .is_some_and(|n| ps.unimplemented.contains(attach::event_name(n))) =>
+                {
+                    ps.skipped.insert(nr);
+                    if ps.said_missing.insert(nr) {
+                        unimplemented.push(syscalls::name(nr).unwrap_or("?"));
+                    }
                 }
                 None => {
                     raw_view[nr as usize] = v;
@@ -803,6 +828,12 @@ impl Capture {
             tracing::warn!(
                 syscalls = ?missing,
                 "no per-syscall tracepoint for these syscalls: they are captured through the raw syscall tracepoints, which every syscall pays for"
+            );
+        }
+        if !unimplemented.is_empty() {
+            tracing::warn!(
+                syscalls = ?unimplemented,
+                "this kernel was built without these syscalls (every call fails with ENOSYS): in per-syscall mode they are not captured, rather than through the raw syscall tracepoints every syscall would pay for; attach: raw captures the failed calls"
             );
         }
         if !ps.ia32 && ps.compat {

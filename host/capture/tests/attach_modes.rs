@@ -178,6 +178,42 @@ fn an_unwatched_syscall_runs_no_program_per_syscall_and_does_raw() {
     assert!(after - before >= 2 * u64::from(N), "raw: {} runs for {N} getpid calls", after - before);
 }
 
+/// Whether this kernel was built without `init_module` (no module support), from its own
+/// symbol table: the entry is then the weak ENOSYS stub `COND_SYSCALL` leaves.
+fn kernel_lacks_init_module() -> bool {
+    std::fs::read_to_string("/proc/kallsyms").expect("/proc/kallsyms").lines().any(|l| {
+        l.ends_with(" __x64_sys_init_module") && matches!(l.split_whitespace().nth(1), Some("W" | "w"))
+    })
+}
+
+#[test]
+fn a_syscall_the_kernel_lacks_does_not_bring_the_raw_tracepoints_back() {
+    if !live() {
+        return;
+    }
+    // The upstream rules watch init_module and finit_module. On a kernel without module
+    // support they have no per-syscall tracepoint; raw tracepoints for them would make every
+    // syscall pay to see a call fail with ENOSYS.
+    let capture = start(AttachMode::PerSyscallNoCompat, &["init_module", "finit_module", "chroot"]);
+    if kernel_lacks_init_module() {
+        assert!(!capture.raw_attached(), "raw tracepoints attached for syscalls this kernel lacks");
+        assert_eq!(capture.unimplemented_syscalls(), ["init_module", "finit_module"]);
+        assert_eq!(capture.syscall_tracepoints(), ["sys_exit_chroot"]);
+        // SAFETY: a null image of length 0: the kernel refuses it (ENOSYS here).
+        let rc =
+            unsafe { libc::syscall(libc::SYS_init_module, std::ptr::null::<u8>(), 0usize, c"".as_ptr()) };
+        assert_eq!((rc, std::io::Error::last_os_error().raw_os_error()), (-1, Some(libc::ENOSYS)));
+    } else {
+        // With module support the syscalls have their tracepoints and are attached there.
+        assert!(capture.unimplemented_syscalls().is_empty());
+        assert!(capture.syscall_tracepoints().iter().any(|t| t.ends_with("_init_module")));
+    }
+    drop(capture);
+    // Raw mode still captures every watched syscall, whether the kernel has it or not.
+    let capture = start(AttachMode::Raw, &["init_module", "chroot"]);
+    assert!(capture.raw_attached() && capture.unimplemented_syscalls().is_empty());
+}
+
 #[test]
 fn a_filter_change_attaches_the_new_syscall_without_losing_the_others() {
     if !live() {

@@ -246,7 +246,9 @@ pub fn main() -> Result<ExitCode> {
         Command::FalcoCompat { flags } => crate::falco_compat::main(&flags),
         Command::Support(args) => crate::support::run(args),
         Command::Console(args) => crate::console::fleet::run(args),
-        Command::Validate { rules, json, plugins_dir } => validate(&rules, json, plugins_dir.as_deref()),
+        Command::Validate { rules, json, plugins_dir } => {
+            crate::validate::validate(&rules, json, plugins_dir.as_deref())
+        }
         Command::ListRules { rules, json, config, options } => list_rules(&rules, json, config, options),
         Command::ListFields { json, plugins_dir } => list_fields(json, plugins_dir.as_deref()),
         Command::Plugins { command: PluginsCommand::List { plugins_dir, json, daemon, token_file } } => {
@@ -300,49 +302,6 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
     }
-}
-
-pub(crate) fn validate(paths: &[PathBuf], json: bool, plugins_dir: Option<&Path>) -> Result<ExitCode> {
-    validate_with(paths, json, plugins_dir, &Default::default())
-}
-
-/// `validate` with the configuration's static fields (`lanner -V FILE -c falco.yaml`: as
-/// Falco, whose validation runs after the static field class is added).
-pub(crate) fn validate_with(
-    paths: &[PathBuf],
-    json: bool,
-    plugins_dir: Option<&Path>,
-    static_fields: &std::collections::BTreeMap<String, String>,
-) -> Result<ExitCode> {
-    let set = plugins::load(plugins_dir)?;
-    let mut cfg = EngineConfig::syscall();
-    cfg.static_fields = static_fields.clone();
-    plugins::configure(&set, &mut cfg, &crate::config::AppendOutput::falco_default())?;
-    let outcome = crate::rules::load(paths, &cfg);
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &describe::validation(&outcome.files))?;
-        writeln!(out)?;
-    } else {
-        for f in &outcome.files {
-            for d in &f.diagnostics {
-                writeln!(out, "{d}")?;
-            }
-            let errors = f.errors().count();
-            let warnings = f.warnings().count();
-            let verdict = match (errors, warnings) {
-                (0, 0) => "Ok".to_string(),
-                (0, w) => format!("Ok, with {w} warning{}", if w == 1 { "" } else { "s" }),
-                (e, w) => format!(
-                    "Invalid: {e} error{}, {w} warning{}",
-                    if e == 1 { "" } else { "s" },
-                    if w == 1 { "" } else { "s" }
-                ),
-            };
-            writeln!(out, "{}: {verdict}", f.name)?;
-        }
-    }
-    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn list_rules(

@@ -5,6 +5,7 @@
 //! is reported with that file's name, line and column; the merged result is checked again
 //! (the `-o` options are only in it).
 
+use crate::config_read::parse_priority;
 use anyhow::{Context, Result, bail};
 use lanner_engine::{EngineConfig, MatchMode};
 use lanner_event::Priority;
@@ -867,11 +868,6 @@ struct PartialWebTls {
 struct PartialHealth {
     max_event_gap_seconds: Option<f64>,
     max_drop_ratio: Option<f64>,
-}
-
-/// A priority setting, parsed; the error names the key.
-pub fn parse_priority(key: &str, value: &str) -> Result<Priority> {
-    value.parse().map_err(|e| anyhow::anyhow!("{key}: {e}"))
 }
 
 /// Merges `over` into `base`: mappings key by key, anything else replaced.

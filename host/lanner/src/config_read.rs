@@ -8,6 +8,7 @@
 
 use anyhow::{Result, bail};
 use lanner_engine::yaml::{self, Kind, Node, Pos};
+use lanner_event::Priority;
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -233,6 +234,11 @@ pub fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 /// The process environment, for [`read`].
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// A priority setting, parsed; the error names the key.
+pub fn parse_priority(key: &str, value: &str) -> Result<Priority> {
+    value.parse().map_err(|e| anyhow::anyhow!("{key}: {e}"))
 }
 
 #[cfg(test)]

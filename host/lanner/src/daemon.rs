@@ -234,7 +234,7 @@ type SinkPlugin = (String, Arc<lanner_plugin_runtime::Plugin>);
 
 /// Starts the outputs a configuration enables; also the sink plugins behind them, to watch.
 pub fn build_outputs(config: &Config) -> Result<(Outputs, Vec<SinkPlugin>)> {
-    use crate::config::parse_priority;
+    use crate::config_read::parse_priority;
     let format = AlertFormat {
         json: config.json_output,
         include_output: config.json_include_output_property,

@@ -227,7 +227,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !f.validate.is_empty() {
-        return crate::cli::validate_with(
+        return crate::validate::validate_with(
             &f.validate,
             config.json_output,
             plugins_dir.as_deref(),

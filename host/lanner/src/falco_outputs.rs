@@ -37,7 +37,7 @@ impl Default for SyslogOutput {
 impl SyslogOutput {
     /// Refuses a threshold that is not a priority, or an empty tag.
     pub fn check(&self) -> anyhow::Result<()> {
-        crate::config::parse_priority("syslog_output.priority", &self.priority)?;
+        crate::config_read::parse_priority("syslog_output.priority", &self.priority)?;
         if self.enabled && (self.tag.is_empty() || self.tag.chars().any(|c| c.is_whitespace() || c == ':')) {
             anyhow::bail!("syslog_output.tag: '{}' is not a syslog tag (no spaces or ':')", self.tag);
         }
@@ -136,7 +136,7 @@ impl HttpOutput {
     pub fn plan(&self, json_output: bool) -> anyhow::Result<HttpPlan> {
         use anyhow::bail;
         use lanner_plugin_runtime::config::{Grants, HttpTls, Limits};
-        crate::config::parse_priority("http_output.priority", &self.priority)?;
+        crate::config_read::parse_priority("http_output.priority", &self.priority)?;
         let url = self.url();
         if url.is_empty() {
             bail!("http_output.url: empty; http_output needs the URL alerts are POSTed to");

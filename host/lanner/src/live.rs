@@ -1024,6 +1024,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     tracing::info!(
         "capturing {n_syscalls} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM"
     );
+    release_startup_heap();
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     let mut per_cpu: Vec<u64> = Vec::new();
@@ -1599,6 +1600,19 @@ impl NewContainers {
             remove: None,
         };
         Some((id, prep))
+    }
+}
+
+/// Start-up parses the kernel's BTF (several MiB, for the probe's typed tracepoints and the
+/// 32-bit dispatch check), the rules' syntax trees and /proc; all of it is freed before
+/// capture, but glibc keeps freed heap mapped. Handing it back keeps the daemon's resident
+/// memory to what it uses: with the upstream rules, 60 → 42 MiB at start (raw attach) and
+/// 66 → 43 MiB (per syscall) on this project's 6.18 test kernel.
+fn release_startup_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -18,6 +18,7 @@ mod node;
 mod plugin_test;
 mod plugins;
 mod replay;
+mod resources;
 mod rule_selection;
 mod rules;
 mod scaffold;
@@ -27,6 +28,7 @@ mod sinks;
 mod sources;
 mod support;
 mod throttle;
+mod validate;
 mod web;
 
 fn main() -> std::process::ExitCode {

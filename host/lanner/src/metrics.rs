@@ -638,7 +638,7 @@ impl Metrics {
             std::thread::available_parallelism().map_or(0, |n| n.get()).to_string(),
         );
         if self.falcosecurity_resources.load(Ordering::Relaxed) {
-            let r = crate::falco_metrics::resources();
+            let r = crate::resources::resources();
             let bytes = |kb: u64| (kb * 1024).to_string();
             one("falcosecurity_falco_cpu_usage_ratio", "gauge", (r.cpu_usage_perc / 100.0).to_string());
             one("falcosecurity_falco_memory_rss_bytes", "gauge", bytes(r.memory_rss_kb));
