@@ -372,14 +372,12 @@ fn twenty_thousand_alerts_reach_a_three_replica_stream_once_each_while_the_conne
     );
     cluster[0].kill();
     assert!(at_kill < n as u64, "the server was killed before the run ended ({at_kill} stored)");
-    // It carries on elsewhere while n0 is down...
+    // It carries on elsewhere while n0 is down: a publish JetStream acknowledges with n0 dead
+    // went through n1 or n2. (Their client lists are no evidence: on a fast run the last
+    // alerts are stored and the plugin has disconnected before they are read.)
     let moved = wait_for("more alerts stored with n0 down", Duration::from_secs(60), || {
         stream_count(cluster[1].port, None).filter(|c| *c > at_kill + 1000)
     });
-    assert!(
-        cluster[1..].iter().any(|s| s.clients().iter().any(|c| c == "lanner-nats-sink")),
-        "the plugin reconnected to n1 or n2"
-    );
     // ...and n0 comes back and catches up.
     cluster[0].start();
     let (code, err) = finish(child);
