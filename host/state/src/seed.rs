@@ -296,6 +296,15 @@ mod tests {
             .env("LANNER_BIG", &big)
             .spawn()
             .unwrap();
+        // The kernel names the process "sh" before it lays out the new arguments, so a read
+        // straight after spawn can see the name with no arguments yet: wait for them.
+        let cmdline = format!("/proc/{}/cmdline", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"sh\0-c\0"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let (p, _) = read_process(Path::new("/proc"), child.id(), 16, &mut Interner::default()).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
