@@ -2,7 +2,9 @@
 //! SIGINT or SIGTERM; and `lanner capture`, which writes them as an event file.
 
 use crate::deferred::PluginSyscalls;
-use crate::metrics::{AlertLabels, CpuLabels, Metrics, RuleLabels, SourceLabels};
+use crate::metrics::{
+    AlertLabels, AttachLabels, CpuLabels, Metrics, RuleLabels, SourceLabels, UncapturedLabels,
+};
 use crate::sources::SourceMsg;
 use anyhow::{Context, Result};
 use lanner_capture::record::{RawEvent, RecordKind};
@@ -1020,11 +1022,12 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
     if let Some(m) = &metrics {
         m.loop_alive();
         m.capture_on.store(true, Ordering::Relaxed);
+        publish_attach(&capture, m);
     }
     tracing::info!(
         "capturing {n_syscalls} syscalls; {seeded} processes known from /proc; stop with SIGINT or SIGTERM"
     );
-    release_startup_heap();
+    release_freed_heap();
     let started = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     let mut per_cpu: Vec<u64> = Vec::new();
@@ -1040,6 +1043,9 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         if let (Some(rx), Some(p)) = (&opts.control, &mut proc) {
             while let Ok(msg) = rx.try_recv() {
                 apply_control(msg, p, &mut capture, out)?;
+                if let Some(m) = &metrics {
+                    publish_attach(&capture, m);
+                }
             }
         }
         // After the reloads: a source opened by a reload is sent its rules first. A bounded
@@ -1219,6 +1225,8 @@ fn apply_control(
                 p.set_plugin_fields(fields);
             }
             watch_host_names(p);
+            // The old rules' trees and the loader's work are free now.
+            release_freed_heap();
             tracing::info!(syscalls = d.filter.syscalls.len(), "reloaded: new rules in effect");
         }
         Control::Failed(why) => {
@@ -1352,6 +1360,30 @@ pub fn replay_scap<'a>(
         proc.alerts
     );
     Ok((bad, proc.sink))
+}
+
+/// Puts how the probe is attached, and the watched syscalls it does not capture, in the
+/// metrics (after start and after every filter change).
+fn publish_attach(capture: &Capture, m: &Metrics) {
+    use lanner_capture::AttachMode;
+    let mode = capture.attach_mode();
+    let compat = if !capture.compat_captured() {
+        "not_captured"
+    } else if mode == AttachMode::PerSyscall && capture.ia32_via_fentry() {
+        "ia32_fentry"
+    } else {
+        "raw_tracepoints"
+    };
+    m.capture_attach.clear();
+    m.capture_attach.get_or_create(&AttachLabels { mode: mode.to_string(), compat: compat.into() }).set(1);
+    m.capture_uncaptured.clear();
+    for name in capture.unimplemented_syscalls() {
+        m.capture_uncaptured
+            .get_or_create(&UncapturedLabels { syscall: name.into(), reason: "not_in_kernel".into() })
+            .set(1);
+    }
+    m.capture_syscall_tracepoints.set(capture.attached_tracepoints() as i64);
+    m.capture_raw_tracepoints.set(i64::from(capture.raw_attached()));
 }
 
 /// The 32-bit syscalls the probe could not deliver: counted, and logged at most once a minute
@@ -1607,8 +1639,9 @@ impl NewContainers {
 /// 32-bit dispatch check), the rules' syntax trees and /proc; all of it is freed before
 /// capture, but glibc keeps freed heap mapped. Handing it back keeps the daemon's resident
 /// memory to what it uses: with the upstream rules, 60 → 42 MiB at start (raw attach) and
-/// 66 → 43 MiB (per syscall) on this project's 6.18 test kernel.
-fn release_startup_heap() {
+/// 66 → 43 MiB (per syscall) on this project's 6.18 test kernel. A rules reload frees the old
+/// rules the same way, and is followed by the same call.
+fn release_freed_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages to the system.
     unsafe {

@@ -56,6 +56,20 @@ pub struct PluginStateLabels {
     pub state: String,
 }
 
+/// How the probe is attached: the mode in effect and how 32-bit syscalls are seen.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttachLabels {
+    pub mode: String,
+    pub compat: String,
+}
+
+/// A watched syscall the probe does not capture, and why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UncapturedLabels {
+    pub syscall: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
@@ -75,6 +89,16 @@ pub struct Metrics {
     pub dropped: Family<CpuLabels, Counter>,
     /// 32-bit syscalls the probe could not deliver (no x86_64 equivalent).
     pub compat_unmapped: Counter,
+    /// 1 for the attach mode in effect (`raw`, `per_syscall`) and how 32-bit syscalls are
+    /// seen (`raw_tracepoints`, `ia32_fentry`, `not_captured`): a mode that gives something
+    /// up is visible on a dashboard, not only in the start-up log.
+    pub capture_attach: Family<AttachLabels, Gauge>,
+    /// 1 per watched syscall the probe does not capture (per-syscall mode: `not_in_kernel`),
+    /// refreshed at every filter change.
+    pub capture_uncaptured: Family<UncapturedLabels, Gauge>,
+    /// Per-syscall tracepoints attached, and whether the raw ones are (1) or not (0).
+    pub capture_syscall_tracepoints: Gauge,
+    pub capture_raw_tracepoints: Gauge,
     /// Events evaluated against the rules, per source.
     pub processed: Family<SourceLabels, Counter>,
     /// Alerts raised, per rule and priority.
@@ -183,6 +207,10 @@ impl Metrics {
             captured: Family::default(),
             dropped: Family::default(),
             compat_unmapped: Counter::default(),
+            capture_attach: Family::default(),
+            capture_uncaptured: Family::default(),
+            capture_syscall_tracepoints: Gauge::default(),
+            capture_raw_tracepoints: Gauge::default(),
             processed: Family::default(),
             alerts: Family::default(),
             suppressed: Family::default(),
@@ -241,6 +269,26 @@ impl Metrics {
             "capture_compat_unmapped",
             "32-bit (ia32, x32) syscalls with no x86_64 equivalent, which the probe did not deliver",
             m.compat_unmapped.clone(),
+        );
+        registry.register(
+            "capture_attach",
+            "1 for the probe's attach mode in effect and how 32-bit syscalls are seen (raw_tracepoints, ia32_fentry, not_captured)",
+            m.capture_attach.clone(),
+        );
+        registry.register(
+            "capture_uncaptured_syscalls",
+            "1 per syscall a rule or state table watches that the probe does not capture, and why",
+            m.capture_uncaptured.clone(),
+        );
+        registry.register(
+            "capture_syscall_tracepoints",
+            "Per-syscall tracepoints (sys_enter_NAME, sys_exit_NAME) the probe is attached to",
+            m.capture_syscall_tracepoints.clone(),
+        );
+        registry.register(
+            "capture_raw_tracepoints",
+            "1 while the raw sys_enter/sys_exit tracepoints, which every syscall pays for, are attached",
+            m.capture_raw_tracepoints.clone(),
         );
         registry.register(
             "events_processed",
