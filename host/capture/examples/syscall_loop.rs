@@ -10,8 +10,12 @@
 //!
 //! A third argument sets the probe's attach mode (`raw`, `per_syscall`,
 //! `per_syscall_no_compat`, `auto`: see `AttachMode`) for `filtered` and `captured`.
+//!
+//! With `STATS=1` the kernel's run statistics are on for the run (`kernel.bpf_stats_enabled`,
+//! restored after) and each probe program's runs and mean time per run are printed: what the
+//! probe's own code costs, apart from the tracepoint machinery around it.
 
-use lanner_capture::{AttachMode, Capture, CaptureConfig, EmptyProbe, syscalls};
+use lanner_capture::{AttachMode, Capture, CaptureConfig, EmptyProbe, ProgramStats, syscalls};
 use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,7 +58,7 @@ fn loops(n: u64) -> (f64, f64) {
 
 /// Starts capture of `names` with a reader thread on CPU 0; returns what stops it, which
 /// yields the records read and the drops counted.
-fn reader(names: &[&str], attach: AttachMode) -> impl FnOnce() -> (u64, u64) {
+fn reader(names: &[&str], attach: AttachMode) -> impl FnOnce() -> (u64, u64, Vec<ProgramStats>) {
     let syscalls = names.iter().map(|n| syscalls::number(n).unwrap()).collect();
     let mut capture = Capture::start(CaptureConfig { syscalls, attach, ..CaptureConfig::default() })
         .unwrap_or_else(|e| panic!("capture: {e}"));
@@ -73,7 +77,7 @@ fn reader(names: &[&str], attach: AttachMode) -> impl FnOnce() -> (u64, u64) {
             records += batch.len() as u64;
             batch.clear();
         }
-        (records, capture.stats().unwrap().ring_drops)
+        (records, capture.stats().unwrap().ring_drops, capture.program_stats())
     });
     move || {
         stop.store(true, Ordering::Relaxed);
@@ -87,25 +91,31 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "none".into());
     let attach: AttachMode =
         args.next().map_or(Ok(AttachMode::default()), |a| a.parse()).unwrap_or_else(|e| panic!("{e}"));
-    let (getpid, openclose, records, drops) = match mode.as_str() {
+    let stats = std::env::var("STATS").is_ok_and(|v| v == "1");
+    const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
+    let stats_before = std::fs::read_to_string(STATS_SYSCTL).unwrap_or_default();
+    if stats {
+        std::fs::write(STATS_SYSCTL, "1").unwrap_or_else(|e| panic!("{STATS_SYSCTL}: {e}"));
+    }
+    let (getpid, openclose, records, drops, programs) = match mode.as_str() {
         "none" => {
             pin(1);
             let (g, o) = loops(n);
-            (g, o, 0, 0)
+            (g, o, 0, 0, Vec::new())
         }
         "empty" => {
-            let _probe = EmptyProbe::attach().unwrap_or_else(|e| panic!("empty probe: {e}"));
+            let probe = EmptyProbe::attach().unwrap_or_else(|e| panic!("empty probe: {e}"));
             pin(1);
             let (g, o) = loops(n);
-            (g, o, 0, 0)
+            (g, o, 0, 0, probe.program_stats().into_iter().collect())
         }
         "filtered" | "captured" => {
             let names: &[&str] = if mode == "filtered" { &["execve"] } else { &["openat", "close"] };
             let stop = reader(names, attach);
             pin(1);
             let (g, o) = loops(n);
-            let (records, drops) = stop();
-            (g, o, records, drops)
+            let (records, drops, programs) = stop();
+            (g, o, records, drops, programs)
         }
         other => panic!("unknown mode {other}: none, empty, filtered or captured"),
     };
@@ -113,4 +123,11 @@ fn main() {
     println!("open_close_ns {openclose:.1}");
     println!("records {records}");
     println!("drops {drops}");
+    if stats {
+        let _ = std::fs::write(STATS_SYSCTL, stats_before.trim());
+        for p in programs.iter().filter(|p| p.run_count > 0) {
+            let mean = p.run_time.as_nanos() as f64 / p.run_count as f64;
+            println!("program {} runs {} mean_ns {mean:.1}", p.name, p.run_count);
+        }
+    }
 }

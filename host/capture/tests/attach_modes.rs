@@ -334,6 +334,15 @@ fn compat_syscalls_are_seen_in_every_mode_but_the_one_that_says_it_gives_them_up
             mode == AttachMode::PerSyscallNoCompat || capture.compat_captured(),
             "{mode} keeps 32-bit syscalls"
         );
+        if capture.attach_mode() == AttachMode::PerSyscall && capture.raw_attached() {
+            // The raw tracepoints per syscall run the BTF-typed programs, as raw mode does
+            // (the plain ones cost 1.6x as much a run).
+            let loaded: Vec<&str> = capture.program_stats().iter().map(|p| p.name).collect();
+            assert!(
+                loaded.contains(&"lanner_sys_enter_btf") && !loaded.contains(&"lanner_sys_enter"),
+                "{mode}: {loaded:?}"
+            );
+        }
         let mut events = Vec::new();
         for program in &programs {
             let st = Command::new(program).status().unwrap();
