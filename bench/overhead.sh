@@ -128,21 +128,29 @@ if [ -z "${SKIP_REDIS:-}" ]; then
       peak=0
       ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null; sleep 0.2; done ) > "$log.rss" &
       sampler=$!
+      # lanner's own CPU time during the run (utime + stime, clock ticks), as a share of one
+      # CPU: what of the loss is its user-space work rather than the kernel's tracing.
+      ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+      t0=$(ticks); w0=$(date +%s.%N)
       rb | sed "s/^/$m /" >> "$rruns"
+      t1=$(ticks); w1=$(date +%s.%N)
+      awk -v m="$m" -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v w0="$w0" -v w1="$w1" \
+        'BEGIN { printf "%s CPU_pct %.2f\n", m, t / hz / (w1 - w0) * 100 }' >> "$rruns"
       peak=$(sort -n "$log.rss" | tail -1)
       stop_lanner "$pid"; wait "$sampler" 2>/dev/null || true
       echo "$m RSS_KiB $peak" >> "$rruns"
       rm -f "$log" "$log.rss"
     done
   done
-  printf '%-22s %22s %22s %12s\n' mode "PING_INLINE req/s" "SET req/s" "peak RSS"
+  printf '%-22s %22s %22s %12s %12s\n' mode "PING_INLINE req/s" "SET req/s" "peak RSS" "lanner CPU"
   med() { awk -v m="$1" -v k="$2" '$1 == m && $2 == k { print $3 }' "$rruns" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
   pb=$(med none PING_INLINE); sb=$(med none SET)
   for m in none $MODES; do
-    awk -v m="$m" -v p="$(med "$m" PING_INLINE)" -v s="$(med "$m" SET)" -v pb="$pb" -v sb="$sb" -v r="$(med "$m" RSS_KiB)" 'BEGIN {
+    awk -v m="$m" -v p="$(med "$m" PING_INLINE)" -v s="$(med "$m" SET)" -v pb="$pb" -v sb="$sb" -v r="$(med "$m" RSS_KiB)" -v c="$(med "$m" CPU_pct)" 'BEGIN {
       rss = (m == "none") ? "-" : sprintf("%.1f MiB", r / 1024)
-      printf "%-22s %10.0f (%5.1f%% lost) %10.0f (%5.1f%% lost) %12s\n", m, p, (pb - p) / pb * 100, s, (sb - s) / sb * 100, rss }'
+      cpu = (m == "none") ? "-" : sprintf("%.2f%%", c)
+      printf "%-22s %10.0f (%5.1f%% lost) %10.0f (%5.1f%% lost) %12s %12s\n", m, p, (pb - p) / pb * 100, s, (sb - s) / sb * 100, rss, cpu }'
   done
-  echo "(medians of $ROUNDS rounds; goals: at most 5% lost, RSS at most 64 MiB)"
+  echo "(medians of $ROUNDS rounds; goals: at most 5% lost, RSS at most 64 MiB; lanner CPU: its share of one CPU during the run)"
   rm -f "$rruns"
 fi

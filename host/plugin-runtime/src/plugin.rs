@@ -189,6 +189,8 @@ pub struct Plugin {
     /// The buffers a batch is packed into, kept from call to call.
     pack_buf: Mutex<packed_extractor::PackedEvents>,
     engine: wasmtime::Engine,
+    /// Keeps the epoch advancing while this plugin's code runs.
+    ticking: Arc<crate::runtime::Ticking>,
     inner: Mutex<Inner>,
     /// Counters.
     pub stats: Stats,
@@ -310,6 +312,7 @@ impl Plugin {
             suggested: Vec::new(),
             pack_buf: Mutex::new(empty_pack()),
             engine: rt.engine.clone(),
+            ticking: rt.ticking.clone(),
             inner: Mutex::new(Inner {
                 live: None,
                 generation: 0,
@@ -329,6 +332,7 @@ impl Plugin {
     /// Instantiates without `init`, reads `info`, validates the configuration, then `init`s and
     /// reads the fields and source name.
     fn first_start(&mut self) -> Result<(), PluginError> {
+        let _ticking = self.ticking.run();
         let mut live = self.instantiate()?;
         let ticks = self.ticks();
         live.store.set_epoch_deadline(ticks);
@@ -433,6 +437,8 @@ impl Plugin {
     }
 
     fn instantiate(&self) -> Result<Live, PluginError> {
+        // A start function is guest code too.
+        let _ticking = self.ticking.run();
         let mut state = Runtime::state_for(&self.name, &self.config)?;
         crate::runtime::Runtime::set_denied_counter(&mut state, self.stats.http_denied.clone());
         let mut store = Store::new(&self.engine, state);
@@ -532,6 +538,7 @@ impl Plugin {
         check: impl FnOnce(R) -> Result<S, String>,
     ) -> Result<S, PluginError> {
         let mut inner = self.lock();
+        let _ticking = self.ticking.run();
         if inner.disabled {
             return Err(PluginError::Disabled {
                 plugin: self.name.to_string(),
@@ -1009,6 +1016,8 @@ impl Drop for SourceStream {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
             let mut inner = self.plugin.lock();
+            // The guest's destructor runs: under the call deadline like any guest code.
+            let _ticking = self.plugin.ticking.run();
             if inner.generation == self.generation
                 && let Some(live) = inner.live.as_mut()
             {

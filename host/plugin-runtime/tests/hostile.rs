@@ -427,3 +427,30 @@ fn the_sdk_names_the_wasi_error_and_the_missing_grant_of_an_open() {
     assert_eq!(h.extract(&events(), &req()).unwrap(), [Some(Value::Str("here".into()))]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_epoch_advances_only_while_plugin_code_runs_and_still_stops_a_loop() {
+    // An idle runtime does not tick: the ticker thread sleeps until a call starts.
+    let rt = runtime();
+    let j = json(&rt);
+    others_work(&j);
+    std::thread::sleep(Duration::from_millis(50));
+    let idle = rt.epoch_ticks();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(rt.epoch_ticks(), idle, "the epoch advanced with no plugin code running");
+    // A loop is still cut at its deadline (the ticker wakes for the call), in about the
+    // ticks its timeout is.
+    let h = hostile(&rt, "config: {mode: loop}\nlimits: {call_timeout_ms: 100}\n");
+    let before = rt.epoch_ticks();
+    let t = Instant::now();
+    let err = h.extract(&events(), &req()).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5), "the deadline stopped the loop ({:?})", t.elapsed());
+    assert!(err.to_string().starts_with("plugin hostile: extract: call timed out"), "{err}");
+    let during = rt.epoch_ticks() - before;
+    assert!(during >= 100, "{during} ticks for a 100 ms timeout");
+    // And it stops again afterwards.
+    std::thread::sleep(Duration::from_millis(50));
+    let after = rt.epoch_ticks();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(rt.epoch_ticks(), after);
+}
