@@ -750,3 +750,40 @@ fn a_set_wake_flag_ends_the_wait_for_records() {
     assert!(!flag.load(Ordering::Acquire), "the flag is cleared");
     setter.join().unwrap();
 }
+
+#[test]
+fn an_idle_reader_wakes_at_the_idle_interval_and_a_record_after_the_quiet_still_arrives() {
+    if !live() {
+        return;
+    }
+    // Nothing calls chroot: the ring stays empty.
+    let mut c = Capture::start(CaptureConfig {
+        syscalls: nrs(&["chroot"]),
+        poll_interval: Duration::from_millis(2),
+        idle_poll_interval: Duration::from_millis(20),
+        ..CaptureConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("capture starts: {e}"));
+    let mut batch = Vec::new();
+    let before = c.waits();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(600) {
+        c.next_batch(&mut batch, Some(Duration::from_millis(100))).unwrap();
+    }
+    let waits = c.waits() - before;
+    // At 2 ms it would be about 300 wake-ups; at 20 ms after the first 5, about 35. (A slow
+    // machine makes fewer, never more.)
+    eprintln!("{waits} wake-ups in 600 ms of quiet");
+    assert!(waits <= 60, "{waits} wake-ups in 600 ms of quiet");
+    assert!(batch.is_empty(), "{batch:?}");
+    // The first record after the quiet comes at the next idle poll.
+    let dir = CString::new("/nonexistent-lanner-idle").unwrap();
+    // SAFETY: a NUL-terminated path; chroot fails with ENOENT and changes nothing.
+    unsafe { libc::chroot(dir.as_ptr()) };
+    let t = Instant::now();
+    let chroot = nr("chroot");
+    while !batch.iter().any(|e| matches!(e.kind, RecordKind::Syscall { nr } if nr == chroot)) {
+        assert!(t.elapsed() < WAIT, "the chroot after the quiet never came");
+        c.next_batch(&mut batch, Some(Duration::from_millis(100))).unwrap();
+    }
+}

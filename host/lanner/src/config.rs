@@ -258,6 +258,7 @@ pub enum EngineKind {
 pub struct Ebpf {
     pub ring_buffer_bytes: u32,
     pub poll_interval_ms: u64,
+    pub idle_poll_interval_ms: u64,
     pub attach: AttachMode,
 }
 
@@ -783,6 +784,7 @@ struct PartialEngine {
 struct PartialEbpf {
     ring_buffer_bytes: Option<u32>,
     poll_interval_ms: Option<u64>,
+    idle_poll_interval_ms: Option<u64>,
     attach: Option<AttachMode>,
 }
 
@@ -1293,6 +1295,11 @@ impl Config {
     /// How long records may wait in the ring buffer.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.engine.ebpf.poll_interval_ms.max(1))
+    }
+
+    /// How long records may wait in the ring buffer once the node has been quiet.
+    pub fn idle_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.engine.ebpf.idle_poll_interval_ms.max(1))
     }
 }
 

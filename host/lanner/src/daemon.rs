@@ -83,6 +83,7 @@ pub fn run(sources: Sources, duration: Option<Duration>) -> Result<ExitCode> {
         duration,
         ring_bytes: Some(config.engine.ebpf.ring_buffer_bytes),
         poll_interval: Some(config.poll_interval()),
+        idle_poll_interval: Some(config.idle_poll_interval()),
         attach: config.engine.ebpf.attach.into(),
         metrics: Some(metrics.clone()),
         control: Some(rx),

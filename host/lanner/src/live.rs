@@ -870,6 +870,8 @@ pub struct RunOptions {
     pub ring_bytes: Option<u32>,
     /// How long records may wait in the ring buffer.
     pub poll_interval: Option<Duration>,
+    /// How long they may wait once the node has been quiet.
+    pub idle_poll_interval: Option<Duration>,
     /// How the probe's syscall programs are attached (`engine.ebpf.attach`).
     pub attach: lanner_capture::AttachMode,
     /// Counters and health, when the daemon exposes them.
@@ -898,6 +900,7 @@ impl RunOptions {
             duration,
             ring_bytes,
             poll_interval: None,
+            idle_poll_interval: None,
             attach: lanner_capture::AttachMode::default(),
             metrics: None,
             control: None,
@@ -1011,6 +1014,7 @@ pub fn run(opts: RunOptions, output: Output<'_>, out: &mut dyn Write) -> Result<
         ignore_tgid: Some(std::process::id()),
         ring_bytes: opts.ring_bytes.unwrap_or(CaptureConfig::default().ring_bytes),
         poll_interval: opts.poll_interval.unwrap_or(lanner_capture::DEFAULT_POLL_INTERVAL),
+        idle_poll_interval: opts.idle_poll_interval.unwrap_or(lanner_capture::DEFAULT_IDLE_POLL_INTERVAL),
         attach: opts.attach,
         ..CaptureConfig::default()
     })
