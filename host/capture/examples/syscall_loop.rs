@@ -127,7 +127,8 @@ fn main() {
         let _ = std::fs::write(STATS_SYSCTL, stats_before.trim());
         for p in programs.iter().filter(|p| p.run_count > 0) {
             let mean = p.run_time.as_nanos() as f64 / p.run_count as f64;
-            println!("program {} runs {} mean_ns {mean:.1}", p.name, p.run_count);
+            let insns = p.verified_insns.map_or(String::new(), |n| format!(" verified_insns {n}"));
+            println!("program {} runs {} mean_ns {mean:.1}{insns}", p.name, p.run_count);
         }
     }
 }

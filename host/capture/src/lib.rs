@@ -367,6 +367,8 @@ pub struct ProgramStats {
     pub run_count: u64,
     /// Time spent in it.
     pub run_time: Duration,
+    /// Instructions the verifier processed when it was loaded.
+    pub verified_insns: Option<u32>,
 }
 
 /// One step of starting capture and how long it took: most of a start is the kernel's
@@ -1091,6 +1093,7 @@ impl Capture {
                     id: info.id(),
                     run_count: info.run_count(),
                     run_time: info.run_time(),
+                    verified_insns: info.verified_instruction_count(),
                 });
             }
         }
@@ -1310,7 +1313,13 @@ impl EmptyProbe {
         let name = names::PROG_EMPTY;
         let Some(aya::programs::Program::RawTracePoint(p)) = self._ebpf.program(name) else { return None };
         let info = p.info().ok()?;
-        Some(ProgramStats { name, id: info.id(), run_count: info.run_count(), run_time: info.run_time() })
+        Some(ProgramStats {
+            name,
+            id: info.id(),
+            run_count: info.run_count(),
+            run_time: info.run_time(),
+            verified_insns: info.verified_instruction_count(),
+        })
     }
 }
 
