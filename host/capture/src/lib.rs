@@ -552,11 +552,7 @@ impl Capture {
             attach = %capture.mode,
             tracepoints = capture.attached_tracepoints(),
             raw_tracepoints = capture.raw_attached(),
-            compat = capture.per_syscall.as_ref().map_or("raw tracepoints", |p| match (p.ia32, p.compat) {
-                (true, _) => "fentry ia32_sys_call",
-                (false, true) => "raw tracepoints",
-                (false, false) => "not captured",
-            }),
+            compat = capture.compat_path(),
             "capture started: {} mode, {} syscall tracepoints attached",
             capture.mode,
             capture.attached_tracepoints()
@@ -716,6 +712,18 @@ impl Capture {
     /// them up, when `ia32_sys_call` cannot be traced).
     pub fn compat_captured(&self) -> bool {
         self.per_syscall.as_ref().is_none_or(|p| p.compat)
+    }
+
+    /// How 32-bit syscalls are seen, by the names the start-up log and the daemon's metrics
+    /// use: `ia32_fentry` (per syscall, fentry/fexit on `ia32_sys_call`), `raw_tracepoints`
+    /// (raw mode, or per syscall when `ia32_sys_call` cannot be traced) or `not_captured`
+    /// ([`AttachMode::PerSyscallNoCompat`] then).
+    pub fn compat_path(&self) -> &'static str {
+        match &self.per_syscall {
+            Some(p) if p.ia32 => "ia32_fentry",
+            Some(p) if !p.compat => "not_captured",
+            _ => "raw_tracepoints",
+        }
     }
 
     /// Whether 32-bit syscalls are seen through fentry/fexit on `ia32_sys_call` (per-syscall

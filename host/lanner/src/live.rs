@@ -1369,17 +1369,10 @@ pub fn replay_scap<'a>(
 /// Puts how the probe is attached, and the watched syscalls it does not capture, in the
 /// metrics (after start and after every filter change).
 fn publish_attach(capture: &Capture, m: &Metrics) {
-    use lanner_capture::AttachMode;
-    let mode = capture.attach_mode();
-    let compat = if !capture.compat_captured() {
-        "not_captured"
-    } else if mode == AttachMode::PerSyscall && capture.ia32_via_fentry() {
-        "ia32_fentry"
-    } else {
-        "raw_tracepoints"
-    };
+    let labels =
+        AttachLabels { mode: capture.attach_mode().to_string(), compat: capture.compat_path().into() };
     m.capture_attach.clear();
-    m.capture_attach.get_or_create(&AttachLabels { mode: mode.to_string(), compat: compat.into() }).set(1);
+    m.capture_attach.get_or_create(&labels).set(1);
     m.capture_uncaptured.clear();
     for name in capture.unimplemented_syscalls() {
         m.capture_uncaptured

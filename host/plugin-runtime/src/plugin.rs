@@ -312,7 +312,7 @@ impl Plugin {
             suggested: Vec::new(),
             pack_buf: Mutex::new(empty_pack()),
             engine: rt.engine.clone(),
-            ticking: rt.ticking.clone(),
+            ticking: rt.ticking(),
             inner: Mutex::new(Inner {
                 live: None,
                 generation: 0,
@@ -499,6 +499,7 @@ impl Plugin {
     }
 
     fn call_init(&self, live: &mut Live) -> Result<(), PluginError> {
+        let _ticking = self.ticking.run();
         live.store.set_epoch_deadline(self.ticks());
         live.store.data_mut().deadline = Some(self.deadline());
         let cfg = self.init_config.as_str();
@@ -538,7 +539,6 @@ impl Plugin {
         check: impl FnOnce(R) -> Result<S, String>,
     ) -> Result<S, PluginError> {
         let mut inner = self.lock();
-        let _ticking = self.ticking.run();
         if inner.disabled {
             return Err(PluginError::Disabled {
                 plugin: self.name.to_string(),
@@ -570,6 +570,9 @@ impl Plugin {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let generation = inner.generation;
         let live = inner.live.as_mut().expect("instantiated above");
+        // Only now does guest code run (a restart above ticks on its own): a disabled plugin
+        // or one in backoff, asked at every batch, does not wake the ticker.
+        let _ticking = self.ticking.run();
         live.store.set_epoch_deadline(self.ticks());
         live.store.data_mut().deadline = Some(self.deadline());
         match f(&mut live.store, &live.inst, &live.later, generation) {

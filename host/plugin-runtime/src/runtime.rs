@@ -132,8 +132,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<State>,
     cache_dir: Option<PathBuf>,
-    pub(crate) ticking: Arc<Ticking>,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 /// How a component was obtained.
@@ -204,14 +203,18 @@ impl Runtime {
             engine,
             linker,
             cache_dir: opts.cache_dir,
-            ticking: shared.clone(),
-            _ticker: Ticker { shared, thread: Some(thread) },
+            ticker: Ticker { shared, thread: Some(thread) },
         })
     }
 
     /// How many times the engine's epoch has advanced: only while plugin code runs.
     pub fn epoch_ticks(&self) -> u64 {
-        self.ticking.ticks.load(Ordering::Relaxed)
+        self.ticker.shared.ticks.load(Ordering::Relaxed)
+    }
+
+    /// What a plugin takes to keep the epoch advancing while its code runs.
+    pub(crate) fn ticking(&self) -> Arc<Ticking> {
+        self.ticker.shared.clone()
     }
 
     /// The cache key of a component file: its SHA-256 and the engine's compatibility hash, so
